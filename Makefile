@@ -1,0 +1,43 @@
+# mangacolor: `make demo` and `make test` are all a new user needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# The CPU machines hold this exact pair on local disk; installing it first keeps pip from
+# fetching a different multi-GB torch build.
+TORCH_PIN := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: help install demo train test test-full tensorboard bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PIN)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install mangacolor with its test extras
+
+demo: $(STAMP)  ## train briefly on the bundled pages, evaluate, and show where the results are
+	$(VENV)/bin/mangacolor-train +experiment=demo paths.output_dir=outputs/demo
+
+train: $(STAMP)  ## train with the defaults; pass ARGS='+experiment=manga data.train_dir=...'
+	$(VENV)/bin/mangacolor-train $(ARGS)
+
+test: $(STAMP)  ## the default suite (CPU, under 10 minutes on 2 cores)
+	$(PY) -m pytest -q $(ARGS)
+
+test-full: $(STAMP)  ## every test, the slow ones too
+	$(PY) -m pytest -q -m '' $(ARGS)
+
+bench: $(STAMP)  ## print speed numbers for this machine
+	$(VENV)/bin/mangacolor-bench $(ARGS)
+
+tensorboard: $(STAMP)  ## open the dashboards of every run under outputs/
+	$(VENV)/bin/tensorboard --logdir outputs
+
+clean:  ## remove the virtual environment (runs under outputs/ are kept)
+	rm -rf $(VENV)

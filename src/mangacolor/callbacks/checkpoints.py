@@ -1,0 +1,96 @@
+"""Checkpoints by iteration: `last.ckpt`, `iter_NNNNNNN.ckpt` every N, `best.ckpt` by val ab-L1,
+and `generator.pt` (the generator alone, for eval and colourise) at the end of training.
+
+Every file is written atomically (see `AtomicCheckpointIO`). `ckpt_path=.../last.ckpt` resumes
+both networks, both optimizers and schedulers, the iteration count, the data position and the RNG.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from mangacolor.models.generator_io import export_generator
+
+log = logging.getLogger(__name__)
+
+
+class IterationCheckpoint(Callback):
+    def __init__(self, dirpath: str, every_n_iterations: int = 5000, keep_every: bool = True,
+                 monitor: str = "val/ab_l1"):
+        if every_n_iterations < 1:
+            raise ValueError(f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every_n_iterations}")
+        self.dirpath = Path(dirpath)
+        self.every_n_iterations = every_n_iterations
+        self.keep_every = keep_every
+        self.monitor = monitor
+        self.best_score: float | None = None
+        self._last_saved_iteration = -1
+
+    @property
+    def state_key(self) -> str:
+        return "IterationCheckpoint"
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best_score = state_dict.get("best_score")
+
+    def _save(self, trainer: L.Trainer, name: str) -> Path:
+        path = self.dirpath / name
+        trainer.save_checkpoint(path)  # every rank calls it; rank zero writes
+        return path
+
+    def save_last(self, trainer: L.Trainer, pl_module) -> None:
+        iteration = pl_module.iteration
+        if iteration == self._last_saved_iteration:
+            return
+        if self.keep_every and iteration % self.every_n_iterations == 0:
+            saved = self._save(trainer, f"iter_{iteration:07d}.ckpt")
+            if trainer.is_global_zero:
+                # A hard link costs no second write of a possibly 1 GB file; replace is atomic.
+                tmp = self.dirpath / ".last.ckpt.link.tmp"
+                tmp.unlink(missing_ok=True)
+                try:
+                    os.link(saved, tmp)
+                    os.replace(tmp, self.dirpath / "last.ckpt")
+                except OSError:  # file systems without hard links
+                    tmp.unlink(missing_ok=True)
+                    self._save(trainer, "last.ckpt")
+            trainer.strategy.barrier()
+        else:
+            self._save(trainer, "last.ckpt")
+        self._last_saved_iteration = iteration
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.fast_dev_run:
+            return
+        if pl_module.iteration % self.every_n_iterations == 0:
+            self.save_last(trainer, pl_module)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        score = trainer.callback_metrics.get(self.monitor)
+        if score is None:
+            return
+        score = float(score)
+        if self.best_score is None or score < self.best_score:
+            self.best_score = score
+            self._save(trainer, "best.ckpt")
+            log.info("new best %s %.4f at iteration %d", self.monitor, score, pl_module.iteration)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.fast_dev_run:
+            return
+        self.save_last(trainer, pl_module)
+        if trainer.is_global_zero:
+            export_generator(
+                pl_module.generator, pl_module.hparams.generator, self.dirpath / "generator.pt",
+                iteration=pl_module.iteration,
+            )

@@ -1,0 +1,57 @@
+"""CIE Lab conversions and the scaling the networks see.
+
+The networks work on Lab scaled to [-1, 1] (the convention of pytorch-CycleGAN-and-pix2pix):
+
+    L_scaled  = L / 50 - 1        L in [0, 100]
+    ab_scaled = ab / 110          a, b in about [-110, 110] for sRGB colours
+
+kornia's Lab has L in [0, 100] and a, b in about [-128, 127] (sRGB reaches about -86..98 in a
+and -108..95 in b, so /110 keeps every displayable colour inside [-1, 1] with no clipping).
+The maths always runs in float32, also under bf16/fp16 autocast: Lab's cube roots and the
+sRGB gamma lose visible precision in half precision.
+
+Pure functions: this module imports nothing of the package.
+"""
+
+from __future__ import annotations
+
+import torch
+from kornia.color import lab_to_rgb, rgb_to_lab
+
+L_SCALE = 50.0
+AB_SCALE = 110.0
+
+
+def _float32(x: torch.Tensor) -> torch.Tensor:
+    return x if x.dtype == torch.float32 else x.float()
+
+
+def rgb_to_scaled_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB in [0, 1], shape (B, 3, H, W) -> (L, ab) scaled to [-1, 1]: (B, 1, H, W), (B, 2, H, W)."""
+    with torch.autocast(device_type=rgb.device.type, enabled=False):
+        lab = rgb_to_lab(_float32(rgb).clamp(0.0, 1.0))
+    return lab[:, :1] / L_SCALE - 1.0, lab[:, 1:] / AB_SCALE
+
+
+def scaled_lab_to_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """(L, ab) scaled to [-1, 1] -> RGB in [0, 1], float32, clipped to the sRGB gamut."""
+    with torch.autocast(device_type=lightness.device.type, enabled=False):
+        lab = torch.cat(
+            [(_float32(lightness) + 1.0) * L_SCALE, _float32(ab) * AB_SCALE], dim=1
+        )
+        return lab_to_rgb(lab, clip=True)
+
+
+def uint8_to_unit(image: torch.Tensor) -> torch.Tensor:
+    """uint8 in [0, 255] -> float32 in [0, 1]."""
+    return image.float().div_(255.0)
+
+
+def unit_to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """float in [0, 1] -> uint8 in [0, 255], rounded."""
+    return image.float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+
+
+def lightness_as_rgb(lightness: torch.Tensor) -> torch.Tensor:
+    """Scaled L -> the grey RGB image a reader sees (ab = 0)."""
+    return scaled_lab_to_rgb(lightness, torch.zeros_like(lightness).expand(-1, 2, -1, -1))

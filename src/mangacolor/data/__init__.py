@@ -1,0 +1,1 @@
+"""Image files, the page datamodule, and the GPU crop/resize/Lab transforms."""

@@ -1,0 +1,164 @@
+"""PagesDataModule: folders of colour pages -> batches of (L, ab) on the device.
+
+Workers only decode files (see `files.py`); the crop, resize, flip and RGB -> Lab happen on the
+device in `on_after_batch_transfer`, batched. The training stream is endless and resumable: its
+randomness is a pure function of (seed, rank, batch number), and the number of batches consumed
+is saved in the checkpoint, so a resumed run sees exactly the pages and windows an
+uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from mangacolor.color import rgb_to_scaled_lab
+from mangacolor.data.files import DEFAULT_MAX_PIXELS, UnreadableImage, find_images, read_image, split_by_hash
+from mangacolor.data.pages import PageDataset, ShardedStreamSampler, collate_pages, shard
+from mangacolor.data.transforms import PageCropper
+
+log = logging.getLogger(__name__)
+
+
+class PagesDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        train_dir: str | None = None,
+        val_dir: str | None = None,
+        data_dir: str | None = None,
+        val_fraction: float = 0.05,
+        size: int = 512,
+        window: int = 1024,
+        hflip: bool = True,
+        colourful_draws: int = 1,
+        batch_size: int = 1,
+        val_batch_size: int | None = None,
+        val_limit: int | None = None,
+        num_workers: int = 2,
+        prefetch_factor: int = 4,
+        pin_memory: bool = True,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if data_dir is None and train_dir is None:
+            raise ValueError("set data.train_dir (and data.val_dir), or data.data_dir to split one folder")
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        self.train_dir, self.val_dir, self.data_dir = train_dir, val_dir, data_dir
+        self.val_fraction, self.val_limit = val_fraction, val_limit
+        self.batch_size = batch_size
+        self.val_batch_size = val_batch_size or batch_size
+        self.num_workers, self.prefetch_factor, self.pin_memory = num_workers, prefetch_factor, pin_memory
+        self.max_pixels, self.seed = max_pixels, seed
+        self.cropper = PageCropper(size, window, hflip, colourful_draws)
+        self.train_paths: list[Path] = []
+        self.val_paths: list[Path] = []
+        self.train_batches_consumed = 0
+        self.bad_files: dict[str, str] = {}  # path -> reason, each logged once
+        self._generator: torch.Generator | None = None
+
+    # ---- files -------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_paths or self.val_paths:
+            return
+        if self.data_dir is not None:
+            paths = find_images(self.data_dir)
+            self.train_paths, self.val_paths = split_by_hash(paths, self.data_dir, self.val_fraction)
+        else:
+            self.train_paths = find_images(self.train_dir)
+            self.val_paths = find_images(self.val_dir) if self.val_dir else []
+        if self.val_limit:
+            self.val_paths = self.val_paths[: self.val_limit]
+        where = self.data_dir or self.train_dir
+        if stage in (None, "fit"):
+            require_readable(self.train_paths, where, self.max_pixels)
+        log.info("pages: %d for training, %d for validation", len(self.train_paths), len(self.val_paths))
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, dataset, sampler, batch_size: int) -> DataLoader:
+        workers = self.num_workers
+        return DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+            collate_fn=collate_pages, pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=workers > 0, prefetch_factor=self.prefetch_factor if workers > 0 else None,
+            # Own generator: creating a loader iterator must not consume the global RNG, or a
+            # resumed run would drift from an uninterrupted one.
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_and_world()
+        sampler = ShardedStreamSampler(
+            len(self.train_paths), self.seed, rank, world, start=self.train_batches_consumed * self.batch_size
+        )
+        dataset = PageDataset(self.train_paths, replace_bad=True, max_pixels=self.max_pixels)
+        return self._loader(dataset, sampler, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.val_paths:
+            return []
+        rank, world = self._rank_and_world()
+        dataset = PageDataset(self.val_paths, replace_bad=False, max_pixels=self.max_pixels)
+        return self._loader(dataset, shard(range(len(self.val_paths)), rank, world), self.val_batch_size)
+
+    # ---- device side -------------------------------------------------------------------
+    def _batch_generator(self, device: torch.device, batch_number: int) -> torch.Generator:
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+        rank, _ = self._rank_and_world()
+        return self._generator.manual_seed(hash((self.seed, rank, batch_number)) & (2**63 - 1))
+
+    def note_bad_files(self, bad: list[tuple[str, str]]) -> None:
+        for path, reason in bad:
+            if path not in self.bad_files:
+                self.bad_files[path] = reason
+                log.warning("skipped unreadable page %s: %s", path, reason)
+
+    def to_lab_batch(self, batch: dict, train: bool, batch_number: int = 0) -> dict:
+        """Padded uint8 pages on the device -> {"L", "ab"} windows scaled to [-1, 1]."""
+        pages = batch["pages"]
+        if pages.shape[0] == 0:  # every page of this batch was unreadable
+            return {"L": None, "ab": None, "paths": []}
+        generator = self._batch_generator(pages.device, batch_number) if train else None
+        rgb = self.cropper(pages, batch["sizes"].to(pages.device), generator, train=train)
+        lightness, ab = rgb_to_scaled_lab(rgb)
+        return {"L": lightness, "ab": ab, "paths": batch["paths"]}
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        self.note_bad_files(batch["bad"])
+        training = self.trainer is not None and self.trainer.training
+        if training:
+            self.train_batches_consumed += 1
+        return self.to_lab_batch(batch, train=training, batch_number=self.train_batches_consumed)
+
+    def state_dict(self) -> dict:
+        return {"train_batches_consumed": self.train_batches_consumed, "bad_files": dict(self.bad_files)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train_batches_consumed = int(state_dict.get("train_batches_consumed", 0))
+        self.bad_files = dict(state_dict.get("bad_files", {}))
+
+
+def require_readable(paths: list[Path], where, max_pixels: int, probe: int = 64) -> None:
+    """Fail early, before any model is built, when a folder has no usable image."""
+    if not paths:
+        raise FileNotFoundError(f"no image files (jpg, jpeg, png, webp, bmp, tif) found under {where}")
+    reasons = []
+    for path in paths[:probe]:
+        try:
+            read_image(path, max_pixels)
+            return
+        except UnreadableImage as error:
+            reasons.append(error.reason)
+    raise FileNotFoundError(
+        f"none of the first {len(reasons)} image files under {where} is readable "
+        f"(e.g. {paths[0]}: {reasons[0]})"
+    )

@@ -1,0 +1,127 @@
+"""Crop, resize and flip pages on the device, batched, with kornia.
+
+A batch holds pages of different sizes padded to the largest (see `collate_pages`), with each
+page's true (height, width). For each page we take a square window of side
+min(window, height, width) -- never a clipped rectangle, so the aspect ratio is never
+distorted (the seed's bug) -- and resize it to `size` x `size`. Shrinking first blurs each page
+with its own Gaussian (kornia's antialiasing rule, sigma = (scale - 1) / 2), then samples the
+window bilinearly with per-image boxes through `crop_and_resize`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from kornia.filters import gaussian_blur2d
+from kornia.geometry.transform import crop_and_resize
+
+from mangacolor.metrics import colourfulness
+
+PREVIEW_SIDE = 128  # colourful-window scoring works on a page shrunk to about this size
+SCORE_SIDE = 32  # and scores each candidate window at this resolution
+
+
+def window_sides(sizes: torch.Tensor, window: int) -> torch.Tensor:
+    """Side of each page's square window: min(window, height, width). sizes: (B, 2) as (h, w)."""
+    return torch.minimum(sizes.min(dim=1).values, torch.full_like(sizes[:, 0], window))
+
+
+def centre_corners(sizes: torch.Tensor, sides: torch.Tensor) -> torch.Tensor:
+    """Top-left (y, x) of a centred window, (B, 2) integer."""
+    return (sizes - sides[:, None]) // 2
+
+
+def random_corners(
+    sizes: torch.Tensor, sides: torch.Tensor, generator: torch.Generator | None, draws: int = 1
+) -> torch.Tensor:
+    """Uniformly random top-left (y, x) of windows inside each page, (B, draws, 2) integer."""
+    slack = (sizes - sides[:, None]).to(torch.float32)  # (B, 2) free room in y and x
+    u = torch.rand((sizes.shape[0], draws, 2), generator=generator, device=sizes.device)
+    return (u * (slack[:, None] + 1)).floor().clamp_max(slack[:, None]).to(sizes.dtype)
+
+
+def boxes_from_corners(corners: torch.Tensor, sides: torch.Tensor) -> torch.Tensor:
+    """(B, 2) top-left (y, x) and (B,) sides -> kornia boxes (B, 4, 2) in (x, y), clockwise."""
+    y0, x0 = corners[:, 0].float(), corners[:, 1].float()
+    y1, x1 = y0 + sides.float() - 1, x0 + sides.float() - 1
+    return torch.stack(
+        [torch.stack([x0, y0], -1), torch.stack([x1, y0], -1),
+         torch.stack([x1, y1], -1), torch.stack([x0, y1], -1)], dim=1
+    )
+
+
+def antialias(images: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """Blur each image for a shrink by its own factor (kornia's rule); scales: (B,) in >= 1."""
+    sigmas = ((scales - 1.0) / 2.0).clamp_min(0.0)
+    largest = float(sigmas.max())
+    if largest < 0.1:
+        return images
+    kernel = max(3, int(4.0 * largest) | 1)  # odd, about +-2 sigma
+    sigma = sigmas.clamp_min(1e-3)[:, None].expand(-1, 2).contiguous()
+    return gaussian_blur2d(images, (kernel, kernel), sigma, border_type="replicate")
+
+
+def crop_windows(
+    images: torch.Tensor, corners: torch.Tensor, sides: torch.Tensor, size: int
+) -> torch.Tensor:
+    """Square windows of float images resized to size x size with antialiasing."""
+    blurred = antialias(images, sides.float() / size)
+    return crop_and_resize(blurred, boxes_from_corners(corners, sides), (size, size), align_corners=True)
+
+
+def most_colourful_corners(
+    images: torch.Tensor, sizes: torch.Tensor, sides: torch.Tensor,
+    generator: torch.Generator | None, draws: int,
+) -> torch.Tensor:
+    """Draw `draws` random windows per page and keep the most colourful one, (B, 2).
+
+    Scored on a small preview of the page, so a batch of k candidates costs little: this steers
+    training away from windows that are nearly all text bubble or white gutter.
+    """
+    candidates = random_corners(sizes, sides, generator, draws)  # (B, k, 2)
+    if draws == 1:
+        return candidates[:, 0]
+    batch, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    shrink = max(1, math.ceil(max(height, width) / PREVIEW_SIDE))
+    preview = F.avg_pool2d(images, shrink, ceil_mode=True) if shrink > 1 else images
+    small_corners = (candidates.float() / shrink).floor().long().flatten(0, 1)
+    small_sides = (sides.float() / shrink).floor().clamp_min(1).long().repeat_interleave(draws)
+    crops = crop_and_resize(
+        preview.repeat_interleave(draws, dim=0),
+        boxes_from_corners(small_corners, small_sides), (SCORE_SIDE, SCORE_SIDE),
+    )
+    scores = colourfulness(crops).view(batch, draws)
+    best = scores.argmax(dim=1)
+    return candidates[torch.arange(batch, device=images.device), best]
+
+
+def random_hflip(images: torch.Tensor, generator: torch.Generator | None, p: float = 0.5) -> torch.Tensor:
+    flip = torch.rand(images.shape[0], generator=generator, device=images.device) < p
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+class PageCropper:
+    """uint8 padded pages (B, 3, H, W) + sizes (B, 2) -> float RGB windows (B, 3, size, size) in [0, 1]."""
+
+    def __init__(self, size: int, window: int, hflip: bool = True, colourful_draws: int = 1):
+        if window < size:
+            raise ValueError(f"data.window ({window}) must be at least data.size ({size})")
+        if colourful_draws < 1:
+            raise ValueError(f"data.colourful_draws must be >= 1, got {colourful_draws}")
+        self.size, self.window, self.hflip, self.colourful_draws = size, window, hflip, colourful_draws
+
+    def __call__(
+        self, pages: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator | None, train: bool
+    ) -> torch.Tensor:
+        images = pages.float().div_(255.0)
+        sides = window_sides(sizes, self.window)
+        if train:
+            corners = most_colourful_corners(images, sizes, sides, generator, self.colourful_draws)
+        else:
+            corners = centre_corners(sizes, sides)
+        crops = crop_windows(images, corners, sides, self.size).clamp_(0.0, 1.0)
+        if train and self.hflip:
+            crops = random_hflip(crops, generator)
+        return crops

@@ -1,0 +1,1 @@
+"""The pix2pix networks, the GAN loss, and the LightningModule that trains them."""

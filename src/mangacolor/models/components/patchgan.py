@@ -1,0 +1,49 @@
+"""The seed's PatchGAN discriminator: (L, ab) -> a map of real/fake logits, one per patch.
+
+With the seed's settings (channels 64-128-256-512-1024 at stride 2, then 1024 at stride 1,
+batch norm after all but the first) a 512 x 512 input gives a 16 x 16 map and the network has
+27,952,577 parameters as Keras counts them (norm statistics included). It returns logits: the
+seed's sigmoid + BCE is BCE-with-logits, which stays stable under mixed precision.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
+
+
+class PatchDiscriminator(nn.Module):
+    def __init__(
+        self,
+        channels: tuple[int, ...] = (64, 128, 256, 512, 1024),
+        stride1_channels: int = 1024,
+        norm: str = "batch",
+        in_channels: int = 3,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for i, ch in enumerate(channels):
+            layers += [
+                nn.Conv2d(previous, ch, 4, stride=2, padding=1),
+                make_norm("none" if i == 0 else norm, ch),
+                nn.LeakyReLU(0.2),
+            ]
+            previous = ch
+        if stride1_channels:
+            # Keras "same" padding at stride 1 with a 4x4 kernel pads 1 before and 2 after.
+            layers += [
+                nn.ZeroPad2d((1, 2, 1, 2)),
+                nn.Conv2d(previous, stride1_channels, 4),
+                make_norm(norm, stride1_channels),
+                nn.LeakyReLU(0.2),
+            ]
+            previous = stride1_channels
+        layers += [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(previous, 1, 4)]
+        self.net = nn.Sequential(*layers)
+        init_pix2pix_weights(self)
+
+    def forward(self, lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([lightness, ab], dim=1))

@@ -1,0 +1,104 @@
+"""The seed's U-Net generator: lightness L (B, 1, H, W) -> colour ab (B, 2, H, W) in [-1, 1].
+
+At depth 9, width 64 and 512 x 512 input it is exactly the seed's Keras network (67,001,346
+trainable parameters): eight 4x4 stride-2 encoder blocks (C64 without norm, then C128, C256 and
+C512s with norm, LeakyReLU 0.2), a C512 bottleneck (no norm, ReLU) down to 1 x 1, eight decoder
+blocks (4x4 stride-2 transposed conv, norm, dropout in the first four, concatenation with the
+mirrored encoder output, then ReLU -- which, as in the seed, also applies to the skip features),
+and a 4x4 transposed conv to two channels with tanh. Every conv has a bias, as Keras' default.
+
+H and W must be multiples of 2**depth; depth = log2(size) reaches 1 x 1 at the training size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
+
+
+def encoder_channels(depth: int, width: int, max_width: int) -> list[int]:
+    """Output channels of each encoder level, the bottleneck last: 64, 128, 256, 512, 512, ..."""
+    return [min(width * 2**level, max_width) for level in range(depth)]
+
+
+class DownBlock(nn.Sequential):
+    def __init__(self, in_ch: int, out_ch: int, norm: str, activation: nn.Module):
+        super().__init__(
+            nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), make_norm(norm, out_ch), activation
+        )
+
+
+class UpBlock(nn.Module):
+    """Transposed conv, norm, optional dropout, concat with the skip, then ReLU on both."""
+
+    def __init__(self, in_ch: int, out_ch: int, norm: str, dropout: float):
+        super().__init__()
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1),
+            make_norm(norm, out_ch),
+            nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+        )
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.act(torch.cat([self.up(x), skip], dim=1))
+
+
+class UNetGenerator(nn.Module):
+    def __init__(
+        self,
+        depth: int = 9,
+        width: int = 64,
+        max_width: int = 512,
+        norm: str = "batch",
+        dropout: float = 0.5,
+        dropout_blocks: int = 4,
+        in_channels: int = 1,
+        out_channels: int = 2,
+    ):
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"generator depth must be >= 2, got {depth}")
+        self.depth = depth
+        channels = encoder_channels(depth, width, max_width)
+        self.down = nn.ModuleList()
+        previous = in_channels
+        for level, ch in enumerate(channels):
+            first, bottleneck = level == 0, level == depth - 1
+            self.down.append(
+                DownBlock(
+                    previous, ch,
+                    norm="none" if first or bottleneck else norm,
+                    activation=nn.ReLU() if bottleneck else nn.LeakyReLU(0.2),
+                )
+            )
+            previous = ch
+        # Decoder block j mirrors encoder level depth-2-j and concatenates with its output.
+        self.up = nn.ModuleList()
+        for j, skip_ch in enumerate(reversed(channels[:-1])):
+            self.up.append(UpBlock(previous, skip_ch, norm, dropout if j < dropout_blocks else 0.0))
+            previous = 2 * skip_ch
+        self.head = nn.Sequential(nn.ConvTranspose2d(previous, out_channels, 4, stride=2, padding=1), nn.Tanh())
+        init_pix2pix_weights(self)
+
+    @property
+    def multiple(self) -> int:
+        """Height and width must be multiples of this."""
+        return 2**self.depth
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        height, width = lightness.shape[-2:]
+        if height % self.multiple or width % self.multiple:
+            raise ValueError(
+                f"generator input {height}x{width} is not a multiple of 2**depth = {self.multiple}"
+            )
+        skips = []
+        x = lightness
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = block(x, skip)
+        return self.head(x)

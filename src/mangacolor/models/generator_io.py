@@ -1,0 +1,46 @@
+"""The one way to save and load a generator: from `generator.pt` or a Lightning checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mangacolor.atomic import atomic_write
+from mangacolor.checkpoint_io import safe_torch_load
+from mangacolor.models.components import UNetGenerator
+
+FORMAT = "mangacolor-generator-1"
+
+
+def export_generator(generator: UNetGenerator, config: dict[str, Any], path: os.PathLike | str, **extra: Any) -> Path:
+    """Save a generator's state dict and constructor config, loadable with weights_only=True."""
+    payload = {
+        "format": FORMAT,
+        "config": dict(config),
+        "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+        **extra,
+    }
+    with atomic_write(path) as handle:
+        torch.save(payload, handle)
+    return Path(path)
+
+
+def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[UNetGenerator, dict[str, Any]]:
+    """A generator in eval mode from `generator.pt` or a `.ckpt`, with its config."""
+    payload = safe_torch_load(path, map_location)
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path}: not a mangacolor checkpoint")
+    if payload.get("format") == FORMAT:
+        config, state = payload["config"], payload["state_dict"]
+    elif "state_dict" in payload and "hyper_parameters" in payload:
+        config = payload["hyper_parameters"]["generator"]
+        prefix = "generator."
+        state = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+    else:
+        raise ValueError(f"{path}: neither a generator.pt export nor a mangacolor Lightning checkpoint")
+    generator = UNetGenerator(**config)
+    generator.load_state_dict(state)
+    return generator.eval(), dict(config)

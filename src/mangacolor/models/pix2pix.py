@@ -1,0 +1,211 @@
+"""Pix2Pix: the U-Net generator and PatchGAN discriminator trained with manual optimisation.
+
+One iteration = one discriminator update then one generator update on the same batch:
+    D: 0.5 * [gan(D(L, ab), real) + gan(D(L, G(L).detach()), fake)]
+    G: gan(D(L, G(L)), real) + lambda_l1 * |G(L) - ab|
+`iteration` counts generator updates -- what a user means by "iterations". (Lightning's
+`global_step` counts every optimizer step, two per iteration here.) Scalars are logged against
+`iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
+never waits for the GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from mangacolor.color import AB_SCALE, scaled_lab_to_rgb
+from mangacolor.metrics import ab_l1, psnr
+from mangacolor.models.components import PatchDiscriminator, UNetGenerator
+from mangacolor.models.losses import GANLoss
+
+TRAIN_SCALARS = ("loss/d_real", "loss/d_fake", "loss/g_adv", "loss/g_l1", "d/real_score", "d/fake_score")
+VAL_SUMS = ("ab_l1", "grey_ab_l1", "psnr", "grey_psnr", "images")
+
+
+def linear_decay(total: int, decay_fraction: float):
+    """LR factor per iteration: 1, then a straight line to 0 over the last `decay_fraction`."""
+    decay_start = total * (1.0 - decay_fraction)
+
+    def factor(iteration: int) -> float:
+        if decay_fraction <= 0 or iteration < decay_start:
+            return 1.0
+        return max(0.0, (total - iteration) / max(total - decay_start, 1.0))
+
+    return factor
+
+
+class Pix2Pix(L.LightningModule):
+    def __init__(
+        self,
+        generator: dict[str, Any],
+        discriminator: dict[str, Any],
+        gan_mode: str = "vanilla",
+        lambda_l1: float = 100.0,
+        d_loss_weight: float = 0.5,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        iterations: int = 1000,
+        decay_fraction: float = 0.0,
+        grad_clip: float | None = None,
+        log_every: int = 50,
+    ):
+        super().__init__()
+        for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("iterations", iterations), ("log_every", log_every)):
+            if value <= 0:
+                raise ValueError(f"model.{name} must be positive, got {value}")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = UNetGenerator(**generator)
+        self.discriminator = PatchDiscriminator(**discriminator)
+        self.gan_loss = GANLoss(gan_mode)
+        self.iteration = 0
+        self._train_sums: torch.Tensor | None = None
+        self._train_count = 0
+        self._val_sums: torch.Tensor | None = None
+        self.last_train_scalars: dict[str, float] = {}
+        self.last_val_scalars: dict[str, float] = {}
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.generator(lightness)
+
+    # ---- optimisation ------------------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        fused = next(self.parameters()).is_cuda  # one kernel per step for all of Adam's maths
+
+        def adam(params, lr):
+            return torch.optim.Adam(params, lr=lr, betas=(hp.beta1, hp.beta2), fused=fused or None)
+
+        opt_g = adam(self.generator.parameters(), hp.lr_g)
+        opt_d = adam(self.discriminator.parameters(), hp.lr_d)
+        schedule = linear_decay(hp.iterations, hp.decay_fraction)
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
+        return [opt_g, opt_d], [sched_g, sched_d]
+
+    def _update(self, optimizer, loss: torch.Tensor) -> None:
+        self.toggle_optimizer(optimizer)  # only this network's parameters get gradients
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.hparams.grad_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+        self.untoggle_optimizer(optimizer)
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        hp = self.hparams
+        lightness, ab = batch["L"], batch["ab"]
+        opt_g, opt_d = self.optimizers()
+        fake = self.generator(lightness)
+
+        d_real = self.discriminator(lightness, ab)
+        d_fake = self.discriminator(lightness, fake.detach())
+        loss_d_real = self.gan_loss(d_real, True)
+        loss_d_fake = self.gan_loss(d_fake, False)
+        self._update(opt_d, hp.d_loss_weight * (loss_d_real + loss_d_fake))
+
+        loss_g_adv = self.gan_loss(self.discriminator(lightness, fake), True, for_discriminator=False)
+        loss_g_l1 = F.l1_loss(fake.float(), ab.float())
+        self._update(opt_g, loss_g_adv + hp.lambda_l1 * loss_g_l1)
+
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+        self.iteration += 1
+        self._accumulate(
+            loss_d_real, loss_d_fake, loss_g_adv, loss_g_l1,
+            self.gan_loss.score(d_real), self.gan_loss.score(d_fake),
+        )
+        if self.iteration % hp.log_every == 0 or self.iteration >= hp.iterations:
+            self._flush_train_scalars()
+        if self.iteration >= hp.iterations:
+            self.trainer.should_stop = True
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int):
+        if self.iteration >= self.hparams.iterations:  # resumed a finished run
+            self.trainer.should_stop = True
+            return -1
+        return None
+
+    # ---- logging -----------------------------------------------------------------------
+    def _accumulate(self, *values: torch.Tensor) -> None:
+        stacked = torch.stack([v.detach().float() for v in values])
+        self._train_sums = stacked if self._train_sums is None else self._train_sums + stacked
+        self._train_count += 1
+
+    def log_scalars(self, scalars: dict[str, float]) -> None:
+        """Write scalars to every logger against the iteration count (rank zero only)."""
+        if self.trainer.sanity_checking or self.trainer.fast_dev_run:
+            return
+        for logger in self.loggers:
+            logger.log_metrics(scalars, step=self.iteration)
+
+    def _flush_train_scalars(self) -> None:
+        if self._train_sums is None:
+            return
+        means = (self._train_sums / self._train_count).tolist()  # the one host sync per log_every
+        scalars = dict(zip(TRAIN_SCALARS, means))
+        opt_g, opt_d = self.optimizers()
+        scalars["lr/g"] = opt_g.param_groups[0]["lr"]
+        scalars["lr/d"] = opt_d.param_groups[0]["lr"]
+        self._train_sums, self._train_count = None, 0
+        self.last_train_scalars = scalars
+        self.log_scalars(scalars)
+        self.log("g_l1", scalars["loss/g_l1"], prog_bar=True, logger=False)
+        self.log("it", float(self.iteration), prog_bar=True, logger=False)
+
+    # ---- validation --------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = torch.zeros(len(VAL_SUMS), device=self.device, dtype=torch.float64)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict | None:
+        lightness, ab = batch["L"], batch["ab"]
+        if lightness is None:
+            return None
+        fake = self.generator(lightness).float()
+        grey = torch.zeros_like(ab)
+        true_rgb = scaled_lab_to_rgb(lightness, ab)
+        sums = torch.stack([
+            ab_l1(fake * AB_SCALE, ab * AB_SCALE).sum(),
+            ab_l1(grey, ab * AB_SCALE).sum(),
+            psnr(scaled_lab_to_rgb(lightness, fake), true_rgb).sum(),
+            psnr(scaled_lab_to_rgb(lightness, grey), true_rgb).sum(),
+            torch.tensor(float(lightness.shape[0]), device=self.device),
+        ]).double()
+        self._val_sums += sums
+        return {"L": lightness, "ab": ab, "fake": fake}
+
+    def on_validation_epoch_end(self) -> None:
+        sums = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+        images = float(sums[-1])
+        if images == 0:
+            return
+        means = (sums[:-1] / images).tolist()
+        scalars = {f"val/{name}": value for name, value in zip(VAL_SUMS[:-1], means)}
+        scalars["val/images"] = images
+        self.last_val_scalars = scalars
+        # For checkpoint selection and the progress bar; dashboards get it against the iteration.
+        self.log("val/ab_l1", scalars["val/ab_l1"], prog_bar=True, logger=False, sync_dist=False)
+        self.log_scalars(scalars)
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["mangacolor"] = {
+            "iteration": self.iteration,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("mangacolor", {})
+        self.iteration = int(state.get("iteration", 0))
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        cuda_states = state.get("cuda_rng", [])
+        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
