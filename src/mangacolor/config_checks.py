@@ -1,8 +1,15 @@
-"""Fail at start, naming the key, for values that would only break later."""
+"""Fail at start, naming the key, for values that would only break later.
+
+`check_train_config` checks values (types, ranges, what the networks can take) and needs nothing
+on disk, so any config composes and checks anywhere; `check_train_inputs` checks that the folders
+and the checkpoint it names exist. `train()` runs both before it reads a page or builds a model.
+"""
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -14,19 +21,74 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _number(cfg: DictConfig, key: str, whole: bool = True, optional: bool = False):
+    """The value at `key`, which must be a number (a whole one if `whole`), or None if `optional`."""
+    value = OmegaConf.select(cfg, key)
+    if value is None and optional:
+        return None
+    kinds = (int,) if whole else (int, float)
+    _require(isinstance(value, kinds) and not isinstance(value, bool),
+             f"{key} must be a {'whole number' if whole else 'number'}, got {value!r}")
+    return value
+
+
 def check_train_config(cfg: DictConfig) -> None:
-    data, model = cfg.data, cfg.model
-    depth = model.generator.depth
-    _require(data.size > 0, f"data.size must be positive, got {data.size}")
+    size = _number(cfg, "data.size")
+    window = _number(cfg, "data.window")
+    depth = _number(cfg, "model.generator.depth")
+    _require(size > 0, f"data.size must be positive, got {size}")
+    _require(depth >= 2, f"model.generator.depth must be at least 2, got {depth}")
     _require(
-        data.size % 2**depth == 0,
-        f"data.size ({data.size}) must be a multiple of 2**model.generator.depth ({2**depth}); "
-        f"for size {data.size} try model.generator.depth={max(data.size.bit_length() - 1, 2)}",
+        size % 2**depth == 0,
+        f"data.size ({size}) must be a multiple of 2**model.generator.depth ({2**depth}): the U-Net halves "
+        f"it {depth} times; for size {size} try model.generator.depth={max(size.bit_length() - 1, 2)}",
     )
-    _require(data.window >= data.size, f"data.window ({data.window}) must be at least data.size ({data.size})")
-    _require(data.batch_size >= 1, f"data.batch_size must be >= 1, got {data.batch_size}")
+    strided = len(OmegaConf.select(cfg, "model.discriminator.channels") or [])
+    _require(2**strided <= size, f"model.discriminator.channels: {strided} stride-2 layers need data.size >= "
+                                 f"{2**strided}, got {size}")
+    _require(window >= size, f"data.window ({window}) must be at least data.size ({size})")
+    _require(_number(cfg, "data.batch_size") >= 1, f"data.batch_size must be >= 1, got {cfg.data.batch_size}")
+    val_batch = _number(cfg, "data.val_batch_size", optional=True)
+    _require(val_batch is None or val_batch >= 1, f"data.val_batch_size must be >= 1 (or null), got {val_batch}")
+    _require(_number(cfg, "data.num_workers") >= 0, f"data.num_workers must be >= 0, got {cfg.data.num_workers}")
+    _require(_number(cfg, "data.max_pixels") >= 1, f"data.max_pixels must be >= 1, got {cfg.data.max_pixels}")
+    _require(_number(cfg, "data.colourful_draws") >= 1,
+             f"data.colourful_draws must be >= 1, got {cfg.data.colourful_draws}")
+    fraction = _number(cfg, "data.val_fraction", whole=False)
+    _require(0.0 <= fraction < 1.0, f"data.val_fraction must be in [0, 1), got {fraction}")
+
+    model = cfg.model
     for key in ("lr_g", "lr_d", "lambda_l1"):
-        _require(model[key] > 0, f"model.{key} must be positive, got {model[key]}")
-    _require(cfg.train.iterations >= 1, f"train.iterations must be >= 1, got {cfg.train.iterations}")
-    _require(cfg.train.val_every >= 1, f"train.val_every must be >= 1, got {cfg.train.val_every}")
-    _require(0.0 <= model.decay_fraction <= 1.0, f"model.decay_fraction must be in [0, 1], got {model.decay_fraction}")
+        _require(_number(cfg, f"model.{key}", whole=False) > 0, f"model.{key} must be positive, got {model[key]}")
+    for key in ("beta1", "beta2"):
+        _require(0.0 <= _number(cfg, f"model.{key}", whole=False) < 1.0, f"model.{key} must be in [0, 1), got {model[key]}")
+    clip = _number(cfg, "model.grad_clip", whole=False, optional=True)
+    _require(clip is None or clip > 0, f"model.grad_clip must be positive (or null), got {clip}")
+    _require(0.0 <= _number(cfg, "model.decay_fraction", whole=False) <= 1.0,
+             f"model.decay_fraction must be in [0, 1], got {model.decay_fraction}")
+    for key in ("log_every", "max_nonfinite"):
+        value = _number(cfg, f"model.{key}", optional=True)
+        _require(value is None or value >= 1, f"model.{key} must be >= 1, got {value}")
+
+    _require(_number(cfg, "train.iterations") >= 1, f"train.iterations must be >= 1, got {cfg.train.iterations}")
+    _require(_number(cfg, "train.val_every") >= 1, f"train.val_every must be >= 1, got {cfg.train.val_every}")
+    every = _number(cfg, "callbacks.checkpoint.every_n_iterations", optional=True)
+    _require(every is None or every >= 1, f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every}")
+
+
+def check_train_inputs(cfg: DictConfig) -> None:
+    """The page folders and the checkpoint to resume from exist (names the key that is wrong)."""
+    data = cfg.data
+    _require(data.train_dir is not None or data.data_dir is not None,
+             "data.train_dir is not set: give a folder of colour pages (data.train_dir=..., and data.val_dir=...), "
+             "or one folder to split (data.data_dir=...)")
+    for key in ("train_dir", "val_dir", "data_dir"):
+        folder = data.get(key)
+        if folder is None:
+            continue
+        path = Path(str(folder))
+        _require(path.exists(), f"data.{key}: folder not found: {path}")
+        _require(path.is_dir(), f"data.{key}: not a folder: {path}")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None:
+        _require(Path(str(ckpt_path)).is_file(), f"ckpt_path: checkpoint file not found: {ckpt_path}")

@@ -11,18 +11,23 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mangacolor.checkpoint_io import AtomicCheckpointIO
-from mangacolor.config_checks import check_train_config
+from mangacolor.checkpoint_io import AtomicCheckpointIO, UnsafeCheckpoint
+from mangacolor.config_checks import ConfigError, check_train_config, check_train_inputs
+from mangacolor.data.files import printable
+from mangacolor.models.nonfinite import NonFiniteLoss
 from mangacolor.resources import config_dir, register_resolvers
 
 log = logging.getLogger("mangacolor.train")
 
+# Errors about the user's config, data or checkpoint, each with a message naming what is wrong.
+USER_ERRORS = (ConfigError, FileNotFoundError, UnsafeCheckpoint, NonFiniteLoss)
+
 
 def resolve_precision(precision: str) -> str:
-    """'auto' -> bf16-mixed on a GPU that supports it, else 32."""
+    """'auto' -> bf16-mixed on a GPU that supports it, else 32-true."""
     if str(precision) != "auto":
         return str(precision)
-    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32"
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> L.Trainer:
@@ -38,6 +43,7 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> L.Trainer:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train as configured; returns the final training and validation scalars."""
     check_train_config(cfg)
+    check_train_inputs(cfg)  # folders and ckpt_path exist: before any page is read or model built
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -74,7 +80,10 @@ def main() -> None:
 
     @hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")
     def _main(cfg: DictConfig) -> float | None:
-        results = train(cfg)
+        try:
+            results = train(cfg)
+        except USER_ERRORS as error:  # a clear line, not a traceback: the message says what to change
+            raise SystemExit(f"mangacolor-train: error: {printable(str(error))}") from None
         return results.get("val/ab_l1")  # for sweepers that optimise
 
     _main()

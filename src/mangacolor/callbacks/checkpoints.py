@@ -30,6 +30,7 @@ class IterationCheckpoint(Callback):
         self.monitor = monitor
         self.best_score: float | None = None
         self._last_saved_iteration = -1
+        self.last_checkpoint: Path | None = None  # named when a run stops on non-finite losses
 
     @property
     def state_key(self) -> str:
@@ -43,7 +44,7 @@ class IterationCheckpoint(Callback):
 
     def _save(self, trainer: L.Trainer, name: str) -> Path:
         path = self.dirpath / name
-        trainer.save_checkpoint(path)  # every rank calls it; rank zero writes
+        trainer.save_checkpoint(path, weights_only=False)  # every rank calls it; rank zero writes
         return path
 
     def save_last(self, trainer: L.Trainer, pl_module) -> None:
@@ -66,6 +67,7 @@ class IterationCheckpoint(Callback):
         else:
             self._save(trainer, "last.ckpt")
         self._last_saved_iteration = iteration
+        self.last_checkpoint = self.dirpath / "last.ckpt"
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.fast_dev_run:

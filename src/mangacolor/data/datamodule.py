@@ -17,7 +17,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from mangacolor.color import rgb_to_scaled_lab
-from mangacolor.data.files import DEFAULT_MAX_PIXELS, UnreadableImage, find_images, read_image, split_by_hash
+from mangacolor.data.files import (
+    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, UnreadableImage, find_images, printable, read_image, split_by_hash,
+)
 from mangacolor.data.pages import PageDataset, ShardedStreamSampler, collate_pages, shard
 from mangacolor.data.transforms import PageCropper
 
@@ -66,12 +68,14 @@ class PagesDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_paths or self.val_paths:
             return
+        skipped: dict[str, str] = {}  # directories named x.jpg, pipes, symlinks leaving the folder
         if self.data_dir is not None:
-            paths = find_images(self.data_dir)
+            paths = find_images(self.data_dir, skipped)
             self.train_paths, self.val_paths = split_by_hash(paths, self.data_dir, self.val_fraction)
         else:
-            self.train_paths = find_images(self.train_dir)
-            self.val_paths = find_images(self.val_dir) if self.val_dir else []
+            self.train_paths = find_images(self.train_dir, skipped)
+            self.val_paths = find_images(self.val_dir, skipped) if self.val_dir else []
+        self.note_bad_files(list(skipped.items()))
         if self.val_limit:
             self.val_paths = self.val_paths[: self.val_limit]
         where = self.data_dir or self.train_dir
@@ -120,7 +124,7 @@ class PagesDataModule(L.LightningDataModule):
         for path, reason in bad:
             if path not in self.bad_files:
                 self.bad_files[path] = reason
-                log.warning("skipped unreadable page %s: %s", path, reason)
+                log.warning("skipped unreadable page %s: %s", printable(path), reason)
 
     def to_lab_batch(self, batch: dict, train: bool, batch_number: int = 0) -> dict:
         """Padded uint8 pages on the device -> {"L", "ab"} windows scaled to [-1, 1]."""
@@ -147,18 +151,21 @@ class PagesDataModule(L.LightningDataModule):
         self.bad_files = dict(state_dict.get("bad_files", {}))
 
 
-def require_readable(paths: list[Path], where, max_pixels: int, probe: int = 64) -> None:
-    """Fail early, before any model is built, when a folder has no usable image."""
+def require_readable(paths: list[Path], where, max_pixels: int) -> None:
+    """Fail early, before any model is built, when a folder has no usable image.
+
+    Reads files in order until one decodes: usually the first, so a good folder costs one read.
+    """
     if not paths:
-        raise FileNotFoundError(f"no image files (jpg, jpeg, png, webp, bmp, tif) found under {where}")
-    reasons = []
-    for path in paths[:probe]:
+        suffixes = ", ".join(sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES))
+        raise FileNotFoundError(f"no image files ({suffixes}) found under {where}")
+    first_error = None
+    for path in paths:
         try:
             read_image(path, max_pixels)
             return
         except UnreadableImage as error:
-            reasons.append(error.reason)
+            first_error = first_error or error
     raise FileNotFoundError(
-        f"none of the first {len(reasons)} image files under {where} is readable "
-        f"(e.g. {paths[0]}: {reasons[0]})"
+        f"none of the {len(paths)} image files under {where} is readable (e.g. {first_error})"
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
+import threading
 import warnings
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.io import ImageReadMode, decode_jpeg
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 
 # Pillow's own guard against decompression bombs, made explicit so it is configurable and also
 # applies to the torchvision fast path (which has no such guard). Pillow's default is ~89 Mpx.
@@ -31,34 +33,74 @@ class UnreadableImage(Exception):
     def __init__(self, path: os.PathLike | str, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{printable(self.path)}: {reason}")
 
 
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def find_images(folder: os.PathLike | str) -> list[Path]:
+def find_images(folder: os.PathLike | str, skipped: dict[str, str] | None = None) -> list[Path]:
     """Every image file under `folder` (recursive, any case of suffix), sorted, listed once.
 
-    Symlinks whose target lies outside `folder` are left out: a page folder must not reach
-    files elsewhere on the machine.
+    Entries named like images that cannot be pages are left out, each with its reason: a
+    directory named `x.jpg`, a pipe or device (reading one would hang), a broken or looping
+    symlink, and a symlink whose target lies outside `folder` (a page folder must not reach
+    files elsewhere on the machine). With `skipped`, they are recorded there as path -> reason;
+    without it, each gives a warning.
     """
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
     real_root = root.resolve()
+
+    def skip(path: os.PathLike | str, reason: str) -> None:
+        if skipped is None:
+            warnings.warn(f"{printable(path)}: skipped, {reason}", stacklevel=3)
+        else:
+            skipped[str(path)] = reason
+
+    def unlistable(error: OSError) -> None:
+        skip(error.filename, f"cannot list this folder: {error.strerror or error}")
+
     found = []
-    for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable, followlinks=False):
+        for name in dirnames:
+            if is_image_path(Path(name)):
+                skip(Path(dirpath) / name, "is a directory, not an image file")
         for name in filenames:
             path = Path(dirpath) / name
             if not is_image_path(path):
                 continue
-            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
-                warnings.warn(f"{path}: skipped, symlink points outside {root}", stacklevel=2)
-                continue
-            found.append(path)
+            reason = _why_not_a_page_file(path, real_root)
+            if reason:
+                skip(path, reason)
+            else:
+                found.append(path)
     return sorted(found)
+
+
+def _why_not_a_page_file(path: Path, real_root: Path) -> str | None:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
+            return "broken symlink (its target is missing or it loops)"
+        if not target.is_relative_to(real_root):
+            return f"symlink points outside the folder {real_root}"
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        return f"cannot read: {error.strerror or error}"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, socket or device)"
+    return None
+
+
+def printable(path: os.PathLike | str) -> str:
+    """The path as text that any terminal or log can show: a name whose bytes are not valid
+    UTF-8 keeps its escapes (\\udcff) instead of crashing a print."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def split_by_hash(
@@ -84,17 +126,25 @@ def _flatten_onto_white(image: Image.Image) -> Image.Image:
 
 def _pillow_to_rgb(image: Image.Image) -> Image.Image:
     image = ImageOps.exif_transpose(image)
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode in ("P", "L", "RGB") and "transparency" in image.info
     )
     if has_alpha:
         return _flatten_onto_white(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: Pillow's convert("L") clips instead of scaling, so scale by hand.
+    if image.mode.startswith("I") or image.mode == "F":
+        # Pillow's convert("L") clips these modes instead of scaling them, so scale by hand.
         array = np.asarray(image, dtype=np.float64)
-        scale = 255.0 / (65535.0 if array.max() > 255 else 255.0)
-        return Image.fromarray((array * scale).round().clip(0, 255).astype(np.uint8)).convert("RGB")
+        return Image.fromarray((array * (255.0 / _full_scale(image, array))).round().clip(0, 255).astype(np.uint8)).convert("RGB")
     return image.convert("RGB")
+
+
+def _full_scale(image: Image.Image, array: np.ndarray) -> float:
+    """The value that means white in a high-bit-depth greyscale image."""
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
+        return 65535.0  # 16-bit, however dark this particular image is
+    # 32-bit integer or float (TIFF): the file does not say its range, so judge by the values.
+    peak = float(array.max()) if array.size else 0.0
+    return 1.0 if peak <= 1.0 and image.mode == "F" else 255.0 if peak <= 255 else 65535.0
 
 
 def _decode_jpeg_torchvision(data: bytes) -> torch.Tensor | None:
@@ -112,18 +162,65 @@ def _decode_jpeg_torchvision(data: bytes) -> torch.Tensor | None:
         return None
 
 
+def _looks_like_text(data: bytes) -> str | None:
+    head = data[:512].lstrip()
+    if head[:1] == b"<" and any(tag in head[:100].lower() for tag in (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        return "an HTML/XML document, not an image (a saved web page?)"
+    text = head.decode("utf-8", "ignore")  # "ignore": the cut at 512 bytes may split a character
+    if text and all(char.isprintable() or char in "\r\n\t" for char in text):
+        return "a text file, not an image"
+    return None
+
+
+_PILLOW_LIMIT = threading.Lock()
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of an image Pillow refused as a decompression bomb."""
+    with _PILLOW_LIMIT:  # Pillow's limit is process-wide: lift it only for this header read
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+        except Exception:  # noqa: BLE001 - only for the message
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _reason(error: Exception, data: bytes, image_format: str | None, max_pixels: int) -> str:
+    """A short, specific reason for a decoding failure."""
+    if isinstance(error, Image.UnidentifiedImageError):
+        return _looks_like_text(data) or "not an image in any format Pillow can read"
+    if isinstance(error, Image.DecompressionBombError):
+        size = _header_size(data)
+        limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))  # Pillow refuses above twice its own
+        return f"header says {size[0]}x{size[1]} pixels, over the limit of {limit} (max_pixels)" if size else str(error)
+    if isinstance(error, MemoryError):
+        return "out of memory while decoding it"
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    what = f"{image_format} " if image_format else ""
+    if "truncated" in message:
+        return f"truncated {what}file: {message}"
+    return f"damaged {what}file: {message}"
+
+
 def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Encoded image bytes -> uint8 RGB tensor (3, H, W). Raises UnreadableImage."""
     if not data:
-        raise UnreadableImage(name, "empty file")
+        raise UnreadableImage(name, "empty file (0 bytes)")
+    image_format = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
+            image_format = image.format
             width, height = image.size  # header only: nothing decoded yet
+            if width < 1 or height < 1:
+                raise UnreadableImage(name, f"header says {width}x{height} pixels")
             if width * height > max_pixels:
                 raise UnreadableImage(
-                    name, f"{width}x{height} pixels exceeds the limit of {max_pixels} (max_pixels)"
+                    name, f"header says {width}x{height} pixels, over the limit of {max_pixels} (max_pixels)"
                 )
             if image.format == "JPEG" and image.mode in ("RGB", "L"):
                 fast = _decode_jpeg_torchvision(data)
@@ -133,22 +230,35 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_M
             rgb = _pillow_to_rgb(image)
     except UnreadableImage:
         raise
-    except Image.DecompressionBombError as error:
-        raise UnreadableImage(name, f"decompression bomb: {error}") from None
-    except (OSError, SyntaxError, ValueError, Image.UnidentifiedImageError) as error:
-        reason = "not an image Pillow can identify" if isinstance(error, Image.UnidentifiedImageError) else str(error)
-        raise UnreadableImage(name, reason or type(error).__name__) from None
+    # Decoders raise many types on hostile input (OSError, SyntaxError, ValueError, struct.error,
+    # IndexError, ...): each one means "this file is not a usable page", never "stop the run".
+    except Exception as error:  # noqa: BLE001
+        raise UnreadableImage(name, _reason(error, data, image_format, max_pixels)) from None
     array = np.asarray(rgb, dtype=np.uint8)
     if array.ndim != 3 or array.shape[0] < 1 or array.shape[1] < 1:
         raise UnreadableImage(name, f"unexpected decoded shape {array.shape}")
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
+def max_file_bytes(max_pixels: int) -> int:
+    """No image within the pixel limit needs more bytes than this (16-bit RGBA, uncompressed,
+    plus room for metadata): a larger file is refused before it is read into memory."""
+    return max_pixels * 8 + 64 * 2**20
+
+
 def read_image(path: os.PathLike | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read an image file -> uint8 RGB tensor (3, H, W). Raises UnreadableImage."""
     path = Path(path)
-    if path.is_dir():
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise UnreadableImage(path, f"cannot read: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise UnreadableImage(path, "is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):  # opening a pipe would wait for a writer forever
+        raise UnreadableImage(path, "not a regular file (a pipe, socket or device)")
+    if info.st_size > max_file_bytes(max_pixels):
+        raise UnreadableImage(path, f"{info.st_size} bytes, too large for an image within max_pixels={max_pixels}")
     try:
         data = path.read_bytes()
     except OSError as error:

@@ -13,9 +13,6 @@ from mangacolor.data.files import DEFAULT_MAX_PIXELS, UnreadableImage, read_imag
 
 log = logging.getLogger(__name__)
 
-# A training sample whose page is unreadable is replaced by the next page; after this many bad
-# pages in a row the folder is hopeless and we stop with the reasons.
-MAX_REPLACEMENTS = 32
 
 
 class PageDataset(Dataset):
@@ -30,23 +27,32 @@ class PageDataset(Dataset):
         self.paths = [str(p) for p in paths]
         self.replace_bad = replace_bad
         self.max_pixels = max_pixels
+        self._unreadable: set[int] = set()  # per worker: known-bad pages are passed over unread
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
         bad = []
-        attempts = min(len(self.paths), MAX_REPLACEMENTS) if self.replace_bad else 1
+        # A training page that cannot be read is replaced by the next readable one, however long
+        # the run of bad files (a whole chapter saved as error pages): the data module checked at
+        # start that the folder holds a readable page, so the search ends.
+        attempts = len(self.paths) if self.replace_bad else 1
         for step in range(attempts):
-            path = self.paths[(index + step) % len(self.paths)]
+            position = (index + step) % len(self.paths)
+            if position in self._unreadable:
+                continue
+            path = self.paths[position]
             try:
                 return {"image": read_image(path, self.max_pixels), "path": path, "bad": bad}
             except UnreadableImage as error:
                 bad.append((error.path, error.reason))
+                if self.replace_bad:
+                    self._unreadable.add(position)
         if not self.replace_bad:
             return {"image": None, "path": self.paths[index], "bad": bad}
-        reasons = "; ".join(f"{p}: {r}" for p, r in bad[:5])
-        raise RuntimeError(f"{attempts} unreadable pages in a row, starting at {reasons}")
+        reasons = "; ".join(f"{p}: {r}" for p, r in bad[:5]) or "all were unreadable before"
+        raise RuntimeError(f"none of the {len(self.paths)} training pages is readable any more ({reasons})")
 
 
 def pad_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:

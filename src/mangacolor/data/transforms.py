@@ -4,7 +4,7 @@ A batch holds pages of different sizes padded to the largest (see `collate_pages
 page's true (height, width). For each page we take a square window of side
 min(window, height, width) -- never a clipped rectangle, so the aspect ratio is never
 distorted (the seed's bug) -- and resize it to `size` x `size`. Shrinking first blurs each page
-with its own Gaussian (kornia's antialiasing rule, sigma = (scale - 1) / 2), then samples the
+with its own Gaussian (sigma = (scale - 1) / 2, kornia's antialiasing rule), then samples the
 window bilinearly with per-image boxes through `crop_and_resize`.
 """
 
@@ -45,7 +45,10 @@ def random_corners(
 def boxes_from_corners(corners: torch.Tensor, sides: torch.Tensor) -> torch.Tensor:
     """(B, 2) top-left (y, x) and (B,) sides -> kornia boxes (B, 4, 2) in (x, y), clockwise."""
     y0, x0 = corners[:, 0].float(), corners[:, 1].float()
-    y1, x1 = y0 + sides.float() - 1, x0 + sides.float() - 1
+    # A 1-pixel window (a 1 x 1 or 1-pixel-high page) would be a zero-width box, which kornia
+    # turns into NaN; a box 1/1000 pixel wide samples that same pixel.
+    extent = (sides.float() - 1).clamp_min(1e-3)
+    y1, x1 = y0 + extent, x0 + extent
     return torch.stack(
         [torch.stack([x0, y0], -1), torch.stack([x1, y0], -1),
          torch.stack([x1, y1], -1), torch.stack([x0, y1], -1)], dim=1
@@ -53,12 +56,14 @@ def boxes_from_corners(corners: torch.Tensor, sides: torch.Tensor) -> torch.Tens
 
 
 def antialias(images: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """Blur each image for a shrink by its own factor (kornia's rule); scales: (B,) in >= 1."""
+    """Blur each image for a shrink by its own factor; scales: (B,), 1 or more to shrink."""
     sigmas = ((scales - 1.0) / 2.0).clamp_min(0.0)
     largest = float(sigmas.max())
     if largest < 0.1:
         return images
-    kernel = max(3, int(4.0 * largest) | 1)  # odd, about +-2 sigma
+    # +-3 sigma, so the batch's shared kernel size (set by its largest shrink) truncates no page's
+    # Gaussian: each page is blurred as it would be alone.
+    kernel = 2 * math.ceil(3.0 * largest) + 1
     sigma = sigmas.clamp_min(1e-3)[:, None].expand(-1, 2).contiguous()
     return gaussian_blur2d(images, (kernel, kernel), sigma, border_type="replicate")
 

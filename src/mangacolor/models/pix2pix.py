@@ -11,6 +11,7 @@ never waits for the GPU.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
@@ -21,6 +22,11 @@ from mangacolor.color import AB_SCALE, scaled_lab_to_rgb
 from mangacolor.metrics import ab_l1, psnr
 from mangacolor.models.components import PatchDiscriminator, UNetGenerator
 from mangacolor.models.losses import GANLoss
+from mangacolor.models.nonfinite import (
+    NonFiniteGuard, all_finite, restore_buffers_unless, skip_mode, snapshot_buffers, step_unless_nonfinite,
+)
+
+log = logging.getLogger(__name__)
 
 TRAIN_SCALARS = ("loss/d_real", "loss/d_fake", "loss/g_adv", "loss/g_l1", "d/real_score", "d/fake_score")
 VAL_SUMS = ("ab_l1", "grey_ab_l1", "psnr", "grey_psnr", "images")
@@ -54,6 +60,9 @@ class Pix2Pix(L.LightningModule):
         decay_fraction: float = 0.0,
         grad_clip: float | None = None,
         log_every: int = 50,
+        channels_last: bool = False,
+        compile: bool = False,
+        max_nonfinite: int = 20,
     ):
         super().__init__()
         for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("iterations", iterations), ("log_every", log_every)):
@@ -65,6 +74,9 @@ class Pix2Pix(L.LightningModule):
         self.discriminator = PatchDiscriminator(**discriminator)
         self.gan_loss = GANLoss(gan_mode)
         self.iteration = 0
+        self.nonfinite = NonFiniteGuard(max_nonfinite)  # NaN/inf losses: updates skipped, counted
+        # Checked every this many iterations (one host sync), so a bad streak stops the run promptly.
+        self._nonfinite_check_every = min(log_every, max_nonfinite)
         self._train_sums: torch.Tensor | None = None
         self._train_count = 0
         self._val_sums: torch.Tensor | None = None
@@ -73,6 +85,26 @@ class Pix2Pix(L.LightningModule):
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         return self.generator(lightness)
+
+    # ---- fast path ---------------------------------------------------------------------
+    def configure_model(self) -> None:
+        """Lightning calls this before moving the module to its device and wrapping it for DDP.
+
+        channels_last: NHWC weights and activations, the layout tensor-core convolutions want.
+        compile: torch.compile each network in place (`Module.compile`), so parameter names, and
+        with them checkpoints and `generator.pt`, stay those of the plain networks.
+        """
+        if self.hparams.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.hparams.compile and not getattr(self, "_networks_compiled", False):
+            self.generator.compile()
+            self.discriminator.compile()
+            self._networks_compiled = True
+
+    def _to_memory_format(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
 
     # ---- optimisation ------------------------------------------------------------------
     def configure_optimizers(self):
@@ -89,40 +121,58 @@ class Pix2Pix(L.LightningModule):
         sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
         return [opt_g, opt_d], [sched_g, sched_d]
 
-    def _update(self, optimizer, loss: torch.Tensor) -> None:
+    def _update(self, optimizer, loss: torch.Tensor, finite: torch.Tensor) -> None:
         self.toggle_optimizer(optimizer)  # only this network's parameters get gradients
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.hparams.grad_clip:
             self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
-        optimizer.step()
+        grad_scaler = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+        step_unless_nonfinite(optimizer, finite, skip_mode(optimizer, grad_scaler))  # no step on NaN/inf
         self.untoggle_optimizer(optimizer)
+
+    def _finite_on_every_rank(self, loss: torch.Tensor) -> torch.Tensor:
+        finite = all_finite(loss)
+        if self.trainer.world_size > 1:
+            # A NaN on one rank reaches every rank through the gradient all-reduce: all must skip.
+            finite = self.trainer.strategy.reduce((~finite).float(), reduce_op="sum") == 0
+        return finite
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         hp = self.hparams
-        lightness, ab = batch["L"], batch["ab"]
+        lightness, ab = self._to_memory_format(batch["L"]), self._to_memory_format(batch["ab"])
         opt_g, opt_d = self.optimizers()
+        buffers_before = snapshot_buffers(self.generator, self.discriminator)
         fake = self.generator(lightness)
 
         d_real = self.discriminator(lightness, ab)
         d_fake = self.discriminator(lightness, fake.detach())
         loss_d_real = self.gan_loss(d_real, True)
         loss_d_fake = self.gan_loss(d_fake, False)
-        self._update(opt_d, hp.d_loss_weight * (loss_d_real + loss_d_fake))
+        loss_d = hp.d_loss_weight * (loss_d_real + loss_d_fake)
+        d_finite = self._finite_on_every_rank(loss_d)
+        self._update(opt_d, loss_d, d_finite)
 
         loss_g_adv = self.gan_loss(self.discriminator(lightness, fake), True, for_discriminator=False)
         loss_g_l1 = F.l1_loss(fake.float(), ab.float())
-        self._update(opt_g, loss_g_adv + hp.lambda_l1 * loss_g_l1)
+        loss_g = loss_g_adv + hp.lambda_l1 * loss_g_l1
+        g_finite = self._finite_on_every_rank(loss_g)
+        self._update(opt_g, loss_g, g_finite)
+        finite = d_finite & g_finite
+        restore_buffers_unless(finite, buffers_before)  # a NaN batch must not reach the running statistics
 
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.iteration += 1
+        self.nonfinite.record(finite, self.iteration)
         self._accumulate(
-            loss_d_real, loss_d_fake, loss_g_adv, loss_g_l1,
+            finite, loss_d_real, loss_d_fake, loss_g_adv, loss_g_l1,
             self.gan_loss.score(d_real), self.gan_loss.score(d_fake),
         )
         if self.iteration % hp.log_every == 0 or self.iteration >= hp.iterations:
             self._flush_train_scalars()
+        if self.iteration % self._nonfinite_check_every == 0 or self.iteration >= hp.iterations:
+            self._check_nonfinite()
         if self.iteration >= hp.iterations:
             self.trainer.should_stop = True
 
@@ -133,10 +183,30 @@ class Pix2Pix(L.LightningModule):
         return None
 
     # ---- logging -----------------------------------------------------------------------
-    def _accumulate(self, *values: torch.Tensor) -> None:
+    def _accumulate(self, finite: torch.Tensor, *values: torch.Tensor) -> None:
         stacked = torch.stack([v.detach().float() for v in values])
+        # A skipped iteration's NaN would poison the logged means: sum the finite ones, count them last.
+        stacked = torch.cat([torch.where(finite, stacked, 0.0), finite.float().reshape(1)])
         self._train_sums = stacked if self._train_sums is None else self._train_sums + stacked
         self._train_count += 1
+
+    def _check_nonfinite(self) -> None:
+        """Stop after model.max_nonfinite non-finite iterations in a row; log the skipped ones."""
+        new = self.nonfinite.check(self.iteration, self._last_checkpoint())
+        if new:
+            if self.trainer.is_global_zero:
+                log.warning("iteration %d: skipped %d update(s) with a NaN or infinite loss since the last check "
+                            "(%d in all)", self.iteration, new, self.nonfinite.reported_total)
+            self.log_scalars({"train/nonfinite_skipped": float(self.nonfinite.reported_total)})
+
+    def _last_checkpoint(self) -> str:
+        for callback in self.trainer.callbacks:
+            path = getattr(callback, "last_checkpoint", None)  # IterationCheckpoint's latest last.ckpt
+            if path is not None:
+                return str(path)
+        if self.trainer.ckpt_path:
+            return f"{self.trainer.ckpt_path} (where this run resumed from)"
+        return "none (no checkpoint was saved before this)"
 
     def log_scalars(self, scalars: dict[str, float]) -> None:
         """Write scalars to every logger against the iteration count (rank zero only)."""
@@ -148,7 +218,9 @@ class Pix2Pix(L.LightningModule):
     def _flush_train_scalars(self) -> None:
         if self._train_sums is None:
             return
-        means = (self._train_sums / self._train_count).tolist()  # the one host sync per log_every
+        # Every rank flushes at the same iteration, so this all-reduce is matched on every rank.
+        sums = self.trainer.strategy.reduce(self._train_sums, reduce_op="mean")
+        means = (sums[:-1] / sums[-1]).tolist()  # the one host sync per log_every
         scalars = dict(zip(TRAIN_SCALARS, means))
         opt_g, opt_d = self.optimizers()
         scalars["lr/g"] = opt_g.param_groups[0]["lr"]
@@ -199,11 +271,13 @@ class Pix2Pix(L.LightningModule):
             "iteration": self.iteration,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "nonfinite": self.nonfinite.state_dict(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("mangacolor", {})
         self.iteration = int(state.get("iteration", 0))
+        self.nonfinite.load_state_dict(state.get("nonfinite", {}))
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
         cuda_states = state.get("cuda_rng", [])

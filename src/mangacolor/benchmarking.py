@@ -1,0 +1,404 @@
+"""Speed measurements behind mangacolor-bench: model, data pipeline, end to end, colourise.
+
+Each figure comes from the code that trains or colours, never from a copy of it:
+- model: `Pix2Pix.training_step` driven by a minimal Lightning Trainer on one synthetic batch that
+  is already on the device, so only networks, losses and optimizers are timed. FLOPs per image
+  are counted on one such step (`torch.utils.flop_counter`, 2 FLOPs per multiply-add) and MFU is
+  taken against the card's dense tensor-core peak from a small table ("unknown" elsewhere);
+- data: `PagesDataModule`'s loader (decoding in workers), the copy to the device and its device
+  transforms (crop, resize, flip, Lab), with no model;
+- end to end: a real fit on a folder, loader and model together (no validation, no checkpoints);
+- colourise: `PageColouriser` on pages of a given size.
+Timed windows start after `warmup` untimed iterations (cuDNN autotuning, compiling, worker
+start-up) and synchronise the device only at their two edges.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import platform
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
+from lightning.pytorch.callbacks import Callback
+from torch.utils.flop_counter import FlopCounterMode
+
+GIB = 2**30
+
+# Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's datasheets: (pattern in the
+# device name, bf16/fp16, tf32). float32 training runs its convolutions and matmuls in TF32
+# (cuDNN's default and `set_float32_matmul_precision("high")`), so "32" is held against TF32.
+# The first pattern that matches wins: the specific H100 variants come before the SXM default.
+PEAK_TFLOPS: tuple[tuple[str, float, float], ...] = (
+    (r"H100 PCIe", 756.0, 378.0),
+    (r"H100 NVL", 835.0, 417.5),
+    (r"H100|H200", 989.4, 494.7),  # SXM ("H100 80GB HBM3"), H200 and GH200 share the peak
+    (r"A100", 312.0, 156.0),
+    (r"\bL4\b", 121.0, 60.0),
+)
+
+
+# ---- the machine ---------------------------------------------------------------------------
+def device_for(accelerator: str) -> torch.device:
+    """A Trainer accelerator name (auto, cpu, gpu, cuda) -> the one device the benchmark uses."""
+    accelerator = str(accelerator)
+    if accelerator == "cpu":
+        return torch.device("cpu")
+    if accelerator in ("gpu", "cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"trainer.accelerator={accelerator} but this machine has no CUDA GPU")
+        return torch.device("cuda", torch.cuda.current_device())
+    if accelerator == "auto":
+        return device_for("cuda" if torch.cuda.is_available() else "cpu")
+    raise ValueError(f"mangacolor-bench runs on cpu or cuda, not trainer.accelerator={accelerator}")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_cores() -> int:
+    """Cores this process may use (a container's limit, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (runnable processes), where the OS reports them."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def describe_machine(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "device": device.type,
+        "cpu": cpu_model(),
+        "cpu_cores": cpu_cores(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "lightning": L.__version__,
+        "python": platform.python_version(),
+        # Other work on the machine slows every row: read the figures against this.
+        "load_average_at_start": load_average(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / GIB, 1),
+                    gpu_count=torch.cuda.device_count(), cudnn=torch.backends.cudnn.version())
+        info["name"] = props.name
+    else:
+        info["name"] = f"{info['cpu']} ({info['cpu_cores']} cores)"
+    return info
+
+
+def git_commit(folder: Path) -> str:
+    """Short commit of the checkout at `folder`, '-dirty' when tracked files differ from it.
+
+    An installed wheel has no checkout (and `git -C` would find an unrelated parent repository),
+    so only a folder that holds `.git` itself is asked.
+    """
+    if not (folder / ".git").exists():
+        return "unknown (not a git checkout)"
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                                  timeout=20, check=True).stdout.strip()
+
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git failed)"
+    return commit + ("-dirty" if dirty else "")
+
+
+def peak_tflops(device_name: str, precision: str) -> float | None:
+    """The card's dense peak for this training precision, or None when the card is not in the table."""
+    for pattern, half, tf32 in PEAK_TFLOPS:
+        if re.search(pattern, device_name):
+            if precision in ("bf16-mixed", "16-mixed", "bf16-true", "16-true"):
+                return half
+            if precision in ("32", "32-true"):
+                return tf32
+            return None
+    return None
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---- model speed -----------------------------------------------------------------------------
+def synthetic_batch(batch_size: int, size: int, device: torch.device, seed: int = 0) -> dict:
+    """A training batch ({"L", "ab"} in [-1, 1]) made on the device: no loader, no copy."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    lightness = torch.rand(batch_size, 1, size, size, device=device, generator=generator) * 2 - 1
+    ab = (torch.rand(batch_size, 2, size, size, device=device, generator=generator) * 2 - 1) * 0.3
+    return {"L": lightness, "ab": ab}
+
+
+class RepeatedBatch:
+    """The same batch `count` times: an iterable Lightning can fit on, with nothing to load."""
+
+    def __init__(self, batch: dict, count: int):
+        self.batch, self.count = batch, count
+
+    def __iter__(self) -> Iterator[dict]:
+        return itertools.repeat(self.batch, self.count)
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class IterationWindowTimer(Callback):
+    """Times iterations warmup+1 .. the model's last, syncing the device only at the two edges."""
+
+    def __init__(self, warmup: int):
+        if warmup < 1:
+            raise ValueError(f"bench.warmup must be at least 1 (the first step autotunes), got {warmup}")
+        self.warmup = warmup
+        self._start: float | None = None
+        self._start_cpu = 0.0
+        self._start_iteration = 0
+        self.cpu_seconds: float | None = None
+        self.seconds: float | None = None
+        self.iterations = 0
+        self.peak_memory_gib: float | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        iteration, device = pl_module.iteration, pl_module.device
+        if iteration == self.warmup:
+            synchronize(device)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            self._start, self._start_iteration = time.perf_counter(), iteration
+            self._start_cpu = time.process_time()
+        elif iteration >= pl_module.hparams.iterations and self._start is not None and self.seconds is None:
+            synchronize(device)
+            self.seconds = time.perf_counter() - self._start
+            self.cpu_seconds = time.process_time() - self._start_cpu
+            self.iterations = iteration - self._start_iteration
+            if device.type == "cuda":
+                self.peak_memory_gib = torch.cuda.max_memory_allocated(device) / GIB
+
+    def rates(self, images_per_iteration: int) -> dict[str, float | None]:
+        if not self.seconds or not self.iterations:
+            raise RuntimeError("the timed window never closed: training stopped before its last iteration")
+        per_second = self.iterations / self.seconds
+        return {
+            "iterations_per_s": per_second,
+            "images_per_s": per_second * images_per_iteration,
+            "step_ms": 1000.0 / per_second,
+            "timed_iterations": self.iterations,
+            "peak_memory_gib": self.peak_memory_gib,
+            # CPU time of this process (all its threads, not loader workers) per iteration: on a
+            # shared machine it moves far less than wall time when other jobs compete for the cores.
+            "process_cpu_s_per_iteration": self.cpu_seconds / self.iterations,
+        }
+
+
+def timing_trainer(device: torch.device, precision: str, callbacks: list, benchmark: bool = True) -> L.Trainer:
+    """One device, nothing written: no logger, no checkpoints, no validation, no progress bar."""
+    return L.Trainer(
+        accelerator=device.type, devices=[device.index or 0] if device.type == "cuda" else 1,
+        precision=precision, benchmark=benchmark if device.type == "cuda" else None,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, limit_val_batches=0, max_epochs=-1, callbacks=callbacks,
+        use_distributed_sampler=False,
+    )
+
+
+ModelFactory = Callable[..., L.LightningModule]
+"""make_model(iterations=..., log_every=..., **overrides) -> a fresh Pix2Pix."""
+
+
+def parameter_counts(model: L.LightningModule) -> dict[str, int]:
+    return {name: sum(p.numel() for p in getattr(model, name).parameters())
+            for name in ("generator", "discriminator")}
+
+
+def training_flops_per_image(make_model: ModelFactory, size: int, device: torch.device, precision: str) -> float:
+    """FLOPs of one full training iteration (D and G updates, forward and backward) per image.
+
+    Counted on a real `training_step` at batch size 1, uncompiled (compiling changes no maths).
+    """
+    model = make_model(iterations=1, log_every=1, compile=False)
+    with FlopCounterMode(display=False) as counter:
+        timing_trainer(device, precision, [], benchmark=False).fit(
+            model, train_dataloaders=RepeatedBatch(synthetic_batch(1, size, device), 1))
+    return float(counter.get_total_flops())
+
+
+def measure_model_speed(
+    make_model: ModelFactory, size: int, batch_size: int, precision: str, device: torch.device,
+    warmup: int, iterations: int, benchmark: bool = True,
+) -> dict[str, Any]:
+    """Training iterations/s and images/s on one synthetic device batch, plus peak memory."""
+    if iterations < 1:
+        raise ValueError(f"bench.iterations must be at least 1, got {iterations}")
+    total = warmup + iterations
+    model = make_model(iterations=total, log_every=total)  # the one host sync lands after the window
+    timer = IterationWindowTimer(warmup)
+    trainer = timing_trainer(device, precision, [timer], benchmark)
+    trainer.fit(model, train_dataloaders=RepeatedBatch(synthetic_batch(batch_size, size, device), total))
+    return {**timer.rates(batch_size), **{f"{k}_params": v for k, v in parameter_counts(model).items()}}
+
+
+def add_flop_figures(results: dict[str, Any], flops_per_image: float, peak: float | None) -> dict[str, Any]:
+    """Achieved TFLOP/s and MFU (None where the peak is unknown) from a measured images/s."""
+    achieved = flops_per_image * results["images_per_s"] / 1e12
+    return {**results, "gflop_per_image": flops_per_image / 1e9, "achieved_tflops": achieved,
+            "peak_tflops": peak, "mfu": achieved / peak if peak else None}
+
+
+# ---- data pipeline ---------------------------------------------------------------------------
+def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches: int) -> dict[str, Any]:
+    """Images/s from files through decode workers, the copy to the device and the device transforms.
+
+    `datamodule` is a PagesDataModule; batches are moved as Lightning moves them (non-blocking from
+    pinned memory) and transformed by the datamodule's own `to_lab_batch`. A second, shorter figure
+    times the device transforms alone on the last batch.
+    """
+    if warmup < 1 or batches < 1:
+        raise ValueError(f"bench.warmup and bench.data_batches must be at least 1, got {warmup}, {batches}")
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    iterator = iter(loader)
+    images, start, batch = 0, 0.0, None
+    for number in range(1, warmup + batches + 1):
+        batch = move_data_to_device(next(iterator), device)
+        datamodule.note_bad_files(batch["bad"])
+        out = datamodule.to_lab_batch(batch, train=True, batch_number=number)
+        if number == warmup:
+            synchronize(device)
+            start = time.perf_counter()
+        elif number > warmup and out["L"] is not None:
+            images += out["L"].shape[0]
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    del iterator, loader  # stops the (persistent) workers
+
+    repeats = max(1, batches // 2)
+    transform_start = time.perf_counter()
+    for number in range(repeats):
+        out = datamodule.to_lab_batch(batch, train=True, batch_number=number)
+    synchronize(device)
+    transform_seconds = time.perf_counter() - transform_start
+    return {
+        "images_per_s": images / seconds,
+        "batches_per_s": batches / seconds,
+        "timed_images": images,
+        "transforms_images_per_s": repeats * batch["pages"].shape[0] / transform_seconds,
+        "train_pages": len(datamodule.train_paths),
+        "bad_files": len(datamodule.bad_files),
+    }
+
+
+def add_data_ratios(rows: list[dict[str, Any]]) -> None:
+    """Each data row's images/s over the model's at the same batch size and precision (>= 1: the
+    loader keeps up). Without a model row at that batch size the ratio is None."""
+    models = [r for r in rows if r["task"] == "model"]
+    for row in (r for r in rows if r["task"] == "data"):
+        match = next((m for m in models if m["settings"]["batch_size"] == row["settings"]["batch_size"]
+                      and m["settings"]["precision"] == row["settings"]["precision"]), None)
+        model_rate = match["results"]["images_per_s"] if match else None
+        row["results"]["model_images_per_s"] = model_rate
+        row["results"]["ratio_to_model"] = row["results"]["images_per_s"] / model_rate if model_rate else None
+
+
+# ---- end to end --------------------------------------------------------------------------------
+def measure_end_to_end(
+    make_model: ModelFactory, datamodule, precision: str, device: torch.device,
+    warmup: int, iterations: int, benchmark: bool = True,
+) -> dict[str, Any]:
+    """Training images/s on a real folder: loader, transforms and model together."""
+    total = warmup + iterations
+    model = make_model(iterations=total)
+    timer = IterationWindowTimer(warmup)
+    timing_trainer(device, precision, [timer], benchmark).fit(model, datamodule=datamodule)
+    return {**timer.rates(datamodule.batch_size), "bad_files": len(datamodule.bad_files)}
+
+
+# ---- colourise ---------------------------------------------------------------------------------
+def sample_page(height: int, width: int, source: torch.Tensor | None = None) -> torch.Tensor:
+    """A uint8 RGB page (3, H, W): a real page resized when given, else smooth colour gradients."""
+    if source is not None:
+        resized = torch.nn.functional.interpolate(source[None].float(), size=(height, width), mode="bilinear",
+                                                  antialias=True, align_corners=False)
+        return resized[0].round().clamp(0, 255).to(torch.uint8)
+    y = torch.linspace(0, 1, height)[:, None].expand(height, width)
+    x = torch.linspace(0, 1, width)[None, :].expand(height, width)
+    return (torch.stack([y, x, (x + y) / 2]) * 255).round().to(torch.uint8)
+
+
+def measure_colourise(colouriser, page: torch.Tensor, pages_per_call: int, warmup: int, calls: int) -> dict[str, Any]:
+    """Pages/s for `colouriser.colour` (a PageColouriser), uint8 pages in and out on the CPU."""
+    pages = [page] * pages_per_call
+    for _ in range(warmup):
+        colouriser.colour(pages)
+    start = time.perf_counter()
+    for _ in range(calls):
+        colouriser.colour(pages)  # returns CPU tensors: the device has finished
+    seconds = time.perf_counter() - start
+    return {"pages_per_s": calls * pages_per_call / seconds, "ms_per_page": 1000 * seconds / (calls * pages_per_call)}
+
+
+# ---- report ----------------------------------------------------------------------------------
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
+    """(settings, rate, details) for the printed table."""
+    s, r = row["settings"], row["results"]
+    task = row["task"]
+    if task == "model":
+        settings = (f"{s['size']}px b{s['batch_size']} {s['precision']} "
+                    f"compile={'on' if s['compile'] else 'off'} cl={'on' if s['channels_last'] else 'off'}")
+        mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "unknown"
+        mem = f"{r['peak_memory_gib']:.1f} GiB" if r.get("peak_memory_gib") is not None else "-"
+        details = (f"{_fmt(r['iterations_per_s'])} it/s, {_fmt(r['step_ms'])} ms/step "
+                   f"(host CPU {_fmt(r['process_cpu_s_per_iteration'])} s), {_fmt(r['gflop_per_image'])} GFLOP/img, "
+                   f"{_fmt(r['achieved_tflops'])} TFLOP/s, MFU {mfu}, peak {mem}")
+        return settings, f"{_fmt(r['images_per_s'])} img/s", details
+    if task == "data":
+        settings = f"{s['size']}px b{s['batch_size']} workers={s['workers']}"
+        ratio = _fmt(r.get("ratio_to_model"))
+        details = f"transforms alone {_fmt(r['transforms_images_per_s'])} img/s; x{ratio} the model's rate"
+        return settings, f"{_fmt(r['images_per_s'])} img/s", details
+    if task == "end_to_end":
+        settings = f"{s['size']}px b{s['batch_size']} {s['precision']} workers={s['workers']}"
+        details = (f"{_fmt(r['iterations_per_s'])} it/s, {_fmt(r['step_ms'])} ms/step "
+                   f"(host CPU {_fmt(r['process_cpu_s_per_iteration'])} s)")
+        return settings, f"{_fmt(r['images_per_s'])} img/s", details
+    if task == "colourise":
+        settings = f"{s['page_height']}x{s['page_width']} short side {s['short_side']} {s['precision']}"
+        return settings, f"{_fmt(r['pages_per_s'])} pages/s", f"{_fmt(r['ms_per_page'])} ms/page"
+    return "", "", ""
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    lines = [("task", "settings", "rate", "details")] + [(row["task"], *row_summary(row)) for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    return "\n".join(
+        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip() for a, b, c, d in lines
+    )

@@ -1,0 +1,244 @@
+"""Colour whole pages of any size with a trained generator, keeping the scan's own lightness.
+
+A page is coloured in four steps:
+1. its lightness L is taken at full resolution (a colour page is reduced to its L);
+2. L is resized to a working resolution (by default the training size on the shorter side, aspect
+   kept), so the network sees drawings at the scale it learnt them; `short_side=None` works at the
+   page's own size instead;
+3. the network predicts ab on tiles of the working L: an axis that fits in one tile is padded by
+   reflection to a multiple of `generator.multiple` and the padding cropped away afterwards; a
+   longer axis (a webtoon strip) is cut into overlapping tiles whose predictions are blended with
+   raised-cosine weights, so no seam shows where one tile hands over to the next;
+4. ab is upsampled to the page's size and recombined with the full-resolution L, so line art and
+   lettering stay exactly as sharp as the scan. Where a colour falls outside sRGB, clipping would
+   change L (tinted paper greys, tinted ink lightens), so such a pixel gives up chroma instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
+from torch import nn
+
+from mangacolor.color import lightness_as_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb, uint8_to_unit, unit_to_uint8
+
+
+@dataclass(frozen=True)
+class AxisTiles:
+    """How one axis of the working image is covered by tiles.
+
+    The tiles cover a canvas of `padded` pixels in which the image starts at `offset` (reflection
+    padding before and after it); each tile is `length` pixels from each of `starts`.
+    """
+
+    size: int
+    padded: int
+    offset: int
+    length: int
+    starts: tuple[int, ...]
+
+
+def plan_axis(size: int, tile: int, overlap: int, multiple: int) -> AxisTiles:
+    """One padded tile when `size` fits in `tile`, else evenly spaced tiles overlapping by >= overlap.
+
+    `tile` must be a multiple of `multiple` and larger than `overlap`.
+    """
+    if size <= tile:
+        padded = -(-size // multiple) * multiple
+        return AxisTiles(size, padded, (padded - size) // 2, padded, (0,))
+    count = -(-(size - overlap) // (tile - overlap))
+    # Even spacing: every step is at most tile - overlap, so neighbours overlap by at least `overlap`.
+    starts = tuple(round(i * (size - tile) / (count - 1)) for i in range(count))
+    return AxisTiles(size, size, 0, tile, starts)
+
+
+def blend_ramp(overlap: int) -> torch.Tensor:
+    """Raised-cosine rise over `overlap` pixels. ramp[d] + ramp[overlap-1-d] == 1, so two tiles
+    overlapping by exactly `overlap` blend to a partition of unity without normalising."""
+    steps = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+    return 0.5 - 0.5 * torch.cos(math.pi * steps)
+
+
+def tile_weights(axis: AxisTiles, overlap: int) -> list[torch.Tensor]:
+    """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a neighbour."""
+    ramp = blend_ramp(min(overlap, axis.length))
+    weights = []
+    for start in axis.starts:
+        weight = torch.ones(axis.length)
+        if start > 0:
+            weight[: len(ramp)] *= ramp
+        if start + axis.length < axis.padded:
+            weight[axis.length - len(ramp):] *= ramp.flip(0)
+        weights.append(weight)
+    return weights
+
+
+def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(height, width) scaled so the shorter side is `short_side`, aspect kept."""
+    scale = short_side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def reflect_pad(image: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """Reflection padding of any amount: reflection can only add size - 1 pixels at a time, so a
+    small page (or a 1-pixel side, which has nothing to reflect) is padded in rounds."""
+    while top or bottom or left or right:
+        height, width = image.shape[-2:]
+        step = (min(left, width - 1), min(right, width - 1), min(top, height - 1), min(bottom, height - 1))
+        if ((left or right) and width == 1) or ((top or bottom) and height == 1):
+            return F.pad(image, (left, right, top, bottom), mode="replicate")
+        image = F.pad(image, step, mode="reflect")
+        left, right, top, bottom = left - step[0], right - step[1], top - step[2], bottom - step[3]
+    return image
+
+
+# Relative luminance Y of linear sRGB, the row of kornia's rgb_to_xyz that Lab's L is computed from.
+_LUMINANCE = (0.212671, 0.715160, 0.072169)
+
+
+def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Scaled (L, ab) -> RGB in [0, 1] (B, 3, H, W) with exactly the given L.
+
+    Clipping an out-of-gamut colour to sRGB changes its lightness: a tint predicted on white paper
+    comes back darker, one on black ink lighter, and line art loses contrast. L depends only on the
+    luminance Y, which is linear in linear RGB, so each clipped pixel is mixed with white (if it came
+    out too dark) or black (too light) in exactly the proportion that restores its Y: the result is
+    in gamut, keeps roughly its hue, and loses only the chroma that could not be shown.
+    """
+    rgb = scaled_lab_to_rgb(lightness, ab)
+    # Only a pixel that clipping touched (a channel at exactly 0 or 1) can have moved: fix those,
+    # gathered into a (1, C, N, 1) column so the work is proportional to their number.
+    where = ((rgb == 0.0) | (rgb == 1.0)).any(dim=1).nonzero(as_tuple=True)
+    if where[0].numel() == 0:
+        return rgb
+    grey = lightness_as_rgb(lightness[:, 0][where].view(1, 1, -1, 1))
+    linear = rgb_to_linear_rgb(rgb.permute(0, 2, 3, 1)[where].t().reshape(1, 3, -1, 1))
+    luminance = torch.tensor(_LUMINANCE, device=rgb.device).view(1, 3, 1, 1)
+    y = (linear * luminance).sum(dim=1, keepdim=True)
+    y_target = rgb_to_linear_rgb(grey).mean(dim=1, keepdim=True)  # a grey has R = G = B = Y
+    towards_white = linear + (1.0 - linear) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(0.0, 1.0)
+    towards_black = linear * (y_target / y.clamp_min(1e-12)).clamp(0.0, 1.0)
+    linear = torch.where(y < y_target, towards_white, towards_black)
+    rgb.permute(0, 2, 3, 1)[where] = linear_rgb_to_rgb(linear).clamp(0.0, 1.0).view(3, -1).t()
+    return rgb
+
+
+class PageColouriser:
+    """Colours batches of uint8 RGB pages of any sizes with one generator.
+
+    short_side: working resolution (shorter side, pixels); None predicts at each page's own size.
+    tile / overlap: longest tile side and the blend width, in working pixels; `tile` is rounded down
+    to a multiple of the generator's (at least one multiple).
+    batch_size: tiles per forward pass; tiles of the same shape, from any pages, share a batch.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        short_side: int | None,
+        tile: int = 1024,
+        overlap: int = 256,
+        batch_size: int = 4,
+        device: torch.device | str = "cpu",
+    ):
+        self.device = torch.device(device)
+        self.generator = generator.eval().to(self.device)
+        self.multiple = int(generator.multiple)
+        self.short_side = short_side
+        self.tile = max(self.multiple, tile // self.multiple * self.multiple)
+        if not 0 <= overlap < self.tile:
+            raise ValueError(f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got {overlap}")
+        self.overlap = overlap
+        self.batch_size = batch_size
+        # bf16 keeps float32's range, so no loss scaling or overflow worries; CPUs stay in float32.
+        self.autocast_dtype = (
+            torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        )
+
+    @torch.inference_mode()
+    def colour(self, pages: list[torch.Tensor]) -> list[torch.Tensor]:
+        """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same sizes."""
+        lightness = [rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages]
+        ab = self.predict_ab(lightness)
+        return [unit_to_uint8(lightness_preserving_rgb(l, c))[0].cpu() for l, c in zip(lightness, ab)]
+
+    @torch.inference_mode()
+    def predict_ab(self, lightness: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Full-resolution scaled L (1, 1, H, W) per page -> scaled ab (1, 2, H, W) per page.
+
+        The tiles of all the pages are predicted together, so pages (or strips) that share a
+        working size share forward passes.
+        """
+        working = [self._to_working(l) for l in lightness]
+        plans = [self._plan(l) for l in working]
+        tiles = [self._cut_tiles(l, plan) for l, plan in zip(working, plans)]
+        predictions = iter(self._predict_tiles([tile for page in tiles for tile in page]))
+        canvases = [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans)]
+        return [self._resize(ab, full.shape[-2:]) for ab, full in zip(canvases, lightness)]
+
+    def _to_working(self, lightness: torch.Tensor) -> torch.Tensor:
+        if self.short_side is None:
+            return lightness
+        height, width = lightness.shape[-2:]
+        return self._resize(lightness, working_size(height, width, self.short_side))
+
+    @staticmethod
+    def _resize(image: torch.Tensor, size) -> torch.Tensor:
+        size = tuple(size)
+        if tuple(image.shape[-2:]) == size:
+            return image
+        # Antialias only when shrinking (aspect is kept, so both sides go the same way); when
+        # enlarging it changes nothing and costs time.
+        shrinking = size[0] < image.shape[-2]
+        return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+
+    def _plan(self, lightness: torch.Tensor) -> tuple[AxisTiles, AxisTiles]:
+        height, width = lightness.shape[-2:]
+        return (plan_axis(height, self.tile, self.overlap, self.multiple),
+                plan_axis(width, self.tile, self.overlap, self.multiple))
+
+    @staticmethod
+    def _cut_tiles(lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]) -> list[torch.Tensor]:
+        rows, cols = plan
+        padded = reflect_pad(lightness, rows.offset, rows.padded - rows.size - rows.offset,
+                             cols.offset, cols.padded - cols.size - cols.offset)
+        return [padded[..., y:y + rows.length, x:x + cols.length] for y in rows.starts for x in cols.starts]
+
+    def _blend(self, predictions: list[torch.Tensor], plan: tuple[AxisTiles, AxisTiles]) -> torch.Tensor:
+        """Tile predictions (in `_cut_tiles` order) -> one ab image, blended and cropped to the page."""
+        rows, cols = plan
+        if len(predictions) == 1:
+            ab = predictions[0]
+        else:
+            total = torch.zeros(1, 2, rows.padded, cols.padded, device=self.device)
+            weight_sum = torch.zeros(1, 1, rows.padded, cols.padded, device=self.device)
+            predictions = iter(predictions)
+            for y, row_weight in zip(rows.starts, tile_weights(rows, self.overlap)):
+                for x, col_weight in zip(cols.starts, tile_weights(cols, self.overlap)):
+                    weight = (row_weight[:, None] * col_weight[None, :]).to(self.device)
+                    total[..., y:y + rows.length, x:x + cols.length] += next(predictions) * weight
+                    weight_sum[..., y:y + rows.length, x:x + cols.length] += weight
+            ab = total / weight_sum
+        return ab[..., rows.offset:rows.offset + rows.size, cols.offset:cols.offset + cols.size]
+
+    def _predict_tiles(self, tiles: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Tiles (1, 1, h, w) of any shapes -> ab (1, 2, h, w) in float32, same-shape tiles batched."""
+        by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for index, tile in enumerate(tiles):
+            by_shape[tuple(tile.shape[-2:])].append(index)
+        results: list[torch.Tensor | None] = [None] * len(tiles)
+        for indices in by_shape.values():
+            for first in range(0, len(indices), self.batch_size):
+                chunk = indices[first:first + self.batch_size]
+                batch = torch.cat([tiles[i] for i in chunk])
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                                    enabled=self.autocast_dtype is not None):
+                    ab = self.generator(batch)
+                for i, prediction in zip(chunk, ab.float().split(1)):
+                    results[i] = prediction
+        return results

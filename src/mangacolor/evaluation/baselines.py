@@ -1,0 +1,83 @@
+"""The mean-ab baseline: one colour for every pixel, the average colour of the training crops.
+
+A model that has learnt only "comics are a bit warm" beats grey by a little; it must also beat
+this baseline to show it colours by content.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from mangacolor.color import AB_SCALE, rgb_to_scaled_lab
+from mangacolor.data.pages import PageDataset, collate_pages
+from mangacolor.data.files import find_images, printable
+from mangacolor.data.transforms import PageCropper
+from mangacolor.evaluation.settings import EvalSettings
+
+log = logging.getLogger(__name__)
+
+
+def page_loader(paths: list[Path], batch_size: int, num_workers: int, max_pixels: int) -> DataLoader:
+    """Pages in path order, unreadable ones reported in each batch's "bad" (never replaced)."""
+    dataset = PageDataset(paths, replace_bad=False, max_pixels=max_pixels)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        collate_fn=collate_pages, pin_memory=torch.cuda.is_available(),
+    )
+
+
+def evenly_spaced(paths: list[Path], limit: int | None) -> list[Path]:
+    """At most `limit` paths spread over the whole sorted list: file names often sort by series or
+    category, so the first N would be a biased sample."""
+    if limit is None or len(paths) <= limit:
+        return list(paths)
+    return [paths[i * len(paths) // limit] for i in range(limit)]
+
+
+@torch.inference_mode()
+def mean_ab_of_pages(
+    paths: list[Path], cropper: PageCropper, device: torch.device, batch_size: int = 8,
+    num_workers: int = 0, max_pixels: int = 89_478_485, progress: bool = True,
+) -> tuple[torch.Tensor, int, list[tuple[str, str]]]:
+    """Mean scaled (a, b) over the centre crops of `paths` -> ((2,) float64, pages used, bad files).
+
+    Every crop has the same size, so each page weighs the same.
+    """
+    total = torch.zeros(2, dtype=torch.float64, device=device)
+    used, bad = 0, []
+    bar = tqdm(total=len(paths), desc="mean-ab baseline", unit="page", disable=not progress)
+    for batch in page_loader(paths, batch_size, num_workers, max_pixels):
+        bad.extend(batch["bad"])
+        bar.update(len(batch["paths"]) + len(batch["bad"]))
+        if not batch["paths"]:
+            continue
+        pages = batch["pages"].to(device, non_blocking=True)
+        crops = cropper(pages, batch["sizes"].to(device), None, train=False)
+        _, ab = rgb_to_scaled_lab(crops)
+        total += ab.double().mean(dim=(2, 3)).sum(0)
+        used += ab.shape[0]
+    bar.close()
+    if used == 0:
+        raise FileNotFoundError(f"no readable training page for the mean-ab baseline among {len(paths)} files")
+    for path, reason in bad:
+        log.warning("mean-ab baseline: skipped unreadable page %s: %s", printable(path), reason)
+    return (total / used).cpu(), used, bad
+
+
+def mean_ab_of_folder(train_dir: Path, settings: EvalSettings) -> tuple[torch.Tensor, dict]:
+    """The baseline's scaled (a, b) from up to settings.mean_ab_limit training pages, and a report of it."""
+    unusable: dict[str, str] = {}
+    paths = evenly_spaced(find_images(train_dir, skipped=unusable), settings.mean_ab_limit)
+    cropper = PageCropper(settings.size, settings.window, hflip=False)
+    mean_ab, used, bad = mean_ab_of_pages(
+        paths, cropper, torch.device(settings.device), settings.batch_size, settings.num_workers,
+        settings.max_pixels, settings.progress,
+    )
+    report = {"train_dir": str(train_dir.resolve()), "pages": used, "skipped": len(bad) + len(unusable),
+              "ab_lab_units": (mean_ab * AB_SCALE).tolist()}
+    return mean_ab, report

@@ -1,0 +1,73 @@
+"""The metrics of a predicted colouring against the true page, per image.
+
+Every predictor (the model and each baseline) is scored by the same function on the same
+images: the prediction is the true L with the predicted ab, shown as RGB clipped to the sRGB
+gamut, which is what a reader would see.
+
+    ab_l1          mean |ab - true ab| in Lab units, on the raw prediction (training's L1 term)
+    psnr           on RGB in [0, 1], dB, capped at metrics.PSNR_CAP_DB for identical images
+    ssim           on RGB, kornia's SSIM (11-tap Gaussian window) averaged over channels and pixels
+    delta_e_2000   mean CIEDE2000 between the Lab of the shown prediction and of the true page
+    colourfulness  Hasler & Suesstrunk, of the prediction (the truth's is scored once per image)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from kornia.color import rgb_to_lab
+
+from mangacolor.color import AB_SCALE, L_SCALE, rgb_to_scaled_lab, scaled_lab_to_rgb
+from mangacolor.metrics import ab_l1, colourfulness, mean_delta_e_2000, psnr, ssim
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    higher_is_better: bool
+
+
+METRICS = (
+    Metric("ab_l1", "ab-L1 (Lab units)", higher_is_better=False),
+    Metric("psnr", "PSNR (dB)", higher_is_better=True),
+    Metric("ssim", "SSIM", higher_is_better=True),
+    Metric("delta_e_2000", "CIEDE2000 dE00", higher_is_better=False),
+    Metric("colourfulness", "colourfulness", higher_is_better=True),
+)
+METRIC_NAMES = tuple(metric.name for metric in METRICS)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The true images of a group, with what every prediction is compared against, computed once."""
+
+    rgb: torch.Tensor        # (B, 3, H, W) in [0, 1]
+    lightness: torch.Tensor  # scaled L, (B, 1, H, W): the generator's input and every prediction's L
+    ab: torch.Tensor         # scaled ab, (B, 2, H, W)
+    lab: torch.Tensor        # CIE Lab, (B, 3, H, W)
+
+    @classmethod
+    def from_rgb(cls, rgb: torch.Tensor) -> Truth:
+        rgb = rgb.float().clamp(0.0, 1.0)
+        lightness, ab = rgb_to_scaled_lab(rgb)
+        lab = torch.cat([(lightness + 1.0) * L_SCALE, ab * AB_SCALE], dim=1)
+        return cls(rgb, lightness, ab, lab)
+
+
+def score_prediction(truth: Truth, pred_ab: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each metric per image, (B,) float32, for a predicted scaled ab on the true L."""
+    pred_rgb = scaled_lab_to_rgb(truth.lightness, pred_ab)
+    return {
+        "ab_l1": ab_l1(pred_ab * AB_SCALE, truth.ab * AB_SCALE),
+        "psnr": psnr(pred_rgb, truth.rgb),
+        "ssim": ssim(pred_rgb, truth.rgb),
+        "delta_e_2000": mean_delta_e_2000(rgb_to_lab(pred_rgb), truth.lab),
+        "colourfulness": colourfulness(pred_rgb),
+    }
+
+
+def constant_ab(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A prediction of one colour everywhere: scaled (a, b) of shape (2,) -> like's shape (B, 2, H, W)."""
+    return ab.to(like.device, torch.float32).view(1, 2, 1, 1).expand_as(like)

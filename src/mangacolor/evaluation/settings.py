@@ -1,0 +1,118 @@
+"""mangacolor-eval's settings, checked at start, with the training's crop found beside the checkpoint.
+
+In `crop` mode the images are scored as validation scores them: the centre square window of
+side min(window, height, width), resized to size x size. Left unset, size and window are the
+training run's (`RUN/.hydra/config.yaml`, which Hydra writes beside `RUN/checkpoints/`), so an
+evaluation compares like with like without the user retyping them. `page` mode scores whole
+pages at their own resolution.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from mangacolor.config_checks import ConfigError
+from mangacolor.evaluation.scoring import METRIC_NAMES
+
+log = logging.getLogger(__name__)
+
+MODES = ("crop", "page")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    mode: str                   # crop | page
+    size: int | None            # crop side the generator sees (crop mode, and the mean-ab baseline)
+    window: int | None          # square window taken from the page before resizing to size
+    batch_size: int
+    num_workers: int
+    max_pixels: int
+    limit: int | None           # only the first N files (sorted by path; unreadable ones count)
+    device: str                 # resolved: cpu, cuda, cuda:1
+    precision: str              # resolved: 32-true | bf16-mixed | 16-mixed
+    rank_by: str                # metric that orders the best / worst grids
+    grid_images: int            # k images in each of the best and worst grids
+    grid_side: int              # page mode: each grid cell fits the page in this square
+    mean_ab_limit: int | None   # training pages read for the mean-ab baseline
+    progress: bool
+    tensorboard: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def training_config_path(ckpt_path: Path) -> Path | None:
+    """RUN/.hydra/config.yaml for RUN/checkpoints/x.ckpt (or a checkpoint directly in RUN)."""
+    for folder in (ckpt_path.parent.parent, ckpt_path.parent):
+        candidate = folder / ".hydra" / "config.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def training_crop(ckpt_path: Path) -> tuple[int | None, int | None, Path | None]:
+    """(data.size, data.window) of the run that wrote the checkpoint, when its config is there."""
+    found = training_config_path(ckpt_path)
+    if found is None:
+        return None, None, None
+    try:
+        data = OmegaConf.load(found).data
+        return int(data.size), int(data.window), found
+    except Exception as error:  # noqa: BLE001 - an unreadable config only loses the default
+        log.warning("could not read data.size / data.window from %s: %s", found, error)
+        return None, None, None
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def check_crop(size: int | None, window: int | None, multiple: int, why: str) -> None:
+    _require(size is not None and window is not None,
+             f"data.size and data.window are needed {why}, and no training config was found beside the "
+             "checkpoint (RUN/.hydra/config.yaml): set them to the training values")
+    _require(size > 0, f"data.size must be positive, got {size}")
+    _require(window >= size, f"data.window ({window}) must be at least data.size ({size})")
+    _require(size % multiple == 0,
+             f"data.size ({size}) must be a multiple of the generator's 2**depth ({multiple})")
+
+
+def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
+    _require(eval_cfg.mode in MODES, f"eval.mode must be one of {', '.join(MODES)}, got {eval_cfg.mode!r}")
+    _require(batch_size >= 1, f"data.batch_size must be >= 1, got {batch_size}")
+    _require(limit is None or limit >= 1, f"eval.limit must be >= 1 or null, got {limit}")
+    _require(eval_cfg.rank_by in METRIC_NAMES,
+             f"eval.rank_by must be one of {', '.join(METRIC_NAMES)}, got {eval_cfg.rank_by!r}")
+    _require(eval_cfg.grid_images >= 0, f"eval.grid_images must be >= 0, got {eval_cfg.grid_images}")
+    _require(eval_cfg.grid_side >= 8, f"eval.grid_side must be >= 8, got {eval_cfg.grid_side}")
+
+
+def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precision: str) -> EvalSettings:
+    """EvalSettings from the composed config (`data.*`, `eval.*`), checked; crop from the run if unset."""
+    data, options = cfg.data, cfg.eval
+    limit = options.get("limit")
+    check_options(options, data.batch_size, limit)
+    size, window = data.get("size"), data.get("window")
+    if size is None or window is None:
+        run_size, run_window, found = training_crop(ckpt_path)
+        if found is not None:
+            log.info("crop size %s, window %s from the training config %s", run_size, run_window, found)
+        size = size if size is not None else run_size
+        window = window if window is not None else run_window
+    if options.mode == "crop":
+        check_crop(size, window, multiple, "in crop mode")
+    elif data.get("train_dir"):
+        check_crop(size, window, 1, "for the mean-ab baseline (computed over training crops)")
+    return EvalSettings(
+        mode=options.mode, size=size, window=window, batch_size=int(data.batch_size),
+        num_workers=int(data.num_workers), max_pixels=int(data.max_pixels), limit=limit,
+        device=device, precision=precision, rank_by=options.rank_by, grid_images=int(options.grid_images),
+        grid_side=int(options.grid_side), mean_ab_limit=options.get("mean_ab_limit"),
+        progress=bool(options.progress), tensorboard=bool(options.tensorboard),
+    )

@@ -1,0 +1,37 @@
+import torch
+
+from mangacolor.color import AB_SCALE, rgb_to_scaled_lab, scaled_lab_to_rgb
+
+# Reference CIE Lab (D65) of sRGB primaries and greys.
+KNOWN = {
+    (1.0, 1.0, 1.0): (100.0, 0.0, 0.0),
+    (0.0, 0.0, 0.0): (0.0, 0.0, 0.0),
+    (1.0, 0.0, 0.0): (53.24, 80.09, 67.20),
+    (0.0, 1.0, 0.0): (87.73, -86.18, 83.18),
+    (0.0, 0.0, 1.0): (32.30, 79.19, -107.86),
+}
+
+
+def test_known_colours_have_known_lab():
+    for rgb, (l_ref, a_ref, b_ref) in KNOWN.items():
+        image = torch.tensor(rgb).view(1, 3, 1, 1)
+        lightness, ab = rgb_to_scaled_lab(image)
+        assert abs(float((lightness + 1) * 50) - l_ref) < 0.1, rgb
+        assert abs(float(ab[0, 0] * AB_SCALE) - a_ref) < 0.2, rgb
+        assert abs(float(ab[0, 1] * AB_SCALE) - b_ref) < 0.2, rgb
+
+
+def test_scaling_keeps_srgb_inside_unit_range():
+    grid = torch.stack(torch.meshgrid(*[torch.linspace(0, 1, 17)] * 3, indexing="ij")).view(1, 3, 17, -1)
+    lightness, ab = rgb_to_scaled_lab(grid)
+    assert lightness.min() >= -1.0001 and lightness.max() <= 1.0001
+    assert ab.abs().max() <= 1.0
+
+
+def test_round_trip_and_float32_under_autocast():
+    rgb = torch.rand(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        lightness, ab = rgb_to_scaled_lab(rgb.bfloat16())
+        back = scaled_lab_to_rgb(lightness, ab)
+    assert lightness.dtype == ab.dtype == back.dtype == torch.float32
+    assert torch.allclose(back, rgb, atol=1e-2)  # bf16 input quantisation only

@@ -1,0 +1,281 @@
+"""mangacolor-eval end to end, on tiny folders with a tiny checkpoint made here.
+
+Every number the command writes is checked against a recomputation in this file from the data,
+colour and metric functions directly (crop or page, padding, generator, metrics).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from kornia.color import rgb_to_lab
+from PIL import Image
+
+import mangacolor
+from mangacolor.color import rgb_to_scaled_lab, scaled_lab_to_rgb
+from mangacolor.data.files import find_images, read_image
+from mangacolor.data.transforms import PageCropper
+from mangacolor.eval import evaluate
+from mangacolor.models.components import UNetGenerator
+from mangacolor.models.generator_io import export_generator, load_generator
+from mangacolor.metrics import ab_l1, colourfulness, mean_delta_e_2000, psnr, ssim
+from mangacolor.resources import config_dir, register_resolvers
+
+from conftest import SHARED, TINY, make_pages, run_cli
+from hostile_files import make_hostile_folder
+
+SIZE, WINDOW = 16, 32  # the tiny run's training crop, written into its .hydra/config.yaml
+GENERATOR = {"depth": 3, "width": 4, "max_width": 8, "norm": "batch", "dropout": 0.0, "dropout_blocks": 0}
+METRICS = ("ab_l1", "psnr", "ssim", "delta_e_2000", "colourfulness")
+
+
+@pytest.fixture
+def tiny_run(tmp_path: Path) -> Path:
+    """RUN/checkpoints/generator.pt of a random tiny U-Net, and RUN/.hydra/config.yaml as training writes it."""
+    torch.manual_seed(0)
+    generator = UNetGenerator(**GENERATOR)
+    with torch.no_grad():  # bold random colours, not the near-grey output of a fresh N(0, 0.02) init
+        for parameter in generator.parameters():
+            parameter.normal_(0.0, 0.3)
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text(f"data:\n  size: {SIZE}\n  window: {WINDOW}\n  seed: ${{seed}}\n")
+    export_generator(generator, GENERATOR, run / "checkpoints" / "generator.pt", iteration=4)
+    return run
+
+
+@pytest.fixture
+def held_out(tmp_path: Path) -> Path:
+    """Five pages of two sizes (one in a subfolder, JPEG) and one unreadable file."""
+    folder = tmp_path / "held out"
+    make_pages(folder, 3, (44, 40), seed=5)
+    make_pages(folder / "sub", 2, (50, 37), seed=6, suffix=".jpg")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    return folder
+
+
+def lightning_style_checkpoint(generator_pt: Path, path: Path) -> Path:
+    """The generator's weights laid out as Pix2Pix's Lightning checkpoint stores them."""
+    generator, config = load_generator(generator_pt)
+    state = {f"generator.{key}": value for key, value in generator.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"generator": config}, "epoch": 0}, path)
+    return path
+
+
+# ---- the recomputation ------------------------------------------------------------------
+def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: torch.Tensor | None = None) -> dict:
+    """One page's per_image.csv row, from the building blocks."""
+    height, width = page.shape[1:]
+    if mode == "crop":
+        rgb = PageCropper(SIZE, WINDOW, hflip=False)(page[None], torch.tensor([[height, width]]), None, train=False)
+    else:
+        rgb = page[None].float() / 255
+    lightness, ab = rgb_to_scaled_lab(rgb)
+    h, w = rgb.shape[-2:]
+    multiple = generator.multiple
+    padded = F.pad(lightness, (0, -w % multiple, 0, -h % multiple), mode="reflect")
+    with torch.no_grad():
+        fake = generator(padded)[..., :h, :w]
+    predictions = {"model": fake, "grey": torch.zeros_like(ab)}
+    if mean_ab is not None:
+        predictions["mean_ab"] = mean_ab.float().view(1, 2, 1, 1).expand_as(ab)
+    row = {"height": height, "width": width, "truth_colourfulness": colourfulness(rgb).item()}
+    for name, pred_ab in predictions.items():
+        pred_rgb = scaled_lab_to_rgb(lightness, pred_ab)
+        row[f"{name}/ab_l1"] = ab_l1(pred_ab * 110, ab * 110).item()
+        row[f"{name}/psnr"] = psnr(pred_rgb, rgb).item()
+        row[f"{name}/ssim"] = ssim(pred_rgb, rgb).item()
+        row[f"{name}/delta_e_2000"] = mean_delta_e_2000(rgb_to_lab(pred_rgb), rgb_to_lab(rgb)).item()
+        row[f"{name}/colourfulness"] = colourfulness(pred_rgb).item()
+    return row
+
+
+def mean_ab_of_crops(folder: Path) -> torch.Tensor:
+    cropper = PageCropper(SIZE, WINDOW, hflip=False)
+    pages = [read_image(path) for path in find_images(folder)]
+    crops = [cropper(page[None], torch.tensor([page.shape[1:]]), None, train=False) for page in pages]
+    return torch.stack([rgb_to_scaled_lab(crop)[1].mean(dim=(0, 2, 3)) for crop in crops]).mean(0)
+
+
+def read_outputs(out: Path) -> tuple[dict, list[dict]]:
+    metrics = json.loads((out / "metrics.json").read_text())
+    with open(out / "per_image.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return metrics, rows
+
+
+def check_against_recomputation(metrics: dict, rows: list[dict], folder: Path, ckpt: Path, mode: str,
+                                predictors: tuple[str, ...], mean_ab: torch.Tensor | None = None) -> None:
+    generator, _ = load_generator(ckpt)
+    expected = {}
+    for path in find_images(folder):
+        try:
+            page = read_image(path)
+        except Exception:  # noqa: BLE001 - the unreadable file is checked by the caller
+            continue
+        expected[path.relative_to(folder).as_posix()] = recompute(generator, page, mode, mean_ab)
+    assert [row["path"] for row in rows] == sorted(expected)  # one row per readable page, in path order
+    for row in rows:
+        want = expected[row["path"]]
+        for key, value in want.items():
+            assert float(row[key]) == pytest.approx(value, rel=2e-5, abs=2e-5), (row["path"], key)
+    for predictor in predictors:
+        for metric in METRICS:
+            mean = sum(want[f"{predictor}/{metric}"] for want in expected.values()) / len(expected)
+            assert metrics["overall"][predictor][metric] == pytest.approx(mean, rel=1e-5, abs=1e-5), (predictor, metric)
+    truth = sum(want["truth_colourfulness"] for want in expected.values()) / len(expected)
+    assert metrics["overall"]["truth"]["colourfulness"] == pytest.approx(truth, rel=1e-5)
+    ratio = metrics["overall"]["model"]["colourfulness"] / truth
+    assert metrics["overall"]["model"]["colourfulness_ratio"] == pytest.approx(ratio, rel=1e-5)
+
+
+def compose_eval(overrides: list[str], run_dir: Path):
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("eval", overrides=[f"paths.run_dir={run_dir}", *overrides])
+
+
+# ---- the console script -----------------------------------------------------------------
+def test_console_script_scores_crops_against_grey_and_mean_ab(tmp_path, tiny_run, held_out):
+    ckpt = tiny_run / "checkpoints" / "generator.pt"
+    train = tmp_path / "train"
+    make_pages(train, 4, (48, 40), seed=7)
+    out = tmp_path / "eval out"
+    args = ["mangacolor-eval", f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.train_dir={train}",
+            "data.num_workers=0", "eval.progress=false", "eval.grid_images=2", f"hydra.run.dir={out}"]
+    result = run_cli(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    # The printed table: every metric, model against grey and the mean-ab baseline.
+    for text in ("model", "grey", "mean-ab", "model - grey", "ab-L1", "PSNR", "SSIM", "CIEDE2000", "colourfulness"):
+        assert text in result.stdout
+    assert "mangacolor-eval: 5 images (1 unreadable skipped" in result.stdout
+
+    metrics, rows = read_outputs(out)
+    assert metrics["images"] == 5 and metrics["skipped"] == 1
+    [skipped] = metrics["skipped_files"]
+    assert skipped["path"] == str(held_out / "broken.png") and skipped["reason"]
+    assert metrics["checkpoint"] == str(ckpt.resolve()) and metrics["data_dir"] == str(held_out.resolve())
+    assert metrics["mangacolor_version"] == mangacolor.__version__
+    assert metrics["generator"] == GENERATOR
+    settings = metrics["settings"]
+    assert (settings["mode"], settings["size"], settings["window"]) == ("crop", SIZE, WINDOW)  # from the run
+    assert settings["device"] == "cpu" and settings["precision"] == "32-true"
+    assert set(metrics["improvement_over_grey"]) == {*METRICS, "colourfulness_ratio"}
+    assert len(metrics["best"]) == len(metrics["worst"]) == 2
+    ranked = sorted(rows, key=lambda row: float(row["model/delta_e_2000"]))
+    assert [b["path"] for b in metrics["best"]] == [row["path"] for row in ranked[:2]]
+    assert [w["path"] for w in metrics["worst"]] == [row["path"] for row in ranked[::-1][:2]]
+    for grid in ("best.png", "worst.png"):
+        with Image.open(out / grid) as image:
+            assert image.size == (2 * SIZE + 3 * 2, 3 * SIZE + 4 * 2)  # 2 columns, rows L / truth / prediction
+
+    baseline = metrics["mean_ab_baseline"]
+    assert baseline["pages"] == 4 and baseline["skipped"] == 0
+    mean_ab = torch.tensor(baseline["ab_lab_units"], dtype=torch.float64) / 110
+    assert torch.allclose(mean_ab, mean_ab_of_crops(train).double(), atol=1e-5)
+    check_against_recomputation(metrics, rows, held_out, ckpt, "crop", ("model", "grey", "mean_ab"), mean_ab)
+
+
+
+def test_a_folder_holding_an_evaluation_is_refused_before_any_work(tmp_path, tiny_run, held_out):
+    out = tmp_path / "out"
+    overrides = [f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={held_out}",
+                 "data.num_workers=0", "eval.progress=false"]
+    evaluate(compose_eval(overrides, out))
+    before = {name: (out / name).read_bytes() for name in ("metrics.json", "per_image.csv", "best.png")}
+    with pytest.raises(FileExistsError, match="already holds metrics.json"):
+        evaluate(compose_eval(overrides, out))
+    assert before == {name: (out / name).read_bytes() for name in before}
+
+
+# ---- in process: page mode, Lightning checkpoints, hostile folders -----------------------
+def test_page_mode_scores_whole_pages_at_native_size_from_a_lightning_checkpoint(tmp_path, tiny_run, held_out):
+    ckpt = lightning_style_checkpoint(tiny_run / "checkpoints" / "generator.pt", tiny_run / "checkpoints" / "last.ckpt")
+    out = tmp_path / "out"
+    cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page", "data.batch_size=3",
+                        "data.num_workers=0", "eval.progress=false", "eval.tensorboard=true"], out)
+    payload = evaluate(cfg)
+    metrics, rows = read_outputs(out)
+    assert payload["images"] == metrics["images"] == 5 and metrics["settings"]["mode"] == "page"
+    assert {(row["height"], row["width"]) for row in rows} == {("40", "44"), ("37", "50")}
+    assert "mean_ab" not in metrics["overall"] and metrics["mean_ab_baseline"] is None
+    check_against_recomputation(metrics, rows, held_out, ckpt, "page", ("model", "grey"))
+    assert any((out / "tensorboard").iterdir())
+    with Image.open(out / "best.png") as image:  # pages fitted into grid_side squares
+        side = cfg.eval.grid_side
+        assert image.size == (5 * side + 6 * 2, 3 * side + 4 * 2)
+
+
+def test_limit_and_bf16_precision(tmp_path, tiny_run, held_out):
+    ckpt = tiny_run / "checkpoints" / "generator.pt"
+    cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.limit=2", "precision=bf16-mixed",
+                        "data.num_workers=0", "eval.progress=false"], tmp_path / "out")
+    payload = evaluate(cfg)
+    # The first two files by path: broken.png (skipped) and one page.
+    assert payload["images"] == 1 and payload["skipped"] == 1
+    assert payload["settings"]["precision"] == "bf16-mixed" and payload["settings"]["limit"] == 2
+
+
+@pytest.mark.parametrize("mode", ["crop", "page"])
+def test_hostile_folder_is_scored_with_every_bad_file_skipped_and_listed(tmp_path, tiny_run, mode):
+    hostile = make_hostile_folder(tmp_path / "hostile")
+    cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={hostile.folder}",
+                        f"eval.mode={mode}", "data.num_workers=0", "eval.progress=false"], tmp_path / "out")
+    payload = evaluate(cfg)
+    _, rows = read_outputs(tmp_path / "out")
+    scored = {row["path"] for row in rows}
+    listed = {Path(entry["path"]).relative_to(hostile.folder).as_posix() for entry in payload["skipped_files"]}
+    good = {name.encode("utf-8", "backslashreplace").decode() for name in hostile.good}
+    assert scored == good
+    assert listed == set(hostile.bad)
+    assert payload["images"] == len(hostile.good) and payload["skipped"] == len(hostile.bad)
+
+
+def test_missing_folder_or_checkpoint_fails_clearly(tmp_path, tiny_run):
+    cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={tmp_path / 'nope'}",
+                        "eval.progress=false"], tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match="nope"):
+        evaluate(cfg)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cfg = compose_eval([f"ckpt_path={tmp_path / 'missing.ckpt'}", f"data.test_dir={empty}"], tmp_path / "out")
+    with pytest.raises(FileNotFoundError):
+        evaluate(cfg)
+
+
+# ---- with a real training run and the shared data ----------------------------------------
+@pytest.mark.slow
+def test_eval_of_a_tiny_training_run(tmp_path):
+    """Train +debug=tiny, then evaluate its last.ckpt with the settings found in the run folder."""
+    make_pages(tmp_path / "pages" / "train", 6, (48, 40), seed=1)
+    make_pages(tmp_path / "pages" / "val", 3, (44, 44), seed=2)
+    trained = run_cli(["mangacolor-train", *TINY, f"data.train_dir={tmp_path / 'pages' / 'train'}",
+                       f"data.val_dir={tmp_path / 'pages' / 'val'}", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    result = run_cli(["mangacolor-eval", f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}",
+                      f"data.test_dir={tmp_path / 'pages' / 'val'}", "data.num_workers=0", "eval.progress=false",
+                      f"hydra.run.dir={tmp_path / 'eval'}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["images"] == 3 and (metrics["settings"]["size"], metrics["settings"]["window"]) == (32, 64)
+
+
+CLIPART_VAL = SHARED / "data" / "clipart" / "val"
+
+
+@pytest.mark.skipif(not CLIPART_VAL.is_dir(), reason="the shared clipart pages are not on this machine")
+def test_shared_clipart_pages_are_scored(tmp_path, tiny_run):
+    cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={CLIPART_VAL}",
+                        "eval.limit=6", "data.num_workers=0", "eval.progress=false"], tmp_path / "out")
+    payload = evaluate(cfg)
+    metrics, rows = read_outputs(tmp_path / "out")
+    assert payload["images"] + payload["skipped"] == 6 and len(rows) == payload["images"]
+    for predictor in ("model", "grey"):
+        assert all(metrics["overall"][predictor][metric] is not None for metric in METRICS)

@@ -1,0 +1,84 @@
+import torch
+from PIL import Image, ImageDraw
+
+from mangacolor.data.files import read_image
+from mangacolor.data.pages import collate_pages
+from mangacolor.data.transforms import PageCropper, random_corners, window_sides
+
+
+def circle_page(tmp_path, width, height, name="circle.png"):
+    image = Image.new("RGB", (width, height), "white")
+    radius = min(width, height) // 2 - 6
+    cx, cy = width // 2, height // 2
+    ImageDraw.Draw(image).ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=(200, 30, 30))
+    path = tmp_path / name
+    image.save(path)
+    return path
+
+
+def extents(crop: torch.Tensor) -> tuple[int, int]:
+    """Height and width of the red disc in an RGB crop."""
+    red = (crop[0] > 0.5) & (crop[1] < 0.5)
+    rows, cols = red.any(1).nonzero(), red.any(0).nonzero()
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def test_window_is_square_and_within_page():
+    sizes = torch.tensor([[1152, 800], [300, 2000], [100, 90]])
+    sides = window_sides(sizes, 1024)
+    assert sides.tolist() == [800, 300, 90]
+    corners = random_corners(sizes, sides, torch.Generator().manual_seed(0), draws=50)
+    assert (corners >= 0).all()
+    assert (corners + sides[:, None, None] <= sizes[:, None, :]).all()
+
+
+def test_a_drawn_circle_stays_round(tmp_path):
+    """The seed squashed narrow pages into a square; a circle must stay a circle."""
+    cropper = PageCropper(size=64, window=1024, hflip=False)
+    for width, height in [(300, 120), (120, 300), (200, 200)]:
+        page = read_image(circle_page(tmp_path, width, height))
+        batch = collate_pages([{"image": page, "path": "p", "bad": []}])
+        crop = cropper(batch["pages"], batch["sizes"], None, train=False)[0]
+        h, w = extents(crop)
+        assert abs(h - w) <= 1, (width, height, h, w)
+        for train in (True,):
+            crop = cropper(batch["pages"], batch["sizes"], torch.Generator().manual_seed(1), train=train)[0]
+            assert crop.shape == (3, 64, 64)
+
+
+def test_mixed_sizes_share_a_batch_and_match_single_pages(tmp_path):
+    cropper = PageCropper(size=32, window=96, hflip=False)
+    pages = [read_image(circle_page(tmp_path, w, h, f"{w}x{h}.png")) for w, h in [(300, 120), (64, 80), (90, 90)]]
+    batch = collate_pages([{"image": p, "path": str(i), "bad": []} for i, p in enumerate(pages)])
+    assert batch["pages"].shape == (3, 3, 120, 300)
+    assert batch["sizes"].tolist() == [[120, 300], [80, 64], [90, 90]]
+    together = cropper(batch["pages"], batch["sizes"], None, train=False)
+    for i, page in enumerate(pages):
+        alone_batch = collate_pages([{"image": page, "path": "x", "bad": []}])
+        alone = cropper(alone_batch["pages"], alone_batch["sizes"], None, train=False)[0]
+        # The antialias blur's kernel size is set by the batch's largest shrink, which can add
+        # a faint tail; the crops must agree to well under one grey level.
+        assert (together[i] - alone).abs().max() < 2 / 255, i
+
+
+def test_shrinking_is_antialiased():
+    """A one-pixel checkerboard shrunk 4x must come out mid-grey, not aliased stripes."""
+    checker = ((torch.arange(256)[:, None] + torch.arange(256)[None, :]) % 2 * 255).to(torch.uint8)
+    pages = checker.expand(1, 3, 256, 256).contiguous()
+    crop = PageCropper(size=64, window=256, hflip=False)(pages, torch.tensor([[256, 256]]), None, train=False)
+    assert (crop[..., 1:-1, 1:-1] - 0.5).abs().max() < 0.05  # edge samples see the border
+
+
+def test_colourful_draws_prefer_colour_over_white(tmp_path):
+    """A page half white gutter, half colour: with 8 draws the window lands on the colour."""
+    image = Image.new("RGB", (400, 100), "white")
+    ImageDraw.Draw(image).rectangle([300, 0, 399, 99], fill=(30, 160, 220))
+    image.save(tmp_path / "half.png")
+    batch = collate_pages([{"image": read_image(tmp_path / "half.png"), "path": "h", "bad": []}] * 8)
+    generator = torch.Generator().manual_seed(0)
+    plain = PageCropper(32, 100, hflip=False, colourful_draws=1)(batch["pages"], batch["sizes"], generator, True)
+    picky = PageCropper(32, 100, hflip=False, colourful_draws=8)(batch["pages"], batch["sizes"], generator, True)
+    def colour_share(crops):
+        return float(((crops.max(1).values - crops.min(1).values) > 0.3).float().mean())
+    assert colour_share(picky) > colour_share(plain)
+    assert colour_share(picky) > 0.6
