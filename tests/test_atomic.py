@@ -54,3 +54,25 @@ def test_a_process_killed_mid_write_leaves_the_old_file_and_only_a_hidden_tmp(tm
     # Nothing that looks for checkpoints or pages mistakes the partial file for one.
     assert [p.name for p in tmp_path.glob("*.ckpt")] == ["last.ckpt"]
     assert Path(leftovers[0]).suffix == ".tmp"
+
+
+def test_a_full_disk_during_a_checkpoint_write_keeps_the_last_good_one(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from mangacolor import checkpoint_io
+
+    io = checkpoint_io.AtomicCheckpointIO()
+    io.save_checkpoint({"iteration": 1}, tmp_path / "last.ckpt")
+
+    def disk_full(obj, handle):
+        handle.write(b"the first megabyte of a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        io.save_checkpoint({"iteration": 2}, tmp_path / "last.ckpt")
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"iteration": 1}
+    assert os.listdir(tmp_path) == ["last.ckpt"]

@@ -237,17 +237,25 @@ def test_inputs_are_never_overwritten(generator_path, tmp_path):
     assert source.read_bytes() == original
 
 
-def test_bad_inputs_and_outputs_fail_before_any_model_is_loaded(tmp_path):
-    missing_model = tmp_path / "no-such-model.pt"  # reached only if the checks let the job through
+def test_bad_inputs_and_outputs_fail_before_any_model_is_loaded(tmp_path, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr("mangacolor.colour_job.load_generator", no_model)
+    model = tmp_path / "generator.pt"
+    model.write_bytes(b"never read")
     (tmp_path / "empty").mkdir()
     page(tmp_path / "p.png", 20, 20)
     (tmp_path / "a file").write_text("x")
     with pytest.raises(ColouriseError, match="no images"):
-        run(missing_model, tmp_path / "empty", tmp_path / "out")
+        run(model, tmp_path / "empty", tmp_path / "out")
     with pytest.raises(ColouriseError, match="input not found"):
-        run(missing_model, tmp_path / "nowhere", tmp_path / "out")
+        run(model, tmp_path / "nowhere", tmp_path / "out")
     with pytest.raises(ColouriseError, match="not writable"):
-        run(missing_model, tmp_path / "p.png", tmp_path / "a file" / "out")
+        run(model, tmp_path / "p.png", tmp_path / "a file" / "out")
+    with pytest.raises(ColouriseError, match="checkpoint not found"):
+        run(tmp_path / "missing.pt", tmp_path / "p.png", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_full_disk_stops_the_job_with_a_clear_error_and_no_partial_files(generator_path, tmp_path, monkeypatch):

@@ -190,7 +190,7 @@ def test_a_folder_holding_an_evaluation_is_refused_before_any_work(tmp_path, tin
                  "data.num_workers=0", "eval.progress=false"]
     evaluate(compose_eval(overrides, out))
     before = {name: (out / name).read_bytes() for name in ("metrics.json", "per_image.csv", "best.png")}
-    with pytest.raises(FileExistsError, match="already holds metrics.json"):
+    with pytest.raises(FileExistsError, match="already holds .mangacolor-eval, metrics.json"):
         evaluate(compose_eval(overrides, out))
     assert before == {name: (out / name).read_bytes() for name in before}
 
@@ -245,9 +245,39 @@ def test_missing_folder_or_checkpoint_fails_clearly(tmp_path, tiny_run):
         evaluate(cfg)
     empty = tmp_path / "empty"
     empty.mkdir()
-    cfg = compose_eval([f"ckpt_path={tmp_path / 'missing.ckpt'}", f"data.test_dir={empty}"], tmp_path / "out")
+    cfg = compose_eval([f"ckpt_path={tmp_path / 'missing.ckpt'}", f"data.test_dir={empty}"], tmp_path / "out2")
     with pytest.raises(FileNotFoundError):
         evaluate(cfg)
+
+
+def test_crop_mode_gives_training_validations_numbers(tmp_path, held_out):
+    """Eval and validation share the crop and the metric functions: same checkpoint, same numbers."""
+    from mangacolor.data.datamodule import PagesDataModule
+    from mangacolor.models.pix2pix import VAL_SUMS, Pix2Pix
+
+    torch.manual_seed(1)
+    model = Pix2Pix(generator=GENERATOR, discriminator={"channels": [8, 16], "stride1_channels": 16}).eval()
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, ckpt)
+
+    datamodule = PagesDataModule(train_dir=str(held_out), val_dir=str(held_out), size=SIZE, window=WINDOW,
+                                 batch_size=4, num_workers=0)
+    datamodule.setup("validate")
+    model.on_validation_epoch_start()
+    with torch.no_grad():
+        for index, batch in enumerate(datamodule.val_dataloader()):
+            model.validation_step(datamodule.to_lab_batch(batch, train=False), index)
+    sums = model._val_sums
+    validation = dict(zip(VAL_SUMS[:-1], (sums[:-1] / sums[-1]).tolist()))
+
+    cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.size={SIZE}", f"data.window={WINDOW}",
+                        "data.num_workers=0", "eval.progress=false"], tmp_path / "out")
+    overall = evaluate(cfg)["overall"]
+    assert overall["model"]["ab_l1"] == pytest.approx(validation["ab_l1"], abs=1e-4)
+    assert overall["grey"]["ab_l1"] == pytest.approx(validation["grey_ab_l1"], abs=1e-4)
+    # Validation's truth is RGB rebuilt from (L, ab); eval's is the page itself: a float32 round trip apart.
+    assert overall["model"]["psnr"] == pytest.approx(validation["psnr"], abs=1e-3)
+    assert overall["grey"]["psnr"] == pytest.approx(validation["grey_psnr"], abs=1e-3)
 
 
 # ---- with a real training run and the shared data ----------------------------------------

@@ -19,7 +19,7 @@ from mangacolor.evaluation.extremes import ExtremeImages, fit_in_square
 from mangacolor.evaluation.report import (
     format_table,
     improvement_over_grey,
-    refuse_existing_outputs,
+    claim_output_folder,
     summarise,
     write_metrics_json,
     write_per_image_csv,
@@ -221,11 +221,14 @@ def test_table_has_a_row_per_metric_and_says_better_or_worse():
     assert "better" in table and "WORSE" in table
 
 
-def test_outputs_are_refused_where_an_evaluation_already_wrote(tmp_path):
-    refuse_existing_outputs(tmp_path)  # an empty folder (Hydra's own .hydra/ is fine)
-    (tmp_path / "metrics.json").write_text("{}")
+def test_an_output_folder_is_claimed_once_and_never_reused(tmp_path):
+    claim_output_folder(tmp_path / "a")  # new, or holding only Hydra's .hydra/ and log: fine
     with pytest.raises(FileExistsError, match="nothing is overwritten"):
-        refuse_existing_outputs(tmp_path)
+        claim_output_folder(tmp_path / "a")  # a second evaluation started in the same second
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "metrics.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="already holds metrics.json"):
+        claim_output_folder(tmp_path / "b")
 
 
 def test_json_has_no_nan_and_csv_has_a_row_per_image(tmp_path):

@@ -169,3 +169,9 @@ def test_split_by_hash_is_stable_when_pages_are_added(tmp_path):
     assert set(train) | set(val) == set(paths) and 20 < len(val) < 60
     train2, val2 = split_by_hash(paths + [tmp_path / "new.png"], tmp_path, 0.2)
     assert set(val) <= set(val2) and set(train) <= set(train2)
+
+
+def test_split_by_hash_takes_every_name_the_folder_can_hold(hostile):
+    paths = find_images(hostile.folder, {})
+    train, val = split_by_hash(paths, hostile.folder, 0.5)
+    assert sorted(train + val) == paths

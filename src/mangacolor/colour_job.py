@@ -53,6 +53,7 @@ from mangacolor.data.files import (
     printable,
     read_image,
 )
+from mangacolor.inference import PRECISIONS, resolve_device
 from mangacolor.models.generator_io import load_generator
 
 # format= choices -> the suffix written; "keep" keeps each page's own where it can hold a colour
@@ -79,6 +80,7 @@ class ColouriseSettings:
     quality: int = 92
     overwrite: bool = False
     device: str = "auto"
+    precision: str = "auto"
     num_workers: int = 2
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
@@ -105,7 +107,7 @@ class ColouriseSettings:
                     values[key] = int(cfg[key])
                 except (TypeError, ValueError):
                     raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
-        for key in ("full_resolution", "overwrite", "progress", "format", "device"):
+        for key in ("full_resolution", "overwrite", "progress", "format", "device", "precision"):
             if key in cfg:
                 values[key] = cfg[key]
         settings = cls(**values, archive_limits=limits)
@@ -127,7 +129,12 @@ class ColouriseSettings:
         require(1 <= self.quality <= 100, f"quality must be in 1..100, got {self.quality}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
-        pick_device(self.device)
+        try:
+            resolve_device(self.device)
+        except (RuntimeError, ValueError) as error:
+            raise ConfigError(f"device: {error}") from None
+        if str(self.precision) not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass
@@ -349,33 +356,23 @@ def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
 # Running
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} but CUDA is not available here; use device=auto or cpu")
-    return device
-
-
 def colorize(settings: ColouriseSettings, say: Callable[[str], None] | None = None) -> Summary:
     """Colour everything `settings.input` holds into `settings.output`; returns what was done."""
     say = say or (lambda message: tqdm.write(message, file=sys.stderr))
+    if not settings.ckpt_path.is_file():
+        raise ColouriseError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
     plan = plan_job(settings)
     for message in plan.unlisted:
         say(f"skipped {message}")
     for message in plan.refused:
         say(f"refused {message}")
     prepare_output(settings.output)
-    device = pick_device(settings.device)
+    device = resolve_device(settings.device)
     generator, _config = load_generator(settings.ckpt_path)
     short_side = None if settings.full_resolution else settings.size or generator.multiple
     try:
         colouriser = PageColouriser(generator, short_side, settings.tile, settings.tile_overlap,
-                                    settings.batch_size, device)
+                                    settings.batch_size, device, str(settings.precision))
     except ValueError as error:
         raise ConfigError(f"tile / tile_overlap: {error}") from None
 
@@ -384,7 +381,7 @@ def colorize(settings: ColouriseSettings, say: Callable[[str], None] | None = No
     return Summary(
         coloured=len(plan.tasks) - len(unreadable), skipped=plan.skipped, unreadable=plan.unlisted + unreadable,
         refused=plan.refused, seconds=time.perf_counter() - start, output=settings.output,
-        device=str(device) + (" (bf16)" if colouriser.autocast_dtype is not None else ""),
+        device=f"{device} ({colouriser.precision})",
         resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
     )
 

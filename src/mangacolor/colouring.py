@@ -5,8 +5,8 @@ A page is coloured in four steps:
 2. L is resized to a working resolution (by default the training size on the shorter side, aspect
    kept), so the network sees drawings at the scale it learnt them; `short_side=None` works at the
    page's own size instead;
-3. the network predicts ab on tiles of the working L: an axis that fits in one tile is padded by
-   reflection to a multiple of `generator.multiple` and the padding cropped away afterwards; a
+3. the network predicts ab on tiles of the working L, reflect-padded to a multiple of
+   `generator.multiple` (the padding is cropped away afterwards): an axis that fits is one tile; a
    longer axis (a webtoon strip) is cut into overlapping tiles whose predictions are blended with
    raised-cosine weights, so no seam shows where one tile hands over to the next;
 4. ab is upsampled to the page's size and recombined with the full-resolution L, so line art and
@@ -26,35 +26,33 @@ from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 from torch import nn
 
 from mangacolor.color import lightness_as_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb, uint8_to_unit, unit_to_uint8
+from mangacolor.inference import pad_to_multiple, predict_ab, resolve_precision
 
 
 @dataclass(frozen=True)
 class AxisTiles:
-    """How one axis of the working image is covered by tiles.
-
-    The tiles cover a canvas of `padded` pixels in which the image starts at `offset` (reflection
-    padding before and after it); each tile is `length` pixels from each of `starts`.
-    """
+    """How one axis of the working image is covered by tiles: the image, reflect-padded at the end
+    to `padded` pixels (a multiple of the generator's), is covered by tiles of `length` pixels
+    starting at each of `starts`."""
 
     size: int
     padded: int
-    offset: int
     length: int
     starts: tuple[int, ...]
 
 
 def plan_axis(size: int, tile: int, overlap: int, multiple: int) -> AxisTiles:
-    """One padded tile when `size` fits in `tile`, else evenly spaced tiles overlapping by >= overlap.
+    """One tile when the padded axis fits in `tile`, else evenly spaced tiles overlapping by >= overlap.
 
     `tile` must be a multiple of `multiple` and larger than `overlap`.
     """
-    if size <= tile:
-        padded = -(-size // multiple) * multiple
-        return AxisTiles(size, padded, (padded - size) // 2, padded, (0,))
-    count = -(-(size - overlap) // (tile - overlap))
+    padded = -(-size // multiple) * multiple
+    if padded <= tile:
+        return AxisTiles(size, padded, padded, (0,))
+    count = -(-(padded - overlap) // (tile - overlap))
     # Even spacing: every step is at most tile - overlap, so neighbours overlap by at least `overlap`.
-    starts = tuple(round(i * (size - tile) / (count - 1)) for i in range(count))
-    return AxisTiles(size, size, 0, tile, starts)
+    starts = tuple(round(i * (padded - tile) / (count - 1)) for i in range(count))
+    return AxisTiles(size, padded, tile, starts)
 
 
 def blend_ramp(overlap: int) -> torch.Tensor:
@@ -82,19 +80,6 @@ def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     """(height, width) scaled so the shorter side is `short_side`, aspect kept."""
     scale = short_side / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def reflect_pad(image: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
-    """Reflection padding of any amount: reflection can only add size - 1 pixels at a time, so a
-    small page (or a 1-pixel side, which has nothing to reflect) is padded in rounds."""
-    while top or bottom or left or right:
-        height, width = image.shape[-2:]
-        step = (min(left, width - 1), min(right, width - 1), min(top, height - 1), min(bottom, height - 1))
-        if ((left or right) and width == 1) or ((top or bottom) and height == 1):
-            return F.pad(image, (left, right, top, bottom), mode="replicate")
-        image = F.pad(image, step, mode="reflect")
-        left, right, top, bottom = left - step[0], right - step[1], top - step[2], bottom - step[3]
-    return image
 
 
 # Relative luminance Y of linear sRGB, the row of kornia's rgb_to_xyz that Lab's L is computed from.
@@ -135,6 +120,7 @@ class PageColouriser:
     tile / overlap: longest tile side and the blend width, in working pixels; `tile` is rounded down
     to a multiple of the generator's (at least one multiple).
     batch_size: tiles per forward pass; tiles of the same shape, from any pages, share a batch.
+    precision: as Lightning names it; "auto" is bf16-mixed on a GPU that supports it, else 32-true.
     """
 
     def __init__(
@@ -145,6 +131,7 @@ class PageColouriser:
         overlap: int = 256,
         batch_size: int = 4,
         device: torch.device | str = "cpu",
+        precision: str = "auto",
     ):
         self.device = torch.device(device)
         self.generator = generator.eval().to(self.device)
@@ -155,10 +142,12 @@ class PageColouriser:
             raise ValueError(f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got {overlap}")
         self.overlap = overlap
         self.batch_size = batch_size
-        # bf16 keeps float32's range, so no loss scaling or overflow worries; CPUs stay in float32.
-        self.autocast_dtype = (
-            torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-        )
+        self.precision = resolve_precision(precision, self.device)
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The autocast dtype the precision implies (None: float32), for reports such as mangacolor-bench."""
+        return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(self.precision)
 
     @torch.inference_mode()
     def colour(self, pages: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -202,11 +191,9 @@ class PageColouriser:
         return (plan_axis(height, self.tile, self.overlap, self.multiple),
                 plan_axis(width, self.tile, self.overlap, self.multiple))
 
-    @staticmethod
-    def _cut_tiles(lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]) -> list[torch.Tensor]:
+    def _cut_tiles(self, lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]) -> list[torch.Tensor]:
         rows, cols = plan
-        padded = reflect_pad(lightness, rows.offset, rows.padded - rows.size - rows.offset,
-                             cols.offset, cols.padded - cols.size - cols.offset)
+        padded = pad_to_multiple(lightness, self.multiple)
         return [padded[..., y:y + rows.length, x:x + cols.length] for y in rows.starts for x in cols.starts]
 
     def _blend(self, predictions: list[torch.Tensor], plan: tuple[AxisTiles, AxisTiles]) -> torch.Tensor:
@@ -224,7 +211,7 @@ class PageColouriser:
                     total[..., y:y + rows.length, x:x + cols.length] += next(predictions) * weight
                     weight_sum[..., y:y + rows.length, x:x + cols.length] += weight
             ab = total / weight_sum
-        return ab[..., rows.offset:rows.offset + rows.size, cols.offset:cols.offset + cols.size]
+        return ab[..., :rows.size, :cols.size]
 
     def _predict_tiles(self, tiles: list[torch.Tensor]) -> list[torch.Tensor]:
         """Tiles (1, 1, h, w) of any shapes -> ab (1, 2, h, w) in float32, same-shape tiles batched."""
@@ -235,10 +222,7 @@ class PageColouriser:
         for indices in by_shape.values():
             for first in range(0, len(indices), self.batch_size):
                 chunk = indices[first:first + self.batch_size]
-                batch = torch.cat([tiles[i] for i in chunk])
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                                    enabled=self.autocast_dtype is not None):
-                    ab = self.generator(batch)
-                for i, prediction in zip(chunk, ab.float().split(1)):
+                ab = predict_ab(self.generator, torch.cat([tiles[i] for i in chunk]), self.precision)
+                for i, prediction in zip(chunk, ab.split(1)):
                     results[i] = prediction
         return results

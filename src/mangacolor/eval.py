@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mangacolor.data.files import printable
 from mangacolor.evaluation.baselines import mean_ab_of_folder
-from mangacolor.evaluation.report import format_table, metrics_payload, refuse_existing_outputs, summary_line, write_outputs
+from mangacolor.evaluation.report import claim_output_folder, format_table, metrics_payload, summary_line, write_outputs
 from mangacolor.evaluation.runner import evaluate_pages, list_pages
 from mangacolor.evaluation.settings import build_settings
 from mangacolor.inference import resolve_device, resolve_precision
@@ -27,7 +27,7 @@ from mangacolor.resources import config_dir, register_resolvers
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate as configured; writes the outputs into paths.run_dir and returns metrics.json's content."""
     ckpt_path, test_dir, run_dir = Path(cfg.ckpt_path), Path(cfg.data.test_dir), Path(cfg.paths.run_dir)
-    refuse_existing_outputs(run_dir)  # before any work: an earlier evaluation is never overwritten
+    claim_output_folder(run_dir)  # before any work: an earlier evaluation is never overwritten
     device = resolve_device(cfg.eval.device)
     # The precision group writes trainer.precision, as in training.
     precision = resolve_precision(OmegaConf.select(cfg, "trainer.precision", default="auto"), device)

@@ -2,7 +2,11 @@
 
 Workers only decode: a page arrives as a uint8 (3, H, W) tensor in RGB, with its EXIF orientation
 applied, transparency flattened onto white, and palette / greyscale / CMYK / 16-bit modes
-converted. Anything that cannot be read raises `UnreadableImage` naming the file and the reason.
+converted. Anything that cannot be read raises `UnreadableImage` naming the file and the reason
+-- empty, text or HTML, truncated or damaged, a header claiming more than `max_pixels` (checked
+before anything is decoded), a file too big for any image within that limit, a directory, pipe or
+dead link -- whatever exception the decoder raised. `find_images` leaves out, and reports, entries
+that cannot be pages at all, such as a symlink leading out of the folder.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from torchvision.io import ImageReadMode, decode_jpeg
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 
 # Pillow's own guard against decompression bombs, made explicit so it is configurable and also
-# applies to the torchvision fast path (which has no such guard). Pillow's default is ~89 Mpx.
+# applies to the torchvision fast path (which has no such guard). Pillow's default is ~89 Mpx;
+# Pillow itself refuses images over twice its limit, so a larger max_pixels stops there.
 DEFAULT_MAX_PIXELS = 89_478_485
 
 
@@ -112,7 +117,8 @@ def split_by_hash(
     """
     train, val = [], []
     for path in paths:
-        key = path.relative_to(root).as_posix().encode()
+        # fsencode: a name that is not UTF-8 hashes as its own bytes (UTF-8 names hash as before).
+        key = os.fsencode(path.relative_to(root).as_posix())
         bucket = int.from_bytes(hashlib.sha1(key).digest()[:8], "big") / 2**64
         (val if bucket < val_fraction else train).append(path)
     return train, val

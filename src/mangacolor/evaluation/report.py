@@ -26,17 +26,28 @@ from mangacolor.evaluation.scoring import METRICS
 from mangacolor.evaluation.settings import EvalSettings
 
 OUTPUT_NAMES = ("metrics.json", "per_image.csv", "best.png", "worst.png", "tensorboard")
+CLAIM_NAME = ".mangacolor-eval"  # made exclusively at start: two evaluations never share a folder
 PREDICTOR_LABELS = {"model": "model", "grey": "grey", "mean_ab": "mean-ab"}
 
 
-def refuse_existing_outputs(folder: Path) -> None:
-    """Stop before any work when `folder` already holds an evaluation's outputs."""
-    existing = [name for name in OUTPUT_NAMES if (folder / name).exists()]
-    if existing:
-        raise FileExistsError(
-            f"{folder} already holds {', '.join(existing)} from an earlier evaluation; "
-            "choose a new folder (paths.output_dir=... or hydra.run.dir=...) -- nothing is overwritten"
-        )
+def claim_output_folder(folder: Path) -> None:
+    """Take `folder` for this evaluation before any work, or stop if another one has it or wrote there.
+
+    Hydra names run folders by the second, so two evaluations started together could meet in one;
+    the claim file is created exclusively, so only one of them goes on.
+    """
+    existing = [name for name in (CLAIM_NAME, *OUTPUT_NAMES) if (folder / name).exists()]
+    if not existing:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            (folder / CLAIM_NAME).open("x").close()
+            return
+        except FileExistsError:
+            existing = [CLAIM_NAME]
+    raise FileExistsError(
+        f"{folder} already holds {', '.join(existing)} from another evaluation; choose a new folder "
+        "(paths.output_dir=... or hydra.run.dir=...) -- nothing is overwritten"
+    )
 
 
 def _mean(values: list[float]) -> float:

@@ -66,17 +66,34 @@ def score_group(
     return dict(zip(names, stacked)), truth, fake_ab
 
 
+def score_batch(
+    batch: dict, generator: nn.Module, settings: EvalSettings, cropper: PageCropper | None,
+    baselines: dict[str, torch.Tensor], extremes: ExtremeImages,
+) -> list[dict]:
+    """The readable pages of one collated batch -> their rows, in the batch's order."""
+    device = torch.device(settings.device)
+    pages = batch["pages"].to(device, non_blocking=True)
+    sizes = batch["sizes"]
+    rows: list[dict] = [{} for _ in batch["paths"]]
+    for rgb, indices in scored_views(pages, sizes.to(device), settings.mode, cropper):
+        columns, truth, fake_ab = score_group(generator, rgb, settings.precision, baselines)
+        group_paths = [batch["paths"][i] for i in indices]
+        for position, index in enumerate(indices):
+            height, width = sizes[index].tolist()
+            rows[index] = {"path": group_paths[position], "height": height, "width": width,
+                           **{name: values[position] for name, values in columns.items()}}
+        extremes.add(columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake_ab)
+    return rows
+
+
 @torch.inference_mode()
 def evaluate_pages(
     generator: nn.Module, paths: list[Path], settings: EvalSettings,
     baselines: dict[str, torch.Tensor] | None = None,
 ) -> EvalResult:
     """Score `paths` for the generator (on settings.device, eval mode), grey, and `baselines`."""
-    device = torch.device(settings.device)
     baselines = baselines or {}
-    cropper = None
-    if settings.mode == "crop":
-        cropper = PageCropper(settings.size, settings.window, hflip=False)
+    cropper = PageCropper(settings.size, settings.window, hflip=False) if settings.mode == "crop" else None
     rank_metric = next(metric for metric in METRICS if metric.name == settings.rank_by)
     result = EvalResult(extremes=ExtremeImages(
         settings.grid_images, rank_metric.higher_is_better,
@@ -85,23 +102,12 @@ def evaluate_pages(
     started = time.perf_counter()
     bar = tqdm(total=len(paths), desc="mangacolor-eval", unit="img", disable=not settings.progress)
     delta_e_sum = 0.0
-    loader = page_loader(paths, settings.batch_size, settings.num_workers, settings.max_pixels)
-    for batch in loader:
+    for batch in page_loader(paths, settings.batch_size, settings.num_workers, settings.max_pixels):
         for path, reason in batch["bad"]:
             log.warning("skipped unreadable image %s: %s", printable(path), reason)
         result.skipped.extend(batch["bad"])
         if batch["paths"]:
-            pages = batch["pages"].to(device, non_blocking=True)
-            sizes = batch["sizes"]
-            rows: list[dict | None] = [None] * len(batch["paths"])
-            for rgb, indices in scored_views(pages, sizes.to(device), settings.mode, cropper):
-                columns, truth, fake_ab = score_group(generator, rgb, settings.precision, baselines)
-                group_paths = [batch["paths"][i] for i in indices]
-                for position, index in enumerate(indices):
-                    height, width = sizes[index].tolist()
-                    rows[index] = {"path": group_paths[position], "height": height, "width": width,
-                                   **{name: values[position] for name, values in columns.items()}}
-                result.extremes.add(columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake_ab)
+            rows = score_batch(batch, generator, settings, cropper, baselines, result.extremes)
             result.records.extend(rows)
             delta_e_sum += sum(row["model/delta_e_2000"] for row in rows)
         bar.update(len(batch["paths"]) + len(batch["bad"]))
