@@ -76,3 +76,10 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_last_good_one(tmp_path,
     monkeypatch.undo()
     assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"iteration": 1}
     assert os.listdir(tmp_path) == ["last.ckpt"]
+
+
+def test_written_files_get_the_permissions_open_would_give(tmp_path):
+    with atomic_write(tmp_path / "out.bin") as handle:
+        handle.write(b"x")
+    (tmp_path / "plain.bin").write_bytes(b"x")
+    assert (tmp_path / "out.bin").stat().st_mode == (tmp_path / "plain.bin").stat().st_mode

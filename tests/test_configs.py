@@ -69,3 +69,9 @@ def test_auto_precision_on_this_machine():
     expected = "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
     assert resolve_precision("auto") == expected
     assert resolve_precision("16-mixed") == "16-mixed"
+
+
+@pytest.mark.parametrize("precision", ["auto", "32-true", "bf16-mixed", "16-mixed"])
+def test_precision_options_set_the_trainer(precision, tmp_path):
+    cfg = compose_train([f"precision={precision}"], tmp_path)
+    assert cfg.trainer.precision == precision and "precision" not in cfg

@@ -58,8 +58,9 @@ def test_a_run_writes_checkpoints_grids_logs_and_a_summary(tmp_path, page_folder
     assert {"step", "loss/d_real", "loss/d_fake", "loss/g_adv", "loss/g_l1", "d/real_score", "d/fake_score",
             "lr/g", "lr/d", "perf/images_per_s", "data/bad_files", "val/ab_l1", "val/psnr"} <= columns
     assert sorted({int(r["step"]) for r in rows}) == [1, 2, 3, 4]  # logged against iterations
-    generator, config = load_generator(checkpoints / "generator.pt")
-    assert config["depth"] == 5
+    for exported in ("generator.pt", "last.ckpt"):
+        generator, config = load_generator(checkpoints / exported)
+        assert config["depth"] == 5 and generator.training_size == 32  # +debug=tiny crops 32 px
     ckpt = torch.load(checkpoints / "last.ckpt", weights_only=True)
     assert ckpt["mangacolor"]["iteration"] == 4
 

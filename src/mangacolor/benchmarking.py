@@ -206,8 +206,8 @@ class IterationWindowTimer(Callback):
             "step_ms": 1000.0 / per_second,
             "timed_iterations": self.iterations,
             "peak_memory_gib": self.peak_memory_gib,
-            # CPU time of this process (all its threads, not loader workers) per iteration: on a
-            # shared machine it moves far less than wall time when other jobs compete for the cores.
+            # CPU time of this process (all its threads, not loader workers) per iteration: the
+            # host's work per step on a GPU; on a shared CPU it grows much less than wall time.
             "process_cpu_s_per_iteration": self.cpu_seconds / self.iterations,
         }
 

@@ -369,7 +369,7 @@ def colorize(settings: ColouriseSettings, say: Callable[[str], None] | None = No
     prepare_output(settings.output)
     device = resolve_device(settings.device)
     generator, _config = load_generator(settings.ckpt_path)
-    short_side = None if settings.full_resolution else settings.size or generator.multiple
+    short_side = None if settings.full_resolution else settings.size or generator.training_size or generator.multiple
     try:
         colouriser = PageColouriser(generator, short_side, settings.tile, settings.tile_overlap,
                                     settings.batch_size, device, str(settings.precision))

@@ -95,4 +95,10 @@ class IterationCheckpoint(Callback):
             export_generator(
                 pl_module.generator, pl_module.hparams.generator, self.dirpath / "generator.pt",
                 iteration=pl_module.iteration,
+                training_size=_training_size(trainer),
             )
+
+
+def _training_size(trainer) -> int | None:
+    hparams = getattr(trainer.datamodule, "hparams", None) or {}
+    return hparams.get("size")

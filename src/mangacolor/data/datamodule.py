@@ -47,6 +47,7 @@ class PagesDataModule(L.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
+        self.save_hyperparameters()  # in checkpoints, so a generator knows the crop size it learnt at
         if data_dir is None and train_dir is None:
             raise ValueError("set data.train_dir (and data.val_dir), or data.data_dir to split one folder")
         if batch_size < 1:

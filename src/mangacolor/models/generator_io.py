@@ -29,18 +29,25 @@ def export_generator(generator: UNetGenerator, config: dict[str, Any], path: os.
 
 
 def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[UNetGenerator, dict[str, Any]]:
-    """A generator in eval mode from `generator.pt` or a `.ckpt`, with its config."""
+    """A generator in eval mode from `generator.pt` or a `.ckpt`, with its config.
+
+    `generator.training_size` is the crop side it was trained at (None when unknown): colourising
+    at that scale matches what the network saw.
+    """
     payload = safe_torch_load(path, map_location)
     if not isinstance(payload, dict):
         raise ValueError(f"{path}: not a mangacolor checkpoint")
     if payload.get("format") == FORMAT:
         config, state = payload["config"], payload["state_dict"]
+        training_size = payload.get("training_size")
     elif "state_dict" in payload and "hyper_parameters" in payload:
         config = payload["hyper_parameters"]["generator"]
         prefix = "generator."
         state = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+        training_size = (payload.get("datamodule_hyper_parameters") or {}).get("size")
     else:
         raise ValueError(f"{path}: neither a generator.pt export nor a mangacolor Lightning checkpoint")
     generator = UNetGenerator(**config)
     generator.load_state_dict(state)
+    generator.training_size = int(training_size) if training_size else None
     return generator.eval(), dict(config)
