@@ -23,6 +23,11 @@ install: $(STAMP)  ## create .venv and install mangacolor with its test extras
 
 demo: $(STAMP)  ## train briefly on the bundled pages, evaluate, and show where the results are
 	$(VENV)/bin/mangacolor-train +experiment=demo paths.output_dir=outputs/demo
+	@run=$$(ls -td outputs/demo/runs/*/ | head -n 1); \
+	$(VENV)/bin/mangacolor-eval ckpt_path=$${run}checkpoints/generator.pt data.test_dir=data/demo/val \
+		data.train_dir=data/demo/train paths.output_dir=outputs/demo && \
+	echo "Demo done. Pictures: $${run}images/ (validation grids) and the newest outputs/demo/evals/*/ (best.png, worst.png)." && \
+	echo "Dashboards: $(VENV)/bin/tensorboard --logdir outputs/demo   (or: make tensorboard)"
 
 train: $(STAMP)  ## train with the defaults; pass ARGS='+experiment=manga data.train_dir=...'
 	$(VENV)/bin/mangacolor-train $(ARGS)
