@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from mangacolor.config_checks import check_train_config
 from mangacolor.resources import config_dir, register_resolvers
-from mangacolor.train import resolve_precision
+from mangacolor.train import training_device
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 
@@ -65,10 +65,9 @@ def test_demo_points_at_the_bundled_pages(tmp_path):
     assert Path(cfg.data.train_dir).is_dir() and Path(cfg.data.val_dir).is_dir()
 
 
-def test_auto_precision_on_this_machine():
-    expected = "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
-    assert resolve_precision("auto") == expected
-    assert resolve_precision("16-mixed") == "16-mixed"
+def test_training_device_follows_the_accelerator():
+    assert training_device("cpu").type == "cpu"
+    assert training_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @pytest.mark.parametrize("precision", ["auto", "32-true", "bf16-mixed", "16-mixed"])

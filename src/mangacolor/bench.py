@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from mangacolor import benchmarking as bm
 from mangacolor.atomic import atomic_write
 from mangacolor.resources import REPO_DIR, config_dir, register_resolvers
-from mangacolor.train import resolve_precision
+from mangacolor.inference import resolve_precision
 
 log = logging.getLogger("mangacolor.bench")
 TASKS = ("model", "data", "end_to_end", "colourise")
@@ -76,7 +76,7 @@ def run_benchmarks(cfg: DictConfig) -> dict[str, Any]:
     machine = bm.describe_machine(device)
     commit = bm.git_commit(REPO_DIR)
     size, benchmark = cfg.data.size, bool(cfg.trainer.get("benchmark", True))
-    precisions = [resolve_precision(p) for p in _choices(bench.precisions, cfg.trainer.precision)]
+    precisions = [resolve_precision(p, device) for p in _choices(bench.precisions, cfg.trainer.precision)]
     rows: list[dict[str, Any]] = []
 
     def add_row(task: str, settings: dict, results: dict) -> None:

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from mangacolor.checkpoint_io import AtomicCheckpointIO, UnsafeCheckpoint
 from mangacolor.config_checks import ConfigError, check_train_config, check_train_inputs
 from mangacolor.data.files import printable
+from mangacolor.inference import resolve_precision
 from mangacolor.models.nonfinite import NonFiniteLoss
 from mangacolor.resources import config_dir, register_resolvers
 
@@ -23,17 +24,16 @@ log = logging.getLogger("mangacolor.train")
 USER_ERRORS = (ConfigError, FileNotFoundError, UnsafeCheckpoint, NonFiniteLoss)
 
 
-def resolve_precision(precision: str) -> str:
-    """'auto' -> bf16-mixed on a GPU that supports it, else 32-true."""
-    if str(precision) != "auto":
-        return str(precision)
-    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+def training_device(accelerator: str) -> torch.device:
+    """The device Lightning will train on, as far as precision='auto' needs to know."""
+    on_gpu = torch.cuda.is_available() and str(accelerator) in ("auto", "gpu", "cuda")
+    return torch.device("cuda" if on_gpu else "cpu")
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> L.Trainer:
     return hydra.utils.instantiate(
         cfg.trainer,
-        precision=resolve_precision(cfg.trainer.precision),
+        precision=resolve_precision(cfg.trainer.precision, training_device(cfg.trainer.accelerator)),
         callbacks=callbacks,
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],

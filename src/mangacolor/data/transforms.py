@@ -55,24 +55,29 @@ def boxes_from_corners(corners: torch.Tensor, sides: torch.Tensor) -> torch.Tens
     )
 
 
-def antialias(images: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """Blur each image for a shrink by its own factor; scales: (B,), 1 or more to shrink."""
-    sigmas = ((scales - 1.0) / 2.0).clamp_min(0.0)
-    largest = float(sigmas.max())
+def antialias(images: torch.Tensor, scales: torch.Tensor, largest_scale: float) -> torch.Tensor:
+    """Blur each image for a shrink by its own factor; scales: (B,), 1 or more to shrink.
+
+    `largest_scale` bounds the batch's scales from above, known on the host: the kernel size
+    comes from it, so the batch never waits for the device to report its largest scale.
+    """
+    largest = (largest_scale - 1.0) / 2.0
     if largest < 0.1:
         return images
     # +-3 sigma, so the batch's shared kernel size (set by its largest shrink) truncates no page's
     # Gaussian: each page is blurred as it would be alone.
     kernel = 2 * math.ceil(3.0 * largest) + 1
-    sigma = sigmas.clamp_min(1e-3)[:, None].expand(-1, 2).contiguous()
+    sigma = ((scales - 1.0) / 2.0).clamp_min(1e-3)[:, None].expand(-1, 2).contiguous()
     return gaussian_blur2d(images, (kernel, kernel), sigma, border_type="replicate")
 
 
 def crop_windows(
-    images: torch.Tensor, corners: torch.Tensor, sides: torch.Tensor, size: int
+    images: torch.Tensor, corners: torch.Tensor, sides: torch.Tensor, size: int, window: int
 ) -> torch.Tensor:
     """Square windows of float images resized to size x size with antialiasing."""
-    blurred = antialias(images, sides.float() / size)
+    # No page's window is larger than min(window, padded height, padded width).
+    largest_side = min(window, images.shape[-2], images.shape[-1])
+    blurred = antialias(images, sides.float() / size, largest_side / size)
     return crop_and_resize(blurred, boxes_from_corners(corners, sides), (size, size), align_corners=True)
 
 
@@ -126,7 +131,7 @@ class PageCropper:
             corners = most_colourful_corners(images, sizes, sides, generator, self.colourful_draws)
         else:
             corners = centre_corners(sizes, sides)
-        crops = crop_windows(images, corners, sides, self.size).clamp_(0.0, 1.0)
+        crops = crop_windows(images, corners, sides, self.size, self.window).clamp_(0.0, 1.0)
         if train and self.hflip:
             crops = random_hflip(crops, generator)
         return crops
