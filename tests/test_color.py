@@ -1,6 +1,6 @@
 import torch
 
-from mangacolor.color import AB_SCALE, rgb_to_scaled_lab, scaled_lab_to_rgb
+from mangacolor.color import AB_SCALE, lightness_preserving_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
 
 # Reference CIE Lab (D65) of sRGB primaries and greys.
 KNOWN = {
@@ -35,3 +35,18 @@ def test_round_trip_and_float32_under_autocast():
         back = scaled_lab_to_rgb(lightness, ab)
     assert lightness.dtype == ab.dtype == back.dtype == torch.float32
     assert torch.allclose(back, rgb, atol=1e-2)  # bf16 input quantisation only
+
+
+def test_lightness_survives_out_of_gamut_colours():
+    torch.manual_seed(0)
+    lightness = torch.rand(1, 1, 64, 64) * 2 - 1
+    lightness[..., :8, :] = 1.0   # white paper
+    lightness[..., 8:16, :] = -1.0  # black ink
+    ab = torch.rand(1, 2, 64, 64) * 2 - 1  # mostly far outside sRGB
+    clipped_l, _ = rgb_to_scaled_lab(scaled_lab_to_rgb(lightness, ab))
+    kept_l, kept_ab = rgb_to_scaled_lab(lightness_preserving_rgb(lightness, ab))
+    assert (clipped_l - lightness).abs().max() * 50 > 10  # plain clipping moves L a lot
+    assert (kept_l - lightness).abs().max() * 50 < 0.05
+    assert kept_ab.abs().mean() > 0.1 * ab.abs().mean()  # colour survives where it can
+    mid_l, small_ab = lightness[..., 16:, :] * 0.8, ab[..., 16:, :] * 0.05  # well inside sRGB: untouched
+    assert torch.allclose(lightness_preserving_rgb(mid_l, small_ab), scaled_lab_to_rgb(mid_l, small_ab), atol=1e-6)

@@ -10,13 +10,16 @@ and -108..95 in b, so /110 keeps every displayable colour inside [-1, 1] with no
 The maths always runs in float32, also under bf16/fp16 autocast: Lab's cube roots and the
 sRGB gamma lose visible precision in half precision.
 
+Also `lightness_preserving_rgb`, which brings an out-of-gamut prediction into sRGB without
+moving its lightness (colourising keeps the scan's L exactly).
+
 Pure functions: this module imports nothing of the package.
 """
 
 from __future__ import annotations
 
 import torch
-from kornia.color import lab_to_rgb, rgb_to_lab
+from kornia.color import lab_to_rgb, linear_rgb_to_rgb, rgb_to_lab, rgb_to_linear_rgb
 
 L_SCALE = 50.0
 AB_SCALE = 110.0
@@ -55,3 +58,34 @@ def unit_to_uint8(image: torch.Tensor) -> torch.Tensor:
 def lightness_as_rgb(lightness: torch.Tensor) -> torch.Tensor:
     """Scaled L -> the grey RGB image a reader sees (ab = 0)."""
     return scaled_lab_to_rgb(lightness, torch.zeros_like(lightness).expand(-1, 2, -1, -1))
+
+
+# Relative luminance Y of linear sRGB, the row of kornia's rgb_to_xyz that Lab's L is computed from.
+_LUMINANCE = (0.212671, 0.715160, 0.072169)
+
+
+def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Scaled (L, ab) -> RGB in [0, 1] (B, 3, H, W) with exactly the given L.
+
+    Clipping an out-of-gamut colour to sRGB changes its lightness: a tint predicted on white paper
+    comes back darker, one on black ink lighter, and line art loses contrast. L depends only on the
+    luminance Y, which is linear in linear RGB, so each clipped pixel is mixed with white (if it came
+    out too dark) or black (too light) in exactly the proportion that restores its Y: the result is
+    in gamut, keeps roughly its hue, and loses only the chroma that could not be shown.
+    """
+    rgb = scaled_lab_to_rgb(lightness, ab)
+    # Only a pixel that clipping touched (a channel at exactly 0 or 1) can have moved: fix those,
+    # gathered into a (1, C, N, 1) column so the work is proportional to their number.
+    where = ((rgb == 0.0) | (rgb == 1.0)).any(dim=1).nonzero(as_tuple=True)
+    if where[0].numel() == 0:
+        return rgb
+    grey = lightness_as_rgb(lightness[:, 0][where].view(1, 1, -1, 1))
+    linear = rgb_to_linear_rgb(rgb.permute(0, 2, 3, 1)[where].t().reshape(1, 3, -1, 1))
+    luminance = torch.tensor(_LUMINANCE, device=rgb.device).view(1, 3, 1, 1)
+    y = (linear * luminance).sum(dim=1, keepdim=True)
+    y_target = rgb_to_linear_rgb(grey).mean(dim=1, keepdim=True)  # a grey has R = G = B = Y
+    towards_white = linear + (1.0 - linear) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(0.0, 1.0)
+    towards_black = linear * (y_target / y.clamp_min(1e-12)).clamp(0.0, 1.0)
+    linear = torch.where(y < y_target, towards_white, towards_black)
+    rgb.permute(0, 2, 3, 1)[where] = linear_rgb_to_rgb(linear).clamp(0.0, 1.0).view(3, -1).t()
+    return rgb

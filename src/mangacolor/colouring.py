@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
 from torch import nn
 
-from mangacolor.color import lightness_as_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb, uint8_to_unit, unit_to_uint8
+from mangacolor.color import lightness_preserving_rgb, rgb_to_scaled_lab, uint8_to_unit, unit_to_uint8
 from mangacolor.inference import pad_to_multiple, predict_ab, resolve_precision
 
 
@@ -80,37 +79,6 @@ def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     """(height, width) scaled so the shorter side is `short_side`, aspect kept."""
     scale = short_side / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-# Relative luminance Y of linear sRGB, the row of kornia's rgb_to_xyz that Lab's L is computed from.
-_LUMINANCE = (0.212671, 0.715160, 0.072169)
-
-
-def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """Scaled (L, ab) -> RGB in [0, 1] (B, 3, H, W) with exactly the given L.
-
-    Clipping an out-of-gamut colour to sRGB changes its lightness: a tint predicted on white paper
-    comes back darker, one on black ink lighter, and line art loses contrast. L depends only on the
-    luminance Y, which is linear in linear RGB, so each clipped pixel is mixed with white (if it came
-    out too dark) or black (too light) in exactly the proportion that restores its Y: the result is
-    in gamut, keeps roughly its hue, and loses only the chroma that could not be shown.
-    """
-    rgb = scaled_lab_to_rgb(lightness, ab)
-    # Only a pixel that clipping touched (a channel at exactly 0 or 1) can have moved: fix those,
-    # gathered into a (1, C, N, 1) column so the work is proportional to their number.
-    where = ((rgb == 0.0) | (rgb == 1.0)).any(dim=1).nonzero(as_tuple=True)
-    if where[0].numel() == 0:
-        return rgb
-    grey = lightness_as_rgb(lightness[:, 0][where].view(1, 1, -1, 1))
-    linear = rgb_to_linear_rgb(rgb.permute(0, 2, 3, 1)[where].t().reshape(1, 3, -1, 1))
-    luminance = torch.tensor(_LUMINANCE, device=rgb.device).view(1, 3, 1, 1)
-    y = (linear * luminance).sum(dim=1, keepdim=True)
-    y_target = rgb_to_linear_rgb(grey).mean(dim=1, keepdim=True)  # a grey has R = G = B = Y
-    towards_white = linear + (1.0 - linear) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(0.0, 1.0)
-    towards_black = linear * (y_target / y.clamp_min(1e-12)).clamp(0.0, 1.0)
-    linear = torch.where(y < y_target, towards_white, towards_black)
-    rgb.permute(0, 2, 3, 1)[where] = linear_rgb_to_rgb(linear).clamp(0.0, 1.0).view(3, -1).t()
-    return rgb
 
 
 class PageColouriser:
