@@ -145,3 +145,12 @@ def test_atomic_checkpoint_io_round_trips(tmp_path):
     loaded = io.load_checkpoint(tmp_path / "c.ckpt")
     assert torch.equal(loaded["state_dict"]["w"], state["state_dict"]["w"]) and loaded["iteration"] == 7
     assert [p.name for p in tmp_path.iterdir()] == ["c.ckpt"]
+
+
+def test_a_generator_file_whose_config_does_not_fit_its_weights_names_the_file(tmp_path):
+    from mangacolor.models.components import UNetGenerator
+    from mangacolor.models.generator_io import export_generator, load_generator
+
+    path = export_generator(UNetGenerator(depth=4, width=8, max_width=16), {"depth": 4, "width": 16}, tmp_path / "g.pt")
+    with pytest.raises(ValueError, match=f"{path}: its generator config or weights do not fit"):
+        load_generator(path)

@@ -56,12 +56,17 @@ BAD_VALUES = [  # (override on +debug=tiny: size 32, window 64, depth 5), words 
     ("train.iterations=0", "train.iterations must be >= 1"),
     ("callbacks.checkpoint.every_n_iterations=0", "callbacks.checkpoint.every_n_iterations must be >= 1"),
     ("data.val_fraction=1.0", "data.val_fraction must be in [0, 1)"),
+    ("model.gan_mode=wgan", "model.gan_mode must be one of vanilla, lsgan, hinge, got 'wgan'"),
+    ("model.generator.norm=group", "model.generator.norm must be one of batch, instance, none"),
+    ("model.discriminator.norm=layer", "model.discriminator.norm must be one of batch, instance, none"),
+    # 96 = 32 x 3: the largest power of two dividing it is 32, so depth 5 is the suggestion.
+    ("data.size=96 model.generator.depth=6", "try model.generator.depth=5"),
 ]
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_VALUES, ids=[o for o, _ in BAD_VALUES])
 def test_a_bad_value_fails_at_start_naming_its_key(override, message, pages, tmp_path, nothing_built):
-    cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}", override], tmp_path / "run")
+    cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}", *override.split()], tmp_path / "run")
     with pytest.raises(ConfigError) as caught:
         train(cfg)
     assert message in str(caught.value)

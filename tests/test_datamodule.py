@@ -49,3 +49,13 @@ def test_missing_folders_are_named():
         PagesDataModule()
     with pytest.raises(FileNotFoundError, match="nowhere"):
         PagesDataModule(train_dir="/nowhere", num_workers=0).setup("fit")
+
+
+def test_fewer_validation_pages_than_processes_is_refused(tmp_path):
+    make_pages(tmp_path / "train", 2)
+    make_pages(tmp_path / "val", 1)
+    dm = PagesDataModule(train_dir=str(tmp_path / "train"), val_dir=str(tmp_path / "val"), num_workers=0)
+    dm.setup("fit")
+    dm._rank_and_world = lambda: (0, 2)  # as under a 2-process DDP run
+    with pytest.raises(ValueError, match="1 validation pages for 2 processes"):
+        dm.val_dataloader()

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mangacolor.models.components.norms import NORMS
+from mangacolor.models.losses import GAN_MODES
+
 
 class ConfigError(ValueError):
     pass
@@ -41,7 +44,7 @@ def check_train_config(cfg: DictConfig) -> None:
     _require(
         size % 2**depth == 0,
         f"data.size ({size}) must be a multiple of 2**model.generator.depth ({2**depth}): the U-Net halves "
-        f"it {depth} times; for size {size} try model.generator.depth={max(size.bit_length() - 1, 2)}",
+        f"it {depth} times; for size {size} try model.generator.depth={max((size & -size).bit_length() - 1, 2)}",
     )
     strided = len(OmegaConf.select(cfg, "model.discriminator.channels") or [])
     _require(2**strided <= size, f"model.discriminator.channels: {strided} stride-2 layers need data.size >= "
@@ -62,6 +65,10 @@ def check_train_config(cfg: DictConfig) -> None:
         _require(_number(cfg, f"model.{key}", whole=False) > 0, f"model.{key} must be positive, got {model[key]}")
     for key in ("beta1", "beta2"):
         _require(0.0 <= _number(cfg, f"model.{key}", whole=False) < 1.0, f"model.{key} must be in [0, 1), got {model[key]}")
+    _require(model.gan_mode in GAN_MODES, f"model.gan_mode must be one of {', '.join(GAN_MODES)}, got {model.gan_mode!r}")
+    for net in ("generator", "discriminator"):
+        norm = OmegaConf.select(cfg, f"model.{net}.norm", default="batch")
+        _require(norm in NORMS, f"model.{net}.norm must be one of {', '.join(NORMS)}, got {norm!r}")
     clip = _number(cfg, "model.grad_clip", whole=False, optional=True)
     _require(clip is None or clip > 0, f"model.grad_clip must be positive (or null), got {clip}")
     _require(0.0 <= _number(cfg, "model.decay_fraction", whole=False) <= 1.0,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from mangacolor.atomic import atomic_write
 from mangacolor.models.generator_io import export_generator
 
 log = logging.getLogger(__name__)
@@ -55,14 +57,8 @@ class IterationCheckpoint(Callback):
             saved = self._save(trainer, f"iter_{iteration:07d}.ckpt")
             if trainer.is_global_zero:
                 # A hard link costs no second write of a possibly 1 GB file; replace is atomic.
-                tmp = self.dirpath / ".last.ckpt.link.tmp"
-                tmp.unlink(missing_ok=True)
-                try:
-                    os.link(saved, tmp)
-                    os.replace(tmp, self.dirpath / "last.ckpt")
-                except OSError:  # file systems without hard links
-                    tmp.unlink(missing_ok=True)
-                    self._save(trainer, "last.ckpt")
+                # Rank zero alone: no collective may run here, or the ranks' barriers would not pair.
+                link_as_last(saved, self.dirpath / "last.ckpt")
             trainer.strategy.barrier()
         else:
             self._save(trainer, "last.ckpt")
@@ -97,6 +93,19 @@ class IterationCheckpoint(Callback):
                 iteration=pl_module.iteration,
                 training_size=_training_size(trainer),
             )
+
+
+def link_as_last(saved: Path, last: Path) -> None:
+    """Make `last` the same file as `saved`: a hard link, else a copy; atomic either way."""
+    tmp = last.with_name(".last.ckpt.link.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(saved, tmp)
+        os.replace(tmp, last)
+    except OSError:  # file systems without hard links
+        tmp.unlink(missing_ok=True)
+        with open(saved, "rb") as source, atomic_write(last) as target:
+            shutil.copyfileobj(source, target)
 
 
 def _training_size(trainer) -> int | None:

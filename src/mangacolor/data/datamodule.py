@@ -111,6 +111,10 @@ class PagesDataModule(L.LightningDataModule):
         if not self.val_paths:
             return []
         rank, world = self._rank_and_world()
+        if len(self.val_paths) < world:
+            # A rank with no validation page would skip validation while the others wait for it.
+            raise ValueError(f"{len(self.val_paths)} validation pages for {world} processes: give each at least "
+                             f"one (more pages in data.val_dir, or a larger data.val_limit)")
         dataset = PageDataset(self.val_paths, replace_bad=False, max_pixels=self.max_pixels)
         return self._loader(dataset, shard(range(len(self.val_paths)), rank, world), self.val_batch_size)
 
@@ -119,7 +123,8 @@ class PagesDataModule(L.LightningDataModule):
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device)
         rank, _ = self._rank_and_world()
-        return self._generator.manual_seed(hash((self.seed, rank, batch_number)) & (2**63 - 1))
+        # A plain formula rather than hash(): the same stream on every Python and machine.
+        return self._generator.manual_seed(((self.seed * 1_000_003 + rank) * 1_000_000_007 + batch_number) % 2**63)
 
     def note_bad_files(self, bad: list[tuple[str, str]]) -> None:
         for path, reason in bad:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -10,9 +9,6 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from mangacolor.data.files import DEFAULT_MAX_PIXELS, UnreadableImage, read_image
-
-log = logging.getLogger(__name__)
-
 
 
 class PageDataset(Dataset):

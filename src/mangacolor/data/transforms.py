@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
 from kornia.geometry.transform import crop_and_resize
 
+from mangacolor.color import uint8_to_unit
 from mangacolor.metrics import colourfulness
 
 PREVIEW_SIDE = 128  # colourful-window scoring works on a page shrunk to about this size
@@ -125,7 +126,7 @@ class PageCropper:
     def __call__(
         self, pages: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator | None, train: bool
     ) -> torch.Tensor:
-        images = pages.float().div_(255.0)
+        images = uint8_to_unit(pages)
         sides = window_sides(sizes, self.window)
         if train:
             corners = most_colourful_corners(images, sizes, sides, generator, self.colourful_draws)

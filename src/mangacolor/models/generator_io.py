@@ -41,13 +41,18 @@ def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[
         config, state = payload["config"], payload["state_dict"]
         training_size = payload.get("training_size")
     elif "state_dict" in payload and "hyper_parameters" in payload:
-        config = payload["hyper_parameters"]["generator"]
+        config = payload["hyper_parameters"].get("generator")
+        if not isinstance(config, dict):
+            raise ValueError(f"{path}: a Lightning checkpoint, but not of a mangacolor Pix2Pix model")
         prefix = "generator."
         state = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
         training_size = (payload.get("datamodule_hyper_parameters") or {}).get("size")
     else:
         raise ValueError(f"{path}: neither a generator.pt export nor a mangacolor Lightning checkpoint")
-    generator = UNetGenerator(**config)
-    generator.load_state_dict(state)
+    try:
+        generator = UNetGenerator(**config)
+        generator.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{path}: its generator config or weights do not fit together: {error}") from None
     generator.training_size = int(training_size) if training_size else None
     return generator.eval(), dict(config)

@@ -18,7 +18,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from mangacolor.color import AB_SCALE, scaled_lab_to_rgb
+from mangacolor.color import AB_SCALE, lightness_as_rgb, scaled_lab_to_rgb
 from mangacolor.metrics import ab_l1, psnr
 from mangacolor.models.components import PatchDiscriminator, UNetGenerator
 from mangacolor.models.losses import GANLoss
@@ -78,7 +78,6 @@ class Pix2Pix(L.LightningModule):
         # Checked every this many iterations (one host sync), so a bad streak stops the run promptly.
         self._nonfinite_check_every = min(log_every, max_nonfinite)
         self._train_sums: torch.Tensor | None = None
-        self._train_count = 0
         self._val_sums: torch.Tensor | None = None
         self.last_train_scalars: dict[str, float] = {}
         self.last_val_scalars: dict[str, float] = {}
@@ -122,14 +121,13 @@ class Pix2Pix(L.LightningModule):
         return [opt_g, opt_d], [sched_g, sched_d]
 
     def _update(self, optimizer, loss: torch.Tensor, finite: torch.Tensor) -> None:
-        self.toggle_optimizer(optimizer)  # only this network's parameters get gradients
+        """Backward and step for the optimizer toggled on before this network's forward."""
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.hparams.grad_clip:
             self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
         grad_scaler = getattr(self.trainer.precision_plugin, "scaler", None) is not None
         step_unless_nonfinite(optimizer, finite, skip_mode(optimizer, grad_scaler))  # no step on NaN/inf
-        self.untoggle_optimizer(optimizer)
 
     def _finite_on_every_rank(self, loss: torch.Tensor) -> torch.Tensor:
         finite = all_finite(loss)
@@ -145,6 +143,9 @@ class Pix2Pix(L.LightningModule):
         buffers_before = snapshot_buffers(self.generator, self.discriminator)
         fake = self.generator(lightness)
 
+        # Toggling before each forward means only that network's parameters require gradients,
+        # so G's backward through D computes no gradients for D's weights.
+        self.toggle_optimizer(opt_d)
         d_real = self.discriminator(lightness, ab)
         d_fake = self.discriminator(lightness, fake.detach())
         loss_d_real = self.gan_loss(d_real, True)
@@ -152,12 +153,15 @@ class Pix2Pix(L.LightningModule):
         loss_d = hp.d_loss_weight * (loss_d_real + loss_d_fake)
         d_finite = self._finite_on_every_rank(loss_d)
         self._update(opt_d, loss_d, d_finite)
+        self.untoggle_optimizer(opt_d)
 
+        self.toggle_optimizer(opt_g)
         loss_g_adv = self.gan_loss(self.discriminator(lightness, fake), True, for_discriminator=False)
         loss_g_l1 = F.l1_loss(fake.float(), ab.float())
         loss_g = loss_g_adv + hp.lambda_l1 * loss_g_l1
         g_finite = self._finite_on_every_rank(loss_g)
         self._update(opt_g, loss_g, g_finite)
+        self.untoggle_optimizer(opt_g)
         finite = d_finite & g_finite
         restore_buffers_unless(finite, buffers_before)  # a NaN batch must not reach the running statistics
 
@@ -188,7 +192,6 @@ class Pix2Pix(L.LightningModule):
         # A skipped iteration's NaN would poison the logged means: sum the finite ones, count them last.
         stacked = torch.cat([torch.where(finite, stacked, 0.0), finite.float().reshape(1)])
         self._train_sums = stacked if self._train_sums is None else self._train_sums + stacked
-        self._train_count += 1
 
     def _check_nonfinite(self) -> None:
         """Stop after model.max_nonfinite non-finite iterations in a row; log the skipped ones."""
@@ -225,7 +228,7 @@ class Pix2Pix(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         scalars["lr/g"] = opt_g.param_groups[0]["lr"]
         scalars["lr/d"] = opt_d.param_groups[0]["lr"]
-        self._train_sums, self._train_count = None, 0
+        self._train_sums = None
         self.last_train_scalars = scalars
         self.log_scalars(scalars)
         self.log("g_l1", scalars["loss/g_l1"], prog_bar=True, logger=False)
@@ -240,14 +243,13 @@ class Pix2Pix(L.LightningModule):
         if lightness is None:
             return None
         fake = self.generator(lightness).float()
-        grey = torch.zeros_like(ab)
         true_rgb = scaled_lab_to_rgb(lightness, ab)
         sums = torch.stack([
             ab_l1(fake * AB_SCALE, ab * AB_SCALE).sum(),
-            ab_l1(grey, ab * AB_SCALE).sum(),
+            ab_l1(torch.zeros_like(ab), ab * AB_SCALE).sum(),
             psnr(scaled_lab_to_rgb(lightness, fake), true_rgb).sum(),
-            psnr(scaled_lab_to_rgb(lightness, grey), true_rgb).sum(),
-            torch.tensor(float(lightness.shape[0]), device=self.device),
+            psnr(lightness_as_rgb(lightness), true_rgb).sum(),
+            torch.full((), float(lightness.shape[0]), device=self.device),  # no blocking host copy
         ]).double()
         self._val_sums += sums
         return {"L": lightness, "ab": ab, "fake": fake}
@@ -270,7 +272,9 @@ class Pix2Pix(L.LightningModule):
         checkpoint["mangacolor"] = {
             "iteration": self.iteration,
             "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            # This rank's device only: restoring rank 0's states of devices it never used would
+            # restart the other ranks' streams. All ranks are seeded alike, so rank 0's is theirs.
+            "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
             "nonfinite": self.nonfinite.state_dict(),
         }
 
@@ -280,6 +284,6 @@ class Pix2Pix(L.LightningModule):
         self.nonfinite.load_state_dict(state.get("nonfinite", {}))
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
-        cuda_states = state.get("cuda_rng", [])
-        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
+        cuda_state = state.get("cuda_rng")
+        if isinstance(cuda_state, torch.Tensor) and torch.cuda.is_available():
+            torch.cuda.set_rng_state(cuda_state)
