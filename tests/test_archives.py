@@ -168,3 +168,25 @@ def test_find_archives_is_recursive_and_skips_symlinks_leaving_the_folder(tmp_pa
 def test_limits_must_be_positive():
     with pytest.raises(ValueError, match="max_ratio"):
         ArchiveLimits(max_ratio=0)
+
+
+def test_find_archives_names_what_it_skips_as_find_images_does(tmp_path, monkeypatch):
+    root = tmp_path / "library"
+    make_zip((root / "locked").mkdir(parents=True) or root / "locked" / "ch1.cbz", [("1.png", png())])
+    (root / "volume.cbz").mkdir()  # a folder named like an archive
+    make_zip(root / "ch2.cbz", [("1.png", png())])
+    scandir = os.scandir
+
+    def unreadable_locked(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", unreadable_locked)  # as chmod 000 would, even for root
+    skipped: dict[str, str] = {}
+    assert find_archives(root, skipped) == [root / "ch2.cbz"]
+    assert skipped == {str(root / "volume.cbz"): "is a directory, not an archive file",
+                       str(root / "locked"): "cannot list this folder: Permission denied"}
+    with pytest.warns(UserWarning) as caught:
+        find_archives(root)
+    assert sorted(str(warning.message).split(": skipped, ")[0] for warning in caught) == sorted(skipped)

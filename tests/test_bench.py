@@ -13,7 +13,6 @@ from hydra import compose, initialize_config_dir
 
 from conftest import make_pages, run_cli
 from mangacolor import benchmarking as bm
-from mangacolor.bench import run_benchmarks
 from mangacolor.models.pix2pix import Pix2Pix
 from mangacolor.resources import config_dir, register_resolvers
 
@@ -71,7 +70,18 @@ def test_bench_rejects_an_unknown_task():
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("bench", overrides=["+debug=tiny", "bench.tasks=[model,modle]"])
     with pytest.raises(ValueError, match=r"bench.tasks: unknown \['modle'\]"):
-        run_benchmarks(cfg)
+        bm.run(cfg)
+
+
+def test_bench_colourises_at_each_asked_precision_and_names_it_as_the_other_rows(tmp_path):
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("bench", overrides=[*TINY_BENCH, "bench.tasks=[colourise]",
+                                          "bench.precisions=[32-true,bf16-mixed]", f"paths.output_dir={tmp_path}"])
+    rows = bm.run(cfg)["rows"]
+    assert [(row["task"], row["settings"]["precision"]) for row in rows] == [
+        ("colourise", "32-true"), ("colourise", "bf16-mixed")]
+    assert all(row["results"]["pages_per_s"] > 0 for row in rows)
 
 
 @pytest.mark.slow

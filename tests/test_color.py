@@ -1,4 +1,5 @@
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from mangacolor.color import AB_SCALE, lightness_preserving_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
 
@@ -50,3 +51,31 @@ def test_lightness_survives_out_of_gamut_colours():
     assert kept_ab.abs().mean() > 0.1 * ab.abs().mean()  # colour survives where it can
     mid_l, small_ab = lightness[..., 16:, :] * 0.8, ab[..., 16:, :] * 0.05  # well inside sRGB: untouched
     assert torch.allclose(lightness_preserving_rgb(mid_l, small_ab), scaled_lab_to_rgb(mid_l, small_ab), atol=1e-6)
+
+
+# Ops that, on a GPU, make the host wait for the device (a data-dependent shape, reading a value) or
+# upload host data (a tensor built from Python numbers).
+HOST_BOUND_OPS = ("aten.nonzero", "aten._local_scalar_dense", "aten.masked_select", "aten.lift_fresh")
+
+
+class RecordOps(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def host_bound_ops(function, *args) -> list[str]:
+    with RecordOps() as recorder:
+        function(*args)
+    return sorted(op for op in recorder.ops if op.startswith(HOST_BOUND_OPS))
+
+
+def test_keeping_lightness_adds_no_host_bound_op_to_the_conversion():
+    torch.manual_seed(0)
+    lightness, ab = torch.rand(1, 1, 16, 16) * 2 - 1, torch.rand(1, 2, 16, 16) * 2 - 1  # mostly out of gamut
+    # Whatever kornia's own conversion does, keeping L must not add a gather or an upload per page.
+    assert host_bound_ops(lightness_preserving_rgb, lightness, ab) == host_bound_ops(scaled_lab_to_rgb, lightness, ab)

@@ -140,7 +140,7 @@ def test_an_interrupted_archive_resumes_from_its_staged_pages(generator_path, tm
         for i in range(3):
             archive.writestr(f"{i}.png", page_bytes(20, 20, seed=i))
     staging = tmp_path / "out" / ".ch.cbz.pages"
-    page(staging / "1.png", 20, 20)  # page 1 finished before the interruption
+    page(staging / "00001.png", 20, 20)  # page 1 (staged by its index) finished before the interruption
     summary = run(generator_path, source, tmp_path / "out")
     assert (summary.coloured, summary.skipped) == (2, 1)
     with zipfile.ZipFile(tmp_path / "out" / "ch.cbz") as result:
@@ -148,6 +148,25 @@ def test_an_interrupted_archive_resumes_from_its_staged_pages(generator_path, tm
     assert not staging.exists()
     again = run(generator_path, source, tmp_path / "out")
     assert (again.coloured, again.skipped) == (0, 3)
+
+
+def test_archive_entry_names_that_cannot_be_file_names_still_colour_the_whole_archive(generator_path, tmp_path):
+    # A file and a folder of one name, a name too long for any file system, names differing only in
+    # case: pages are staged under their index, so only the packed archive uses these names.
+    order = ["x.png", "x.png/y.png", "n" * 300 + ".png", "Page.png", "page.png"]
+    library = tmp_path / "library"
+    library.mkdir()
+    for book in ("a.cbz", "b.cbz"):
+        with zipfile.ZipFile(library / book, "w") as archive:
+            for seed, name in enumerate(order):
+                archive.writestr(name, page_bytes(20 + seed, 20, seed=seed))
+    summary = run(generator_path, library, tmp_path / "out")
+    assert (summary.coloured, summary.unreadable, summary.refused) == (10, [], [])
+    assert files_under(tmp_path / "out") == ["a.cbz", "b.cbz"]  # both packed, staging folders gone
+    for book in ("a.cbz", "b.cbz"):
+        with zipfile.ZipFile(tmp_path / "out" / book) as result:
+            assert result.namelist() == order
+            assert [Image.open(io.BytesIO(result.read(name))).size[0] for name in order] == [20, 21, 22, 23, 24]
 
 
 @pytest.mark.parametrize("evil", ["../../escaped.png", "/tmp/mangacolor-escaped.png", "..\\escaped.png"])

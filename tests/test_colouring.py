@@ -177,3 +177,16 @@ def test_on_the_gpu_pages_keep_size_and_lightness_under_bf16():
     for page, result in zip(pages, coloured):
         assert result.shape == page.shape and result.device.type == "cpu"
         assert (lab_lightness(result) - lab_lightness(page)).abs().max() < 1.0
+
+
+def test_blending_makes_its_weights_on_the_device_not_one_upload_per_tile(monkeypatch):
+    weights = tile_weights(plan_axis(300, 64, 16, 16), 16, device="meta")
+    assert len(weights) > 1 and all(weight.device.type == "meta" for weight in weights)
+    colouriser = PageColouriser(TileConstant(), short_side=None, tile=64, overlap=16)
+    plan = colouriser._plan(torch.zeros(1, 1, 300, 100))
+    predictions = [torch.rand(1, 2, 64, 64) for _ in range(len(plan[0].starts) * len(plan[1].starts))]
+    moves = []
+    to = torch.Tensor.to
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: moves.append(args) or to(self, *args, **kwargs))
+    ab = colouriser._blend(predictions, plan)
+    assert ab.shape == (1, 2, 300, 100) and moves == []

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-import stat
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mangacolor.atomic import atomic_write
-from mangacolor.data.files import IMAGE_SUFFIXES
+from mangacolor.data.files import IMAGE_SUFFIXES, find_files
 
 ARCHIVE_SUFFIXES = frozenset({".cbz", ".zip"})
 
@@ -171,36 +169,9 @@ def write_cbz(path: os.PathLike | str, pages: list[tuple[str, Path]]) -> Path:
 
 
 def find_archives(folder: os.PathLike | str, skipped: dict[str, str] | None = None) -> list[Path]:
-    """Every `.cbz` / `.zip` file under `folder` (recursive), sorted.
+    """Every `.cbz` / `.zip` file under `folder` (recursive, any case of suffix), sorted.
 
-    As for images (`find_images`), symlinks leaving `folder` and anything that is not a regular file
-    are left out, recorded in `skipped` (path -> reason) or warned about.
+    Entries that cannot be archives are left out and reported exactly as `find_images` does:
+    recorded in `skipped` (path -> reason) or warned about.
     """
-    root = Path(folder)
-    real_root = root.resolve()
-
-    def skip(path: Path, reason: str) -> None:
-        if skipped is None:
-            warnings.warn(f"{path}: skipped, {reason}", stacklevel=3)
-        else:
-            skipped[str(path)] = reason
-
-    found = []
-    for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
-        for name in filenames:
-            path = Path(dirpath) / name
-            if not is_archive_path(path):
-                continue
-            try:
-                real = path.resolve(strict=True)
-                regular = stat.S_ISREG(real.stat().st_mode)
-            except (OSError, RuntimeError):
-                skip(path, "broken symlink or unreadable entry")
-                continue
-            if not real.is_relative_to(real_root):
-                skip(path, f"symlink points outside the folder {real_root}")
-            elif not regular:
-                skip(path, "not a regular file (a pipe, socket or device)")
-            else:
-                found.append(path)
-    return sorted(found)
+    return find_files(folder, ARCHIVE_SUFFIXES, skipped, "archive")

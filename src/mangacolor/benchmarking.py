@@ -10,26 +10,41 @@ Each figure comes from the code that trains or colours, never from a copy of it:
 - end to end: a real fit on a folder, loader and model together (no validation, no checkpoints);
 - colourise: `PageColouriser` on pages of a given size.
 Timed windows start after `warmup` untimed iterations (cuDNN autotuning, compiling, worker
-start-up) and synchronise the device only at their two edges.
+start-up) and synchronise the device only at their two edges. `run(cfg)` measures what a composed
+`conf/bench.yaml` asks for and returns the report.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import itertools
+import logging
 import os
 import platform
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import hydra
 import lightning as L
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
+
+from mangacolor.colouring import PageColouriser
+from mangacolor.data.files import UnreadableImage, find_images, read_image
+from mangacolor.inference import resolve_precision
+from mangacolor.models.components import UNetGenerator
+from mangacolor.models.generator_io import load_generator
+from mangacolor.resources import REPO_DIR
+
+log = logging.getLogger("mangacolor.bench")
 
 GIB = 2**30
 
@@ -402,3 +417,124 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip() for a, b, c, d in lines
     )
+
+
+# ---- the run mangacolor-bench configures ---------------------------------------------------------
+TASKS = ("model", "data", "end_to_end", "colourise")
+
+
+def _choices(values, default) -> list:
+    return list(values) if values is not None else [default]
+
+
+def _data_folder(cfg: DictConfig) -> str | None:
+    """The folder the data rows read: data_dir when set (the datamodule splits it), else train_dir."""
+    return cfg.data.get("data_dir") or cfg.data.get("train_dir")
+
+
+def _source_page(cfg: DictConfig) -> torch.Tensor | None:
+    """The first readable page of the data folder, to colour at the benchmark's page size."""
+    folder = _data_folder(cfg)
+    if not folder or not Path(folder).is_dir():
+        return None
+    for path in find_images(folder)[:16]:
+        try:
+            return read_image(path)
+        except UnreadableImage:
+            continue
+    return None
+
+
+def _colouriser(cfg: DictConfig, device: torch.device, precision: str) -> PageColouriser:
+    options = cfg.bench.colourise
+    if options.generator:
+        generator, _ = load_generator(options.generator)
+    else:
+        generator = UNetGenerator(**OmegaConf.to_container(cfg.model.generator, resolve=True))
+    return PageColouriser(generator, short_side=options.short_side, tile=options.tile, overlap=options.overlap,
+                          batch_size=options.batch_size, device=device, precision=precision)
+
+
+def run(cfg: DictConfig, argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Measure every task in `cfg.bench.tasks` over the product of the `cfg.bench` lists.
+
+    Returns the report mangacolor-bench writes as JSON: machine, commit, the command (`argv`: its
+    arguments) and one row per measurement, each with its settings and results.
+    """
+    bench = cfg.bench
+    unknown = set(bench.tasks) - set(TASKS)
+    if unknown:
+        raise ValueError(f"bench.tasks: unknown {sorted(unknown)}; choose from {', '.join(TASKS)}")
+    device = device_for(cfg.trainer.accelerator)
+    machine = describe_machine(device)
+    commit = git_commit(REPO_DIR)
+    size, benchmark = cfg.data.size, bool(cfg.trainer.get("benchmark", True))
+    precisions = [resolve_precision(p, device) for p in _choices(bench.precisions, cfg.trainer.precision)]
+    rows: list[dict[str, Any]] = []
+
+    def add_row(task: str, settings: dict, results: dict) -> None:
+        row = {"task": task, "machine": machine["name"], "torch": torch.__version__, "commit": commit,
+               "settings": settings, "results": results}
+        rows.append(row)
+        log.info("%s: %s", task, " | ".join(row_summary(row)))
+
+    def make_model(**overrides):
+        return hydra.utils.instantiate(cfg.model, **overrides)
+
+    networks = {"generator": OmegaConf.to_container(cfg.model.generator, resolve=True),
+                "discriminator": OmegaConf.to_container(cfg.model.discriminator, resolve=True)}
+
+    if "model" in bench.tasks:
+        flops = training_flops_per_image(make_model, size, device, precisions[0])
+        for precision, batch_size, compile_, channels_last in itertools.product(
+            precisions, _choices(bench.batch_sizes, cfg.data.batch_size),
+            _choices(bench.compile, cfg.model.compile), _choices(bench.channels_last, cfg.model.channels_last),
+        ):
+            factory = functools.partial(make_model, compile=bool(compile_), channels_last=bool(channels_last))
+            results = measure_model_speed(factory, size, batch_size, precision, device,
+                                          bench.warmup, bench.iterations, benchmark)
+            peak = peak_tflops(machine["name"], precision) if device.type == "cuda" else None
+            add_row("model", {"size": size, "batch_size": batch_size, "precision": precision,
+                              "compile": bool(compile_), "channels_last": bool(channels_last),
+                              "warmup": bench.warmup, "iterations": bench.iterations, **networks},
+                    add_flop_figures(results, flops, peak))
+
+    if "data" in bench.tasks:
+        for workers in _choices(bench.data_workers, cfg.data.num_workers):
+            datamodule = hydra.utils.instantiate(cfg.data, num_workers=workers)
+            results = measure_data_pipeline(datamodule, device, bench.warmup, bench.data_batches)
+            add_row("data", {"folder": _data_folder(cfg), "size": size, "window": cfg.data.window,
+                             "batch_size": cfg.data.batch_size, "colourful_draws": cfg.data.colourful_draws,
+                             "workers": workers, "precision": precisions[0],
+                             "warmup_batches": bench.warmup, "batches": bench.data_batches}, results)
+        add_data_ratios(rows)
+
+    if "end_to_end" in bench.tasks:
+        results = measure_end_to_end(make_model, hydra.utils.instantiate(cfg.data), precisions[0], device,
+                                     bench.warmup, bench.iterations, benchmark)
+        add_row("end_to_end", {"folder": _data_folder(cfg), "size": size, "batch_size": cfg.data.batch_size,
+                               "workers": cfg.data.num_workers, "precision": precisions[0],
+                               "compile": bool(cfg.model.compile), "channels_last": bool(cfg.model.channels_last),
+                               "warmup": bench.warmup, "iterations": bench.iterations, **networks}, results)
+
+    if "colourise" in bench.tasks:
+        options = bench.colourise
+        page = sample_page(options.page_height, options.page_width, _source_page(cfg))
+        for precision in precisions:
+            colouriser = _colouriser(cfg, device, precision)
+            results = measure_colourise(colouriser, page, options.pages_per_call, 1, options.calls)
+            add_row("colourise", {"page_height": options.page_height, "page_width": options.page_width,
+                                  "short_side": options.short_side, "tile": options.tile, "overlap": options.overlap,
+                                  "batch_size": options.batch_size, "pages_per_call": options.pages_per_call,
+                                  "precision": colouriser.precision,
+                                  "generator": options.generator or networks["generator"]}, results)
+
+    return {
+        "format": "mangacolor-bench-1",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["mangacolor-bench", *argv]),
+        "commit": commit,
+        "machine": machine,
+        "load_average_at_end": load_average(),
+        "rows": rows,
+    }

@@ -61,7 +61,15 @@ def lightness_as_rgb(lightness: torch.Tensor) -> torch.Tensor:
 
 
 # Relative luminance Y of linear sRGB, the row of kornia's rgb_to_xyz that Lab's L is computed from.
+# Python numbers, not a tensor: a tensor built per call is one more host-to-GPU upload per page.
 _LUMINANCE = (0.212671, 0.715160, 0.072169)
+
+
+def _luminance_of_lightness(lightness: torch.Tensor) -> torch.Tensor:
+    """Scaled L -> the luminance Y in [0, 1] it stands for: the inverse of Lab's L = 116 f(Y) - 16,
+    with kornia's constants (f is a cube root above (6/29)^3, linear below)."""
+    f = ((_float32(lightness) + 1.0) * L_SCALE + 16.0) / 116.0
+    return torch.where(f > 0.2068966, f.pow(3), (f - 4.0 / 29.0) / 7.787).clamp(0.0, 1.0)
 
 
 def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
@@ -74,18 +82,14 @@ def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch
     in gamut, keeps roughly its hue, and loses only the chroma that could not be shown.
     """
     rgb = scaled_lab_to_rgb(lightness, ab)
-    # Only a pixel that clipping touched (a channel at exactly 0 or 1) can have moved: fix those,
-    # gathered into a (1, C, N, 1) column so the work is proportional to their number.
-    where = ((rgb == 0.0) | (rgb == 1.0)).any(dim=1).nonzero(as_tuple=True)
-    if where[0].numel() == 0:
-        return rgb
-    grey = lightness_as_rgb(lightness[:, 0][where].view(1, 1, -1, 1))
-    linear = rgb_to_linear_rgb(rgb.permute(0, 2, 3, 1)[where].t().reshape(1, 3, -1, 1))
-    luminance = torch.tensor(_LUMINANCE, device=rgb.device).view(1, 3, 1, 1)
-    y = (linear * luminance).sum(dim=1, keepdim=True)
-    y_target = rgb_to_linear_rgb(grey).mean(dim=1, keepdim=True)  # a grey has R = G = B = Y
+    # Only a pixel that clipping touched (a channel at exactly 0 or 1) can have moved. Every pixel
+    # is computed and torch.where keeps the others as they were: gathering the clipped ones
+    # (nonzero) would make the host wait for the GPU on every page.
+    clipped = ((rgb == 0.0) | (rgb == 1.0)).any(dim=1, keepdim=True)
+    linear = rgb_to_linear_rgb(rgb)
+    y = sum(linear[:, channel:channel + 1] * weight for channel, weight in enumerate(_LUMINANCE))
+    y_target = _luminance_of_lightness(lightness)
     towards_white = linear + (1.0 - linear) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(0.0, 1.0)
     towards_black = linear * (y_target / y.clamp_min(1e-12)).clamp(0.0, 1.0)
-    linear = torch.where(y < y_target, towards_white, towards_black)
-    rgb.permute(0, 2, 3, 1)[where] = linear_rgb_to_rgb(linear).clamp(0.0, 1.0).view(3, -1).t()
-    return rgb
+    mapped = linear_rgb_to_rgb(torch.where(y < y_target, towards_white, towards_black)).clamp(0.0, 1.0)
+    return torch.where(clipped, mapped, rgb)

@@ -6,8 +6,9 @@ the output folder proved writable. Then pages are decoded in background threads,
 batches (`mangacolor.colouring`), and written each to a temporary name and renamed.
 
 Archive pages are first written to a hidden folder beside the output `.cbz`
-(`.<name>.cbz.pages/`), so an interrupted archive resumes page by page; when its last page is
-done they are packed, in the archive's own order, into the `.cbz` and the folder is removed.
+(`.<name>.cbz.pages/`, each page named by its index: `00000.png`...), so an interrupted archive
+resumes page by page; when its last page is done they are packed, in the archive's own order and
+under their own entry names, into the `.cbz` and the folder is removed.
 """
 
 from __future__ import annotations
@@ -291,10 +292,13 @@ def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path, set
         return
     job = ArchiveJob(path, out, out.with_name(f".{out.name}.pages"), [])
     entry_names = _OutputNames()
-    for page in pages:
+    for index, page in enumerate(pages):
         suffix = output_suffix(page.relative.suffix, settings.format)
         name = entry_names.claim(page.relative.with_suffix(suffix), page.relative.suffix)
-        staged = job.staging.joinpath(*name.parts)
+        # Staged under its index, never its entry name: entries `x.png` and `x.png/y.png`, a name
+        # over 255 bytes, or `A.png` beside `a.png` on a case-insensitive disk cannot all be files.
+        # The index is stable for one archive, so a rerun still finds its staged pages.
+        staged = job.staging / f"{index:05d}{suffix}"
         job.entries.append((name.as_posix(), staged))
         if staged.exists() and not settings.overwrite:
             plan.skipped += 1

@@ -54,19 +54,22 @@ def plan_axis(size: int, tile: int, overlap: int, multiple: int) -> AxisTiles:
     return AxisTiles(size, padded, tile, starts)
 
 
-def blend_ramp(overlap: int) -> torch.Tensor:
+def blend_ramp(overlap: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Raised-cosine rise over `overlap` pixels. ramp[d] + ramp[overlap-1-d] == 1, so two tiles
     overlapping by exactly `overlap` blend to a partition of unity without normalising."""
-    steps = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+    steps = (torch.arange(overlap, dtype=torch.float32, device=device) + 0.5) / overlap
     return 0.5 - 0.5 * torch.cos(math.pi * steps)
 
 
-def tile_weights(axis: AxisTiles, overlap: int) -> list[torch.Tensor]:
-    """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a neighbour."""
-    ramp = blend_ramp(min(overlap, axis.length))
+def tile_weights(axis: AxisTiles, overlap: int, device: torch.device | str | None = None) -> list[torch.Tensor]:
+    """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a neighbour.
+
+    Made on `device` directly: weights made on the host would cost a GPU page one upload per tile.
+    """
+    ramp = blend_ramp(min(overlap, axis.length), device)
     weights = []
     for start in axis.starts:
-        weight = torch.ones(axis.length)
+        weight = torch.ones(axis.length, device=device)
         if start > 0:
             weight[: len(ramp)] *= ramp
         if start + axis.length < axis.padded:
@@ -111,11 +114,6 @@ class PageColouriser:
         self.overlap = overlap
         self.batch_size = batch_size
         self.precision = resolve_precision(precision, self.device)
-
-    @property
-    def autocast_dtype(self) -> torch.dtype | None:
-        """The autocast dtype the precision implies (None: float32), for reports such as mangacolor-bench."""
-        return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(self.precision)
 
     @torch.inference_mode()
     def colour(self, pages: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -173,9 +171,10 @@ class PageColouriser:
             total = torch.zeros(1, 2, rows.padded, cols.padded, device=self.device)
             weight_sum = torch.zeros(1, 1, rows.padded, cols.padded, device=self.device)
             predictions = iter(predictions)
-            for y, row_weight in zip(rows.starts, tile_weights(rows, self.overlap)):
-                for x, col_weight in zip(cols.starts, tile_weights(cols, self.overlap)):
-                    weight = (row_weight[:, None] * col_weight[None, :]).to(self.device)
+            col_weights = tile_weights(cols, self.overlap, self.device)
+            for y, row_weight in zip(rows.starts, tile_weights(rows, self.overlap, self.device)):
+                for x, col_weight in zip(cols.starts, col_weights):
+                    weight = row_weight[:, None] * col_weight[None, :]
                     total[..., y:y + rows.length, x:x + cols.length] += next(predictions) * weight
                     weight_sum[..., y:y + rows.length, x:x + cols.length] += weight
             ab = total / weight_sum

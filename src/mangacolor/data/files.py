@@ -17,6 +17,7 @@ import os
 import stat
 import threading
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -48,20 +49,34 @@ def is_image_path(path: Path) -> bool:
 def find_images(folder: os.PathLike | str, skipped: dict[str, str] | None = None) -> list[Path]:
     """Every image file under `folder` (recursive, any case of suffix), sorted, listed once.
 
-    Entries named like images that cannot be pages are left out, each with its reason: a
+    Entries named like images that cannot be pages are left out, each with its reason (see
+    `find_files`). With `skipped`, they are recorded there as path -> reason; without it, each
+    gives a warning.
+    """
+    return find_files(folder, IMAGE_SUFFIXES, skipped, "image")
+
+
+def find_files(
+    folder: os.PathLike | str, suffixes: Collection[str], skipped: dict[str, str] | None = None, kind: str = "input"
+) -> list[Path]:
+    """Every file under `folder` whose suffix, in any case, is one of `suffixes` (lower case), sorted.
+
+    Entries so named that cannot be read as inputs are left out, each with its reason: a
     directory named `x.jpg`, a pipe or device (reading one would hang), a broken or looping
-    symlink, and a symlink whose target lies outside `folder` (a page folder must not reach
-    files elsewhere on the machine). With `skipped`, they are recorded there as path -> reason;
-    without it, each gives a warning.
+    symlink, a symlink whose target lies outside `folder` (an input folder must not reach files
+    elsewhere on the machine), and a subfolder that cannot be listed. With `skipped`, they are
+    recorded there as path -> reason; without it, each gives a warning. `kind` names the files in
+    messages ("image" -> "image folder not found", "is a directory, not an image file").
     """
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder not found: {root}")
+        raise FileNotFoundError(f"{kind} folder not found: {root}")
     real_root = root.resolve()
+    suffixes = frozenset(suffixes)
 
     def skip(path: os.PathLike | str, reason: str) -> None:
         if skipped is None:
-            warnings.warn(f"{printable(path)}: skipped, {reason}", stacklevel=3)
+            warnings.warn(f"{printable(path)}: skipped, {reason}", stacklevel=4)  # at find_images' caller
         else:
             skipped[str(path)] = reason
 
@@ -71,11 +86,11 @@ def find_images(folder: os.PathLike | str, skipped: dict[str, str] | None = None
     found = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable, followlinks=False):
         for name in dirnames:
-            if is_image_path(Path(name)):
-                skip(Path(dirpath) / name, "is a directory, not an image file")
+            if Path(name).suffix.lower() in suffixes:
+                skip(Path(dirpath) / name, f"is a directory, not {'an' if kind[:1] in 'aeiou' else 'a'} {kind} file")
         for name in filenames:
             path = Path(dirpath) / name
-            if not is_image_path(path):
+            if path.suffix.lower() not in suffixes:
                 continue
             reason = _why_not_a_page_file(path, real_root)
             if reason:
