@@ -1,7 +1,8 @@
 """mangacolor-eval end to end, on tiny folders with a tiny checkpoint made here.
 
 Every number the command writes is checked against a recomputation in this file from the data,
-colour and metric functions directly (crop or page, padding, generator, metrics).
+colour and metric functions directly (crop: validation's window, padding, generator, gamut clipping;
+page: mangacolor-colorize's PageColouriser and lightness-preserving RGB; the metrics).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from kornia.color import rgb_to_lab
 from PIL import Image
 
 import mangacolor
-from mangacolor.color import rgb_to_scaled_lab, scaled_lab_to_rgb
+from mangacolor.config_checks import ConfigError
+from mangacolor.color import lightness_preserving_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
+from mangacolor.colouring import PageColouriser
 from mangacolor.data.files import find_images, read_image
 from mangacolor.data.transforms import PageCropper
-from mangacolor.eval import evaluate
+from mangacolor.evaluation.run import evaluate
 from mangacolor.models.components import UNetGenerator
 from mangacolor.models.generator_io import export_generator, load_generator
 from mangacolor.metrics import ab_l1, colourfulness, mean_delta_e_2000, psnr, ssim
@@ -69,7 +73,8 @@ def lightning_style_checkpoint(generator_pt: Path, path: Path) -> Path:
 
 
 # ---- the recomputation ------------------------------------------------------------------
-def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: torch.Tensor | None = None) -> dict:
+def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: torch.Tensor | None = None,
+              short_side: int | None = None) -> dict:
     """One page's per_image.csv row, from the building blocks."""
     height, width = page.shape[1:]
     if mode == "crop":
@@ -77,17 +82,22 @@ def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: 
     else:
         rgb = page[None].float() / 255
     lightness, ab = rgb_to_scaled_lab(rgb)
-    h, w = rgb.shape[-2:]
-    multiple = generator.multiple
-    padded = F.pad(lightness, (0, -w % multiple, 0, -h % multiple), mode="reflect")
-    with torch.no_grad():
-        fake = generator(padded)[..., :h, :w]
+    if mode == "crop":  # validation: the crop straight through the generator, clipped to sRGB
+        h, w = rgb.shape[-2:]
+        multiple = generator.multiple
+        padded = F.pad(lightness, (0, -w % multiple, 0, -h % multiple), mode="reflect")
+        with torch.no_grad():
+            fake = generator(padded)[..., :h, :w]
+        shown_rgb = scaled_lab_to_rgb
+    else:  # what mangacolor-colorize writes for the page
+        [fake] = PageColouriser(generator, short_side, precision="32-true").predict_ab([lightness])
+        shown_rgb = lightness_preserving_rgb
     predictions = {"model": fake, "grey": torch.zeros_like(ab)}
     if mean_ab is not None:
         predictions["mean_ab"] = mean_ab.float().view(1, 2, 1, 1).expand_as(ab)
     row = {"height": height, "width": width, "truth_colourfulness": colourfulness(rgb).item()}
     for name, pred_ab in predictions.items():
-        pred_rgb = scaled_lab_to_rgb(lightness, pred_ab)
+        pred_rgb = shown_rgb(lightness, pred_ab)
         row[f"{name}/ab_l1"] = ab_l1(pred_ab * 110, ab * 110).item()
         row[f"{name}/psnr"] = psnr(pred_rgb, rgb).item()
         row[f"{name}/ssim"] = ssim(pred_rgb, rgb).item()
@@ -111,7 +121,8 @@ def read_outputs(out: Path) -> tuple[dict, list[dict]]:
 
 
 def check_against_recomputation(metrics: dict, rows: list[dict], folder: Path, ckpt: Path, mode: str,
-                                predictors: tuple[str, ...], mean_ab: torch.Tensor | None = None) -> None:
+                                predictors: tuple[str, ...], mean_ab: torch.Tensor | None = None,
+                                short_side: int | None = None) -> None:
     generator, _ = load_generator(ckpt)
     expected = {}
     for path in find_images(folder):
@@ -119,7 +130,7 @@ def check_against_recomputation(metrics: dict, rows: list[dict], folder: Path, c
             page = read_image(path)
         except Exception:  # noqa: BLE001 - the unreadable file is checked by the caller
             continue
-        expected[path.relative_to(folder).as_posix()] = recompute(generator, page, mode, mean_ab)
+        expected[path.relative_to(folder).as_posix()] = recompute(generator, page, mode, mean_ab, short_side)
     assert [row["path"] for row in rows] == sorted(expected)  # one row per readable page, in path order
     for row in rows:
         want = expected[row["path"]]
@@ -196,7 +207,7 @@ def test_a_folder_holding_an_evaluation_is_refused_before_any_work(tmp_path, tin
 
 
 # ---- in process: page mode, Lightning checkpoints, hostile folders -----------------------
-def test_page_mode_scores_whole_pages_at_native_size_from_a_lightning_checkpoint(tmp_path, tiny_run, held_out):
+def test_page_mode_scores_whole_pages_as_colorize_colours_them_from_a_lightning_checkpoint(tmp_path, tiny_run, held_out):
     ckpt = lightning_style_checkpoint(tiny_run / "checkpoints" / "generator.pt", tiny_run / "checkpoints" / "last.ckpt")
     out = tmp_path / "out"
     cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page", "data.batch_size=3",
@@ -204,13 +215,55 @@ def test_page_mode_scores_whole_pages_at_native_size_from_a_lightning_checkpoint
     payload = evaluate(cfg)
     metrics, rows = read_outputs(out)
     assert payload["images"] == metrics["images"] == 5 and metrics["settings"]["mode"] == "page"
+    # This checkpoint records no training size: colorize's fallback, the generator's multiple (2**3).
+    assert metrics["settings"]["short_side"] == 8
     assert {(row["height"], row["width"]) for row in rows} == {("40", "44"), ("37", "50")}
     assert "mean_ab" not in metrics["overall"] and metrics["mean_ab_baseline"] is None
-    check_against_recomputation(metrics, rows, held_out, ckpt, "page", ("model", "grey"))
+    check_against_recomputation(metrics, rows, held_out, ckpt, "page", ("model", "grey"), short_side=8)
     assert any((out / "tensorboard").iterdir())
     with Image.open(out / "best.png") as image:  # pages fitted into grid_side squares
         side = cfg.eval.grid_side
         assert image.size == (5 * side + 6 * 2, 3 * side + 4 * 2)
+
+
+def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_out):
+    """Working size from the checkpoint's training size (or eval.short_side), the mean-ab baseline shown
+    lightness-preserving too, and the model's numbers those of colorize's own output pages."""
+    from mangacolor.colour_job import ColouriseSettings, colorize
+
+    torch.manual_seed(2)
+    generator = UNetGenerator(**GENERATOR)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.normal_(0.0, 0.3)
+    ckpt = export_generator(generator, GENERATOR, tmp_path / "generator.pt", training_size=SIZE)
+    train = tmp_path / "train"
+    make_pages(train, 3, (48, 40), seed=8)
+    base = [f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.train_dir={train}", f"data.size={SIZE}",
+            f"data.window={WINDOW}", "eval.mode=page", "data.num_workers=0", "eval.progress=false"]
+
+    payload = evaluate(compose_eval(base, tmp_path / "default"))
+    assert payload["settings"]["short_side"] == SIZE  # as colorize: the size it was trained at
+    metrics, rows = read_outputs(tmp_path / "default")
+    mean_ab = torch.tensor(metrics["mean_ab_baseline"]["ab_lab_units"], dtype=torch.float64) / 110
+    check_against_recomputation(metrics, rows, held_out, ckpt, "page", ("model", "grey", "mean_ab"), mean_ab,
+                                short_side=SIZE)
+
+    # The pages mangacolor-colorize writes (PNG, so only uint8 rounding apart) score what eval reported.
+    coloured = tmp_path / "coloured"
+    colorize(ColouriseSettings.from_config(OmegaConf.create({
+        "ckpt_path": str(ckpt), "input": str(held_out), "output": str(coloured), "format": "png",
+        "device": "cpu", "precision": "32-true", "num_workers": 0, "progress": False})))
+    for row in rows:
+        truth = read_image(held_out / row["path"])[None].float() / 255
+        written = read_image((coloured / row["path"]).with_suffix(".png"))[None].float() / 255
+        assert float(row["model/psnr"]) == pytest.approx(psnr(written, truth).item(), abs=0.05), row["path"]
+
+    payload = evaluate(compose_eval([*base, "eval.short_side=24"], tmp_path / "chosen"))
+    assert payload["settings"]["short_side"] == 24
+    metrics, rows = read_outputs(tmp_path / "chosen")
+    check_against_recomputation(metrics, rows, held_out, ckpt, "page", ("model", "grey", "mean_ab"), mean_ab,
+                                short_side=24)
 
 
 def test_limit_and_bf16_precision(tmp_path, tiny_run, held_out):
@@ -238,16 +291,67 @@ def test_hostile_folder_is_scored_with_every_bad_file_skipped_and_listed(tmp_pat
     assert payload["images"] == len(hostile.good) and payload["skipped"] == len(hostile.bad)
 
 
-def test_missing_folder_or_checkpoint_fails_clearly(tmp_path, tiny_run):
-    cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={tmp_path / 'nope'}",
-                        "eval.progress=false"], tmp_path / "out")
-    with pytest.raises(FileNotFoundError, match="nope"):
-        evaluate(cfg)
+def test_missing_folder_or_checkpoint_fails_naming_the_key_before_the_folder_is_claimed(tmp_path, tiny_run):
+    ckpt = tiny_run / "checkpoints" / "generator.pt"
     empty = tmp_path / "empty"
     empty.mkdir()
-    cfg = compose_eval([f"ckpt_path={tmp_path / 'missing.ckpt'}", f"data.test_dir={empty}"], tmp_path / "out2")
-    with pytest.raises(FileNotFoundError):
-        evaluate(cfg)
+    cases = [([f"ckpt_path={ckpt}", f"data.test_dir={tmp_path / 'nope'}"], "data.test_dir: folder not found: .*nope"),
+             ([f"ckpt_path={tmp_path / 'missing.ckpt'}", f"data.test_dir={empty}"], "ckpt_path: checkpoint file not found"),
+             ([f"ckpt_path={ckpt}", f"data.test_dir={empty}", f"data.train_dir={tmp_path / 'gone'}"],
+              "data.train_dir: folder not found")]
+    for overrides, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            evaluate(compose_eval([*overrides, "eval.progress=false"], tmp_path / "out"))
+        assert not (tmp_path / "out").exists()
+
+
+def test_the_console_script_takes_awkward_paths_and_fails_with_one_clear_line(tmp_path, tiny_run, held_out,
+                                                                             monkeypatch, capsys):
+    from mangacolor import eval as entry_point
+
+    ckpt = tiny_run / "checkpoints" / "[Grp] 漫画 (1), x.pt"
+    (tiny_run / "checkpoints" / "generator.pt").rename(ckpt)
+    pages = held_out.rename(tmp_path / "[Grp] held out, 1")
+    out = tmp_path / "out"
+    common = ["data.num_workers=0", "eval.progress=false", "eval.grid_images=1", f"hydra.run.dir={out}"]
+    monkeypatch.setattr("sys.argv", ["mangacolor-eval", f"ckpt_path={ckpt}", f"data.test_dir={pages}", *common])
+    entry_point.main()
+    assert json.loads((out / "metrics.json").read_text())["images"] == 5
+
+    missing = tmp_path / "no such [dir]"
+    out = tmp_path / "out2"
+    common[-1] = f"hydra.run.dir={out}"
+    monkeypatch.setattr("sys.argv", ["mangacolor-eval", f"ckpt_path={ckpt}", f"data.test_dir={missing}", *common])
+    with pytest.raises(SystemExit) as caught:
+        entry_point.main()
+    assert str(caught.value) == f"mangacolor-eval: error: data.test_dir: folder not found: {missing}"
+    assert not (out / ".mangacolor-eval").exists()
+
+
+def test_a_failed_evaluation_leaves_its_folder_free_for_a_retry(tmp_path, tiny_run, held_out, monkeypatch):
+    from mangacolor.evaluation import report
+
+    out = tmp_path / "out"
+    overrides = [f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={held_out}",
+                 "data.num_workers=0", "eval.progress=false", "eval.tensorboard=true"]
+    def full_disk(*args, **kwargs):  # the last write fails: per_image.csv, grids and tensorboard/ are there
+        assert {"per_image.csv", "best.png", "worst.png", "tensorboard"} <= {path.name for path in out.iterdir()}
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "write_metrics_json", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        evaluate(compose_eval(overrides, out))
+    assert out.is_dir() and not any(out.iterdir())  # no claim and no partial outputs left behind
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no image files"):  # a failure after claiming, too
+        evaluate(compose_eval([overrides[0], f"data.test_dir={empty}"], out))
+    assert not any(out.iterdir())
+
+    monkeypatch.undo()
+    assert evaluate(compose_eval(overrides, out))["images"] == 5  # the retry in the same folder runs
+    assert (out / "metrics.json").is_file()
 
 
 def test_crop_mode_gives_training_validations_numbers(tmp_path, held_out):

@@ -11,7 +11,7 @@ import torch
 from kornia.color import rgb_to_lab
 from omegaconf import OmegaConf
 
-from mangacolor.color import rgb_to_scaled_lab
+from mangacolor.color import lightness_preserving_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
 from mangacolor.config_checks import ConfigError
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.baselines import evenly_spaced, mean_ab_of_pages
@@ -20,12 +20,13 @@ from mangacolor.evaluation.report import (
     format_table,
     improvement_over_grey,
     claim_output_folder,
+    release_output_folder,
     summarise,
     write_metrics_json,
     write_per_image_csv,
 )
-from mangacolor.evaluation.scoring import METRIC_NAMES, Truth, constant_ab, score_prediction
-from mangacolor.evaluation.settings import build_settings, training_crop
+from mangacolor.evaluation.scoring import METRIC_NAMES, SHOWN_RGB, Truth, constant_ab, score_prediction
+from mangacolor.evaluation.settings import build_settings, check_inputs, training_crop
 from mangacolor.evaluation.views import scored_views, whole_pages
 from mangacolor.metrics import PSNR_CAP_DB
 
@@ -80,6 +81,18 @@ def test_grey_prediction_scores_the_ab_magnitude_and_no_colour():
     assert grey["colourfulness"].item() < 0.1
 
 
+def test_page_mode_shows_predictions_as_colorize_writes_them_and_crop_mode_as_validation():
+    assert SHOWN_RGB == {"crop": scaled_lab_to_rgb, "page": lightness_preserving_rgb}
+    truth = Truth.from_rgb(torch.rand(1, 3, 8, 8) * 0.2 + 0.8)  # pale paper
+    vivid = torch.full_like(truth.ab, 0.9)  # far outside sRGB on pale paper: clipping changes L
+    page, crop = score_prediction(truth, vivid, SHOWN_RGB["page"]), score_prediction(truth, vivid)
+    expected = lightness_preserving_rgb(truth.lightness, vivid)
+    assert page["colourfulness"].item() == pytest.approx(
+        score_prediction(truth, vivid, lambda l, ab: expected)["colourfulness"].item())
+    assert page["delta_e_2000"].item() != pytest.approx(crop["delta_e_2000"].item(), abs=0.5)
+    assert page["ab_l1"].item() == pytest.approx(crop["ab_l1"].item())  # on the raw prediction either way
+
+
 def test_constant_ab_fills_every_pixel():
     like = torch.zeros(2, 2, 3, 4)
     filled = constant_ab(torch.tensor([0.1, -0.2], dtype=torch.float64), like)
@@ -107,6 +120,56 @@ def test_mean_ab_of_pages_is_the_mean_over_centre_crops(tmp_path):
     blue = rgb_to_scaled_lab(torch.tensor([40, 60, 200.0]).view(1, 3, 1, 1) / 255)[1].flatten()
     assert used == 2 and [Path(p).name for p, _ in bad] == ["broken.png"]
     assert torch.allclose(mean.float(), (red + blue) / 2, atol=1e-4)
+
+
+# ---- runner ------------------------------------------------------------------------------
+def tiny_generator(seed: int = 0):
+    from mangacolor.models.components import UNetGenerator
+
+    torch.manual_seed(seed)
+    generator = UNetGenerator(depth=3, width=4, max_width=8, norm="batch", dropout=0.0, dropout_blocks=0).eval()
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.normal_(0.0, 0.3)
+    return generator
+
+
+def test_the_model_predicts_crops_as_validation_and_pages_as_colorize(tmp_path):
+    from mangacolor.colouring import PageColouriser
+    from mangacolor.evaluation.runner import model_prediction
+    from mangacolor.inference import predict_ab
+
+    generator = tiny_generator()
+    lightness = rgb_to_scaled_lab(torch.rand(2, 3, 20, 27))[0]
+    crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
+    assert torch.equal(model_prediction(generator, crop)(lightness), predict_ab(generator, lightness))
+    cfg = eval_cfg()
+    cfg.eval.mode = "page"
+    page = build_settings(cfg, Path("g.pt"), 8, "cpu", "32-true", training_size=16)
+    colouriser = PageColouriser(generator, 16, precision="32-true")
+    expected = torch.cat([colouriser.predict_ab([lightness[i:i + 1]])[0] for i in range(2)])
+    predicted = model_prediction(generator, page)(lightness)
+    assert predicted.shape == (2, 2, 20, 27) and torch.allclose(predicted, expected, atol=1e-6)
+    assert not torch.allclose(predicted, predict_ab(generator, lightness), atol=1e-3)  # not at the page's own size
+
+
+def test_baselines_are_moved_to_the_device_once_not_per_group(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from mangacolor.evaluation import runner
+
+    for i, size in enumerate([(20, 16), (24, 16), (20, 16)]):
+        Image.new("RGB", size, (200, 40 * i, 40)).save(tmp_path / f"p{i}.png")
+    seen = []
+    real_constant_ab = runner.constant_ab
+    monkeypatch.setattr(runner, "constant_ab", lambda ab, like: seen.append(ab) or real_constant_ab(ab, like))
+    cfg = eval_cfg()
+    cfg.eval.mode = "page"
+    settings = build_settings(cfg, Path("g.pt"), 8, "cpu", "32-true", training_size=16)
+    baseline = torch.tensor([0.1, -0.1], dtype=torch.float64)
+    result = runner.evaluate_pages(tiny_generator(), sorted(tmp_path.iterdir()), settings, {"mean_ab": baseline})
+    assert len(result.records) == 3 and len(seen) == 3  # three groups: two batches, one with two sizes
+    assert all(ab.dtype == torch.float32 and ab.data_ptr() == seen[0].data_ptr() for ab in seen)  # one copy
 
 
 # ---- extremes ---------------------------------------------------------------------------
@@ -177,6 +240,35 @@ def test_crop_mode_without_a_known_size_names_the_keys(tmp_path):
     assert build_settings(cfg, tmp_path / "generator.pt", 8, "cpu", "32-true").size is None
 
 
+def test_page_mode_works_at_colorizes_resolution_unless_told():
+    cfg = eval_cfg()
+    cfg.eval.mode = "page"
+    build = lambda cfg, training_size: build_settings(cfg, Path("g.pt"), 8, "cpu", "32-true", training_size)  # noqa: E731
+    assert build(cfg, 32).short_side == 32   # the size it was trained at
+    assert build(cfg, None).short_side == 8  # unknown: the generator's multiple, as colorize
+    cfg.eval.short_side = 100
+    assert build(cfg, 32).short_side == 100
+    assert build(eval_cfg(size=16, window=32), 32).short_side is None  # crop mode has no working size
+    for bad in (0, -3, "big", 1.5):
+        cfg.eval.short_side = bad
+        with pytest.raises(ConfigError, match="eval.short_side"):
+            build(cfg, 32)
+
+
+def test_inputs_are_checked_naming_the_key(tmp_path):
+    ckpt = tmp_path / "g.pt"
+    ckpt.write_bytes(b"")
+    cfg = OmegaConf.create({"ckpt_path": str(ckpt), "data": {"test_dir": str(tmp_path), "train_dir": None}})
+    check_inputs(cfg)
+    for key, value, message in [("data.test_dir", tmp_path / "nope", "data.test_dir: folder not found"),
+                                ("data.test_dir", ckpt, "data.test_dir: folder not found"),
+                                ("data.train_dir", tmp_path / "gone", "data.train_dir: folder not found"),
+                                ("ckpt_path", tmp_path / "x.ckpt", "ckpt_path: checkpoint file not found")]:
+        changed = OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{key}={value}"]))
+        with pytest.raises(ConfigError, match=message):
+            check_inputs(changed)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"data": {"size": 20, "window": 40}}, "multiple of the generator"),
     ({"data": {"size": 32, "window": 16}}, "at least data.size"),
@@ -229,6 +321,18 @@ def test_an_output_folder_is_claimed_once_and_never_reused(tmp_path):
     (tmp_path / "b" / "metrics.json").write_text("{}")
     with pytest.raises(FileExistsError, match="already holds metrics.json"):
         claim_output_folder(tmp_path / "b")
+
+
+def test_a_released_folder_loses_the_claim_and_partial_outputs_and_can_be_claimed_again(tmp_path):
+    folder = tmp_path / "a"
+    claim_output_folder(folder)
+    (folder / ".hydra").mkdir()
+    (folder / "per_image.csv").write_text("path\n")
+    (folder / "tensorboard").mkdir()
+    (folder / "tensorboard" / "events").write_text("")
+    release_output_folder(folder)
+    assert sorted(path.name for path in folder.iterdir()) == [".hydra"]  # Hydra's own files stay
+    claim_output_folder(folder)
 
 
 def test_json_has_no_nan_and_csv_has_a_row_per_image(tmp_path):

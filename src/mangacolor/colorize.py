@@ -7,12 +7,12 @@ The config is conf/colorize.yaml; the work is in `mangacolor.colour_job`.
 
 from __future__ import annotations
 
-import re
 import sys
 
 import hydra
 from omegaconf import DictConfig
 
+from mangacolor import cli
 from mangacolor.archives import ArchiveError
 from mangacolor.checkpoint_io import UnsafeCheckpoint
 from mangacolor.colour_job import ColouriseError, ColouriseSettings, colorize
@@ -24,24 +24,8 @@ PATH_KEYS = ("ckpt_path", "input", "output")
 
 
 def quote_path_overrides(args: list[str]) -> list[str]:
-    """Quote the values of path overrides, so Hydra's grammar takes any file name as it is.
-
-    Unquoted, Hydra refuses what comic file names are full of: non-ASCII letters, spaces, brackets,
-    parentheses, commas (`[Group] 漫画 (Vol 1).cbz`), and would read `${...}` as an interpolation.
-    A value the user quoted already is left alone.
-    """
-    quoted = []
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if sep and key in PATH_KEYS and value and value[0] not in "'\"":
-            # Inside Hydra quotes a backslash escapes only a quote or the closing end; for OmegaConf `\${`
-            # is a literal `${` and backslashes just before it are escapes too.
-            value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
-            value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)
-            value = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
-            arg = f"{key}='{value}'"
-        quoted.append(arg)
-    return quoted
+    """This command's path overrides quoted for Hydra (see `mangacolor.cli.quote_path_overrides`)."""
+    return cli.quote_path_overrides(args, PATH_KEYS)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Running a trained generator on pages of any size: device, precision, padding to its multiple.
 
-Shared by mangacolor-eval and anything else that colours whole pages, so that every caller pads
-and crops the same way. Knows nothing of Lightning or of the data code.
+Shared by mangacolor-colorize's tiles (`mangacolor.colouring`), mangacolor-eval's crops and
+anything else that runs the generator, so that every caller pads and crops the same way. Knows
+nothing of Lightning or of the data code.
 """
 
 from __future__ import annotations

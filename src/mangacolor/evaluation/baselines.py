@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from mangacolor.color import AB_SCALE, rgb_to_scaled_lab
 from mangacolor.data.pages import PageDataset, collate_pages
-from mangacolor.data.files import find_images, printable
+from mangacolor.data.files import DEFAULT_MAX_PIXELS, find_images, printable
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.settings import EvalSettings
 
@@ -42,7 +42,7 @@ def evenly_spaced(paths: list[Path], limit: int | None) -> list[Path]:
 @torch.inference_mode()
 def mean_ab_of_pages(
     paths: list[Path], cropper: PageCropper, device: torch.device, batch_size: int = 8,
-    num_workers: int = 0, max_pixels: int = 89_478_485, progress: bool = True,
+    num_workers: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
 ) -> tuple[torch.Tensor, int, list[tuple[str, str]]]:
     """Mean scaled (a, b) over the centre crops of `paths` -> ((2,) float64, pages used, bad files).
 

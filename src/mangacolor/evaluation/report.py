@@ -2,7 +2,8 @@
 the best / worst grids, and optionally TensorBoard scalars and images.
 
 Files are written atomically, into a folder that must not already hold them: an evaluation
-never overwrites an earlier one.
+never overwrites an earlier one. A failed evaluation releases the folder (`release_output_folder`)
+so that the same command can be run again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from mangacolor.evaluation.runner import EvalResult
 from mangacolor.evaluation.scoring import METRICS
 from mangacolor.evaluation.settings import EvalSettings
 
-OUTPUT_NAMES = ("metrics.json", "per_image.csv", "best.png", "worst.png", "tensorboard")
+OUTPUT_NAMES = ("metrics.json", "per_image.csv", "best.png", "worst.png", "tensorboard")  # metrics.json: done
 CLAIM_NAME = ".mangacolor-eval"  # made exclusively at start: two evaluations never share a folder
 PREDICTOR_LABELS = {"model": "model", "grey": "grey", "mean_ab": "mean-ab"}
 
@@ -48,6 +50,19 @@ def claim_output_folder(folder: Path) -> None:
         f"{folder} already holds {', '.join(existing)} from another evaluation; choose a new folder "
         "(paths.output_dir=... or hydra.run.dir=...) -- nothing is overwritten"
     )
+
+
+def release_output_folder(folder: Path) -> None:
+    """Undo `claim_output_folder` after a failed evaluation: remove the claim and whatever outputs it
+    had written. The claim proved none of OUTPUT_NAMES was there before, so all of them are this
+    evaluation's own; metrics.json goes first, so no half-removed folder looks finished."""
+    for name in OUTPUT_NAMES:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    (folder / CLAIM_NAME).unlink(missing_ok=True)
 
 
 def _mean(values: list[float]) -> float:

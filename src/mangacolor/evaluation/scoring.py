@@ -1,8 +1,10 @@
 """The metrics of a predicted colouring against the true page, per image.
 
 Every predictor (the model and each baseline) is scored by the same function on the same
-images: the prediction is the true L with the predicted ab, shown as RGB clipped to the sRGB
-gamut, which is what a reader would see.
+images: the prediction is the true L with the predicted ab, shown as RGB the way the images are
+used. Crop mode clips to the sRGB gamut, as training validation does; page mode shows it as
+mangacolor-colorize writes it (`color.lightness_preserving_rgb`: an out-of-gamut pixel gives up
+chroma, never lightness), so it scores the pages a reader would get.
 
     ab_l1          mean |ab - true ab| in Lab units, on the raw prediction (training's L1 term)
     psnr           on RGB in [0, 1], dB, capped at metrics.PSNR_CAP_DB for identical images
@@ -13,12 +15,13 @@ gamut, which is what a reader would see.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from kornia.color import rgb_to_lab
 
-from mangacolor.color import AB_SCALE, L_SCALE, rgb_to_scaled_lab, scaled_lab_to_rgb
+from mangacolor.color import AB_SCALE, L_SCALE, lightness_preserving_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
 from mangacolor.metrics import ab_l1, colourfulness, mean_delta_e_2000, psnr, ssim
 
 
@@ -56,9 +59,18 @@ class Truth:
         return cls(rgb, lightness, ab, lab)
 
 
-def score_prediction(truth: Truth, pred_ab: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each metric per image, (B,) float32, for a predicted scaled ab on the true L."""
-    pred_rgb = scaled_lab_to_rgb(truth.lightness, pred_ab)
+# How each mode turns scaled (L, ab) into the RGB that is scored.
+SHOWN_RGB: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "crop": scaled_lab_to_rgb,
+    "page": lightness_preserving_rgb,
+}
+
+
+def score_prediction(
+    truth: Truth, pred_ab: torch.Tensor, shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = scaled_lab_to_rgb,
+) -> dict[str, torch.Tensor]:
+    """Each metric per image, (B,) float32, for a predicted scaled ab on the true L, shown by `shown_rgb`."""
+    pred_rgb = shown_rgb(truth.lightness, pred_ab)
     return {
         "ab_l1": ab_l1(pred_ab * AB_SCALE, truth.ab * AB_SCALE),
         "psnr": psnr(pred_rgb, truth.rgb),
@@ -69,5 +81,8 @@ def score_prediction(truth: Truth, pred_ab: torch.Tensor) -> dict[str, torch.Ten
 
 
 def constant_ab(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A prediction of one colour everywhere: scaled (a, b) of shape (2,) -> like's shape (B, 2, H, W)."""
+    """A prediction of one colour everywhere: scaled (a, b) of shape (2,) -> like's shape (B, 2, H, W).
+
+    `ab` should already be on like's device in float32 (the runner moves each baseline there once);
+    otherwise it is copied on every call."""
     return ab.to(like.device, torch.float32).view(1, 2, 1, 1).expand_as(like)

@@ -3,8 +3,10 @@
 In `crop` mode the images are scored as validation scores them: the centre square window of
 side min(window, height, width), resized to size x size. Left unset, size and window are the
 training run's (`RUN/.hydra/config.yaml`, which Hydra writes beside `RUN/checkpoints/`), so an
-evaluation compares like with like without the user retyping them. `page` mode scores whole
-pages at their own resolution.
+evaluation compares like with like without the user retyping them. `page` mode scores what
+mangacolor-colorize would write for each whole page: the generator works at `short_side` pixels
+on the page's shorter side (by default the size it was trained at, as colourising does), and its
+colours are recombined with the page's full-resolution lightness.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class EvalSettings:
     rank_by: str                # metric that orders the best / worst grids
     grid_images: int            # k images in each of the best and worst grids
     grid_side: int              # page mode: each grid cell fits the page in this square
+    short_side: int | None      # page mode: the working resolution's shorter side, as mangacolor-colorize's
     mean_ab_limit: int | None   # training pages read for the mean-ab baseline
     progress: bool
     tensorboard: bool
@@ -91,10 +94,32 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
              f"eval.rank_by must be one of {', '.join(METRIC_NAMES)}, got {eval_cfg.rank_by!r}")
     _require(eval_cfg.grid_images >= 0, f"eval.grid_images must be >= 0, got {eval_cfg.grid_images}")
     _require(eval_cfg.grid_side >= 8, f"eval.grid_side must be >= 8, got {eval_cfg.grid_side}")
+    short_side = eval_cfg.get("short_side")
+    _require(short_side is None or (isinstance(short_side, int) and short_side >= 1),
+             f"eval.short_side must be a positive whole number of pixels or null, got {short_side!r}")
 
 
-def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precision: str) -> EvalSettings:
-    """EvalSettings from the composed config (`data.*`, `eval.*`), checked; crop from the run if unset."""
+def check_inputs(cfg: Any) -> None:
+    """The checkpoint and the folders exist: checked before the output folder is claimed or a model loaded."""
+    _require(Path(str(cfg.ckpt_path)).is_file(), f"ckpt_path: checkpoint file not found: {cfg.ckpt_path}")
+    for key in ("test_dir", "train_dir"):
+        folder = cfg.data.get(key)
+        if key == "test_dir" or folder is not None:
+            _require(Path(str(folder)).is_dir(), f"data.{key}: folder not found: {folder}")
+
+
+def page_short_side(requested: int | None, training_size: int | None, multiple: int) -> int:
+    """Page mode's working resolution: as asked, else mangacolor-colorize's default (the training size,
+    or the generator's multiple when the checkpoint does not record it)."""
+    return int(requested or training_size or multiple)
+
+
+def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precision: str,
+                   training_size: int | None = None) -> EvalSettings:
+    """EvalSettings from the composed config (`data.*`, `eval.*`), checked; crop from the run if unset.
+
+    multiple and training_size are the loaded generator's (`generator.multiple`, `.training_size`).
+    """
     data, options = cfg.data, cfg.eval
     limit = options.get("limit")
     check_options(options, data.batch_size, limit)
@@ -109,10 +134,11 @@ def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precis
         check_crop(size, window, multiple, "in crop mode")
     elif data.get("train_dir"):
         check_crop(size, window, 1, "for the mean-ab baseline (computed over training crops)")
+    short_side = page_short_side(options.get("short_side"), training_size, multiple) if options.mode == "page" else None
     return EvalSettings(
         mode=options.mode, size=size, window=window, batch_size=int(data.batch_size),
         num_workers=int(data.num_workers), max_pixels=int(data.max_pixels), limit=limit,
         device=device, precision=precision, rank_by=options.rank_by, grid_images=int(options.grid_images),
-        grid_side=int(options.grid_side), mean_ab_limit=options.get("mean_ab_limit"),
+        grid_side=int(options.grid_side), short_side=short_side, mean_ab_limit=options.get("mean_ab_limit"),
         progress=bool(options.progress), tensorboard=bool(options.tensorboard),
     )

@@ -3,7 +3,8 @@
 `crop`: validation's view, the centre square window resized to the training size, one group.
 `page`: each page at its own resolution, cut free of the batch's edge padding (see
 `collate_pages`); pages of equal size share a group, so the padding a batch needs never reaches
-the network or the metrics.
+the network or the metrics. (The generator then sees each page as mangacolor-colorize does: see
+`mangacolor.colouring.PageColouriser`.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def centre_crops(pages: torch.Tensor, sizes: torch.Tensor, cropper: PageCropper)
 
 
 def whole_pages(pages: torch.Tensor, sizes: torch.Tensor) -> Iterator[tuple[torch.Tensor, list[int]]]:
-    """Padded uint8 pages -> (pages of one size (n, 3, h, w) in [0, 1], their batch indices)."""
+    """Padded uint8 pages and their (h, w) on the CPU -> (pages of one size (n, 3, h, w) in [0, 1],
+    their batch indices)."""
     groups: dict[tuple[int, int], list[int]] = {}
     for index, (height, width) in enumerate(sizes.tolist()):
         groups.setdefault((height, width), []).append(index)
@@ -34,8 +36,11 @@ def whole_pages(pages: torch.Tensor, sizes: torch.Tensor) -> Iterator[tuple[torc
 def scored_views(
     pages: torch.Tensor, sizes: torch.Tensor, mode: str, cropper: PageCropper | None
 ) -> Iterator[tuple[torch.Tensor, list[int]]]:
-    """The groups of RGB images to score for `mode`, each with the batch indices it holds."""
+    """The groups of RGB images to score for `mode`, each with the batch indices it holds.
+
+    `sizes` stay on the CPU (the collated (B, 2) tensor): grouping reads them, the crop copies them itself.
+    """
     if mode == "crop":
-        yield centre_crops(pages, sizes, cropper), list(range(pages.shape[0]))
+        yield centre_crops(pages, sizes.to(pages.device, non_blocking=True), cropper), list(range(pages.shape[0]))
     else:
         yield from whole_pages(pages, sizes)
