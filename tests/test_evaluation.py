@@ -345,3 +345,18 @@ def test_json_has_no_nan_and_csv_has_a_row_per_image(tmp_path):
     assert lines[0].startswith("path,height,width,truth_colourfulness,model/ab_l1")
     assert lines[1].startswith("p0.png,10,12,40,") and lines[2].startswith("/elsewhere/odd \\udcff name.png,")
 
+
+
+def test_page_mode_grids_draw_the_prediction_as_colourise_writes_it():
+    import torch
+
+    from mangacolor.callbacks.image_grid import comparison_grid
+    from mangacolor.color import lightness_preserving_rgb, scaled_lab_to_rgb
+
+    lightness = torch.ones(1, 1, 8, 8)  # white paper
+    fake = torch.full((1, 2, 8, 8), 0.8)  # a strong tint no white pixel can show
+    clipped = comparison_grid(lightness, torch.zeros_like(fake), fake)
+    kept = comparison_grid(lightness, torch.zeros_like(fake), fake, shown_rgb=lightness_preserving_rgb)
+    bottom = slice(2 + 2 * 10, 2 + 2 * 10 + 8)  # third row: padding 2, rows of 8 + 2
+    assert torch.allclose(kept[:, bottom, 2:10], lightness_preserving_rgb(lightness, fake)[0], atol=1e-6)
+    assert torch.allclose(clipped[:, bottom, 2:10], scaled_lab_to_rgb(lightness, fake)[0], atol=1e-6)

@@ -40,8 +40,9 @@ class Kept:
 class ExtremeImages:
     """Keeps the k best and k worst images seen, by a metric where higher or lower is better."""
 
-    def __init__(self, k: int, higher_is_better: bool, fit_side: int | None = None):
+    def __init__(self, k: int, higher_is_better: bool, fit_side: int | None = None, shown_rgb=None):
         self.k, self.higher_is_better, self.fit_side = k, higher_is_better, fit_side
+        self.shown_rgb = shown_rgb  # how the prediction column is drawn; None: as validation does
         self.kept: dict[str, list[Kept]] = {"best": [], "worst": []}
 
     def _order(self, value: float, which: str) -> float:
@@ -78,4 +79,5 @@ class ExtremeImages:
         if not kept:
             return None
         previews = torch.stack([item.preview for item in kept])
-        return comparison_grid(previews[:, :1], previews[:, 1:3], previews[:, 3:], max_images=len(kept))
+        extra = {"shown_rgb": self.shown_rgb} if self.shown_rgb is not None else {}
+        return comparison_grid(previews[:, :1], previews[:, 1:3], previews[:, 3:], max_images=len(kept), **extra)

@@ -123,7 +123,7 @@ def evaluate_pages(
     rank_metric = next(metric for metric in METRICS if metric.name == settings.rank_by)
     result = EvalResult(extremes=ExtremeImages(
         settings.grid_images, rank_metric.higher_is_better,
-        fit_side=settings.grid_side if settings.mode == "page" else None,
+        fit_side=settings.grid_side if settings.mode == "page" else None, shown_rgb=SHOWN_RGB[settings.mode],
     ))
     started = time.perf_counter()
     bar = tqdm(total=len(paths), desc="mangacolor-eval", unit="img", disable=not settings.progress)
