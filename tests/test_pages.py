@@ -63,3 +63,19 @@ def test_training_dataset_replaces_a_bad_page_and_reports_it(tmp_path):
     assert bad_path == str(paths[0]) and reason.startswith("empty file")
     skipped = PageDataset(paths, replace_bad=False)[0]
     assert skipped["image"] is None and skipped["bad"][0][0] == str(paths[0])
+
+
+def test_page_loader_keeps_path_order_and_reports_unreadable_pages(tmp_path):
+    from PIL import Image
+
+    from mangacolor.data.pages import page_loader
+
+    paths = []
+    for i in range(3):
+        Image.new("RGB", (4 + i, 3), "blue").save(tmp_path / f"{i}.png")
+        paths.append(tmp_path / f"{i}.png")
+    (tmp_path / "bad.png").write_bytes(b"")
+    paths.insert(1, tmp_path / "bad.png")
+    batches = list(page_loader(paths, batch_size=2, num_workers=0, max_pixels=10_000))
+    assert [p for b in batches for p in b["paths"]] == [str(paths[i]) for i in (0, 2, 3)]
+    assert [p for b in batches for p, _ in b["bad"]] == [str(tmp_path / "bad.png")]

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mangacolor.data.files import DEFAULT_MAX_PIXELS, UnreadableImage, read_image
 
@@ -114,3 +114,12 @@ class ShardedStreamSampler(Sampler[int]):
 def shard(indices: Sequence[int], rank: int, world_size: int) -> list[int]:
     """Every world_size-th index from rank: disjoint shards that together cover all indices."""
     return list(indices)[rank::world_size]
+
+
+def page_loader(paths: list[Path], batch_size: int, num_workers: int, max_pixels: int) -> DataLoader:
+    """Pages in path order, unreadable ones reported in each batch's "bad" (never replaced)."""
+    dataset = PageDataset(paths, replace_bad=False, max_pixels=max_pixels)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        collate_fn=collate_pages, pin_memory=torch.cuda.is_available(),
+    )

@@ -10,25 +10,15 @@ import logging
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from mangacolor.color import AB_SCALE, rgb_to_scaled_lab
-from mangacolor.data.pages import PageDataset, collate_pages
+from mangacolor.data.pages import page_loader
 from mangacolor.data.files import DEFAULT_MAX_PIXELS, find_images, printable
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.settings import EvalSettings
 
 log = logging.getLogger(__name__)
-
-
-def page_loader(paths: list[Path], batch_size: int, num_workers: int, max_pixels: int) -> DataLoader:
-    """Pages in path order, unreadable ones reported in each batch's "bad" (never replaced)."""
-    dataset = PageDataset(paths, replace_bad=False, max_pixels=max_pixels)
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-        collate_fn=collate_pages, pin_memory=torch.cuda.is_available(),
-    )
 
 
 def evenly_spaced(paths: list[Path], limit: int | None) -> list[Path]:

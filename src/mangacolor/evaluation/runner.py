@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from mangacolor.colouring import PageColouriser
 from mangacolor.data.files import find_images, printable
+from mangacolor.data.pages import page_loader
 from mangacolor.data.transforms import PageCropper
-from mangacolor.evaluation.baselines import page_loader
 from mangacolor.evaluation.extremes import ExtremeImages
 from mangacolor.evaluation.scoring import METRICS, SHOWN_RGB, Truth, constant_ab, score_prediction
 from mangacolor.evaluation.settings import EvalSettings
