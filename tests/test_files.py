@@ -175,3 +175,21 @@ def test_split_by_hash_takes_every_name_the_folder_can_hold(hostile):
     paths = find_images(hostile.folder, {})
     train, val = split_by_hash(paths, hostile.folder, 0.5)
     assert sorted(train + val) == paths
+
+
+def test_a_plain_jpeg_decodes_through_libjpeg_turbo_not_pillow(monkeypatch):
+    # torchvision 0.29 deprecates its decoders with a DeprecationWarning on every call: escalating
+    # every warning to an error (to catch damaged streams) sent each JPEG to the slower Pillow.
+    import io
+
+    image = Image.new("RGB", (48, 32), (200, 40, 90))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=95)
+    assert files._decode_jpeg_torchvision(buffer.getvalue()) is not None
+
+    def pillow_must_not_decode(*args, **kwargs):
+        raise AssertionError("a plain RGB JPEG went to Pillow")
+
+    monkeypatch.setattr(files, "_pillow_to_rgb", pillow_must_not_decode)
+    decoded = decode_image(buffer.getvalue(), "page.jpg")
+    assert decoded.shape == (3, 32, 48)

@@ -172,11 +172,13 @@ def _decode_jpeg_torchvision(data: bytes) -> torch.Tensor | None:
     """libjpeg-turbo through torchvision, the common case; None sends the file to Pillow.
 
     Any warning (a truncated or damaged stream decodes partially with one) also falls back to
-    Pillow, which then raises a clear error instead of training on a half-grey page.
+    Pillow, which then raises a clear error instead of training on a half-grey page. Deprecation
+    notices are not about the file: torchvision 0.29 gives one on every call.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
+            warnings.simplefilter("ignore", DeprecationWarning)
             encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
             return decode_jpeg(encoded, mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except Exception:  # noqa: BLE001 - any failure here is retried by Pillow
