@@ -46,10 +46,13 @@ def test_two_cpu_processes_shard_pages_share_one_run_folder_and_resume(tmp_path)
     train, val = tmp_path / "pages" / "train", tmp_path / "pages" / "val"
     pages = sorted(make_pages(train, TRAIN_PAGES, (48, 40), seed=1))
     make_pages(val, 4, (44, 44), seed=2)
+    # Sorted first, so validation's shards give one to each rank: each rank alone knows its own.
+    (val / "bad_a.png").write_text("not an image")
+    (val / "bad_b.png").write_bytes(b"")
 
     # ---- first run: 4 iterations on 2 ranks ----
     first_out = tmp_path / "first"
-    _, ranks = ddp_run((train, val), first_out, tmp_path / "probe1")
+    result, ranks = ddp_run((train, val), first_out, tmp_path / "probe1")
     run_dir = only_run_folder(first_out)
     seen = [[Path(p).name for p in rank["paths"]] for rank in ranks]
     for r in (0, 1):
@@ -61,7 +64,9 @@ def test_two_cpu_processes_shard_pages_share_one_run_folder_and_resume(tmp_path)
     # Gradients averaged: both ranks end with the same weights; metrics are reduced over ranks.
     assert ranks[0]["weights_sum"] == pytest.approx(ranks[1]["weights_sum"], rel=1e-9)
     assert ranks[0]["train_scalars"] == pytest.approx(ranks[1]["train_scalars"])
-    assert ranks[0]["val_scalars"]["val/images"] == 4  # 2 validation pages on each rank, summed
+    # One validation batch of 2 per rank, one page of each unreadable: 1 + 1 images, summed.
+    assert ranks[0]["val_scalars"]["val/images"] == 2
+    assert "2 unreadable pages skipped" in result.stdout  # one met by each rank, both reported
 
     checkpoints = run_dir / "checkpoints"
     assert {p.name for p in checkpoints.iterdir()} >= {"last.ckpt", "iter_0000002.ckpt", "iter_0000004.ckpt",

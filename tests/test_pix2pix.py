@@ -48,3 +48,24 @@ def test_schedule_constant_then_linear_to_zero():
 def test_bad_hyperparameters_name_the_key(key):
     with pytest.raises(ValueError, match=f"model.{key}"):
         Pix2Pix(TINY_G, TINY_D, **{key: 0})
+
+
+def weights_after_two_iterations(monkeypatch, rank: int, global_seed: int) -> list[torch.Tensor]:
+    """Same initial weights and batches; only the rank and the global RNG state before fit differ."""
+    torch.manual_seed(0)
+    model = Pix2Pix(dict(TINY_G, dropout=0.5), TINY_D, iterations=2, log_every=2, seed=7)
+    monkeypatch.setattr(Pix2Pix, "global_rank", property(lambda self: rank))
+    torch.manual_seed(global_seed)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=-1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, torch.utils.data.DataLoader(OneBatch(), batch_size=2))
+    return [p.detach().clone() for p in model.generator.parameters()]
+
+
+def test_dropout_masks_depend_on_seed_rank_and_iteration_only(monkeypatch):
+    # DDP ranks share one run seed: without a per-rank seed they would drop the same units.
+    rank0 = weights_after_two_iterations(monkeypatch, rank=0, global_seed=1)
+    rank0_again = weights_after_two_iterations(monkeypatch, rank=0, global_seed=2)
+    rank1 = weights_after_two_iterations(monkeypatch, rank=1, global_seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(rank0, rank0_again))  # no state carried in from outside
+    assert not all(torch.equal(a, b) for a, b in zip(rank0, rank1))

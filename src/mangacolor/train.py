@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from mangacolor.callbacks import TrainingMonitor
 from mangacolor.checkpoint_io import AtomicCheckpointIO, UnsafeCheckpoint
 from mangacolor.config_checks import ConfigError, check_train_config, check_train_inputs
 from mangacolor.data.files import printable
@@ -54,15 +55,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, callbacks, loggers)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
+    monitor = next((c for c in callbacks if isinstance(c, TrainingMonitor)), None)
+    bad_files = monitor.bad_files if monitor else datamodule.bad_files  # the monitor's holds every rank's
     results = {"iteration": model.iteration, **model.last_train_scalars, **model.last_val_scalars,
-               "bad_files": len(datamodule.bad_files), "run_dir": str(cfg.paths.run_dir)}
+               "bad_files": len(bad_files), "run_dir": str(cfg.paths.run_dir)}
     if trainer.is_global_zero:
         print(summary_line(results, callbacks, Path(cfg.paths.run_dir)), flush=True)
     return results
 
 
 def summary_line(results: dict[str, Any], callbacks: list, run_dir: Path) -> str:
-    monitor = next((c for c in callbacks if hasattr(c, "images_per_second")), None)
+    monitor = next((c for c in callbacks if isinstance(c, TrainingMonitor)), None)
     speed = f", {monitor.images_per_second:.1f} img/s" if monitor and monitor.images_per_second else ""
     quality = ""
     if "val/ab_l1" in results:

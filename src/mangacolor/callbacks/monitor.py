@@ -1,4 +1,9 @@
-"""Throughput (images/s) and data health (unreadable pages skipped) on the dashboards."""
+"""Throughput (images/s) and data health (unreadable pages skipped) on the dashboards.
+
+Images/s counts training alone: time spent in validation is taken out of the window it falls in,
+so the figure does not drop every time the run validates. Unreadable pages are gathered from
+every DDP rank, each counted once.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,59 @@ import time
 
 from lightning.pytorch.callbacks import Callback
 
+from mangacolor.distributed import union_across_ranks
+
 
 class TrainingMonitor(Callback):
     def __init__(self):
         self._window_start: float | None = None
-        self._window_iteration = 0
+        self._window_images = 0  # counted per batch: a batch can lose unreadable pages
+        self._paused_seconds = 0.0  # validation time inside the current window
+        self._validation_start: float | None = None
         self.run_start: float | None = None
         self.run_start_iteration = 0
         self.images_per_second: float | None = None
+        self.bad_files: dict[str, str] = {}  # path -> reason, from every rank
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.run_start = self._window_start = time.perf_counter()
-        self.run_start_iteration = self._window_iteration = pl_module.iteration
+        self.run_start_iteration = pl_module.iteration
+        self._window_images, self._paused_seconds = 0, 0.0
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if self._window_start is not None:  # not the sanity check before training starts
+            self._validation_start = time.perf_counter()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._validation_start is not None:
+            self._paused_seconds += time.perf_counter() - self._validation_start
+            self._validation_start = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch.get("L") is not None:
+            self._window_images += batch["L"].shape[0] * trainer.world_size  # a shape: no device sync
         iteration = pl_module.iteration
         if iteration % pl_module.hparams.log_every != 0 or self._window_start is None:
             return
         now = time.perf_counter()  # the module's log flush just synchronised with the device
-        images = (iteration - self._window_iteration) * batch["L"].shape[0] * trainer.world_size
-        self.images_per_second = images / max(now - self._window_start, 1e-9)
-        self._window_start, self._window_iteration = now, iteration
+        training_seconds = now - self._window_start - self._paused_seconds
+        self.images_per_second = self._window_images / max(training_seconds, 1e-9)
+        self._window_start, self._window_images, self._paused_seconds = now, 0, 0.0
         scalars = {"perf/images_per_s": self.images_per_second}
-        datamodule = trainer.datamodule
-        if datamodule is not None and hasattr(datamodule, "bad_files"):
-            scalars["data/bad_files"] = float(len(datamodule.bad_files))
+        if self._gather_bad_files(trainer):
+            scalars["data/bad_files"] = float(len(self.bad_files))
         pl_module.log_scalars(scalars)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._gather_bad_files(trainer)  # the last iterations' finds, for the run's summary
+
+    def _gather_bad_files(self, trainer) -> bool:
+        """Refresh `bad_files` from every rank; False when the data module keeps no such record."""
+        datamodule = trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "bad_files"):
+            return False
+        self.bad_files = union_across_ranks(trainer, datamodule.bad_files)
+        return True
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.run_start if self.run_start is not None else 0.0

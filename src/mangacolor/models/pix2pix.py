@@ -6,7 +6,9 @@ One iteration = one discriminator update then one generator update on the same b
 `iteration` counts generator updates -- what a user means by "iterations". (Lightning's
 `global_step` counts every optimizer step, two per iteration here.) Scalars are logged against
 `iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
-never waits for the GPU.
+never waits for the GPU. The generator's dropout draws from a seed set at each iteration from
+(seed, rank, iteration): each DDP rank has its own masks, and a resumed run draws the same masks
+an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mangacolor.models.losses import GANLoss
 from mangacolor.models.nonfinite import (
     NonFiniteGuard, all_finite, restore_buffers_unless, skip_mode, snapshot_buffers, step_unless_nonfinite,
 )
+from mangacolor.seeding import DROPOUT_STREAM, step_seed
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ class Pix2Pix(L.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         max_nonfinite: int = 20,
+        seed: int = 0,
     ):
         super().__init__()
         for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("iterations", iterations), ("log_every", log_every)):
@@ -141,6 +145,8 @@ class Pix2Pix(L.LightningModule):
         lightness, ab = self._to_memory_format(batch["L"]), self._to_memory_format(batch["ab"])
         opt_g, opt_d = self.optimizers()
         buffers_before = snapshot_buffers(self.generator, self.discriminator)
+        # Seeds the CPU and CUDA generators on the host: no device work, no wait.
+        torch.manual_seed(step_seed(hp.seed, self.global_rank, self.iteration, DROPOUT_STREAM))
         fake = self.generator(lightness)
 
         # Toggling before each forward means only that network's parameters require gradients,
@@ -269,21 +275,10 @@ class Pix2Pix(L.LightningModule):
 
     # ---- checkpoints -------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["mangacolor"] = {
-            "iteration": self.iteration,
-            "torch_rng": torch.get_rng_state(),
-            # This rank's device only: restoring rank 0's states of devices it never used would
-            # restart the other ranks' streams. All ranks are seeded alike, so rank 0's is theirs.
-            "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
-            "nonfinite": self.nonfinite.state_dict(),
-        }
+        # No generator state: every random draw of an iteration is seeded from its number.
+        checkpoint["mangacolor"] = {"iteration": self.iteration, "nonfinite": self.nonfinite.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("mangacolor", {})
         self.iteration = int(state.get("iteration", 0))
         self.nonfinite.load_state_dict(state.get("nonfinite", {}))
-        if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
-        cuda_state = state.get("cuda_rng")
-        if isinstance(cuda_state, torch.Tensor) and torch.cuda.is_available():
-            torch.cuda.set_rng_state(cuda_state)
