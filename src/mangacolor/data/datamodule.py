@@ -5,6 +5,10 @@ device in `on_after_batch_transfer`, batched. The training stream is endless and
 randomness is a pure function of (seed, rank, batch number), and the number of batches consumed
 is saved in the checkpoint, so a resumed run sees exactly the pages and windows an
 uninterrupted run would have seen.
+
+With `decode_on_device`, the workers of the training and the validation loader leave plain JPEG
+pages encoded, and `to_lab_batch` decodes them on the device first (`device_decode.py`), giving
+the same batches. Eval's `page_loader` (evaluation/) always decodes in workers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mangacolor.color import rgb_to_scaled_lab
+from mangacolor.data.device_decode import finish_on_device
 from mangacolor.data.files import (
     DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, UnreadableImage, find_images, printable, read_image, split_by_hash,
 )
@@ -44,6 +49,7 @@ class PagesDataModule(L.LightningDataModule):
         prefetch_factor: int = 4,
         pin_memory: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        decode_on_device: bool = False,
         seed: int = 0,
     ):
         super().__init__()
@@ -58,6 +64,7 @@ class PagesDataModule(L.LightningDataModule):
         self.val_batch_size = val_batch_size or batch_size
         self.num_workers, self.prefetch_factor, self.pin_memory = num_workers, prefetch_factor, pin_memory
         self.max_pixels, self.seed = max_pixels, seed
+        self.decode_on_device = decode_on_device
         self.cropper = PageCropper(size, window, hflip, colourful_draws)
         self.train_paths: list[Path] = []
         self.val_paths: list[Path] = []
@@ -104,7 +111,8 @@ class PagesDataModule(L.LightningDataModule):
         sampler = ShardedStreamSampler(
             len(self.train_paths), self.seed, rank, world, start=self.train_batches_consumed * self.batch_size
         )
-        dataset = PageDataset(self.train_paths, replace_bad=True, max_pixels=self.max_pixels)
+        dataset = PageDataset(self.train_paths, replace_bad=True, max_pixels=self.max_pixels,
+                              leave_jpegs_encoded=self.decode_on_device)
         return self._loader(dataset, sampler, self.batch_size)
 
     def val_dataloader(self) -> DataLoader | list:
@@ -115,7 +123,8 @@ class PagesDataModule(L.LightningDataModule):
             # A rank with no validation page would skip validation while the others wait for it.
             raise ValueError(f"{len(self.val_paths)} validation pages for {world} processes: give each at least "
                              f"one (more pages in data.val_dir, or a larger data.val_limit)")
-        dataset = PageDataset(self.val_paths, replace_bad=False, max_pixels=self.max_pixels)
+        dataset = PageDataset(self.val_paths, replace_bad=False, max_pixels=self.max_pixels,
+                              leave_jpegs_encoded=self.decode_on_device)
         return self._loader(dataset, shard(range(len(self.val_paths)), rank, world), self.val_batch_size)
 
     # ---- device side -------------------------------------------------------------------
@@ -133,7 +142,12 @@ class PagesDataModule(L.LightningDataModule):
                 log.warning("skipped unreadable page %s: %s", printable(path), reason)
 
     def to_lab_batch(self, batch: dict, train: bool, batch_number: int = 0) -> dict:
-        """Padded uint8 pages on the device -> {"L", "ab"} windows scaled to [-1, 1]."""
+        """Padded uint8 pages on the device -> {"L", "ab"} windows scaled to [-1, 1].
+
+        JPEG pages the workers left encoded (decode_on_device) are decoded here first, so that
+        whoever moves a batch to the device and calls this (Lightning, mangacolor-bench) gets them.
+        """
+        batch = self.decode_pending_pages(batch)
         pages = batch["pages"]
         if pages.shape[0] == 0:  # every page of this batch was unreadable
             return {"L": None, "ab": None, "paths": []}
@@ -141,6 +155,13 @@ class PagesDataModule(L.LightningDataModule):
         rgb = self.cropper(pages, batch["sizes"].to(pages.device), generator, train=train)
         lightness, ab = rgb_to_scaled_lab(rgb)
         return {"L": lightness, "ab": ab, "paths": batch["paths"]}
+
+    def decode_pending_pages(self, batch: dict) -> dict:
+        """The batch with its still-encoded JPEG pages decoded on its device; the unreadable ones
+        are reported like a worker's and dropped."""
+        batch, unreadable = finish_on_device(batch, self.max_pixels)
+        self.note_bad_files(unreadable)
+        return batch
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         self.note_bad_files(batch["bad"])

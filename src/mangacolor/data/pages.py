@@ -1,4 +1,8 @@
-"""A dataset over page paths (decoded in workers), its collate, and a resumable sharded sampler."""
+"""A dataset over page paths (decoded in workers), its collate, and a resumable sharded sampler.
+
+With data.decode_on_device, plain JPEG pages stay encoded (`EncodedJpeg`) through the dataset
+and the collate, and `device_decode.py` finishes the batch on the device.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mangacolor.data.files import DEFAULT_MAX_PIXELS, UnreadableImage, read_image
+from mangacolor.data.files import DEFAULT_MAX_PIXELS, EncodedJpeg, UnreadableImage, read_page
 
 
 class PageDataset(Dataset):
@@ -16,13 +20,18 @@ class PageDataset(Dataset):
 
     With `replace_bad` (training) an unreadable page is replaced by the next readable one and
     reported in "bad"; without it (validation, eval) the item has image None, so the page is
-    skipped and reported.
+    skipped and reported. With `leave_jpegs_encoded`, "image" is an `EncodedJpeg` for each JPEG
+    the device can decode as it is (see `files.read_page`).
     """
 
-    def __init__(self, paths: Sequence[Path], replace_bad: bool, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(
+        self, paths: Sequence[Path], replace_bad: bool, max_pixels: int = DEFAULT_MAX_PIXELS,
+        leave_jpegs_encoded: bool = False,
+    ):
         self.paths = [str(p) for p in paths]
         self.replace_bad = replace_bad
         self.max_pixels = max_pixels
+        self.leave_jpegs_encoded = leave_jpegs_encoded
         self._unreadable: set[int] = set()  # per worker: known-bad pages are passed over unread
 
     def __len__(self) -> int:
@@ -40,7 +49,7 @@ class PageDataset(Dataset):
                 continue
             path = self.paths[position]
             try:
-                return {"image": read_image(path, self.max_pixels), "path": path, "bad": bad}
+                return {"image": read_page(path, self.max_pixels, self.leave_jpegs_encoded), "path": path, "bad": bad}
             except UnreadableImage as error:
                 bad.append((error.path, error.reason))
                 if self.replace_bad:
@@ -52,33 +61,49 @@ class PageDataset(Dataset):
 
 
 def pad_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pad a (C, h, w) uint8 image to (C, height, width) by repeating its edge pixels."""
-    _, h, w = image.shape
+    """Pad a (..., h, w) image to (..., height, width) by repeating its edge pixels, on its device.
+
+    Padding an already padded image further gives what padding the original would: the batch
+    finished on the device (`device_decode.py`) relies on it.
+    """
+    h, w = image.shape[-2:]
     if (h, w) == (height, width):
         return image
-    rows = torch.arange(height).clamp_max(h - 1)
-    cols = torch.arange(width).clamp_max(w - 1)
-    return image[:, rows][:, :, cols]
+    rows = torch.arange(height, device=image.device).clamp_max(h - 1)
+    cols = torch.arange(width, device=image.device).clamp_max(w - 1)
+    return image[..., rows, :][..., cols]
+
+
+def pad_and_stack(images: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C, h, w) images of different sizes -> (B, C, H, W) edge-padded to the largest, and (B, 2) sizes.
+
+    Edge padding (not zeros) keeps the antialiasing blur from darkening windows at a page's edge.
+    """
+    if not images:
+        return torch.zeros(0, 3, 1, 1, dtype=torch.uint8), torch.zeros(0, 2, dtype=torch.long)
+    height = max(image.shape[1] for image in images)
+    width = max(image.shape[2] for image in images)
+    return (torch.stack([pad_to(image, height, width) for image in images]),
+            torch.tensor([image.shape[1:] for image in images], dtype=torch.long))
 
 
 def collate_pages(items: list[dict]) -> dict:
     """Pages of different sizes -> one padded uint8 batch with each page's (h, w).
 
-    Edge padding (not zeros) keeps the antialiasing blur from darkening windows at a page's edge.
+    "paths" lists the readable pages in item order. Where some pages are still encoded
+    (`EncodedJpeg`, data.decode_on_device), "pages" and "sizes" hold only the decoded ones, and
+    "jpegs" the others with "jpeg_slots", their places in "paths": `device_decode.finish_on_device`
+    decodes them and puts every page back in order.
     """
     good = [item for item in items if item["image"] is not None]
     bad = [entry for item in items for entry in item["bad"]]
-    if not good:
-        return {"pages": torch.zeros(0, 3, 1, 1, dtype=torch.uint8),
-                "sizes": torch.zeros(0, 2, dtype=torch.long), "paths": [], "bad": bad}
-    height = max(item["image"].shape[1] for item in good)
-    width = max(item["image"].shape[2] for item in good)
-    return {
-        "pages": torch.stack([pad_to(item["image"], height, width) for item in good]),
-        "sizes": torch.tensor([item["image"].shape[1:] for item in good], dtype=torch.long),
-        "paths": [item["path"] for item in good],
-        "bad": bad,
-    }
+    slots = [slot for slot, item in enumerate(good) if isinstance(item["image"], EncodedJpeg)]
+    pages, sizes = pad_and_stack([item["image"] for item in good if not isinstance(item["image"], EncodedJpeg)])
+    batch = {"pages": pages, "sizes": sizes, "paths": [item["path"] for item in good], "bad": bad}
+    if slots:
+        batch["jpegs"] = [good[slot]["image"] for slot in slots]
+        batch["jpeg_slots"] = slots
+    return batch
 
 
 class ShardedStreamSampler(Sampler[int]):
