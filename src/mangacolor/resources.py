@@ -6,9 +6,12 @@ reads them from the repository (`conf/`, `data/demo/`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from mangacolor.launchers import run_name
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent.parent
@@ -30,6 +33,10 @@ def demo_data_dir() -> Path:
 
 
 def register_resolvers() -> None:
-    """`${mangacolor.demo:}` in configs resolves to the bundled demo pages."""
+    """`${mangacolor.demo:}` in configs resolves to the bundled demo pages, `${mangacolor.run_name:}`
+    to a run folder name shared by every process of a torchrun or SLURM job (see launchers.py)."""
     if not OmegaConf.has_resolver("mangacolor.demo"):
         OmegaConf.register_new_resolver("mangacolor.demo", lambda: str(demo_data_dir()))
+    if not OmegaConf.has_resolver("mangacolor.run_name"):
+        # use_cache: one name per config, however often run.dir is read.
+        OmegaConf.register_new_resolver("mangacolor.run_name", lambda: run_name(os.environ), use_cache=True)
