@@ -2,12 +2,13 @@
 
 Composes `conf/bench.yaml` (the training config plus a `bench` section), runs the measurements in
 `mangacolor.benchmarking`, prints a table and writes every row, with machine, torch version,
-settings and commit, to JSON.
+settings and commit, to JSON and as a markdown table (`mangacolor.bench_report`). Both files are
+rewritten after each row, so a run cut short keeps what it measured. Also `python -m mangacolor.bench`.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import sys
 
@@ -16,7 +17,7 @@ import torch
 from omegaconf import DictConfig
 
 from mangacolor import benchmarking
-from mangacolor.atomic import atomic_write
+from mangacolor.bench_report import format_table, write_report
 from mangacolor.resources import config_dir, register_resolvers
 
 
@@ -28,10 +29,10 @@ def main() -> None:
         for name in ("lightning.pytorch", "lightning.fabric"):  # "GPU available: ..." once per row
             logging.getLogger(name).setLevel(logging.WARNING)
         torch.set_float32_matmul_precision("high")  # as mangacolor-train: TF32 for float32 maths
-        report = benchmarking.run(cfg, sys.argv[1:])
-        with atomic_write(cfg.bench.json) as handle:
-            handle.write(json.dumps(report, indent=2).encode())
-        print(benchmarking.format_table(report["rows"]))
+        write = functools.partial(write_report, json_path=cfg.bench.json, markdown=cfg.bench.markdown)
+        report = benchmarking.run(cfg, sys.argv[1:], on_row=write)
+        write(report)
+        print(format_table(report["rows"]))
         print(f"mangacolor-bench: {len(report['rows'])} rows on {report['machine']['name']}, torch "
               f"{torch.__version__}, commit {report['commit']}; JSON at {cfg.bench.json}", flush=True)
 

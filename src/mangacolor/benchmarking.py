@@ -10,8 +10,10 @@ Each figure comes from the code that trains or colours, never from a copy of it:
 - end to end: a real fit on a folder, loader and model together (no validation, no checkpoints);
 - colourise: `PageColouriser` on pages of a given size.
 Timed windows start after `warmup` untimed iterations (cuDNN autotuning, compiling, worker
-start-up) and synchronise the device only at their two edges. `run(cfg)` measures what a composed
-`conf/bench.yaml` asks for and returns the report.
+start-up) and synchronise the device only at their two edges. With `bench.profile`, a model row
+profiles a few more iterations after its window has closed (`mangacolor.profiling`). `run(cfg)`
+measures what a composed `conf/bench.yaml` asks for and returns the report (`mangacolor.bench_report`
+prints and writes it).
 """
 
 from __future__ import annotations
@@ -37,11 +39,15 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
+from mangacolor import profiling
+from mangacolor.bench_report import row_summary
 from mangacolor.colouring import PageColouriser
 from mangacolor.data.files import UnreadableImage, find_images, read_image
+from mangacolor.host_syncs import SyncCount, count_host_syncs
 from mangacolor.inference import resolve_precision
 from mangacolor.models.components import UNetGenerator
 from mangacolor.models.generator_io import load_generator
+from mangacolor.profiling import StepProfiler, synchronize
 from mangacolor.resources import REPO_DIR
 
 log = logging.getLogger("mangacolor.bench")
@@ -125,10 +131,11 @@ def git_commit(folder: Path) -> str:
     """Short commit of the checkout at `folder`, '-dirty' when tracked files differ from it.
 
     An installed wheel has no checkout (and `git -C` would find an unrelated parent repository),
-    so only a folder that holds `.git` itself is asked.
+    so only a folder that holds `.git` itself is asked. Elsewhere MANGACOLOR_COMMIT names it: a
+    copy of the working tree sent to a GPU machine travels without `.git`.
     """
     if not (folder / ".git").exists():
-        return "unknown (not a git checkout)"
+        return os.environ.get("MANGACOLOR_COMMIT") or "unknown (not a git checkout)"
     try:
         def git(*args: str) -> str:
             return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
@@ -151,11 +158,6 @@ def peak_tflops(device_name: str, precision: str) -> float | None:
                 return tf32
             return None
     return None
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ---- model speed -----------------------------------------------------------------------------
@@ -181,12 +183,13 @@ class RepeatedBatch:
 
 
 class IterationWindowTimer(Callback):
-    """Times iterations warmup+1 .. the model's last, syncing the device only at the two edges."""
+    """Times iterations warmup+1 .. `end` (default: the model's last), syncing the device only at
+    the two edges."""
 
-    def __init__(self, warmup: int):
+    def __init__(self, warmup: int, end: int | None = None):
         if warmup < 1:
             raise ValueError(f"bench.warmup must be at least 1 (the first step autotunes), got {warmup}")
-        self.warmup = warmup
+        self.warmup, self.end = warmup, end
         self._start: float | None = None
         self._start_cpu = 0.0
         self._start_iteration = 0
@@ -203,7 +206,7 @@ class IterationWindowTimer(Callback):
                 torch.cuda.reset_peak_memory_stats(device)
             self._start, self._start_iteration = time.perf_counter(), iteration
             self._start_cpu = time.process_time()
-        elif iteration >= pl_module.hparams.iterations and self._start is not None and self.seconds is None:
+        elif iteration >= (self.end or pl_module.hparams.iterations) and self._start is not None and self.seconds is None:
             synchronize(device)
             self.seconds = time.perf_counter() - self._start
             self.cpu_seconds = time.process_time() - self._start_cpu
@@ -238,6 +241,34 @@ def timing_trainer(device: torch.device, precision: str, callbacks: list, benchm
     )
 
 
+class HostSyncCounter(Callback):
+    """Counts the host's waits for the device over one whole iteration (Lightning's loop included).
+
+    The last warm-up iteration is counted: warm, yet before the timed window, so the counting
+    (CUDA's sync debug mode) never touches a timed step. Place it before the window's timer, whose
+    own synchronisation opens the window and must not be counted. Nothing is counted with a single
+    warm-up iteration (that one autotunes and compiles) or on a CPU.
+    """
+
+    def __init__(self, iteration: int, device: torch.device):
+        self.iteration, self.device = iteration, device
+        self.syncs = SyncCount()
+        self._counting = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.iteration + 1 == self.iteration and self.iteration >= 2:
+            self._counting = count_host_syncs(self.device)
+            self.syncs = self._counting.__enter__()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._counting is not None:
+            self._counting.__exit__(None, None, None)
+            self._counting = None
+
+    def results(self) -> dict[str, Any]:
+        return {"host_syncs_per_iteration": self.syncs.count, "host_sync_lines": self.syncs.where}
+
+
 ModelFactory = Callable[..., L.LightningModule]
 """make_model(iterations=..., log_every=..., **overrides) -> a fresh Pix2Pix."""
 
@@ -261,17 +292,27 @@ def training_flops_per_image(make_model: ModelFactory, size: int, device: torch.
 
 def measure_model_speed(
     make_model: ModelFactory, size: int, batch_size: int, precision: str, device: torch.device,
-    warmup: int, iterations: int, benchmark: bool = True,
+    warmup: int, iterations: int, benchmark: bool = True, profiler: StepProfiler | None = None,
 ) -> dict[str, Any]:
-    """Training iterations/s and images/s on one synthetic device batch, plus peak memory."""
+    """Training iterations/s and images/s on one synthetic device batch, plus peak memory.
+
+    With a `profiler` (a StepProfiler starting at warmup + iterations), its iterations run after
+    the timed window has closed, in the same fit: nothing is compiled or autotuned twice.
+    """
     if iterations < 1:
         raise ValueError(f"bench.iterations must be at least 1, got {iterations}")
-    total = warmup + iterations
+    timed_end = warmup + iterations
+    total = timed_end + (profiler.iterations if profiler else 0)
     model = make_model(iterations=total, log_every=total)  # the one host sync lands after the window
-    timer = IterationWindowTimer(warmup)
-    trainer = timing_trainer(device, precision, [timer], benchmark)
+    timer = IterationWindowTimer(warmup, end=timed_end)
+    syncs = HostSyncCounter(warmup, device)
+    # In this order: the sync counter stops before the timer opens its window (with a sync of its
+    # own), and the timer closes (and syncs) before the profiler starts.
+    callbacks = [syncs, timer, profiler] if profiler else [syncs, timer]
+    trainer = timing_trainer(device, precision, callbacks, benchmark)
     trainer.fit(model, train_dataloaders=RepeatedBatch(synthetic_batch(batch_size, size, device), total))
-    return {**timer.rates(batch_size), **{f"{k}_params": v for k, v in parameter_counts(model).items()}}
+    return {**timer.rates(batch_size), **syncs.results(),
+            **{f"{k}_params": v for k, v in parameter_counts(model).items()}}
 
 
 def add_flop_figures(results: dict[str, Any], flops_per_image: float, peak: float | None) -> dict[str, Any]:
@@ -308,19 +349,26 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
     seconds = time.perf_counter() - start
     del iterator, loader  # stops the (persistent) workers
 
-    repeats = max(1, batches // 2)
+    # With data.decode_on_device the batch holds encoded JPEGs, decoded again by each call: so
+    # "transforms alone" includes the device decode there, and images are counted from the output.
+    repeats, transformed = max(1, batches // 2), 0
     transform_start = time.perf_counter()
     for number in range(repeats):
         out = datamodule.to_lab_batch(batch, train=True, batch_number=number)
+        transformed += out["L"].shape[0] if out["L"] is not None else 0
     synchronize(device)
     transform_seconds = time.perf_counter() - transform_start
+    with count_host_syncs(device) as syncs:  # each wait stops the host from running ahead of the GPU
+        datamodule.to_lab_batch(batch, train=True, batch_number=repeats)
     return {
         "images_per_s": images / seconds,
         "batches_per_s": batches / seconds,
         "timed_images": images,
-        "transforms_images_per_s": repeats * batch["pages"].shape[0] / transform_seconds,
+        "transforms_images_per_s": transformed / transform_seconds,
         "train_pages": len(datamodule.train_paths),
         "bad_files": len(datamodule.bad_files),
+        "host_syncs_per_batch": syncs.count,
+        "host_sync_lines": syncs.where,
     }
 
 
@@ -373,52 +421,6 @@ def measure_colourise(colouriser, page: torch.Tensor, pages_per_call: int, warmu
     return {"pages_per_s": calls * pages_per_call / seconds, "ms_per_page": 1000 * seconds / (calls * pages_per_call)}
 
 
-# ---- report ----------------------------------------------------------------------------------
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
-
-
-def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
-    """(settings, rate, details) for the printed table."""
-    s, r = row["settings"], row["results"]
-    task = row["task"]
-    if task == "model":
-        settings = (f"{s['size']}px b{s['batch_size']} {s['precision']} "
-                    f"compile={'on' if s['compile'] else 'off'} cl={'on' if s['channels_last'] else 'off'}")
-        mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "unknown"
-        mem = f"{r['peak_memory_gib']:.1f} GiB" if r.get("peak_memory_gib") is not None else "-"
-        details = (f"{_fmt(r['iterations_per_s'])} it/s, {_fmt(r['step_ms'])} ms/step "
-                   f"(host CPU {_fmt(r['process_cpu_s_per_iteration'])} s), {_fmt(r['gflop_per_image'])} GFLOP/img, "
-                   f"{_fmt(r['achieved_tflops'])} TFLOP/s, MFU {mfu}, peak {mem}")
-        return settings, f"{_fmt(r['images_per_s'])} img/s", details
-    if task == "data":
-        settings = f"{s['size']}px b{s['batch_size']} workers={s['workers']}"
-        ratio = _fmt(r.get("ratio_to_model"))
-        details = f"transforms alone {_fmt(r['transforms_images_per_s'])} img/s; x{ratio} the model's rate"
-        return settings, f"{_fmt(r['images_per_s'])} img/s", details
-    if task == "end_to_end":
-        settings = f"{s['size']}px b{s['batch_size']} {s['precision']} workers={s['workers']}"
-        details = (f"{_fmt(r['iterations_per_s'])} it/s, {_fmt(r['step_ms'])} ms/step "
-                   f"(host CPU {_fmt(r['process_cpu_s_per_iteration'])} s)")
-        return settings, f"{_fmt(r['images_per_s'])} img/s", details
-    if task == "colourise":
-        settings = f"{s['page_height']}x{s['page_width']} short side {s['short_side']} {s['precision']}"
-        return settings, f"{_fmt(r['pages_per_s'])} pages/s", f"{_fmt(r['ms_per_page'])} ms/page"
-    return "", "", ""
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [("task", "settings", "rate", "details")] + [(row["task"], *row_summary(row)) for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(3)]
-    return "\n".join(
-        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip() for a, b, c, d in lines
-    )
-
-
 # ---- the run mangacolor-bench configures ---------------------------------------------------------
 TASKS = ("model", "data", "end_to_end", "colourise")
 
@@ -455,28 +457,79 @@ def _colouriser(cfg: DictConfig, device: torch.device, precision: str) -> PageCo
                           batch_size=options.batch_size, device=device, precision=precision)
 
 
-def run(cfg: DictConfig, argv: Sequence[str] = ()) -> dict[str, Any]:
+def decode_choices(cfg: DictConfig) -> list:
+    """The data rows' `data.decode_on_device` values: bench.data_decode_on_device's list, or [None]
+    (the datamodule's own setting, passed on as it is)."""
+    choices = cfg.bench.get("data_decode_on_device")
+    if choices is None:
+        return [None]
+    if "decode_on_device" not in cfg.data:  # checked before any measurement, not after the model rows
+        raise ValueError("bench.data_decode_on_device needs data.decode_on_device, which this data config lacks")
+    return list(choices)
+
+
+def wants_profile(setting: Any, batch_size: int) -> bool:
+    """bench.profile: false, true (every model row) or a list of batch sizes to profile."""
+    if setting is None or isinstance(setting, bool):
+        return bool(setting)
+    return batch_size in setting
+
+
+def check_bench_config(cfg: DictConfig) -> None:
+    """Mistakes that would otherwise surface only after minutes of measuring."""
+    unknown = set(cfg.bench.tasks) - set(TASKS)
+    if unknown:
+        raise ValueError(f"bench.tasks: unknown {sorted(unknown)}; choose from {', '.join(TASKS)}")
+    if "data" in cfg.bench.tasks:
+        decode_choices(cfg)
+    if cfg.bench.get("profile") is not False and cfg.bench.profile_iterations < 1:
+        raise ValueError(f"bench.profile_iterations must be at least 1, got {cfg.bench.profile_iterations}")
+
+
+def _profile_row(profiler: StepProfiler, cfg: DictConfig, row_index: int) -> dict[str, Any]:
+    """The row's profile summary, its files written beside bench.json.
+
+    A profile that fails (the profiler's event API shifts between torch releases, and the GPU
+    path cannot run in CI) is logged and recorded as an error: the row's timing still stands.
+    """
+    try:
+        return profiling.write_outputs(profiler, Path(cfg.bench.json).parent, row_index,
+                                       bool(cfg.bench.get("profile_trace", False)))
+    except Exception as error:  # noqa: BLE001 -- see above
+        log.exception("profiling model row %d failed", row_index)
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def run(cfg: DictConfig, argv: Sequence[str] = (),
+        on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Measure every task in `cfg.bench.tasks` over the product of the `cfg.bench` lists.
 
     Returns the report mangacolor-bench writes as JSON: machine, commit, the command (`argv`: its
-    arguments) and one row per measurement, each with its settings and results.
+    arguments) and one row per measurement, each with its settings and results. `on_row` gets the
+    report so far (`"complete": false`) after each row, so a run cut short keeps its rows.
     """
+    check_bench_config(cfg)
     bench = cfg.bench
-    unknown = set(bench.tasks) - set(TASKS)
-    if unknown:
-        raise ValueError(f"bench.tasks: unknown {sorted(unknown)}; choose from {', '.join(TASKS)}")
     device = device_for(cfg.trainer.accelerator)
     machine = describe_machine(device)
     commit = git_commit(REPO_DIR)
+    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     size, benchmark = cfg.data.size, bool(cfg.trainer.get("benchmark", True))
     precisions = [resolve_precision(p, device) for p in _choices(bench.precisions, cfg.trainer.precision)]
     rows: list[dict[str, Any]] = []
+
+    def report(complete: bool) -> dict[str, Any]:
+        return {"format": "mangacolor-bench-1", "date": date, "command": " ".join(["mangacolor-bench", *argv]),
+                "commit": commit, "machine": machine, "load_average_at_end": load_average(),
+                "complete": complete, "rows": rows}
 
     def add_row(task: str, settings: dict, results: dict) -> None:
         row = {"task": task, "machine": machine["name"], "torch": torch.__version__, "commit": commit,
                "settings": settings, "results": results}
         rows.append(row)
         log.info("%s: %s", task, " | ".join(row_summary(row)))
+        if on_row is not None:
+            on_row(report(complete=False))
 
     def make_model(**overrides):
         return hydra.utils.instantiate(cfg.model, **overrides)
@@ -490,22 +543,38 @@ def run(cfg: DictConfig, argv: Sequence[str] = ()) -> dict[str, Any]:
             precisions, _choices(bench.batch_sizes, cfg.data.batch_size),
             _choices(bench.compile, cfg.model.compile), _choices(bench.channels_last, cfg.model.channels_last),
         ):
+            if compile_:
+                # Each compiled row compiles afresh for its own shapes, as a training run would;
+                # otherwise the second batch size makes dynamo recompile with a dynamic batch size.
+                torch._dynamo.reset()
             factory = functools.partial(make_model, compile=bool(compile_), channels_last=bool(channels_last))
+            profiler = (StepProfiler(bench.warmup + bench.iterations, bench.profile_iterations, device)
+                        if wants_profile(bench.profile, batch_size) else None)
             results = measure_model_speed(factory, size, batch_size, precision, device,
-                                          bench.warmup, bench.iterations, benchmark)
+                                          bench.warmup, bench.iterations, benchmark, profiler)
             peak = peak_tflops(machine["name"], precision) if device.type == "cuda" else None
+            results = add_flop_figures(results, flops, peak)
+            if profiler is not None:
+                results["profile"] = _profile_row(profiler, cfg, len(rows))
             add_row("model", {"size": size, "batch_size": batch_size, "precision": precision,
                               "compile": bool(compile_), "channels_last": bool(channels_last),
-                              "warmup": bench.warmup, "iterations": bench.iterations, **networks},
-                    add_flop_figures(results, flops, peak))
+                              "warmup": bench.warmup, "iterations": bench.iterations,
+                              "profile_iterations": bench.profile_iterations if profiler else 0, **networks},
+                    results)
 
     if "data" in bench.tasks:
-        for workers in _choices(bench.data_workers, cfg.data.num_workers):
-            datamodule = hydra.utils.instantiate(cfg.data, num_workers=workers)
+        for workers, decode_on_device in itertools.product(_choices(bench.data_workers, cfg.data.num_workers),
+                                                           decode_choices(cfg)):
+            overrides = {"num_workers": workers}
+            if decode_on_device is not None:
+                overrides["decode_on_device"] = bool(decode_on_device)
+            datamodule = hydra.utils.instantiate(cfg.data, **overrides)
             results = measure_data_pipeline(datamodule, device, bench.warmup, bench.data_batches)
             add_row("data", {"folder": _data_folder(cfg), "size": size, "window": cfg.data.window,
                              "batch_size": cfg.data.batch_size, "colourful_draws": cfg.data.colourful_draws,
-                             "workers": workers, "precision": precisions[0],
+                             "workers": workers,
+                             "decode_on_device": overrides.get("decode_on_device", cfg.data.get("decode_on_device")),
+                             "precision": precisions[0],
                              "warmup_batches": bench.warmup, "batches": bench.data_batches}, results)
         add_data_ratios(rows)
 
@@ -529,12 +598,4 @@ def run(cfg: DictConfig, argv: Sequence[str] = ()) -> dict[str, Any]:
                                   "precision": colouriser.precision,
                                   "generator": options.generator or networks["generator"]}, results)
 
-    return {
-        "format": "mangacolor-bench-1",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["mangacolor-bench", *argv]),
-        "commit": commit,
-        "machine": machine,
-        "load_average_at_end": load_average(),
-        "rows": rows,
-    }
+    return report(complete=True)
