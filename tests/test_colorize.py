@@ -27,6 +27,13 @@ from mangacolor.resources import config_dir
 TINY = dict(depth=4, width=8, max_width=16)
 
 
+def load(path: Path) -> Image.Image:
+    """The image, read and its file closed: a file left open fails a later test at garbage collection."""
+    with Image.open(path) as image:
+        image.load()
+        return image.copy()
+
+
 @pytest.fixture(scope="module")
 def generator_path(tmp_path_factory) -> Path:
     """A tiny U-Net whose head is scaled up, so it predicts strong (often out-of-gamut) colour."""
@@ -70,9 +77,9 @@ def files_under(folder: Path) -> list[str]:
 def test_an_odd_sized_page_comes_back_at_its_size_with_its_lightness(generator_path, tmp_path):
     source = page(tmp_path / "in" / "odd page.png", 123, 77, seed=1)
     summary = run(generator_path, source, tmp_path / "out")
-    result = Image.open(tmp_path / "out" / "odd page.png")
+    result = load(tmp_path / "out" / "odd page.png")
     assert result.size == (123, 77) and result.mode == "RGB"
-    assert (lightness(result) - lightness(Image.open(source))).abs().max() < 1.0
+    assert (lightness(result) - lightness(load(source))).abs().max() < 1.0
     assert np.asarray(result).std(axis=2).mean() > 5  # coloured, not grey
     assert summary.coloured == 1 and summary.skipped == 0 and summary.unreadable == []
 
@@ -82,9 +89,9 @@ def test_full_resolution_and_a_chosen_working_size_also_keep_size_and_lightness(
     for options in ({"full_resolution": True}, {"size": 40}):
         out = tmp_path / str(sorted(options))
         run(generator_path, source, out, **options)
-        result = Image.open(out / "p.png")
+        result = load(out / "p.png")
         assert result.size == (45, 61)
-        assert (lightness(result) - lightness(Image.open(source))).abs().max() < 1.0
+        assert (lightness(result) - lightness(load(source))).abs().max() < 1.0
 
 
 def test_a_folder_tree_is_mirrored_with_the_chosen_format(generator_path, tmp_path):
@@ -98,7 +105,7 @@ def test_a_folder_tree_is_mirrored_with_the_chosen_format(generator_path, tmp_pa
     summary = run(generator_path, source, tmp_path / "out", format="webp", quality=80)
     assert files_under(tmp_path / "out") == ["001.webp", "002.webp", "extras/deeper/4.webp",
                                              "extras/deeper/4_webp.webp", "extras/ページ 3.webp"]
-    assert Image.open(tmp_path / "out" / "002.webp").size == (56, 40)
+    assert load(tmp_path / "out" / "002.webp").size == (56, 40)
     assert summary.coloured == 5
 
 
@@ -243,7 +250,7 @@ def test_the_hostile_folder_is_coloured_or_skipped_file_by_file(generator_path, 
     for name, expected in hostile.good.items():
         out = (tmp_path / "out" / name)
         out = out if out.exists() else out.with_suffix(".png")
-        assert Image.open(out).size == expected.size[::-1], name
+        assert load(out).size == expected.size[::-1], name
 
 
 def test_inputs_are_never_overwritten(generator_path, tmp_path):
