@@ -464,3 +464,24 @@ def test_gpu_breakdown_without_links_falls_back_to_kernel_names():
               fake_event("vectorized_elementwise_kernel<mul>", DeviceType.CUDA, 10, 30, id=6)]
     shares = profiling.summarise(events, 30e-6, 1, torch.device("cuda"))["shares"]
     assert shares["optimizer"] == pytest.approx(1 / 3) and shares["elementwise"] == pytest.approx(2 / 3)
+
+
+def test_a_batch_too_large_for_the_device_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    real_measure = bm.measure_model_speed
+
+    def out_of_memory_above_two(make_model, size, batch_size, *args, **kwargs):
+        if batch_size > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real_measure(make_model, size, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(bm, "measure_model_speed", out_of_memory_above_two)
+    cfg = compose_bench([*TINY_BENCH, "bench.tasks=[model,data]", "bench.batch_sizes=[2,4]",
+                         f"bench.json={tmp_path}/bench.json"])
+    report = bm.run(cfg)
+    small, large, data = report["rows"]
+    assert small["results"]["images_per_s"] > 0
+    assert large["settings"]["batch_size"] == 4
+    assert large["results"] == {"error": "out of memory: CUDA out of memory. Tried to allocate 20.00 GiB"}
+    assert data["results"]["model_images_per_s"] == small["results"]["images_per_s"]  # the measured one
+    assert "out of memory" in bench_report.format_table(report["rows"]).splitlines()[2]
+    assert "| out of memory: CUDA out of memory" in bench_report.markdown_table(report)

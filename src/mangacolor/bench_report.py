@@ -37,6 +37,8 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
     """(settings, rate, details) for the printed table."""
     s, r = row["settings"], row["results"]
     task = row["task"]
+    if "error" in r:  # e.g. a batch too large for the card: the row says so, the sweep goes on
+        return row_settings(row), "-", r["error"]
     if task == "model":
         settings = (f"{s['size']}px b{s['batch_size']} {s['precision']} "
                     f"compile={on_off(s['compile'])} cl={on_off(s['channels_last'])}")
@@ -110,6 +112,8 @@ def row_settings(row: dict[str, Any]) -> str:
 
 def row_rate(row: dict[str, Any]) -> str:
     r = row["results"]
+    if "error" in r:
+        return r["error"]
     if row["task"] == "colourise":
         return f"{format_number(r['pages_per_s'])} pages/s"
     if row["task"] == "data" and r.get("ratio_to_model") is not None:
@@ -119,7 +123,8 @@ def row_rate(row: dict[str, Any]) -> str:
 
 def row_cells(row: dict[str, Any], date: str) -> list[str]:
     r = row["results"]
-    mfu = f"{100 * r['mfu']:.1f} %" if r.get("mfu") is not None else ("unknown" if row["task"] == "model" else "")
+    measured_model = row["task"] == "model" and "error" not in r
+    mfu = f"{100 * r['mfu']:.1f} %" if r.get("mfu") is not None else ("unknown" if measured_model else "")
     memory = f"{r['peak_memory_gib']:.1f} GiB" if r.get("peak_memory_gib") is not None else ""
     return [row["machine"], row["task"].replace("_", " "), row_settings(row), row_rate(row), mfu, memory,
             date, f"`{row['commit']}`"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import itertools
 import logging
 import os
@@ -315,6 +316,21 @@ def measure_model_speed(
             **{f"{k}_params": v for k, v in parameter_counts(model).items()}}
 
 
+def measure_unless_out_of_memory(device: torch.device, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`measure()`, or {"error": "out of memory: ..."} when it ran out of device memory, with that
+    memory given back: a batch sweep records the largest batches as too large and goes on."""
+    try:
+        return measure()
+    except torch.OutOfMemoryError as error:
+        message = str(error).splitlines()[0] if str(error) else "out of memory"
+    # Outside the except block: the traceback, and the model and batch its frames hold, are gone.
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    log.warning("out of memory: %s", message)
+    return {"error": f"out of memory: {message}"}
+
+
 def add_flop_figures(results: dict[str, Any], flops_per_image: float, peak: float | None) -> dict[str, Any]:
     """Achieved TFLOP/s and MFU (None where the peak is unknown) from a measured images/s."""
     achieved = flops_per_image * results["images_per_s"] / 1e12
@@ -375,7 +391,7 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
 def add_data_ratios(rows: list[dict[str, Any]]) -> None:
     """Each data row's images/s over the model's at the same batch size and precision (>= 1: the
     loader keeps up). Without a model row at that batch size the ratio is None."""
-    models = [r for r in rows if r["task"] == "model"]
+    models = [r for r in rows if r["task"] == "model" and "error" not in r["results"]]
     for row in (r for r in rows if r["task"] == "data"):
         match = next((m for m in models if m["settings"]["batch_size"] == row["settings"]["batch_size"]
                       and m["settings"]["precision"] == row["settings"]["precision"]), None)
@@ -550,17 +566,18 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
             factory = functools.partial(make_model, compile=bool(compile_), channels_last=bool(channels_last))
             profiler = (StepProfiler(bench.warmup + bench.iterations, bench.profile_iterations, device)
                         if wants_profile(bench.profile, batch_size) else None)
-            results = measure_model_speed(factory, size, batch_size, precision, device,
-                                          bench.warmup, bench.iterations, benchmark, profiler)
-            peak = peak_tflops(machine["name"], precision) if device.type == "cuda" else None
-            results = add_flop_figures(results, flops, peak)
-            if profiler is not None:
-                results["profile"] = _profile_row(profiler, cfg, len(rows))
-            add_row("model", {"size": size, "batch_size": batch_size, "precision": precision,
-                              "compile": bool(compile_), "channels_last": bool(channels_last),
-                              "warmup": bench.warmup, "iterations": bench.iterations,
-                              "profile_iterations": bench.profile_iterations if profiler else 0, **networks},
-                    results)
+            settings = {"size": size, "batch_size": batch_size, "precision": precision,
+                        "compile": bool(compile_), "channels_last": bool(channels_last),
+                        "warmup": bench.warmup, "iterations": bench.iterations,
+                        "profile_iterations": bench.profile_iterations if profiler else 0, **networks}
+            results = measure_unless_out_of_memory(device, lambda: measure_model_speed(
+                factory, size, batch_size, precision, device, bench.warmup, bench.iterations, benchmark, profiler))
+            if "error" not in results:
+                peak = peak_tflops(machine["name"], precision) if device.type == "cuda" else None
+                results = add_flop_figures(results, flops, peak)
+                if profiler is not None:
+                    results["profile"] = _profile_row(profiler, cfg, len(rows))
+            add_row("model", settings, results)
 
     if "data" in bench.tasks:
         for workers, decode_on_device in itertools.product(_choices(bench.data_workers, cfg.data.num_workers),
