@@ -69,6 +69,7 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
     assert data["settings"]["folder"] == str(pages) and data["settings"]["workers"] == 0
     assert data["results"]["images_per_s"] > 0 and data["results"]["transforms_images_per_s"] > 0
     assert data["results"]["train_pages"] == 8 and data["results"]["ratio_to_model"] > 0
+    assert data["results"]["worker_pages_per_s"] > 0 and data["results"]["worker_pages_timed"] == 8
     assert rows[("end_to_end", False)]["results"]["images_per_s"] > 0
     # Host syncs are counted with CUDA's sync debug mode: on a CPU there is nothing to count.
     assert model["host_syncs_per_iteration"] is None and data["results"]["host_syncs_per_batch"] is None

@@ -55,7 +55,8 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
         if s.get("decode_on_device") is not None:
             settings += f" decode_on_device={on_off(s['decode_on_device'])}"
         ratio = format_number(r.get("ratio_to_model"))
-        details = (f"transforms alone {format_number(r['transforms_images_per_s'])} img/s; x{ratio} the model's rate"
+        details = (f"one worker reads {format_number(r.get('worker_pages_per_s'))} pages/s; "
+                   f"transforms alone {format_number(r['transforms_images_per_s'])} img/s; x{ratio} the model's rate"
                    f"{syncs_text(r.get('host_syncs_per_batch'), 'batch')}")
         return settings, f"{format_number(r['images_per_s'])} img/s", details
     if task == "end_to_end":

@@ -43,7 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mangacolor import profiling
 from mangacolor.bench_report import row_summary
 from mangacolor.colouring import PageColouriser
-from mangacolor.data.files import UnreadableImage, find_images, read_image
+from mangacolor.data.files import UnreadableImage, find_images, read_image, read_page
 from mangacolor.host_syncs import SyncCount, count_host_syncs
 from mangacolor.inference import resolve_precision
 from mangacolor.models.components import UNetGenerator
@@ -349,6 +349,7 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
     if warmup < 1 or batches < 1:
         raise ValueError(f"bench.warmup and bench.data_batches must be at least 1, got {warmup}, {batches}")
     datamodule.setup("fit")
+    worker = measure_worker_reads(datamodule)
     loader = datamodule.train_dataloader()
     iterator = iter(loader)
     images, start, batch = 0, 0.0, None
@@ -377,6 +378,7 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
     with count_host_syncs(device) as syncs:  # each wait stops the host from running ahead of the GPU
         datamodule.to_lab_batch(batch, train=True, batch_number=repeats)
     return {
+        **worker,
         "images_per_s": images / seconds,
         "batches_per_s": batches / seconds,
         "timed_images": images,
@@ -386,6 +388,25 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
         "host_syncs_per_batch": syncs.count,
         "host_sync_lines": syncs.where,
     }
+
+
+def measure_worker_reads(datamodule, pages: int = 200) -> dict[str, Any]:
+    """Pages/s one loader worker hands over: `read_page` as the workers call it (decoding, or with
+    data.decode_on_device only reading and checking plain JPEGs), in this process, on the first
+    `pages` training pages with their files already in the OS cache. Times the number of workers,
+    an upper bound on what the loader can feed."""
+    paths = datamodule.train_paths[:pages]
+    for path in paths:
+        Path(path).read_bytes()  # from the disk into the OS cache, untimed
+    read, start = 0, time.perf_counter()
+    for path in paths:
+        try:
+            read_page(path, datamodule.max_pixels, datamodule.decode_on_device)
+            read += 1
+        except UnreadableImage:
+            continue
+    seconds = time.perf_counter() - start
+    return {"worker_pages_per_s": read / seconds if seconds > 0 else None, "worker_pages_timed": read}
 
 
 def add_data_ratios(rows: list[dict[str, Any]]) -> None:
