@@ -112,7 +112,9 @@ def damaged_past_its_header() -> bytes:
     return bytes(data)
 
 
-def test_a_jpeg_damaged_past_its_header_is_reported_and_dropped(mixed_folder, caplog):
+def test_a_jpeg_damaged_past_its_header_is_reported_dropped_in_validation_and_replaced_in_training(
+    mixed_folder, caplog
+):
     save(mixed_folder, "damaged.jpg", damaged_past_its_header())
     assert decodes_on_device_as_is((mixed_folder / "damaged.jpg").read_bytes())  # the worker cannot tell
     dm = datamodule(mixed_folder, True, batch_size=7)
@@ -125,9 +127,14 @@ def test_a_jpeg_damaged_past_its_header_is_reported_and_dropped(mixed_folder, ca
     assert any(damaged in record.getMessage() for record in caplog.records)
     assert out["L"].shape[0] == 6 and damaged not in out["paths"]
     assert torch.isfinite(out["L"]).all() and torch.isfinite(out["ab"]).all()
-    # A batch of nothing but that page is empty, as when a worker finds every page unreadable.
+    # In training the next readable page takes its place, as a worker's replace_bad does: a
+    # training batch never shrinks, nor empties (a DDP rank without a batch would hang the others).
     alone = collate_pages([{"image": EncodedJpeg(damaged_past_its_header()), "path": damaged, "bad": []}])
-    assert dm.to_lab_batch(alone, train=True)["L"] is None
+    out = dm.to_lab_batch(alone, train=True)
+    paths = [str(path) for path in dm.train_paths]
+    assert out["paths"] == [paths[(paths.index(damaged) + 1) % len(paths)]] and out["L"].shape[0] == 1
+    assert torch.equal(dm.decode_pending_pages(alone, train=True)["pages"][0], read_image(out["paths"][0]))
+    assert list(dm.bad_files) == [damaged]
 
 
 @pytest.mark.parametrize("fails_on", ["lists", "everything"])
@@ -191,6 +198,15 @@ def test_training_with_decode_on_device(tmp_path, mixed_folder, monkeypatch):
     assert results["iteration"] == 2 and results["bad_files"] == 0
     assert math.isfinite(results["loss/g_l1"]) and math.isfinite(results["val/ab_l1"])
     assert sum(decoded_on_device) >= 2
+
+
+def test_training_at_batch_size_one_goes_past_a_damaged_jpeg(tmp_path):
+    folder = tmp_path / "pages"
+    for seed in range(3):
+        draw_page(folder / f"page_{seed}.jpg", (40, 36), seed=seed)
+    save(folder, "page_1_damaged.jpg", damaged_past_its_header())
+    results = train_tiny(tmp_path / "run", folder, "data.batch_size=1", "train.iterations=8", "train.val_every=8")
+    assert results["iteration"] == 8 and results["bad_files"] == 1 and math.isfinite(results["loss/g_l1"])
 
 
 def test_training_on_a_hostile_folder_with_decode_on_device_skips_each_bad_file_once(tmp_path, caplog):

@@ -147,7 +147,7 @@ class PagesDataModule(L.LightningDataModule):
         JPEG pages the workers left encoded (decode_on_device) are decoded here first, so that
         whoever moves a batch to the device and calls this (Lightning, mangacolor-bench) gets them.
         """
-        batch = self.decode_pending_pages(batch)
+        batch = self.decode_pending_pages(batch, train)
         pages = batch["pages"]
         if pages.shape[0] == 0:  # every page of this batch was unreadable
             return {"L": None, "ab": None, "paths": []}
@@ -156,12 +156,31 @@ class PagesDataModule(L.LightningDataModule):
         lightness, ab = rgb_to_scaled_lab(rgb)
         return {"L": lightness, "ab": ab, "paths": batch["paths"]}
 
-    def decode_pending_pages(self, batch: dict) -> dict:
-        """The batch with its still-encoded JPEG pages decoded on its device; the unreadable ones
-        are reported like a worker's and dropped."""
-        batch, unreadable = finish_on_device(batch, self.max_pixels)
+    def decode_pending_pages(self, batch: dict, train: bool = False) -> dict:
+        """The batch with its still-encoded JPEG pages decoded on its device. The unreadable ones
+        are reported like a worker's and, in training, replaced as a worker replaces them, so a
+        training batch never shrinks or empties (under DDP a rank without a batch would leave the
+        others waiting); in validation they are dropped."""
+        batch, unreadable = finish_on_device(batch, self.max_pixels, self._substitute_page if train else None)
         self.note_bad_files(unreadable)
         return batch
+
+    def _substitute_page(self, unreadable: UnreadableImage) -> tuple[str, torch.Tensor]:
+        """The next readable training page after an unreadable one, decoded on the CPU: what
+        `PageDataset(replace_bad=True)` gives in a worker. Rare (a JPEG damaged past its header)."""
+        self.note_bad_files([(unreadable.path, unreadable.reason)])  # never picked as a substitute
+        paths = [str(path) for path in self.train_paths]
+        start = paths.index(unreadable.path) if unreadable.path in paths else -1
+        for step in range(1, len(paths) + 1):
+            candidate = paths[(start + step) % len(paths)]
+            if candidate in self.bad_files:
+                continue
+            try:
+                return candidate, read_image(candidate, self.max_pixels)
+            except UnreadableImage as error:
+                self.note_bad_files([(error.path, error.reason)])
+        raise RuntimeError(f"none of the {len(paths)} training pages is readable any more "
+                           f"(the last found unreadable: {unreadable})")
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         self.note_bad_files(batch["bad"])

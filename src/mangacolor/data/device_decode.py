@@ -5,13 +5,15 @@ and decode every other page as usual; `collate_pages` pads the decoded ones as a
 encoded ones with their places in the batch. `finish_on_device` then decodes those in one batched
 `torchvision.io.decode_jpeg` call on the batch's device (nvJPEG on CUDA; libjpeg-turbo, one page
 after another, on the CPU), pads every page to a common size with edge replication and puts them
-back in the workers' order: the batch is the one worker decoding would have given, so the seeded
-windows drawn from it are the same.
+back in the workers' order: the same pages in the same places as worker decoding, so the seeded
+windows drawn from them are the same. On the CPU the pixels are identical too; nvJPEG's inverse
+DCT and chroma upsampling differ from libjpeg-turbo's by a level or two.
 
 A page that fails there is decoded by `files.decode_image` on the CPU instead, which either
-succeeds (a JPEG variant nvJPEG lacks) or names the reason the page is unreadable; an unreadable
-page is dropped from its batch, which shrinks (workers would have replaced a training page with
-the next readable one: only a JPEG damaged past its header gets this far).
+succeeds (a JPEG variant nvJPEG lacks) or names the reason the page is unreadable (only a JPEG
+damaged past its header gets this far). An unreadable page is then replaced, where the caller
+says how (training: by the next readable page, as the workers replace one), or else dropped from
+its batch, which shrinks (validation).
 """
 
 from __future__ import annotations
@@ -19,23 +21,37 @@ from __future__ import annotations
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg
 
+from collections.abc import Callable
+
 from mangacolor.data.files import EncodedJpeg, UnreadableImage, decode_image, decoder_warnings_as_errors
 from mangacolor.data.pages import pad_to
 
+Substitute = Callable[[UnreadableImage], tuple[str, torch.Tensor]]
+"""An unreadable page -> (path, uint8 RGB page) of the page that takes its place in the batch."""
 
-def finish_on_device(batch: dict, max_pixels: int) -> tuple[dict, list[tuple[str, str]]]:
+
+def finish_on_device(
+    batch: dict, max_pixels: int, substitute: Substitute | None = None
+) -> tuple[dict, list[tuple[str, str]]]:
     """A batch from `collate_pages` with JPEGs still encoded -> the batch with all its pages
     decoded, padded and in order on the device of batch["pages"], and the (path, reason) of each
-    page that could not be decoded (dropped from the batch). Other batches pass unchanged."""
+    page that could not be decoded: replaced by `substitute` in its place, or without one dropped
+    from the batch. Other batches pass unchanged."""
     jpegs = batch.get("jpegs")
     if not jpegs:
         return batch, []
     device = batch["pages"].device
     slots = batch["jpeg_slots"]
     decoded = decode_jpegs(jpegs, [batch["paths"][slot] for slot in slots], device, max_pixels)
-    readable = {slot: page for slot, page in zip(slots, decoded) if isinstance(page, torch.Tensor)}
     unreadable = [(error.path, error.reason) for error in decoded if isinstance(error, UnreadableImage)]
-    return _merge_in_order(batch, readable), unreadable
+    paths, pages_by_slot = list(batch["paths"]), {}
+    for slot, page in zip(slots, decoded):
+        if isinstance(page, torch.Tensor):
+            pages_by_slot[slot] = page
+        elif substitute is not None:
+            paths[slot], replacement = substitute(page)
+            pages_by_slot[slot] = replacement.to(device)
+    return _merge_in_order(batch, pages_by_slot, paths), unreadable
 
 
 def decode_jpegs(
@@ -77,14 +93,15 @@ def _decode_on_cpu(
         return error
 
 
-def _merge_in_order(batch: dict, decoded_jpegs: dict[int, torch.Tensor]) -> dict:
-    """Worker-decoded pages and the JPEGs decoded on the device -> one padded batch in "paths"
-    order; the places of JPEGs missing from `decoded_jpegs` (unreadable) are dropped."""
+def _merge_in_order(batch: dict, decoded_jpegs: dict[int, torch.Tensor], paths: list[str]) -> dict:
+    """Worker-decoded pages and the JPEGs decoded on the device -> one padded batch in `paths`
+    order (the batch's, with substitutes' paths in their places); the places of JPEGs missing
+    from `decoded_jpegs` (unreadable) are dropped."""
     pages, sizes = batch["pages"], batch["sizes"]
     jpeg_slots = set(batch["jpeg_slots"])
     worker_slots = [slot for slot in range(len(batch["paths"])) if slot not in jpeg_slots]
     kept = sorted([*worker_slots, *decoded_jpegs])
-    if not kept:  # every page of the batch was unreadable: to_lab_batch knows this empty batch
+    if not kept:  # every page of a validation batch was unreadable: to_lab_batch knows this empty batch
         return {**_without_jpegs(batch), "paths": []}
     shapes = [page.shape[-2:] for page in decoded_jpegs.values()] + ([pages.shape[-2:]] if worker_slots else [])
     height, width = max(h for h, _ in shapes), max(w for _, w in shapes)
@@ -99,7 +116,7 @@ def _merge_in_order(batch: dict, decoded_jpegs: dict[int, torch.Tensor]) -> dict
         **_without_jpegs(batch),
         "pages": torch.stack([by_slot[slot][0] for slot in kept]),
         "sizes": torch.stack([by_slot[slot][1] for slot in kept]),
-        "paths": [batch["paths"][slot] for slot in kept],
+        "paths": [paths[slot] for slot in kept],
     }
 
 
