@@ -110,3 +110,22 @@ def test_the_console_script_reports_a_bad_value_in_one_line(tmp_path, pages):
     assert "mangacolor-train: error: data.window (16) must be at least data.size (32)" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "runs").exists() or not list((tmp_path / "out").rglob("*.ckpt"))
+
+
+def test_a_run_folder_holding_an_earlier_runs_checkpoints_is_refused_unless_resumed_from(
+    pages, tmp_path, nothing_built
+):
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    check_train_inputs(compose_train(["+debug=tiny", f"data.train_dir={pages}"], tmp_path / "run"))  # empty: fine
+    (checkpoints / "last.ckpt").write_bytes(b"an earlier run's")
+    (checkpoints / "generator.pt").write_bytes(b"an earlier run's")
+    cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}"], tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"already holds an earlier run's checkpoints \(generator.pt, last.ckpt\)"):
+        check_train_inputs(cfg)
+    with pytest.raises(ConfigError, match=f"ckpt_path={checkpoints / 'last.ckpt'}"):
+        train(cfg)
+    assert (checkpoints / "last.ckpt").read_bytes() == b"an earlier run's"
+    # Continuing that run in its own folder is what the folder is for.
+    check_train_inputs(compose_train(["+debug=tiny", f"data.train_dir={pages}",
+                                      f"ckpt_path={checkpoints / 'last.ckpt'}"], tmp_path / "run"))

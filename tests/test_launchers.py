@@ -23,6 +23,8 @@ def test_a_run_started_by_hand_is_named_by_its_start_time():
 def test_torchrun_processes_share_the_rendezvous_id():
     ranks = [{"TORCHELASTIC_RUN_ID": "job42", "WORLD_SIZE": "16", "RANK": str(r)} for r in (0, 9)]
     assert {run_name(env, NOON + dt.timedelta(seconds=r)) for r, env in enumerate(ranks)} == {"torchrun-job42"}
+    restarted = {"TORCHELASTIC_RUN_ID": "job42", "WORLD_SIZE": "16", "TORCHELASTIC_RESTART_COUNT": "1"}
+    assert run_name(restarted) == "torchrun-job42-restart1"
     # torchrun's default id says nothing about the run: the clock it is (README: pass hydra.run.dir)
     assert launcher_run_name({"TORCHELASTIC_RUN_ID": "none", "WORLD_SIZE": "16"}) is None
 

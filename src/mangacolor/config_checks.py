@@ -99,3 +99,25 @@ def check_train_inputs(cfg: DictConfig) -> None:
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None:
         _require(Path(str(ckpt_path)).is_file(), f"ckpt_path: checkpoint file not found: {ckpt_path}")
+    check_checkpoint_folder_is_free(cfg)
+
+
+def check_checkpoint_folder_is_free(cfg: DictConfig) -> None:
+    """A run never writes its checkpoints over an earlier run's (a run folder given again with
+    hydra.run.dir, or a launcher's job name used twice), unless it resumes from one of them."""
+    folder = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath", default=None)
+    if folder is None or not Path(str(folder)).is_dir():
+        return
+    folder = Path(str(folder))
+    earlier = sorted(path.name for path in folder.iterdir() if path.suffix in (".ckpt", ".pt"))
+    if not earlier:
+        return
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and Path(str(ckpt_path)).resolve().parent == folder.resolve():
+        return  # continuing that run in its own folder
+    shown = ", ".join(earlier[:4]) + (", ..." if len(earlier) > 4 else "")
+    raise ConfigError(
+        f"the run folder's checkpoints folder {folder} already holds an earlier run's checkpoints ({shown}); "
+        f"a new run would overwrite them. Continue that run with ckpt_path={folder / 'last.ckpt'}, "
+        f"or give this one another folder (hydra.run.dir=... or paths.output_dir=...)"
+    )

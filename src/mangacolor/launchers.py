@@ -4,8 +4,9 @@ Lightning's own DDP start (`trainer=ddp` on one machine) hands rank 0's folder t
 it starts. Under torchrun or `srun`, each process composes the Hydra config alone, and a folder
 named by the clock could differ by a second between them (or between nodes), scattering one run
 over several folders. A name that every process of the job reads from its launcher is the same
-everywhere; it names this launch alone (a second `srun` in one job, or a requeued job, gets its
-own), so no earlier run's folder is reused.
+everywhere; it names this launch alone (a second `srun` in one job, a requeued job or an elastic
+restart gets its own). Should a name still come back (the same --rdzv-id given twice), training
+refuses to write over the checkpoints already there (`config_checks.check_checkpoint_folder_is_free`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def launcher_run_name(environ: Mapping[str, str]) -> str | None:
     run_id = environ.get("TORCHELASTIC_RUN_ID", "")
     # "none" is torchrun's default --rdzv-id: not a name that tells two runs apart.
     if run_id and run_id != "none" and _int(environ, "WORLD_SIZE", 1) > 1:
-        return f"torchrun-{run_id}"
+        restarts = _int(environ, "TORCHELASTIC_RESTART_COUNT")  # an elastic restart of the workers
+        return f"torchrun-{run_id}-restart{restarts}" if restarts else f"torchrun-{run_id}"
     job = environ.get("SLURM_JOB_ID")
     if job and "SLURM_STEP_ID" in environ and _int(environ, "SLURM_NTASKS", 1) > 1:
         name = f"slurm-{job}-{environ['SLURM_STEP_ID']}"
