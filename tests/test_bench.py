@@ -486,3 +486,18 @@ def test_a_batch_too_large_for_the_device_is_recorded_and_the_sweep_goes_on(tmp_
     assert data["results"]["model_images_per_s"] == small["results"]["images_per_s"]  # the measured one
     assert "out of memory" in bench_report.format_table(report["rows"]).splitlines()[2]
     assert "| out of memory: CUDA out of memory" in bench_report.markdown_table(report)
+
+
+def test_a_fit_that_raises_leaves_no_profiler_or_sync_counting_running():
+    module = SimpleNamespace(iteration=1)
+    counter = bm.HostSyncCounter(iteration=2, device=torch.device("cpu"))
+    counter.on_train_batch_start(None, module, None, 0)
+    assert counter._counting is not None
+    counter.on_exception(None, module, torch.OutOfMemoryError("out of memory"))
+    assert counter._counting is None
+
+    profiler = profiling.StepProfiler(start=1, iterations=3, device=torch.device("cpu"))
+    profiler.on_train_batch_end(None, module, None, None, 0)  # iteration 1: recording starts
+    assert profiler.profiler is not None
+    profiler.on_exception(None, module, torch.OutOfMemoryError("out of memory"))
+    assert profiler.profiler is None and torch.autograd.profiler._is_profiler_enabled is False

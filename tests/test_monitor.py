@@ -58,3 +58,16 @@ def test_a_batch_that_lost_pages_counts_only_what_it_trained_on(monkeypatch):
         module.iteration += 1
         monitor.on_train_batch_end(trainer, module, None, {"L": torch.zeros(images, 1, 8, 8)}, 0)
     assert logged[-1]["perf/images_per_s"] == 7 / 2.0
+
+
+def test_unreadable_pages_found_before_a_resume_are_still_counted():
+    before = TrainingMonitor()
+    trainer, module, _ = fake_run({"a.png": "empty file (0 bytes)"})
+    before.on_train_end(trainer, module)
+    resumed = TrainingMonitor()
+    resumed.load_state_dict(before.state_dict())  # the checkpoint's copy
+    # The data module's own record after a resume is rank 0's alone: under DDP it lacks what the
+    # other ranks found (here a.png), which the monitor's checkpointed list still has.
+    trainer, module, _ = fake_run({"c.png": "a text file, not an image"})
+    resumed.on_train_end(trainer, module)
+    assert set(resumed.bad_files) == {"a.png", "c.png"}

@@ -262,6 +262,12 @@ class HostSyncCounter(Callback):
             self.syncs = self._counting.__enter__()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._stop_counting()
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._stop_counting()  # e.g. out of memory: the sweep goes on, without the debug mode left on
+
+    def _stop_counting(self) -> None:
         if self._counting is not None:
             self._counting.__exit__(None, None, None)
             self._counting = None

@@ -97,8 +97,15 @@ class StepProfiler(Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         # A fit that stopped early must not leave the profiler recording the next rows; without
         # wall_seconds, write_outputs then reports the profile as missing.
+        self._stop_unfinished()
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._stop_unfinished()  # Lightning skips on_fit_end when the fit raises (out of memory, say)
+
+    def _stop_unfinished(self) -> None:
         if self.profiler is not None and self.wall_seconds is None:
             self.profiler.stop()
+            self.profiler = None
 
 
 def activities(device: torch.device) -> list[ProfilerActivity]:

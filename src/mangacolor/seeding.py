@@ -9,7 +9,8 @@ uses of randomness (say dropout and window sampling) never share one sequence.
 from __future__ import annotations
 
 # Distinct streams; a new use of randomness gets a new number here.
-DROPOUT_STREAM = 1
+WINDOWS_STREAM = 0  # the data module's crop windows, colourful draws and flips, per batch
+DROPOUT_STREAM = 1  # the generator's dropout masks, per iteration
 
 
 def step_seed(seed: int, rank: int, step: int, stream: int) -> int:

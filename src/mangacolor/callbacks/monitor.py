@@ -1,14 +1,16 @@
 """Throughput (images/s) and data health (unreadable pages skipped) on the dashboards.
 
 Images/s counts training alone: time spent in validation is taken out of the window it falls in,
-so the figure does not drop every time the run validates. Unreadable pages are gathered from
-every DDP rank, each counted once.
+so the figure does not drop every time the run validates, and under DDP it adds up the pages each
+rank trained on. Unreadable pages are gathered from every DDP rank, each counted once, and the
+list is carried through checkpoints, so a resumed run still counts those found before.
 """
 
 from __future__ import annotations
 
 import time
 
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from mangacolor.distributed import union_across_ranks
@@ -17,13 +19,14 @@ from mangacolor.distributed import union_across_ranks
 class TrainingMonitor(Callback):
     def __init__(self):
         self._window_start: float | None = None
-        self._window_images = 0  # counted per batch: a batch can lose unreadable pages
+        self._window_images = 0  # this rank's, counted per batch: a validation batch can lose pages
         self._paused_seconds = 0.0  # validation time inside the current window
         self._validation_start: float | None = None
         self.run_start: float | None = None
         self.run_start_iteration = 0
         self.images_per_second: float | None = None
         self.bad_files: dict[str, str] = {}  # path -> reason, from every rank
+        self._bad_files_before: dict[str, str] = {}  # from the checkpoint this run resumed
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.run_start = self._window_start = time.perf_counter()
@@ -41,18 +44,25 @@ class TrainingMonitor(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if batch.get("L") is not None:
-            self._window_images += batch["L"].shape[0] * trainer.world_size  # a shape: no device sync
+            self._window_images += batch["L"].shape[0]  # a shape: no device sync
         iteration = pl_module.iteration
         if iteration % pl_module.hparams.log_every != 0 or self._window_start is None:
             return
         now = time.perf_counter()  # the module's log flush just synchronised with the device
         training_seconds = now - self._window_start - self._paused_seconds
-        self.images_per_second = self._window_images / max(training_seconds, 1e-9)
+        self.images_per_second = self._images_on_every_rank(trainer, pl_module) / max(training_seconds, 1e-9)
         self._window_start, self._window_images, self._paused_seconds = now, 0, 0.0
         scalars = {"perf/images_per_s": self.images_per_second}
         if self._gather_bad_files(trainer):
             scalars["data/bad_files"] = float(len(self.bad_files))
         pl_module.log_scalars(scalars)
+
+    def _images_on_every_rank(self, trainer, pl_module) -> float:
+        if trainer.world_size == 1:
+            return float(self._window_images)
+        # Every rank logs at the same iteration, so this all-reduce is matched on every rank.
+        count = torch.tensor(float(self._window_images), device=pl_module.device)
+        return float(trainer.strategy.reduce(count, reduce_op="sum"))
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._gather_bad_files(trainer)  # the last iterations' finds, for the run's summary
@@ -62,8 +72,16 @@ class TrainingMonitor(Callback):
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "bad_files"):
             return False
-        self.bad_files = union_across_ranks(trainer, datamodule.bad_files)
+        found = union_across_ranks(trainer, datamodule.bad_files)
+        self.bad_files = {**found, **self._bad_files_before}
         return True
+
+    def state_dict(self) -> dict:
+        return {"bad_files": dict(self.bad_files)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._bad_files_before = dict(state_dict.get("bad_files", {}))
+        self.bad_files = dict(self._bad_files_before)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.run_start if self.run_start is not None else 0.0

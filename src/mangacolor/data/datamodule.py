@@ -27,6 +27,7 @@ from mangacolor.data.files import (
 )
 from mangacolor.data.pages import PageDataset, ShardedStreamSampler, collate_pages, shard
 from mangacolor.data.transforms import PageCropper
+from mangacolor.seeding import WINDOWS_STREAM, step_seed
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,7 @@ class PagesDataModule(L.LightningDataModule):
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device)
         rank, _ = self._rank_and_world()
-        # A plain formula rather than hash(): the same stream on every Python and machine.
-        return self._generator.manual_seed(((self.seed * 1_000_003 + rank) * 1_000_000_007 + batch_number) % 2**63)
+        return self._generator.manual_seed(step_seed(self.seed, rank, batch_number, WINDOWS_STREAM))
 
     def note_bad_files(self, bad: list[tuple[str, str]]) -> None:
         for path, reason in bad:
