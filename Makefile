@@ -44,7 +44,9 @@ bench: $(STAMP)  ## print speed numbers for this machine
 # ---- the GPU sweep of docs/benchmarks.md ("GPU session recipe") ------------------------------------
 # Here `make gpu-prep` fills what the GPU machine lacks: .whl/ (wheels) and .gpu-pages/ (it gets no
 # ../shared). There, with no venv and no console scripts, PYTHON_RUN=python3 runs the modules with
-# that Python and never builds .venv:  make bench-gpu-eager test-gpu PYTHON_RUN=python3 OUT_DIR=$$OUT
+# that Python and never builds .venv; the carried wheels must be installed and on PYTHONPATH first,
+# with src/ (the whole command line is in docs/benchmarks.md):
+#   make bench-gpu-eager test-gpu PYTHON_RUN=python3 OUT_DIR=$$OUT
 # Each bench line is '-': one failing part must not cost the rest of a 10-minute call.
 PYTHON_RUN ?=
 RUN_PY      = $(or $(PYTHON_RUN),$(PY))
