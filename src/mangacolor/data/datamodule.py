@@ -72,6 +72,7 @@ class PagesDataModule(L.LightningDataModule):
         self.train_batches_consumed = 0
         self.bad_files: dict[str, str] = {}  # path -> reason, each logged once
         self._generator: torch.Generator | None = None
+        self._substitutes: PageDataset | None = None  # decode_on_device: replaces damaged JPEGs
 
     # ---- files -------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -166,21 +167,17 @@ class PagesDataModule(L.LightningDataModule):
         return batch
 
     def _substitute_page(self, unreadable: UnreadableImage) -> tuple[str, torch.Tensor]:
-        """The next readable training page after an unreadable one, decoded on the CPU: what
-        `PageDataset(replace_bad=True)` gives in a worker. Rare (a JPEG damaged past its header)."""
-        self.note_bad_files([(unreadable.path, unreadable.reason)])  # never picked as a substitute
-        paths = [str(path) for path in self.train_paths]
+        """The next readable training page after an unreadable one, decoded on the CPU by the
+        workers' own replacement (`PageDataset(replace_bad=True)`). Rare: a JPEG damaged past its
+        header."""
+        self.note_bad_files([(unreadable.path, unreadable.reason)])
+        if self._substitutes is None:  # kept: it remembers the pages it found unreadable
+            self._substitutes = PageDataset(self.train_paths, replace_bad=True, max_pixels=self.max_pixels)
+        paths = self._substitutes.paths
         start = paths.index(unreadable.path) if unreadable.path in paths else -1
-        for step in range(1, len(paths) + 1):
-            candidate = paths[(start + step) % len(paths)]
-            if candidate in self.bad_files:
-                continue
-            try:
-                return candidate, read_image(candidate, self.max_pixels)
-            except UnreadableImage as error:
-                self.note_bad_files([(error.path, error.reason)])
-        raise RuntimeError(f"none of the {len(paths)} training pages is readable any more "
-                           f"(the last found unreadable: {unreadable})")
+        item = self._substitutes[(start + 1) % len(paths)]
+        self.note_bad_files(item["bad"])
+        return item["path"], item["image"]
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         self.note_bad_files(batch["bad"])
