@@ -60,12 +60,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     results = {"iteration": model.iteration, **model.last_train_scalars, **model.last_val_scalars,
                "bad_files": len(bad_files), "run_dir": str(cfg.paths.run_dir)}
     if trainer.is_global_zero:
-        print(summary_line(results, callbacks, Path(cfg.paths.run_dir)), flush=True)
+        print(summary_line(results, monitor, Path(cfg.paths.run_dir)), flush=True)
     return results
 
 
-def summary_line(results: dict[str, Any], callbacks: list, run_dir: Path) -> str:
-    monitor = next((c for c in callbacks if isinstance(c, TrainingMonitor)), None)
+def summary_line(results: dict[str, Any], monitor: TrainingMonitor | None, run_dir: Path) -> str:
     speed = f", {monitor.images_per_second:.1f} img/s" if monitor and monitor.images_per_second else ""
     quality = ""
     if "val/ab_l1" in results:
