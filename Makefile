@@ -56,7 +56,7 @@ OUT_DIR    ?= outputs/bench-gpu
 COMPILE_BATCHES ?= [1,8,16,32,64]
 DECODE_SWEEP    ?= 'bench.data_decode_on_device=[false,true]'
 BENCH_ARGS ?=  # last on every bench line, so they win: e.g. BENCH_ARGS='+debug=tiny ...' for a CPU smoke test
-BENCH_GPU   = $(RUN_PY) -m mangacolor.bench +experiment=manga 'data.train_dir=$(PAGES)'
+BENCH_GPU   = $(RUN_PY) -m mangacolor.commands.bench +experiment=manga 'data.train_dir=$(PAGES)'
 WHEELS      := .whl
 # The versions CI runs with; antlr4 4.9.3 is an sdist on PyPI, built here (pure Python).
 GPU_WHEELS  := kornia==0.9.0 kornia_rs==0.2.0 hydra-core==1.3.8 omegaconf==2.3.1
@@ -64,7 +64,7 @@ SHARED_PAGES   ?= ../shared/data/clipart/train
 GPU_PAGE_COUNT ?= 600
 
 gpu-prep: gpu-wheels gpu-pages $(STAMP)  ## fill .whl/ and .gpu-pages/ for a GPU call; print the commit to name there
-	@echo "MANGACOLOR_COMMIT=$$($(PY) -c 'from mangacolor.benchmarking import git_commit; from mangacolor.resources import REPO_DIR; print(git_commit(REPO_DIR))')"
+	@echo "MANGACOLOR_COMMIT=$$($(PY) -c 'from mangacolor.benchmark.machine import git_commit; from mangacolor.runtime.bundled import REPO_DIR; print(git_commit(REPO_DIR))')"
 
 gpu-wheels:  ## download the wheels the GPU machine lacks (Python 3.12, x86-64) into .whl/
 	rm -rf $(WHEELS)

@@ -1,7 +1,12 @@
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from mangacolor.color import AB_SCALE, lightness_preserving_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
+from mangacolor.color import (
+    AB_SCALE,
+    lightness_preserving_rgb,
+    rgb_to_scaled_lab,
+    scaled_lab_to_rgb,
+)
 
 # Reference CIE Lab (D65) of sRGB primaries and greys.
 KNOWN = {

@@ -11,7 +11,7 @@ from kornia.color import rgb_to_lab
 from mangacolor.metrics import (
     PSNR_CAP_DB,
     ab_l1,
-    colourfulness,
+    colorfulness,
     delta_e_2000,
     mean_delta_e_2000,
     psnr,
@@ -152,11 +152,11 @@ def test_ssim_handles_images_smaller_than_its_window():
 
 def test_colourfulness_is_zero_for_grey_and_positive_for_colour():
     grey = torch.full((1, 3, 8, 8), 0.4)
-    assert colourfulness(grey).item() == pytest.approx(0.0, abs=1e-4)
+    assert colorfulness(grey).item() == pytest.approx(0.0, abs=1e-4)
     red = torch.zeros(1, 3, 8, 8)
     red[:, 0] = 1.0
     # A flat red image has no spread: 0.3 * sqrt(255^2 + 127.5^2).
-    assert colourfulness(red).item() == pytest.approx(0.3 * math.hypot(255.0, 127.5), rel=1e-5)
+    assert colorfulness(red).item() == pytest.approx(0.3 * math.hypot(255.0, 127.5), rel=1e-5)
 
 
 def test_delta_e_of_rgb_images_through_kornia_lab_is_zero_for_identical_images():

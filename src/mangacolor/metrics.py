@@ -30,7 +30,7 @@ def psnr(pred_rgb: torch.Tensor, true_rgb: torch.Tensor, max_val: float = 1.0) -
     return 10.0 * torch.log10(max_val**2 / mse.clamp_min(floor))
 
 
-def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
+def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
     """Hasler & Suesstrunk (2003) colourfulness per image, RGB in [0, 1], on their 0-255 scale.
 
     About 0 for a grey image, 15 "slightly", 33 "moderately", 59 "quite", 82+ "highly colourful".

@@ -15,8 +15,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from mangacolor.atomic import atomic_write
-from mangacolor.models.generator_io import export_generator
+from mangacolor.inference.generator_file import export_generator
+from mangacolor.runtime.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from mangacolor.distributed import union_across_ranks
+from mangacolor.runtime.distributed import union_across_ranks
 
 
 class TrainingMonitor(Callback):
@@ -22,15 +22,12 @@ class TrainingMonitor(Callback):
         self._window_images = 0  # this rank's, counted per batch: a validation batch can lose pages
         self._paused_seconds = 0.0  # validation time inside the current window
         self._validation_start: float | None = None
-        self.run_start: float | None = None
-        self.run_start_iteration = 0
         self.images_per_second: float | None = None
         self.bad_files: dict[str, str] = {}  # path -> reason, from every rank
         self._bad_files_before: dict[str, str] = {}  # from the checkpoint this run resumed
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.run_start = self._window_start = time.perf_counter()
-        self.run_start_iteration = pl_module.iteration
+        self._window_start = time.perf_counter()
         self._window_images, self._paused_seconds = 0, 0.0
 
     def on_validation_start(self, trainer, pl_module) -> None:
@@ -82,6 +79,3 @@ class TrainingMonitor(Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self._bad_files_before = dict(state_dict.get("bad_files", {}))
         self.bad_files = dict(self._bad_files_before)
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.run_start if self.run_start is not None else 0.0

@@ -23,11 +23,22 @@ from torch.utils.data import DataLoader
 from mangacolor.color import rgb_to_scaled_lab
 from mangacolor.data.device_decode import finish_on_device
 from mangacolor.data.files import (
-    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, UnreadableImage, find_images, printable, read_image, split_by_hash,
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    UnreadableImage,
+    find_images,
+    printable,
+    read_image,
+    split_by_hash,
 )
-from mangacolor.data.pages import PageDataset, ShardedStreamSampler, collate_pages, shard
+from mangacolor.data.pages import (
+    PageDataset,
+    ShardedStreamSampler,
+    collate_pages,
+    shard,
+)
 from mangacolor.data.transforms import PageCropper
-from mangacolor.seeding import WINDOWS_STREAM, step_seed
+from mangacolor.runtime.seeding import WINDOWS_STREAM, step_seed
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,17 @@ its batch, which shrinks (validation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from collections.abc import Callable
-
-from mangacolor.data.files import EncodedJpeg, UnreadableImage, decode_image, decoder_warnings_as_errors
+from mangacolor.data.files import (
+    EncodedJpeg,
+    UnreadableImage,
+    decode_image,
+    decoder_warnings_as_errors,
+)
 from mangacolor.data.pages import pad_to
 
 Substitute = Callable[[UnreadableImage], tuple[str, torch.Tensor]]

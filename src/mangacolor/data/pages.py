@@ -12,7 +12,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mangacolor.data.files import DEFAULT_MAX_PIXELS, EncodedJpeg, UnreadableImage, read_page
+from mangacolor.data.files import (
+    DEFAULT_MAX_PIXELS,
+    EncodedJpeg,
+    UnreadableImage,
+    read_page,
+)
 
 
 class PageDataset(Dataset):

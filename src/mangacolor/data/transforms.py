@@ -18,7 +18,7 @@ from kornia.filters import gaussian_blur2d
 from kornia.geometry.transform import crop_and_resize
 
 from mangacolor.color import uint8_to_unit
-from mangacolor.metrics import colourfulness
+from mangacolor.metrics import colorfulness
 
 PREVIEW_SIDE = 128  # colourful-window scoring works on a page shrunk to about this size
 SCORE_SIDE = 32  # and scores each candidate window at this resolution
@@ -82,7 +82,7 @@ def crop_windows(
     return crop_and_resize(blurred, boxes_from_corners(corners, sides), (size, size), align_corners=True)
 
 
-def most_colourful_corners(
+def most_colorful_corners(
     images: torch.Tensor, sizes: torch.Tensor, sides: torch.Tensor,
     generator: torch.Generator | None, draws: int,
 ) -> torch.Tensor:
@@ -103,7 +103,7 @@ def most_colourful_corners(
         preview.repeat_interleave(draws, dim=0),
         boxes_from_corners(small_corners, small_sides), (SCORE_SIDE, SCORE_SIDE),
     )
-    scores = colourfulness(crops).view(batch, draws)
+    scores = colorfulness(crops).view(batch, draws)
     best = scores.argmax(dim=1)
     return candidates[torch.arange(batch, device=images.device), best]
 
@@ -129,7 +129,7 @@ class PageCropper:
         images = uint8_to_unit(pages)
         sides = window_sides(sizes, self.window)
         if train:
-            corners = most_colourful_corners(images, sizes, sides, generator, self.colourful_draws)
+            corners = most_colorful_corners(images, sizes, sides, generator, self.colourful_draws)
         else:
             corners = centre_corners(sizes, sides)
         crops = crop_windows(images, corners, sides, self.size, self.window).clamp_(0.0, 1.0)

@@ -5,7 +5,7 @@
     scoring.py    the metrics of one prediction against the truth, per image
     baselines.py  the mean-ab colour of a training folder
     extremes.py   the best and worst k images, for the PNG grids
-    runner.py     the loop over the folder, with a progress bar, skipping unreadable pages
+    page_loop.py  the loop over the folder, with a progress bar, skipping unreadable pages
     report.py     overall means, the printed table, metrics.json, per_image.csv, grids, TensorBoard
-    run.py        evaluate(cfg): one evaluation from the composed config, start to finish
+    evaluate.py   evaluate(cfg): one evaluation from the composed config, start to finish
 """

@@ -13,8 +13,8 @@ import torch
 from tqdm import tqdm
 
 from mangacolor.color import AB_SCALE, rgb_to_scaled_lab
-from mangacolor.data.pages import page_loader
 from mangacolor.data.files import DEFAULT_MAX_PIXELS, find_images, printable
+from mangacolor.data.pages import page_loader
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.settings import EvalSettings
 

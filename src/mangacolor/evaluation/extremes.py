@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from mangacolor.callbacks.image_grid import comparison_grid
+from mangacolor.inference.grids import comparison_grid
 
 
 def fit_in_square(lightness: torch.Tensor, ab: torch.Tensor, fake_ab: torch.Tensor, side: int) -> torch.Tensor:

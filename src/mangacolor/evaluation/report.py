@@ -21,11 +21,11 @@ import torch
 from torchvision.utils import save_image
 
 import mangacolor
-from mangacolor.atomic import atomic_write
 from mangacolor.evaluation.extremes import ExtremeImages
-from mangacolor.evaluation.runner import EvalResult
+from mangacolor.evaluation.page_loop import EvalResult
 from mangacolor.evaluation.scoring import METRICS
 from mangacolor.evaluation.settings import EvalSettings
+from mangacolor.runtime.atomic import atomic_write
 
 OUTPUT_NAMES = ("metrics.json", "per_image.csv", "best.png", "worst.png", "tensorboard")  # metrics.json: done
 CLAIM_NAME = ".mangacolor-eval"  # made exclusively at start: two evaluations never share a folder
@@ -98,7 +98,7 @@ def improvement_over_grey(overall: dict[str, dict[str, float]]) -> dict[str, dic
     return improvement
 
 
-def format_table(overall: dict[str, dict[str, float]], predictors: list[str]) -> str:
+def format_metrics_table(overall: dict[str, dict[str, float]], predictors: list[str]) -> str:
     """The printed comparison: one row per metric, one column per predictor, then model vs grey."""
     rows = [(metric.label + (" ^" if metric.higher_is_better else " v"), metric.name) for metric in METRICS]
     rows.append(("colourfulness / truth -> 1", "colourfulness_ratio"))
@@ -176,7 +176,9 @@ def write_grids(folder: Path, extremes: ExtremeImages) -> dict[str, torch.Tensor
 def write_tensorboard(folder: Path, overall: dict[str, dict[str, float]], grids: dict[str, torch.Tensor],
                       step: int = 0) -> None:
     """Overall means as eval/<predictor>/<metric> scalars and the grids as eval/<which> images."""
-    from torch.utils.tensorboard import SummaryWriter  # only when asked for: it imports tensorboard
+    from torch.utils.tensorboard import (
+        SummaryWriter,  # only when asked for: it imports tensorboard
+    )
 
     writer = SummaryWriter(log_dir=os.fspath(folder / "tensorboard"))
     try:

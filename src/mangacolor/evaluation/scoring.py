@@ -21,8 +21,14 @@ from dataclasses import dataclass
 import torch
 from kornia.color import rgb_to_lab
 
-from mangacolor.color import AB_SCALE, L_SCALE, lightness_preserving_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
-from mangacolor.metrics import ab_l1, colourfulness, mean_delta_e_2000, psnr, ssim
+from mangacolor.color import (
+    AB_SCALE,
+    L_SCALE,
+    lightness_preserving_rgb,
+    rgb_to_scaled_lab,
+    scaled_lab_to_rgb,
+)
+from mangacolor.metrics import ab_l1, colorfulness, mean_delta_e_2000, psnr, ssim
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ def score_prediction(
         "psnr": psnr(pred_rgb, truth.rgb),
         "ssim": ssim(pred_rgb, truth.rgb),
         "delta_e_2000": mean_delta_e_2000(rgb_to_lab(pred_rgb), truth.lab),
-        "colourfulness": colourfulness(pred_rgb),
+        "colourfulness": colorfulness(pred_rgb),
     }
 
 

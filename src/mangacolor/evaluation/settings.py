@@ -18,8 +18,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mangacolor.config_checks import ConfigError
 from mangacolor.evaluation.scoring import METRIC_NAMES
+from mangacolor.runtime.config_errors import require
 
 log = logging.getLogger(__name__)
 
@@ -71,41 +71,36 @@ def training_crop(ckpt_path: Path) -> tuple[int | None, int | None, Path | None]
         return None, None, None
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
 def check_crop(size: int | None, window: int | None, multiple: int, why: str) -> None:
-    _require(size is not None and window is not None,
+    require(size is not None and window is not None,
              f"data.size and data.window are needed {why}, and no training config was found beside the "
              "checkpoint (RUN/.hydra/config.yaml): set them to the training values")
-    _require(size > 0, f"data.size must be positive, got {size}")
-    _require(window >= size, f"data.window ({window}) must be at least data.size ({size})")
-    _require(size % multiple == 0,
+    require(size > 0, f"data.size must be positive, got {size}")
+    require(window >= size, f"data.window ({window}) must be at least data.size ({size})")
+    require(size % multiple == 0,
              f"data.size ({size}) must be a multiple of the generator's 2**depth ({multiple})")
 
 
 def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
-    _require(eval_cfg.mode in MODES, f"eval.mode must be one of {', '.join(MODES)}, got {eval_cfg.mode!r}")
-    _require(batch_size >= 1, f"data.batch_size must be >= 1, got {batch_size}")
-    _require(limit is None or limit >= 1, f"eval.limit must be >= 1 or null, got {limit}")
-    _require(eval_cfg.rank_by in METRIC_NAMES,
+    require(eval_cfg.mode in MODES, f"eval.mode must be one of {', '.join(MODES)}, got {eval_cfg.mode!r}")
+    require(batch_size >= 1, f"data.batch_size must be >= 1, got {batch_size}")
+    require(limit is None or limit >= 1, f"eval.limit must be >= 1 or null, got {limit}")
+    require(eval_cfg.rank_by in METRIC_NAMES,
              f"eval.rank_by must be one of {', '.join(METRIC_NAMES)}, got {eval_cfg.rank_by!r}")
-    _require(eval_cfg.grid_images >= 0, f"eval.grid_images must be >= 0, got {eval_cfg.grid_images}")
-    _require(eval_cfg.grid_side >= 8, f"eval.grid_side must be >= 8, got {eval_cfg.grid_side}")
+    require(eval_cfg.grid_images >= 0, f"eval.grid_images must be >= 0, got {eval_cfg.grid_images}")
+    require(eval_cfg.grid_side >= 8, f"eval.grid_side must be >= 8, got {eval_cfg.grid_side}")
     short_side = eval_cfg.get("short_side")
-    _require(short_side is None or (isinstance(short_side, int) and short_side >= 1),
+    require(short_side is None or (isinstance(short_side, int) and short_side >= 1),
              f"eval.short_side must be a positive whole number of pixels or null, got {short_side!r}")
 
 
 def check_inputs(cfg: Any) -> None:
     """The checkpoint and the folders exist: checked before the output folder is claimed or a model loaded."""
-    _require(Path(str(cfg.ckpt_path)).is_file(), f"ckpt_path: checkpoint file not found: {cfg.ckpt_path}")
+    require(Path(str(cfg.ckpt_path)).is_file(), f"ckpt_path: checkpoint file not found: {cfg.ckpt_path}")
     for key in ("test_dir", "train_dir"):
         folder = cfg.data.get(key)
         if key == "test_dir" or folder is not None:
-            _require(Path(str(folder)).is_dir(), f"data.{key}: folder not found: {folder}")
+            require(Path(str(folder)).is_dir(), f"data.{key}: folder not found: {folder}")
 
 
 def page_short_side(requested: int | None, training_size: int | None, multiple: int) -> int:

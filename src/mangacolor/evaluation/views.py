@@ -4,7 +4,7 @@
 `page`: each page at its own resolution, cut free of the batch's edge padding (see
 `collate_pages`); pages of equal size share a group, so the padding a batch needs never reaches
 the network or the metrics. (The generator then sees each page as mangacolor-colorize does: see
-`mangacolor.colouring.PageColouriser`.)
+`mangacolor.inference.page_colorizer.PageColorizer`.)
 """
 
 from __future__ import annotations

@@ -25,9 +25,14 @@ from mangacolor.metrics import ab_l1, psnr
 from mangacolor.models.components import PatchDiscriminator, UNetGenerator
 from mangacolor.models.losses import GANLoss
 from mangacolor.models.nonfinite import (
-    NonFiniteGuard, all_finite, restore_buffers_unless, skip_mode, snapshot_buffers, step_unless_nonfinite,
+    NonFiniteGuard,
+    all_finite,
+    restore_buffers_unless,
+    skip_mode,
+    snapshot_buffers,
+    step_unless_nonfinite,
 )
-from mangacolor.seeding import DROPOUT_STREAM, step_seed
+from mangacolor.runtime.seeding import DROPOUT_STREAM, step_seed
 
 log = logging.getLogger(__name__)
 

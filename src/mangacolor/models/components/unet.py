@@ -62,6 +62,7 @@ class UNetGenerator(nn.Module):
         if depth < 2:
             raise ValueError(f"generator depth must be >= 2, got {depth}")
         self.depth = depth
+        self.out_channels = out_channels
         channels = encoder_channels(depth, width, max_width)
         self.down = nn.ModuleList()
         previous = in_channels

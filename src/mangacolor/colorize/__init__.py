@@ -1,0 +1,1 @@
+"""mangacolor-colorize's library: settings, planning a job over images, folders and archives, writing pages."""

@@ -1,0 +1,211 @@
+"""Colour a user's pages: one image, a folder tree (mirrored) or a comic archive, safely and resumably.
+
+The job is planned before any model is built: every input is listed, every archive checked
+(`mangacolor.colorize.archives`), every output path chosen, pages already done counted as skipped, and
+the output folder proved writable. Then pages are decoded in background threads, coloured in
+batches (`mangacolor.inference.page_colorizer`), and written each to a temporary name and renamed.
+
+Archive pages are first written to a hidden folder beside the output `.cbz`
+(`.<name>.cbz.pages/`, each page named by its index: `00000.png`...), so an interrupted archive
+resumes page by page; when its last page is done they are packed, in the archive's own order and
+under their own entry names, into the `.cbz` and the folder is removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from mangacolor.colorize.archives import (
+    ArchiveError,
+    write_cbz,
+)
+from mangacolor.colorize.planning import (
+    ArchiveJob,
+    PageTask,
+    Plan,
+    plan_job,
+    prepare_output,
+)
+from mangacolor.colorize.settings import ColorizeError, ColorizeSettings
+from mangacolor.data.files import (
+    UnreadableImage,
+    printable,
+)
+from mangacolor.inference.generator_file import load_generator
+from mangacolor.inference.page_colorizer import PageColorizer
+from mangacolor.runtime.atomic import atomic_write
+from mangacolor.runtime.config_errors import ConfigError
+from mangacolor.runtime.devices import resolve_device
+
+
+@dataclass
+class Summary:
+    coloured: int
+    skipped: int
+    unreadable: list[str]
+    refused: list[str]
+    seconds: float
+    output: Path
+    device: str
+    resolution: str
+
+    def line(self) -> str:
+        parts = [f"{self.coloured} pages coloured", f"{self.skipped} skipped (already done)"]
+        if self.unreadable:
+            parts.append(f"{len(self.unreadable)} unreadable (named above)")
+        if self.refused:
+            parts.append(f"{len(self.refused)} archives refused (named above)")
+        speed = (f", {self.coloured / self.seconds:.2f} pages/s" if self.coloured and self.seconds > 0 else "")
+        return (f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}. "
+                f"Output folder {printable(self.output)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: what to colour, where each page goes, what is already done
+
+
+def save_page(rgb: torch.Tensor, path: Path, quality: int) -> None:
+    """uint8 RGB (3, H, W) -> an image file in the format its suffix names, atomically.
+
+    A failure (disk full, permission) leaves no partial file and stops the job: every later page
+    would fail the same way.
+    """
+    image = Image.fromarray(rgb.permute(1, 2, 0).contiguous().numpy())
+    pil_format = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    options = {"quality": quality} if pil_format in ("JPEG", "WEBP") else {}
+    try:
+        with atomic_write(path) as handle:
+            image.save(handle, format=pil_format, **options)
+    except OSError as error:
+        raise ColorizeError(f"cannot write {path}: {error.strerror or error}; stopped, no partial file left") from None
+
+
+def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
+    """Pack the staged pages, in the archive's order, into the output `.cbz`; drop the staging folder."""
+    job.close()
+    present = [(name, staged) for name, staged in job.entries if staged.exists()]
+    if not present:
+        say(f"{printable(job.source)}: no page could be coloured; no archive written")
+        return
+    try:
+        write_cbz(job.output, present)
+    except OSError as error:
+        raise ColorizeError(f"cannot write {job.output}: {error.strerror or error}; stopped, no partial file left") from None
+    shutil.rmtree(job.staging, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = None) -> Summary:
+    """Colour everything `settings.input` holds into `settings.output`; returns what was done."""
+    say = say or (lambda message: tqdm.write(message, file=sys.stderr))
+    if not settings.ckpt_path.is_file():
+        raise ColorizeError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
+    plan = plan_job(settings)
+    for message in plan.unlisted:
+        say(f"skipped {message}")
+    for message in plan.refused:
+        say(f"refused {message}")
+    prepare_output(settings.output)
+    device = resolve_device(settings.device)
+    generator, _config = load_generator(settings.ckpt_path)
+    short_side = None if settings.full_resolution else settings.size or generator.training_size or generator.multiple
+    try:
+        colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
+                                    settings.batch_size, device, str(settings.precision))
+    except ValueError as error:
+        raise ConfigError(f"tile / tile_overlap: {error}") from None
+
+    start = time.perf_counter()
+    unreadable = _run(plan, colorizer, settings, say)
+    return Summary(
+        coloured=len(plan.tasks) - len(unreadable), skipped=plan.skipped, unreadable=plan.unlisted + unreadable,
+        refused=plan.refused, seconds=time.perf_counter() - start, output=settings.output,
+        device=f"{device} ({colorizer.precision})",
+        resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
+    )
+
+
+def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) -> list[str]:
+    """Decode ahead in threads, colour in batches, write in threads. Returns the unreadable pages."""
+    unreadable: list[str] = []
+
+    def finished(task: PageTask) -> None:
+        job = task.archive
+        if job is not None:
+            job.remaining -= 1
+            if job.remaining == 0:
+                finish_archive(job, say)
+
+    for job in plan.archives:
+        if job.remaining == 0:  # every page was staged by an interrupted run: only packing is left
+            finish_archive(job, say)
+
+    workers = max(1, settings.num_workers)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mangacolor-pages")
+    loads: deque[tuple[PageTask, Future]] = deque()
+    writes: list[tuple[PageTask, Future]] = []
+    pending = iter(plan.tasks)
+    bar = tqdm(total=len(plan.tasks), unit="page", desc="colouring", disable=not settings.progress,
+               file=sys.stderr, dynamic_ncols=True)
+
+    def load_next() -> None:
+        task = next(pending, None)
+        if task is not None:
+            loads.append((task, pool.submit(task.load)))
+
+    def wait_for_writes() -> None:
+        for task, future in writes:
+            future.result()  # ColorizeError (disk full, permission) stops the job here
+            bar.update(1)
+            finished(task)
+        writes.clear()
+
+    def color_and_write(batch: list[tuple[PageTask, torch.Tensor]]) -> None:
+        coloured = colorizer.colour([page for _, page in batch])
+        wait_for_writes()  # at most one batch of pages waits in memory to be written
+        for (task, _), rgb in zip(batch, coloured):
+            writes.append((task, pool.submit(save_page, rgb, task.output, settings.quality)))
+        batch.clear()
+
+    try:
+        for _ in range(settings.batch_size + 2 * workers):
+            load_next()
+        batch: list[tuple[PageTask, torch.Tensor]] = []
+        while loads:
+            task, future = loads.popleft()
+            load_next()
+            try:
+                batch.append((task, future.result()))
+            except (UnreadableImage, ArchiveError) as error:
+                unreadable.append(printable(str(error)))
+                say(f"skipped {printable(str(error))}")
+                bar.update(1)
+                finished(task)
+                continue
+            if len(batch) >= settings.batch_size:
+                color_and_write(batch)
+        if batch:
+            color_and_write(batch)
+        wait_for_writes()
+    finally:
+        for _, future in loads:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        for job in plan.archives:
+            job.close()
+    return unreadable

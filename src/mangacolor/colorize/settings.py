@@ -1,0 +1,92 @@
+"""mangacolor-colorize's settings, read from its Hydra config and checked, each error naming its key."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mangacolor.colorize.archives import (
+    ArchiveLimits,
+)
+from mangacolor.data.files import (
+    DEFAULT_MAX_PIXELS,
+)
+from mangacolor.runtime.config_errors import ConfigError, require
+from mangacolor.runtime.devices import PRECISIONS, resolve_device
+
+# format= choices -> the suffix written; "keep" keeps each page's own where it can hold a colour
+# page (GIF cannot: 256 colours), else writes PNG.
+FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp"}
+
+
+class ColorizeError(Exception):
+    """A problem that stops the whole job (missing input, output that cannot be written...)."""
+
+
+@dataclass(frozen=True)
+class ColorizeSettings:
+    ckpt_path: Path
+    input: Path
+    output: Path
+    size: int | None = None
+    full_resolution: bool = False
+    tile: int = 1024
+    tile_overlap: int = 256
+    batch_size: int = 4
+    format: str = "keep"
+    quality: int = 92
+    overwrite: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+    num_workers: int = 2
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    progress: bool = True
+    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ColorizeSettings:
+        """From the Hydra config; a bad value raises ConfigError naming its key."""
+        values = {}
+        for key in ("ckpt_path", "input", "output"):
+            value = cfg.get(key)
+            if value in (None, "", "???"):
+                raise ConfigError(f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES output=DIR")
+            values[key] = Path(os.path.expanduser(str(value)))
+        archive = cfg.get("archive") or {}
+        try:
+            limits = ArchiveLimits(**{k: archive[k] for k in archive})
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"archive: {error}") from None
+        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels")
+        for key in numbers:
+            if cfg.get(key) is not None:
+                try:
+                    values[key] = int(cfg[key])
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
+        for key in ("full_resolution", "overwrite", "progress", "format", "device", "precision"):
+            if key in cfg:
+                values[key] = cfg[key]
+        settings = cls(**values, archive_limits=limits)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        require(self.size is None or self.size >= 1, f"size must be null or a positive number of pixels, got {self.size}")
+        require(self.tile >= 1, f"tile must be positive, got {self.tile}")
+        require(0 <= self.tile_overlap < self.tile,
+                f"tile_overlap must be at least 0 and less than tile ({self.tile}), got {self.tile_overlap}")
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(str(self.format).lower() in ("keep", *FORMAT_SUFFIXES),
+                f"format must be keep, png, jpeg or webp, got {self.format!r}")
+        require(1 <= self.quality <= 100, f"quality must be in 1..100, got {self.quality}")
+        require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
+        try:
+            resolve_device(self.device)
+        except (RuntimeError, ValueError) as error:
+            raise ConfigError(f"device: {error}") from None
+        if str(self.precision) not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")

@@ -1,0 +1,104 @@
+"""Fail at start, naming the key, for values that would only break later.
+
+`check_train_config` checks values (types, ranges, what the networks can take) and needs nothing
+on disk, so any config composes and checks anywhere; `check_train_inputs` checks that the folders
+and the checkpoint it names exist. `train()` runs both before it reads a page or builds a model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from mangacolor.models.components.norms import NORMS
+from mangacolor.models.losses import GAN_MODES
+from mangacolor.runtime.config_errors import ConfigError, number_at, require
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    size = number_at(cfg, "data.size")
+    window = number_at(cfg, "data.window")
+    depth = number_at(cfg, "model.generator.depth")
+    require(size > 0, f"data.size must be positive, got {size}")
+    require(depth >= 2, f"model.generator.depth must be at least 2, got {depth}")
+    require(
+        size % 2**depth == 0,
+        f"data.size ({size}) must be a multiple of 2**model.generator.depth ({2**depth}): the U-Net halves "
+        f"it {depth} times; for size {size} try model.generator.depth={max((size & -size).bit_length() - 1, 2)}",
+    )
+    strided = len(OmegaConf.select(cfg, "model.discriminator.channels") or [])
+    require(2**strided <= size, f"model.discriminator.channels: {strided} stride-2 layers need data.size >= "
+                                 f"{2**strided}, got {size}")
+    require(window >= size, f"data.window ({window}) must be at least data.size ({size})")
+    require(number_at(cfg, "data.batch_size") >= 1, f"data.batch_size must be >= 1, got {cfg.data.batch_size}")
+    val_batch = number_at(cfg, "data.val_batch_size", optional=True)
+    require(val_batch is None or val_batch >= 1, f"data.val_batch_size must be >= 1 (or null), got {val_batch}")
+    require(number_at(cfg, "data.num_workers") >= 0, f"data.num_workers must be >= 0, got {cfg.data.num_workers}")
+    require(number_at(cfg, "data.max_pixels") >= 1, f"data.max_pixels must be >= 1, got {cfg.data.max_pixels}")
+    require(number_at(cfg, "data.colourful_draws") >= 1,
+             f"data.colourful_draws must be >= 1, got {cfg.data.colourful_draws}")
+    fraction = number_at(cfg, "data.val_fraction", whole=False)
+    require(0.0 <= fraction < 1.0, f"data.val_fraction must be in [0, 1), got {fraction}")
+
+    model = cfg.model
+    for key in ("lr_g", "lr_d", "lambda_l1"):
+        require(number_at(cfg, f"model.{key}", whole=False) > 0, f"model.{key} must be positive, got {model[key]}")
+    for key in ("beta1", "beta2"):
+        require(0.0 <= number_at(cfg, f"model.{key}", whole=False) < 1.0, f"model.{key} must be in [0, 1), got {model[key]}")
+    require(model.gan_mode in GAN_MODES, f"model.gan_mode must be one of {', '.join(GAN_MODES)}, got {model.gan_mode!r}")
+    for net in ("generator", "discriminator"):
+        norm = OmegaConf.select(cfg, f"model.{net}.norm", default="batch")
+        require(norm in NORMS, f"model.{net}.norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    clip = number_at(cfg, "model.grad_clip", whole=False, optional=True)
+    require(clip is None or clip > 0, f"model.grad_clip must be positive (or null), got {clip}")
+    require(0.0 <= number_at(cfg, "model.decay_fraction", whole=False) <= 1.0,
+             f"model.decay_fraction must be in [0, 1], got {model.decay_fraction}")
+    for key in ("log_every", "max_nonfinite"):
+        value = number_at(cfg, f"model.{key}", optional=True)
+        require(value is None or value >= 1, f"model.{key} must be >= 1, got {value}")
+
+    require(number_at(cfg, "train.iterations") >= 1, f"train.iterations must be >= 1, got {cfg.train.iterations}")
+    require(number_at(cfg, "train.val_every") >= 1, f"train.val_every must be >= 1, got {cfg.train.val_every}")
+    every = number_at(cfg, "callbacks.checkpoint.every_n_iterations", optional=True)
+    require(every is None or every >= 1, f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every}")
+
+
+def check_train_inputs(cfg: DictConfig) -> None:
+    """The page folders and the checkpoint to resume from exist (names the key that is wrong)."""
+    data = cfg.data
+    require(data.train_dir is not None or data.data_dir is not None,
+             "data.train_dir is not set: give a folder of colour pages (data.train_dir=..., and data.val_dir=...), "
+             "or one folder to split (data.data_dir=...)")
+    for key in ("train_dir", "val_dir", "data_dir"):
+        folder = data.get(key)
+        if folder is None:
+            continue
+        path = Path(str(folder))
+        require(path.exists(), f"data.{key}: folder not found: {path}")
+        require(path.is_dir(), f"data.{key}: not a folder: {path}")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None:
+        require(Path(str(ckpt_path)).is_file(), f"ckpt_path: checkpoint file not found: {ckpt_path}")
+    check_checkpoint_folder_is_free(cfg)
+
+
+def check_checkpoint_folder_is_free(cfg: DictConfig) -> None:
+    """A run never writes its checkpoints over an earlier run's (a run folder given again with
+    hydra.run.dir, or a launcher's job name used twice), unless it resumes from one of them."""
+    folder = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath", default=None)
+    if folder is None or not Path(str(folder)).is_dir():
+        return
+    folder = Path(str(folder))
+    earlier = sorted(path.name for path in folder.iterdir() if path.suffix in (".ckpt", ".pt"))
+    if not earlier:
+        return
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and Path(str(ckpt_path)).resolve().parent == folder.resolve():
+        return  # continuing that run in its own folder
+    shown = ", ".join(earlier[:4]) + (", ..." if len(earlier) > 4 else "")
+    raise ConfigError(
+        f"the run folder's checkpoints folder {folder} already holds an earlier run's checkpoints ({shown}); "
+        f"a new run would overwrite them. Continue that run with ckpt_path={folder / 'last.ckpt'}, "
+        f"or give this one another folder (hydra.run.dir=... or paths.output_dir=...)"
+    )

@@ -1,0 +1,74 @@
+"""One evaluation from a composed config: check the inputs, claim the output folder, score, report.
+
+A failed evaluation gives its output folder back (the claim and any partial outputs are removed),
+so the same command can simply be run again; a finished one keeps it, and is never overwritten.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from mangacolor.data.files import printable
+from mangacolor.evaluation.baselines import mean_ab_of_folder
+from mangacolor.evaluation.page_loop import evaluate_pages, list_test_pages
+from mangacolor.evaluation.report import (
+    claim_output_folder,
+    format_metrics_table,
+    metrics_payload,
+    release_output_folder,
+    summary_line,
+    write_outputs,
+)
+from mangacolor.evaluation.settings import build_settings, check_inputs
+from mangacolor.inference.generator_file import load_generator
+from mangacolor.runtime.devices import resolve_device, resolve_precision
+
+
+class NothingReadable(FileNotFoundError):
+    """Every image file of the test folder failed to decode."""
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate as configured; writes the outputs into paths.run_dir and returns metrics.json's content."""
+    check_inputs(cfg)  # a wrong path is one clear error before any folder is claimed or model loaded
+    run_dir = Path(cfg.paths.run_dir)
+    claim_output_folder(run_dir)  # before any work: an earlier evaluation is never overwritten
+    try:
+        payload, predictors = _evaluate_in(cfg, run_dir)
+    except BaseException:  # an interrupted or failed run leaves the folder free for a retry
+        release_output_folder(run_dir)
+        raise
+    print(format_metrics_table(payload["overall"], predictors), flush=True)
+    print(summary_line(payload, run_dir), flush=True)
+    return payload
+
+
+def _evaluate_in(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The work, in the claimed folder; metrics.json, written last, marks it finished."""
+    ckpt_path, test_dir = Path(cfg.ckpt_path), Path(cfg.data.test_dir)
+    device = resolve_device(cfg.eval.device)
+    # The precision group writes trainer.precision, as in training.
+    precision = resolve_precision(OmegaConf.select(cfg, "trainer.precision", default="auto"), device)
+    generator, generator_config = load_generator(ckpt_path)
+    generator.to(device)
+    settings = build_settings(cfg, ckpt_path, generator.multiple, str(device), precision,
+                              training_size=getattr(generator, "training_size", None))
+    paths, unusable = list_test_pages(test_dir, settings.limit)
+
+    baselines, mean_ab_report = {}, None
+    if cfg.data.get("train_dir"):
+        baselines["mean_ab"], mean_ab_report = mean_ab_of_folder(Path(cfg.data.train_dir), settings)
+    result = evaluate_pages(generator, paths, settings, baselines)
+    if not result.records:
+        path, reason = result.skipped[0]
+        raise NothingReadable(f"none of the {len(paths)} image files under {test_dir} could be read "
+                              f"(e.g. {printable(path)}: {reason})")
+
+    predictors = ["model", "grey", *baselines]
+    payload = metrics_payload(result, unusable + result.skipped, predictors, ckpt_path, test_dir, settings,
+                              generator_config, mean_ab_report)
+    write_outputs(run_dir, payload, result, test_dir, settings.tensorboard)
+    return payload, predictors

@@ -1,0 +1,201 @@
+"""Colour whole pages of any size with a trained generator, keeping the scan's own lightness.
+
+A page is coloured in four steps:
+1. its lightness L is taken at full resolution (a colour page is reduced to its L);
+2. L is resized to a working resolution (by default the training size on the shorter side, aspect
+   kept), so the network sees drawings at the scale it learnt them; `short_side=None` works at the
+   page's own size instead;
+3. the network predicts ab on tiles of the working L, reflect-padded to a multiple of
+   `generator.multiple` (the padding is cropped away afterwards): an axis that fits is one tile; a
+   longer axis (a webtoon strip) is cut into overlapping tiles whose predictions are blended with
+   raised-cosine weights, so no seam shows where one tile hands over to the next;
+4. ab is upsampled to the page's size and recombined with the full-resolution L, so line art and
+   lettering stay exactly as sharp as the scan. Where a colour falls outside sRGB, clipping would
+   change L (tinted paper greys, tinted ink lightens), so such a pixel gives up chroma instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mangacolor.color import (
+    lightness_preserving_rgb,
+    rgb_to_scaled_lab,
+    uint8_to_unit,
+    unit_to_uint8,
+)
+from mangacolor.inference.prediction import pad_to_multiple, predict_ab
+from mangacolor.runtime.devices import resolve_precision
+
+
+@dataclass(frozen=True)
+class AxisTiles:
+    """How one axis of the working image is covered by tiles: the image, reflect-padded at the end
+    to `padded` pixels (a multiple of the generator's), is covered by tiles of `length` pixels
+    starting at each of `starts`."""
+
+    size: int
+    padded: int
+    length: int
+    starts: tuple[int, ...]
+
+
+def plan_axis(size: int, tile: int, overlap: int, multiple: int) -> AxisTiles:
+    """One tile when the padded axis fits in `tile`, else evenly spaced tiles overlapping by >= overlap.
+
+    `tile` must be a multiple of `multiple` and larger than `overlap`.
+    """
+    padded = -(-size // multiple) * multiple
+    if padded <= tile:
+        return AxisTiles(size, padded, padded, (0,))
+    count = -(-(padded - overlap) // (tile - overlap))
+    # Even spacing: every step is at most tile - overlap, so neighbours overlap by at least `overlap`.
+    starts = tuple(round(i * (padded - tile) / (count - 1)) for i in range(count))
+    return AxisTiles(size, padded, tile, starts)
+
+
+def blend_ramp(overlap: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Raised-cosine rise over `overlap` pixels. ramp[d] + ramp[overlap-1-d] == 1, so two tiles
+    overlapping by exactly `overlap` blend to a partition of unity without normalising."""
+    steps = (torch.arange(overlap, dtype=torch.float32, device=device) + 0.5) / overlap
+    return 0.5 - 0.5 * torch.cos(math.pi * steps)
+
+
+def tile_weights(axis: AxisTiles, overlap: int, device: torch.device | str | None = None) -> list[torch.Tensor]:
+    """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a neighbour.
+
+    Made on `device` directly: weights made on the host would cost a GPU page one upload per tile.
+    """
+    ramp = blend_ramp(min(overlap, axis.length), device)
+    weights = []
+    for start in axis.starts:
+        weight = torch.ones(axis.length, device=device)
+        if start > 0:
+            weight[: len(ramp)] *= ramp
+        if start + axis.length < axis.padded:
+            weight[axis.length - len(ramp):] *= ramp.flip(0)
+        weights.append(weight)
+    return weights
+
+
+def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(height, width) scaled so the shorter side is `short_side`, aspect kept."""
+    scale = short_side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+class PageColorizer:
+    """Colours batches of uint8 RGB pages of any sizes with one generator.
+
+    short_side: working resolution (shorter side, pixels); None predicts at each page's own size.
+    tile / overlap: longest tile side and the blend width, in working pixels; `tile` is rounded down
+    to a multiple of the generator's (at least one multiple).
+    batch_size: tiles per forward pass; tiles of the same shape, from any pages, share a batch.
+    precision: as Lightning names it; "auto" is bf16-mixed on a GPU that supports it, else 32-true.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        short_side: int | None,
+        tile: int = 1024,
+        overlap: int = 256,
+        batch_size: int = 4,
+        device: torch.device | str = "cpu",
+        precision: str = "auto",
+    ):
+        self.device = torch.device(device)
+        self.generator = generator.eval().to(self.device)
+        self.multiple = int(generator.multiple)
+        self.short_side = short_side
+        self.tile = max(self.multiple, tile // self.multiple * self.multiple)
+        if not 0 <= overlap < self.tile:
+            raise ValueError(f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got {overlap}")
+        self.overlap = overlap
+        self.batch_size = batch_size
+        self.precision = resolve_precision(precision, self.device)
+
+    @torch.inference_mode()
+    def colour(self, pages: list[torch.Tensor]) -> list[torch.Tensor]:
+        """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same sizes."""
+        lightness = [rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages]
+        ab = self.predict_pages_ab(lightness)
+        return [unit_to_uint8(lightness_preserving_rgb(l, c))[0].cpu() for l, c in zip(lightness, ab)]
+
+    @torch.inference_mode()
+    def predict_pages_ab(self, lightness: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Full-resolution scaled L (1, 1, H, W) per page -> scaled ab (1, 2, H, W) per page.
+
+        The tiles of all the pages are predicted together, so pages (or strips) that share a
+        working size share forward passes.
+        """
+        working = [self._to_working(l) for l in lightness]
+        plans = [self._plan(l) for l in working]
+        tiles = [self._cut_tiles(l, plan) for l, plan in zip(working, plans)]
+        predictions = iter(self._predict_tiles([tile for page in tiles for tile in page]))
+        canvases = [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans)]
+        return [self._resize(ab, full.shape[-2:]) for ab, full in zip(canvases, lightness)]
+
+    def _to_working(self, lightness: torch.Tensor) -> torch.Tensor:
+        if self.short_side is None:
+            return lightness
+        height, width = lightness.shape[-2:]
+        return self._resize(lightness, working_size(height, width, self.short_side))
+
+    @staticmethod
+    def _resize(image: torch.Tensor, size) -> torch.Tensor:
+        size = tuple(size)
+        if tuple(image.shape[-2:]) == size:
+            return image
+        # Antialias only when shrinking (aspect is kept, so both sides go the same way); when
+        # enlarging it changes nothing and costs time.
+        shrinking = size[0] < image.shape[-2]
+        return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+
+    def _plan(self, lightness: torch.Tensor) -> tuple[AxisTiles, AxisTiles]:
+        height, width = lightness.shape[-2:]
+        return (plan_axis(height, self.tile, self.overlap, self.multiple),
+                plan_axis(width, self.tile, self.overlap, self.multiple))
+
+    def _cut_tiles(self, lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]) -> list[torch.Tensor]:
+        rows, cols = plan
+        padded = pad_to_multiple(lightness, self.multiple)
+        return [padded[..., y:y + rows.length, x:x + cols.length] for y in rows.starts for x in cols.starts]
+
+    def _blend(self, predictions: list[torch.Tensor], plan: tuple[AxisTiles, AxisTiles]) -> torch.Tensor:
+        """Tile predictions (in `_cut_tiles` order) -> one ab image, blended and cropped to the page."""
+        rows, cols = plan
+        if len(predictions) == 1:
+            ab = predictions[0]
+        else:
+            total = torch.zeros(1, 2, rows.padded, cols.padded, device=self.device)
+            weight_sum = torch.zeros(1, 1, rows.padded, cols.padded, device=self.device)
+            predictions = iter(predictions)
+            col_weights = tile_weights(cols, self.overlap, self.device)
+            for y, row_weight in zip(rows.starts, tile_weights(rows, self.overlap, self.device)):
+                for x, col_weight in zip(cols.starts, col_weights):
+                    weight = row_weight[:, None] * col_weight[None, :]
+                    total[..., y:y + rows.length, x:x + cols.length] += next(predictions) * weight
+                    weight_sum[..., y:y + rows.length, x:x + cols.length] += weight
+            ab = total / weight_sum
+        return ab[..., :rows.size, :cols.size]
+
+    def _predict_tiles(self, tiles: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Tiles (1, 1, h, w) of any shapes -> ab (1, 2, h, w) in float32, same-shape tiles batched."""
+        by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for index, tile in enumerate(tiles):
+            by_shape[tuple(tile.shape[-2:])].append(index)
+        results: list[torch.Tensor | None] = [None] * len(tiles)
+        for indices in by_shape.values():
+            for first in range(0, len(indices), self.batch_size):
+                chunk = indices[first:first + self.batch_size]
+                ab = predict_ab(self.generator, torch.cat([tiles[i] for i in chunk]), self.precision)
+                for i, prediction in zip(chunk, ab.split(1)):
+                    results[i] = prediction
+        return results

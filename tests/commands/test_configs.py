@@ -1,0 +1,80 @@
+"""Every config group option and experiment composes and instantiates."""
+
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from mangacolor.commands.train import training_device
+from mangacolor.commands.train_checks import check_train_config
+from mangacolor.runtime.bundled import config_dir, register_resolvers
+from mangacolor.runtime.config_errors import ConfigError
+
+EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
+
+
+def compose_train(overrides: list[str], run_dir: Path):
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
+
+
+def test_experiments_exist():
+    assert {"demo", "seed", "manga"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("group", ["trainer", "precision", "logger", "callbacks", "debug"])
+def test_every_option_of_a_group_composes(group, tmp_path):
+    for option in sorted(p.stem for p in (config_dir() / group).glob("*.yaml")):
+        prefix = "+" if group == "debug" else ""
+        cfg = compose_train([f"{prefix}{group}={option}", "data.train_dir=x"], tmp_path)
+        OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_instantiates(experiment, tmp_path):
+    cfg = compose_train([f"+experiment={experiment}", "data.train_dir=x"], tmp_path)
+    OmegaConf.resolve(cfg)
+    check_train_config(cfg)
+    model = hydra.utils.instantiate(cfg.model)
+    assert model.generator.multiple == cfg.data.size  # the U-Net reaches 1 x 1 at the crop size
+    for logger in (cfg.logger or {}).values():
+        hydra.utils.instantiate(logger)
+    for callback in cfg.callbacks.values():
+        hydra.utils.instantiate(callback)
+
+
+def test_seed_experiment_is_the_seeds_recipe(tmp_path):
+    cfg = compose_train(["+experiment=seed"], tmp_path)
+    assert (cfg.data.size, cfg.data.window, cfg.data.batch_size) == (512, 1024, 1)
+    assert cfg.model.generator.norm == "instance" and cfg.model.generator.dropout_blocks == 4
+    assert (cfg.model.lr_d, cfg.model.lr_g, cfg.model.lambda_l1, cfg.model.d_loss_weight) == (2e-4, 2e-5, 100.0, 0.5)
+    assert cfg.model.gan_mode == "vanilla" and cfg.train.iterations == 400_000
+    assert str(cfg.trainer.precision) == "32-true"
+
+
+def test_manga_experiment_is_the_gpu_recipe(tmp_path):
+    cfg = compose_train(["+experiment=manga"], tmp_path)
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.data.batch_size > 1 and cfg.data.colourful_draws > 1
+
+
+def test_demo_points_at_the_bundled_pages(tmp_path):
+    cfg = compose_train(["+experiment=demo"], tmp_path)
+    assert Path(cfg.data.train_dir).is_dir() and Path(cfg.data.val_dir).is_dir()
+
+
+def test_training_device_follows_the_accelerator(tmp_path):
+    assert training_device(compose_train(["trainer.accelerator=cpu"], tmp_path)).type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert training_device(compose_train(["trainer.accelerator=auto"], tmp_path)).type == expected
+    with pytest.raises(ConfigError, match="trainer.accelerator"):
+        training_device(compose_train(["trainer.accelerator=mps"], tmp_path))
+
+
+@pytest.mark.parametrize("precision", ["auto", "32-true", "bf16-mixed", "16-mixed"])
+def test_precision_options_set_the_trainer(precision, tmp_path):
+    cfg = compose_train([f"precision={precision}"], tmp_path)
+    assert cfg.trainer.precision == precision and "precision" not in cfg

@@ -1,0 +1,133 @@
+"""Bad settings fail at start, before any page is read or model built, with a message naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.cli import run_cli
+from helpers.pages import make_pages
+from hydra import compose, initialize_config_dir
+from hydra.errors import MissingConfigException
+
+from mangacolor.commands.train import train
+from mangacolor.commands.train_checks import check_train_config, check_train_inputs
+from mangacolor.data.datamodule import PagesDataModule
+from mangacolor.models.pix2pix import Pix2Pix
+from mangacolor.runtime.bundled import config_dir, register_resolvers
+from mangacolor.runtime.config_errors import ConfigError
+
+
+def compose_train(overrides: list[str], run_dir: Path):
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
+
+
+@pytest.fixture
+def pages(tmp_path) -> Path:
+    make_pages(tmp_path / "pages", 2)
+    return tmp_path / "pages"
+
+
+@pytest.fixture
+def nothing_built(monkeypatch):
+    """Any page read or model built before the check fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the run got past its start before the bad value was caught")
+
+    monkeypatch.setattr(Pix2Pix, "__init__", refuse)
+    monkeypatch.setattr(PagesDataModule, "setup", refuse)
+
+
+BAD_VALUES = [  # (override on +debug=tiny: size 32, window 64, depth 5), words the message must hold
+    ("data.size=48", "data.size (48) must be a multiple of 2**model.generator.depth (32)"),
+    ("data.size=0", "data.size must be positive"),
+    ("data.size=abc", "data.size must be a whole number, got 'abc'"),
+    ("model.generator.depth=1", "model.generator.depth must be at least 2"),
+    ("model.discriminator.channels=[8,16,32,64,128,256]", "model.discriminator.channels: 6 stride-2 layers"),
+    ("data.window=16", "data.window (16) must be at least data.size (32)"),
+    ("model.lr_g=0", "model.lr_g must be positive, got 0"),
+    ("model.lr_d=-0.0002", "model.lr_d must be positive, got -0.0002"),
+    ("data.batch_size=0", "data.batch_size must be >= 1, got 0"),
+    ("data.batch_size=-4", "data.batch_size must be >= 1, got -4"),
+    ("data.val_batch_size=0", "data.val_batch_size must be >= 1"),
+    ("model.beta1=1.5", "model.beta1 must be in [0, 1)"),
+    ("model.max_nonfinite=0", "model.max_nonfinite must be >= 1"),
+    ("train.iterations=0", "train.iterations must be >= 1"),
+    ("callbacks.checkpoint.every_n_iterations=0", "callbacks.checkpoint.every_n_iterations must be >= 1"),
+    ("data.val_fraction=1.0", "data.val_fraction must be in [0, 1)"),
+    ("model.gan_mode=wgan", "model.gan_mode must be one of vanilla, lsgan, hinge, got 'wgan'"),
+    ("model.generator.norm=group", "model.generator.norm must be one of batch, instance, none"),
+    ("model.discriminator.norm=layer", "model.discriminator.norm must be one of batch, instance, none"),
+    # 96 = 32 x 3: the largest power of two dividing it is 32, so depth 5 is the suggestion.
+    ("data.size=96 model.generator.depth=6", "try model.generator.depth=5"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD_VALUES, ids=[o for o, _ in BAD_VALUES])
+def test_a_bad_value_fails_at_start_naming_its_key(override, message, pages, tmp_path, nothing_built):
+    cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}", *override.split()], tmp_path / "run")
+    with pytest.raises(ConfigError) as caught:
+        train(cfg)
+    assert message in str(caught.value)
+
+
+def test_missing_or_wrong_paths_fail_at_start_naming_their_key(pages, tmp_path, nothing_built):
+    cases = [
+        ([f"data.train_dir={tmp_path / 'nope'}"], "data.train_dir: folder not found"),
+        ([f"data.train_dir={pages}", f"data.val_dir={tmp_path / 'nope'}"], "data.val_dir: folder not found"),
+        ([f"data.train_dir={pages / 'page_000.png'}"], "data.train_dir: not a folder"),
+        ([f"data.data_dir={tmp_path / 'nope'}"], "data.data_dir: folder not found"),
+        ([], "data.train_dir is not set"),
+        ([f"data.train_dir={pages}", f"ckpt_path={tmp_path / 'last.ckpt'}"], "ckpt_path: checkpoint file not found"),
+    ]
+    for overrides, message in cases:
+        cfg = compose_train(["+debug=tiny", *overrides], tmp_path / "run")
+        check_train_config(cfg)  # the values are fine...
+        with pytest.raises(ConfigError, match=message):
+            check_train_inputs(cfg)  # ...the paths are not
+        with pytest.raises(ConfigError, match=message):
+            train(cfg)
+
+
+def test_every_experiment_passes_the_value_checks(tmp_path):
+    for experiment in sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml")):
+        for debug in ([], ["+debug=tiny"]):
+            check_train_config(compose_train([f"+experiment={experiment}", *debug], tmp_path))
+
+
+def test_an_unknown_experiment_is_refused_by_hydra_naming_it_and_the_choices(tmp_path):
+    with pytest.raises(MissingConfigException) as caught:
+        compose_train(["+experiment=mnaga"], tmp_path)
+    message = str(caught.value)
+    assert "experiment/mnaga" in message and all(name in message for name in ("demo", "manga", "seed"))
+
+
+def test_the_console_script_reports_a_bad_value_in_one_line(tmp_path, pages):
+    result = run_cli(["mangacolor-train", "+debug=tiny", f"data.train_dir={pages}", "data.window=16",
+                      f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "mangacolor-train: error: data.window (16) must be at least data.size (32)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "runs").exists() or not list((tmp_path / "out").rglob("*.ckpt"))
+
+
+def test_a_run_folder_holding_an_earlier_runs_checkpoints_is_refused_unless_resumed_from(
+    pages, tmp_path, nothing_built
+):
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    check_train_inputs(compose_train(["+debug=tiny", f"data.train_dir={pages}"], tmp_path / "run"))  # empty: fine
+    (checkpoints / "last.ckpt").write_bytes(b"an earlier run's")
+    (checkpoints / "generator.pt").write_bytes(b"an earlier run's")
+    cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}"], tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"already holds an earlier run's checkpoints \(generator.pt, last.ckpt\)"):
+        check_train_inputs(cfg)
+    with pytest.raises(ConfigError, match=f"ckpt_path={checkpoints / 'last.ckpt'}"):
+        train(cfg)
+    assert (checkpoints / "last.ckpt").read_bytes() == b"an earlier run's"
+    # Continuing that run in its own folder is what the folder is for.
+    check_train_inputs(compose_train(["+debug=tiny", f"data.train_dir={pages}",
+                                      f"ckpt_path={checkpoints / 'last.ckpt'}"], tmp_path / "run"))
