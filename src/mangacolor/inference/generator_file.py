@@ -11,6 +11,7 @@ import torch
 from mangacolor.models.components import UNetGenerator
 from mangacolor.runtime.atomic import atomic_write
 from mangacolor.runtime.checkpoint_io import safe_torch_load
+from mangacolor.runtime.disk_space import tensor_bytes
 
 FORMAT = "mangacolor-generator-1"
 PREDICTS = {2: "ab", 3: "lab"}  # output channels -> what they hold
@@ -24,7 +25,7 @@ def export_generator(generator: UNetGenerator, config: dict[str, Any], path: os.
         "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
         **extra,
     }
-    with atomic_write(path) as handle:
+    with atomic_write(path, size_hint=tensor_bytes(payload)) as handle:
         torch.save(payload, handle)
     return Path(path)
 
