@@ -103,6 +103,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if stop is not None and stop.stopped_by is not None:
         requeued = None
         if stop.requeue_requested and trainer.is_global_zero:
+            # Everything is saved. SLURM answers the requeue with a SIGTERM to the job: let it
+            # not end this process before it has said so.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             requeued = requeue_job(os.environ) or True  # True: done; a string: why not
         if trainer.is_global_zero:
             print(stop_line(stop, model.iteration, cfg.train.iterations, checkpoints, run_dir, requeued), flush=True)
