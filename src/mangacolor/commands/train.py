@@ -9,6 +9,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from lightning.pytorch.callbacks.progress import ProgressBar
 from omegaconf import DictConfig
 
 from mangacolor.callbacks import TrainingMonitor
@@ -50,6 +51,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")  # an empty or unreadable folder fails here, before any model is built
     model = hydra.utils.instantiate(cfg.model)
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    if not cfg.trainer.get("enable_progress_bar", True):  # still means no progress display at all
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = build_trainer(cfg, callbacks, loggers)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
