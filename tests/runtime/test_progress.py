@@ -67,9 +67,9 @@ def test_a_log_gets_a_line_at_the_start_every_twentieth_and_at_the_end(clock):
     lines = text.splitlines()
     assert "\r" not in text
     assert len(lines) == job.lines_written == 21  # item 1, items 51, 101, ... 951 (every 50), and 1000
-    assert lines[0].startswith("job: 1/1000 img (0%)")
-    assert lines[1].startswith("job: 51/1000 img (5%)")
-    assert lines[-1].startswith("job: 1000/1000 img (100%), 2 img/s, 08:20 elapsed, 00:00 left | dE00 3.14")
+    assert lines[0].startswith("job: 1/1000 (0%)")
+    assert lines[1].startswith("job: 51/1000 (5%)")
+    assert lines[-1].startswith("job: 1000/1000 (100%), 2 img/s, 08:20 elapsed, 00:00 left | dE00 3.14")
     assert len(text) < 2000  # a thousand items, two kilobytes at most
 
 
@@ -80,7 +80,7 @@ def test_a_slow_job_gets_a_line_every_so_many_seconds(clock):
         clock.now += 10.0  # an item every 10 s: the clock calls for a line every sixth item
         job.update()
     lines = stream.getvalue().splitlines()
-    assert [line.split(",")[0] for line in lines] == [f"job: {n}/1000 img ({n / 10:.0f}%)" for n in (1, 7, 13, 19, 25)]
+    assert [line.split(",")[0] for line in lines] == [f"job: {n}/1000 ({n / 10:.0f}%)" for n in (1, 7, 13, 19, 25)]
     assert "0.1 img/s" in lines[-1] and "2:42:30 left" in lines[-1]  # 975 items at 0.1 items/s
 
 

@@ -6,7 +6,7 @@ written out -- the 600-iteration demo wrote 110 KB of carriage-return updates --
 is printed instead at the first item, then every `every` items or `seconds` seconds, whichever
 comes first, and at the end:
 
-    mangacolor-eval: 40/187 img (21%), 3.10 img/s, 00:12 elapsed, 00:47 left | dE00 12.41
+    mangacolor-eval: 40/187 (21%), 3.1 img/s, 00:12 elapsed, 00:47 left | dE00 12.41, skipped 0
 
 Training (`mangacolor.callbacks.progress`), mangacolor-eval, mangacolor-colorize and mangacolor-bench
 all show their progress through `Progress`.
@@ -145,12 +145,10 @@ class Progress:
     def line(self) -> str:
         """The plain line for the current count."""
         if self.total:
-            count = f"{self.count_label}{self.n}/{self.total}"
-            count += f" {self.unit}" if not self.count_label else ""
-            count += f" ({100 * self.n / self.total:.0f}%)"
+            count = f"{self.count_label}{self.n}/{self.total} ({100 * self.n / self.total:.0f}%)"
             left = f", {format_seconds(self.seconds_left)} left"
         else:
-            count, left = f"{self.count_label}{self.n}" + ("" if self.count_label else f" {self.unit}"), ""
+            count, left = f"{self.count_label}{self.n}", ""
         text = f"{self.desc}: {count}, {format_rate(self.rate, self.unit)}, {format_seconds(self.elapsed)} elapsed{left}"
         fields = self._fields_text()
         return f"{text} | {fields}" if fields else text
