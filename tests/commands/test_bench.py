@@ -20,6 +20,7 @@ from mangacolor.benchmark import machine, profiling, sweep, timers
 from mangacolor.benchmark import measurements as bm
 from mangacolor.benchmark import report as bench_report
 from mangacolor.models.pix2pix import Pix2Pix
+from mangacolor.runtime import devices
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 
 TINY_BENCH = [
@@ -43,13 +44,18 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
     result = run_cli(["mangacolor-bench", *TINY_BENCH, f"data.train_dir={pages}", f"paths.output_dir={out}",
                       "bench.channels_last=[false,true]"], cwd=tmp_path)  # from outside the checkout
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    assert "mangacolor-bench: 5 rows" in result.stdout
+    assert "mangacolor-bench: 6 rows" in result.stdout
+    # stderr is not a terminal here: a line per row with the count, no redrawn bar.
+    counts = [line for line in result.stderr.splitlines() if line.startswith("mangacolor-bench: ")]
+    assert "\r" not in result.stderr and [line.split(",")[0] for line in counts] == [
+        f"mangacolor-bench: {n}/6 ({100 * n / 6:.0f}%)" for n in range(1, 7)]
+    assert "| colourise: " in counts[-1] and "pages/s" in counts[-1]
 
     report = read_report(out)
     assert report["machine"]["device"] == "cpu" and report["machine"]["cpu_cores"] >= 1
     assert report["complete"] is True
     markdown = next(out.glob("bench/*/bench.md")).read_text()  # bench.markdown is on by default
-    assert markdown.count(f"| {report['machine']['name']} |") == len(report["rows"]) == 5
+    assert markdown.count(f"| {report['machine']['name']} |") == len(report["rows"]) == 6
     assert report["commit"] and report["command"].startswith("mangacolor-bench")
     rows = {(row["task"], row["settings"].get("channels_last")): row for row in report["rows"]}
     assert {task for task, _ in rows} == {"model", "data", "end_to_end", "colourise"}
@@ -61,7 +67,9 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
         model = rows[("model", channels_last)]["results"]
         for key in ("iterations_per_s", "images_per_s", "step_ms", "gflop_per_image", "achieved_tflops"):
             assert model[key] > 0, key
-        assert model["mfu"] is None and model["peak_tflops"] is None  # a CPU has no entry in the table
+        if model["peak_tflops"] is not None:  # a CPU's peak from its cores, clock and instructions
+            assert model["mfu"] == pytest.approx(model["achieved_tflops"] / model["peak_tflops"])
+            assert "FLOP/cycle" in model["peak_how"]
         assert model["generator_params"] > 0 and model["discriminator_params"] > 0
     assert rows[("model", False)]["settings"]["batch_size"] == 2  # +debug=tiny's data.batch_size
 
@@ -73,8 +81,10 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
     assert rows[("end_to_end", False)]["results"]["images_per_s"] > 0
     # Host syncs are counted with CUDA's sync debug mode: on a CPU there is nothing to count.
     assert model["host_syncs_per_iteration"] is None and data["results"]["host_syncs_per_batch"] is None
-    colourise = rows[("colourise", None)]
-    assert colourise["results"]["pages_per_s"] > 0 and colourise["settings"]["page_height"] == 72
+    for channels_last in (False, True):  # bench.channels_last applies to the colourise rows too
+        colourise = rows[("colourise", channels_last)]
+        assert colourise["results"]["pages_per_s"] > 0 and colourise["settings"]["page_height"] == 72
+        assert colourise["results"]["gflop_per_page"] > 0 and colourise["settings"]["threads"] >= 1
 
 
 def test_bench_rejects_an_unknown_task():
@@ -119,6 +129,43 @@ def test_bench_compiled_model_row(tmp_path):
 ])
 def test_peak_table(name, precision, peak):
     assert machine.peak_tflops(name, precision) == peak
+
+
+@pytest.mark.parametrize("flags, precision, peak, how", [
+    ({"amx_bf16": True, "avx512_bf16": True, "avx512_f": True}, "bf16-mixed", 2 * 2.1 * 1024 / 1000, "(amx_bf16)"),
+    ({"avx512_bf16": True, "avx512_f": True}, "bf16-mixed", 2 * 2.1 * 128 / 1000, "(avx512_bf16)"),
+    ({"amx_bf16": True, "avx512_f": True}, "32-true", 2 * 2.1 * 64 / 1000, "(avx512_f)"),
+    ({"avx2": True}, "32-true", 2 * 2.1 * 32 / 1000, "(avx2)"),
+    ({"avx512_f": True}, "bf16-mixed", None, "no bf16 peak"),  # emulated bf16: no peak claimed
+])
+def test_cpu_peak_from_cores_clock_and_instructions(flags, precision, peak, how):
+    value, text = machine.cpu_peak_tflops(precision, flags, 2, (2.1, "cpu MHz in /proc/cpuinfo"))
+    assert value == (pytest.approx(peak) if peak else None) and how in text
+    assert machine.cpu_peak_tflops("bf16-mixed", {"amx_bf16": True}, 2, (None, "clock unknown"))[0] is None
+
+
+def test_colourise_rows_default_to_what_mangacolor_colorize_does(monkeypatch):
+    monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"amx_bf16": True})
+    cpu = torch.device("cpu")
+    assert sweep.colourise_plan(compose_bench(["+debug=tiny"]), cpu) == [("bf16-mixed", True, False, None)]
+    asked = compose_bench(["+debug=tiny", "bench.precisions=[32-true,auto]", "bench.channels_last=[false]",
+                           "bench.colourise.threads=[1,2]"])
+    assert sweep.colourise_plan(asked, cpu) == [("32-true", False, False, 1), ("32-true", False, False, 2),
+                                                ("bf16-mixed", False, False, 1), ("bf16-mixed", False, False, 2)]
+
+
+def test_a_colourise_row_that_cannot_compile_is_recorded_and_the_sweep_goes_on(monkeypatch):
+    def no_compiler(generator, channels_last=False, compile=False):
+        if compile:
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        return generator
+
+    monkeypatch.setattr(sweep, "fast_generator", no_compiler)
+    cfg = compose_bench([*TINY_BENCH, "bench.tasks=[colourise]", "bench.precisions=[32-true]",
+                         "bench.compile=[true,false]"])
+    compiled, plain = sweep.run(cfg)["rows"]
+    assert compiled["results"] == {"error": "compile failed: RuntimeError: InvalidCxxCompiler: No working C++ compiler found"}
+    assert plain["results"]["pages_per_s"] > 0
 
 
 def test_flop_figures_and_mfu():
