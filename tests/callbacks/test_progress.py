@@ -82,5 +82,5 @@ def test_a_log_of_a_run_gets_a_few_plain_lines(tmp_path, page_folders):
     assert 20 <= len(counts) <= 22  # the first, every second iteration (a twentieth), the last
     validations = [line for line in out.splitlines() if line.startswith("mangacolor-train: validation at")]
     assert [line.split(":")[1] for line in validations] == [" validation at iteration 20", " validation at iteration 40"]
-    assert re.search(r"val/ab_l1 [\d.]+ vs grey [\d.]+, (NOT )?better than grey", validations[-1])
+    assert re.search(r"val/delta_e_2000 [\d.]+ vs grey [\d.]+, (NOT )?better than grey", validations[-1])
     assert len(out.encode()) < 6000, out  # Lightning's bar wrote every one of its redraws here
