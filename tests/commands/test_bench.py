@@ -402,7 +402,7 @@ def run_script(name: str, *args: str, env: dict | None = None, cwd: Path = REPO,
     full_env = {key: value for key, value in os.environ.items() if key not in ("PYTHON", "DRY_RUN")}
     full_env.update({"PYTHONPATH": str(REPO / "src"), **(env or {})})
     return subprocess.run(["bash", str(scripts / name), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+                          timeout=timeout, env=full_env, check=False)
 
 
 def dry_run(name: str, *args: str, **env: str) -> list[list[str]]:

@@ -324,7 +324,7 @@ def test_documented_default_is_the_configs_default(option):
 @pytest.fixture(scope="module")
 def generator_file(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    config = dict(depth=4, width=8, max_width=16)
+    config = {"depth": 4, "width": 8, "max_width": 16}
     return export_generator(UNetGenerator(**config), config, tmp_path_factory.mktemp("model") / "generator.pt",
                             training_size=32)
 
