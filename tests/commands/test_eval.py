@@ -260,7 +260,7 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
     coloured = tmp_path / "coloured"
     colorize(ColorizeSettings.from_config(OmegaConf.create({
         "ckpt_path": str(ckpt), "input": str(held_out), "output": str(coloured), "format": "png",
-        "device": "cpu", "precision": "32-true", "num_workers": 0, "progress": False})))
+        "device": "cpu", "trainer": {"precision": "32-true"}, "num_workers": 0, "progress": False})))
     for row in rows:
         truth = read_image(held_out / row["path"])[None].float() / 255
         written = read_image((coloured / row["path"]).with_suffix(".png"))[None].float() / 255

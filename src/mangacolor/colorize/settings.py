@@ -70,10 +70,17 @@ class ColorizeSettings:
                     values[key] = int(cfg[key])
                 except (TypeError, ValueError):
                     raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
-        for key in ("full_resolution", "overwrite", "progress", "format", "device", "precision", "channels_last",
-                    "compile"):
+        for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile"):
             if key in cfg:
                 values[key] = cfg[key]
+        # `precision=...` picks an option of the precision group, which writes trainer.precision (as
+        # in training and eval); a top-level key would be a config that bypassed the group.
+        if "precision" in cfg:
+            raise ConfigError("precision is set through the precision group (trainer.precision), "
+                              f"not as a top-level key: got precision={cfg['precision']!r}")
+        trainer = cfg.get("trainer") or {}
+        if trainer.get("precision") is not None:
+            values["precision"] = trainer["precision"]
         settings = cls(**values, archive_limits=limits)
         settings.check()
         return settings
