@@ -14,6 +14,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks.progress import ProgressBar
 from omegaconf import DictConfig
 
 from mangacolor.callbacks import GracefulStop, IterationCheckpoint, TrainingMonitor
@@ -75,6 +76,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")  # an empty or unreadable folder fails here, before any model is built
     model = hydra.utils.instantiate(cfg.model)
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    if not cfg.trainer.get("enable_progress_bar", True):  # still means no progress display at all
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = build_trainer(cfg, callbacks, loggers)
     stop = _find(callbacks, GracefulStop)
