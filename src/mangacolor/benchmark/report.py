@@ -54,6 +54,8 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
         settings = f"{s['size']}px b{s['batch_size']} workers={s['workers']}"
         if s.get("decode_on_device") is not None:
             settings += f" decode_on_device={on_off(s['decode_on_device'])}"
+        if styles_text(s):
+            settings += f" inputs={styles_text(s)}"
         ratio = format_number(r.get("ratio_to_model"))
         details = (f"one worker reads {format_number(r.get('worker_pages_per_s'))} pages/s; "
                    f"transforms alone {format_number(r['transforms_images_per_s'])} img/s; x{ratio} the model's rate"
@@ -68,6 +70,17 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
         settings = f"{s['page_height']}x{s['page_width']} short side {s['short_side']} {s['precision']}"
         return settings, f"{format_number(r['pages_per_s'])} pages/s", f"{format_number(r['ms_per_page'])} ms/page"
     return "", "", ""
+
+
+def styles_text(settings: dict[str, Any]) -> str:
+    """A data row's input styles, e.g. "screentone" or "plain 0.25 + screentone 0.35 + ..."; "" for
+    plain only (and rows from before there were styles)."""
+    styles = settings.get("input_styles") or {"plain": 1.0}
+    if list(styles) == ["plain"]:
+        return ""
+    if len(styles) == 1:
+        return next(iter(styles))
+    return " + ".join(f"{name} {weight:.2g}" for name, weight in styles.items())
 
 
 def profile_text(row: dict[str, Any]) -> str | None:
@@ -101,7 +114,8 @@ def row_settings(row: dict[str, Any]) -> str:
                 f"channels_last {on_off(s['channels_last'])}")
     if task == "data":
         decode = "" if s.get("decode_on_device") is None else f", decode on device {on_off(s['decode_on_device'])}"
-        return f"{s['size']}² of {s['window']} windows, batch {s['batch_size']}, {s['workers']} workers{decode}"
+        styles = f", inputs {styles_text(s)}" if styles_text(s) else ""
+        return f"{s['size']}² of {s['window']} windows, batch {s['batch_size']}, {s['workers']} workers{decode}{styles}"
     if task == "end_to_end":
         return (f"{s['size']}², {s['precision']}, batch {s['batch_size']}, {s['workers']} workers, "
                 f"compile {on_off(s['compile'])}, channels_last {on_off(s['channels_last'])}")
