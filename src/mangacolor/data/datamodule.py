@@ -82,6 +82,8 @@ class PagesDataModule(L.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
+        # Plain dicts and lists, not the config's DictConfig: checkpoints load with weights_only=True.
+        input_styles, printing = plain_data(input_styles), plain_data(printing)
         self.save_hyperparameters()  # in checkpoints, so a generator knows the crop size it learnt at
         if data_dir is None and train_dir is None:
             raise ValueError("set data.train_dir (and data.val_dir), or data.data_dir to split one folder")
@@ -285,6 +287,15 @@ class PagesDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict) -> None:
         self.train_batches_consumed = int(state_dict.get("train_batches_consumed", 0))
         self.bad_files = dict(state_dict.get("bad_files", {}))
+
+
+def plain_data(value):
+    """A (nested) mapping or list, such as a config node, as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(key): plain_data(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [plain_data(item) for item in value]
+    return value
 
 
 def require_readable(paths: list[Path], where, max_pixels: int) -> None:
