@@ -398,7 +398,8 @@ def test_data_rows_price_each_input_style(tmp_path):
                          "bench.data_input_styles=[plain,screentone]", f"bench.json={tmp_path}/bench.json"])
     rows = sweep.run(cfg)["rows"]
     assert [row["settings"]["input_styles"] for row in rows] == [{"plain": 1.0}, {"screentone": 1.0}]
-    assert all(row["results"]["transforms_images_per_s"] > 0 for row in rows)
+    assert all(row["results"]["transforms_images_per_s"] > 0 and row["results"]["transforms_cpu_ms_per_image"] > 0
+               for row in rows)
     assert "inputs=screentone" in bench_report.row_summary(rows[1])[0]
     assert "inputs" not in bench_report.row_summary(rows[0])[0]
     with pytest.raises(ValueError, match="bench.data_input_styles: unknown"):

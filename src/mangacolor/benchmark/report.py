@@ -58,7 +58,8 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
             settings += f" inputs={styles_text(s)}"
         ratio = format_number(r.get("ratio_to_model"))
         details = (f"one worker reads {format_number(r.get('worker_pages_per_s'))} pages/s; "
-                   f"transforms alone {format_number(r['transforms_images_per_s'])} img/s; x{ratio} the model's rate"
+                   f"transforms alone {format_number(r['transforms_images_per_s'])} img/s"
+                   f"{cpu_text(r.get('transforms_cpu_ms_per_image'))}; x{ratio} the model's rate"
                    f"{syncs_text(r.get('host_syncs_per_batch'), 'batch')}")
         return settings, f"{format_number(r['images_per_s'])} img/s", details
     if task == "end_to_end":
@@ -70,6 +71,10 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
         settings = f"{s['page_height']}x{s['page_width']} short side {s['short_side']} {s['precision']}"
         return settings, f"{format_number(r['pages_per_s'])} pages/s", f"{format_number(r['ms_per_page'])} ms/page"
     return "", "", ""
+
+
+def cpu_text(ms_per_image: float | None) -> str:
+    return f" ({format_number(ms_per_image)} ms CPU/img)" if ms_per_image is not None else ""
 
 
 def styles_text(settings: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ from mangacolor.data.pages import (
 from mangacolor.data.print_styles import (
     PrintSettings,
     choose_styles,
+    device_index,
     page_seed,
     page_style,
     print_windows,
@@ -193,14 +194,15 @@ class PagesDataModule(L.LightningDataModule):
         generator = torch.Generator().manual_seed(step_seed(self.seed, rank, batch_number, PRINT_STYLES_STREAM))
         return choose_styles(self.style_probabilities, len(paths), generator)
 
-    def _printed_inputs(self, windows: NativeWindows, sizes: torch.Tensor, index: torch.Tensor,
+    def _printed_inputs(self, windows: NativeWindows, sizes: torch.Tensor, picked: list[int], index: torch.Tensor,
                         styles: list[str], paths: list[str], train: bool, batch_number: int,
                         padded_shape: torch.Size) -> torch.Tensor:
-        """The windows `index` picks, printed in their styles at their pages' resolution and shrunk."""
+        """The windows `picked` (and `index`, the same on the device) printed in their styles at their
+        pages' resolution, and shrunk."""
         settings = self.print_settings
         scales = sizes.min(dim=1).values.to(torch.float32) / settings.scan_short_side
         largest_scale = min(padded_shape[-2:]) / settings.scan_short_side  # bounds every page's, on the host
-        rgb, picked = windows.rgb.index_select(0, index), index.tolist()
+        rgb = windows.rgb.index_select(0, index)
         valid = windows.sides[index, None].expand(-1, 2)
         chosen = [styles[i] for i in picked]
         device = rgb.device
@@ -247,8 +249,9 @@ class PagesDataModule(L.LightningDataModule):
         printed = [i for i, style in enumerate(styles) if style != "plain"]
         inputs = lightness
         if printed:
-            index = torch.tensor(printed, device=pages.device)
-            shrunk = self._printed_inputs(windows, sizes, index, styles, paths, train, batch_number, pages.shape)
+            index = device_index(printed, pages.device)
+            shrunk = self._printed_inputs(windows, sizes, printed, index, styles, paths, train, batch_number,
+                                          pages.shape)
             inputs = lightness.index_copy(0, index, shrunk.clamp_(-1.0, 1.0))
         return {"L": lightness, "ab": ab, "input": inputs, "style": styles, "paths": paths}
 

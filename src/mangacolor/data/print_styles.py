@@ -31,6 +31,7 @@ draws the styles on the host (`choose_styles`); validation and evaluation use `p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -264,7 +265,8 @@ def print_windows(
         largest_scale = float(scales.max()) if len(styles) else 1.0
     batch, _, height, width = rgb.shape
     if valid is None:
-        valid = torch.tensor([[height, width]], device=rgb.device).expand(batch, 2)
+        valid = torch.stack([torch.full((batch,), height, device=rgb.device),
+                             torch.full((batch,), width, device=rgb.device)], dim=1)
     with torch.autocast(device_type=rgb.device.type, enabled=False):
         rgb = rgb.float()
         out = torch.empty(batch, 1, height, width, device=rgb.device)
@@ -273,19 +275,34 @@ def print_windows(
             chosen = [i for i, s in enumerate(styles) if s == style]
             if not chosen:
                 continue
-            index = torch.tensor(chosen, device=rgb.device)
+            index = device_index(chosen, rgb.device)
             windows = rgb.index_select(0, index)
             if style == "plain":
                 out[index] = scaled_lightness(windows)
                 continue
             grey = RENDERERS[style](windows, scales[index], largest_scale, valid[index], draw, settings)
             grey = scan(grey, scales[index], largest_scale, draw, settings.scan)
-            out[index] = scaled_lightness(grey.expand(-1, 3, -1, -1))
+            out[index] = _grey_lightness(grey.device)[(grey * 255.0).round().long()]
     return out
+
+
+def device_index(indices: Sequence[int], device: torch.device) -> torch.Tensor:
+    """A host list of indices as a tensor on `device`, copied without waiting for the device (a plain
+    copy to a GPU first waits for everything queued on it)."""
+    index = torch.tensor(indices, dtype=torch.long)
+    return index.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else index.to(device)
 
 
 def scaled_lightness(rgb: torch.Tensor) -> torch.Tensor:
     return rgb_to_scaled_lab(rgb)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _grey_lightness(device: torch.device) -> torch.Tensor:
+    """Scaled L of each of the 256 grey levels of an 8-bit scan, (256,): `rgb_to_scaled_lab` of each
+    level, computed once per device and looked up rather than computed for every pixel of every page."""
+    levels = torch.arange(256, dtype=torch.float32, device=device) / 255.0
+    return scaled_lightness(levels.view(1, 1, 1, 256).expand(1, 3, 1, 256))[0, 0, 0].contiguous()
 
 
 class Draw:
@@ -357,9 +374,17 @@ def line_ink(rgb: torch.Tensor, scales: torch.Tensor, largest_scale: float, draw
 def ink_weight(ink: torch.Tensor, scales: torch.Tensor, draw: Draw, settings: ScanSettings) -> torch.Tensor:
     """Lines and blacks spread (pen pressure, ink gain) or thin (a light scan) by a fraction of a pixel."""
     amount = _per_image((draw.uniform(settings.ink_weight, ink.shape[0]) * scales).clamp(-1.0, 1.0))
-    spread = F.max_pool2d(ink, 3, 1, 1) - ink
-    thinned = ink + F.max_pool2d(-ink, 3, 1, 1)  # ink minus its 3 x 3 minimum
+    spread = _extreme3(ink, torch.maximum) - ink
+    thinned = ink - _extreme3(ink, torch.minimum)
     return torch.where(amount >= 0, ink + amount * spread, ink + amount * thinned)
+
+
+def _extreme3(images: torch.Tensor, pick) -> torch.Tensor:
+    """The maximum (or minimum) over each pixel's 3 x 3 neighbourhood, edges replicated: separable,
+    and cheaper on a CPU than max_pool2d, which also computes where each maximum came from."""
+    padded = F.pad(images, (1, 1, 1, 1), mode="replicate")
+    rows = pick(pick(padded[..., :-2], padded[..., 1:-1]), padded[..., 2:])
+    return pick(pick(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
 
 
 # ---- screens --------------------------------------------------------------------------------------
@@ -401,20 +426,21 @@ def screen_ink(coverage: torch.Tensor, kind: torch.Tensor, period: torch.Tensor,
     v = (y * cos - x * sin) / period + phase[:, 1:]
     fu, fv = u - u.floor() - 0.5, v - v.floor() - 0.5  # position in the cell, [-0.5, 0.5)
 
-    area, slope = _round_dot(torch.sqrt(fu * fu + fv * fv))
-    round_dots = _coverage_ink(area, coverage, slope, period)
-    # Square dots: diamonds in the cell, so squares on a 45-degree screen, meeting in a checkerboard at 50 %.
-    diamond = fu.abs() + fv.abs()
+    # Each kind's threshold (the fraction of its cell it inks below it) and its slope per cell, picked
+    # per pixel, then one antialiased comparison; hatching adds a second line screen across the first.
+    round_area, round_slope = _round_dot(torch.sqrt(fu * fu + fv * fv))
+    diamond = fu.abs() + fv.abs()  # square dots: squares on a 45-degree screen, a checkerboard at 50 %
     inner = diamond <= 0.5
     square_area = torch.where(inner, 2.0 * diamond * diamond, 1.0 - 2.0 * (1.0 - diamond) ** 2)
-    square_dots = _coverage_ink(square_area, coverage, 4.0 * torch.where(inner, diamond, 1.0 - diamond), period)
-    two = torch.full_like(period, 2.0)  # d|2 fu| / d fu
-    line_screen = _coverage_ink(2.0 * fu.abs(), coverage, two, period)
+    square_slope = 4.0 * torch.where(inner, diamond, 1.0 - diamond)
+    across = 2.0 * fu.abs()  # line screens: uniform across the cell, slope 2
+    threshold = torch.where(kind == 0, round_area, torch.where(kind == 1, square_area, across))
+    slope = torch.where(kind == 0, round_slope, torch.where(kind == 1, square_slope, torch.full_like(across, 2.0)))
+    hatched = kind == 3
     each = 1.0 - (1.0 - coverage).clamp_min(0.0).sqrt()  # two crossed screens together ink `coverage`
-    hatching = 1.0 - (1.0 - _coverage_ink(2.0 * fu.abs(), each, two, period)) * (
-        1.0 - _coverage_ink(2.0 * fv.abs(), each, two, period))
-    ink = torch.where(kind == 0, round_dots, torch.where(kind == 1, square_dots,
-                                                         torch.where(kind == 2, line_screen, hatching)))
+    ink = _coverage_ink(threshold, torch.where(hatched, each, coverage), slope, period)
+    crossing = _coverage_ink(2.0 * fv.abs(), each, torch.full_like(across, 2.0), period)
+    ink = torch.where(hatched, 1.0 - (1.0 - ink) * (1.0 - crossing), ink)
     # Dots under about two pixels cannot be drawn; a scan of them shows their tone.
     fade = ((SCREEN_FADE[0] - period) / (SCREEN_FADE[0] - SCREEN_FADE[1])).clamp(0.0, 1.0)
     return ink + (coverage - ink) * fade
@@ -441,10 +467,15 @@ def colour_regions(lab: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor,
 
 
 def _categorical(draw: Draw, probabilities: Mapping[str, float], names: Sequence[str], *shape: int) -> torch.Tensor:
-    weights = torch.tensor([probabilities.get(n, 0.0) for n in names], device=draw.device)
-    cumulative = weights.cumsum(0) / weights.sum()
-    u = draw.uniform((0.0, 1.0), *shape)
-    return torch.searchsorted(cumulative, u.contiguous(), right=True).clamp_max(len(names) - 1)
+    """Indices into `names` drawn with the given probabilities (compared with Python numbers: a
+    tensor of them would be one more upload to the device, which waits for it)."""
+    weights = [probabilities.get(name, 0.0) for name in names]
+    u = draw.uniform((0.0, 1.0), *shape) * sum(weights)
+    bounds = [sum(weights[:i + 1]) for i in range(len(names) - 1)]
+    index = torch.zeros(shape, dtype=torch.long, device=draw.device)
+    for bound in bounds:
+        index += (u >= bound).long()
+    return index
 
 
 # ---- the styles -----------------------------------------------------------------------------------
@@ -471,8 +502,11 @@ def render_screentone(rgb, scales, largest_scale, valid, draw: Draw, settings: P
 
     coverage = depth * each_pixel(darkest)
     coverage = torch.where(each_pixel(stepped.float()) > 0, (coverage * 10.0).round() / 10.0, coverage)
-    phases = torch.cat([each_pixel(phase[..., 0]), each_pixel(phase[..., 1])], dim=1)
-    dots = screen_ink(coverage, each_pixel(kind), each_pixel(period), each_pixel(angle), phases)
+    if screen.period[1] * largest_scale <= SCREEN_FADE[1]:
+        dots = coverage  # every screen of the batch is finer than a pixel: it prints as its tone
+    else:
+        phases = torch.cat([each_pixel(phase[..., 0]), each_pixel(phase[..., 1])], dim=1)
+        dots = screen_ink(coverage, each_pixel(kind), each_pixel(period), each_pixel(angle), phases)
     ink = ink_weight(torch.maximum(lines, fill), scales, draw, settings.scan)
     return _on_paper(torch.maximum(ink, dots), draw, settings.scan)
 
@@ -538,6 +572,12 @@ _LUMINANCE_TABLE = (
 )
 
 
+@functools.lru_cache(maxsize=8)
+def _luminance_table(device: torch.device) -> torch.Tensor:
+    """(1, 8, 8) on `device`, uploaded once per device rather than on every batch."""
+    return torch.tensor(_LUMINANCE_TABLE, dtype=torch.float32).view(1, 8, 8).to(device)
+
+
 def jpeg_grey(grey: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     """Greyscale images (B, 1, H, W) in [0, 1] through a baseline JPEG at each image's quality (B,) in
     [1, 100]: 8 x 8 DCT, libjpeg's quantisation, inverse DCT (the blocking and ringing of a scan saved
@@ -551,7 +591,7 @@ def jpeg_grey(grey: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
         n[:, None] == 0, math.sqrt(1 / 8), math.sqrt(2 / 8))
     quality = quality.clamp(1.0, 100.0)
     scaling = torch.where(quality < 50, 5000.0 / quality, 200.0 - 2.0 * quality)
-    base = torch.tensor(_LUMINANCE_TABLE, device=grey.device, dtype=torch.float32).view(1, 8, 8)
+    base = _luminance_table(grey.device)
     table = ((base * scaling.view(-1, 1, 1) + 50.0) / 100.0).floor().clamp(1.0, 255.0).view(batch, 1, 1, 8, 8)
     blocks = (padded * 255.0).round().sub(128.0).view(batch, rows, 8, cols, 8).permute(0, 1, 3, 2, 4)
     coefficients = dct @ blocks @ dct.T
