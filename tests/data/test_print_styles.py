@@ -392,3 +392,12 @@ def test_the_example_sheet_is_drawn(tmp_path):
     out = make_sheet(paths, tmp_path / "sheet.png", thumbnail=64, crop=32, scan_side=160)
     with Image.open(out) as sheet:
         assert sheet.width >= 5 * 64 and sheet.height >= 2 * (64 + 32)
+
+
+def test_lab_lightness_is_labs_L():
+    from mangacolor.data.print_styles import lab_lightness
+
+    rgb = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    rgb[0, :, :4] = 0.0  # the linear part of Lab's curve
+    assert torch.allclose(lab_lightness(rgb), rgb_to_lab(rgb)[:, :1] / 100, atol=1e-5)
+
