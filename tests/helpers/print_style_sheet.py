@@ -42,13 +42,18 @@ def _tile(image: torch.Tensor) -> Image.Image:
 
 
 def _toned_corner(rgb: torch.Tensor, crop: int) -> tuple[int, int]:
-    """Top-left of the crop (on a 5 x 5 grid of places) with the most mid-tones: where screens show."""
+    """Top-left of the crop (on a 6 x 6 grid of places) with mid-tones and some variety: where
+    screens, lines and their edges all show."""
     lightness = rgb_to_lab(rgb)[0, 0] / 100
     toned = ((lightness > 0.25) & (lightness < 0.85)).float()
     height, width = lightness.shape
-    places = [(round(y), round(x)) for y in torch.linspace(0, height - crop, 5).tolist()
-              for x in torch.linspace(0, width - crop, 5).tolist()]
-    return max(places, key=lambda p: float(toned[p[0]:p[0] + crop, p[1]:p[1] + crop].mean()))
+    places = [(round(y), round(x)) for y in torch.linspace(0, height - crop, 6).tolist()
+              for x in torch.linspace(0, width - crop, 6).tolist()]
+
+    def score(place: tuple[int, int]) -> float:
+        window = (slice(place[0], place[0] + crop), slice(place[1], place[1] + crop))
+        return float(toned[window].mean()) * (0.1 + float(lightness[window].std()))
+    return max(places, key=score)
 
 
 def _styles(rgb: torch.Tensor, seed: int) -> list[torch.Tensor]:
@@ -56,7 +61,7 @@ def _styles(rgb: torch.Tensor, seed: int) -> list[torch.Tensor]:
     return [rgb] + [lightness_as_rgb(print_page(rgb, style, seed)) for style in STYLES]
 
 
-def make_sheet(paths: Sequence[Path], out: Path, thumbnail: int = 220, crop: int = 220,
+def make_sheet(paths: Sequence[Path], out: Path, thumbnail: int = 200, crop: int = 200,
                scan_side: int = 1200) -> Path:
     rows: list[tuple[str, list[Image.Image]]] = []
     for path in paths:
@@ -87,7 +92,8 @@ def make_sheet(paths: Sequence[Path], out: Path, thumbnail: int = 220, crop: int
             sheet.paste(tile, (column * (cell + 4), y))
         y += max(t.height for t in tiles) + 4
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, optimize=True)
+    # 256 colours: the B&W columns lose nothing, and the sheet stays a few hundred kB for the docs.
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
     return out
 
 
