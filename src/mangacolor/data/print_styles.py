@@ -457,7 +457,7 @@ def screen_ink(coverage: torch.Tensor, kind: torch.Tensor, period: torch.Tensor,
     return ink + (coverage - ink) * fade
 
 
-def colour_regions(rgb: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor, most: int,
+def color_regions(rgb: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor, most: int,
                    draw: Draw) -> torch.Tensor:
     """Each pixel's region (B, 1, H, W): the nearest in RGB of `counts` (B,) colours picked at random
     pixels of the window's valid part (at most `most`), a one-pass segmentation by colour."""
@@ -496,7 +496,7 @@ def render_screentone(rgb, scales, largest_scale, valid, draw: Draw, settings: P
     screen = settings.screentone
     batch, most = rgb.shape[0], screen.regions[1]
     counts = draw.whole(screen.regions, batch)
-    region = colour_regions(rgb, counts, valid, most, draw)
+    region = color_regions(rgb, counts, valid, most, draw)
     kind = _categorical(draw, screen.kinds, SCREEN_KINDS, batch, most)
     period = draw.uniform(screen.period, batch, most) * scales[:, None]
     angle = torch.where(draw.chance(screen.angle_45, batch, most), torch.full((batch, most), math.pi / 4,
