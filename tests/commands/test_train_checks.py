@@ -55,6 +55,7 @@ BAD_VALUES = [  # (override on +debug=tiny: size 32, window 64, depth 5), words 
     ("data.val_batch_size=0", "data.val_batch_size must be >= 1"),
     ("model.beta1=1.5", "model.beta1 must be in [0, 1)"),
     ("model.max_nonfinite=0", "model.max_nonfinite must be >= 1"),
+    ("model.predicts=rgb", "model.predicts must be one of ab, lab, got 'rgb'"),
     ("train.iterations=0", "train.iterations must be >= 1"),
     ("callbacks.checkpoint.every_n_iterations=0", "callbacks.checkpoint.every_n_iterations must be >= 1"),
     ("data.val_fraction=1.0", "data.val_fraction must be in [0, 1)"),

@@ -1,4 +1,4 @@
-"""The seed's figure, from a fixed validation batch: input L, real colour, generated colour.
+"""The seed's figure, from a fixed validation batch: the input page, real colour, generated colour.
 
 Each validation writes `images/val_NNNNNNN.png` in the run folder and, with TensorBoard, an
 image under `val/grid` against the iteration.
@@ -23,7 +23,8 @@ class ValidationImageGrid(Callback):
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if batch_idx != 0 or not outputs or trainer.sanity_checking or not trainer.is_global_zero:
             return
-        grid = comparison_grid(outputs["L"], outputs["ab"], outputs["fake"], self.max_images)
+        grid = comparison_grid(outputs["L"], outputs["ab"], outputs["fake"], self.max_images,
+                               inputs=outputs.get("input"))
         iteration = pl_module.iteration
         self.dirpath.mkdir(parents=True, exist_ok=True)
         save_image(grid, self.dirpath / f"val_{iteration:07d}.png")

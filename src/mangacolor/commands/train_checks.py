@@ -12,6 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mangacolor.data.print_styles import PrintSettings, style_probabilities
+from mangacolor.models.components import OUTPUT_CHANNELS
 from mangacolor.models.components.norms import NORMS
 from mangacolor.models.losses import GAN_MODES
 from mangacolor.runtime.config_errors import ConfigError, number_at, require
@@ -50,6 +51,8 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("beta1", "beta2"):
         require(0.0 <= number_at(cfg, f"model.{key}", whole=False) < 1.0, f"model.{key} must be in [0, 1), got {model[key]}")
     require(model.gan_mode in GAN_MODES, f"model.gan_mode must be one of {', '.join(GAN_MODES)}, got {model.gan_mode!r}")
+    predicts = model.get("predicts", "ab")
+    require(predicts in OUTPUT_CHANNELS, f"model.predicts must be one of {', '.join(OUTPUT_CHANNELS)}, got {predicts!r}")
     for net in ("generator", "discriminator"):
         norm = OmegaConf.select(cfg, f"model.{net}.norm", default="batch")
         require(norm in NORMS, f"model.{net}.norm must be one of {', '.join(NORMS)}, got {norm!r}")

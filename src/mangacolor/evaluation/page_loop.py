@@ -4,8 +4,9 @@ Pages are decoded in DataLoader workers by the data code; unreadable ones are sk
 and listed, never fatal. A progress bar shows pages done and the model's running dE00.
 
 The model predicts as the mode's images are used: a crop goes straight through the generator, as
-in training validation; a whole page goes through mangacolor-colorize's `PageColorizer` (working
-resolution, tiles, ab brought back to the page's full-resolution L).
+in training validation (a full-colour generator's crop is scored with its predicted L); a whole
+page goes through mangacolor-colorize's `PageColorizer` (working resolution, tiles, ab brought
+back to the page's full-resolution L).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from mangacolor.evaluation.scoring import (
 from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.evaluation.views import scored_views
 from mangacolor.inference.page_colorizer import PageColorizer
-from mangacolor.inference.prediction import predict_ab
+from mangacolor.inference.prediction import predict
 from mangacolor.metrics import colorfulness
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,14 @@ def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[t
     return paths, sorted(unusable.items())
 
 
-ModelPrediction = Callable[[torch.Tensor], torch.Tensor]  # scaled L (n, 1, h, w) -> scaled ab (n, 2, h, w)
+# scaled L (n, 1, h, w) -> scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour crop
+ModelPrediction = Callable[[torch.Tensor], torch.Tensor]
 
 
 def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
     """How the generator predicts in settings.mode: crops as validation does, pages as colourising does."""
     if settings.mode == "crop":
-        return lambda lightness: predict_ab(generator, lightness, settings.precision)
+        return lambda lightness: predict(generator, lightness, settings.precision)
     colorizer = PageColorizer(generator, settings.short_side, batch_size=settings.batch_size,
                                 device=settings.device, precision=settings.precision)
     return lambda lightness: torch.cat(colorizer.predict_pages_ab(list(lightness.split(1))))
@@ -76,19 +78,19 @@ def score_group(
     predict: ModelPrediction, rgb: torch.Tensor, baselines: dict[str, torch.Tensor],
     shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = SHOWN_RGB["crop"],
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
-    """A group of same-size RGB images -> (per-image columns, the truth, the model's ab)."""
+    """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction)."""
     truth = Truth.from_rgb(rgb)
-    fake_ab = predict(truth.lightness)
-    predictions = {"model": fake_ab, "grey": torch.zeros_like(truth.ab)}
+    fake = predict(truth.lightness)
+    predictions = {"model": fake, "grey": torch.zeros_like(truth.ab)}
     predictions.update({name: constant_ab(ab, truth.ab) for name, ab in baselines.items()})
     columns = {"truth_colourfulness": colorfulness(truth.rgb)}
-    for predictor, pred_ab in predictions.items():
-        for metric, values in score_prediction(truth, pred_ab, shown_rgb).items():
+    for predictor, prediction in predictions.items():
+        for metric, values in score_prediction(truth, prediction, shown_rgb).items():
             columns[f"{predictor}/{metric}"] = values
     # One transfer per group: the loop never waits on the device image by image.
     names = list(columns)
     stacked = torch.stack([columns[name].float() for name in names]).cpu().tolist()
-    return dict(zip(names, stacked)), truth, fake_ab
+    return dict(zip(names, stacked)), truth, fake
 
 
 def score_batch(
@@ -105,13 +107,13 @@ def score_batch(
     heights_widths = sizes.tolist()
     rows: list[dict] = [{} for _ in batch["paths"]]
     for rgb, indices in scored_views(pages, sizes, settings.mode, cropper):
-        columns, truth, fake_ab = score_group(predict, rgb, baselines, SHOWN_RGB[settings.mode])
+        columns, truth, fake = score_group(predict, rgb, baselines, SHOWN_RGB[settings.mode])
         group_paths = [batch["paths"][i] for i in indices]
         for position, index in enumerate(indices):
             height, width = heights_widths[index]
             rows[index] = {"path": group_paths[position], "height": height, "width": width,
                            **{name: values[position] for name, values in columns.items()}}
-        extremes.add(columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake_ab)
+        extremes.add(columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake)
     return rows
 
 
