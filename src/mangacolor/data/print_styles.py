@@ -238,7 +238,8 @@ def page_style(probabilities: Mapping[str, float], key: str) -> str:
 def print_page(rgb: torch.Tensor, style: str, seed: int, settings: PrintSettings | None = None) -> torch.Tensor:
     """Whole pages (B, 3, H, W), RGB in [0, 1], of the same size -> their B&W page in `style` drawn
     from `seed`, as scaled lightness (B, 1, H, W). For eval: a fixed seed (e.g. `page_seed` of the
-    page's path) and a fixed style give the same page every time, on any machine of the same device kind."""
+    page's path) and a fixed style give the same page every time on the same kind of device (a CUDA
+    generator draws other numbers than a CPU one)."""
     settings = settings or PrintSettings()
     generator = torch.Generator(device=rgb.device).manual_seed(seed)
     scale = min(rgb.shape[-2:]) / settings.scan_short_side
