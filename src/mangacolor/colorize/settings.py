@@ -13,6 +13,7 @@ from mangacolor.colorize.archives import (
 from mangacolor.data.files import (
     DEFAULT_MAX_PIXELS,
 )
+from mangacolor.inference.compose import AUTO, COMPOSE_MODES
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 
@@ -43,6 +44,9 @@ class ColorizeSettings:
     num_workers: int = 2
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
+    compose: str = AUTO                 # how the predicted colour meets the page (inference.compose)
+    descreen: int = 0                   # screentone period (page pixels) smoothed into tone first; 0: off
+    recolor_color_pages: bool = False   # False: pages already in colour are copied as they are
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
     @classmethod
@@ -59,14 +63,17 @@ class ColorizeSettings:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"archive: {error}") from None
-        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels")
+        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "descreen")
         for key in numbers:
             if cfg.get(key) is not None:
+                if isinstance(cfg[key], bool):
+                    raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}")
                 try:
                     values[key] = int(cfg[key])
                 except (TypeError, ValueError):
                     raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
-        for key in ("full_resolution", "overwrite", "progress", "format", "device", "precision"):
+        for key in ("full_resolution", "overwrite", "progress", "format", "device", "precision", "compose",
+                    "recolor_color_pages"):
             if key in cfg:
                 values[key] = cfg[key]
         settings = cls(**values, archive_limits=limits)
@@ -84,6 +91,11 @@ class ColorizeSettings:
         require(1 <= self.quality <= 100, f"quality must be in 1..100, got {self.quality}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
+        require(self.compose in COMPOSE_MODES, f"compose must be one of {', '.join(COMPOSE_MODES)}, got {self.compose!r}")
+        require(self.descreen == 0 or self.descreen >= 2,
+                f"descreen must be 0 (off) or a screen period of at least 2 pixels, got {self.descreen}")
+        require(isinstance(self.recolor_color_pages, bool),
+                f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}")
         try:
             resolve_device(self.device)
         except (RuntimeError, ValueError) as error:
