@@ -5,7 +5,9 @@ and listed, never fatal. A progress bar shows pages done and the model's running
 
 The model predicts as the mode's images are used: a crop goes straight through the generator, as
 in training validation; a whole page goes through mangacolor-colorize's `PageColorizer` (working
-resolution, tiles, ab brought back to the page's full-resolution L).
+resolution, tiles, the prediction composed with the page at full resolution as `eval.compose`
+says), and the model is scored on exactly the RGB mangacolor-colorize writes for it (before
+rounding to 8 bits); its ab_l1 is of the raw predicted ab, enlarged to the page.
 """
 
 from __future__ import annotations
@@ -60,16 +62,24 @@ def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[t
     return paths, sorted(unusable.items())
 
 
-ModelPrediction = Callable[[torch.Tensor], torch.Tensor]  # scaled L (n, 1, h, w) -> scaled ab (n, 2, h, w)
+# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), the RGB shown (n, 3, h, w) or None: the
+# mode's shown_rgb of the true L and that ab)
+ModelPrediction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
     """How the generator predicts in settings.mode: crops as validation does, pages as colourising does."""
     if settings.mode == "crop":
-        return lambda lightness: predict_ab(generator, lightness, settings.precision)
+        return lambda lightness: (predict_ab(generator, lightness, settings.precision), None)
     colorizer = PageColorizer(generator, settings.short_side, batch_size=settings.batch_size,
-                                device=settings.device, precision=settings.precision)
-    return lambda lightness: torch.cat(colorizer.predict_pages_ab(list(lightness.split(1))))
+                                device=settings.device, precision=settings.precision,
+                                compose=settings.compose, descreen=settings.descreen)
+
+    def predict_pages(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pages = colorizer.color_lightness(list(lightness.split(1)))
+        return torch.cat([page.ab for page in pages]), torch.cat([page.rgb for page in pages])
+
+    return predict_pages
 
 
 def score_group(
@@ -78,12 +88,13 @@ def score_group(
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
     """A group of same-size RGB images -> (per-image columns, the truth, the model's ab)."""
     truth = Truth.from_rgb(rgb)
-    fake_ab = predict(truth.lightness)
+    fake_ab, fake_rgb = predict(truth.lightness)
     predictions = {"model": fake_ab, "grey": torch.zeros_like(truth.ab)}
     predictions.update({name: constant_ab(ab, truth.ab) for name, ab in baselines.items()})
     columns = {"truth_colourfulness": colorfulness(truth.rgb)}
     for predictor, pred_ab in predictions.items():
-        for metric, values in score_prediction(truth, pred_ab, shown_rgb).items():
+        shown = shown_rgb if predictor != "model" or fake_rgb is None else (lambda lightness, ab: fake_rgb)
+        for metric, values in score_prediction(truth, pred_ab, shown).items():
             columns[f"{predictor}/{metric}"] = values
     # One transfer per group: the loop never waits on the device image by image.
     names = list(columns)
