@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from helpers import manga_pages as m
 from helpers.generators import SKIN, KnownColor, vivid_unet
 from kornia.color import rgb_to_lab
+from PIL import Image, ImageDraw
 
-from mangacolor.color import lightness_as_grey, rgb_to_scaled_lab, scaled_lab_to_rgb, uint8_to_unit
+from mangacolor.color import grey_as_lightness, lightness_as_grey, rgb_to_scaled_lab, scaled_lab_to_rgb, uint8_to_unit
 from mangacolor.inference.compose import check_compose, descreen
 from mangacolor.inference.page_colorizer import PageColorizer
 
@@ -103,7 +105,7 @@ def test_no_halo_around_lines_whatever_copy_of_them_the_prediction_carries(netwo
     if network == "exact":
         assert ink_halo < 0.1 and naive_halo > 12  # the naive multiply darkens the paper along every line
     elif network == "its lines sharp":  # the division alone would lift the paper along every line
-        assert ink_halo < 2.5, f"ink halo {ink_halo:.1f} L"
+        assert ink_halo < 4.5, f"ink halo {ink_halo:.1f} L"  # the division alone: 15.3
     else:  # this network darkens a wide band itself (it blurs over 5 page pixels): a third is left
         assert naive_halo > 10 and ink_halo < naive_halo / 2.5, f"ink halo {ink_halo:.1f} L, naive {naive_halo:.1f} L"
 
@@ -140,6 +142,16 @@ def test_descreen_smooths_screentone_into_its_tone_and_keeps_the_lines():
     assert torch.equal(smooth[..., 260:262, :], lightness[..., 260:262, :])
     assert torch.allclose(smooth[..., 60:220, 145:205], lightness[..., 60:220, 145:205], atol=1e-4)  # flat tone too
     assert torch.equal(descreen(lightness, 0), lightness)
+    # Lettering is drawn ink, though its counters and dots are as small as a screen's dots and holes.
+    letters = Image.new("L", (200, 40), 255)
+    draw = ImageDraw.Draw(letters)
+    for x in range(8, 150, 16):  # a word of o's: rings with small counters
+        draw.ellipse([x, 12, x + 10, 26], outline=0, width=3)
+    draw.rectangle([160, 22, 162, 25], fill=0)  # a full stop
+    draw.rectangle([170, 8, 172, 11], fill=0)   # the dot of an i over its stem
+    draw.rectangle([170, 14, 172, 26], fill=0)
+    text = grey_as_lightness(torch.from_numpy(np.array(letters)).float()[None, None] / 255)
+    assert torch.allclose(descreen(text, 6), text, atol=1e-4)
     # Composed: colour lies under even tone instead of dots; ink is still black. (What texture is
     # left is the screen's own moire with the pixel grid, slower than its period.)
     texture = lambda image: float(uint8_to_unit(image)[:, screen[0], screen[1]].std(dim=(1, 2)).max())

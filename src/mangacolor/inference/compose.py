@@ -22,12 +22,11 @@ its own resolution and what from the prediction, enlarged:
   already shows: where the prediction has the page's own tone (shading, a soft line), the layer
   is the plain local colour and the page supplies the darkness once; where it is darker than the
   page (colour on white paper) the difference is the colour. Over a smooth area the result is the
-  prediction itself. The division is not trusted where the page is nearly all ink at the working
-  scale (grey below INK_FLOOR_FLATTEN): there the layer is flattened toward the local colour of
-  the paper around it (a Gaussian average weighted by how much paper each working pixel shows),
-  so a network whose soft lines are wider or darker than the page's own leaves no halo.
-  Channels may exceed 1 before the multiply (a saturated colour under grey tone); the final
-  colour is brought into sRGB keeping its luminance (`color.fit_to_gamut`).
+  prediction itself. Near lines on paper, where the division is only as good as the agreement
+  of two soft copies of a line, and where the page is almost solid black, the layer's luminance
+  is corrected (see `color_under_ink`). Channels may exceed 1 before the multiply (a saturated
+  colour under grey tone); the final colour is brought into sRGB keeping its luminance
+  (`color.fit_to_gamut`).
 - `predicted`: the network's colour page alone (its L, a and b), enlarged.
 
 `descreen` (pixels, 0 = off): before composing, smooth the page's screentone into the shading it
@@ -63,9 +62,12 @@ COMPOSE_MODES = (AUTO, LIGHTNESS, INK, PREDICTED)
 NEEDS_FULL_COLOR = (INK, PREDICTED)
 
 INK_FLOOR = 0.02          # page grey (0 ink .. 1 paper) the prediction is never divided by less than
+LAYER_CAP = 2.0           # the layer's luminance, at most twice white paper's (see color_under_ink)
+PAPER_NEAR = 0.9          # a working pixel this light within FLATTEN_REACH of it: lines on paper around
 FLATTEN_REACH = 2         # working pixels: a line's neighbourhood, where the layer leans on its surroundings
+TRUST_POWER = 32          # how quickly trust falls as a line darkens a working pixel against the paper near it
 FLATTEN_SIGMA = 2.0       # working pixels: how far the surroundings it leans on reach
-TRUST_POWER = 32          # how quickly trust falls as a line darkens a working pixel
+SCREEN_PIECES = 6         # descreen: dots (or holes) within four periods that make a screen
 
 
 def check_compose(compose: str, predicts: str, generator_name: str = "the generator") -> None:
@@ -101,27 +103,38 @@ def compose_predicted(prediction: torch.Tensor) -> torch.Tensor:
 
 def color_under_ink(prediction: torch.Tensor, working_lightness: torch.Tensor) -> torch.Tensor:
     """Predicted scaled (L, a, b) and the network's input L, both at the working size ->
-    the colour layer to lay under the page's ink (1, 3, h, w), sRGB values that may exceed 1."""
+    the colour layer to lay under the page's ink (1, 3, h, w), sRGB values that may exceed 1.
+
+    The prediction divided by the page's grey as the network saw it, channel by channel, so that
+    the page's own ink and tone, multiplied back in, give the prediction again (see the module
+    docstring). Two corrections, both of the layer's luminance only (its hue and saturation stay
+    its own, so the colours on the two sides of a line do not run into each other):
+    - the luminance is capped at LAYER_CAP times white paper's: enough for a saturated colour
+      under a mid-grey tone to keep its own lightness, while a working pixel the page shows as
+      almost solid black (where the division means little) cannot light up the paper beside it;
+    - near lines on paper the division pits the prediction's soft copy of a line against the
+      page's: two dark values whose ratio is only as good as their agreement, so a network drawing
+      its lines wider or narrower than the page's would leave a dark or light halo. Where paper is
+      near (a working pixel within FLATTEN_REACH at least PAPER_NEAR light), each working pixel is
+      trusted as far as it is as light as that paper (to the power TRUST_POWER: a line that
+      darkens it by a few percent already halves the trust), and an untrusted one takes the
+      Gaussian average (FLATTEN_SIGMA) of the luminance around it, weighted by that trust. Inside
+      tone away from paper every pixel is trusted: the shading there is the page's, not a line's.
+    """
     predicted_rgb = lightness_preserving_rgb(prediction[:, :1], prediction[:, 1:])
     page_grey = lightness_as_grey(working_lightness)
-    layer = predicted_rgb / page_grey.clamp_min(INK_FLOOR)
-    # Near a line the division pits the prediction's soft copy of the line against the page's: two
-    # dark values whose ratio is only as good as their agreement, so a network drawing its lines
-    # wider or narrower than the page's would leave a dark or light halo. There the layer's
-    # luminance leans on the paper around it: each working pixel is trusted as far as it is as
-    # light as the lightest page within FLATTEN_REACH of it (1 on paper and inside even tone, less
-    # where a line darkens it), and an untrusted one takes a Gaussian average of the luminance
-    # around it weighted by that trust. Only the luminance: its hue and saturation stay its own,
-    # so the colours on the two sides of a line do not run into each other.
+    linear = srgb_to_linear(predicted_rgb / page_grey.clamp_min(INK_FLOOR))
+    own = luminance(linear)
+    capped = own.clamp(max=LAYER_CAP)
     reach = 2 * FLATTEN_REACH + 1
     lightest_near = F.max_pool2d(F.pad(page_grey, (FLATTEN_REACH,) * 4, mode="replicate"), reach, stride=1)
-    trust = (page_grey / lightest_near.clamp_min(INK_FLOOR)).clamp(0.0, 1.0).pow(TRUST_POWER)
+    relative = (page_grey / lightest_near.clamp_min(INK_FLOOR)).clamp(0.0, 1.0)
+    trust = torch.where(lightest_near >= PAPER_NEAR, relative.pow(TRUST_POWER), torch.ones_like(relative))
     kernel = 2 * round(3 * FLATTEN_SIGMA) + 1
     blur = lambda x: gaussian_blur2d(x, (kernel, kernel), (FLATTEN_SIGMA, FLATTEN_SIGMA), border_type="replicate")
-    linear = srgb_to_linear(layer)
-    own = luminance(linear)
-    surroundings = blur(own * trust) / blur(trust).clamp_min(1e-6)
-    flattened = trust * own + (1.0 - trust) * surroundings
+    weight = trust + 1e-4  # where nothing near is trusted, a plain average
+    surroundings = blur(capped * weight) / blur(weight)
+    flattened = trust * capped + (1.0 - trust) * surroundings
     return linear_to_srgb_unbounded(linear * (flattened / own.clamp_min(1e-6)))
 
 
@@ -134,72 +147,77 @@ def compose_ink(layer: torch.Tensor, lightness: torch.Tensor) -> torch.Tensor:
 # ---- descreen -----------------------------------------------------------------------------------
 
 
-def _shifted(mask: torch.Tensor, step: int, dy: int, dx: int) -> torch.Tensor:
-    """A bool mask moved by step * (dy, dx) pixels (a pixel reads the one step * (dy, dx) after
-    it), False where that falls outside the image."""
+def _in_large_component(mask: torch.Tensor, limit: int) -> torch.Tensor:
+    """True where a pixel of `mask` (bool (H, W)) belongs to a 4-connected component reaching
+    `limit` pixels or more across or down: each pixel gathers the bounding box of the component
+    pixels within `limit` steps of it, so a dot of a screen (or a hole in a dark one) stays small
+    while a line, a letter or a solid black is seen to be large from every pixel of it."""
     height, width = mask.shape[-2:]
-    oy, ox = step * dy, step * dx
-    out = torch.zeros_like(mask)
-    if height > abs(oy) and width > abs(ox):
-        out[..., max(0, -oy):height - max(0, oy), max(0, -ox):width - max(0, ox)] = \
-            mask[..., max(0, oy):height - max(0, -oy), max(0, ox):width - max(0, -ox)]
-    return out
+    far = height + width
+    dtype = torch.int16 if far < 2**15 else torch.int32  # half the memory traffic on any usual page
+    ys = torch.arange(height, device=mask.device, dtype=dtype)[:, None].expand(height, width)
+    xs = torch.arange(width, device=mask.device, dtype=dtype)[None, :].expand(height, width)
+    # Top, -bottom, left, -right of the box, each kept as a minimum; `far` off the mask.
+    box = torch.where(mask, torch.stack([ys, -ys, xs, -xs]), far)
+    for _ in range(limit):
+        padded = F.pad(box, (1, 1, 1, 1), value=far)
+        grown = torch.minimum(torch.minimum(padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]),
+                              torch.minimum(padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]))
+        grown = torch.where(mask, torch.minimum(box, grown), far)  # nothing flows through pixels off the mask
+        if torch.equal(grown, box):
+            break
+        box = grown
+    return mask & (((-box[1] - box[0]) >= limit) | ((-box[3] - box[2]) >= limit))
 
 
-def _all_along(mask: torch.Tensor, length: int, dy: int, dx: int) -> torch.Tensor:
-    """True where `mask` holds at this pixel and the next length - 1 along (dy, dx); doubling the
-    window each step, so a run of n costs about log2(n) shifts."""
-    covered, span = mask, 1
-    while 2 * span <= length:
-        covered = covered & _shifted(covered, span, dy, dx)
-        span *= 2
-    if span < length:
-        covered = covered & _shifted(covered, length - span, dy, dx)
-    return covered
-
-
-def _any_along(mask: torch.Tensor, length: int, dy: int, dx: int) -> torch.Tensor:
-    """True where `mask` holds at this pixel or one of the previous length - 1 along (dy, dx)."""
-    covered, span = mask, 1
-    while 2 * span <= length:
-        covered = covered | _shifted(covered, -span, dy, dx)
-        span *= 2
-    if span < length:
-        covered = covered | _shifted(covered, span - length, dy, dx)
-    return covered
-
-
-def _in_long_run(dark: torch.Tensor, length: int) -> torch.Tensor:
-    """Dark pixels (bool) that belong to a straight run of at least `length` dark pixels across,
-    down or along either diagonal: a morphological opening by a line in each direction."""
-    kept = torch.zeros_like(dark)
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        kept |= _any_along(_all_along(dark, length, dy, dx), length, dy, dx)
-    return kept
+def _pieces_near(mask: torch.Tensor, window: int) -> torch.Tensor:
+    """How many 4-connected pieces of `mask` (bool (H, W)) lie in the window x window square around
+    each pixel, for pieces without holes of their own (screen dots, the holes of a dark screen):
+    their Euler number, summed from the 2 x 2 patterns each contributes (Gray's bit quads), so a
+    piece counts once however it is shaped. Float (H, W)."""
+    padded = F.pad(mask.float()[None, None], (1, 1, 1, 1))
+    a, b = padded[..., :-1, :-1], padded[..., :-1, 1:]
+    c, d = padded[..., 1:, :-1], padded[..., 1:, 1:]
+    count = a + b + c + d
+    diagonal = ((count == 2) & (a == d)).float()  # two set pixels meeting at a corner only
+    euler = ((count == 1).float() - (count == 3).float() + 2.0 * diagonal) / 4.0
+    return F.avg_pool2d(euler, window, stride=1, padding=window // 2, count_include_pad=True)[0, 0, :-1, :-1] \
+        * window * window
 
 
 def descreen(lightness: torch.Tensor, period: int) -> torch.Tensor:
     """Scaled L (1, 1, H, W) -> the same page with its screentone smoothed into even tone.
 
-    `period`: the coarsest screen to remove, in page pixels (a screen's dot spacing; a few pixels on
-    a page scanned at 1000-1600 px). Ink that lies in straight runs longer than two periods in some
-    direction (lines, lettering, solid blacks, hatching) is kept as it is, grown by a pixel to keep
-    its anti-aliased edge; every other pixel becomes the average of the non-line pixels around it
-    (a Gaussian of sigma period / 2, which leaves under 1 % of a screen's pattern), so the tone
-    under a line is not darkened by the line.
+    `period`: the coarsest screen to remove, in page pixels (a screen's dot spacing: a few pixels
+    on a page scanned at 1000-1600 px). A screen is told from drawn ink by size and number: its
+    dots (and, in a dark screen, the paper holes between merged dots) are 4-connected pieces
+    smaller than 2 * period + 2 pixels across, many of them together (at least SCREEN_PIECES
+    within a square of four periods), while lines, lettering and solid blacks are larger pieces,
+    and the dot of an i, a comma or the counter of an o stand alone. Drawn ink is kept exactly as
+    it is; every other pixel (paper, screen dots, and the ink net around the holes of a dark
+    screen) becomes the average grey of the pixels around it that are not kept ink (a Gaussian
+    of sigma period / 2, which leaves under 1 % of a screen's pattern), so the tone beside a
+    line is not darkened by the line.
     """
     if period < 2:
         return lightness
     grey = lightness_as_grey(lightness)
-    line = _in_long_run(grey < 0.5, 2 * period + 1).float()
-    line = F.max_pool2d(line, 3, stride=1, padding=1)
+    ink = grey[0, 0] < 0.5
+    limit, window = 2 * period + 2, 4 * period + 1
+    dots = ink & ~_in_large_component(ink, limit)
+    holes = ~ink & ~_in_large_component(~ink, limit)
+    screen_dots = dots & (_pieces_near(dots, window) >= SCREEN_PIECES)
+    screen_holes = holes & (_pieces_near(holes, window) >= SCREEN_PIECES)
+    net = F.max_pool2d(screen_holes[None, None].float(), 2 * period + 1, stride=1, padding=period)[0, 0] > 0
+    drawn = (ink & ~screen_dots & ~net)[None, None].float()
+    drawn = F.max_pool2d(drawn, 3, stride=1, padding=1) * (grey < 0.9).float()  # with its anti-aliased edge
     sigma = period / 2
     kernel = 2 * round(3 * sigma) + 1
     border = "reflect" if min(grey.shape[-2:]) > kernel // 2 else "replicate"
     blur = lambda x: gaussian_blur2d(x, (kernel, kernel), (sigma, sigma), border_type=border)
     # Averaged as grey values, as the multiply composes them and as a reader's eye blends dots.
-    open_area = 1.0 - line
+    open_area = 1.0 - drawn
     weight = blur(open_area)
     tone = grey_as_lightness(blur(grey * open_area) / weight.clamp_min(1e-6))
     # Far from any open pixel (inside solid black) there is no tone to take: keep the page there.
-    return torch.where((line > 0) | (weight <= 1e-3), lightness, tone)
+    return torch.where((drawn > 0) | (weight <= 1e-3), lightness, tone)

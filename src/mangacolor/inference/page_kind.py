@@ -40,6 +40,7 @@ COLOR_CHROMA = 24.0       # a pixel shows colour when its channels differ by mor
 COLOR_AREA = 0.02         # ...and a page is in colour when more than this share of it does
 
 WINDOW = 5                # neighbourhood (pixels) over which tone and texture are measured
+EXTREME_SHARE = 0.002     # the paper and ink levels: the lightest and darkest 0.2 % of the page
 MIN_CONTRAST = 30.0       # L units between paper and ink below which a page has no ink to speak of
 TONE_MARGIN = 0.08        # a neighbourhood this share of the span from paper and from ink is a mid-tone...
 TONE_MARGIN_MIN = 6.0     # ...and at least this many L units from each (scan noise on paper is not tone)
@@ -104,8 +105,10 @@ def _local_mean_std(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 def continuous_tone_share(lightness: torch.Tensor) -> float:
     """Scaled L (1, 1, H, W) at the page's own size -> the share of the page in continuous grey tone."""
     lightness = (lightness.float() + 1.0) * 50.0
-    paper = _percentile(lightness, 0.99, 0.0, 100.0)
-    ink = _percentile(lightness, 0.01, 0.0, 100.0)
+    # Paper and ink levels from the extremes, but not from the last few pixels (dust, a stray
+    # mark); sparse line art has its ink in well under 1 % of the page.
+    paper = _percentile(lightness, 1.0 - EXTREME_SHARE, 0.0, 100.0)
+    ink = _percentile(lightness, EXTREME_SHARE, 0.0, 100.0)
     span = paper - ink
     if float(span) < MIN_CONTRAST:
         return 1.0  # no ink, no paper: nothing but tone (or a blank page)
