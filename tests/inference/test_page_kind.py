@@ -94,3 +94,11 @@ def test_the_tint_is_what_is_taken_away_not_the_colour():
     speck = page.clone()
     speck[:, 10:14, 10:14] = torch.tensor([200, 40, 40], dtype=torch.uint8).view(3, 1, 1)
     assert not is_color_page(speck)  # a few coloured pixels do not make a colour page
+
+
+def test_a_large_page_is_measured_on_blocks_of_its_own_pixels_with_the_same_answer():
+    from mangacolor.inference.page_kind import _sample_blocks
+
+    screentone, grey = m.screentone_page(1000, 760, period=5), m.grey_page(1000, 760)
+    assert _sample_blocks(rgb_to_scaled_lab(uint8_to_unit(grey)[None])[0]).shape[-2:] == (64, 64)
+    assert (kind(screentone), kind(grey)) == (INK, GREY)

@@ -22,7 +22,7 @@ among pixels whose neighbourhood (5 x 5) is a mid-tone, those that are smooth (l
 within the neighbourhood, unlike a screen) and not on one of a few flat levels (unlike digital
 tone) count as continuous tone; the page is "grey" when they cover more than `GREY_AREA` of it.
 A screen so fine and so blurred that its dots vary less than `SMOOTH_STD` within 5 x 5 pixels
-reads as grey.
+reads as grey. A large page is measured on 128 blocks of 64 x 64 of its pixels spread evenly over it.
 
 Pure torch; runs on the page's device.
 """
@@ -48,6 +48,7 @@ SMOOTH_STD = 0.08         # a neighbourhood varying less than this share of the 
 FLAT_LEVELS = 6           # digital tone uses a few flat levels: the most common 2-L bins of smooth tone
 FLAT_SHARE = 0.8          # smooth tone that much on those levels is flat tone, not continuous
 GREY_AREA = 0.15          # continuous tone over more than this share of the page makes it "grey"
+BLOCK, SAMPLE_BLOCKS = 64, 128  # a large page is measured on this many blocks of its own pixels
 
 
 def _percentile(values: torch.Tensor, q: float, low: float, high: float, bins: int = 512) -> torch.Tensor:
@@ -102,9 +103,23 @@ def _local_mean_std(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return mean, (square - mean * mean).clamp_min(0.0).sqrt()
 
 
+def _sample_blocks(lightness: torch.Tensor) -> torch.Tensor:
+    """(1, 1, H, W) -> the page itself, or for a large page SAMPLE_BLOCKS blocks of BLOCK x BLOCK
+    pixels on an even grid over it, (N, 1, BLOCK, BLOCK): the statistics are shares of the page,
+    which a few hundred thousand of its own pixels estimate well at a fraction of the cost."""
+    height, width = lightness.shape[-2:]
+    if height * width <= SAMPLE_BLOCKS * BLOCK * BLOCK or min(height, width) < BLOCK:
+        return lightness
+    rows = max(1, round((SAMPLE_BLOCKS * height / width) ** 0.5))
+    cols = max(1, SAMPLE_BLOCKS // rows)
+    ys = torch.linspace(0, height - BLOCK, rows).round().long().tolist()
+    xs = torch.linspace(0, width - BLOCK, cols).round().long().tolist()
+    return torch.cat([lightness[..., y:y + BLOCK, x:x + BLOCK] for y in ys for x in xs])
+
+
 def continuous_tone_share(lightness: torch.Tensor) -> float:
     """Scaled L (1, 1, H, W) at the page's own size -> the share of the page in continuous grey tone."""
-    lightness = (lightness.float() + 1.0) * 50.0
+    lightness = (_sample_blocks(lightness).float() + 1.0) * 50.0
     # Paper and ink levels from the extremes, but not from the last few pixels (dust, a stray
     # mark); sparse line art has its ink in well under 1 % of the page.
     paper = _percentile(lightness, 1.0 - EXTREME_SHARE, 0.0, 100.0)
