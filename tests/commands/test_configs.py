@@ -53,12 +53,19 @@ def test_seed_experiment_is_the_seeds_recipe(tmp_path):
     assert cfg.model.generator.norm == "instance" and cfg.model.generator.dropout_blocks == 4
     assert (cfg.model.lr_d, cfg.model.lr_g, cfg.model.lambda_l1, cfg.model.d_loss_weight) == (2e-4, 2e-5, 100.0, 0.5)
     assert cfg.model.gan_mode == "vanilla" and cfg.train.iterations == 400_000
+    assert cfg.model.predicts == "ab"  # L in, ab out
     assert str(cfg.trainer.precision) == "32-true"
 
 
 def test_manga_experiment_is_the_gpu_recipe(tmp_path):
     cfg = compose_train(["+experiment=manga"], tmp_path)
     assert cfg.trainer.precision == "bf16-mixed" and cfg.data.batch_size > 1 and cfg.data.colourful_draws > 1
+    assert cfg.model.predicts == "lab"  # full colour, for B&W pages
+
+
+def test_the_default_model_is_the_seeds_kind_and_demo_predicts_full_colour(tmp_path):
+    assert compose_train([], tmp_path).model.predicts == "ab"
+    assert compose_train(["+experiment=demo"], tmp_path).model.predicts == "lab"
 
 
 def test_demo_points_at_the_bundled_pages(tmp_path):

@@ -100,8 +100,10 @@ def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: 
     if mean_ab is not None:
         predictions["mean_ab"] = mean_ab.float().view(1, 2, 1, 1).expand_as(ab)
     row = {"height": height, "width": width, "truth_colourfulness": colorfulness(rgb).item()}
-    for name, pred_ab in predictions.items():
-        pred_rgb = shown_rgb(lightness, pred_ab)
+    for name, prediction in predictions.items():
+        # A full-colour generator's crop is shown with its own L; ab predictions on the page's.
+        pred_lightness, pred_ab = (prediction[:, :1] if prediction.shape[1] == 3 else lightness), prediction[:, -2:]
+        pred_rgb = shown_rgb(pred_lightness, pred_ab)
         row[f"{name}/ab_l1"] = ab_l1(pred_ab * 110, ab * 110).item()
         row[f"{name}/psnr"] = psnr(pred_rgb, rgb).item()
         row[f"{name}/ssim"] = ssim(pred_rgb, rgb).item()
@@ -221,7 +223,7 @@ def test_console_script_scores_crops_against_grey_and_mean_ab(tmp_path, tiny_run
     assert skipped["path"] == str(held_out / "broken.png") and skipped["reason"]
     assert metrics["checkpoint"] == str(ckpt.resolve()) and metrics["data_dir"] == str(held_out.resolve())
     assert metrics["mangacolor_version"] == mangacolor.__version__
-    assert metrics["generator"] == GENERATOR
+    assert metrics["generator"] == {**GENERATOR, "out_channels": 2}  # an ab generator
     settings = metrics["settings"]
     assert (settings["mode"], settings["size"], settings["window"]) == ("crop", SIZE, WINDOW)  # from the run
     assert settings["device"] == "cpu" and settings["precision"] == "32-true"
@@ -302,7 +304,7 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
     coloured = tmp_path / "coloured"
     colorize(ColorizeSettings.from_config(OmegaConf.create({
         "ckpt_path": str(ckpt), "input": str(held_out), "output": str(coloured), "format": "png",
-        "device": "cpu", "precision": "32-true", "num_workers": 0, "progress": False,
+        "device": "cpu", "trainer": {"precision": "32-true"}, "num_workers": 0, "progress": False,
         "recolor_color_pages": True})))
     for row in rows:
         truth = read_image(held_out / row["path"])[None].float() / 255
@@ -316,6 +318,31 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
                                 short_side=24)
 
 
+def test_crop_mode_scores_a_full_colour_generator_s_colour_page_with_its_own_lightness(tmp_path, held_out):
+    torch.manual_seed(3)
+    generator = UNetGenerator(**GENERATOR, out_channels=3)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.normal_(0.0, 0.3)
+    ckpt = export_generator(generator, GENERATOR, tmp_path / "generator.pt", training_size=SIZE)
+    out = tmp_path / "out"
+    payload = evaluate(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.size={SIZE}",
+                                     f"data.window={WINDOW}", "data.num_workers=0", "eval.progress=false"], out))
+    assert payload["generator"]["out_channels"] == 3
+    metrics, rows = read_outputs(out)
+    check_against_recomputation(metrics, rows, held_out, ckpt, "crop", ("model", "grey"))
+    # The predicted L counts: shown on the page's own L instead, the same ab would score otherwise.
+    loaded, _ = load_generator(ckpt)
+    page = read_image(held_out / rows[0]["path"])
+    rgb = PageCropper(SIZE, WINDOW, hflip=False)(page[None], torch.tensor([page.shape[1:]]), None, train=False)
+    lightness, _ = rgb_to_scaled_lab(rgb)
+    with torch.no_grad():
+        fake = loaded(lightness)
+    on_page_lightness = psnr(scaled_lab_to_rgb(lightness, fake[:, 1:]), rgb).item()
+    assert float(rows[0]["model/psnr"]) != pytest.approx(on_page_lightness, abs=0.1)
+    assert (tmp_path / "out" / "best.png").is_file()
+
+
 def test_limit_and_bf16_precision(tmp_path, tiny_run, held_out):
     ckpt = tiny_run / "checkpoints" / "generator.pt"
     cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.limit=2", "precision=bf16-mixed",
@@ -324,6 +351,19 @@ def test_limit_and_bf16_precision(tmp_path, tiny_run, held_out):
     # The first two files by path: broken.png (skipped) and one page.
     assert payload["images"] == 1 and payload["skipped"] == 1
     assert payload["settings"]["precision"] == "bf16-mixed" and payload["settings"]["limit"] == 2
+
+
+def test_progress_in_a_log_is_a_few_plain_lines(tmp_path, tiny_run, held_out, capsys):
+    """stderr is not a terminal here: plain lines with the count and the running dE00, no redrawn bar."""
+    cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={held_out}",
+                        "data.batch_size=1", "data.num_workers=0"], tmp_path / "out")
+    evaluate(cfg)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("mangacolor-eval: ")]
+    assert "\r" not in err
+    # A line every twentieth of the images: here every one of the six (the first is the unreadable file).
+    assert [line.split(",")[0] for line in lines] == [f"mangacolor-eval: {n}/6 ({100 * n / 6:.0f}%)" for n in range(1, 7)]
+    assert "dE00" in lines[-1] and "skipped 1" in lines[-1]
 
 
 @pytest.mark.parametrize("mode", ["crop", "page"])
@@ -407,7 +447,7 @@ def test_a_failed_evaluation_leaves_its_folder_free_for_a_retry(tmp_path, tiny_r
 def test_crop_mode_gives_training_validations_numbers(tmp_path, held_out):
     """Eval and validation share the crop and the metric functions: same checkpoint, same numbers."""
     from mangacolor.data.datamodule import PagesDataModule
-    from mangacolor.models.pix2pix import VAL_SUMS, Pix2Pix
+    from mangacolor.models.pix2pix import Pix2Pix, validation_scalars
 
     torch.manual_seed(1)
     model = Pix2Pix(generator=GENERATOR, discriminator={"channels": [8, 16], "stride1_channels": 16}).eval()
@@ -421,8 +461,7 @@ def test_crop_mode_gives_training_validations_numbers(tmp_path, held_out):
     with torch.no_grad():
         for index, batch in enumerate(datamodule.val_dataloader()):
             model.validation_step(datamodule.to_lab_batch(batch, train=False), index)
-    sums = model._val_sums
-    validation = dict(zip(VAL_SUMS[:-1], (sums[:-1] / sums[-1]).tolist()))
+    validation = {name.removeprefix("val/"): value for name, value in validation_scalars(model._val_sums).items()}
 
     cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.size={SIZE}", f"data.window={WINDOW}",
                         "data.num_workers=0", "eval.progress=false"], tmp_path / "out")

@@ -38,6 +38,7 @@ from mangacolor.evaluation.scoring import (
 from mangacolor.evaluation.settings import build_settings, check_inputs, training_crop
 from mangacolor.evaluation.views import scored_views, whole_pages
 from mangacolor.metrics import PSNR_CAP_DB
+from mangacolor.models.components import UNetGenerator
 from mangacolor.runtime.config_errors import ConfigError
 
 
@@ -103,6 +104,18 @@ def test_page_mode_shows_predictions_as_colorize_writes_them_and_crop_mode_as_va
     assert page["ab_l1"].item() == pytest.approx(crop["ab_l1"].item())  # on the raw prediction either way
 
 
+def test_a_full_colour_prediction_is_scored_with_its_own_lightness():
+    truth = Truth.from_rgb(torch.rand(2, 3, 16, 16) * 0.8 + 0.1)
+    perfect = score_prediction(truth, torch.cat([truth.lightness, truth.ab], dim=1))
+    assert torch.equal(perfect["ab_l1"], torch.zeros(2)) and (perfect["delta_e_2000"] < 0.01).all()
+    white = torch.cat([torch.ones_like(truth.lightness), truth.ab], dim=1)  # right colour, paper-white L
+    scores = score_prediction(truth, white)
+    assert torch.equal(scores["ab_l1"], torch.zeros(2))  # ab-L1 looks at a and b only
+    assert (scores["delta_e_2000"] > 10).all() and (scores["psnr"] < perfect["psnr"] - 10).all()
+    shown = scaled_lab_to_rgb(torch.ones_like(truth.lightness), truth.ab)
+    assert torch.allclose(scores["colourfulness"], score_prediction(truth, white, lambda l, ab: shown)["colourfulness"])
+
+
 def test_constant_ab_fills_every_pixel():
     like = torch.zeros(2, 2, 3, 4)
     filled = constant_ab(torch.tensor([0.1, -0.2], dtype=torch.float64), like)
@@ -166,6 +179,18 @@ def test_the_model_predicts_crops_as_validation_and_pages_as_colorize(tmp_path):
     assert torch.allclose(shown, lightness_preserving_rgb(lightness, predicted), atol=1e-6)
 
 
+def test_a_full_colour_generator_predicts_crops_in_full_colour():
+    from mangacolor.evaluation.page_loop import model_prediction
+    from mangacolor.inference.prediction import predict
+
+    torch.manual_seed(0)
+    generator = UNetGenerator(depth=3, width=4, max_width=8, out_channels=3).eval()
+    lightness = rgb_to_scaled_lab(torch.rand(2, 3, 16, 16))[0]
+    crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
+    predicted = model_prediction(generator, crop)(lightness)
+    assert predicted.shape == (2, 3, 16, 16) and torch.equal(predicted, predict(generator, lightness))
+
+
 def test_baselines_are_moved_to_the_device_once_not_per_group(tmp_path, monkeypatch):
     from PIL import Image
 
@@ -217,6 +242,22 @@ def test_fit_in_square_keeps_the_aspect_with_white_margins():
     assert fitted.shape == (5, 8, 8)
     assert torch.equal(fitted[:, 0], torch.tensor([1.0, 0, 0, 0, 0]).view(5, 1).expand(5, 8))  # white row
     assert torch.allclose(fitted[:, 4], torch.tensor([0.0, 0.5, 0.5, 0.5, 0.5]).view(5, 1).expand(5, 8))
+
+
+def test_full_colour_previews_fit_with_white_paper_in_both_lightness_channels_and_make_a_grid():
+    lightness, ab = torch.zeros(1, 10, 20), torch.full((2, 10, 20), 0.5)
+    fake = torch.cat([torch.full((1, 10, 20), -0.5), ab])
+    fitted = fit_in_square(lightness, ab, fake, 8)
+    assert fitted.shape == (6, 8, 8)
+    assert torch.equal(fitted[:, 0], torch.tensor([1.0, 0, 0, 1.0, 0, 0]).view(6, 1).expand(6, 8))  # margin
+    assert torch.allclose(fitted[:, 4], torch.tensor([0.0, 0.5, 0.5, -0.5, 0.5, 0.5]).view(6, 1).expand(6, 8))
+    extremes = ExtremeImages(2, higher_is_better=False, fit_side=8)
+    extremes.add([1.0, 2.0], ["a", "b"], lightness.expand(2, 1, 10, 20), ab.expand(2, 2, 10, 20),
+                 fake.expand(2, 3, 10, 20))
+    grid = extremes.grid("best")
+    prediction_row = grid[:, 2 + 2 * 10:2 + 2 * 10 + 8, 2:10]
+    expected = scaled_lab_to_rgb(fitted[None, 3:4], fitted[None, 4:6])[0]
+    assert torch.allclose(prediction_row, expected)  # drawn with the prediction's own L
 
 
 # ---- settings ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ Each figure comes from the code that trains or colours, never from a copy of it:
   are counted on one such step (`torch.utils.flop_counter`, 2 FLOPs per multiply-add) and MFU is
   taken against the card's dense tensor-core peak from a small table ("unknown" elsewhere);
 - data: `PagesDataModule`'s loader (decoding in workers), the copy to the device and its device
-  transforms (crop, resize, flip, Lab), with no model;
+  transforms (crop, resize, flip, Lab, and the B&W page synthesis of data.input_styles), with no model;
 - end to end: a real fit on a folder, loader and model together (no validation, no checkpoints);
 - colourise: `PageColorizer` on pages of a given size.
 Timed windows start after `warmup` untimed iterations (cuDNN autotuning, compiling, worker
@@ -103,11 +103,12 @@ def measure_unless_out_of_memory(device: torch.device, measure: Callable[[], dic
     return {"error": f"out of memory: {message}"}
 
 
-def add_flop_figures(results: dict[str, Any], flops_per_image: float, peak: float | None) -> dict[str, Any]:
+def add_flop_figures(results: dict[str, Any], flops_per_image: float, peak: float | None,
+                     peak_how: str | None = None) -> dict[str, Any]:
     """Achieved TFLOP/s and MFU (None where the peak is unknown) from a measured images/s."""
     achieved = flops_per_image * results["images_per_s"] / 1e12
     return {**results, "gflop_per_image": flops_per_image / 1e9, "achieved_tflops": achieved,
-            "peak_tflops": peak, "mfu": achieved / peak if peak else None}
+            "peak_tflops": peak, "peak_how": peak_how, "mfu": achieved / peak if peak else None}
 
 
 # ---- data pipeline ---------------------------------------------------------------------------
@@ -140,13 +141,16 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
 
     # With data.decode_on_device the batch holds encoded JPEGs, decoded again by each call: so
     # "transforms alone" includes the device decode there, and images are counted from the output.
+    # The process's CPU time as well: on a CPU it prices the transforms (the B&W page synthesis
+    # included) per page even when other jobs share the cores and stretch the wall time.
     repeats, transformed = max(1, batches // 2), 0
-    transform_start = time.perf_counter()
+    transform_start, transform_cpu_start = time.perf_counter(), time.process_time()
     for number in range(repeats):
         out = datamodule.to_lab_batch(batch, train=True, batch_number=number)
         transformed += out["L"].shape[0] if out["L"] is not None else 0
     synchronize(device)
     transform_seconds = time.perf_counter() - transform_start
+    transform_cpu_seconds = time.process_time() - transform_cpu_start
     with count_host_syncs(device) as syncs:  # each wait stops the host from running ahead of the GPU
         datamodule.to_lab_batch(batch, train=True, batch_number=repeats)
     return {
@@ -155,6 +159,7 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
         "batches_per_s": batches / seconds,
         "timed_images": images,
         "transforms_images_per_s": transformed / transform_seconds,
+        "transforms_cpu_ms_per_image": 1000 * transform_cpu_seconds / transformed if transformed else None,
         "train_pages": len(datamodule.train_paths),
         "bad_files": len(datamodule.bad_files),
         "host_syncs_per_batch": syncs.count,
@@ -228,3 +233,19 @@ def measure_colorize(colorizer, page: torch.Tensor, pages_per_call: int, warmup:
         colorizer.colour(pages)  # returns CPU tensors: the device has finished
     seconds = time.perf_counter() - start
     return {"pages_per_s": calls * pages_per_call / seconds, "ms_per_page": 1000 * seconds / (calls * pages_per_call)}
+
+
+def colorize_flops_per_page(colorizer, page: torch.Tensor) -> float:
+    """FLOPs of colouring one page (`torch.utils.flop_counter`: the network's convolutions on the
+    padded tiles, 2 per multiply-add; the colour maths is not counted). Count it uncompiled."""
+    with FlopCounterMode(display=False) as counter:
+        colorizer.colour([page])
+    return float(counter.get_total_flops())
+
+
+def add_colorize_flop_figures(results: dict[str, Any], flops_per_page: float, peak: float | None,
+                              peak_how: str | None = None) -> dict[str, Any]:
+    """Achieved TFLOP/s and the fraction of the device's peak (None where unknown) from pages/s."""
+    achieved = flops_per_page * results["pages_per_s"] / 1e12
+    return {**results, "gflop_per_page": flops_per_page / 1e9, "achieved_tflops": achieved,
+            "peak_tflops": peak, "peak_how": peak_how, "mfu": achieved / peak if peak else None}

@@ -1,7 +1,8 @@
 """The best and worst k images by one metric, kept small on the CPU, for the PNG grids.
 
-Each kept image is stored as its (L, true ab, predicted ab) preview; whole pages of different
-sizes are first fitted into a square (white margins) so that they line up in one grid.
+Each kept image is stored as its (L, true ab, prediction) preview, the prediction being ab or a
+full-colour generator's (L, a, b); whole pages of different sizes are first fitted into a square
+(white margins) so that they line up in one grid.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import torch.nn.functional as F
 from mangacolor.inference.grids import comparison_grid
 
 
-def fit_in_square(lightness: torch.Tensor, ab: torch.Tensor, fake_ab: torch.Tensor, side: int) -> torch.Tensor:
-    """One image's scaled L, ab, fake ab (C, h, w) -> (5, side, side), aspect kept, white margins."""
-    stacked = torch.cat([lightness, ab, fake_ab])[None].float()
+def fit_in_square(lightness: torch.Tensor, ab: torch.Tensor, fake: torch.Tensor, side: int) -> torch.Tensor:
+    """One image's scaled L, ab, prediction (C, h, w) -> (5 or 6, side, side), aspect kept, white margins."""
+    stacked = torch.cat([lightness, ab, fake])[None].float()
     height, width = stacked.shape[-2:]
     scale = side / max(height, width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
     resized = F.interpolate(stacked, size=(new_h, new_w), mode="bilinear", align_corners=False,
                             antialias=scale < 1)[0]
-    canvas = torch.zeros(5, side, side)
+    canvas = torch.zeros(stacked.shape[1], side, side)
     canvas[0] = 1.0  # scaled L of white; ab 0
+    if fake.shape[0] == 3:
+        canvas[3] = 1.0  # the prediction's own L
     top, left = (side - new_h) // 2, (side - new_w) // 2
     canvas[:, top:top + new_h, left:left + new_w] = resized
     return canvas
@@ -34,7 +37,7 @@ class Kept:
     order: float  # ascending = the order shown: best first in `best`, worst first in `worst`
     value: float = field(compare=False)
     path: str = field(compare=False)
-    preview: torch.Tensor = field(compare=False, repr=False)  # (5, h, w): L, ab, fake ab
+    preview: torch.Tensor = field(compare=False, repr=False)  # (5 or 6, h, w): L, ab, prediction
 
 
 class ExtremeImages:
@@ -54,7 +57,7 @@ class ExtremeImages:
         return len(kept) < self.k or order < kept[-1].order
 
     def add(self, values: list[float], paths: list[str], lightness: torch.Tensor, ab: torch.Tensor,
-            fake_ab: torch.Tensor) -> None:
+            fake: torch.Tensor) -> None:
         """One group of scored images: metric values, paths, and tensors (n, C, h, w) on any device."""
         if self.k == 0:
             return
@@ -62,7 +65,7 @@ class ExtremeImages:
             targets = [which for which in self.kept if self._qualifies(which, self._order(value, which))]
             if not targets:
                 continue
-            preview = torch.cat([lightness[i], ab[i], fake_ab[i]]).float().cpu()
+            preview = torch.cat([lightness[i], ab[i], fake[i]]).float().cpu()
             if self.fit_side:
                 preview = fit_in_square(preview[:1], preview[1:3], preview[3:], self.fit_side)
             for which in targets:

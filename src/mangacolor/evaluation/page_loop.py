@@ -1,13 +1,15 @@
 """The evaluation loop: every page of a folder, scored for the model and each baseline.
 
 Pages are decoded in DataLoader workers by the data code; unreadable ones are skipped, counted
-and listed, never fatal. A progress bar shows pages done and the model's running dE00.
+and listed, never fatal. A progress bar shows pages done and the model's running dE00 (plain lines
+when stderr is not a terminal: `mangacolor.runtime.progress`).
 
 The model predicts as the mode's images are used: a crop goes straight through the generator, as
-in training validation; a whole page goes through mangacolor-colorize's `PageColorizer` (working
-resolution, tiles, the prediction composed with the page at full resolution as `eval.compose`
-says), and the model is scored on exactly the RGB mangacolor-colorize writes for it (before
-rounding to 8 bits); its ab_l1 is of the raw predicted ab, enlarged to the page.
+in training validation (a full-colour generator's crop is scored with its predicted L); a whole
+page goes through mangacolor-colorize's `PageColorizer` (working resolution, tiles, the prediction
+composed with the page at full resolution as `eval.compose` says), and the model is scored, and
+drawn in the grids, on exactly the RGB mangacolor-colorize writes for it (before rounding to 8
+bits); its ab_l1 is of the raw predicted ab, enlarged to the page.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from mangacolor.color import rgb_to_scaled_lab
 from mangacolor.data.files import find_images, printable
 from mangacolor.data.pages import page_loader
 from mangacolor.data.transforms import PageCropper
@@ -36,8 +38,9 @@ from mangacolor.evaluation.scoring import (
 from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.evaluation.views import scored_views
 from mangacolor.inference.page_colorizer import PageColorizer
-from mangacolor.inference.prediction import predict_ab
+from mangacolor.inference.prediction import predict
 from mangacolor.metrics import colorfulness
+from mangacolor.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +65,15 @@ def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[t
     return paths, sorted(unusable.items())
 
 
-# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), the RGB shown (n, 3, h, w) or None: the
-# mode's shown_rgb of the true L and that ab)
+# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour
+# crop; the RGB written for a page (n, 3, h, w), or None where the mode's shown_rgb shows the prediction)
 ModelPrediction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
     """How the generator predicts in settings.mode: crops as validation does, pages as colourising does."""
     if settings.mode == "crop":
-        return lambda lightness: (predict_ab(generator, lightness, settings.precision), None)
+        return lambda lightness: (predict(generator, lightness, settings.precision), None)
     colorizer = PageColorizer(generator, settings.short_side, batch_size=settings.batch_size,
                                 device=settings.device, precision=settings.precision,
                                 compose=settings.compose, descreen=settings.descreen)
@@ -86,20 +89,23 @@ def score_group(
     predict: ModelPrediction, rgb: torch.Tensor, baselines: dict[str, torch.Tensor],
     shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = SHOWN_RGB["crop"],
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
-    """A group of same-size RGB images -> (per-image columns, the truth, the model's ab)."""
+    """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction as
+    the grids draw it)."""
     truth = Truth.from_rgb(rgb)
-    fake_ab, fake_rgb = predict(truth.lightness)
-    predictions = {"model": fake_ab, "grey": torch.zeros_like(truth.ab)}
+    fake, fake_rgb = predict(truth.lightness)
+    predictions = {"model": fake, "grey": torch.zeros_like(truth.ab)}
     predictions.update({name: constant_ab(ab, truth.ab) for name, ab in baselines.items()})
     columns = {"truth_colourfulness": colorfulness(truth.rgb)}
-    for predictor, pred_ab in predictions.items():
+    for predictor, prediction in predictions.items():
         shown = shown_rgb if predictor != "model" or fake_rgb is None else (lambda lightness, ab: fake_rgb)
-        for metric, values in score_prediction(truth, pred_ab, shown).items():
+        for metric, values in score_prediction(truth, prediction, shown).items():
             columns[f"{predictor}/{metric}"] = values
     # One transfer per group: the loop never waits on the device image by image.
     names = list(columns)
     stacked = torch.stack([columns[name].float() for name in names]).cpu().tolist()
-    return dict(zip(names, stacked)), truth, fake_ab
+    # The grids draw a page as it is written: its own (L, a, b), whatever the compose mode.
+    drawn = fake if fake_rgb is None else torch.cat(rgb_to_scaled_lab(fake_rgb), dim=1)
+    return dict(zip(names, stacked)), truth, drawn
 
 
 def score_batch(
@@ -116,13 +122,13 @@ def score_batch(
     heights_widths = sizes.tolist()
     rows: list[dict] = [{} for _ in batch["paths"]]
     for rgb, indices in scored_views(pages, sizes, settings.mode, cropper):
-        columns, truth, fake_ab = score_group(predict, rgb, baselines, SHOWN_RGB[settings.mode])
+        columns, truth, fake = score_group(predict, rgb, baselines, SHOWN_RGB[settings.mode])
         group_paths = [batch["paths"][i] for i in indices]
         for position, index in enumerate(indices):
             height, width = heights_widths[index]
             rows[index] = {"path": group_paths[position], "height": height, "width": width,
                            **{name: values[position] for name, values in columns.items()}}
-        extremes.add(columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake_ab)
+        extremes.add(columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake)
     return rows
 
 
@@ -143,7 +149,7 @@ def evaluate_pages(
         fit_side=settings.grid_side if settings.mode == "page" else None, shown_rgb=SHOWN_RGB[settings.mode],
     ))
     started = time.perf_counter()
-    bar = tqdm(total=len(paths), desc="mangacolor-eval", unit="img", disable=not settings.progress)
+    bar = Progress(len(paths), "mangacolor-eval", "img", mode="auto" if settings.progress else "off")
     delta_e_sum = 0.0
     for batch in page_loader(paths, settings.batch_size, settings.num_workers, settings.max_pixels):
         for path, reason in batch["bad"]:
@@ -153,9 +159,9 @@ def evaluate_pages(
             rows = score_batch(batch, predict, settings, cropper, baselines, result.extremes)
             result.records.extend(rows)
             delta_e_sum += sum(row["model/delta_e_2000"] for row in rows)
-        bar.update(len(batch["paths"]) + len(batch["bad"]))
-        if result.records:
-            bar.set_postfix(dE00=f"{delta_e_sum / len(result.records):.2f}", skipped=len(result.skipped))
+        running = ({"dE00": f"{delta_e_sum / len(result.records):.2f}", "skipped": len(result.skipped)}
+                   if result.records else None)
+        bar.update(len(batch["paths"]) + len(batch["bad"]), running)
     bar.close()
     result.seconds = time.perf_counter() - started
     return result

@@ -1,12 +1,14 @@
 """The metrics of a predicted colouring against the true page, per image.
 
 Every predictor (the model and each baseline) is scored by the same function on the same
-images: the prediction is the true L with the predicted ab, shown as RGB the way the images are
-used. Crop mode clips to the sRGB gamut, as training validation does; page mode shows it as
-mangacolor-colorize writes it (`color.lightness_preserving_rgb`: an out-of-gamut pixel gives up
-chroma, never lightness), so it scores the pages a reader would get.
+images: the prediction is the true L with the predicted ab -- or, from a full-colour generator,
+its own predicted (L, a, b) -- shown as RGB the way the images are used. Crop mode clips to the
+sRGB gamut, as training validation does; page mode shows it as mangacolor-colorize writes it
+(`color.lightness_preserving_rgb`: an out-of-gamut pixel gives up chroma, never lightness), so it
+scores the pages a reader would get.
 
-    ab_l1          mean |ab - true ab| in Lab units, on the raw prediction (training's L1 term)
+    ab_l1          mean |ab - true ab| in Lab units, on the raw prediction (training's L1 term, or
+                   its ab part for a full-colour generator)
     psnr           on RGB in [0, 1], dB, capped at metrics.PSNR_CAP_DB for identical images
     ssim           on RGB, kornia's SSIM (11-tap Gaussian window) averaged over channels and pixels
     delta_e_2000   mean CIEDE2000 between the Lab of the shown prediction and of the true page
@@ -73,10 +75,13 @@ SHOWN_RGB: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 
 
 def score_prediction(
-    truth: Truth, pred_ab: torch.Tensor, shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = scaled_lab_to_rgb,
+    truth: Truth, prediction: torch.Tensor, shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = scaled_lab_to_rgb,
 ) -> dict[str, torch.Tensor]:
-    """Each metric per image, (B,) float32, for a predicted scaled ab on the true L, shown by `shown_rgb`."""
-    pred_rgb = shown_rgb(truth.lightness, pred_ab)
+    """Each metric per image, (B,) float32, for a prediction shown by `shown_rgb`: scaled ab
+    (B, 2, H, W) on the true L, or a full-colour generator's scaled (L, a, b) (B, 3, H, W)."""
+    pred_lightness = prediction[:, :1] if prediction.shape[1] == 3 else truth.lightness
+    pred_ab = prediction[:, -2:]
+    pred_rgb = shown_rgb(pred_lightness, pred_ab)
     return {
         "ab_l1": ab_l1(pred_ab * AB_SCALE, truth.ab * AB_SCALE),
         "psnr": psnr(pred_rgb, truth.rgb),

@@ -1,8 +1,12 @@
 """Pix2Pix: the U-Net generator and PatchGAN discriminator trained with manual optimisation.
 
-One iteration = one discriminator update then one generator update on the same batch:
-    D: 0.5 * [gan(D(L, ab), real) + gan(D(L, G(L).detach()), fake)]
-    G: gan(D(L, G(L)), real) + lambda_l1 * |G(L) - ab|
+One iteration = one discriminator update then one generator update on the same batch, with x the
+page the network sees (the batch's "input": a B&W page, or the page's own L) and y the colour it
+must predict (`predicts`: "ab", the seed's, or "lab", the whole colour page):
+    D: 0.5 * [gan(D(x, y), real) + gan(D(x, G(x).detach()), fake)]
+    G: gan(D(x, G(x)), real) + lambda_l1 * |G(x) - y|
+A batch without "input" is the seed's: x = L. With predicts=ab and such batches this is the seed's
+model and losses exactly.
 `iteration` counts generator updates -- what a user means by "iterations". (Lightning's
 `global_step` counts every optimizer step, two per iteration here.) Scalars are logged against
 `iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
@@ -20,9 +24,9 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from mangacolor.color import AB_SCALE, lightness_as_rgb, scaled_lab_to_rgb
-from mangacolor.metrics import ab_l1, psnr
-from mangacolor.models.components import PatchDiscriminator, UNetGenerator
+from mangacolor.color import AB_SCALE, L_SCALE, lightness_as_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
+from mangacolor.metrics import ab_l1, mean_delta_e_2000, psnr
+from mangacolor.models.components import OUTPUT_CHANNELS, PatchDiscriminator, UNetGenerator
 from mangacolor.models.losses import GANLoss
 from mangacolor.models.nonfinite import (
     NonFiniteGuard,
@@ -32,12 +36,55 @@ from mangacolor.models.nonfinite import (
     snapshot_buffers,
     step_unless_nonfinite,
 )
+from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.seeding import DROPOUT_STREAM, step_seed
 
 log = logging.getLogger(__name__)
 
 TRAIN_SCALARS = ("loss/d_real", "loss/d_fake", "loss/g_adv", "loss/g_l1", "d/real_score", "d/fake_score")
-VAL_SUMS = ("ab_l1", "grey_ab_l1", "psnr", "grey_psnr", "images")
+# Validation sums, one row per input style. "grey" is the true L with no colour; "bw" is the B&W
+# page the network saw, with no colour: what a reader has today (for plain inputs it is grey).
+# bw's ab-L1 is grey's (both have ab = 0), so it is not kept twice.
+VAL_SUMS = ("ab_l1", "grey_ab_l1", "psnr", "grey_psnr", "delta_e_2000", "grey_delta_e_2000",
+            "bw_psnr", "bw_delta_e_2000", "images")
+BW_SUMS = ("bw_psnr", "bw_delta_e_2000")
+# The input styles of the data module's B&W synthesis; a batch without "style" is all plain.
+STYLES = ("plain", "screentone", "lines", "flat")
+
+
+def validation_scalars(sums: torch.Tensor) -> dict[str, float]:
+    """Validation sums (len(STYLES), len(VAL_SUMS)), already summed over ranks -> the logged means.
+
+    val/<metric> over all images; val/bw_* over the images whose input is not plain (absent when
+    there are none); val/<style>/<metric> and val/<style>/images for each style that had images.
+    """
+    table = sums.tolist()  # the one host sync of a validation
+    columns = {name: index for index, name in enumerate(VAL_SUMS)}
+
+    def means(rows: list[list[float]], names: tuple[str, ...], prefix: str) -> dict[str, float]:
+        images = sum(row[-1] for row in rows)
+        if images == 0:
+            return {}
+        return {f"{prefix}{name}": sum(row[columns[name]] for row in rows) / images for name in names}
+
+    overall_names = tuple(name for name in VAL_SUMS[:-1] if name not in BW_SUMS)
+    scalars = means(table, overall_names, "val/")
+    if not scalars:
+        return {}
+    scalars.update(means([row for style, row in zip(STYLES, table) if style != "plain"], BW_SUMS, "val/"))
+    scalars["val/images"] = sum(row[-1] for row in table)
+    for style, row in zip(STYLES, table):
+        if row[-1] == 0:
+            continue
+        names = overall_names if style == "plain" else VAL_SUMS[:-1]
+        scalars.update(means([row], names, f"val/{style}/"))
+        scalars[f"val/{style}/images"] = row[-1]
+    return scalars
+
+
+def cie_lab(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Scaled L (B, 1, H, W) and ab (B, 2, H, W) -> CIE Lab (B, 3, H, W), float32."""
+    return torch.cat([(lightness.float() + 1.0) * L_SCALE, ab.float() * AB_SCALE], dim=1)
 
 
 def linear_decay(total: int, decay_fraction: float):
@@ -72,15 +119,25 @@ class Pix2Pix(L.LightningModule):
         compile: bool = False,
         max_nonfinite: int = 20,
         seed: int = 0,
+        predicts: str = "ab",
     ):
         super().__init__()
         for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("iterations", iterations), ("log_every", log_every)):
             if value <= 0:
                 raise ValueError(f"model.{name} must be positive, got {value}")
+        if predicts not in OUTPUT_CHANNELS:
+            raise ValueError(f"model.predicts must be one of {', '.join(OUTPUT_CHANNELS)}, got {predicts!r}")
+        out_channels = OUTPUT_CHANNELS[predicts]
+        if generator.get("out_channels", out_channels) != out_channels:
+            raise ValueError(f"model.generator.out_channels={generator['out_channels']} contradicts "
+                             f"model.predicts={predicts} ({out_channels} channels); set model.predicts alone")
+        # A checkpoint without `predicts` in its hyper_parameters (written before the option) is ab.
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = UNetGenerator(**generator)
-        self.discriminator = PatchDiscriminator(**discriminator)
+        self.generator = UNetGenerator(**{**generator, "out_channels": out_channels})
+        # D sees the generator's input beside a colouring: 1 + 2 channels for ab (the seed's), 1 + 3 for lab.
+        in_channels = generator.get("in_channels", 1) + out_channels
+        self.discriminator = PatchDiscriminator(**{**discriminator, "in_channels": in_channels})
         self.gan_loss = GANLoss(gan_mode)
         self.iteration = 0
         self.nonfinite = NonFiniteGuard(max_nonfinite)  # NaN/inf losses: updates skipped, counted
@@ -91,8 +148,20 @@ class Pix2Pix(L.LightningModule):
         self.last_train_scalars: dict[str, float] = {}
         self.last_val_scalars: dict[str, float] = {}
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        return self.generator(lightness)
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.generator(inputs)
+
+    def inputs_and_target(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what the generator sees, what it must predict) of a batch, both scaled to [-1, 1].
+
+        The input is the batch's "input" (a B&W page) or, without one, its L; the target is ab, or
+        (L, a, b) for a full-colour generator.
+        """
+        inputs = batch.get("input")
+        if inputs is None:
+            inputs = batch["L"]
+        target = batch["ab"] if self.hparams.predicts == "ab" else torch.cat([batch["L"], batch["ab"]], dim=1)
+        return inputs, target
 
     # ---- fast path ---------------------------------------------------------------------
     def configure_model(self) -> None:
@@ -147,18 +216,18 @@ class Pix2Pix(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         hp = self.hparams
-        lightness, ab = self._to_memory_format(batch["L"]), self._to_memory_format(batch["ab"])
+        inputs, target = map(self._to_memory_format, self.inputs_and_target(batch))
         opt_g, opt_d = self.optimizers()
         buffers_before = snapshot_buffers(self.generator, self.discriminator)
         # Seeds the CPU and CUDA generators on the host: no device work, no wait.
         torch.manual_seed(step_seed(hp.seed, self.global_rank, self.iteration, DROPOUT_STREAM))
-        fake = self.generator(lightness)
+        fake = self.generator(inputs)
 
         # Toggling before each forward means only that network's parameters require gradients,
         # so G's backward through D computes no gradients for D's weights.
         self.toggle_optimizer(opt_d)
-        d_real = self.discriminator(lightness, ab)
-        d_fake = self.discriminator(lightness, fake.detach())
+        d_real = self.discriminator(inputs, target)
+        d_fake = self.discriminator(inputs, fake.detach())
         loss_d_real = self.gan_loss(d_real, True)
         loss_d_fake = self.gan_loss(d_fake, False)
         loss_d = hp.d_loss_weight * (loss_d_real + loss_d_fake)
@@ -167,8 +236,8 @@ class Pix2Pix(L.LightningModule):
         self.untoggle_optimizer(opt_d)
 
         self.toggle_optimizer(opt_g)
-        loss_g_adv = self.gan_loss(self.discriminator(lightness, fake), True, for_discriminator=False)
-        loss_g_l1 = F.l1_loss(fake.float(), ab.float())
+        loss_g_adv = self.gan_loss(self.discriminator(inputs, fake), True, for_discriminator=False)
+        loss_g_l1 = F.l1_loss(fake.float(), target.float())  # over every predicted channel
         loss_g = loss_g_adv + hp.lambda_l1 * loss_g_l1
         g_finite = self._finite_on_every_rank(loss_g)
         self._update(opt_g, loss_g, g_finite)
@@ -247,35 +316,62 @@ class Pix2Pix(L.LightningModule):
 
     # ---- validation --------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._val_sums = torch.zeros(len(VAL_SUMS), device=self.device, dtype=torch.float64)
+        self._val_sums = torch.zeros(len(STYLES), len(VAL_SUMS), device=self.device, dtype=torch.float64)
+
+    def _style_rows(self, styles: list[str], count: int) -> torch.Tensor:
+        """One-hot (count, len(STYLES)) float64 on the device: which style row each image adds to."""
+        unknown = sorted(set(styles) - set(STYLES))
+        if unknown or len(styles) != count:
+            raise ValueError(f"validation batch styles {list(styles)!r} for {count} images: each must be one "
+                             f"of {', '.join(STYLES)}")
+        rows = torch.zeros(count, len(STYLES), dtype=torch.float64)
+        rows[torch.arange(count), torch.tensor([STYLES.index(style) for style in styles])] = 1.0
+        if self.device.type == "cuda":
+            rows = rows.pin_memory()  # so the copy below does not make the host wait for the GPU
+        return rows.to(self.device, non_blocking=True)
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict | None:
         lightness, ab = batch["L"], batch["ab"]
         if lightness is None:
             return None
-        fake = self.generator(lightness).float()
-        true_rgb = scaled_lab_to_rgb(lightness, ab)
-        sums = torch.stack([
-            ab_l1(fake * AB_SCALE, ab * AB_SCALE).sum(),
-            ab_l1(torch.zeros_like(ab), ab * AB_SCALE).sum(),
-            psnr(scaled_lab_to_rgb(lightness, fake), true_rgb).sum(),
-            psnr(lightness_as_rgb(lightness), true_rgb).sum(),
-            torch.full((), float(lightness.shape[0]), device=self.device),  # no blocking host copy
-        ]).double()
-        self._val_sums += sums
-        return {"L": lightness, "ab": ab, "fake": fake}
+        inputs, _ = self.inputs_and_target(batch)
+        fake = self.generator(inputs).float()
+        # The colour page the model gives: its own L (full colour), or the page's L with its ab.
+        fake_lightness = fake[:, :1] if self.hparams.predicts == "lab" else lightness
+        fake_ab = fake[:, -2:]
+        true_rgb, true_lab = scaled_lab_to_rgb(lightness, ab), cie_lab(lightness, ab)
+        fake_rgb = scaled_lab_to_rgb(fake_lightness, fake_ab)
+        fake_lab = cie_lab(*rgb_to_scaled_lab(fake_rgb))  # the shown (gamut-clipped) colours, as eval scores
+        no_color = torch.zeros_like(ab)
+        grey_lab, bw_lab = cie_lab(lightness, no_color), cie_lab(inputs, no_color)
+        per_image = torch.stack([  # columns in VAL_SUMS order, one row per image
+            ab_l1(fake_ab * AB_SCALE, ab * AB_SCALE),
+            ab_l1(no_color, ab * AB_SCALE),
+            psnr(fake_rgb, true_rgb),
+            psnr(lightness_as_rgb(lightness), true_rgb),
+            mean_delta_e_2000(fake_lab, true_lab),
+            mean_delta_e_2000(grey_lab, true_lab),
+            psnr(lightness_as_rgb(inputs), true_rgb),
+            mean_delta_e_2000(bw_lab, true_lab),
+            torch.ones(lightness.shape[0], device=lightness.device),
+        ], dim=1).double()
+        styles = batch.get("style")
+        if styles is None:  # the seed's batches: every image plain, and no copy to the device
+            self._val_sums[STYLES.index("plain")] += per_image.sum(0)
+        else:
+            self._val_sums += self._style_rows(list(styles), per_image.shape[0]).T @ per_image
+        return {"input": inputs, "L": lightness, "ab": ab, "fake": fake}
 
     def on_validation_epoch_end(self) -> None:
         sums = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
-        images = float(sums[-1])
-        if images == 0:
+        scalars = validation_scalars(sums)
+        if not scalars:
             return
-        means = (sums[:-1] / images).tolist()
-        scalars = {f"val/{name}": value for name, value in zip(VAL_SUMS[:-1], means)}
-        scalars["val/images"] = images
         self.last_val_scalars = scalars
         # For checkpoint selection and the progress bar; dashboards get it against the iteration.
         self.log("val/ab_l1", scalars["val/ab_l1"], prog_bar=True, logger=False, sync_dist=False)
+        # Selectable too (callbacks.checkpoint.monitor): for a full-colour model ab-L1 misses errors in L.
+        self.log("val/delta_e_2000", scalars["val/delta_e_2000"], logger=False, sync_dist=False)
         self.log_scalars(scalars)
 
     # ---- checkpoints -------------------------------------------------------------------
@@ -284,6 +380,11 @@ class Pix2Pix(L.LightningModule):
         checkpoint["mangacolor"] = {"iteration": self.iteration, "nonfinite": self.nonfinite.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning calls this before it loads the weights: a mismatch is named here, not as a shape error.
+        saved = (checkpoint.get("hyper_parameters") or {}).get("predicts", "ab")
+        if saved != self.hparams.predicts:
+            raise ConfigError(f"ckpt_path: that run's generator predicts {saved}, but model.predicts={self.hparams.predicts}; "
+                              f"resume it with model.predicts={saved}")
         state = checkpoint.get("mangacolor", {})
         self.iteration = int(state.get("iteration", 0))
         self.nonfinite.load_state_dict(state.get("nonfinite", {}))

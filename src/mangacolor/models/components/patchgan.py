@@ -1,5 +1,8 @@
 """The seed's PatchGAN discriminator: (L, ab) -> a map of real/fake logits, one per patch.
 
+It judges a colouring given what the generator saw: the input page (1 channel) beside a colour
+(ab: in_channels 3, the seed's; or a full-colour generator's L, a, b: in_channels 4).
+
 With the seed's settings (channels 64-128-256-512-1024 at stride 2, then 1024 at stride 1,
 batch norm after all but the first) a 512 x 512 input gives a 16 x 16 map and the network has
 27,952,577 parameters as Keras counts them (norm statistics included). It returns logits: the
@@ -45,5 +48,6 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         init_pix2pix_weights(self)
 
-    def forward(self, lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([lightness, ab], dim=1))
+    def forward(self, inputs: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
+        """The generator's input (B, 1, H, W) and a colouring of it (B, in_channels - 1, H, W)."""
+        return self.net(torch.cat([inputs, color], dim=1))

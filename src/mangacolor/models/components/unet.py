@@ -1,5 +1,7 @@
 """The seed's U-Net generator: lightness L (B, 1, H, W) -> colour ab (B, 2, H, W) in [-1, 1].
 
+With `out_channels=3` it is a full-colour generator: the B&W page (B, 1, H, W) -> scaled (L, a, b).
+
 At depth 9, width 64 and 512 x 512 input it is exactly the seed's Keras network (67,001,346
 trainable parameters): eight 4x4 stride-2 encoder blocks (C64 without norm, then C128, C256 and
 C512s with norm, LeakyReLU 0.2), a C512 bottleneck (no norm, ReLU) down to 1 x 1, eight decoder
@@ -16,6 +18,10 @@ import torch
 from torch import nn
 
 from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
+
+# What a generator predicts -> its output channels: "ab" is the seed's (the page's own L is kept),
+# "lab" the whole colour page (for inputs that are not the page's lightness: ink, screentone).
+OUTPUT_CHANNELS = {"ab": 2, "lab": 3}
 
 
 def encoder_channels(depth: int, width: int, max_width: int) -> list[int]:

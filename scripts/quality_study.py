@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""The recipe study of docs/quality.md: train each candidate recipe on one budget, score it, tabulate.
+
+    python scripts/quality_study.py run                 # every recipe of conf/study/quality.yaml, seed 0
+    python scripts/quality_study.py run --seeds 0,1,2 --only demo,ema   # more seeds for the leaders
+    python scripts/quality_study.py run --split test --only demo,ema    # the chosen ones on the test split
+    python scripts/quality_study.py table               # rewrite the table in docs/quality.md
+
+Each recipe is `mangacolor-train` with the study's base overrides plus its own, for the same number
+of training images (iterations x batch), then `mangacolor-eval` in page mode on the held-out split,
+once per input kind the study lists: grey pages (scored against grey, the `plain` input) and B&W
+manga pages made by the same synthesis as training's (scored against the B&W page itself). Every
+finished (recipe, seed, split) appends one JSON line to the results file at once, so a study cut
+short keeps what it measured, and a rerun skips what is already there: run it again to resume.
+
+Splits: recipes are chosen on `val` (the clip art's own val folder); `test` is carved once from the
+clip art's train folder by a hash of each file name (never trained on, never used for choosing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TABLE_START, TABLE_END = "<!-- study-table:start -->", "<!-- study-table:end -->"
+HEADLINE = ("delta_e_2000", "ssim", "psnr", "ab_l1", "colourfulness_ratio")
+
+
+def load_study(path: Path) -> dict[str, Any]:
+    study = yaml.safe_load(path.read_text())
+    names = [recipe["name"] for recipe in study["recipes"]]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"{path}: recipe names must be unique")
+    return study
+
+
+def stable_bucket(name: str, buckets: int) -> int:
+    return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % buckets
+
+
+def prepare_pages(source: Path, folder: Path, test_every: int) -> dict[str, Path]:
+    """Symlink folders train/, test/ (carved from source/train by name hash) and val/ (source/val)."""
+    splits = {split: folder / split for split in ("train", "test", "val")}
+    if all(path.is_dir() and any(path.iterdir()) for path in splits.values()):
+        return splits
+    if not (source / "train").is_dir() or not (source / "val").is_dir():
+        raise SystemExit(f"{source}: needs train/ and val/ folders of colour pages")
+    for path in splits.values():
+        path.mkdir(parents=True, exist_ok=True)
+    for page in sorted((source / "train").iterdir()):
+        split = "test" if stable_bucket(page.name, test_every) == 0 else "train"
+        link = splits[split] / page.name
+        if not link.exists():
+            link.symlink_to(page.resolve())
+    for page in sorted((source / "val").iterdir()):
+        link = splits["val"] / page.name
+        if not link.exists():
+            link.symlink_to(page.resolve())
+    return splits
+
+
+def batch_size_of(overrides: list[str]) -> int:
+    """data.batch_size of the composed training config (the budget is counted in images)."""
+    from hydra import compose, initialize_config_dir
+
+    from mangacolor.runtime.bundled import config_dir, register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    return int(cfg.data.batch_size)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def result_key(recipe: str, seed: int, split: str, budget: int) -> tuple:
+    return recipe, seed, split, budget
+
+
+def run_command(args: list[str], log: Path) -> float:
+    """Run a console script, its output to `log`; the seconds it took. Fails loudly on error."""
+    start = time.perf_counter()
+    with open(log, "w") as handle:
+        result = subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, cwd=log.parent,
+                                env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:2])} ... failed (exit {result.returncode}); see {log}")
+    return time.perf_counter() - start
+
+
+def evaluate(generator: Path, pages: Path, style: str, folder: Path, extra: list[str]) -> dict[str, Any]:
+    out = folder / f"eval_{style}"
+    if not (out / "metrics.json").is_file():
+        args = [str(BIN / "mangacolor-eval"), f"ckpt_path={generator}", f"data.test_dir={pages}",
+                "eval.mode=page", f"eval.input_style={style}", "eval.progress=false",
+                f"hydra.run.dir={out}", *extra]
+        folder.mkdir(parents=True, exist_ok=True)
+        run_command(args, folder / f"eval_{style}.log")
+    payload = json.loads((out / "metrics.json").read_text())
+    return {"overall": payload["overall"], "images": payload["images"], "skipped": payload["skipped"],
+            "seconds": payload["seconds"]}
+
+
+def run_study(args: argparse.Namespace) -> None:
+    study = load_study(args.study)
+    results_path = args.results or REPO / study["results"]
+    pages = prepare_pages(Path(args.pages or REPO / study["pages"]["source"]).resolve(),
+                          REPO / study["pages"]["folder"], study["pages"]["test_every"])
+    budget = int(args.budget or study["budget_images"])
+    only = set(args.only.split(",")) if args.only else None
+    seeds = [int(s) for s in args.seeds.split(",")]
+    done = {result_key(r["recipe"], r["seed"], r["split"], r["budget_images"]) for r in read_results(results_path)}
+    recipes = [r for r in study["recipes"] if only is None or r["name"] in only]
+    if only and len(recipes) != len(only):
+        raise SystemExit(f"unknown recipes: {sorted(only - {r['name'] for r in recipes})}")
+    for recipe in recipes:
+        for seed in seeds:
+            if result_key(recipe["name"], seed, args.split, budget) in done:
+                print(f"{recipe['name']} seed {seed} {args.split}: done, skipped", flush=True)
+                continue
+            overrides = [*study["base"], *recipe.get("overrides", []), *args.extra, f"seed={seed}"]
+            batch = batch_size_of(overrides)
+            iterations = max(1, budget // batch)
+            run = REPO / study["runs"] / f"{recipe['name']}" / f"seed{seed}"
+            generator = run / "checkpoints" / "generator.pt"
+            train_seconds = None
+            if not generator.is_file():
+                run.mkdir(parents=True, exist_ok=True)
+                train = [str(BIN / "mangacolor-train"), *overrides, f"train.iterations={iterations}",
+                         f"data.train_dir={pages['train']}", f"data.val_dir={pages['val']}",
+                         "trainer.enable_progress_bar=false", f"hydra.run.dir={run}"]
+                print(f"{recipe['name']} seed {seed}: training {iterations} iterations x {batch}", flush=True)
+                train_seconds = run_command(train, run.parent / f"seed{seed}.train.log")
+            scores = {style: evaluate(generator, pages[args.split], style, run / args.split, args.eval_extra)
+                      for style in study["eval"]["styles"]}
+            line = {
+                "recipe": recipe["name"], "overrides": recipe.get("overrides", []), "seed": seed,
+                "split": args.split, "budget_images": budget, "batch_size": batch, "iterations": iterations,
+                "train_seconds": train_seconds, "scores": scores, "commit": git_commit(),
+                "date": dt.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
+                f"{os.cpu_count()} cores", "load_average": os.getloadavg()[0],
+            }
+            results_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(results_path, "a") as handle:
+                handle.write(json.dumps(line) + "\n")
+            summary = ", ".join(f"{style} dE00 {s['overall']['model']['delta_e_2000']:.2f}" for style, s in scores.items())
+            print(f"{recipe['name']} seed {seed} {args.split}: {summary}", flush=True)
+
+
+def mean_and_spread(values: list[float]) -> str:
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.2f}"
+    spread = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.2f} ± {spread:.2f}"
+
+
+def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
+    """One row per (recipe, split): each style's headline metrics, means over seeds (± sd)."""
+    styles = study["eval"]["styles"]
+    baseline = {"plain": "grey"}
+    header = ["recipe", "split", "seeds", "train min"]
+    for style in styles:
+        base = baseline.get(style, "bw")
+        header += [f"{style} dE00 (vs {base})", f"{style} SSIM", f"{style} colour ratio"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    order = [r["name"] for r in study["recipes"]]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["recipe"], r["split"]), []).append(r)
+    for (name, split), rows in sorted(groups.items(), key=lambda kv: (kv[0][1] != "val", order.index(kv[0][0])
+                                                                      if kv[0][0] in order else 999, kv[0][0])):
+        minutes = [r["train_seconds"] / 60 for r in rows if r.get("train_seconds")]
+        cells = [name, split, str(len(rows)), mean_and_spread(minutes) if minutes else "-"]
+        for style in styles:
+            base = baseline.get(style, "bw")
+            scored = [r["scores"][style]["overall"] for r in rows if style in r["scores"]]
+            if not scored:
+                cells += ["-", "-", "-"]
+                continue
+            model_de = mean_and_spread([s["model"]["delta_e_2000"] for s in scored])
+            base_de = scored[0].get(base, scored[0]["grey"])["delta_e_2000"]
+            cells += [f"{model_de} ({base_de:.2f})", mean_and_spread([s["model"]["ssim"] for s in scored]),
+                      mean_and_spread([s["model"]["colourfulness_ratio"] for s in scored])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_table(args: argparse.Namespace) -> None:
+    study = load_study(args.study)
+    results = read_results(args.results or REPO / study["results"])
+    doc = args.doc
+    text = doc.read_text() if doc.is_file() else f"{TABLE_START}\n{TABLE_END}\n"
+    if TABLE_START not in text or TABLE_END not in text:
+        raise SystemExit(f"{doc}: no {TABLE_START} ... {TABLE_END} block to fill")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    doc.write_text(f"{head}{TABLE_START}\n{table(results, study)}\n{TABLE_END}{tail}")
+    print(f"{doc}: table of {len(results)} results", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=("run", "table"))
+    parser.add_argument("--study", type=Path, default=REPO / "conf" / "study" / "quality.yaml")
+    parser.add_argument("--results", type=Path, help="the JSON-lines results file (default: the study's)")
+    parser.add_argument("--pages", help="a folder with train/ and val/ colour pages (default: the study's)")
+    parser.add_argument("--only", help="comma-separated recipe names")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--split", choices=("val", "test"), default="val")
+    parser.add_argument("--budget", type=int, help="training images per recipe (default: the study's)")
+    parser.add_argument("--extra", nargs="*", default=[], help="more training overrides, for every recipe")
+    parser.add_argument("--eval-extra", nargs="*", default=[], help="more eval overrides")
+    parser.add_argument("--doc", type=Path, default=REPO / "docs" / "quality.md")
+    args = parser.parse_args(argv)
+    run_study(args) if args.action == "run" else write_table(args)
+
+
+if __name__ == "__main__":
+    main()
