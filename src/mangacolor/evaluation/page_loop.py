@@ -6,8 +6,10 @@ when stderr is not a terminal: `mangacolor.runtime.progress`).
 
 The model predicts as the mode's images are used: a crop goes straight through the generator, as
 in training validation (a full-colour generator's crop is scored with its predicted L); a whole
-page goes through mangacolor-colorize's `PageColorizer` (working resolution, tiles, ab brought
-back to the page's full-resolution L).
+page goes through mangacolor-colorize's `PageColorizer` (working resolution, tiles, the prediction
+composed with the page at full resolution as `eval.compose` says), and the model is scored, and
+drawn in the grids, on exactly the RGB mangacolor-colorize writes for it (before rounding to 8
+bits); its ab_l1 is of the raw predicted ab, enlarged to the page.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mangacolor.color import rgb_to_scaled_lab
 from mangacolor.data.files import find_images, printable
 from mangacolor.data.pages import page_loader
 from mangacolor.data.transforms import PageCropper
@@ -62,36 +65,47 @@ def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[t
     return paths, sorted(unusable.items())
 
 
-# scaled L (n, 1, h, w) -> scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour crop
-ModelPrediction = Callable[[torch.Tensor], torch.Tensor]
+# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour
+# crop; the RGB written for a page (n, 3, h, w), or None where the mode's shown_rgb shows the prediction)
+ModelPrediction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
     """How the generator predicts in settings.mode: crops as validation does, pages as colourising does."""
     if settings.mode == "crop":
-        return lambda lightness: predict(generator, lightness, settings.precision)
+        return lambda lightness: (predict(generator, lightness, settings.precision), None)
     colorizer = PageColorizer(generator, settings.short_side, batch_size=settings.batch_size,
-                                device=settings.device, precision=settings.precision)
-    return lambda lightness: torch.cat(colorizer.predict_pages_ab(list(lightness.split(1))))
+                                device=settings.device, precision=settings.precision,
+                                compose=settings.compose, descreen=settings.descreen)
+
+    def predict_pages(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pages = colorizer.color_lightness(list(lightness.split(1)))
+        return torch.cat([page.ab for page in pages]), torch.cat([page.rgb for page in pages])
+
+    return predict_pages
 
 
 def score_group(
     predict: ModelPrediction, rgb: torch.Tensor, baselines: dict[str, torch.Tensor],
     shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = SHOWN_RGB["crop"],
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
-    """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction)."""
+    """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction as
+    the grids draw it)."""
     truth = Truth.from_rgb(rgb)
-    fake = predict(truth.lightness)
+    fake, fake_rgb = predict(truth.lightness)
     predictions = {"model": fake, "grey": torch.zeros_like(truth.ab)}
     predictions.update({name: constant_ab(ab, truth.ab) for name, ab in baselines.items()})
     columns = {"truth_colourfulness": colorfulness(truth.rgb)}
     for predictor, prediction in predictions.items():
-        for metric, values in score_prediction(truth, prediction, shown_rgb).items():
+        shown = shown_rgb if predictor != "model" or fake_rgb is None else (lambda lightness, ab: fake_rgb)
+        for metric, values in score_prediction(truth, prediction, shown).items():
             columns[f"{predictor}/{metric}"] = values
     # One transfer per group: the loop never waits on the device image by image.
     names = list(columns)
     stacked = torch.stack([columns[name].float() for name in names]).cpu().tolist()
-    return dict(zip(names, stacked)), truth, fake
+    # The grids draw a page as it is written: its own (L, a, b), whatever the compose mode.
+    drawn = fake if fake_rgb is None else torch.cat(rgb_to_scaled_lab(fake_rgb), dim=1)
+    return dict(zip(names, stacked)), truth, drawn
 
 
 def score_batch(

@@ -6,7 +6,8 @@ training run's (`RUN/.hydra/config.yaml`, which Hydra writes beside `RUN/checkpo
 evaluation compares like with like without the user retyping them. `page` mode scores what
 mangacolor-colorize would write for each whole page: the generator works at `short_side` pixels
 on the page's shorter side (by default the size it was trained at, as colourising does), and its
-colours are recombined with the page's full-resolution lightness.
+colours are composed with the page at full resolution as `compose` (and `descreen`) say, exactly
+as mangacolor-colorize's settings of the same names (conf/colorize.yaml).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mangacolor.evaluation.scoring import METRIC_NAMES
+from mangacolor.inference.compose import AUTO, COMPOSE_MODES
 from mangacolor.runtime.config_errors import require
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class EvalSettings:
     mean_ab_limit: int | None   # training pages read for the mean-ab baseline
     progress: bool
     tensorboard: bool
+    compose: str = AUTO         # page mode: how the colour meets the page, as mangacolor-colorize's
+    descreen: int = 0           # page mode: screentone period smoothed into tone first, as mangacolor-colorize's
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +96,11 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
     short_side = eval_cfg.get("short_side")
     require(short_side is None or (isinstance(short_side, int) and short_side >= 1),
              f"eval.short_side must be a positive whole number of pixels or null, got {short_side!r}")
+    compose = eval_cfg.get("compose", AUTO)
+    require(compose in COMPOSE_MODES, f"eval.compose must be one of {', '.join(COMPOSE_MODES)}, got {compose!r}")
+    descreen = eval_cfg.get("descreen", 0)
+    require(isinstance(descreen, int) and not isinstance(descreen, bool) and (descreen == 0 or descreen >= 2),
+             f"eval.descreen must be 0 (off) or a screen period of at least 2 pixels, got {descreen!r}")
 
 
 def check_inputs(cfg: Any) -> None:
@@ -136,4 +145,5 @@ def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precis
         device=device, precision=precision, rank_by=options.rank_by, grid_images=int(options.grid_images),
         grid_side=int(options.grid_side), short_side=short_side, mean_ab_limit=options.get("mean_ab_limit"),
         progress=bool(options.progress), tensorboard=bool(options.tensorboard),
+        compose=options.get("compose", AUTO), descreen=int(options.get("descreen", 0)),
     )
