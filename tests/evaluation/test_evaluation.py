@@ -187,7 +187,8 @@ def test_a_full_colour_generator_predicts_crops_in_full_colour():
     generator = UNetGenerator(depth=3, width=4, max_width=8, out_channels=3).eval()
     lightness = rgb_to_scaled_lab(torch.rand(2, 3, 16, 16))[0]
     crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
-    predicted = model_prediction(generator, crop)(lightness)
+    predicted, shown = model_prediction(generator, crop)(lightness)
+    assert shown is None  # crops are shown from the prediction itself, as validation shows them
     assert predicted.shape == (2, 3, 16, 16) and torch.equal(predicted, predict(generator, lightness))
 
 
