@@ -71,7 +71,9 @@ def _evaluate_in(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any], list[s
         raise NothingReadable(f"none of the {len(paths)} image files under {test_dir} could be read "
                               f"(e.g. {printable(path)}: {reason})")
 
-    predictors = ["model", "grey", *baselines]
+    predictors = ["model", "grey", *(["bw"] if settings.input_style != "plain" else []), *baselines]
+    if settings.mode == "page":  # the same predictors at reading scale, where screentone reads as tone
+        predictors += [f"{name}@reading" for name in predictors]
     payload = metrics_payload(result, unusable + result.skipped, predictors, ckpt_path, test_dir, settings,
                               generator_config, mean_ab_report)
     write_outputs(run_dir, payload, result, test_dir, settings.tensorboard)
