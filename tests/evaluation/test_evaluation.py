@@ -188,8 +188,8 @@ def test_a_full_colour_generator_predicts_crops_in_full_colour():
     lightness = rgb_to_scaled_lab(torch.rand(2, 3, 16, 16))[0]
     crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
     predicted, shown = model_prediction(generator, crop)(lightness)
-    assert shown is None  # crops are shown from the prediction itself, as validation shows them
     assert predicted.shape == (2, 3, 16, 16) and torch.equal(predicted, predict(generator, lightness))
+    assert shown is None  # shown as validation shows it: its own L with its a and b
 
 
 def test_baselines_are_moved_to_the_device_once_not_per_group(tmp_path, monkeypatch):
