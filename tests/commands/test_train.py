@@ -16,7 +16,7 @@ from helpers.pages import make_pages
 from mangacolor.commands.train import summary_line
 from mangacolor.inference.generator_file import load_generator
 
-HEADLINE = re.compile(r"; val ΔE00 ([\d.]+) vs grey ([\d.]+) \((better|NOT better) than grey\); "
+HEADLINE = re.compile(r"; val (?:ΔE00|dE00) ([\d.]+) vs grey ([\d.]+) \((better|NOT better) than grey\); "
                       r"colourfulness ([\d.]+) of the truth's")
 SUMMARY = re.compile(r"ab-L1 ([\d.]+) vs grey ([\d.]+) \(Lab units\)")
 

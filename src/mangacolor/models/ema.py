@@ -34,7 +34,7 @@ def averaged_copy(network: nn.Module) -> nn.Module:
     return average
 
 
-def ema_weight(update: int, decay: float, start: int) -> float:
+def ema_weight(update: int, decay: float, start: float) -> float:
     """How far the average moves towards the live weights after generator update `update` (1-based)."""
     return 1.0 if update <= start else 1.0 - decay
 
