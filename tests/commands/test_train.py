@@ -78,9 +78,16 @@ def metric_rows(run: Path) -> dict[int, dict]:
     return rows
 
 
-def test_resume_continues_exactly_like_one_run(tmp_path, page_folders):
-    """N iterations then a resume to 2N logs the same steps as one 2N run."""
-    common = ["logger=csv", "train.val_every=3", "callbacks.checkpoint.every_n_iterations=3"]
+PRINTED_INPUTS = ["data.input_styles.plain=0.25", "data.input_styles.screentone=0.35", "data.input_styles.lines=0.2",
+                  "data.input_styles.flat=0.2"]
+
+
+# The printed run costs as much again; tests/data/test_print_styles.py resumes its data stream in a second.
+@pytest.mark.parametrize("inputs", [[], pytest.param(PRINTED_INPUTS, marks=pytest.mark.slow)], ids=["plain", "printed"])
+def test_resume_continues_exactly_like_one_run(tmp_path, page_folders, inputs):
+    """N iterations then a resume to 2N logs the same steps as one 2N run, also with B&W page inputs
+    (their styles and draws are functions of the seed, rank and batch number)."""
+    common = ["logger=csv", "train.val_every=3", "callbacks.checkpoint.every_n_iterations=3", *inputs]
     train_cli(tmp_path, page_folders, *common, "train.iterations=6", out="whole")
     train_cli(tmp_path, page_folders, *common, "train.iterations=3", out="first")
     first = only_run_dir(tmp_path / "first")

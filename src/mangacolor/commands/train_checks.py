@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mangacolor.data.print_styles import PrintSettings, style_probabilities
 from mangacolor.models.components import OUTPUT_CHANNELS
 from mangacolor.models.components.norms import NORMS
 from mangacolor.models.losses import GAN_MODES
@@ -55,6 +56,8 @@ def check_train_config(cfg: DictConfig) -> None:
              f"data.colourful_draws must be >= 1, got {cfg.data.colourful_draws}")
     fraction = number_at(cfg, "data.val_fraction", whole=False)
     require(0.0 <= fraction < 1.0, f"data.val_fraction must be in [0, 1), got {fraction}")
+    style_probabilities(cfg.data.get("input_styles"))  # each raises ConfigError naming the key
+    PrintSettings.from_config(cfg.data.get("printing"))
 
     model = cfg.model
     for key in ("lr_g", "lr_d", "lambda_l1"):
