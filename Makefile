@@ -18,10 +18,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PIN)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,export]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install mangacolor with its test extras
+install: $(STAMP)  ## create .venv and install mangacolor with its test and export extras
 
 demo: $(STAMP)  ## train briefly on the bundled pages, evaluate, colour a B&W manga page, show where the results are
 	$(VENV)/bin/mangacolor-train +experiment=demo paths.output_dir=outputs/demo
