@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -20,6 +22,7 @@ from mangacolor.benchmark import machine, profiling, sweep, timers
 from mangacolor.benchmark import measurements as bm
 from mangacolor.benchmark import report as bench_report
 from mangacolor.models.pix2pix import Pix2Pix
+from mangacolor.runtime import devices
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 
 TINY_BENCH = [
@@ -43,13 +46,18 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
     result = run_cli(["mangacolor-bench", *TINY_BENCH, f"data.train_dir={pages}", f"paths.output_dir={out}",
                       "bench.channels_last=[false,true]"], cwd=tmp_path)  # from outside the checkout
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    assert "mangacolor-bench: 5 rows" in result.stdout
+    assert "mangacolor-bench: 6 rows" in result.stdout
+    # stderr is not a terminal here: a line per row with the count, no redrawn bar.
+    counts = [line for line in result.stderr.splitlines() if line.startswith("mangacolor-bench: ")]
+    assert "\r" not in result.stderr and [line.split(",")[0] for line in counts] == [
+        f"mangacolor-bench: {n}/6 ({100 * n / 6:.0f}%)" for n in range(1, 7)]
+    assert "| colourise: " in counts[-1] and "pages/s" in counts[-1]
 
     report = read_report(out)
     assert report["machine"]["device"] == "cpu" and report["machine"]["cpu_cores"] >= 1
     assert report["complete"] is True
     markdown = next(out.glob("bench/*/bench.md")).read_text()  # bench.markdown is on by default
-    assert markdown.count(f"| {report['machine']['name']} |") == len(report["rows"]) == 5
+    assert markdown.count(f"| {report['machine']['name']} |") == len(report["rows"]) == 6
     assert report["commit"] and report["command"].startswith("mangacolor-bench")
     rows = {(row["task"], row["settings"].get("channels_last")): row for row in report["rows"]}
     assert {task for task, _ in rows} == {"model", "data", "end_to_end", "colourise"}
@@ -61,7 +69,9 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
         model = rows[("model", channels_last)]["results"]
         for key in ("iterations_per_s", "images_per_s", "step_ms", "gflop_per_image", "achieved_tflops"):
             assert model[key] > 0, key
-        assert model["mfu"] is None and model["peak_tflops"] is None  # a CPU has no entry in the table
+        if model["peak_tflops"] is not None:  # a CPU's peak from its cores, clock and instructions
+            assert model["mfu"] == pytest.approx(model["achieved_tflops"] / model["peak_tflops"])
+            assert "FLOP/cycle" in model["peak_how"]
         assert model["generator_params"] > 0 and model["discriminator_params"] > 0
     assert rows[("model", False)]["settings"]["batch_size"] == 2  # +debug=tiny's data.batch_size
 
@@ -73,8 +83,10 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
     assert rows[("end_to_end", False)]["results"]["images_per_s"] > 0
     # Host syncs are counted with CUDA's sync debug mode: on a CPU there is nothing to count.
     assert model["host_syncs_per_iteration"] is None and data["results"]["host_syncs_per_batch"] is None
-    colourise = rows[("colourise", None)]
-    assert colourise["results"]["pages_per_s"] > 0 and colourise["settings"]["page_height"] == 72
+    for channels_last in (False, True):  # bench.channels_last applies to the colourise rows too
+        colourise = rows[("colourise", channels_last)]
+        assert colourise["results"]["pages_per_s"] > 0 and colourise["settings"]["page_height"] == 72
+        assert colourise["results"]["gflop_per_page"] > 0 and colourise["settings"]["threads"] >= 1
 
 
 def test_bench_rejects_an_unknown_task():
@@ -119,6 +131,43 @@ def test_bench_compiled_model_row(tmp_path):
 ])
 def test_peak_table(name, precision, peak):
     assert machine.peak_tflops(name, precision) == peak
+
+
+@pytest.mark.parametrize("flags, precision, peak, how", [
+    ({"amx_bf16": True, "avx512_bf16": True, "avx512_f": True}, "bf16-mixed", 2 * 2.1 * 1024 / 1000, "(amx_bf16)"),
+    ({"avx512_bf16": True, "avx512_f": True}, "bf16-mixed", 2 * 2.1 * 128 / 1000, "(avx512_bf16)"),
+    ({"amx_bf16": True, "avx512_f": True}, "32-true", 2 * 2.1 * 64 / 1000, "(avx512_f)"),
+    ({"avx2": True}, "32-true", 2 * 2.1 * 32 / 1000, "(avx2)"),
+    ({"avx512_f": True}, "bf16-mixed", None, "no bf16 peak"),  # emulated bf16: no peak claimed
+])
+def test_cpu_peak_from_cores_clock_and_instructions(flags, precision, peak, how):
+    value, text = machine.cpu_peak_tflops(precision, flags, 2, (2.1, "cpu MHz in /proc/cpuinfo"))
+    assert value == (pytest.approx(peak) if peak else None) and how in text
+    assert machine.cpu_peak_tflops("bf16-mixed", {"amx_bf16": True}, 2, (None, "clock unknown"))[0] is None
+
+
+def test_colourise_rows_default_to_what_mangacolor_colorize_does(monkeypatch):
+    monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"amx_bf16": True})
+    cpu = torch.device("cpu")
+    assert sweep.colourise_plan(compose_bench(["+debug=tiny"]), cpu) == [("bf16-mixed", True, False, None)]
+    asked = compose_bench(["+debug=tiny", "bench.precisions=[32-true,auto]", "bench.channels_last=[false]",
+                           "bench.colourise.threads=[1,2]"])
+    assert sweep.colourise_plan(asked, cpu) == [("32-true", False, False, 1), ("32-true", False, False, 2),
+                                                ("bf16-mixed", False, False, 1), ("bf16-mixed", False, False, 2)]
+
+
+def test_a_colourise_row_that_cannot_compile_is_recorded_and_the_sweep_goes_on(monkeypatch):
+    def no_compiler(generator, channels_last=False, compile=False):
+        if compile:
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        return generator
+
+    monkeypatch.setattr(sweep, "fast_generator", no_compiler)
+    cfg = compose_bench([*TINY_BENCH, "bench.tasks=[colourise]", "bench.precisions=[32-true]",
+                         "bench.compile=[true,false]"])
+    compiled, plain = sweep.run(cfg)["rows"]
+    assert compiled["results"] == {"error": "compile failed: RuntimeError: InvalidCxxCompiler: No working C++ compiler found"}
+    assert plain["results"]["pages_per_s"] > 0
 
 
 def test_flop_figures_and_mfu():
@@ -408,56 +457,126 @@ def test_data_rows_price_each_input_style(tmp_path):
     assert sweep.configured_input_styles(mixed, None)["screentone"] == pytest.approx(0.35)
 
 
-# ---- the GPU sweep's Makefile targets -----------------------------------------------------------------
-def make_dry_run(*args: str) -> list[str]:
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
-    repo = REPO
-    result = subprocess.run(["make", "-n", "-s", *args], cwd=repo, capture_output=True, text=True, timeout=60)
+# ---- the GPU sweep's scripts (scripts/, docs/benchmarks.md's "GPU session recipe") ------------------
+SCRIPTS = REPO / "scripts"
+
+
+def run_script(name: str, *args: str, env: dict | None = None, cwd: Path = REPO, timeout: int = 60,
+               scripts: Path = SCRIPTS) -> subprocess.CompletedProcess:
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    full_env = {key: value for key, value in os.environ.items() if key not in ("PYTHON", "DRY_RUN")}
+    full_env.update({"PYTHONPATH": str(REPO / "src"), **(env or {})})
+    return subprocess.run(["bash", str(scripts / name), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=full_env, check=False)
+
+
+def dry_run(name: str, *args: str, **env: str) -> list[list[str]]:
+    """The commands a script would run (DRY_RUN=1 prints them shell-quoted), split as the shell would."""
+    result = run_script(name, *args, env={"DRY_RUN": "1", **env})
     assert result.returncode == 0, result.stderr
-    return result.stdout.replace("\\\n", " ").splitlines()
+    return [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("'")]
 
 
-def test_gpu_sweep_runs_with_a_given_python_and_never_builds_the_venv():
-    lines = make_dry_run("bench-gpu", "test-gpu", "PYTHON_RUN=python3", "OUT_DIR=/out", "PAGES=/pages")
-    assert lines and not any(".venv" in line or "pip install" in line for line in lines), lines
-    bench_lines = [line for line in lines if "-m mangacolor.commands.bench" in line]
-    assert len(bench_lines) == 3 and all(line.startswith("python3 -m mangacolor.commands.bench +experiment=manga")
-                                         for line in bench_lines)
-    outputs = [arg for line in bench_lines for arg in shlex.split(line) if arg.startswith("bench.json=")]
+def test_gpu_sweep_runs_with_plain_python3_and_never_a_venv():
+    lines = [*dry_run("bench-gpu.sh", "all", PYTHON="python3", OUT_DIR="/out", PAGES="/pages"),
+             *dry_run("test-gpu.sh", PYTHON="python3")]
+    assert lines and not any(".venv" in arg or arg == "pip" for line in lines for arg in line), lines
+    bench_lines = [line for line in lines if line[1:3] == ["-m", "mangacolor.commands.bench"]]
+    assert len(bench_lines) == 3
+    assert all(line[:5] == ["python3", "-m", "mangacolor.commands.bench", "+experiment=manga", "data.train_dir=/pages"]
+               for line in bench_lines)
+    outputs = [arg for line in bench_lines for arg in line if arg.startswith("bench.json=")]
     assert outputs == [f"bench.json=/out/{part}/bench.json" for part in ("eager", "pipeline", "compiled")]
-    assert lines[-1].strip() == "python3 -m pytest -q -m gpu"
+    assert lines[-1] == ["python3", "-m", "pytest", "-q", "-m", "gpu"]
 
 
-def test_gpu_sweep_uses_the_venv_by_default():
-    lines = make_dry_run("bench-gpu-eager", "-W", "pyproject.toml")  # -W: as if the venv were stale
-    assert any("venv" in line for line in lines)
-    assert any(line.startswith(".venv/bin/python -m mangacolor.commands.bench") for line in lines)
+def test_gpu_sweep_parts_and_their_settings():
+    eager = dry_run("bench-gpu.sh", "eager", PYTHON="python3")
+    compiled = dry_run("bench-gpu.sh", "compile", "+debug=tiny", PYTHON="python3", COMPILE_BATCHES="[32,64]")
+    assert len(eager) == 2 and len(compiled) == 1
+    assert "bench.batch_sizes=[32,64]" in compiled[0] and compiled[0][-1] == "+debug=tiny"  # extra overrides last
+    assert "bench.data_decode_on_device=[false,true]" in eager[1]
+    no_decode = dry_run("bench-gpu.sh", "eager", PYTHON="python3", DECODE_SWEEP="")
+    assert not any("decode_on_device" in arg for line in no_decode for arg in line)
+    assert f"data.train_dir={REPO / '.gpu-pages'}" in eager[0]  # the folder gpu-prep.sh fills
+    wrong = run_script("bench-gpu.sh", "eagre")
+    assert wrong.returncode == 2 and "usage: scripts/bench-gpu.sh eager|compile|all" in wrong.stderr
+
+
+def test_gpu_scripts_use_the_venv_when_there_is_one(tmp_path):
+    copy = tmp_path / "repo"
+    shutil.copytree(SCRIPTS, copy / "scripts")
+    assert dry_run_in(copy)[0][0] == "python3"
+    venv_python = copy / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text("#!/bin/sh\n")
+    venv_python.chmod(0o755)
+    assert dry_run_in(copy)[0][0] == str(venv_python)
+
+
+def dry_run_in(copy: Path) -> list[list[str]]:
+    result = run_script("test-gpu.sh", env={"DRY_RUN": "1"}, scripts=copy / "scripts")
+    assert result.returncode == 0, result.stderr
+    return [shlex.split(line) for line in result.stdout.splitlines()]
 
 
 def test_every_override_of_the_gpu_sweep_composes_and_passes_the_bench_checks():
-    lines = make_dry_run("bench-gpu", "PYTHON_RUN=python3", "OUT_DIR=/out", "PAGES=/pages")
-    for line in (line for line in lines if "-m mangacolor.commands.bench" in line):
-        overrides = shlex.split(line)[3:]
-        cfg = compose_bench(overrides)
+    for line in dry_run("bench-gpu.sh", "all", PYTHON="python3", OUT_DIR="/out", PAGES="/pages"):
+        cfg = compose_bench(line[3:])
         sweep.check_bench_config(cfg)
         assert cfg.data.train_dir == "/pages" and cfg.data.size == 512
 
 
+def test_gpu_prep_lists_the_wheels_and_pages_and_names_the_commit(tmp_path):
+    shared = tmp_path / "shared"
+    make_pages(shared, 3, (16, 16), suffix=".jpg")
+    result = run_script("gpu-prep.sh", env={"DRY_RUN": "1", "PYTHON": sys.executable, "SHARED_PAGES": str(shared),
+                                             "GPU_PAGE_COUNT": "2"})
+    assert result.returncode == 0, result.stderr
+    lines = [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("'")]
+    download = next(line for line in lines if line[1:4] == ["-m", "pip", "download"])
+    assert {"kornia==0.9.0", "hydra-core==1.3.8", "omegaconf==2.3.1"} <= set(download)
+    assert download[download.index("--python-version") + 1] == "3.12"
+    assert any(line[1:4] == ["-m", "pip", "wheel"] and "antlr4-python3-runtime==4.9.3" in line for line in lines)
+    (copy,) = [line for line in lines if line[0] == "cp"]
+    assert copy[2] == str(REPO / ".gpu-pages") and [Path(p).name for p in copy[3:]] == ["page_000.jpg", "page_001.jpg"]
+    assert result.stdout.splitlines()[-1] == f"MANGACOLOR_COMMIT={machine.git_commit(REPO)}"
+
+
+def test_gpu_pages_copies_the_first_pages_by_name_into_its_own_folder(tmp_path):
+    copy = tmp_path / "repo"
+    shutil.copytree(SCRIPTS, copy / "scripts")
+    shared = tmp_path / "shared"
+    make_pages(shared, 4, (16, 16), suffix=".png")
+    (copy / ".gpu-pages").mkdir()
+    (copy / ".gpu-pages" / "stale.png").write_bytes(b"old")
+    result = run_script("gpu-pages.sh", env={"SHARED_PAGES": str(shared), "GPU_PAGE_COUNT": "3"}, scripts=copy / "scripts")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (copy / ".gpu-pages").iterdir()) == ["page_000.png", "page_001.png", "page_002.png"]
+    missing = run_script("gpu-pages.sh", env={"SHARED_PAGES": str(tmp_path / "nowhere")}, scripts=copy / "scripts")
+    assert missing.returncode == 1 and "folder not found" in missing.stderr
+
+
+def test_test_gpu_script_runs_the_gpu_tests_of_a_file():
+    result = run_script("test-gpu.sh", "tests/commands/test_bench.py",
+                        env={"PYTHON": sys.executable}, cwd=Path("/"), timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    # Here the two CUDA tests skip (or pass, on a GPU machine); every other test is deselected.
+    assert re.search(r"\b2 (skipped|passed)", result.stdout) and "deselected" in result.stdout, result.stdout
+
+
 @pytest.mark.slow
-def test_gpu_sweep_part_one_runs_at_tiny_sizes_on_the_cpu(tmp_path):
-    """The exact lines of `make bench-gpu-eager`, shrunk by BENCH_ARGS: a typo costs CI, not a GPU call."""
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
+def test_gpu_sweep_runs_at_tiny_sizes_on_the_cpu(tmp_path):
+    """The exact lines of scripts/bench-gpu.sh, shrunk by overrides: a typo costs CI, not a GPU call."""
     pages, out = tmp_path / "pages", tmp_path / "out"
     make_pages(pages, 6, (48, 40), suffix=".jpg")
     tiny = [*TINY_BENCH, "bench.iterations=2", "data.num_workers=0", "bench.data_workers=[0]",
             f"paths.output_dir={tmp_path / 'hydra'}"]
-    result = subprocess.run(
-        ["make", "-s", "bench-gpu-eager", f"PYTHON_RUN={sys.executable}", f"PAGES={pages}", f"OUT_DIR={out}",
-         f"BENCH_ARGS={shlex.join(tiny)}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0 and "Error" not in result.stderr, result.stderr[-4000:]
+    result = run_script("bench-gpu.sh", "all", *tiny, cwd=tmp_path, timeout=900,
+                        env={"PYTHON": sys.executable, "PAGES": str(pages), "OUT_DIR": str(out),
+                             "COMPILE_BATCHES": "[2]"})
+    assert result.returncode == 0 and "bench-gpu.sh: failed" not in result.stderr, result.stderr[-4000:]
     eager = json.loads((out / "eager" / "bench.json").read_text())
     assert [(r["settings"]["batch_size"], r["settings"]["channels_last"]) for r in eager["rows"]] == [
         (b, cl) for b in (1, 8, 16, 32, 64) for cl in (False, True)]
@@ -467,6 +586,17 @@ def test_gpu_sweep_part_one_runs_at_tiny_sizes_on_the_cpu(tmp_path):
     assert [r["settings"]["decode_on_device"] for r in pipeline["rows"][2:4]] == [False, True]
     assert {p.name for p in (out / "pipeline").iterdir()} == {"bench.json", "bench.md", "profile_0.txt",
                                                               "profile_1.txt"}
+    (compiled,) = json.loads((out / "compiled" / "bench.json").read_text())["rows"]
+    assert compiled["settings"]["compile"] is True and compiled["results"]["images_per_s"] > 0
+
+
+def test_a_failing_sweep_line_does_not_stop_the_others_and_fails_the_script(tmp_path):
+    python = tmp_path / "python"  # stands in for python3: the compiled line fails, the others succeed
+    python.write_text('#!/bin/sh\ncase "$*" in *compile=\\[true\\]*) exit 3;; esac\necho ran "$@"\n')
+    python.chmod(0o755)
+    result = run_script("bench-gpu.sh", "all", env={"PYTHON": str(python)})
+    assert result.stdout.count("ran -m mangacolor.commands.bench") == 2
+    assert result.returncode == 1 and "bench-gpu.sh: failed: compiled" in result.stderr
 
 
 def test_gpu_breakdown_without_links_falls_back_to_kernel_names():

@@ -333,6 +333,7 @@ def test_the_console_script_colours_a_folder_from_another_working_folder(generat
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("mangacolor-colorize: 2 pages coloured, 0 skipped") and "Output folder coloured" in last
     assert files_under(work) == ["coloured/a.png", "coloured/b/c.png"]  # nothing else left behind
+    assert "\r" not in result.stderr and "colouring: 2/2 (100%)" in result.stderr  # a log gets lines, not a bar
 
 
 

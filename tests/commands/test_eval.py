@@ -260,7 +260,7 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
     coloured = tmp_path / "coloured"
     colorize(ColorizeSettings.from_config(OmegaConf.create({
         "ckpt_path": str(ckpt), "input": str(held_out), "output": str(coloured), "format": "png",
-        "device": "cpu", "precision": "32-true", "num_workers": 0, "progress": False})))
+        "device": "cpu", "trainer": {"precision": "32-true"}, "num_workers": 0, "progress": False})))
     for row in rows:
         truth = read_image(held_out / row["path"])[None].float() / 255
         written = read_image((coloured / row["path"]).with_suffix(".png"))[None].float() / 255
@@ -306,6 +306,19 @@ def test_limit_and_bf16_precision(tmp_path, tiny_run, held_out):
     # The first two files by path: broken.png (skipped) and one page.
     assert payload["images"] == 1 and payload["skipped"] == 1
     assert payload["settings"]["precision"] == "bf16-mixed" and payload["settings"]["limit"] == 2
+
+
+def test_progress_in_a_log_is_a_few_plain_lines(tmp_path, tiny_run, held_out, capsys):
+    """stderr is not a terminal here: plain lines with the count and the running dE00, no redrawn bar."""
+    cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={held_out}",
+                        "data.batch_size=1", "data.num_workers=0"], tmp_path / "out")
+    evaluate(cfg)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("mangacolor-eval: ")]
+    assert "\r" not in err
+    # A line every twentieth of the images: here every one of the six (the first is the unreadable file).
+    assert [line.split(",")[0] for line in lines] == [f"mangacolor-eval: {n}/6 ({100 * n / 6:.0f}%)" for n in range(1, 7)]
+    assert "dE00" in lines[-1] and "skipped 1" in lines[-1]
 
 
 @pytest.mark.parametrize("mode", ["crop", "page"])

@@ -58,8 +58,8 @@ if writing:
     from mangacolor.runtime.atomic import atomic_write
 
     @contextlib.contextmanager
-    def half_written(path):
-        with atomic_write(path) as handle:
+    def half_written(path, **options):
+        with atomic_write(path, **options) as handle:
             yield handle
             if Path(path).name == writing:  # leave half of it in the temporary file, then die
                 handle.flush()

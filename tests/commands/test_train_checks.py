@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from helpers.cli import run_cli
 from helpers.pages import make_pages
 from hydra import compose, initialize_config_dir
@@ -16,6 +17,7 @@ from mangacolor.data.datamodule import PagesDataModule
 from mangacolor.models.pix2pix import Pix2Pix
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.config_errors import ConfigError
+from mangacolor.runtime.resume import record_launch
 
 
 def compose_train(overrides: list[str], run_dir: Path):
@@ -132,3 +134,55 @@ def test_a_run_folder_holding_an_earlier_runs_checkpoints_is_refused_unless_resu
     # Continuing that run in its own folder is what the folder is for.
     check_train_inputs(compose_train(["+debug=tiny", f"data.train_dir={pages}",
                                       f"ckpt_path={checkpoints / 'last.ckpt'}"], tmp_path / "run"))
+
+
+def save_checkpoint_at(path: Path, iteration: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"mangacolor": {"iteration": iteration}}, path)
+    return path
+
+
+def test_ckpt_path_last_or_a_run_folder_resolves_to_its_newest_checkpoint(pages, tmp_path, nothing_built):
+    run = tmp_path / "run"
+    save_checkpoint_at(run / "checkpoints" / "iter_0000002.ckpt", 2)
+    newest = save_checkpoint_at(run / "checkpoints" / "last.ckpt", 3)  # a stop after iteration 3
+    tiny = ["+debug=tiny", f"data.train_dir={pages}"]
+    assert check_train_inputs(compose_train([*tiny, "ckpt_path=last"], run)) == str(newest)  # in its own folder
+    for folder in (run, run / "checkpoints"):  # from a new run folder
+        assert check_train_inputs(compose_train([*tiny, f"ckpt_path={folder}"], tmp_path / "new")) == str(newest)
+    with pytest.raises(ConfigError, match=f"ckpt_path=last: no checkpoint in {tmp_path / 'empty' / 'checkpoints'}"):
+        check_train_inputs(compose_train([*tiny, "ckpt_path=last"], tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="ckpt_path: no checkpoint in the folder"):
+        check_train_inputs(compose_train([*tiny, f"ckpt_path={pages}"], tmp_path / "new"))
+
+
+SLURM_JOB = {"SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "0", "SLURM_NTASKS": "8"}
+
+
+def test_a_requeued_launch_continues_its_folder_and_nothing_else_takes_it_over(pages, tmp_path, nothing_built):
+    run = tmp_path / "run"
+    record_launch(run / "checkpoints", SLURM_JOB)
+    cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}"], run)
+    requeued = {**SLURM_JOB, "SLURM_RESTART_COUNT": "1"}
+    assert check_train_inputs(cfg, requeued) is None  # requeued before its first checkpoint: starts afresh there
+    newest = save_checkpoint_at(run / "checkpoints" / "last.ckpt", 5)
+    assert check_train_inputs(cfg, requeued) == str(newest)
+    for unrelated in (SLURM_JOB, {**requeued, "SLURM_JOB_ID": "777"}, {}):  # not a restart, another job, by hand
+        with pytest.raises(ConfigError, match="already holds an earlier run's checkpoints"):
+            check_train_inputs(cfg, unrelated)
+    # Told which checkpoint to start from, a requeued job takes that one.
+    other = save_checkpoint_at(tmp_path / "elsewhere" / "last.ckpt", 1)
+    with pytest.raises(ConfigError, match="already holds"):
+        check_train_inputs(compose_train(["+debug=tiny", f"data.train_dir={pages}", f"ckpt_path={other}"], run), requeued)
+
+
+def test_keep_last_and_graceful_stop_values_are_checked(pages, tmp_path):
+    for override, message in [("callbacks.checkpoint.keep_last=0", "keep_last must be >= 1"),
+                              ("callbacks.checkpoint.keep_every=false callbacks.checkpoint.keep_last=3",
+                               "keep_last needs keep_every=true"),
+                              ("callbacks.graceful_stop.check_every=0", "check_every must be >= 1"),
+                              ("callbacks.graceful_stop.requeue_signal=SIGNOPE", "requeue_signal: not a signal name")]:
+        with pytest.raises(ConfigError, match=message):
+            check_train_config(compose_train(["+debug=tiny", *override.split()], tmp_path))
+    check_train_config(compose_train(["+debug=tiny", "callbacks.graceful_stop.requeue_signal=USR2",
+                                      "callbacks.checkpoint.keep_last=3"], tmp_path))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mangacolor.runtime.atomic import atomic_write
+from mangacolor.runtime.disk_space import DiskWriteError
 
 
 def test_a_completed_write_replaces_the_file_and_leaves_nothing_else(tmp_path):
@@ -36,6 +37,7 @@ def test_an_error_mid_write_keeps_the_old_file_and_removes_the_temporary(tmp_pat
 KILLED_WRITER = """
 import os, signal, sys
 from mangacolor.runtime.atomic import atomic_write
+from mangacolor.runtime.disk_space import DiskWriteError
 with atomic_write(sys.argv[1]) as handle:
     handle.write(b"half of a new checkpoint")
     handle.flush()
@@ -71,7 +73,7 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_last_good_one(tmp_path,
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoint_io.torch, "save", disk_full)
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(DiskWriteError, match=f"could not write last.ckpt in {tmp_path}: No space left on device"):
         io.save_checkpoint({"iteration": 2}, tmp_path / "last.ckpt")
     monkeypatch.undo()
     assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"iteration": 1}

@@ -17,6 +17,18 @@ def test_only_the_named_keys_are_quoted_and_quoted_values_are_left_alone():
     assert quote_path_overrides(args, []) == args
 
 
+def test_a_bare_null_stays_hydras_null():
+    from mangacolor.commands.eval import PATH_KEYS
+
+    assert quote_path_overrides(["data.train_dir=null", "data.test_dir=./null"], PATH_KEYS) == [
+        "data.train_dir=null", "data.test_dir='./null'"]
+    register_resolvers()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("eval", overrides=quote_path_overrides(["ckpt_path=m", "data.test_dir=t", "data.train_dir=null"],
+                                                             PATH_KEYS))
+    assert cfg.data.train_dir is None
+
+
 @pytest.mark.parametrize("path", AWKWARD)
 def test_eval_path_overrides_reach_the_config_unchanged(path):
     from mangacolor.commands.eval import PATH_KEYS

@@ -27,6 +27,46 @@ PEAK_TFLOPS: tuple[tuple[str, float, float], ...] = (
 )
 
 
+# Dense peak FLOPs per cycle per core on a CPU, by the instructions that would do the work; the
+# first the CPU has wins. AMX's tile unit does 1024 bf16 FLOP a cycle (Intel, 4th Gen Xeon on).
+# The AVX-512 figures assume two 512-bit FMA units (Intel server cores: 16 float32 lanes x 2 FLOP
+# x 2 units, twice that for VDPBF16PS's bf16 pairs); an AMD Zen 4 core runs 512-bit FMAs as two
+# halves, half these. bf16 without AMX-BF16 or AVX512-BF16 is emulated: no bf16 peak is claimed.
+CPU_FLOPS_PER_CYCLE: dict[str, tuple[tuple[str, int], ...]] = {
+    "bf16": (("amx_bf16", 1024), ("avx512_bf16", 128)),
+    "float32": (("avx512_f", 64), ("avx2", 32)),
+}
+
+
+def cpu_clock_ghz() -> tuple[float | None, str]:
+    """The cores' clock and where it came from: the highest the kernel's cpufreq allows, else
+    /proc/cpuinfo's "cpu MHz" (a VM reports its nominal clock there)."""
+    try:
+        khz = int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text())
+        return khz / 1e6, "cpufreq cpuinfo_max_freq"
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":", 1)[1]) / 1000, "cpu MHz in /proc/cpuinfo"
+    except (OSError, ValueError):
+        pass
+    return None, "clock unknown"
+
+
+def cpu_peak_tflops(precision: str, capabilities: dict[str, object], cores: int,
+                    clock: tuple[float | None, str]) -> tuple[float | None, str]:
+    """(peak TFLOP/s of `cores` cores for this precision, how it was worked out), or (None, why not)."""
+    ghz, clock_source = clock
+    kind = "bf16" if precision in ("bf16-mixed", "bf16-true") else "float32"
+    for flag, rate in CPU_FLOPS_PER_CYCLE[kind]:
+        if capabilities.get(flag) and ghz is not None:
+            return (cores * ghz * rate / 1000,
+                    f"{cores} cores x {ghz:.2f} GHz ({clock_source}) x {rate} {kind} FLOP/cycle ({flag})")
+    return None, f"no {kind} peak known for this CPU"
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -103,11 +103,12 @@ def measure_unless_out_of_memory(device: torch.device, measure: Callable[[], dic
     return {"error": f"out of memory: {message}"}
 
 
-def add_flop_figures(results: dict[str, Any], flops_per_image: float, peak: float | None) -> dict[str, Any]:
+def add_flop_figures(results: dict[str, Any], flops_per_image: float, peak: float | None,
+                     peak_how: str | None = None) -> dict[str, Any]:
     """Achieved TFLOP/s and MFU (None where the peak is unknown) from a measured images/s."""
     achieved = flops_per_image * results["images_per_s"] / 1e12
     return {**results, "gflop_per_image": flops_per_image / 1e9, "achieved_tflops": achieved,
-            "peak_tflops": peak, "mfu": achieved / peak if peak else None}
+            "peak_tflops": peak, "peak_how": peak_how, "mfu": achieved / peak if peak else None}
 
 
 # ---- data pipeline ---------------------------------------------------------------------------
@@ -232,3 +233,19 @@ def measure_colorize(colorizer, page: torch.Tensor, pages_per_call: int, warmup:
         colorizer.colour(pages)  # returns CPU tensors: the device has finished
     seconds = time.perf_counter() - start
     return {"pages_per_s": calls * pages_per_call / seconds, "ms_per_page": 1000 * seconds / (calls * pages_per_call)}
+
+
+def colorize_flops_per_page(colorizer, page: torch.Tensor) -> float:
+    """FLOPs of colouring one page (`torch.utils.flop_counter`: the network's convolutions on the
+    padded tiles, 2 per multiply-add; the colour maths is not counted). Count it uncompiled."""
+    with FlopCounterMode(display=False) as counter:
+        colorizer.colour([page])
+    return float(counter.get_total_flops())
+
+
+def add_colorize_flop_figures(results: dict[str, Any], flops_per_page: float, peak: float | None,
+                              peak_how: str | None = None) -> dict[str, Any]:
+    """Achieved TFLOP/s and the fraction of the device's peak (None where unknown) from pages/s."""
+    achieved = flops_per_page * results["pages_per_s"] / 1e12
+    return {**results, "gflop_per_page": flops_per_page / 1e9, "achieved_tflops": achieved,
+            "peak_tflops": peak, "peak_how": peak_how, "mfu": achieved / peak if peak else None}

@@ -68,9 +68,21 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
                    f"(host CPU {format_number(r['process_cpu_s_per_iteration'])} s)")
         return settings, f"{format_number(r['images_per_s'])} img/s", details
     if task == "colourise":
-        settings = f"{s['page_height']}x{s['page_width']} short side {s['short_side']} {s['precision']}"
-        return settings, f"{format_number(r['pages_per_s'])} pages/s", f"{format_number(r['ms_per_page'])} ms/page"
+        settings = f"{s['page_height']}x{s['page_width']} short side {s['short_side']} {s['precision']}{fast_path_text(s)}"
+        details = f"{format_number(r['ms_per_page'])} ms/page"
+        if r.get("gflop_per_page") is not None:
+            share = f"{100 * r['mfu']:.1f}% of peak" if r.get("mfu") is not None else "peak unknown"
+            details += (f", {format_number(r['gflop_per_page'])} GFLOP/page, "
+                        f"{format_number(r['achieved_tflops'])} TFLOP/s, {share}")
+        return settings, f"{format_number(r['pages_per_s'])} pages/s", details
     return "", "", ""
+
+
+def fast_path_text(s: dict[str, Any]) -> str:
+    """" cl=on compile=off threads=2" for colourise rows that record them (older reports do not)."""
+    if "channels_last" not in s:
+        return ""
+    return f" cl={on_off(s['channels_last'])} compile={on_off(s['compile'])} threads={s['threads']}"
 
 
 def cpu_text(ms_per_image: float | None) -> str:
@@ -125,8 +137,10 @@ def row_settings(row: dict[str, Any]) -> str:
         return (f"{s['size']}², {s['precision']}, batch {s['batch_size']}, {s['workers']} workers, "
                 f"compile {on_off(s['compile'])}, channels_last {on_off(s['channels_last'])}")
     if task == "colourise":
-        return (f"{s['page_height']} x {s['page_width']} pages, short side {s['short_side']}, {s['precision']}, "
-                f"tile {s['tile']}, {s['pages_per_call']} pages per call")
+        fast = (f", channels_last {on_off(s['channels_last'])}, compile {on_off(s['compile'])}, "
+                f"{s['threads']} threads" if "channels_last" in s else "")
+        return (f"{s['page_height']} x {s['page_width']} pages, short side {s['short_side']}, {s['precision']}"
+                f"{fast}, tile {s['tile']}, {s['pages_per_call']} pages per call")
     return ""
 
 
@@ -143,7 +157,7 @@ def row_rate(row: dict[str, Any]) -> str:
 
 def row_cells(row: dict[str, Any], date: str) -> list[str]:
     r = row["results"]
-    measured_model = row["task"] == "model" and "error" not in r
+    measured_model = row["task"] in ("model", "colourise") and "error" not in r
     mfu = f"{100 * r['mfu']:.1f} %" if r.get("mfu") is not None else ("unknown" if measured_model else "")
     memory = f"{r['peak_memory_gib']:.1f} GiB" if r.get("peak_memory_gib") is not None else ""
     return [row["machine"], row["task"].replace("_", " "), row_settings(row), row_rate(row), mfu, memory,
@@ -165,6 +179,10 @@ def markdown_table(report: dict[str, Any]) -> str:
               f"Lightning {machine['lightning']}, Python {machine['python']}, {machine['cpu_cores']} CPU cores "
               f"({machine['cpu']}); load average {machine.get('load_average_at_start')} at the start, "
               f"{report.get('load_average_at_end')} at the end; {report['date']}."]
+    peaks = dict.fromkeys(row["results"].get("peak_how") for row in report["rows"])
+    peaks.pop(None, None)
+    if peaks:
+        lines += ["", "Peaks (MFU, fraction of peak): " + "; ".join(peaks) + "."]
     if not report.get("complete", True):
         lines += ["", "**Incomplete: the run stopped before its last row.**"]
     profiles = [(index, row) for index, row in enumerate(report["rows"]) if profile_text(row)]

@@ -17,14 +17,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from mangacolor.benchmark import profiling
 from mangacolor.benchmark.machine import (
+    cpu_clock_ghz,
+    cpu_peak_tflops,
     describe_machine,
     git_commit,
     load_average,
     peak_tflops,
 )
 from mangacolor.benchmark.measurements import (
+    add_colorize_flop_figures,
     add_data_ratios,
     add_flop_figures,
+    colorize_flops_per_page,
     measure_colorize,
     measure_data_pipeline,
     measure_end_to_end,
@@ -41,7 +45,9 @@ from mangacolor.inference.generator_file import load_generator
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.models.components import UNetGenerator
 from mangacolor.runtime.bundled import REPO_DIR
-from mangacolor.runtime.devices import resolve_device, resolve_precision
+from mangacolor.runtime.devices import cpu_capabilities, resolve_device, resolve_precision
+from mangacolor.runtime.fast_path import fast_generator, resolve_channels_last, set_threads
+from mangacolor.runtime.progress import Progress
 
 log = logging.getLogger("mangacolor.bench")
 
@@ -70,12 +76,17 @@ def _source_page(cfg: DictConfig) -> torch.Tensor | None:
     return None
 
 
-def _colorizer(cfg: DictConfig, device: torch.device, precision: str) -> PageColorizer:
+def _colorizer(cfg: DictConfig, device: torch.device, precision: str, channels_last: bool = False,
+               compile: bool = False) -> PageColorizer:
+    """The colouriser a colourise row times, built as mangacolor-colorize builds it."""
     options = cfg.bench.colourise
     if options.generator:
         generator, _ = load_generator(options.generator)
     else:
         generator = UNetGenerator(**OmegaConf.to_container(cfg.model.generator, resolve=True))
+    if compile:
+        torch._dynamo.reset()  # each compiled row compiles its own generator afresh
+    generator = fast_generator(generator.to(device), channels_last, compile)
     return PageColorizer(generator, short_side=options.short_side, tile=options.tile, overlap=options.overlap,
                           batch_size=options.batch_size, device=device, precision=precision)
 
@@ -162,6 +173,18 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
     precisions = [resolve_precision(p, device) for p in _choices(bench.precisions, cfg.trainer.precision)]
     rows: list[dict[str, Any]] = []
 
+    # Every row planned first, so the progress display knows the total.
+    tasks = bench.tasks
+    model_rows = list(itertools.product(
+        precisions, _choices(bench.batch_sizes, cfg.data.batch_size), _choices(bench.compile, cfg.model.compile),
+        _choices(bench.channels_last, cfg.model.channels_last))) if "model" in tasks else []
+    data_rows = list(itertools.product(_choices(bench.data_workers, cfg.data.num_workers), decode_choices(cfg),
+                                       input_style_choices(cfg))) if "data" in tasks else []
+    colourise_rows = colourise_plan(cfg, device) if "colourise" in tasks else []
+    total = len(model_rows) + len(data_rows) + ("end_to_end" in tasks) + len(colourise_rows)
+    # A bar of rows on a terminal; in a log, each row's result in a line with the count and time left.
+    progress = Progress(total, "mangacolor-bench", "row", every=1)
+
     def report(complete: bool) -> dict[str, Any]:
         return {"format": "mangacolor-bench-1", "date": date, "command": " ".join(["mangacolor-bench", *argv]),
                 "commit": commit, "machine": machine, "load_average_at_end": load_average(),
@@ -171,7 +194,10 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
         row = {"task": task, "machine": machine["name"], "torch": torch.__version__, "commit": commit,
                "settings": settings, "results": results}
         rows.append(row)
-        log.info("%s: %s", task, " | ".join(row_summary(row)))
+        text = f"{task}: {' | '.join(row_summary(row))}"
+        if progress.mode == "bar":
+            progress.write(text)
+        progress.update(1, {"": text} if progress.mode == "lines" else None)
         if on_row is not None:
             on_row(report(complete=False))
 
@@ -181,12 +207,9 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
     networks = {"generator": OmegaConf.to_container(cfg.model.generator, resolve=True),
                 "discriminator": OmegaConf.to_container(cfg.model.discriminator, resolve=True)}
 
-    if "model" in bench.tasks:
+    if model_rows:
         flops = training_flops_per_image(make_model, size, device, precisions[0])
-        for precision, batch_size, compile_, channels_last in itertools.product(
-            precisions, _choices(bench.batch_sizes, cfg.data.batch_size),
-            _choices(bench.compile, cfg.model.compile), _choices(bench.channels_last, cfg.model.channels_last),
-        ):
+        for precision, batch_size, compile_, channels_last in model_rows:
             if compile_:
                 # Each compiled row compiles afresh for its own shapes, as a training run would;
                 # otherwise the second batch size makes dynamo recompile with a dynamic batch size.
@@ -201,15 +224,13 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
             results = measure_unless_out_of_memory(device, lambda: measure_model_speed(
                 factory, size, batch_size, precision, device, bench.warmup, bench.iterations, benchmark, profiler))
             if "error" not in results:
-                peak = peak_tflops(machine["name"], precision) if device.type == "cuda" else None
-                results = add_flop_figures(results, flops, peak)
+                results = add_flop_figures(results, flops, *peak_of(machine, device, precision))
                 if profiler is not None:
                     results["profile"] = _profile_row(profiler, cfg, len(rows))
             add_row("model", settings, results)
 
-    if "data" in bench.tasks:
-        for workers, decode_on_device, style in itertools.product(
-                _choices(bench.data_workers, cfg.data.num_workers), decode_choices(cfg), input_style_choices(cfg)):
+    if data_rows:
+        for workers, decode_on_device, style in data_rows:
             overrides = {"num_workers": workers}
             if decode_on_device is not None:
                 overrides["decode_on_device"] = bool(decode_on_device)
@@ -226,7 +247,7 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
                              "warmup_batches": bench.warmup, "batches": bench.data_batches}, results)
         add_data_ratios(rows)
 
-    if "end_to_end" in bench.tasks:
+    if "end_to_end" in tasks:
         results = measure_end_to_end(make_model, hydra.utils.instantiate(cfg.data), precisions[0], device,
                                      bench.warmup, bench.iterations, benchmark)
         add_row("end_to_end", {"folder": _data_folder(cfg), "size": size, "batch_size": cfg.data.batch_size,
@@ -234,16 +255,54 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
                                "compile": bool(cfg.model.compile), "channels_last": bool(cfg.model.channels_last),
                                "warmup": bench.warmup, "iterations": bench.iterations, **networks}, results)
 
-    if "colourise" in bench.tasks:
+    if colourise_rows:
         options = bench.colourise
         page = sample_page(options.page_height, options.page_width, _source_page(cfg))
-        for precision in precisions:
-            colorizer = _colorizer(cfg, device, precision)
-            results = measure_colorize(colorizer, page, options.pages_per_call, 1, options.calls)
-            add_row("colourise", {"page_height": options.page_height, "page_width": options.page_width,
-                                  "short_side": options.short_side, "tile": options.tile, "overlap": options.overlap,
-                                  "batch_size": options.batch_size, "pages_per_call": options.pages_per_call,
-                                  "precision": colorizer.precision,
-                                  "generator": options.generator or networks["generator"]}, results)
+        threads_before = torch.get_num_threads()
+        flops = colorize_flops_per_page(_colorizer(cfg, device, "32-true"), page)
+        for precision, channels_last, compile_, threads in colourise_rows:
+            threads_used = set_threads(threads)
+            settings = {"page_height": options.page_height, "page_width": options.page_width,
+                        "short_side": options.short_side, "tile": options.tile, "overlap": options.overlap,
+                        "batch_size": options.batch_size, "pages_per_call": options.pages_per_call,
+                        "precision": precision, "channels_last": channels_last, "compile": compile_,
+                        "threads": threads_used, "generator": options.generator or networks["generator"]}
+            try:
+                colorizer = _colorizer(cfg, device, precision, channels_last, compile_)
+                results = measure_colorize(colorizer, page, options.pages_per_call, 1, options.calls)
+            except Exception as error:  # noqa: BLE001 -- torch.compile needs a working C++ toolchain on a CPU
+                if not compile_:
+                    raise
+                log.warning("compiled colourise row failed: %s", error)
+                results = {"error": f"compile failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+            if "error" not in results:
+                results = add_colorize_flop_figures(results, flops, *peak_of(machine, device, precision))
+            add_row("colourise", settings, results)
+            torch.set_num_threads(threads_before)
 
+    progress.close()
     return report(complete=True)
+
+
+def colourise_plan(cfg: DictConfig, device: torch.device) -> list[tuple[str, bool, bool, int | None]]:
+    """(precision, channels_last, compile, threads) of each colourise row. Unset lists mean what
+    mangacolor-colorize does by default: precision auto (bf16 on a CPU that has it natively),
+    channels_last auto, no compiling, torch's threads."""
+    bench = cfg.bench
+    plan = []
+    for precision, channels_last, compile_, threads in itertools.product(
+        _choices(bench.precisions, "auto"), _choices(bench.channels_last, "auto"), _choices(bench.compile, False),
+        _choices(bench.colourise.get("threads"), None),
+    ):
+        resolved = resolve_precision(precision, device, bf16_cpu=True)
+        plan.append((resolved, resolve_channels_last(channels_last, device, resolved), bool(compile_), threads))
+    return plan
+
+
+def peak_of(machine: dict[str, Any], device: torch.device, precision: str) -> tuple[float | None, str | None]:
+    """The device's dense peak for this precision and how it was found: the card's datasheet, or the
+    CPU's cores x clock x FLOPs per cycle (`cpu_peak_tflops`)."""
+    if device.type == "cuda":
+        peak = peak_tflops(machine["name"], precision)
+        return peak, "NVIDIA datasheet, dense" if peak else None
+    return cpu_peak_tflops(precision, cpu_capabilities(), machine["cpu_cores"], cpu_clock_ghz())

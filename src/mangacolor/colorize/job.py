@@ -46,7 +46,9 @@ from mangacolor.inference.generator_file import load_generator
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.runtime.atomic import atomic_write
 from mangacolor.runtime.config_errors import ConfigError
-from mangacolor.runtime.devices import resolve_device
+from mangacolor.runtime.devices import resolve_device, resolve_precision
+from mangacolor.runtime.fast_path import fast_generator, resolve_channels_last, set_threads
+from mangacolor.runtime.progress import Progress
 
 
 @dataclass
@@ -121,20 +123,29 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         say(f"refused {message}")
     prepare_output(settings.output)
     device = resolve_device(settings.device)
+    # The CPU fast path: auto is bf16 on a CPU that has it natively (within a stated dE00 of float32,
+    # docs/benchmarks.md), NHWC where that helps, and the threads asked for.
+    precision = resolve_precision(settings.precision, device, bf16_cpu=True)
+    channels_last = resolve_channels_last(settings.channels_last, device, precision)
+    threads = set_threads(settings.threads)
     generator, _config = load_generator(settings.ckpt_path)
     short_side = None if settings.full_resolution else settings.size or generator.training_size or generator.multiple
+    generator = fast_generator(generator.to(device), channels_last, settings.compile)
     try:
         colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
-                                    settings.batch_size, device, str(settings.precision))
+                                    settings.batch_size, device, precision)
     except ValueError as error:
         raise ConfigError(f"tile / tile_overlap: {error}") from None
+    fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if settings.compile else [])]
+    if device.type == "cpu":
+        fast.append(f"{threads} threads")
 
     start = time.perf_counter()
     unreadable = _run(plan, colorizer, settings, say)
     return Summary(
         coloured=len(plan.tasks) - len(unreadable), skipped=plan.skipped, unreadable=plan.unlisted + unreadable,
         refused=plan.refused, seconds=time.perf_counter() - start, output=settings.output,
-        device=f"{device} ({colorizer.precision})",
+        device=f"{device} ({', '.join(fast)})",
         resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
     )
 
@@ -159,8 +170,8 @@ def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) 
     loads: deque[tuple[PageTask, Future]] = deque()
     writes: list[tuple[PageTask, Future]] = []
     pending = iter(plan.tasks)
-    bar = tqdm(total=len(plan.tasks), unit="page", desc="colouring", disable=not settings.progress,
-               file=sys.stderr, dynamic_ncols=True)
+    # A bar on a terminal, a plain line every so often in a log (mangacolor.runtime.progress).
+    bar = Progress(len(plan.tasks), "colouring", "page", stream=sys.stderr, mode="auto" if settings.progress else "off")
 
     def load_next() -> None:
         task = next(pending, None)

@@ -15,6 +15,7 @@ from mangacolor.data.files import (
 )
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
+from mangacolor.runtime.fast_path import CHANNELS_LAST
 
 # format= choices -> the suffix written; "keep" keeps each page's own where it can hold a colour
 # page (GIF cannot: 256 colours), else writes PNG.
@@ -41,6 +42,9 @@ class ColorizeSettings:
     device: str = "auto"
     precision: str = "auto"
     num_workers: int = 2
+    threads: int | None = None      # intra-op threads; None: torch's default (one per core)
+    channels_last: str = "auto"     # auto | true | false (mangacolor.runtime.fast_path)
+    compile: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
@@ -59,16 +63,24 @@ class ColorizeSettings:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"archive: {error}") from None
-        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels")
+        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads")
         for key in numbers:
             if cfg.get(key) is not None:
                 try:
                     values[key] = int(cfg[key])
                 except (TypeError, ValueError):
                     raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
-        for key in ("full_resolution", "overwrite", "progress", "format", "device", "precision"):
+        for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile"):
             if key in cfg:
                 values[key] = cfg[key]
+        # `precision=...` picks an option of the precision group, which writes trainer.precision (as
+        # in training and eval); a top-level key would be a config that bypassed the group.
+        if "precision" in cfg:
+            raise ConfigError("precision is set through the precision group (trainer.precision), "
+                              f"not as a top-level key: got precision={cfg['precision']!r}")
+        trainer = cfg.get("trainer") or {}
+        if trainer.get("precision") is not None:
+            values["precision"] = trainer["precision"]
         settings = cls(**values, archive_limits=limits)
         settings.check()
         return settings
@@ -88,5 +100,8 @@ class ColorizeSettings:
             resolve_device(self.device)
         except (RuntimeError, ValueError) as error:
             raise ConfigError(f"device: {error}") from None
+        require(self.threads is None or self.threads >= 1, f"threads must be >= 1 or null, got {self.threads}")
+        require(str(self.channels_last).lower() in CHANNELS_LAST,
+                f"channels_last must be auto, true or false, got {self.channels_last!r}")
         if str(self.precision) not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")

@@ -2,11 +2,15 @@
 
 `check_train_config` checks values (types, ranges, what the networks can take) and needs nothing
 on disk, so any config composes and checks anywhere; `check_train_inputs` checks that the folders
-and the checkpoint it names exist. `train()` runs both before it reads a page or builds a model.
+and the checkpoint it names exist, and finds the checkpoint the run continues from. `train()` runs
+both before it reads a page or builds a model.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +20,16 @@ from mangacolor.models.components import OUTPUT_CHANNELS
 from mangacolor.models.components.norms import NORMS
 from mangacolor.models.losses import GAN_MODES
 from mangacolor.runtime.config_errors import ConfigError, number_at, require
+from mangacolor.runtime.resume import (
+    checkpoint_files,
+    continues_launch,
+    newest_checkpoint,
+)
+from mangacolor.runtime.slurm import signal_named
+
+log = logging.getLogger("mangacolor.train")
+
+LAST = "last"  # ckpt_path=last: the newest checkpoint of this run's own folder
 
 
 def check_train_config(cfg: DictConfig) -> None:
@@ -68,10 +82,29 @@ def check_train_config(cfg: DictConfig) -> None:
     require(number_at(cfg, "train.val_every") >= 1, f"train.val_every must be >= 1, got {cfg.train.val_every}")
     every = number_at(cfg, "callbacks.checkpoint.every_n_iterations", optional=True)
     require(every is None or every >= 1, f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every}")
+    keep_last = number_at(cfg, "callbacks.checkpoint.keep_last", optional=True)
+    require(keep_last is None or keep_last >= 1, f"callbacks.checkpoint.keep_last must be >= 1 (or null), got {keep_last}")
+    require(keep_last is None or OmegaConf.select(cfg, "callbacks.checkpoint.keep_every", default=True) is True,
+            "callbacks.checkpoint.keep_last needs keep_every=true (keep_every=false keeps no numbered checkpoints)")
+    if OmegaConf.select(cfg, "callbacks.graceful_stop") is not None:
+        check_every = number_at(cfg, "callbacks.graceful_stop.check_every")
+        require(check_every >= 1, f"callbacks.graceful_stop.check_every must be >= 1, got {check_every}")
+        requeue = OmegaConf.select(cfg, "callbacks.graceful_stop.requeue_signal")
+        if requeue is not None:
+            try:
+                signal_named(requeue)
+            except ValueError as error:
+                raise ConfigError(f"callbacks.graceful_stop.requeue_signal: {error}") from None
 
 
-def check_train_inputs(cfg: DictConfig) -> None:
-    """The page folders and the checkpoint to resume from exist (names the key that is wrong)."""
+def check_train_inputs(cfg: DictConfig, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The page folders exist, and the checkpoint to resume from: returns its path (or None).
+
+    `ckpt_path` is a checkpoint file, a run folder (or its checkpoints/ folder: its newest
+    checkpoint), or `last` (the newest checkpoint of this run's own folder, named with
+    hydra.run.dir=...). Without ckpt_path, a requeued SLURM job or a restarted torchrun launch
+    continues the checkpoints of its own folder.
+    """
     data = cfg.data
     require(data.train_dir is not None or data.data_dir is not None,
              "data.train_dir is not set: give a folder of colour pages (data.train_dir=..., and data.val_dir=...), "
@@ -83,28 +116,56 @@ def check_train_inputs(cfg: DictConfig) -> None:
         path = Path(str(folder))
         require(path.exists(), f"data.{key}: folder not found: {path}")
         require(path.is_dir(), f"data.{key}: not a folder: {path}")
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None:
-        require(Path(str(ckpt_path)).is_file(), f"ckpt_path: checkpoint file not found: {ckpt_path}")
-    check_checkpoint_folder_is_free(cfg)
+    ckpt_path = resolve_ckpt_path(cfg, environ)
+    check_checkpoint_folder_is_free(cfg, ckpt_path)
+    return ckpt_path
 
 
-def check_checkpoint_folder_is_free(cfg: DictConfig) -> None:
-    """A run never writes its checkpoints over an earlier run's (a run folder given again with
-    hydra.run.dir, or a launcher's job name used twice), unless it resumes from one of them."""
+def _own_checkpoints(cfg: DictConfig) -> Path | None:
     folder = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath", default=None)
-    if folder is None or not Path(str(folder)).is_dir():
-        return
-    folder = Path(str(folder))
-    earlier = sorted(path.name for path in folder.iterdir() if path.suffix in (".ckpt", ".pt"))
+    return Path(str(folder)) if folder is not None else None
+
+
+def resolve_ckpt_path(cfg: DictConfig, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The checkpoint file this run starts from, as Lightning should get it (see check_train_inputs)."""
+    value = cfg.get("ckpt_path")
+    own = _own_checkpoints(cfg)
+    if value is None:
+        if own is not None and continues_launch(own, environ):
+            found = newest_checkpoint(own)
+            if found is not None:
+                log.info("restarted launch: continuing %s from iteration %d", found[0], found[1])
+                return str(found[0])
+        return None
+    if str(value) == LAST:
+        require(own is not None, "ckpt_path=last needs callbacks.checkpoint.dirpath (the run folder's checkpoints)")
+        found = newest_checkpoint(own)
+        require(found is not None, f"ckpt_path=last: no checkpoint in {own}; to continue an earlier run, name its "
+                                   f"folder too: hydra.run.dir=outputs/runs/<run> ckpt_path=last")
+        return str(found[0])
+    path = Path(str(value))
+    if path.is_dir():
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        found = newest_checkpoint(folder)
+        require(found is not None, f"ckpt_path: no checkpoint in the folder {folder}")
+        return str(found[0])
+    require(path.is_file(), f"ckpt_path: checkpoint file not found: {value}")
+    return str(value)
+
+
+def check_checkpoint_folder_is_free(cfg: DictConfig, ckpt_path: str | None = None) -> None:
+    """A run never writes its checkpoints over an earlier run's (a run folder given again with
+    hydra.run.dir, or a launcher's job name used twice), unless it continues from one of them:
+    `ckpt_path` (as resolved by `resolve_ckpt_path`) is in that folder."""
+    folder = _own_checkpoints(cfg)
+    earlier = [path.name for path in checkpoint_files(folder)] if folder is not None else []
     if not earlier:
         return
-    ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and Path(str(ckpt_path)).resolve().parent == folder.resolve():
         return  # continuing that run in its own folder
     shown = ", ".join(earlier[:4]) + (", ..." if len(earlier) > 4 else "")
     raise ConfigError(
         f"the run folder's checkpoints folder {folder} already holds an earlier run's checkpoints ({shown}); "
-        f"a new run would overwrite them. Continue that run with ckpt_path={folder / 'last.ckpt'}, "
-        f"or give this one another folder (hydra.run.dir=... or paths.output_dir=...)"
+        f"a new run would overwrite them. Continue that run with ckpt_path=last (its newest checkpoint; "
+        f"or ckpt_path={folder / 'last.ckpt'}), or give this one another folder (hydra.run.dir=... or paths.output_dir=...)"
     )

@@ -10,13 +10,13 @@ import logging
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from mangacolor.color import AB_SCALE, rgb_to_scaled_lab
 from mangacolor.data.files import DEFAULT_MAX_PIXELS, find_images, printable
 from mangacolor.data.pages import page_loader
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.settings import EvalSettings
+from mangacolor.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def mean_ab_of_pages(
     """
     total = torch.zeros(2, dtype=torch.float64, device=device)
     used, bad = 0, []
-    bar = tqdm(total=len(paths), desc="mean-ab baseline", unit="page", disable=not progress)
+    bar = Progress(len(paths), "mean-ab baseline", "page", mode="auto" if progress else "off")
     for batch in page_loader(paths, batch_size, num_workers, max_pixels):
         bad.extend(batch["bad"])
         bar.update(len(batch["paths"]) + len(batch["bad"]))

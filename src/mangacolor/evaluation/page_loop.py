@@ -1,7 +1,8 @@
 """The evaluation loop: every page of a folder, scored for the model and each baseline.
 
 Pages are decoded in DataLoader workers by the data code; unreadable ones are skipped, counted
-and listed, never fatal. A progress bar shows pages done and the model's running dE00.
+and listed, never fatal. A progress bar shows pages done and the model's running dE00 (plain lines
+when stderr is not a terminal: `mangacolor.runtime.progress`).
 
 The model predicts as the mode's images are used: a crop goes straight through the generator, as
 in training validation (a full-colour generator's crop is scored with its predicted L); a whole
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from mangacolor.data.files import find_images, printable
 from mangacolor.data.pages import page_loader
@@ -37,6 +37,7 @@ from mangacolor.evaluation.views import scored_views
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.inference.prediction import predict
 from mangacolor.metrics import colorfulness
+from mangacolor.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def evaluate_pages(
         fit_side=settings.grid_side if settings.mode == "page" else None, shown_rgb=SHOWN_RGB[settings.mode],
     ))
     started = time.perf_counter()
-    bar = tqdm(total=len(paths), desc="mangacolor-eval", unit="img", disable=not settings.progress)
+    bar = Progress(len(paths), "mangacolor-eval", "img", mode="auto" if settings.progress else "off")
     delta_e_sum = 0.0
     for batch in page_loader(paths, settings.batch_size, settings.num_workers, settings.max_pixels):
         for path, reason in batch["bad"]:
@@ -144,9 +145,9 @@ def evaluate_pages(
             rows = score_batch(batch, predict, settings, cropper, baselines, result.extremes)
             result.records.extend(rows)
             delta_e_sum += sum(row["model/delta_e_2000"] for row in rows)
-        bar.update(len(batch["paths"]) + len(batch["bad"]))
-        if result.records:
-            bar.set_postfix(dE00=f"{delta_e_sum / len(result.records):.2f}", skipped=len(result.skipped))
+        running = ({"dE00": f"{delta_e_sum / len(result.records):.2f}", "skipped": len(result.skipped)}
+                   if result.records else None)
+        bar.update(len(batch["paths"]) + len(batch["bad"]), running)
     bar.close()
     result.seconds = time.perf_counter() - started
     return result

@@ -17,6 +17,7 @@ import torch
 from mangacolor.models.components import OUTPUT_CHANNELS, UNetGenerator
 from mangacolor.runtime.atomic import atomic_write
 from mangacolor.runtime.checkpoint_io import safe_torch_load
+from mangacolor.runtime.disk_space import tensor_bytes
 
 FORMAT = "mangacolor-generator-2"
 OLDER_FORMATS = ("mangacolor-generator-1",)  # read, never written
@@ -34,7 +35,7 @@ def export_generator(generator: UNetGenerator, config: dict[str, Any], path: os.
         "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
         **extra,
     }
-    with atomic_write(path) as handle:
+    with atomic_write(path, size_hint=tensor_bytes(payload)) as handle:
         torch.save(payload, handle)
     return Path(path)
 

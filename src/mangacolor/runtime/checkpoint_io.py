@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from mangacolor.runtime.atomic import atomic_write
+from mangacolor.runtime.disk_space import tensor_bytes
 
 
 class UnsafeCheckpoint(Exception):
@@ -33,10 +34,14 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def safe_torch_load(path: os.PathLike | str, map_location: Any = "cpu") -> Any:
-    """torch.load with weights_only=True: a pickle that would run code is refused, unrun."""
+def safe_torch_load(path: os.PathLike | str, map_location: Any = "cpu", mmap: bool = False) -> Any:
+    """torch.load with weights_only=True: a pickle that would run code is refused, unrun.
+
+    `mmap=True` maps the tensors instead of reading them: a look at a 1 GB checkpoint's counters
+    costs a few kB of reading.
+    """
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise
     except pickle.UnpicklingError as error:
@@ -62,10 +67,12 @@ def safe_torch_load(path: os.PathLike | str, map_location: Any = "cpu") -> Any:
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes through `atomic_write` (a killed write never leaves a partial file under the final
-    name) and reads through `safe_torch_load`."""
+    name; a full disk or read-only folder raises `DiskWriteError`, saying so in one line) and
+    reads through `safe_torch_load`."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        with atomic_write(path) as handle:
+        # The tensors' bytes: what a full disk's message says the file needs.
+        with atomic_write(path, size_hint=tensor_bytes(checkpoint)) as handle:
             torch.save(checkpoint, handle)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.distributed as dist
 
 
@@ -21,3 +22,15 @@ def union_across_ranks(trainer, entries: dict[str, str]) -> dict[str, str]:
         for path, reason in (part or {}).items():
             merged.setdefault(path, reason)
     return merged
+
+
+def max_across_ranks(trainer, value: int) -> int:
+    """The largest of every rank's `value` (a small whole number); this rank's where not distributed.
+
+    A collective with one host sync: under DDP every rank must call it at the same point, and it
+    belongs where the ranks are in step anyway (between iterations, after a validation).
+    """
+    if trainer.world_size == 1 or not (dist.is_available() and dist.is_initialized()):
+        return int(value)
+    tensor = torch.tensor([int(value)], device=trainer.strategy.root_device, dtype=torch.int64)
+    return int(trainer.strategy.reduce(tensor, reduce_op="max").item())

@@ -1,0 +1,129 @@
+"""Colouring's CPU fast path: bf16 only on a CPU that has it natively, and within the stated dE00 of
+float32 on the same pages (docs/benchmarks.md, "CPU fast path")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from helpers.pages import make_pages
+
+from mangacolor.color import rgb_to_scaled_lab, uint8_to_unit
+from mangacolor.colorize import job
+from mangacolor.colorize.job import colorize
+from mangacolor.colorize.settings import ColorizeSettings
+from mangacolor.data.files import read_image
+from mangacolor.inference.generator_file import export_generator
+from mangacolor.metrics import delta_e_2000
+from mangacolor.models.components import UNetGenerator
+from mangacolor.runtime import devices
+
+# The stated bound: bf16 pages differ from float32 pages by at most this CIEDE2000, averaged over
+# the pixels, and 99 % of the pixels by at most the second (one unit is about a just-noticeable
+# difference). Measured here: a mean of 0.02, a 99th percentile of 0.41 and a maximum of 1.15.
+MEAN_DELTA_E00 = 0.5
+P99_DELTA_E00 = 2.0
+GENERATOR = dict(depth=4, width=16, max_width=64, norm="instance", dropout=0.0, dropout_blocks=0)
+
+
+@pytest.fixture(scope="module")
+def trained_generator(tmp_path_factory) -> Path:
+    """A small U-Net fitted (L1 on ab) to colour drawn pages: its colours follow the drawing, as a
+    trained network's do. A random network's output is mostly amplified noise, which any rounding
+    changes wholesale, so it would say little about how bf16 treats a real colouriser."""
+    folder = tmp_path_factory.mktemp("drawings")
+    pages = torch.stack([read_image(path) for path in make_pages(folder, 16, (64, 64), seed=4)])
+    lightness, ab = rgb_to_scaled_lab(uint8_to_unit(pages))
+    torch.manual_seed(0)
+    generator = UNetGenerator(**GENERATOR)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=2e-3)
+    for _ in range(60):
+        chosen = torch.randint(0, len(pages), (8,))
+        loss = (generator(lightness[chosen]) - ab[chosen]).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1  # it learnt something: a fresh one starts near 0.18
+    return export_generator(generator.eval(), GENERATOR, folder / "generator.pt", training_size=64)
+
+
+def lab(path: Path) -> torch.Tensor:
+    lightness, ab = rgb_to_scaled_lab(uint8_to_unit(read_image(path)[None]))
+    return torch.cat([(lightness + 1) * 50, ab * 110], dim=1)
+
+
+def colour(generator: Path, pages: Path, output: Path, **options) -> str:
+    summary = colorize(ColorizeSettings(generator, pages, output, format="png", device="cpu", num_workers=0,
+                                        progress=False, **options), say=lambda message: None)
+    return summary.device
+
+
+@pytest.mark.parametrize("channels_last", ["true", "false"])
+def test_bf16_pages_stay_within_the_stated_delta_e_of_float32(trained_generator, tmp_path, channels_last):
+    pages = tmp_path / "pages"
+    make_pages(pages, 3, (120, 90), seed=7)
+    make_pages(pages / "strips", 2, (64, 300), seed=8)  # tiled: tiles blend in bf16 too
+    assert "32-true" in colour(trained_generator, pages, tmp_path / "fp32", precision="32-true", tile=128, tile_overlap=32)
+    used = colour(trained_generator, pages, tmp_path / "bf16", precision="bf16-mixed", tile=128, tile_overlap=32,
+                  channels_last=channels_last)
+    assert used.startswith("cpu (bf16-mixed") and ("channels_last" in used) == (channels_last == "true")
+
+    differences = torch.cat([
+        delta_e_2000(lab(tmp_path / "bf16" / path.relative_to(tmp_path / "fp32")), lab(path)).flatten()
+        for path in sorted((tmp_path / "fp32").rglob("*.png"))])
+    assert differences.numel() == 3 * 120 * 90 + 2 * 64 * 300
+    assert torch.isfinite(differences).all()
+    assert differences.mean() <= MEAN_DELTA_E00 and differences.quantile(0.99) <= P99_DELTA_E00, (
+        f"mean {differences.mean():.3f}, 99th percentile {differences.quantile(0.99):.3f}")
+    assert differences.max() > 0  # bf16 did run: the pages are not float32's to the last level
+
+
+@pytest.mark.parametrize("flags, colour_auto", [
+    ({"amx_bf16": True, "avx512_bf16": True}, "bf16-mixed"),
+    ({"avx512_bf16": True}, "bf16-mixed"),
+    ({"avx512_f": True, "avx2": True}, "32-true"),  # bf16 would be emulated: slower than float32
+    ({}, "32-true"),
+])
+def test_auto_picks_bf16_only_on_a_cpu_that_has_it_natively(monkeypatch, flags, colour_auto):
+    monkeypatch.setattr(devices, "cpu_capabilities", lambda: flags)
+    cpu = torch.device("cpu")
+    assert devices.resolve_precision("auto", cpu, bf16_cpu=True) == colour_auto
+    assert devices.resolve_precision("auto", cpu) == "32-true"  # training and eval: the same on every CPU
+    assert devices.resolve_precision("32-true", cpu, bf16_cpu=True) == "32-true"  # asked for: kept
+
+
+def test_colorize_defaults_take_the_fast_path_where_the_cpu_has_it(trained_generator, tmp_path, monkeypatch):
+    pages = tmp_path / "pages"
+    make_pages(pages, 1, (40, 40))
+    monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"amx_bf16": True})
+    assert colour(trained_generator, pages, tmp_path / "fast", threads=1) == "cpu (bf16-mixed, channels_last, 1 threads)"
+    monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"avx2": True})
+    assert colour(trained_generator, pages, tmp_path / "plain", threads=1) == "cpu (32-true, 1 threads)"
+
+
+def test_cpu_flags_come_from_torch_or_else_proc_cpuinfo(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True}, raising=False)
+    assert devices.cpu_capabilities() == {"avx512_bf16": True}
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    if Path("/proc/cpuinfo").is_file():
+        flags = devices.cpu_capabilities()
+        assert flags and all(value is True for value in flags.values())
+
+
+def test_a_bad_fast_path_setting_names_its_key(tmp_path):
+    from mangacolor.runtime.config_errors import ConfigError
+
+    with pytest.raises(ConfigError, match="channels_last must be auto, true or false"):
+        ColorizeSettings(tmp_path, tmp_path, tmp_path / "out", channels_last="sometimes").check()
+    with pytest.raises(ConfigError, match="threads must be >= 1"):
+        ColorizeSettings(tmp_path, tmp_path, tmp_path / "out", threads=0).check()
+
+
+def test_threads_are_set_as_asked(trained_generator, tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(job, "set_threads", lambda threads: asked.append(threads) or 3)
+    make_pages(tmp_path / "pages", 1, (40, 40))
+    assert colour(trained_generator, tmp_path / "pages", tmp_path / "out", precision="32-true", threads=3).endswith(
+        "3 threads)")
+    assert asked == [3]
