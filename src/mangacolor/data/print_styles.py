@@ -114,7 +114,7 @@ class ScanSettings:
     noise: Span = _span((0.0, 0.02), 0.0, 1.0)  # grey levels (0..1) of sensor noise at scan size
     jpeg: float = _chance(0.6)
     jpeg_quality: Span = _span((55.0, 95.0), 1.0, 100.0)
-    ink_weight: Span = _span((-0.5, 1.0), -1.0, 1.0)  # px at scan size lines and blacks thin (-) or spread (+)
+    ink_weight: Span = _span((-0.5, 1.0), -1.0, 1.0)  # px at scan size: lines and blacks thinned (-), spread (+)
 
 
 @dataclass(frozen=True)

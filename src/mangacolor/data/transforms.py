@@ -171,6 +171,7 @@ class NativeWindows:
         size, size), shrunk as colourise shrinks a page and mirrored like their windows."""
         sides = self.sides if index is None else self.sides[index]
         weights = resize_weights(sides, images.shape[-1], self.size)[:, None]  # (B', 1, size, S)
+        # float32 (under TF32 matmuls, which training allows on a GPU, within a fraction of an 8-bit level)
         with torch.autocast(device_type=images.device.type, enabled=False):
             out = weights @ images.float() @ weights.transpose(-1, -2)
         if self.flips is None:
