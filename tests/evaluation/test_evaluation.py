@@ -187,8 +187,9 @@ def test_a_full_colour_generator_predicts_crops_in_full_colour():
     generator = UNetGenerator(depth=3, width=4, max_width=8, out_channels=3).eval()
     lightness = rgb_to_scaled_lab(torch.rand(2, 3, 16, 16))[0]
     crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
-    predicted = model_prediction(generator, crop)(lightness)
+    predicted, shown = model_prediction(generator, crop)(lightness)
     assert predicted.shape == (2, 3, 16, 16) and torch.equal(predicted, predict(generator, lightness))
+    assert shown is None  # shown as validation shows it: its own L with its a and b
 
 
 def test_baselines_are_moved_to_the_device_once_not_per_group(tmp_path, monkeypatch):

@@ -50,6 +50,7 @@ from mangacolor.data.files import (
 )
 from mangacolor.inference.compose import check_compose
 from mangacolor.inference.generator_file import load_generator
+from mangacolor.inference.onnx_generator import OnnxGenerator, is_onnx_file
 from mangacolor.inference.page_colorizer import PageColorizer, generator_predicts
 from mangacolor.inference.page_kind import is_color_page
 from mangacolor.runtime.atomic import atomic_write
@@ -149,7 +150,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     """Colour everything `settings.input` holds into `settings.output`; returns what was done."""
     say = say or (lambda message: tqdm.write(message, file=sys.stderr))
     if not settings.ckpt_path.is_file():
-        raise ColorizeError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
+        raise ColorizeError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt, a training .ckpt or an exported .onnx)")
     plan = plan_job(settings)
     for message in plan.unlisted:
         say(f"skipped {message}")
@@ -162,20 +163,29 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     precision = resolve_precision(settings.precision, device, bf16_cpu=True)
     channels_last = resolve_channels_last(settings.channels_last, device, precision)
     threads = set_threads(settings.threads)
-    generator, _config = load_generator(settings.ckpt_path)
+    compile_generator = settings.compile
+    if is_onnx_file(settings.ckpt_path):
+        # An exported file (mangacolor-export) runs in onnxruntime, in float32 on the CPU: torch's
+        # precision, layout and compiling do not apply to it.
+        generator = OnnxGenerator(settings.ckpt_path, threads)
+        precision, channels_last, compile_generator = "32-true", False, False
+    else:
+        generator, _config = load_generator(settings.ckpt_path)
     try:
         check_compose(settings.compose, generator_predicts(generator), str(settings.ckpt_path))
     except ValueError as error:
         raise ColorizeError(str(error)) from None
     short_side = None if settings.full_resolution else settings.size or generator.training_size or generator.multiple
-    generator = fast_generator(generator.to(device), channels_last, settings.compile)
+    generator = fast_generator(generator.to(device), channels_last, compile_generator)
     try:
         colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
                                     settings.batch_size, device, precision,
                                     compose=settings.compose, descreen=settings.descreen)
     except ValueError as error:
         raise ConfigError(f"tile / tile_overlap: {error}") from None
-    fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if settings.compile else [])]
+    fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if compile_generator else [])]
+    if isinstance(generator, OnnxGenerator):
+        fast.append("onnxruntime")
     if device.type == "cpu":
         fast.append(f"{threads} threads")
 
