@@ -415,3 +415,19 @@ def test_page_mode_grids_draw_the_prediction_as_colourise_writes_it():
     bottom = slice(2 + 2 * 10, 2 + 2 * 10 + 8)  # third row: padding 2, rows of 8 + 2
     assert torch.allclose(kept[:, bottom, 2:10], lightness_preserving_rgb(lightness, fake)[0], atol=1e-6)
     assert torch.allclose(clipped[:, bottom, 2:10], scaled_lab_to_rgb(lightness, fake)[0], atol=1e-6)
+
+
+def test_page_mode_scores_and_draws_the_written_page_whatever_the_compose_mode():
+    from mangacolor.evaluation.page_loop import score_group
+    from mangacolor.evaluation.scoring import SHOWN_RGB
+    from mangacolor.metrics import ab_l1, mean_delta_e_2000
+
+    torch.manual_seed(0)
+    truth_rgb = torch.rand(2, 3, 12, 10)
+    written = torch.rand(2, 3, 12, 10)  # what colourise wrote: not the true L with the predicted ab
+    raw_ab = torch.rand(2, 2, 12, 10) * 0.4 - 0.2
+    columns, truth, drawn = score_group(lambda lightness: (raw_ab, written), truth_rgb, {}, SHOWN_RGB["page"])
+    assert torch.allclose(torch.cat(rgb_to_scaled_lab(written), dim=1), drawn)  # the grids draw the written page
+    assert columns["model/delta_e_2000"] == pytest.approx(
+        mean_delta_e_2000(rgb_to_lab(written), rgb_to_lab(truth_rgb)).tolist(), rel=1e-5)
+    assert columns["model/ab_l1"] == pytest.approx(ab_l1(raw_ab * 110, truth.ab * 110).tolist(), rel=1e-5)  # the raw ab
