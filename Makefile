@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # The CPU machines hold this exact pair on local disk; installing it first keeps pip from
 # fetching a different multi-GB torch build.
+# The demo's B&W manga page, printed from a held-out bundled drawing (data/demo/README.md).
+DEMO_BW := data/demo/bw/animals_cartoon_squirrel_mike_sm1_0c5e40.jpg
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: help install demo train test test-full tensorboard bench clean
@@ -16,17 +18,21 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PIN)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,export]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install mangacolor with its test extras
+install: $(STAMP)  ## create .venv and install mangacolor with its test and export extras
 
-demo: $(STAMP)  ## train briefly on the bundled pages, evaluate, and show where the results are
+demo: $(STAMP)  ## train briefly on the bundled pages, evaluate, colour a B&W manga page, show where the results are
 	$(VENV)/bin/mangacolor-train +experiment=demo paths.output_dir=outputs/demo
 	@run=$$(ls -td outputs/demo/runs/*/ | head -n 1); \
 	$(VENV)/bin/mangacolor-eval ckpt_path=$${run}checkpoints/generator.pt data.test_dir=data/demo/val \
 		data.train_dir=data/demo/train paths.output_dir=outputs/demo && \
-	echo "Demo done. Pictures: $${run}images/ (validation grids) and the newest outputs/demo/evals/*/ (best.png, worst.png)." && \
+	$(VENV)/bin/mangacolor-colorize ckpt_path=$${run}checkpoints/generator.pt input=$(DEMO_BW) \
+		output=$${run}bw format=png overwrite=true && \
+	$(PY) scripts/demo_compare.py $(DEMO_BW) $${run}bw/$(notdir $(basename $(DEMO_BW))).png \
+		$(basename $(DEMO_BW)).truth.jpg $${run}bw_demo.png && \
+	echo "Demo done. Pictures: $${run}bw_demo.png (a B&W page coloured), $${run}images/ (validation grids) and the newest outputs/demo/evals/*/ (best.png, worst.png)." && \
 	echo "Dashboards: $(VENV)/bin/tensorboard --logdir outputs/demo   (or: make tensorboard)"
 
 train: $(STAMP)  ## train with the defaults; pass ARGS='+experiment=manga data.train_dir=...'

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -52,7 +53,8 @@ def stable_bucket(name: str, buckets: int) -> int:
 
 
 def prepare_pages(source: Path, folder: Path, test_every: int) -> dict[str, Path]:
-    """Symlink folders train/, test/ (carved from source/train by name hash) and val/ (source/val)."""
+    """Folders train/, test/ (carved from source/train by name hash) and val/ (source/val), as copies:
+    the page finder refuses links that leave their folder."""
     splits = {split: folder / split for split in ("train", "test", "val")}
     if all(path.is_dir() and any(path.iterdir()) for path in splits.values()):
         return splits
@@ -62,13 +64,11 @@ def prepare_pages(source: Path, folder: Path, test_every: int) -> dict[str, Path
         path.mkdir(parents=True, exist_ok=True)
     for page in sorted((source / "train").iterdir()):
         split = "test" if stable_bucket(page.name, test_every) == 0 else "train"
-        link = splits[split] / page.name
-        if not link.exists():
-            link.symlink_to(page.resolve())
+        if not (splits[split] / page.name).exists():
+            shutil.copyfile(page, splits[split] / page.name)
     for page in sorted((source / "val").iterdir()):
-        link = splits["val"] / page.name
-        if not link.exists():
-            link.symlink_to(page.resolve())
+        if not (splits["val"] / page.name).exists():
+            shutil.copyfile(page, splits["val"] / page.name)
     return splits
 
 

@@ -23,8 +23,9 @@ ALLOWED: dict[str, set[str]] = {
     "evaluation": {"color", "metrics", "runtime", "data", "models", "inference"},
     "colorize": {"color", "metrics", "runtime", "data", "models", "inference"},
     "benchmark": {"color", "metrics", "runtime", "data", "models", "inference", "callbacks"},
+    "export": {"color", "metrics", "runtime", "models", "inference"},
     "commands": {"color", "metrics", "runtime", "data", "models", "inference", "callbacks", "evaluation",
-                 "colorize", "benchmark"},
+                 "colorize", "benchmark", "export"},
 }
 # Third-party packages some rooms must not touch: the networks are plain torch, the maths is pure.
 FORBIDDEN_LIBRARIES = {

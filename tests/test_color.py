@@ -84,3 +84,42 @@ def test_keeping_lightness_adds_no_host_bound_op_to_the_conversion():
     lightness, ab = torch.rand(1, 1, 16, 16) * 2 - 1, torch.rand(1, 2, 16, 16) * 2 - 1  # mostly out of gamut
     # Whatever kornia's own conversion does, keeping L must not add a gather or an upload per page.
     assert host_bound_ops(lightness_preserving_rgb, lightness, ab) == host_bound_ops(scaled_lab_to_rgb, lightness, ab)
+
+
+def test_srgb_curves_match_kornias_in_range_and_invert_each_other_beyond_it():
+    from kornia.color import linear_rgb_to_rgb, rgb_to_linear_rgb
+
+    from mangacolor.color import linear_to_srgb, linear_to_srgb_unbounded, srgb_to_linear
+
+    rgb = torch.rand(2, 3, 8, 8)
+    assert torch.allclose(srgb_to_linear(rgb), rgb_to_linear_rgb(rgb), atol=1e-6)
+    assert torch.allclose(linear_to_srgb(rgb), linear_rgb_to_rgb(rgb), atol=1e-6)
+    wide = torch.linspace(0, 3, 300).view(1, 3, 10, 10)
+    assert torch.allclose(linear_to_srgb_unbounded(srgb_to_linear(wide)), wide, atol=1e-5)
+
+
+def test_grey_and_lightness_are_each_others_inverse():
+    from mangacolor.color import grey_as_lightness, lightness_as_grey, lightness_as_rgb
+
+    lightness = torch.linspace(-1, 1, 201).view(1, 1, 201, 1)
+    grey = lightness_as_grey(lightness)
+    assert torch.allclose(grey, lightness_as_rgb(lightness)[:, :1], atol=1e-5)  # the grey a reader sees
+    assert grey[0, 0, 0, 0] == 0.0 and abs(float(grey[0, 0, -1, 0]) - 1.0) < 1e-6
+    assert torch.allclose(grey_as_lightness(grey), lightness, atol=1e-4)
+
+
+def test_fit_to_gamut_keeps_luminance_and_leaves_colours_in_gamut_alone():
+    from mangacolor.color import fit_to_gamut, luminance, srgb_to_linear
+
+    torch.manual_seed(0)
+    inside = torch.rand(1, 3, 16, 16)
+    assert torch.equal(fit_to_gamut(inside), inside)
+    outside = torch.rand(1, 3, 16, 16) * 2.0 - 0.3  # channels above 1 and below 0
+    fitted = fit_to_gamut(outside)
+    assert fitted.min() >= 0 and fitted.max() <= 1
+    wanted = luminance(srgb_to_linear(outside)).clamp(0, 1)
+    assert (luminance(srgb_to_linear(fitted)) - wanted).abs().max() < 1e-4
+    # A saturated colour asked too bright is lightened toward white: it keeps its hue's order of channels.
+    red = torch.tensor([1.6, 0.4, 0.4]).view(1, 3, 1, 1)
+    shown = fit_to_gamut(red)[0, :, 0, 0]
+    assert abs(float(shown[0]) - 1.0) < 1e-5 and shown[1] > 0.4 and torch.isclose(shown[1], shown[2])

@@ -93,3 +93,63 @@ def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch
     towards_black = linear * (y_target / y.clamp_min(1e-12)).clamp(0.0, 1.0)
     mapped = linear_rgb_to_rgb(torch.where(y < y_target, towards_white, towards_black)).clamp(0.0, 1.0)
     return torch.where(clipped, mapped, rgb)
+
+
+# ---- composing a colour page with a scanned page's own ink (mangacolor-colorize compose=ink) --------
+
+
+def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB-encoded values -> linear light, extended beyond [0, 1]: the power curve above the
+    linear toe continues past 1, so a value that will have to be brought into gamut keeps the
+    luminance it asks for (kornia's `rgb_to_linear_rgb` is the same curve, for values in range)."""
+    rgb = _float32(rgb)
+    return torch.where(rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055).pow(2.4), rgb / 12.92)
+
+
+def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
+    """Linear light in [0, 1] -> sRGB-encoded values in [0, 1] (the inverse of `srgb_to_linear`)."""
+    linear = _float32(linear).clamp(0.0, 1.0)
+    return torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(0.0031308).pow(1.0 / 2.4) - 0.055, 12.92 * linear)
+
+
+def linear_to_srgb_unbounded(linear: torch.Tensor) -> torch.Tensor:
+    """Linear light >= 0, possibly above 1 -> sRGB-encoded values, above 1 where the light is: the
+    inverse of `srgb_to_linear` over its whole range (for colours still to be brought into gamut)."""
+    linear = _float32(linear).clamp_min(0.0)
+    return torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(0.0031308).pow(1.0 / 2.4) - 0.055, 12.92 * linear)
+
+
+def luminance(linear: torch.Tensor) -> torch.Tensor:
+    """Linear RGB (B, 3, H, W) -> relative luminance Y (B, 1, H, W), the Y that Lab's L is computed from."""
+    return sum(linear[:, channel:channel + 1] * weight for channel, weight in enumerate(_LUMINANCE))
+
+
+def lightness_as_grey(lightness: torch.Tensor) -> torch.Tensor:
+    """Scaled L (B, 1, H, W) -> the sRGB-encoded grey value in [0, 1] a reader sees for it: 0 for
+    black ink, 1 for white paper; the one channel of `lightness_as_rgb`."""
+    return linear_to_srgb(_luminance_of_lightness(lightness))
+
+
+def fit_to_gamut(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB-encoded (B, 3, H, W), possibly outside [0, 1] -> in [0, 1] with the luminance it asked
+    for (capped at white's), as `lightness_preserving_rgb` does for a Lab colour: a clipped pixel
+    is mixed with white (if clipping left it too dark) or black (too light) until its luminance is
+    back, so it gives up chroma, never lightness. Pixels already in gamut are returned as they are.
+    """
+    rgb = _float32(rgb)
+    linear = srgb_to_linear(rgb)
+    y_target = luminance(linear).clamp(0.0, 1.0)
+    clipped = linear.clamp(0.0, 1.0)
+    y = luminance(clipped)
+    towards_white = clipped + (1.0 - clipped) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(0.0, 1.0)
+    towards_black = clipped * (y_target / y.clamp_min(1e-12)).clamp(0.0, 1.0)
+    mapped = linear_to_srgb(torch.where(y < y_target, towards_white, towards_black))
+    outside = ((rgb < 0.0) | (rgb > 1.0)).any(dim=1, keepdim=True)
+    return torch.where(outside, mapped, rgb)
+
+
+def grey_as_lightness(grey: torch.Tensor) -> torch.Tensor:
+    """sRGB-encoded grey in [0, 1] (B, 1, H, W) -> scaled L: the inverse of `lightness_as_grey`."""
+    y = srgb_to_linear(_float32(grey).clamp(0.0, 1.0))
+    f = torch.where(y > 0.008856, y.clamp_min(0.008856).pow(1.0 / 3.0), 7.787 * y + 4.0 / 29.0)
+    return (116.0 * f - 16.0) / L_SCALE - 1.0

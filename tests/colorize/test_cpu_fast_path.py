@@ -54,8 +54,9 @@ def lab(path: Path) -> torch.Tensor:
 
 
 def colour(generator: Path, pages: Path, output: Path, **options) -> str:
+    # make_pages draws colour pages, which colourise would copy as they are: colour them all the same.
     summary = colorize(ColorizeSettings(generator, pages, output, format="png", device="cpu", num_workers=0,
-                                        progress=False, **options), say=lambda message: None)
+                                        progress=False, recolor_color_pages=True, **options), say=lambda message: None)
     return summary.device
 
 

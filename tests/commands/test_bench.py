@@ -438,6 +438,25 @@ def test_decode_on_device_rows_come_from_the_bench_list_or_the_data_setting():
         sweep.decode_choices(cfg([True], {}))
 
 
+def test_data_rows_price_each_input_style(tmp_path):
+    """bench.data_input_styles: one data row per style alone, the B&W page synthesis included; the
+    rows say which style they ran, and a misspelt style stops before any measurement."""
+    pages = tmp_path / "pages"
+    make_pages(pages, 4, (48, 40))
+    cfg = compose_bench([*TINY_BENCH, "bench.tasks=[data]", f"data.train_dir={pages}",
+                         "bench.data_input_styles=[plain,screentone]", f"bench.json={tmp_path}/bench.json"])
+    rows = sweep.run(cfg)["rows"]
+    assert [row["settings"]["input_styles"] for row in rows] == [{"plain": 1.0}, {"screentone": 1.0}]
+    assert all(row["results"]["transforms_images_per_s"] > 0 and row["results"]["transforms_cpu_ms_per_image"] > 0
+               for row in rows)
+    assert "inputs=screentone" in bench_report.row_summary(rows[1])[0]
+    assert "inputs" not in bench_report.row_summary(rows[0])[0]
+    with pytest.raises(ValueError, match="bench.data_input_styles: unknown"):
+        sweep.check_bench_config(compose_bench(["bench.data_input_styles=[sepia]"]))
+    mixed = compose_bench(["+experiment=demo"])
+    assert sweep.configured_input_styles(mixed, None)["screentone"] == pytest.approx(0.35)
+
+
 # ---- the GPU sweep's scripts (scripts/, docs/benchmarks.md's "GPU session recipe") ------------------
 SCRIPTS = REPO / "scripts"
 

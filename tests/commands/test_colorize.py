@@ -47,17 +47,20 @@ def generator_path(tmp_path_factory) -> Path:
 
 
 def page(path: Path, width: int, height: int, seed: int = 0, **save_options) -> Path:
+    """A black-and-white page (grey blocks), the kind colourise colours; colour pages are copied."""
     rng = np.random.default_rng(seed)
-    array = np.kron(rng.integers(0, 256, (height // 4 + 1, width // 4 + 1, 3)), np.ones((4, 4, 1)))[:height, :width]
+    array = np.kron(rng.integers(0, 256, (height // 4 + 1, width // 4 + 1, 1)), np.ones((4, 4, 3)))[:height, :width]
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array.astype(np.uint8)).save(path, **save_options)
     return path
 
 
 def page_bytes(width: int, height: int, seed: int = 0, fmt: str = "PNG") -> bytes:
+    """A black-and-white page's file (grey noise, stored as RGB)."""
     rng = np.random.default_rng(seed)
     buffer = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buffer, format=fmt)
+    grey = rng.integers(0, 256, (height, width, 1), dtype=np.uint8)
+    Image.fromarray(np.repeat(grey, 3, axis=2)).save(buffer, format=fmt)
     return buffer.getvalue()
 
 
@@ -246,7 +249,8 @@ def test_the_hostile_folder_is_coloured_or_skipped_file_by_file(generator_path, 
     hostile = make_hostile_folder(tmp_path)
     messages: list[str] = []
     summary = run(generator_path, hostile.folder, tmp_path / "out", messages)
-    assert summary.coloured == len(hostile.good)
+    assert summary.coloured + summary.copied == len(hostile.good)  # its colour pages are copied
+    assert summary.copied > 0 and summary.coloured > 0
     assert len(summary.unreadable) == len(hostile.bad)
     for name, expected in hostile.good.items():
         out = (tmp_path / "out" / name)
@@ -307,7 +311,9 @@ def test_config_values_are_checked_naming_the_key(tmp_path):
         for override, key in [("format=gif", "format"), ("tile_overlap=2000", "tile_overlap"),
                               ("batch_size=0", "batch_size"), ("quality=0", "quality"),
                               ("archive.max_ratio=-1", "max_ratio"), ("size=big", "size"),
-                              ("device=tpu", "device")]:
+                              ("device=tpu", "device"), ("compose=multiply", "compose"),
+                              ("descreen=-1", "descreen"), ("descreen=1", "descreen"), ("descreen=true", "descreen"),
+                              ("recolor_color_pages=sometimes", "recolor_color_pages")]:
             with pytest.raises(ConfigError, match=key):
                 ColorizeSettings.from_config(compose("colorize", overrides=[*base, override]))
         with pytest.raises(ConfigError, match="ckpt_path is required"):
@@ -346,3 +352,83 @@ def test_the_console_script_fails_with_one_clear_line(generator_path, tmp_path, 
         entry_point.main()
     assert str(caught.value) == "mangacolor-colorize: error: input not found: missing"
     assert files_under(tmp_path) == []
+
+
+# ---- compose modes ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def full_color_generator_path(tmp_path_factory) -> Path:
+    """A tiny full-colour generator (L, a, b out), as training writes one with model.generator.out_channels=3."""
+    from helpers.generators import vivid_unet
+
+    return export_generator(vivid_unet(out_channels=3), {**TINY, "out_channels": 3},
+                            tmp_path_factory.mktemp("full colour") / "generator.pt")
+
+
+def bw_page(path: Path, page: torch.Tensor) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(page.permute(1, 2, 0).numpy()).save(path)
+    return path
+
+
+@pytest.mark.parametrize("compose", ["auto", "lightness", "ink", "predicted"])
+def test_a_webtoon_strip_and_a_cbz_keep_their_pages_and_sizes_in_every_compose_mode(
+        compose, generator_path, full_color_generator_path, tmp_path):
+    from helpers import manga_pages as m
+
+    source = tmp_path / "in"
+    bw_page(source / "strip.png", m.screentone_page(1500, 60, period=4))
+    sizes = {"a.png": (70, 50), "b.png": (33, 91), "c.png": (9, 17)}
+    with zipfile.ZipFile(source / "chapter.cbz", "w") as archive:
+        for seed, (name, (height, width)) in enumerate(sizes.items()):
+            buffer = io.BytesIO()
+            Image.fromarray(m.line_art_page(height, width, seed=seed).permute(1, 2, 0).numpy()).save(buffer, "PNG")
+            archive.writestr(name, buffer.getvalue())
+    models = [full_color_generator_path] + ([generator_path] if compose in ("auto", "lightness") else [])
+    for index, model in enumerate(models):
+        out = tmp_path / f"out {index}"
+        summary = run(model, source, out, compose=compose, tile=64, tile_overlap=16, size=16)
+        assert summary.coloured == 4 and summary.unreadable == []
+        assert load(out / "strip.png").size == (60, 1500)
+        with zipfile.ZipFile(out / "chapter.cbz") as result:
+            assert result.namelist() == list(sizes)
+            for name, (height, width) in sizes.items():
+                assert Image.open(io.BytesIO(result.read(name))).size == (width, height)
+        assert f"compose {compose}" in summary.line()
+
+
+@pytest.mark.parametrize("compose", ["ink", "predicted"])
+def test_ink_and_predicted_with_an_ab_generator_stop_with_a_message_naming_it(compose, generator_path, tmp_path):
+    source = page(tmp_path / "p.png", 20, 20)
+    with pytest.raises(ColorizeError, match=f"compose={compose} needs a full-colour generator.*{generator_path}"):
+        run(generator_path, source, tmp_path / "out", compose=compose)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_old_ab_generator_writes_the_pages_it_wrote_before(tmp_path):
+    # tests/fixtures/ab_colorize: pages coloured by the code before compose existed.
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    recorded = torch.load(fixtures / "ab_colorize" / "expected.pt", weights_only=True)
+    for name, rgb in recorded["pages"].items():
+        bw_page(tmp_path / "in" / f"{name}.png", rgb)
+    settings = recorded["settings"]
+    summary = run(fixtures / "pre_layout_run" / "generator.pt", tmp_path / "in", tmp_path / "out",
+                  size=settings["short_side"], tile=settings["tile"], tile_overlap=settings["overlap"],
+                  precision="32-true", recolor_color_pages=True)
+    assert summary.coloured == len(recorded["pages"]) and summary.composed == {"lightness": summary.coloured}
+    for name, expected in recorded["coloured"].items():
+        written = torch.from_numpy(np.array(load(tmp_path / "out" / f"{name}.png"))).permute(2, 0, 1)
+        assert torch.equal(written, expected), name
+
+
+def test_the_console_script_names_the_generator_that_cannot_do_ink(generator_path, tmp_path, monkeypatch):
+    from mangacolor.commands import colorize as entry_point
+
+    page(tmp_path / "p.png", 20, 20)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["mangacolor-colorize", f"ckpt_path={generator_path}", "input=p.png",
+                                     "output=o", "compose=ink"])
+    with pytest.raises(SystemExit) as caught:
+        entry_point.main()
+    message = str(caught.value)
+    assert message.startswith("mangacolor-colorize: error: compose=ink needs a full-colour generator")
+    assert str(generator_path) in message and "\n" not in message

@@ -68,6 +68,36 @@ def test_the_default_model_is_the_seeds_kind_and_demo_predicts_full_colour(tmp_p
     assert compose_train(["+experiment=demo"], tmp_path).model.predicts == "lab"
 
 
+@pytest.mark.parametrize("experiment", [None, "seed", "demo", "manga"])
+def test_the_training_tricks_are_off_until_the_study_decides(experiment, tmp_path):
+    model = compose_train([f"+experiment={experiment}"] if experiment else [], tmp_path).model
+    assert model.ema.decay is None and model.discriminator.spectral_norm is False
+    assert model.adversarial.warmup_fraction == model.adversarial.ramp_fraction == 0.0
+
+
+def test_the_seed_experiment_pins_every_trick_off_itself():
+    """So that turning a trick on by default later cannot change the seed's recipe."""
+    seed = OmegaConf.load(config_dir() / "experiment" / "seed.yaml").model
+    assert seed.ema.decay is None and seed.discriminator.spectral_norm is False
+    assert seed.adversarial == {"warmup_fraction": 0.0, "ramp_fraction": 0.0}
+
+
+@pytest.mark.parametrize("experiment", ["demo", "manga"])
+def test_best_checkpoints_are_chosen_by_delta_e(experiment, tmp_path):
+    assert compose_train([f"+experiment={experiment}"], tmp_path).callbacks.checkpoint.monitor == "val/delta_e_2000"
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["model.ema.decay=1.5"], "model.ema.decay"),
+    (["model.ema.start_fraction=1.0"], "model.ema.start_fraction"),
+    (["model.adversarial.warmup_fraction=0.9", "model.adversarial.ramp_fraction=0.2"], "model.adversarial"),
+    (["model.adversarial.ramp_fraction=-0.1"], "model.adversarial"),
+])
+def test_bad_trick_settings_are_named_before_training(overrides, key, tmp_path):
+    with pytest.raises(ConfigError, match=key):
+        check_train_config(compose_train([*overrides, "data.train_dir=x"], tmp_path))
+
+
 def test_demo_points_at_the_bundled_pages(tmp_path):
     cfg = compose_train(["+experiment=demo"], tmp_path)
     assert Path(cfg.data.train_dir).is_dir() and Path(cfg.data.val_dir).is_dir()

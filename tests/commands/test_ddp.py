@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ def ddp_run(folders: tuple[Path, Path], output: Path, probe: Path, *extra: str):
         "+callbacks.rank_probe._target_=helpers.ddp_probe.RankProbe", f"+callbacks.rank_probe.dirpath={probe}",
         "+callbacks.rank_probe.run_dir=${paths.run_dir}", *extra,
     ]
-    result = run_cli(args, cwd=output.parent, env={"PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1"})
+    # tests/ for the probe, before what the tests inherited (a worktree's src/ must stay the code that runs).
+    python_path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    result = run_cli(args, cwd=output.parent, env={"PYTHONPATH": python_path, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     ranks = [json.loads((probe / f"rank{r}.json").read_text()) for r in (0, 1)]
     return result, ranks
@@ -84,3 +87,19 @@ def test_two_cpu_processes_shard_pages_share_one_run_folder_and_resume(tmp_path)
         assert [Path(p).name for p in ranks[r]["paths"]] == expected_names(pages, r, start=8, count=8)
     assert ranks[0]["weights_sum"] == pytest.approx(ranks[1]["weights_sum"], rel=1e-9)
     assert safe_torch_load(resumed_dir / "checkpoints" / "last.ckpt")["mangacolor"]["iteration"] == 8
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_with_every_training_trick_on(tmp_path):
+    """The average of G is in no gradient all-reduce (requires_grad False) and spectral norm's vectors
+    are buffers: with both, and the warm-up and ramp, the ranks still end with the same weights."""
+    train, val = tmp_path / "pages" / "train", tmp_path / "pages" / "val"
+    make_pages(train, TRAIN_PAGES, (48, 40), seed=1)
+    make_pages(val, 4, (44, 44), seed=2)
+    _, ranks = ddp_run((train, val), tmp_path / "out", tmp_path / "probe", "model.ema.decay=0.5",
+                       "model.discriminator.spectral_norm=true", "model.adversarial.warmup_fraction=0.25",
+                       "model.adversarial.ramp_fraction=0.25")
+    assert ranks[0]["iteration"] == ranks[1]["iteration"] == 4
+    assert ranks[0]["weights_sum"] == pytest.approx(ranks[1]["weights_sum"], rel=1e-9)  # G, D and the average
+    exported = safe_torch_load(only_run_folder(tmp_path / "out") / "checkpoints" / "generator.pt")
+    assert exported["averaged"] is True

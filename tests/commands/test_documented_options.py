@@ -333,9 +333,10 @@ def test_colorize_console_script_takes_precision_as_documented(generator_file, t
     pages, out = tmp_path / "my pages", tmp_path / "coloured"
     make_pages(pages, 2, (40, 48))
     result = run_cli(["mangacolor-colorize", f"ckpt_path={generator_file}", f"input={pages}", f"output={out}",
-                      "precision=bf16-mixed", "device=cpu", "num_workers=0", "progress=false"], cwd=tmp_path)
+                      "precision=bf16-mixed", "device=cpu", "num_workers=0", "progress=false",
+                      "recolor_color_pages=true"], cwd=tmp_path)  # make_pages draws colour pages
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 pages coloured" in result.stdout and "on cpu (bf16-mixed)" in result.stdout, result.stdout
+    assert "2 pages coloured" in result.stdout and "on cpu (bf16-mixed" in result.stdout, result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["page_000.png", "page_001.png"]
 
 

@@ -158,6 +158,49 @@ def compose_eval(overrides: list[str], run_dir: Path):
         return compose("eval", overrides=[f"paths.run_dir={run_dir}", *overrides])
 
 
+@pytest.mark.parametrize("mode", ["auto", "lightness", "ink", "predicted"])
+def test_page_mode_scores_what_colorize_writes_in_every_compose_mode(tmp_path, held_out, mode):
+    from helpers.generators import vivid_unet
+
+    from mangacolor.colorize.job import colorize
+    from mangacolor.colorize.settings import ColorizeSettings
+
+    config = {**GENERATOR, "out_channels": 3}  # a full-colour generator, which every mode can use
+    torch.manual_seed(3)
+    generator = UNetGenerator(**config)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.normal_(0.0, 0.3)
+    ckpt = export_generator(generator, config, tmp_path / "generator.pt", training_size=SIZE)
+    base = [f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page", f"eval.compose={mode}",
+            "eval.grid_images=0", "data.num_workers=0", "eval.progress=false"]
+    payload = evaluate(compose_eval(base, tmp_path / "eval"))
+    assert payload["settings"]["compose"] == mode
+    _, rows = read_outputs(tmp_path / "eval")
+    coloured = tmp_path / "coloured"
+    summary = colorize(ColorizeSettings(ckpt, held_out, coloured, format="png", device="cpu", precision="32-true",
+                                        num_workers=0, progress=False, compose=mode, recolor_color_pages=True))
+    assert summary.coloured == len(rows)
+    for row in rows:
+        truth = read_image(held_out / row["path"])[None].float() / 255
+        written = read_image((coloured / row["path"]).with_suffix(".png"))[None].float() / 255
+        assert float(row["model/psnr"]) == pytest.approx(psnr(written, truth).item(), abs=0.05), row["path"]
+        assert float(row["model/delta_e_2000"]) == pytest.approx(
+            mean_delta_e_2000(rgb_to_lab(written), rgb_to_lab(truth)).item(), abs=0.05), row["path"]
+
+
+def test_page_mode_ink_with_an_ab_generator_is_a_clear_error(tmp_path, tiny_run, held_out):
+    ckpt = tiny_run / "checkpoints" / "generator.pt"
+    cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page", "eval.compose=ink"],
+                       tmp_path / "eval")
+    with pytest.raises(ValueError, match=f"compose=ink needs a full-colour generator.*{ckpt}"):
+        evaluate(cfg)
+    assert list((tmp_path / "eval").iterdir()) == []  # the folder is given back for a retry
+    with pytest.raises(ConfigError, match="eval.compose"):
+        evaluate(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page",
+                               "eval.compose=multiply"], tmp_path / "eval 2"))
+
+
 # ---- the console script -----------------------------------------------------------------
 def test_console_script_scores_crops_against_grey_and_mean_ab(tmp_path, tiny_run, held_out):
     ckpt = tiny_run / "checkpoints" / "generator.pt"
@@ -257,10 +300,12 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
                                 short_side=SIZE)
 
     # The pages mangacolor-colorize writes (PNG, so only uint8 rounding apart) score what eval reported.
+    # (The held-out pages are in colour: colourise would copy them unless told to recolour them.)
     coloured = tmp_path / "coloured"
     colorize(ColorizeSettings.from_config(OmegaConf.create({
         "ckpt_path": str(ckpt), "input": str(held_out), "output": str(coloured), "format": "png",
-        "device": "cpu", "trainer": {"precision": "32-true"}, "num_workers": 0, "progress": False})))
+        "device": "cpu", "trainer": {"precision": "32-true"}, "num_workers": 0, "progress": False,
+        "recolor_color_pages": True})))
     for row in rows:
         truth = read_image(held_out / row["path"])[None].float() / 255
         written = read_image((coloured / row["path"]).with_suffix(".png"))[None].float() / 255

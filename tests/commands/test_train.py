@@ -1,6 +1,7 @@
 """mangacolor-train end to end, through the installed console script, from a foreign folder."""
 
 import csv
+import io
 import re
 import subprocess
 import sys
@@ -12,9 +13,12 @@ import torch
 from helpers.cli import REPO, TINY, run_cli
 from helpers.pages import make_pages
 
+from mangacolor.commands.train import summary_line
 from mangacolor.inference.generator_file import load_generator
 
-SUMMARY = re.compile(r"val ab-L1 ([\d.]+) vs grey baseline ([\d.]+)")
+HEADLINE = re.compile(r"; val (?:ΔE00|dE00) ([\d.]+) vs grey ([\d.]+) \((better|NOT better) than grey\); "
+                      r"colourfulness ([\d.]+) of the truth's")
+SUMMARY = re.compile(r"ab-L1 ([\d.]+) vs grey ([\d.]+) \(Lab units\)")
 
 
 def train_cli(tmp_path, page_folders, *overrides, out="out", experiment=None):
@@ -46,7 +50,7 @@ def test_fast_dev_run_from_another_folder(tmp_path, page_folders):
 def test_a_run_writes_checkpoints_grids_logs_and_a_summary(tmp_path, page_folders):
     result = train_cli(tmp_path, page_folders, "logger=many")
     run = only_run_dir(tmp_path / "out")
-    assert SUMMARY.search(result.stdout), result.stdout
+    assert HEADLINE.search(result.stdout) and SUMMARY.search(result.stdout), result.stdout
     assert str(run) in result.stdout
     checkpoints = run / "checkpoints"
     assert {"last.ckpt", "best.ckpt", "iter_0000002.ckpt", "iter_0000004.ckpt", "generator.pt"} <= {
@@ -74,9 +78,16 @@ def metric_rows(run: Path) -> dict[int, dict]:
     return rows
 
 
-def test_resume_continues_exactly_like_one_run(tmp_path, page_folders):
-    """N iterations then a resume to 2N logs the same steps as one 2N run."""
-    common = ["logger=csv", "train.val_every=3", "callbacks.checkpoint.every_n_iterations=3"]
+PRINTED_INPUTS = ["data.input_styles.plain=0.25", "data.input_styles.screentone=0.35", "data.input_styles.lines=0.2",
+                  "data.input_styles.flat=0.2"]
+
+
+# The printed run costs as much again; tests/data/test_print_styles.py resumes its data stream in a second.
+@pytest.mark.parametrize("inputs", [[], pytest.param(PRINTED_INPUTS, marks=pytest.mark.slow)], ids=["plain", "printed"])
+def test_resume_continues_exactly_like_one_run(tmp_path, page_folders, inputs):
+    """N iterations then a resume to 2N logs the same steps as one 2N run, also with B&W page inputs
+    (their styles and draws are functions of the seed, rank and batch number)."""
+    common = ["logger=csv", "train.val_every=3", "callbacks.checkpoint.every_n_iterations=3", *inputs]
     train_cli(tmp_path, page_folders, *common, "train.iterations=6", out="whole")
     train_cli(tmp_path, page_folders, *common, "train.iterations=3", out="first")
     first = only_run_dir(tmp_path / "first")
@@ -88,6 +99,32 @@ def test_resume_continues_exactly_like_one_run(tmp_path, page_folders):
     for step in whole:
         for key, value in whole[step].items():
             assert resumed[step][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (step, key)
+
+
+@pytest.mark.slow
+def test_a_resume_with_every_training_trick_on_continues_exactly(tmp_path, page_folders):
+    """As above with the average of G, the adversarial ramp (crossing the resume) and spectral norm:
+    the same losses, and the same averaged generator exported at the end."""
+    common = ["logger=csv", "train.val_every=3", "callbacks.checkpoint.every_n_iterations=3",
+              "model.ema.decay=0.5", "model.ema.start_fraction=0.2", "model.discriminator.spectral_norm=true",
+              "model.adversarial.warmup_fraction=0.25", "model.adversarial.ramp_fraction=0.5"]
+    train_cli(tmp_path, page_folders, *common, "train.iterations=6", out="whole")
+    # The first part runs to 3 of the 6 iterations, so its schedule and average start are those of 6.
+    train_cli(tmp_path, page_folders, *common, "train.iterations=6", "trainer.max_steps=6", out="first")
+    first = only_run_dir(tmp_path / "first")
+    assert torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)["mangacolor"]["iteration"] == 3
+    train_cli(tmp_path, page_folders, *common, "train.iterations=6",
+              f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}", out="second")
+    whole, second = only_run_dir(tmp_path / "whole"), only_run_dir(tmp_path / "second")
+    resumed = {**metric_rows(first), **metric_rows(second)}
+    assert sorted(metric_rows(whole)) == sorted(resumed) == [1, 2, 3, 4, 5, 6]
+    for step, row in metric_rows(whole).items():
+        for key, value in row.items():
+            assert resumed[step][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (step, key)
+    exported = [torch.load(run / "checkpoints" / "generator.pt", weights_only=True) for run in (whole, second)]
+    assert exported[0]["averaged"] is exported[1]["averaged"] is True
+    for name, value in exported[0]["state_dict"].items():
+        torch.testing.assert_close(exported[1]["state_dict"][name], value, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_unreadable_pages_are_skipped_and_counted(tmp_path, page_folders):
@@ -139,6 +176,7 @@ def test_learning_check_beats_the_grey_baseline(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     model, grey = map(float, SUMMARY.search(result.stdout).groups())
     assert model < 0.8 * grey, result.stdout
+    assert HEADLINE.search(result.stdout), result.stdout
 
 
 def test_wheel_ships_configs_and_demo_pages(tmp_path):
@@ -159,3 +197,36 @@ def test_wheel_ships_configs_and_demo_pages(tmp_path):
          str(site)], cwd=tmp_path, capture_output=True, text=True, check=True)
     for line in probe.stdout.split():
         assert Path(line).is_relative_to(site), probe.stdout
+
+
+# ---- the summary line -----------------------------------------------------------------------
+RESULTS = {"iteration": 600, "bad_files": 0, "val/delta_e_2000": 13.53, "val/grey_delta_e_2000": 11.88,
+           "val/colourfulness_ratio": 0.8, "val/ab_l1": 18.41, "val/grey_ab_l1": 19.58, "val/psnr": 15.6,
+           "val/grey_psnr": 15.51}
+
+
+def test_the_summary_leads_with_delta_e_against_grey_then_colourfulness_then_ab_l1_and_psnr(tmp_path):
+    line = summary_line(RESULTS, None, tmp_path)
+    assert ("mangacolor-train: 600 iterations; val ΔE00 13.53 vs grey 11.88 (NOT better than grey); "
+            "colourfulness 0.80 of the truth's (grey 0); ab-L1 18.41 vs grey 19.58 (Lab units), "
+            "PSNR 15.60 vs 15.51 dB. Run folder") in line
+    assert "better than grey" in summary_line({**RESULTS, "val/delta_e_2000": 9.0}, None, tmp_path)
+    assert "NOT" not in summary_line({**RESULTS, "val/delta_e_2000": 9.0}, None, tmp_path)
+    assert "B&W" not in line  # grey pages only: no B&W page to compare with
+
+
+def test_with_bw_inputs_the_summary_also_compares_with_the_bw_page(tmp_path):
+    line = summary_line({**RESULTS, "val/bw_inputs/delta_e_2000": 20.1, "val/bw_delta_e_2000": 25.3}, None, tmp_path)
+    assert ("(NOT better than grey); on B&W inputs ΔE00 20.10 vs the B&W page 25.30 (better than the B&W page); "
+            "colourfulness 0.80") in line
+    worse = summary_line({**RESULTS, "val/bw_inputs/delta_e_2000": 26.0, "val/bw_delta_e_2000": 25.3}, None, tmp_path)
+    assert "(NOT better than the B&W page)" in worse
+
+
+def test_without_validation_the_summary_has_no_quality_and_a_latin_1_terminal_reads_de00(tmp_path, monkeypatch):
+    line = summary_line({"iteration": 4, "bad_files": 2}, None, tmp_path)
+    assert line.startswith("mangacolor-train: 4 iterations; 2 unreadable pages skipped. Run folder")
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="latin-1"))
+    latin = summary_line(RESULTS, None, tmp_path)
+    assert "val dE00 13.53 vs grey 11.88" in latin
+    latin.encode("latin-1")  # printable there

@@ -82,3 +82,40 @@ def test_colourful_draws_prefer_colour_over_white(tmp_path):
         return float(((crops.max(1).values - crops.min(1).values) > 0.3).float().mean())
     assert colour_share(picky) > colour_share(plain)
     assert colour_share(picky) > 0.6
+
+
+def test_resize_weights_shrink_and_enlarge_as_colourise_does():
+    """The native windows are shrunk with colourise's filter: F.interpolate, bilinear, antialiased
+    when shrinking (inference/page_colorizer.py), whatever each window's side."""
+    import torch.nn.functional as F
+
+    from mangacolor.data.transforms import resize_weights
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 2, 150, 150, generator=generator)
+    sides = torch.tensor([150, 97, 40, 24])
+    weights = resize_weights(sides, 150, 32)[:, None]
+    batched = weights @ images @ weights.transpose(-1, -2)
+    for i, side in enumerate(sides.tolist()):
+        alone = images[i:i + 1, :, :side, :side]
+        expected = F.interpolate(alone, size=(32, 32), mode="bilinear", align_corners=False, antialias=side > 32)
+        assert torch.allclose(batched[i:i + 1], expected, atol=1e-5), side
+
+
+def test_native_windows_are_the_croppers_windows():
+    """Same draws in the same order: the native windows, shrunk, are the cropper's own windows (up to
+    the two antialiasing filters) and mirrored alike; the windows stream is untouched."""
+    from mangacolor.data.transforms import PageCropper
+
+    generator = torch.Generator().manual_seed(3)
+    pages = (torch.rand(6, 3, 90, 120, generator=generator) * 255).to(torch.uint8)
+    pages[:, :, :, :40] = 0  # a dark left band: a mirrored window would differ a lot
+    sizes = torch.tensor([[90, 120], [90, 100], [64, 80], [90, 90], [50, 120], [90, 120]])
+    cropper = PageCropper(size=16, window=64, hflip=True, colourful_draws=3)
+    for train in (True, False):
+        crops = cropper(pages, sizes, torch.Generator().manual_seed(7), train=train)
+        native = cropper.native(pages, sizes, torch.Generator().manual_seed(7), train=train)
+        assert native.rgb.shape == (6, 3, 64, 64) and native.sides.tolist() == [64, 64, 64, 64, 50, 64]
+        assert (native.flips is not None) == train
+        shrunk = native.shrink(native.rgb)
+        assert (shrunk - crops).abs().mean() < 0.03, train

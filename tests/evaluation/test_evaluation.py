@@ -165,15 +165,18 @@ def test_the_model_predicts_crops_as_validation_and_pages_as_colorize(tmp_path):
     generator = tiny_generator()
     lightness = rgb_to_scaled_lab(torch.rand(2, 3, 20, 27))[0]
     crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
-    assert torch.equal(model_prediction(generator, crop)(lightness), predict_ab(generator, lightness))
+    crop_ab, crop_rgb = model_prediction(generator, crop)(lightness)
+    assert torch.equal(crop_ab, predict_ab(generator, lightness)) and crop_rgb is None  # shown as validation shows it
     cfg = eval_cfg()
     cfg.eval.mode = "page"
     page = build_settings(cfg, Path("g.pt"), 8, "cpu", "32-true", training_size=16)
     colorizer = PageColorizer(generator, 16, precision="32-true")
     expected = torch.cat([colorizer.predict_pages_ab([lightness[i:i + 1]])[0] for i in range(2)])
-    predicted = model_prediction(generator, page)(lightness)
+    predicted, shown = model_prediction(generator, page)(lightness)
     assert predicted.shape == (2, 2, 20, 27) and torch.allclose(predicted, expected, atol=1e-6)
     assert not torch.allclose(predicted, predict_ab(generator, lightness), atol=1e-3)  # not at the page's own size
+    # An ab generator's page is its L with the predicted ab, as colourise writes it.
+    assert torch.allclose(shown, lightness_preserving_rgb(lightness, predicted), atol=1e-6)
 
 
 def test_a_full_colour_generator_predicts_crops_in_full_colour():
@@ -184,8 +187,9 @@ def test_a_full_colour_generator_predicts_crops_in_full_colour():
     generator = UNetGenerator(depth=3, width=4, max_width=8, out_channels=3).eval()
     lightness = rgb_to_scaled_lab(torch.rand(2, 3, 16, 16))[0]
     crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
-    predicted = model_prediction(generator, crop)(lightness)
+    predicted, shown = model_prediction(generator, crop)(lightness)
     assert predicted.shape == (2, 3, 16, 16) and torch.equal(predicted, predict(generator, lightness))
+    assert shown is None  # shown as validation shows it: its own L with its a and b
 
 
 def test_baselines_are_moved_to_the_device_once_not_per_group(tmp_path, monkeypatch):
@@ -411,3 +415,19 @@ def test_page_mode_grids_draw_the_prediction_as_colourise_writes_it():
     bottom = slice(2 + 2 * 10, 2 + 2 * 10 + 8)  # third row: padding 2, rows of 8 + 2
     assert torch.allclose(kept[:, bottom, 2:10], lightness_preserving_rgb(lightness, fake)[0], atol=1e-6)
     assert torch.allclose(clipped[:, bottom, 2:10], scaled_lab_to_rgb(lightness, fake)[0], atol=1e-6)
+
+
+def test_page_mode_scores_and_draws_the_written_page_whatever_the_compose_mode():
+    from mangacolor.evaluation.page_loop import score_group
+    from mangacolor.evaluation.scoring import SHOWN_RGB
+    from mangacolor.metrics import ab_l1, mean_delta_e_2000
+
+    torch.manual_seed(0)
+    truth_rgb = torch.rand(2, 3, 12, 10)
+    written = torch.rand(2, 3, 12, 10)  # what colourise wrote: not the true L with the predicted ab
+    raw_ab = torch.rand(2, 2, 12, 10) * 0.4 - 0.2
+    columns, truth, drawn = score_group(lambda lightness: (raw_ab, written), truth_rgb, {}, SHOWN_RGB["page"])
+    assert torch.allclose(torch.cat(rgb_to_scaled_lab(written), dim=1), drawn)  # the grids draw the written page
+    assert columns["model/delta_e_2000"] == pytest.approx(
+        mean_delta_e_2000(rgb_to_lab(written), rgb_to_lab(truth_rgb)).tolist(), rel=1e-5)
+    assert columns["model/ab_l1"] == pytest.approx(ab_l1(raw_ab * 110, truth.ab * 110).tolist(), rel=1e-5)  # the raw ab

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from mangacolor.color import rgb_to_scaled_lab
+from mangacolor.inference.generator_file import load_generator
 from mangacolor.inference.page_colorizer import (
     PageColorizer,
     blend_ramp,
@@ -190,3 +192,21 @@ def test_blending_makes_its_weights_on_the_device_not_one_upload_per_tile(monkey
     monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: moves.append(args) or to(self, *args, **kwargs))
     ab = colorizer._blend(predictions, plan)
     assert ab.shape == (1, 2, 300, 100) and moves == []
+
+
+OLD_AB_COLORIZE = Path(__file__).resolve().parents[1] / "fixtures" / "ab_colorize" / "expected.pt"
+
+
+@pytest.mark.parametrize("compose", ["auto", "lightness"])
+def test_an_old_ab_generator_colours_exactly_as_before(compose):
+    # Pages coloured by the code before compose existed (tests/fixtures/ab_colorize/README.md).
+    generator, _ = load_generator(OLD_AB_COLORIZE.parent.parent / "pre_layout_run" / "generator.pt")
+    recorded = torch.load(OLD_AB_COLORIZE, weights_only=True)
+    settings = recorded["settings"]
+    colorizer = PageColorizer(generator, settings["short_side"], settings["tile"], settings["overlap"],
+                              precision="32-true", compose=compose)
+    names = list(recorded["pages"])
+    coloured = colorizer.colour([recorded["pages"][name] for name in names])
+    for name, result in zip(names, coloured):
+        assert torch.equal(result, recorded["coloured"][name]), name
+    assert colorizer.composed == {"lightness": len(names)}

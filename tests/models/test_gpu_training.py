@@ -66,6 +66,20 @@ def test_a_training_step_never_waits_for_the_gpu(channels_last):
     assert all(torch.isfinite(value) for value in map(torch.tensor, model.last_train_scalars.values()))
 
 
+def test_the_training_tricks_add_no_wait_for_the_gpu():
+    """The average of G (a host-number lerp), the adversarial schedule (a host number) and spectral
+    norm's power iteration all stay on the device."""
+    SyncCheckedPix2Pix.checked_iterations = 0
+    model = SyncCheckedPix2Pix(SMALL_G, SMALL_D | {"spectral_norm": True}, iterations=ITERATIONS,
+                               log_every=ITERATIONS, max_nonfinite=ITERATIONS,
+                               ema={"decay": 0.9, "start_fraction": 0.25},
+                               adversarial={"warmup_fraction": 0.25, "ramp_fraction": 0.25})
+    fit_on_gpu(model)
+    assert model.iteration == ITERATIONS
+    assert SyncCheckedPix2Pix.checked_iterations == ITERATIONS - 3
+    assert all(torch.isfinite(p).all() for p in model.generator_ema.parameters())
+
+
 def test_compiled_channels_last_networks_train_and_export_plain_weights(tmp_path):
     model = Pix2Pix(SMALL_G, SMALL_D, iterations=ITERATIONS, log_every=2, channels_last=True, compile=True)
     fit_on_gpu(model)

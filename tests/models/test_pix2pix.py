@@ -332,3 +332,38 @@ def test_best_checkpoints_can_be_chosen_by_delta_e():
     trainer.validate(model, torch.utils.data.DataLoader(styled_batches(), batch_size=None), verbose=False)
     assert float(trainer.callback_metrics["val/delta_e_2000"]) == pytest.approx(model.last_val_scalars["val/delta_e_2000"])
     assert float(trainer.callback_metrics["val/ab_l1"]) == pytest.approx(model.last_val_scalars["val/ab_l1"])
+
+
+@pytest.mark.parametrize("predicts", ["ab", "lab"])
+def test_validation_reports_colourfulness_against_the_truths_and_the_bw_inputs_as_a_group(predicts):
+    from mangacolor.color import scaled_lab_to_rgb
+    from mangacolor.metrics import colorfulness
+
+    torch.manual_seed(0)
+    model = Pix2Pix(TINY_G, TINY_D, predicts=predicts)
+    batches = styled_batches()
+    scalars = validate(model, batches)
+    rows = expected_per_image(model, batches)
+    shown, truth, styles = [], [], []
+    for batch in batches:
+        with torch.no_grad():
+            fake = model.generator.eval()(batch["input"])
+        fake_l = fake[:, :1] if predicts == "lab" else batch["L"]
+        shown += colorfulness(scaled_lab_to_rgb(fake_l, fake[:, -2:])).tolist()
+        truth += colorfulness(scaled_lab_to_rgb(batch["L"], batch["ab"])).tolist()
+        styles += batch["style"]
+    assert min(truth) > 5  # the random test pages are colourful, the ratio means something
+    assert scalars["val/truth_colourfulness"] == pytest.approx(mean(truth), rel=1e-5)
+    assert scalars["val/colourfulness"] == pytest.approx(mean(shown), rel=1e-4)
+    assert scalars["val/colourfulness_ratio"] == pytest.approx(sum(shown) / sum(truth), rel=1e-4)  # a ratio of means
+    for style in ("plain", "screentone", "lines"):
+        mine = [i for i, s in enumerate(styles) if s == style]
+        want = sum(shown[i] for i in mine) / sum(truth[i] for i in mine)
+        assert scalars[f"val/{style}/colourfulness_ratio"] == pytest.approx(want, rel=1e-4)
+    # val/bw_inputs/: every metric over the pages whose input is a B&W page, beside their baseline.
+    bw = [values for style, values in rows if style != "plain"]
+    assert scalars["val/bw_inputs/images"] == len(bw) == 3
+    for name in ("delta_e_2000", "bw_delta_e_2000", "psnr", "ab_l1"):
+        assert scalars[f"val/bw_inputs/{name}"] == pytest.approx(mean(v[name] for v in bw), rel=1e-4, abs=1e-4)
+    assert scalars["val/bw_inputs/bw_delta_e_2000"] == pytest.approx(scalars["val/bw_delta_e_2000"])
+

@@ -6,7 +6,7 @@ Each figure comes from the code that trains or colours, never from a copy of it:
   are counted on one such step (`torch.utils.flop_counter`, 2 FLOPs per multiply-add) and MFU is
   taken against the card's dense tensor-core peak from a small table ("unknown" elsewhere);
 - data: `PagesDataModule`'s loader (decoding in workers), the copy to the device and its device
-  transforms (crop, resize, flip, Lab), with no model;
+  transforms (crop, resize, flip, Lab, and the B&W page synthesis of data.input_styles), with no model;
 - end to end: a real fit on a folder, loader and model together (no validation, no checkpoints);
 - colourise: `PageColorizer` on pages of a given size.
 Timed windows start after `warmup` untimed iterations (cuDNN autotuning, compiling, worker
@@ -141,13 +141,16 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
 
     # With data.decode_on_device the batch holds encoded JPEGs, decoded again by each call: so
     # "transforms alone" includes the device decode there, and images are counted from the output.
+    # The process's CPU time as well: on a CPU it prices the transforms (the B&W page synthesis
+    # included) per page even when other jobs share the cores and stretch the wall time.
     repeats, transformed = max(1, batches // 2), 0
-    transform_start = time.perf_counter()
+    transform_start, transform_cpu_start = time.perf_counter(), time.process_time()
     for number in range(repeats):
         out = datamodule.to_lab_batch(batch, train=True, batch_number=number)
         transformed += out["L"].shape[0] if out["L"] is not None else 0
     synchronize(device)
     transform_seconds = time.perf_counter() - transform_start
+    transform_cpu_seconds = time.process_time() - transform_cpu_start
     with count_host_syncs(device) as syncs:  # each wait stops the host from running ahead of the GPU
         datamodule.to_lab_batch(batch, train=True, batch_number=repeats)
     return {
@@ -156,6 +159,7 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
         "batches_per_s": batches / seconds,
         "timed_images": images,
         "transforms_images_per_s": transformed / transform_seconds,
+        "transforms_cpu_ms_per_image": 1000 * transform_cpu_seconds / transformed if transformed else None,
         "train_pages": len(datamodule.train_paths),
         "bad_files": len(datamodule.bad_files),
         "host_syncs_per_batch": syncs.count,

@@ -54,9 +54,12 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
         settings = f"{s['size']}px b{s['batch_size']} workers={s['workers']}"
         if s.get("decode_on_device") is not None:
             settings += f" decode_on_device={on_off(s['decode_on_device'])}"
+        if styles_text(s):
+            settings += f" inputs={styles_text(s)}"
         ratio = format_number(r.get("ratio_to_model"))
         details = (f"one worker reads {format_number(r.get('worker_pages_per_s'))} pages/s; "
-                   f"transforms alone {format_number(r['transforms_images_per_s'])} img/s; x{ratio} the model's rate"
+                   f"transforms alone {format_number(r['transforms_images_per_s'])} img/s"
+                   f"{cpu_text(r.get('transforms_cpu_ms_per_image'))}; x{ratio} the model's rate"
                    f"{syncs_text(r.get('host_syncs_per_batch'), 'batch')}")
         return settings, f"{format_number(r['images_per_s'])} img/s", details
     if task == "end_to_end":
@@ -80,6 +83,21 @@ def fast_path_text(s: dict[str, Any]) -> str:
     if "channels_last" not in s:
         return ""
     return f" cl={on_off(s['channels_last'])} compile={on_off(s['compile'])} threads={s['threads']}"
+
+
+def cpu_text(ms_per_image: float | None) -> str:
+    return f" ({format_number(ms_per_image)} ms CPU/img)" if ms_per_image is not None else ""
+
+
+def styles_text(settings: dict[str, Any]) -> str:
+    """A data row's input styles, e.g. "screentone" or "plain 0.25 + screentone 0.35 + ..."; "" for
+    plain only (and rows from before there were styles)."""
+    styles = settings.get("input_styles") or {"plain": 1.0}
+    if list(styles) == ["plain"]:
+        return ""
+    if len(styles) == 1:
+        return next(iter(styles))
+    return " + ".join(f"{name} {weight:.2g}" for name, weight in styles.items())
 
 
 def profile_text(row: dict[str, Any]) -> str | None:
@@ -113,7 +131,8 @@ def row_settings(row: dict[str, Any]) -> str:
                 f"channels_last {on_off(s['channels_last'])}")
     if task == "data":
         decode = "" if s.get("decode_on_device") is None else f", decode on device {on_off(s['decode_on_device'])}"
-        return f"{s['size']}² of {s['window']} windows, batch {s['batch_size']}, {s['workers']} workers{decode}"
+        styles = f", inputs {styles_text(s)}" if styles_text(s) else ""
+        return f"{s['size']}² of {s['window']} windows, batch {s['batch_size']}, {s['workers']} workers{decode}{styles}"
     if task == "end_to_end":
         return (f"{s['size']}², {s['precision']}, batch {s['batch_size']}, {s['workers']} workers, "
                 f"compile {on_off(s['compile'])}, channels_last {on_off(s['channels_last'])}")

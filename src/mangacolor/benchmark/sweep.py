@@ -40,6 +40,7 @@ from mangacolor.benchmark.measurements import (
 from mangacolor.benchmark.profiling import StepProfiler
 from mangacolor.benchmark.report import row_summary
 from mangacolor.data.files import UnreadableImage, find_images, read_image
+from mangacolor.data.print_styles import STYLES, style_probabilities
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.models.components import UNetGenerator
@@ -101,6 +102,26 @@ def decode_choices(cfg: DictConfig) -> list:
     return list(choices)
 
 
+def input_style_choices(cfg: DictConfig) -> list:
+    """The data rows' input styles: each of bench.data_input_styles alone (a style name), or [None]
+    (data.input_styles as configured)."""
+    choices = cfg.bench.get("data_input_styles")
+    if choices is None:
+        return [None]
+    unknown = sorted(set(choices) - set(STYLES))
+    if unknown:
+        raise ValueError(f"bench.data_input_styles: unknown {unknown}; choose from {', '.join(STYLES)}")
+    return list(choices)
+
+
+def configured_input_styles(cfg: DictConfig, style: str | None) -> dict[str, float]:
+    """{style: probability} a data row runs with: one style alone, or the config's."""
+    if style is not None:
+        return {style: 1.0}
+    styles = cfg.data.get("input_styles")
+    return style_probabilities(OmegaConf.to_container(styles) if styles is not None else None)
+
+
 def wants_profile(setting: Any, batch_size: int) -> bool:
     """bench.profile: false, true (every model row) or a list of batch sizes to profile."""
     if setting is None or isinstance(setting, bool):
@@ -115,6 +136,7 @@ def check_bench_config(cfg: DictConfig) -> None:
         raise ValueError(f"bench.tasks: unknown {sorted(unknown)}; choose from {', '.join(TASKS)}")
     if "data" in cfg.bench.tasks:
         decode_choices(cfg)
+        input_style_choices(cfg)
     if cfg.bench.get("profile") is not False and cfg.bench.profile_iterations < 1:
         raise ValueError(f"bench.profile_iterations must be at least 1, got {cfg.bench.profile_iterations}")
 
@@ -156,8 +178,8 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
     model_rows = list(itertools.product(
         precisions, _choices(bench.batch_sizes, cfg.data.batch_size), _choices(bench.compile, cfg.model.compile),
         _choices(bench.channels_last, cfg.model.channels_last))) if "model" in tasks else []
-    data_rows = list(itertools.product(_choices(bench.data_workers, cfg.data.num_workers),
-                                       decode_choices(cfg))) if "data" in tasks else []
+    data_rows = list(itertools.product(_choices(bench.data_workers, cfg.data.num_workers), decode_choices(cfg),
+                                       input_style_choices(cfg))) if "data" in tasks else []
     colourise_rows = colourise_plan(cfg, device) if "colourise" in tasks else []
     total = len(model_rows) + len(data_rows) + ("end_to_end" in tasks) + len(colourise_rows)
     # A bar of rows on a terminal; in a log, each row's result in a line with the count and time left.
@@ -208,16 +230,19 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
             add_row("model", settings, results)
 
     if data_rows:
-        for workers, decode_on_device in data_rows:
+        for workers, decode_on_device, style in data_rows:
             overrides = {"num_workers": workers}
             if decode_on_device is not None:
                 overrides["decode_on_device"] = bool(decode_on_device)
+            if style is not None:  # every style named, so a merge with the configured weights leaves this one
+                overrides["input_styles"] = {name: float(name == style) for name in STYLES}
             datamodule = hydra.utils.instantiate(cfg.data, **overrides)
             results = measure_data_pipeline(datamodule, device, bench.warmup, bench.data_batches)
             add_row("data", {"folder": _data_folder(cfg), "size": size, "window": cfg.data.window,
                              "batch_size": cfg.data.batch_size, "colourful_draws": cfg.data.colourful_draws,
                              "workers": workers,
                              "decode_on_device": overrides.get("decode_on_device", cfg.data.get("decode_on_device")),
+                             "input_styles": configured_input_styles(cfg, style),
                              "precision": precisions[0],
                              "warmup_batches": bench.warmup, "batches": bench.data_batches}, results)
         add_data_ratios(rows)

@@ -1,5 +1,6 @@
-"""Checkpoints by iteration: `last.ckpt`, `iter_NNNNNNN.ckpt` every N, `best.ckpt` by val ab-L1,
-and `generator.pt` (the generator alone, for eval and colourise) at the end of training.
+"""Checkpoints by iteration: `last.ckpt`, `iter_NNNNNNN.ckpt` every N, `best.ckpt` by the monitor
+(val ab-L1 unless set, e.g. val/delta_e_2000), and `generator.pt` (the generator alone, for eval and
+colourise; the average of its weights when the run kept one) at the end of training.
 
 Every file is written atomically (see `AtomicCheckpointIO`). `ckpt_path=.../last.ckpt` resumes
 both networks, both optimizers and schedulers, the iteration count, the data position and the RNG.
@@ -160,9 +161,9 @@ class IterationCheckpoint(Callback):
             return
         self.save_last(trainer, pl_module)
         if trainer.is_global_zero:
-            export_generator(
-                pl_module.generator, pl_module.hparams.generator, self.dirpath / "generator.pt",
-                iteration=pl_module.iteration,
+            export_generator(  # the average of G's weights when the run kept one (model.ema), as validation used
+                pl_module.inference_generator, pl_module.hparams.generator, self.dirpath / "generator.pt",
+                iteration=pl_module.iteration, averaged=pl_module.generator_ema is not None,
                 training_size=_training_size(trainer),
             )
 

@@ -5,6 +5,11 @@ The job is planned before any model is built: every input is listed, every archi
 the output folder proved writable. Then pages are decoded in background threads, coloured in
 batches (`mangacolor.inference.page_colorizer`), and written each to a temporary name and renamed.
 
+A page already in colour (`mangacolor.inference.page_kind.is_color_page`, checked in the decoding
+threads) is not coloured again: its file is copied through byte for byte, or re-encoded when the
+output's name asks for another format than the file holds (`format=webp`, a GIF kept as PNG).
+`recolor_color_pages=true` colours such pages like any other (from their lightness).
+
 Archive pages are first written to a hidden folder beside the output `.cbz`
 (`.<name>.cbz.pages/`, each page named by its index: `00000.png`...), so an interrupted archive
 resumes page by page; when its last page is done they are packed, in the archive's own order and
@@ -13,13 +18,14 @@ under their own entry names, into the `.cbz` and the folder is removed.
 
 from __future__ import annotations
 
+import io
 import shutil
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,8 +48,11 @@ from mangacolor.data.files import (
     UnreadableImage,
     printable,
 )
+from mangacolor.inference.compose import check_compose
 from mangacolor.inference.generator_file import load_generator
-from mangacolor.inference.page_colorizer import PageColorizer
+from mangacolor.inference.onnx_generator import OnnxGenerator, is_onnx_file
+from mangacolor.inference.page_colorizer import PageColorizer, generator_predicts
+from mangacolor.inference.page_kind import is_color_page
 from mangacolor.runtime.atomic import atomic_write
 from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.devices import resolve_device, resolve_precision
@@ -61,15 +70,22 @@ class Summary:
     output: Path
     device: str
     resolution: str
+    copied: int = 0                                        # pages already in colour, copied as they were
+    composed: dict[str, int] = field(default_factory=dict)  # pages coloured in each compose mode
+    compose: str = "auto"
 
     def line(self) -> str:
         parts = [f"{self.coloured} pages coloured", f"{self.skipped} skipped (already done)"]
+        if self.copied:
+            parts.append(f"{self.copied} already in colour, copied as they were")
         if self.unreadable:
             parts.append(f"{len(self.unreadable)} unreadable (named above)")
         if self.refused:
             parts.append(f"{len(self.refused)} archives refused (named above)")
         speed = (f", {self.coloured / self.seconds:.2f} pages/s" if self.coloured and self.seconds > 0 else "")
-        return (f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}. "
+        composed = ", ".join(f"{count} {mode}" for mode, count in sorted(self.composed.items()))
+        how = f", compose {self.compose}" + (f" ({composed})" if composed else "")
+        return (f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}{how}. "
                 f"Output folder {printable(self.output)}")
 
 
@@ -89,6 +105,25 @@ def save_page(rgb: torch.Tensor, path: Path, quality: int) -> None:
     try:
         with atomic_write(path) as handle:
             image.save(handle, format=pil_format, **options)
+    except OSError as error:
+        raise ColorizeError(f"cannot write {path}: {error.strerror or error}; stopped, no partial file left") from None
+
+
+def keep_color_page(data: bytes, rgb: torch.Tensor, path: Path, quality: int) -> None:
+    """A page already in colour -> its output, byte for byte when the file already is in the format
+    the output's name asks for, else re-encoded (like `save_page`). Atomic; a failure stops the job."""
+    wanted = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+            held = image.format
+    except Exception:  # noqa: BLE001 - it decoded once already; if the header now puzzles Pillow, re-encode
+        held = None
+    if held != wanted:
+        save_page(rgb, path, quality)
+        return
+    try:
+        with atomic_write(path) as handle:
+            handle.write(data)
     except OSError as error:
         raise ColorizeError(f"cannot write {path}: {error.strerror or error}; stopped, no partial file left") from None
 
@@ -115,7 +150,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     """Colour everything `settings.input` holds into `settings.output`; returns what was done."""
     say = say or (lambda message: tqdm.write(message, file=sys.stderr))
     if not settings.ckpt_path.is_file():
-        raise ColorizeError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
+        raise ColorizeError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt, a training .ckpt or an exported .onnx)")
     plan = plan_job(settings)
     for message in plan.unlisted:
         say(f"skipped {message}")
@@ -128,31 +163,55 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     precision = resolve_precision(settings.precision, device, bf16_cpu=True)
     channels_last = resolve_channels_last(settings.channels_last, device, precision)
     threads = set_threads(settings.threads)
-    generator, _config = load_generator(settings.ckpt_path)
+    compile_generator = settings.compile
+    if is_onnx_file(settings.ckpt_path):
+        # An exported file (mangacolor-export) runs in onnxruntime, in float32 on the CPU: torch's
+        # precision, layout and compiling do not apply to it.
+        generator = OnnxGenerator(settings.ckpt_path, threads)
+        precision, channels_last, compile_generator = "32-true", False, False
+    else:
+        generator, _config = load_generator(settings.ckpt_path)
+    try:
+        check_compose(settings.compose, generator_predicts(generator), str(settings.ckpt_path))
+    except ValueError as error:
+        raise ColorizeError(str(error)) from None
     short_side = None if settings.full_resolution else settings.size or generator.training_size or generator.multiple
-    generator = fast_generator(generator.to(device), channels_last, settings.compile)
+    generator = fast_generator(generator.to(device), channels_last, compile_generator)
     try:
         colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
-                                    settings.batch_size, device, precision)
+                                    settings.batch_size, device, precision,
+                                    compose=settings.compose, descreen=settings.descreen)
     except ValueError as error:
         raise ConfigError(f"tile / tile_overlap: {error}") from None
-    fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if settings.compile else [])]
+    fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if compile_generator else [])]
+    if isinstance(generator, OnnxGenerator):
+        fast.append("onnxruntime")
     if device.type == "cpu":
         fast.append(f"{threads} threads")
 
     start = time.perf_counter()
-    unreadable = _run(plan, colorizer, settings, say)
+    unreadable, copied = _run(plan, colorizer, settings, say)
     return Summary(
-        coloured=len(plan.tasks) - len(unreadable), skipped=plan.skipped, unreadable=plan.unlisted + unreadable,
-        refused=plan.refused, seconds=time.perf_counter() - start, output=settings.output,
-        device=f"{device} ({', '.join(fast)})",
+        coloured=len(plan.tasks) - len(unreadable) - copied, skipped=plan.skipped,
+        unreadable=plan.unlisted + unreadable, refused=plan.refused, seconds=time.perf_counter() - start,
+        output=settings.output, device=f"{device} ({', '.join(fast)})",
         resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
+        copied=copied, composed=dict(colorizer.composed), compose=settings.compose,
     )
 
 
-def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) -> list[str]:
-    """Decode ahead in threads, colour in batches, write in threads. Returns the unreadable pages."""
+@dataclass
+class LoadedPage:
+    data: bytes          # the file as it is
+    rgb: torch.Tensor    # uint8 RGB (3, H, W)
+    in_color: bool       # already in colour (and recolor_color_pages is off): copied, not coloured
+
+
+def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) -> tuple[list[str], int]:
+    """Decode ahead in threads, colour in batches, write in threads.
+    Returns the unreadable pages and how many colour pages were copied."""
     unreadable: list[str] = []
+    copied = 0
 
     def finished(task: PageTask) -> None:
         job = task.archive
@@ -173,10 +232,14 @@ def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) 
     # A bar on a terminal, a plain line every so often in a log (mangacolor.runtime.progress).
     bar = Progress(len(plan.tasks), "colouring", "page", stream=sys.stderr, mode="auto" if settings.progress else "off")
 
+    def load(task: PageTask) -> LoadedPage:
+        data, rgb = task.load()
+        return LoadedPage(data, rgb, not settings.recolor_color_pages and is_color_page(rgb))
+
     def load_next() -> None:
         task = next(pending, None)
         if task is not None:
-            loads.append((task, pool.submit(task.load)))
+            loads.append((task, pool.submit(load, task)))
 
     def wait_for_writes() -> None:
         for task, future in writes:
@@ -200,13 +263,21 @@ def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) 
             task, future = loads.popleft()
             load_next()
             try:
-                batch.append((task, future.result()))
+                loaded = future.result()
             except (UnreadableImage, ArchiveError) as error:
                 unreadable.append(printable(str(error)))
                 say(f"skipped {printable(str(error))}")
                 bar.update(1)
                 finished(task)
                 continue
+            if loaded.in_color:
+                copied += 1
+                if len(writes) >= settings.batch_size + workers:  # bound the pages waiting in memory
+                    wait_for_writes()
+                writes.append((task, pool.submit(keep_color_page, loaded.data, loaded.rgb, task.output,
+                                                 settings.quality)))
+                continue
+            batch.append((task, loaded.rgb))
             if len(batch) >= settings.batch_size:
                 color_and_write(batch)
         if batch:
@@ -219,4 +290,4 @@ def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) 
         bar.close()
         for job in plan.archives:
             job.close()
-    return unreadable
+    return unreadable, copied

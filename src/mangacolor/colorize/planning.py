@@ -34,7 +34,7 @@ from mangacolor.data.files import (
     find_images,
     is_image_path,
     printable,
-    read_image,
+    read_file_bytes,
 )
 
 KEPT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
@@ -70,8 +70,15 @@ class ArchiveJob:
 class PageTask:
     name: str                              # how messages name the page
     output: Path
-    load: Callable[[], torch.Tensor]       # -> uint8 RGB (3, H, W); raises UnreadableImage/ArchiveError
+    read: Callable[[], bytes]              # the page's file as it is; raises UnreadableImage/ArchiveError
+    max_pixels: int
     archive: ArchiveJob | None = None
+
+    def load(self) -> tuple[bytes, torch.Tensor]:
+        """The page's bytes (a colour page is copied as they are) and its uint8 RGB (3, H, W).
+        Raises UnreadableImage or ArchiveError."""
+        data = self.read()
+        return data, decode_image(data, self.name, self.max_pixels)
 
 
 @dataclass
@@ -156,7 +163,7 @@ def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path, settin
     if out.exists() and not settings.overwrite:
         plan.skipped += 1
         return
-    plan.tasks.append(PageTask(str(path), out, lambda: read_image(path, settings.max_pixels)))
+    plan.tasks.append(PageTask(str(path), out, lambda: read_file_bytes(path, settings.max_pixels), settings.max_pixels))
 
 
 def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path, settings: ColorizeSettings) -> None:
@@ -181,8 +188,7 @@ def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path, set
             continue
         job.remaining += 1
         plan.tasks.append(PageTask(
-            f"{path}:{page.name}", staged,
-            lambda page=page: decode_image(job.read(page), f"{path}:{page.name}", settings.max_pixels), job,
+            f"{path}:{page.name}", staged, lambda page=page: job.read(page), settings.max_pixels, job,
         ))
     plan.archives.append(job)
 

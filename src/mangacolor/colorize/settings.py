@@ -13,6 +13,7 @@ from mangacolor.colorize.archives import (
 from mangacolor.data.files import (
     DEFAULT_MAX_PIXELS,
 )
+from mangacolor.inference.compose import AUTO, COMPOSE_MODES
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 from mangacolor.runtime.fast_path import CHANNELS_LAST
@@ -47,6 +48,9 @@ class ColorizeSettings:
     compile: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
+    compose: str = AUTO                 # how the predicted colour meets the page (inference.compose)
+    descreen: int = 0                   # screentone period (page pixels) smoothed into tone first; 0: off
+    recolor_color_pages: bool = False   # False: pages already in colour are copied as they are
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
     @classmethod
@@ -63,14 +67,18 @@ class ColorizeSettings:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"archive: {error}") from None
-        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads")
+        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads",
+                   "descreen")
         for key in numbers:
             if cfg.get(key) is not None:
+                if isinstance(cfg[key], bool):
+                    raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}")
                 try:
                     values[key] = int(cfg[key])
                 except (TypeError, ValueError):
                     raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
-        for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile"):
+        for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile",
+                    "compose", "recolor_color_pages"):
             if key in cfg:
                 values[key] = cfg[key]
         # `precision=...` picks an option of the precision group, which writes trainer.precision (as
@@ -96,6 +104,11 @@ class ColorizeSettings:
         require(1 <= self.quality <= 100, f"quality must be in 1..100, got {self.quality}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
+        require(self.compose in COMPOSE_MODES, f"compose must be one of {', '.join(COMPOSE_MODES)}, got {self.compose!r}")
+        require(self.descreen == 0 or self.descreen >= 2,
+                f"descreen must be 0 (off) or a screen period of at least 2 pixels, got {self.descreen}")
+        require(isinstance(self.recolor_color_pages, bool),
+                f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}")
         try:
             resolve_device(self.device)
         except (RuntimeError, ValueError) as error:

@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,16 +166,37 @@ def resume_command(run_dir: Path) -> str:
 
 
 def summary_line(results: dict[str, Any], monitor: TrainingMonitor | None, run_dir: Path) -> str:
+    """One line: iterations, speed, then quality led by val dE00 against grey (lower is better),
+    dE00 against the B&W page on B&W inputs, the colourfulness ratio, ab-L1 and PSNR."""
     speed = f", {monitor.images_per_second:.1f} img/s" if monitor and monitor.images_per_second else ""
     quality = ""
-    if "val/ab_l1" in results:
-        verdict = "better" if results["val/ab_l1"] < results["val/grey_ab_l1"] else "NOT better"
-        quality = (f"; val ab-L1 {results['val/ab_l1']:.2f} vs grey baseline "
-                   f"{results['val/grey_ab_l1']:.2f} (Lab units, {verdict} than grey), "
-                   f"PSNR {results['val/psnr']:.2f} vs {results['val/grey_psnr']:.2f} dB")
+    if "val/delta_e_2000" in results:
+        delta_e = delta_e_label()
+
+        def versus(value: float, baseline: float, name: str) -> str:
+            verdict = "better" if value < baseline else "NOT better"
+            return f"{value:.2f} vs {name} {baseline:.2f} ({verdict} than {name})"
+
+        parts = [f"val {delta_e} {versus(results['val/delta_e_2000'], results['val/grey_delta_e_2000'], 'grey')}"]
+        if "val/bw_inputs/delta_e_2000" in results:  # the same images: those whose input is a B&W page
+            bw = versus(results["val/bw_inputs/delta_e_2000"], results["val/bw_delta_e_2000"], "the B&W page")
+            parts.append(f"on B&W inputs {delta_e} {bw}")
+        parts.append(f"colourfulness {results['val/colourfulness_ratio']:.2f} of the truth's (grey 0)")
+        parts.append(f"ab-L1 {results['val/ab_l1']:.2f} vs grey {results['val/grey_ab_l1']:.2f} (Lab units), "
+                     f"PSNR {results['val/psnr']:.2f} vs {results['val/grey_psnr']:.2f} dB")
+        quality = "; " + "; ".join(parts)
     bad = f"; {results['bad_files']} unreadable pages skipped" if results["bad_files"] else ""
     return (f"mangacolor-train: {results['iteration']} iterations{speed}{quality}{bad}. "
             f"Run folder {run_dir} (checkpoints/, images/); dashboards: tensorboard --logdir {run_dir}")
+
+
+def delta_e_label() -> str:
+    """The label "ΔE00", or "dE00" where standard output cannot encode the Greek letter (a Latin-1 terminal)."""
+    try:
+        "Δ".encode(getattr(sys.stdout, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "dE00"
+    return "ΔE00"
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mangacolor.data.print_styles import PrintSettings, style_probabilities
 from mangacolor.models.components import OUTPUT_CHANNELS
 from mangacolor.models.components.norms import NORMS
 from mangacolor.models.losses import GAN_MODES
@@ -55,6 +56,8 @@ def check_train_config(cfg: DictConfig) -> None:
              f"data.colourful_draws must be >= 1, got {cfg.data.colourful_draws}")
     fraction = number_at(cfg, "data.val_fraction", whole=False)
     require(0.0 <= fraction < 1.0, f"data.val_fraction must be in [0, 1), got {fraction}")
+    style_probabilities(cfg.data.get("input_styles"))  # each raises ConfigError naming the key
+    PrintSettings.from_config(cfg.data.get("printing"))
 
     model = cfg.model
     for key in ("lr_g", "lr_d", "lambda_l1"):
@@ -74,6 +77,14 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("log_every", "max_nonfinite"):
         value = number_at(cfg, f"model.{key}", optional=True)
         require(value is None or value >= 1, f"model.{key} must be >= 1, got {value}")
+    decay = number_at(cfg, "model.ema.decay", whole=False, optional=True)
+    require(decay is None or 0.0 < decay < 1.0, f"model.ema.decay must be in (0, 1) (or null: no average), got {decay}")
+    start = number_at(cfg, "model.ema.start_fraction", whole=False, optional=True) or 0.0
+    require(0.0 <= start < 1.0, f"model.ema.start_fraction must be in [0, 1), got {start}")
+    warmup, ramp = (number_at(cfg, f"model.adversarial.{key}", whole=False, optional=True) or 0.0
+                    for key in ("warmup_fraction", "ramp_fraction"))
+    require(warmup >= 0 and ramp >= 0 and warmup + ramp <= 1.0,
+            f"model.adversarial: warmup_fraction ({warmup}) and ramp_fraction ({ramp}) must be >= 0 and add up to at most 1")
 
     require(number_at(cfg, "train.iterations") >= 1, f"train.iterations must be >= 1, got {cfg.train.iterations}")
     require(number_at(cfg, "train.val_every") >= 1, f"train.val_every must be >= 1, got {cfg.train.val_every}")

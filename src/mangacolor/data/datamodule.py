@@ -6,6 +6,12 @@ randomness is a pure function of (seed, rank, batch number), and the number of b
 is saved in the checkpoint, so a resumed run sees exactly the pages and windows an
 uninterrupted run would have seen.
 
+With `input_styles` other than plain, each window is also made into a black-and-white page the way
+it would be printed and scanned (`print_styles.py`), at the page's own resolution before the shrink:
+the batch's "input" is what the networks see, "L" and "ab" stay the colour window's. Which style
+and which draw are functions of (seed, rank, batch number) in training, and of the page alone in
+validation, so resuming stays exact and every validation pass sees the same pages.
+
 With `decode_on_device`, the workers of the training and the validation loader leave plain JPEG
 pages encoded, and `to_lab_batch` decodes them on the device first (`device_decode.py`), giving
 the same batches. Eval's `page_loader` (evaluation/) always decodes in workers.
@@ -14,6 +20,7 @@ the same batches. Eval's `page_loader` (evaluation/) always decodes in workers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -37,8 +44,17 @@ from mangacolor.data.pages import (
     collate_pages,
     shard,
 )
-from mangacolor.data.transforms import PageCropper
-from mangacolor.runtime.seeding import WINDOWS_STREAM, step_seed
+from mangacolor.data.print_styles import (
+    PrintSettings,
+    choose_styles,
+    device_index,
+    page_seed,
+    page_style,
+    print_windows,
+    style_probabilities,
+)
+from mangacolor.data.transforms import NativeWindows, PageCropper
+from mangacolor.runtime.seeding import PRINT_STREAM, PRINT_STYLES_STREAM, WINDOWS_STREAM, step_seed
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +78,13 @@ class PagesDataModule(L.LightningDataModule):
         pin_memory: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         decode_on_device: bool = False,
+        input_styles: Mapping[str, float] | None = None,
+        printing: Mapping | None = None,
         seed: int = 0,
     ):
         super().__init__()
+        # Plain dicts and lists, not the config's DictConfig: checkpoints load with weights_only=True.
+        input_styles, printing = plain_data(input_styles), plain_data(printing)
         self.save_hyperparameters()  # in checkpoints, so a generator knows the crop size it learnt at
         if data_dir is None and train_dir is None:
             raise ValueError("set data.train_dir (and data.val_dir), or data.data_dir to split one folder")
@@ -78,11 +98,16 @@ class PagesDataModule(L.LightningDataModule):
         self.max_pixels, self.seed = max_pixels, seed
         self.decode_on_device = decode_on_device
         self.cropper = PageCropper(size, window, hflip, colourful_draws)
+        self.style_probabilities = style_probabilities(input_styles)  # None: plain only, the seed's input
+        self.print_settings = PrintSettings.from_config(printing)
+        self.prints = any(style != "plain" for style in self.style_probabilities)
+        self._val_root: str | None = None  # validation pages' styles and draws hash their path from here
         self.train_paths: list[Path] = []
         self.val_paths: list[Path] = []
         self.train_batches_consumed = 0
         self.bad_files: dict[str, str] = {}  # path -> reason, each logged once
         self._generator: torch.Generator | None = None
+        self._print_generator: torch.Generator | None = None
         self._substitutes: PageDataset | None = None  # decode_on_device: replaces damaged JPEGs
 
     # ---- files -------------------------------------------------------------------------
@@ -96,6 +121,7 @@ class PagesDataModule(L.LightningDataModule):
         else:
             self.train_paths = find_images(self.train_dir, skipped)
             self.val_paths = find_images(self.val_dir, skipped) if self.val_dir else []
+        self._val_root = self.data_dir or self.val_dir
         self.note_bad_files(list(skipped.items()))
         if self.val_limit:
             self.val_paths = self.val_paths[: self.val_limit]
@@ -147,6 +173,53 @@ class PagesDataModule(L.LightningDataModule):
         rank, _ = self._rank_and_world()
         return self._generator.manual_seed(step_seed(self.seed, rank, batch_number, WINDOWS_STREAM))
 
+    def page_key(self, path: str) -> str:
+        """What a validation page's style and draw are hashed from: its path within its folder, so
+        they stay the page's own wherever the folder is and whichever rank reads it."""
+        if self._val_root is not None:
+            try:
+                return Path(path).relative_to(self._val_root).as_posix()
+            except ValueError:
+                pass
+        return Path(path).as_posix()
+
+    def input_styles_for(self, paths: Sequence[str], train: bool, batch_number: int) -> list[str]:
+        """Each window's input style: drawn from (seed, rank, batch number) in training, the page's
+        own in validation."""
+        if not self.prints:
+            return ["plain"] * len(paths)
+        if not train:
+            return [page_style(self.style_probabilities, self.page_key(path)) for path in paths]
+        rank, _ = self._rank_and_world()
+        generator = torch.Generator().manual_seed(step_seed(self.seed, rank, batch_number, PRINT_STYLES_STREAM))
+        return choose_styles(self.style_probabilities, len(paths), generator)
+
+    def _printed_inputs(self, windows: NativeWindows, sizes: torch.Tensor, picked: list[int], index: torch.Tensor,
+                        styles: list[str], paths: list[str], train: bool, batch_number: int,
+                        padded_shape: torch.Size) -> torch.Tensor:
+        """The windows `picked` (and `index`, the same on the device) printed in their styles at their
+        pages' resolution, and shrunk."""
+        settings = self.print_settings
+        scales = sizes.min(dim=1).values.to(torch.float32) / settings.scan_short_side
+        largest_scale = min(padded_shape[-2:]) / settings.scan_short_side  # bounds every page's, on the host
+        rgb = windows.rgb.index_select(0, index)
+        valid = windows.sides[index, None].expand(-1, 2)
+        chosen = [styles[i] for i in picked]
+        device = rgb.device
+        if train:
+            if self._print_generator is None or self._print_generator.device != device:
+                self._print_generator = torch.Generator(device=device)
+            rank, _ = self._rank_and_world()
+            generator = self._print_generator.manual_seed(step_seed(self.seed, rank, batch_number, PRINT_STREAM))
+            printed = print_windows(rgb, chosen, scales[index], generator, settings, valid, largest_scale)
+        else:  # one draw per page, from the page alone
+            printed = torch.cat([
+                print_windows(rgb[j:j + 1], chosen[j:j + 1], scales[i:i + 1],
+                              torch.Generator(device=device).manual_seed(page_seed(self.page_key(paths[i]))),
+                              settings, valid[j:j + 1], largest_scale)
+                for j, i in enumerate(picked)])
+        return windows.shrink(printed, index)
+
     def note_bad_files(self, bad: list[tuple[str, str]]) -> None:
         for path, reason in bad:
             if path not in self.bad_files:
@@ -154,19 +227,33 @@ class PagesDataModule(L.LightningDataModule):
                 log.warning("skipped unreadable page %s: %s", printable(path), reason)
 
     def to_lab_batch(self, batch: dict, train: bool, batch_number: int = 0) -> dict:
-        """Padded uint8 pages on the device -> {"L", "ab"} windows scaled to [-1, 1].
+        """Padded uint8 pages on the device -> windows scaled to [-1, 1]: {"L" (B, 1, S, S), "ab"
+        (B, 2, S, S) of the colour window; "input" (B, 1, S, S), the page the networks see, scaled like
+        L (L itself for plain); "style": B style names; "paths"}.
 
         JPEG pages the workers left encoded (decode_on_device) are decoded here first, so that
         whoever moves a batch to the device and calls this (Lightning, mangacolor-bench) gets them.
         """
         batch = self.decode_pending_pages(batch, train)
-        pages = batch["pages"]
+        pages, paths = batch["pages"], batch["paths"]
         if pages.shape[0] == 0:  # every page of this batch was unreadable
-            return {"L": None, "ab": None, "paths": []}
+            return {"L": None, "ab": None, "input": None, "style": [], "paths": []}
         generator = self._batch_generator(pages.device, batch_number) if train else None
-        rgb = self.cropper(pages, batch["sizes"].to(pages.device), generator, train=train)
-        lightness, ab = rgb_to_scaled_lab(rgb)
-        return {"L": lightness, "ab": ab, "paths": batch["paths"]}
+        sizes = batch["sizes"].to(pages.device)
+        styles = self.input_styles_for(paths, train, batch_number)
+        if not self.prints:  # the seed's path, unchanged
+            lightness, ab = rgb_to_scaled_lab(self.cropper(pages, sizes, generator, train=train))
+            return {"L": lightness, "ab": ab, "input": lightness, "style": styles, "paths": paths}
+        windows = self.cropper.native(pages, sizes, generator, train=train)
+        lightness, ab = rgb_to_scaled_lab(windows.shrink(windows.rgb).clamp_(0.0, 1.0))
+        printed = [i for i, style in enumerate(styles) if style != "plain"]
+        inputs = lightness
+        if printed:
+            index = device_index(printed, pages.device)
+            shrunk = self._printed_inputs(windows, sizes, printed, index, styles, paths, train, batch_number,
+                                          pages.shape)
+            inputs = lightness.index_copy(0, index, shrunk.clamp_(-1.0, 1.0))
+        return {"L": lightness, "ab": ab, "input": inputs, "style": styles, "paths": paths}
 
     def decode_pending_pages(self, batch: dict, train: bool = False) -> dict:
         """The batch with its still-encoded JPEG pages decoded on its device. The unreadable ones
@@ -203,6 +290,15 @@ class PagesDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict) -> None:
         self.train_batches_consumed = int(state_dict.get("train_batches_consumed", 0))
         self.bad_files = dict(state_dict.get("bad_files", {}))
+
+
+def plain_data(value):
+    """A (nested) mapping or list, such as a config node, as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(key): plain_data(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [plain_data(item) for item in value]
+    return value
 
 
 def require_readable(paths: list[Path], where, max_pixels: int) -> None:

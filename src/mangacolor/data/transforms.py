@@ -6,11 +6,20 @@ min(window, height, width) -- never a clipped rectangle, so the aspect ratio is 
 distorted (the seed's bug) -- and resize it to `size` x `size`. Shrinking first blurs each page
 with its own Gaussian (sigma = (scale - 1) / 2, kornia's antialiasing rule), then samples the
 window bilinearly with per-image boxes through `crop_and_resize`.
+
+When some inputs are made into black-and-white pages (data.input_styles, `print_styles.py`),
+`PageCropper.native` instead cuts each window out at the page's own resolution, where the page is
+printed, and `NativeWindows.shrink` then shrinks the colour window and the printed page alike, with
+the filter colourise shrinks a page with (`F.interpolate`, bilinear, antialiased; a per-image
+weight matrix here, so windows of different sides share one batched call): a screentone dot
+averages into the same tone in training as in colourise. The plain-only path above is kept as it
+is, so the seed's batches do not change.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -108,9 +117,67 @@ def most_colorful_corners(
     return candidates[torch.arange(batch, device=images.device), best]
 
 
+def flip_draws(count: int, generator: torch.Generator | None, device: torch.device, p: float = 0.5) -> torch.Tensor:
+    """Which of `count` images to mirror, (count,) bool."""
+    return torch.rand(count, generator=generator, device=device) < p
+
+
 def random_hflip(images: torch.Tensor, generator: torch.Generator | None, p: float = 0.5) -> torch.Tensor:
-    flip = torch.rand(images.shape[0], generator=generator, device=images.device) < p
+    flip = flip_draws(images.shape[0], generator, images.device, p)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def native_windows(pages: torch.Tensor, corners: torch.Tensor, side_bound: int) -> torch.Tensor:
+    """uint8 padded pages (B, C, H, W) -> float windows (B, C, S, S) in [0, 1] at the pages' own
+    resolution, S = side_bound, each from its (y, x) corner; a window of a smaller side fills the
+    top-left of its square and the rest shows what lies beyond it on the padded page."""
+    batch, _, height, width = pages.shape
+    offsets = torch.arange(side_bound, device=pages.device)
+    rows = (corners[:, :1] + offsets).clamp_max(height - 1)
+    cols = (corners[:, 1:] + offsets).clamp_max(width - 1)
+    picked = pages[torch.arange(batch, device=pages.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return uint8_to_unit(picked.permute(0, 3, 1, 2).contiguous())
+
+
+def resize_weights(sides: torch.Tensor, source: int, size: int) -> torch.Tensor:
+    """(B, size, source) matrices shrinking (or enlarging) the first sides[b] pixels of an axis to
+    `size` pixels exactly as `F.interpolate(mode="bilinear", align_corners=False, antialias=True)`
+    does: a triangle filter as wide as the scale (1 pixel when enlarging), centred on each output
+    pixel, normalised; pixels past sides[b] get no weight."""
+    scale = sides.to(torch.float32) / size
+    support = scale.clamp_min(1.0)[:, None, None]
+    centres = scale[:, None, None] * (torch.arange(size, device=sides.device, dtype=torch.float32)[None, :, None] + 0.5)
+    positions = torch.arange(source, device=sides.device, dtype=torch.float32)[None, None, :] + 0.5
+    weights = (1.0 - (positions - centres).abs() / support).clamp_min(0.0)
+    weights = weights * (positions < sides[:, None, None])
+    return weights / weights.sum(-1, keepdim=True)
+
+
+@dataclass
+class NativeWindows:
+    """Square windows at their pages' own resolution, before the shrink to `size`.
+
+    rgb: (B, 3, S, S) in [0, 1], window b in its top-left sides[b] x sides[b] pixels; flips: (B,) bool,
+    which windows are mirrored once shrunk, or None.
+    """
+
+    rgb: torch.Tensor
+    sides: torch.Tensor
+    flips: torch.Tensor | None
+    size: int
+
+    def shrink(self, images: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B', C, S, S) laid out like `rgb` (of the windows `index` picks, or all) -> (B', C,
+        size, size), shrunk as colourise shrinks a page and mirrored like their windows."""
+        sides = self.sides if index is None else self.sides[index]
+        weights = resize_weights(sides, images.shape[-1], self.size)[:, None]  # (B', 1, size, S)
+        # float32 (under TF32 matmuls, which training allows on a GPU, within a fraction of an 8-bit level)
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            out = weights @ images.float() @ weights.transpose(-1, -2)
+        if self.flips is None:
+            return out
+        flips = self.flips if index is None else self.flips[index]
+        return torch.where(flips[:, None, None, None], out.flip(-1), out)
 
 
 class PageCropper:
@@ -136,3 +203,19 @@ class PageCropper:
         if train and self.hflip:
             crops = random_hflip(crops, generator)
         return crops
+
+    def native(
+        self, pages: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator | None, train: bool
+    ) -> NativeWindows:
+        """The same windows as calling the cropper (the same draws from `generator`, in the same
+        order), but cut out at the pages' own resolution, to be shrunk by `NativeWindows.shrink`."""
+        sides = window_sides(sizes, self.window)
+        if train:
+            # The colourful draws score the page's pixels; a single draw needs only its size.
+            images = uint8_to_unit(pages) if self.colourful_draws > 1 else pages
+            corners = most_colorful_corners(images, sizes, sides, generator, self.colourful_draws)
+        else:
+            corners = centre_corners(sizes, sides)
+        flips = flip_draws(pages.shape[0], generator, pages.device) if train and self.hflip else None
+        side_bound = min(self.window, pages.shape[-2], pages.shape[-1])
+        return NativeWindows(native_windows(pages, corners, side_bound), sides, flips, self.size)

@@ -23,7 +23,9 @@ from mangacolor.evaluation.report import (
     write_outputs,
 )
 from mangacolor.evaluation.settings import build_settings, check_inputs
+from mangacolor.inference.compose import check_compose
 from mangacolor.inference.generator_file import load_generator
+from mangacolor.inference.page_colorizer import generator_predicts
 from mangacolor.runtime.devices import resolve_device, resolve_precision
 
 
@@ -56,6 +58,8 @@ def _evaluate_in(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any], list[s
     generator.to(device)
     settings = build_settings(cfg, ckpt_path, generator.multiple, str(device), precision,
                               training_size=getattr(generator, "training_size", None))
+    if settings.mode == "page":  # before any page is read: ink and predicted need a full-colour generator
+        check_compose(settings.compose, generator_predicts(generator), str(ckpt_path))
     paths, unusable = list_test_pages(test_dir, settings.limit)
 
     baselines, mean_ab_report = {}, None
@@ -67,7 +71,9 @@ def _evaluate_in(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any], list[s
         raise NothingReadable(f"none of the {len(paths)} image files under {test_dir} could be read "
                               f"(e.g. {printable(path)}: {reason})")
 
-    predictors = ["model", "grey", *baselines]
+    predictors = ["model", "grey", *(["bw"] if settings.input_style != "plain" else []), *baselines]
+    if settings.mode == "page":  # the same predictors at reading scale, where screentone reads as tone
+        predictors += [f"{name}@reading" for name in predictors]
     payload = metrics_payload(result, unusable + result.skipped, predictors, ckpt_path, test_dir, settings,
                               generator_config, mean_ab_report)
     write_outputs(run_dir, payload, result, test_dir, settings.tensorboard)

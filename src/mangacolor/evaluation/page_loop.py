@@ -6,8 +6,10 @@ when stderr is not a terminal: `mangacolor.runtime.progress`).
 
 The model predicts as the mode's images are used: a crop goes straight through the generator, as
 in training validation (a full-colour generator's crop is scored with its predicted L); a whole
-page goes through mangacolor-colorize's `PageColorizer` (working resolution, tiles, ab brought
-back to the page's full-resolution L).
+page goes through mangacolor-colorize's `PageColorizer` (working resolution, tiles, the prediction
+composed with the page at full resolution as `eval.compose` says), and the model is scored, and
+drawn in the grids, on exactly the RGB mangacolor-colorize writes for it (before rounding to 8
+bits); its ab_l1 is of the raw predicted ab, enlarged to the page.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from mangacolor.color import rgb_to_scaled_lab, scaled_lab_to_rgb
 from mangacolor.data.files import find_images, printable
 from mangacolor.data.pages import page_loader
+from mangacolor.data.print_styles import PrintSettings, page_seed, print_page
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.extremes import ExtremeImages
 from mangacolor.evaluation.scoring import (
@@ -40,6 +45,8 @@ from mangacolor.metrics import colorfulness
 from mangacolor.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
+
+READING_SHORT_SIDE = 256  # px: a page shrunk to about this is read as tone, not dots
 
 
 @dataclass
@@ -62,36 +69,84 @@ def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[t
     return paths, sorted(unusable.items())
 
 
-# scaled L (n, 1, h, w) -> scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour crop
-ModelPrediction = Callable[[torch.Tensor], torch.Tensor]
+# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour
+# crop; the RGB written for a page (n, 3, h, w), or None where the mode's shown_rgb shows the prediction)
+ModelPrediction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
     """How the generator predicts in settings.mode: crops as validation does, pages as colourising does."""
     if settings.mode == "crop":
-        return lambda lightness: predict(generator, lightness, settings.precision)
+        return lambda lightness: (predict(generator, lightness, settings.precision), None)
     colorizer = PageColorizer(generator, settings.short_side, batch_size=settings.batch_size,
-                                device=settings.device, precision=settings.precision)
-    return lambda lightness: torch.cat(colorizer.predict_pages_ab(list(lightness.split(1))))
+                                device=settings.device, precision=settings.precision,
+                                compose=settings.compose, descreen=settings.descreen)
+
+    def predict_pages(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pages = colorizer.color_lightness(list(lightness.split(1)))
+        return torch.cat([page.ab for page in pages]), torch.cat([page.rgb for page in pages])
+
+    return predict_pages
+
+
+def printed_inputs(rgb: torch.Tensor, paths: list[str], style: str, printing: PrintSettings) -> torch.Tensor:
+    """The B&W pages a reader would hold for these true pages (scaled L), each drawn from its own path,
+    so a page gets the same print in every evaluation (on the same kind of device)."""
+    return torch.cat([print_page(rgb[i:i + 1], style, page_seed(path), printing) for i, path in enumerate(paths)])
+
+
+def reading_scale(images: torch.Tensor) -> torch.Tensor:
+    """Images as a reader sees a page: area-averaged, shrunk at least 4 times, or to a shorter side of
+    256 where that shrinks more, so screentone dots blend into tone."""
+    factor = max(4.0, min(images.shape[-2:]) / READING_SHORT_SIDE)
+    size = [max(1, round(side / factor)) for side in images.shape[-2:]]
+    return F.interpolate(images, size=size, mode="area")
 
 
 def score_group(
     predict: ModelPrediction, rgb: torch.Tensor, baselines: dict[str, torch.Tensor],
     shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = SHOWN_RGB["crop"],
+    paths: list[str] | None = None, input_style: str = "plain", printing: PrintSettings | None = None,
+    at_reading_scale: bool = False,
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
-    """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction)."""
+    """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction as
+    the grids draw it).
+
+    input_style other than plain: the model sees each page printed in that style, and the B&W page
+    itself is scored as the baseline "bw" (its own L, no colour). at_reading_scale: every predictor
+    is also scored on area-shrunk images, as "<predictor>@reading".
+    """
     truth = Truth.from_rgb(rgb)
-    fake = predict(truth.lightness)
+    printed = input_style != "plain"
+    inputs = printed_inputs(truth.rgb, paths or [""] * len(rgb), input_style, printing or PrintSettings()) \
+        if printed else truth.lightness
+    fake, fake_rgb = predict(inputs)
     predictions = {"model": fake, "grey": torch.zeros_like(truth.ab)}
+    if printed:
+        predictions["bw"] = torch.cat([inputs, torch.zeros_like(truth.ab)], dim=1)
     predictions.update({name: constant_ab(ab, truth.ab) for name, ab in baselines.items()})
     columns = {"truth_colourfulness": colorfulness(truth.rgb)}
+    shown_of = {}
     for predictor, prediction in predictions.items():
-        for metric, values in score_prediction(truth, prediction, shown_rgb).items():
+        shown = shown_rgb if predictor != "model" or fake_rgb is None else (lambda lightness, ab: fake_rgb)
+        for metric, values in score_prediction(truth, prediction, shown).items():
             columns[f"{predictor}/{metric}"] = values
+        if at_reading_scale:
+            lightness = prediction[:, :1] if prediction.shape[1] == 3 else truth.lightness
+            shown_of[predictor] = shown(lightness, prediction[:, -2:])
+    if at_reading_scale:
+        small_truth = Truth.from_rgb(reading_scale(truth.rgb))
+        columns["truth_colourfulness@reading"] = colorfulness(small_truth.rgb)
+        for predictor, shown_page in shown_of.items():
+            small = torch.cat(rgb_to_scaled_lab(reading_scale(shown_page).clamp(0.0, 1.0)), dim=1)
+            for metric, values in score_prediction(small_truth, small, scaled_lab_to_rgb).items():
+                columns[f"{predictor}@reading/{metric}"] = values
     # One transfer per group: the loop never waits on the device image by image.
     names = list(columns)
     stacked = torch.stack([columns[name].float() for name in names]).cpu().tolist()
-    return dict(zip(names, stacked)), truth, fake
+    # The grids draw a page as it is written: its own (L, a, b), whatever the compose mode.
+    drawn = fake if fake_rgb is None else torch.cat(rgb_to_scaled_lab(fake_rgb), dim=1)
+    return dict(zip(names, stacked)), truth, drawn
 
 
 def score_batch(
@@ -108,8 +163,11 @@ def score_batch(
     heights_widths = sizes.tolist()
     rows: list[dict] = [{} for _ in batch["paths"]]
     for rgb, indices in scored_views(pages, sizes, settings.mode, cropper):
-        columns, truth, fake = score_group(predict, rgb, baselines, SHOWN_RGB[settings.mode])
         group_paths = [batch["paths"][i] for i in indices]
+        columns, truth, fake = score_group(
+            predict, rgb, baselines, SHOWN_RGB[settings.mode], paths=[Path(path).name for path in group_paths],
+            input_style=settings.input_style, printing=PrintSettings.from_config(settings.printing, "data.printing"),
+            at_reading_scale=settings.mode == "page")
         for position, index in enumerate(indices):
             height, width = heights_widths[index]
             rows[index] = {"path": group_paths[position], "height": height, "width": width,

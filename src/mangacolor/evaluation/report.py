@@ -29,7 +29,7 @@ from mangacolor.runtime.atomic import atomic_write
 
 OUTPUT_NAMES = ("metrics.json", "per_image.csv", "best.png", "worst.png", "tensorboard")  # metrics.json: done
 CLAIM_NAME = ".mangacolor-eval"  # made exclusively at start: two evaluations never share a folder
-PREDICTOR_LABELS = {"model": "model", "grey": "grey", "mean_ab": "mean-ab"}
+PREDICTOR_LABELS = {"model": "model", "grey": "grey", "mean_ab": "mean-ab", "bw": "B&W page"}
 
 
 def claim_output_folder(folder: Path) -> None:
@@ -77,9 +77,14 @@ def summarise(records: list[dict], predictors: list[str]) -> dict[str, dict[str,
     """
     truth = _mean([row["truth_colourfulness"] for row in records])
     overall: dict[str, dict[str, float]] = {"truth": {"colourfulness": truth}}
+    if records and "truth_colourfulness@reading" in records[0]:
+        overall["truth@reading"] = {"colourfulness": _mean([row["truth_colourfulness@reading"] for row in records])}
     for predictor in predictors:
         means = {metric.name: _mean([row[f"{predictor}/{metric.name}"] for row in records]) for metric in METRICS}
-        means["colourfulness_ratio"] = means["colourfulness"] / truth if truth > 0 else float("nan")
+        # At reading scale, the ratio is to the truth's colourfulness at that scale.
+        reference = overall.get("truth@reading", overall["truth"]) if predictor.endswith("@reading") else overall["truth"]
+        truth_here = reference["colourfulness"]
+        means["colourfulness_ratio"] = means["colourfulness"] / truth_here if truth_here > 0 else float("nan")
         overall[predictor] = means
     return overall
 
@@ -231,6 +236,18 @@ def summary_line(payload: dict[str, Any], folder: Path) -> str:
     verdict = "better" if change["better"] else "NOT better"
     skipped = f" ({payload['skipped']} unreadable skipped, listed in metrics.json)" if payload["skipped"] else ""
     images = f"{payload['images']} image{'s' if payload['images'] != 1 else ''}"
+    overall = payload["overall"]
+    versus_bw = ""
+    if "bw" in overall:
+        bw_verdict = "better" if change["model"] < overall["bw"]["delta_e_2000"] else "NOT better"
+        versus_bw = f", vs the B&W page {overall['bw']['delta_e_2000']:.2f} ({bw_verdict})"
+    reading = ""
+    if "model@reading" in overall:
+        reading = (f"; at reading scale dE00 {overall['model@reading']['delta_e_2000']:.2f} vs grey "
+                   f"{overall['grey@reading']['delta_e_2000']:.2f}")
+        if "bw@reading" in overall:
+            reading += f" vs the B&W page {overall['bw@reading']['delta_e_2000']:.2f}"
+        reading += f", colourfulness {overall['model@reading']['colourfulness_ratio']:.2f} of the truth's"
     return (f"mangacolor-eval: {images}{skipped} in {payload['seconds']:.1f} s; "
-            f"dE00 {change['model']:.2f} vs grey {change['grey']:.2f} ({verdict} than grey). "
+            f"dE00 {change['model']:.2f} vs grey {change['grey']:.2f} ({verdict} than grey){versus_bw}{reading}. "
             f"Outputs in {folder} (metrics.json, per_image.csv, best.png, worst.png)")

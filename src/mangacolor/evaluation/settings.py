@@ -6,7 +6,8 @@ training run's (`RUN/.hydra/config.yaml`, which Hydra writes beside `RUN/checkpo
 evaluation compares like with like without the user retyping them. `page` mode scores what
 mangacolor-colorize would write for each whole page: the generator works at `short_side` pixels
 on the page's shorter side (by default the size it was trained at, as colourising does), and its
-colours are recombined with the page's full-resolution lightness.
+colours are composed with the page at full resolution as `compose` (and `descreen`) say, exactly
+as mangacolor-colorize's settings of the same names (conf/colorize.yaml).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mangacolor.data.print_styles import STYLES
 from mangacolor.evaluation.scoring import METRIC_NAMES
+from mangacolor.inference.compose import AUTO, COMPOSE_MODES
 from mangacolor.runtime.config_errors import require
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,10 @@ class EvalSettings:
     mean_ab_limit: int | None   # training pages read for the mean-ab baseline
     progress: bool
     tensorboard: bool
+    compose: str = AUTO         # page mode: how the colour meets the page, as mangacolor-colorize's
+    descreen: int = 0           # page mode: screentone period smoothed into tone first, as mangacolor-colorize's
+    input_style: str = "plain"  # plain: the page's own L | screentone, lines, flat: the page printed in B&W first
+    printing: dict | None = None  # the print synthesis settings (the training run's data.printing, else defaults)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +99,13 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
     short_side = eval_cfg.get("short_side")
     require(short_side is None or (isinstance(short_side, int) and short_side >= 1),
              f"eval.short_side must be a positive whole number of pixels or null, got {short_side!r}")
+    compose = eval_cfg.get("compose", AUTO)
+    require(compose in COMPOSE_MODES, f"eval.compose must be one of {', '.join(COMPOSE_MODES)}, got {compose!r}")
+    input_style = eval_cfg.get("input_style", "plain")
+    require(input_style in STYLES, f"eval.input_style must be one of {', '.join(STYLES)}, got {input_style!r}")
+    descreen = eval_cfg.get("descreen", 0)
+    require(isinstance(descreen, int) and not isinstance(descreen, bool) and (descreen == 0 or descreen >= 2),
+             f"eval.descreen must be 0 (off) or a screen period of at least 2 pixels, got {descreen!r}")
 
 
 def check_inputs(cfg: Any) -> None:
@@ -136,4 +150,20 @@ def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precis
         device=device, precision=precision, rank_by=options.rank_by, grid_images=int(options.grid_images),
         grid_side=int(options.grid_side), short_side=short_side, mean_ab_limit=options.get("mean_ab_limit"),
         progress=bool(options.progress), tensorboard=bool(options.tensorboard),
+        compose=options.get("compose", AUTO), descreen=int(options.get("descreen", 0)),
+        input_style=options.get("input_style", "plain"), printing=training_printing(ckpt_path),
     )
+
+
+def training_printing(ckpt_path: Path) -> dict | None:
+    """The training run's `data.printing` (how its B&W inputs were printed), when its config is there:
+    eval's B&W pages are then made as that run's were."""
+    found = training_config_path(ckpt_path)
+    if found is None:
+        return None
+    try:
+        printing = OmegaConf.select(OmegaConf.load(found), "data.printing")
+    except Exception as error:  # noqa: BLE001 - an unreadable config only loses the run's settings
+        log.warning("could not read data.printing from %s: %s", found, error)
+        return None
+    return OmegaConf.to_container(printing) if printing is not None else None

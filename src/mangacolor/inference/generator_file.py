@@ -4,6 +4,10 @@
 predicts (`"predicts": "ab"` or `"lab"`). Format 1 files, written before full-colour generators,
 have no such record: they are ab generators, as is any file without it. A Lightning checkpoint
 says the same through its hyper_parameters (`predicts`, absent = ab).
+
+Which weights: a run that kept an average of its generator's weights (model.ema) is represented by
+that average everywhere: its validation, its `generator.pt` (which records `"averaged": True`) and
+`load_generator` on any of its `.ckpt` files. Other runs give their trained generator.
 """
 
 from __future__ import annotations
@@ -67,7 +71,9 @@ def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[
             raise ValueError(f"{path}: a Lightning checkpoint, but not of a mangacolor Pix2Pix model")
         config = dict(config)
         predicts = payload["hyper_parameters"].get("predicts", "ab")  # a run from before the option: ab
-        prefix = "generator."
+        # The one rule for a .ckpt: the average of G's weights when the run kept one (model.ema), as
+        # its validation and its generator.pt used; else the trained G.
+        prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in payload["state_dict"]) else "generator."
         state = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
         training_size = (payload.get("datamodule_hyper_parameters") or {}).get("size")
     else:

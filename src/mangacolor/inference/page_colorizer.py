@@ -1,23 +1,26 @@
-"""Colour whole pages of any size with a trained generator, keeping the scan's own lightness.
+"""Colour whole pages of any size with a trained generator, composed with the scan as `compose` says.
 
 A page is coloured in four steps:
 1. its lightness L is taken at full resolution (a colour page is reduced to its L);
 2. L is resized to a working resolution (by default the training size on the shorter side, aspect
    kept), so the network sees drawings at the scale it learnt them; `short_side=None` works at the
    page's own size instead;
-3. the network predicts ab on tiles of the working L, reflect-padded to a multiple of
-   `generator.multiple` (the padding is cropped away afterwards): an axis that fits is one tile; a
-   longer axis (a webtoon strip) is cut into overlapping tiles whose predictions are blended with
-   raised-cosine weights, so no seam shows where one tile hands over to the next;
-4. ab is upsampled to the page's size and recombined with the full-resolution L, so line art and
-   lettering stay exactly as sharp as the scan. Where a colour falls outside sRGB, clipping would
-   change L (tinted paper greys, tinted ink lightens), so such a pixel gives up chroma instead.
+3. the network predicts (ab, or L, a and b for a full-colour generator) on tiles of the working L,
+   reflect-padded to a multiple of `generator.multiple` (the padding is cropped away afterwards):
+   an axis that fits is one tile; a longer axis (a webtoon strip) is cut into overlapping tiles
+   whose predictions are blended with raised-cosine weights, so no seam shows where one tile
+   hands over to the next;
+4. the prediction is enlarged to the page's size and composed with the page at full resolution
+   (`mangacolor.inference.compose`): `lightness` recombines predicted ab with the page's own L, so
+   line art and lettering stay exactly as sharp as the scan (where a colour falls outside sRGB,
+   clipping would change L, so such a pixel gives up chroma instead); `ink` lays the predicted
+   colour under the page's ink; `predicted` is the prediction alone; `auto` chooses per page.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import torch
@@ -25,12 +28,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from mangacolor.color import (
-    lightness_preserving_rgb,
     rgb_to_scaled_lab,
     uint8_to_unit,
     unit_to_uint8,
 )
-from mangacolor.inference.prediction import pad_to_multiple, predict_ab
+from mangacolor.inference.compose import (
+    AUTO,
+    INK,
+    LIGHTNESS,
+    PREDICTED,
+    check_compose,
+    choose,
+    color_under_ink,
+    compose_ink,
+    compose_lightness,
+    compose_predicted,
+    descreen,
+)
+from mangacolor.inference.generator_file import predicted_channels
+from mangacolor.inference.prediction import pad_to_multiple, predict
 from mangacolor.runtime.devices import resolve_precision
 
 
@@ -90,6 +106,24 @@ def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def generator_predicts(generator: nn.Module) -> str:
+    """What the generator predicts, "ab" or "lab": as `load_generator` recorded it, else from the network's output channels;
+    a stand-in module with neither predicts ab."""
+    predicts = getattr(generator, "predicts", None)
+    if predicts is None and hasattr(generator, "out_channels"):
+        predicts = predicted_channels(generator)
+    return predicts or "ab"
+
+
+@dataclass
+class ColoredPage:
+    """One page as colourised: what is written, and the raw prediction's ab (what ab_l1 scores)."""
+
+    rgb: torch.Tensor      # (1, 3, H, W) in [0, 1], float32, on the colorizer's device
+    ab: torch.Tensor       # (1, 2, H, W) predicted scaled ab, enlarged to the page
+    compose: str           # the mode used: lightness | ink | predicted
+
+
 class PageColorizer:
     """Colours batches of uint8 RGB pages of any sizes with one generator.
 
@@ -98,6 +132,11 @@ class PageColorizer:
     to a multiple of the generator's (at least one multiple).
     batch_size: tiles per forward pass; tiles of the same shape, from any pages, share a batch.
     precision: as Lightning names it; "auto" is bf16-mixed on a GPU that supports it, else 32-true.
+    compose: auto | lightness | ink | predicted (see `mangacolor.inference.compose`); ink and
+    predicted need a full-colour generator (ValueError otherwise).
+    descreen: the coarsest screentone period to smooth into tone before composing, in page pixels;
+    0 leaves the page as it is.
+    `composed` counts the pages coloured in each mode.
     """
 
     def __init__(
@@ -109,6 +148,8 @@ class PageColorizer:
         batch_size: int = 4,
         device: torch.device | str = "cpu",
         precision: str = "auto",
+        compose: str = AUTO,
+        descreen: int = 0,
     ):
         self.device = torch.device(device)
         self.generator = generator.eval().to(self.device)
@@ -120,27 +161,59 @@ class PageColorizer:
         self.overlap = overlap
         self.batch_size = batch_size
         self.precision = resolve_precision(precision, self.device)
+        self.predicts = generator_predicts(generator)
+        check_compose(compose, self.predicts)
+        if descreen < 0:
+            raise ValueError(f"descreen must be 0 (off) or a screen period in pixels, got {descreen}")
+        self.compose, self.descreen = compose, int(descreen)
+        self.composed: Counter[str] = Counter()
 
     @torch.inference_mode()
     def colour(self, pages: list[torch.Tensor]) -> list[torch.Tensor]:
         """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same sizes."""
         lightness = [rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages]
-        ab = self.predict_pages_ab(lightness)
-        return [unit_to_uint8(lightness_preserving_rgb(l, c))[0].cpu() for l, c in zip(lightness, ab)]
+        return [unit_to_uint8(page.rgb)[0].cpu() for page in self.color_lightness(lightness)]
+
+    @torch.inference_mode()
+    def color_lightness(self, lightness: list[torch.Tensor]) -> list[ColoredPage]:
+        """Full-resolution scaled L (1, 1, H, W) per page -> each page coloured and composed.
+
+        `colour` writes exactly these RGB values (rounded to uint8); mangacolor-eval's page mode
+        scores them.
+        """
+        working = [self._to_working(l) for l in lightness]
+        coloured = []
+        for full, work, prediction in zip(lightness, working, self._predict_working(working)):
+            mode = choose(self.compose, self.predicts, full)
+            size = full.shape[-2:]
+            ab = self._resize(prediction[:, -2:], size)
+            page = descreen(full, self.descreen) if self.descreen and mode != PREDICTED else full
+            if mode == LIGHTNESS:
+                rgb = compose_lightness(page, ab)
+            elif mode == INK:
+                rgb = compose_ink(self._resize(color_under_ink(prediction, work), size), page)
+            else:
+                rgb = compose_predicted(self._resize(prediction, size))
+            self.composed[mode] += 1
+            coloured.append(ColoredPage(rgb, ab, mode))
+        return coloured
 
     @torch.inference_mode()
     def predict_pages_ab(self, lightness: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Full-resolution scaled L (1, 1, H, W) per page -> scaled ab (1, 2, H, W) per page.
+        """Full-resolution scaled L (1, 1, H, W) per page -> predicted scaled ab (1, 2, H, W) per page."""
+        predictions = self._predict_working([self._to_working(l) for l in lightness])
+        return [self._resize(p[:, -2:], full.shape[-2:]) for p, full in zip(predictions, lightness)]
+
+    def _predict_working(self, working: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Working-size scaled L (1, 1, h, w) per page -> the generator's output (1, C, h, w) per page.
 
         The tiles of all the pages are predicted together, so pages (or strips) that share a
         working size share forward passes.
         """
-        working = [self._to_working(l) for l in lightness]
         plans = [self._plan(l) for l in working]
         tiles = [self._cut_tiles(l, plan) for l, plan in zip(working, plans)]
         predictions = iter(self._predict_tiles([tile for page in tiles for tile in page]))
-        canvases = [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans)]
-        return [self._resize(ab, full.shape[-2:]) for ab, full in zip(canvases, lightness)]
+        return [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans)]
 
     def _to_working(self, lightness: torch.Tensor) -> torch.Tensor:
         if self.short_side is None:
@@ -169,12 +242,13 @@ class PageColorizer:
         return [padded[..., y:y + rows.length, x:x + cols.length] for y in rows.starts for x in cols.starts]
 
     def _blend(self, predictions: list[torch.Tensor], plan: tuple[AxisTiles, AxisTiles]) -> torch.Tensor:
-        """Tile predictions (in `_cut_tiles` order) -> one ab image, blended and cropped to the page."""
+        """Tile predictions (in `_cut_tiles` order) -> one image, blended and cropped to the page."""
         rows, cols = plan
         if len(predictions) == 1:
             ab = predictions[0]
         else:
-            total = torch.zeros(1, 2, rows.padded, cols.padded, device=self.device)
+            channels = predictions[0].shape[1]
+            total = torch.zeros(1, channels, rows.padded, cols.padded, device=self.device)
             weight_sum = torch.zeros(1, 1, rows.padded, cols.padded, device=self.device)
             predictions = iter(predictions)
             col_weights = tile_weights(cols, self.overlap, self.device)
@@ -187,7 +261,7 @@ class PageColorizer:
         return ab[..., :rows.size, :cols.size]
 
     def _predict_tiles(self, tiles: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Tiles (1, 1, h, w) of any shapes -> ab (1, 2, h, w) in float32, same-shape tiles batched."""
+        """Tiles (1, 1, h, w) of any shapes -> the output (1, C, h, w) in float32, same-shape tiles batched."""
         by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, tile in enumerate(tiles):
             by_shape[tuple(tile.shape[-2:])].append(index)
@@ -195,7 +269,7 @@ class PageColorizer:
         for indices in by_shape.values():
             for first in range(0, len(indices), self.batch_size):
                 chunk = indices[first:first + self.batch_size]
-                ab = predict_ab(self.generator, torch.cat([tiles[i] for i in chunk]), self.precision)
-                for i, prediction in zip(chunk, ab.split(1)):
+                output = predict(self.generator, torch.cat([tiles[i] for i in chunk]), self.precision)
+                for i, prediction in zip(chunk, output.split(1)):
                     results[i] = prediction
         return results

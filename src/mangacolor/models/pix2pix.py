@@ -7,6 +7,10 @@ must predict (`predicts`: "ab", the seed's, or "lab", the whole colour page):
     G: gan(D(x, G(x)), real) + lambda_l1 * |G(x) - y|
 A batch without "input" is the seed's: x = L. With predicts=ab and such batches this is the seed's
 model and losses exactly.
+Training tricks, each off by default (docs/training-tricks.md): `adversarial` scales G's gan term by
+a weight that is a function of the iteration (0 in an L1-only warm-up, then a linear ramp to 1);
+`ema` keeps an exponential moving average of G's weights (models/ema.py), which validation, the
+exported generator.pt and every `.ckpt` reader use; `discriminator.spectral_norm` normalises D.
 `iteration` counts generator updates -- what a user means by "iterations". (Lightning's
 `global_step` counts every optimizer step, two per iteration here.) Scalars are logged against
 `iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
@@ -25,8 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from mangacolor.color import AB_SCALE, L_SCALE, lightness_as_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
-from mangacolor.metrics import ab_l1, mean_delta_e_2000, psnr
+from mangacolor.metrics import ab_l1, colorfulness, mean_delta_e_2000, psnr
 from mangacolor.models.components import OUTPUT_CHANNELS, PatchDiscriminator, UNetGenerator
+from mangacolor.models.ema import averaged_copy, ema_weight, update_average
 from mangacolor.models.losses import GANLoss
 from mangacolor.models.nonfinite import (
     NonFiniteGuard,
@@ -44,19 +49,28 @@ log = logging.getLogger(__name__)
 TRAIN_SCALARS = ("loss/d_real", "loss/d_fake", "loss/g_adv", "loss/g_l1", "d/real_score", "d/fake_score")
 # Validation sums, one row per input style. "grey" is the true L with no colour; "bw" is the B&W
 # page the network saw, with no colour: what a reader has today (for plain inputs it is grey).
-# bw's ab-L1 is grey's (both have ab = 0), so it is not kept twice.
+# bw's ab-L1 is grey's (both have ab = 0), so it is not kept twice; nor are the colourfulness of
+# grey and of the B&W page (0: R = G = B). truth_colourfulness is the true page's.
 VAL_SUMS = ("ab_l1", "grey_ab_l1", "psnr", "grey_psnr", "delta_e_2000", "grey_delta_e_2000",
-            "bw_psnr", "bw_delta_e_2000", "images")
+            "bw_psnr", "bw_delta_e_2000", "colourfulness", "truth_colourfulness", "images")
 BW_SUMS = ("bw_psnr", "bw_delta_e_2000")
 # The input styles of the data module's B&W synthesis; a batch without "style" is all plain.
 STYLES = ("plain", "screentone", "lines", "flat")
+# The group of every style that is not plain: the pages whose baseline is the B&W page.
+BW_INPUTS = "bw_inputs"
+# Defaults of the training tricks, each off (docs/training-tricks.md).
+EMA_DEFAULTS = {"decay": None, "start_fraction": 0.0}
+ADVERSARIAL_DEFAULTS = {"warmup_fraction": 0.0, "ramp_fraction": 0.0}
 
 
 def validation_scalars(sums: torch.Tensor) -> dict[str, float]:
     """Validation sums (len(STYLES), len(VAL_SUMS)), already summed over ranks -> the logged means.
 
     val/<metric> over all images; val/bw_* over the images whose input is not plain (absent when
-    there are none); val/<style>/<metric> and val/<style>/images for each style that had images.
+    there are none), and val/bw_inputs/<metric> every metric over those same images;
+    val/<style>/<metric> and val/<style>/images for each style that had images. Each group also
+    gets colourfulness_ratio: its mean colourfulness over the truth's (a ratio of means, as
+    mangacolor-eval reports it: 1 is as colourful as the truth, 0 is grey).
     """
     table = sums.tolist()  # the one host sync of a validation
     columns = {name: index for index, name in enumerate(VAL_SUMS)}
@@ -65,13 +79,23 @@ def validation_scalars(sums: torch.Tensor) -> dict[str, float]:
         images = sum(row[-1] for row in rows)
         if images == 0:
             return {}
-        return {f"{prefix}{name}": sum(row[columns[name]] for row in rows) / images for name in names}
+        group = {f"{prefix}{name}": sum(row[columns[name]] for row in rows) / images for name in names}
+        if "colourfulness" in names:
+            truth = group[f"{prefix}truth_colourfulness"]
+            ratio = group[f"{prefix}colourfulness"] / truth if truth > 0 else float("nan")
+            group[f"{prefix}colourfulness_ratio"] = ratio
+        return group
 
     overall_names = tuple(name for name in VAL_SUMS[:-1] if name not in BW_SUMS)
     scalars = means(table, overall_names, "val/")
     if not scalars:
         return {}
-    scalars.update(means([row for style, row in zip(STYLES, table) if style != "plain"], BW_SUMS, "val/"))
+    bw_rows = [row for style, row in zip(STYLES, table) if style != "plain"]
+    scalars.update(means(bw_rows, BW_SUMS, "val/"))
+    bw_inputs = means(bw_rows, VAL_SUMS[:-1], f"val/{BW_INPUTS}/")
+    if bw_inputs:
+        scalars.update(bw_inputs)
+        scalars[f"val/{BW_INPUTS}/images"] = sum(row[-1] for row in bw_rows)
     scalars["val/images"] = sum(row[-1] for row in table)
     for style, row in zip(STYLES, table):
         if row[-1] == 0:
@@ -99,6 +123,31 @@ def linear_decay(total: int, decay_fraction: float):
     return factor
 
 
+def adversarial_weight(iteration: int, total: int, warmup_fraction: float, ramp_fraction: float) -> float:
+    """The weight of G's adversarial term at 0-based `iteration` of `total`.
+
+    0 during an L1-only warm-up over the first `warmup_fraction` of the iterations, then a straight
+    line up to 1 over the next `ramp_fraction`, then 1. A function of the iteration alone, so a
+    resumed run continues the schedule where it stopped.
+    """
+    warmup_end = total * warmup_fraction
+    if iteration < warmup_end:
+        return 0.0
+    ramp = total * ramp_fraction
+    if ramp <= 0:
+        return 1.0
+    return min(1.0, (iteration + 1 - warmup_end) / ramp)
+
+
+def trick_options(name: str, given: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    """`given` over `defaults`; a key that is not one of them is named."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ConfigError(f"model.{name}: unknown key(s) {', '.join(unknown)}; known are {', '.join(defaults)}")
+    return {**defaults, **given}
+
+
 class Pix2Pix(L.LightningModule):
     def __init__(
         self,
@@ -120,6 +169,8 @@ class Pix2Pix(L.LightningModule):
         max_nonfinite: int = 20,
         seed: int = 0,
         predicts: str = "ab",
+        ema: dict[str, Any] | None = None,
+        adversarial: dict[str, Any] | None = None,
     ):
         super().__init__()
         for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("iterations", iterations), ("log_every", log_every)):
@@ -131,13 +182,28 @@ class Pix2Pix(L.LightningModule):
         if generator.get("out_channels", out_channels) != out_channels:
             raise ValueError(f"model.generator.out_channels={generator['out_channels']} contradicts "
                              f"model.predicts={predicts} ({out_channels} channels); set model.predicts alone")
-        # A checkpoint without `predicts` in its hyper_parameters (written before the option) is ab.
+        ema = trick_options("ema", ema, EMA_DEFAULTS)
+        if ema["decay"] is not None and not 0.0 < ema["decay"] < 1.0:
+            raise ConfigError(f"model.ema.decay must be in (0, 1) (or null: no average), got {ema['decay']}")
+        if not 0.0 <= ema["start_fraction"] < 1.0:
+            raise ConfigError(f"model.ema.start_fraction must be in [0, 1), got {ema['start_fraction']}")
+        adversarial = trick_options("adversarial", adversarial, ADVERSARIAL_DEFAULTS)
+        warmup, ramp = adversarial["warmup_fraction"], adversarial["ramp_fraction"]
+        if warmup < 0 or ramp < 0 or warmup + ramp > 1:
+            raise ConfigError(f"model.adversarial: warmup_fraction ({warmup}) and ramp_fraction ({ramp}) must be "
+                              f">= 0 and add up to at most 1")
+        # A checkpoint without `predicts` in its hyper_parameters (written before the option) is ab;
+        # one without `ema`, `adversarial` or `discriminator.spectral_norm` had none of them.
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = UNetGenerator(**{**generator, "out_channels": out_channels})
         # D sees the generator's input beside a colouring: 1 + 2 channels for ab (the seed's), 1 + 3 for lab.
         in_channels = generator.get("in_channels", 1) + out_channels
         self.discriminator = PatchDiscriminator(**{**discriminator, "in_channels": in_channels})
+        # The averaged generator, or None: its weights are in checkpoints as generator_ema.*.
+        self.generator_ema = averaged_copy(self.generator) if ema["decay"] is not None else None
+        self._ema_decay, self._ema_start = ema["decay"], ema["start_fraction"] * iterations
+        self._adversarial = (warmup, ramp)
         self.gan_loss = GANLoss(gan_mode)
         self.iteration = 0
         self.nonfinite = NonFiniteGuard(max_nonfinite)  # NaN/inf losses: updates skipped, counted
@@ -150,6 +216,16 @@ class Pix2Pix(L.LightningModule):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.generator(inputs)
+
+    @property
+    def inference_generator(self) -> UNetGenerator:
+        """The generator a run gives: the average of G's weights when it keeps one, else G itself.
+        Validation, generator.pt and `load_generator` on a `.ckpt` all take this one."""
+        return self.generator if self.generator_ema is None else self.generator_ema
+
+    def adversarial_weight(self, iteration: int) -> float:
+        """The weight of G's adversarial term at 0-based `iteration` (model.adversarial)."""
+        return adversarial_weight(iteration, self.hparams.iterations, *self._adversarial)
 
     def inputs_and_target(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(what the generator sees, what it must predict) of a batch, both scaled to [-1, 1].
@@ -236,9 +312,15 @@ class Pix2Pix(L.LightningModule):
         self.untoggle_optimizer(opt_d)
 
         self.toggle_optimizer(opt_g)
-        loss_g_adv = self.gan_loss(self.discriminator(inputs, fake), True, for_discriminator=False)
+        adv_weight = self.adversarial_weight(self.iteration)  # a host number: no wait
         loss_g_l1 = F.l1_loss(fake.float(), target.float())  # over every predicted channel
-        loss_g = loss_g_adv + hp.lambda_l1 * loss_g_l1
+        if adv_weight > 0:
+            loss_g_adv = self.gan_loss(self.discriminator(inputs, fake), True, for_discriminator=False)
+            loss_g = (loss_g_adv if adv_weight == 1.0 else adv_weight * loss_g_adv) + hp.lambda_l1 * loss_g_l1
+        else:  # the L1-only warm-up: G's loss does not go through D (its adversarial loss is still logged)
+            with torch.no_grad():
+                loss_g_adv = self.gan_loss(self.discriminator(inputs, fake.detach()), True, for_discriminator=False)
+            loss_g = hp.lambda_l1 * loss_g_l1
         g_finite = self._finite_on_every_rank(loss_g)
         self._update(opt_g, loss_g, g_finite)
         self.untoggle_optimizer(opt_g)
@@ -248,6 +330,9 @@ class Pix2Pix(L.LightningModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.iteration += 1
+        if self.generator_ema is not None:  # after the G step and the buffers' restore
+            weight = ema_weight(self.iteration, self._ema_decay, self._ema_start)
+            update_average(self.generator_ema, self.generator, weight)
         self.nonfinite.record(finite, self.iteration)
         self._accumulate(
             finite, loss_d_real, loss_d_fake, loss_g_adv, loss_g_l1,
@@ -308,6 +393,7 @@ class Pix2Pix(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         scalars["lr/g"] = opt_g.param_groups[0]["lr"]
         scalars["lr/d"] = opt_d.param_groups[0]["lr"]
+        scalars["loss/adv_weight"] = self.adversarial_weight(self.iteration - 1)  # that of the last iteration
         self._train_sums = None
         self.last_train_scalars = scalars
         self.log_scalars(scalars)
@@ -335,7 +421,7 @@ class Pix2Pix(L.LightningModule):
         if lightness is None:
             return None
         inputs, _ = self.inputs_and_target(batch)
-        fake = self.generator(inputs).float()
+        fake = self.inference_generator(inputs).float()
         # The colour page the model gives: its own L (full colour), or the page's L with its ab.
         fake_lightness = fake[:, :1] if self.hparams.predicts == "lab" else lightness
         fake_ab = fake[:, -2:]
@@ -353,6 +439,8 @@ class Pix2Pix(L.LightningModule):
             mean_delta_e_2000(grey_lab, true_lab),
             psnr(lightness_as_rgb(inputs), true_rgb),
             mean_delta_e_2000(bw_lab, true_lab),
+            colorfulness(fake_rgb),
+            colorfulness(true_rgb),
             torch.ones(lightness.shape[0], device=lightness.device),
         ], dim=1).double()
         styles = batch.get("style")
@@ -381,10 +469,36 @@ class Pix2Pix(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Lightning calls this before it loads the weights: a mismatch is named here, not as a shape error.
-        saved = (checkpoint.get("hyper_parameters") or {}).get("predicts", "ab")
+        hyper_parameters = checkpoint.get("hyper_parameters") or {}
+        saved = hyper_parameters.get("predicts", "ab")
         if saved != self.hparams.predicts:
             raise ConfigError(f"ckpt_path: that run's generator predicts {saved}, but model.predicts={self.hparams.predicts}; "
                               f"resume it with model.predicts={saved}")
+        saved_norm = bool((hyper_parameters.get("discriminator") or {}).get("spectral_norm", False))
+        if saved_norm != bool(self.hparams.discriminator.get("spectral_norm", False)):
+            saved_norm = str(saved_norm).lower()
+            raise ConfigError(f"ckpt_path: that run's discriminator has spectral_norm={saved_norm}; "
+                              f"resume it with model.discriminator.spectral_norm={saved_norm}")
+        self._match_average(checkpoint.get("state_dict"))
         state = checkpoint.get("mangacolor", {})
         self.iteration = int(state.get("iteration", 0))
         self.nonfinite.load_state_dict(state.get("nonfinite", {}))
+
+    def _match_average(self, state_dict: dict | None) -> None:
+        """Make a checkpoint's weights fit this run's choice of model.ema, in place.
+
+        Resumed with the average on from a checkpoint without one, the average starts from the
+        live generator; resumed with it off, a checkpoint's average is dropped.
+        """
+        if state_dict is None:
+            return
+        live, average = "generator.", "generator_ema."
+        kept = [key for key in state_dict if key.startswith(average)]
+        if self.generator_ema is not None and not kept:
+            state_dict.update({average + key[len(live):]: value.clone()
+                               for key, value in list(state_dict.items()) if key.startswith(live)})
+            log.info("the checkpoint has no average of the generator's weights: model.ema starts from its generator")
+        elif self.generator_ema is None and kept:
+            for key in kept:
+                del state_dict[key]
+            log.info("model.ema is off: the checkpoint's average of the generator's weights is not used")

@@ -1,0 +1,87 @@
+"""The JSON written beside an exported generator: everything a program outside this package needs to
+colour a page with it. Versioned by `FORMAT`; a reader should refuse a format it does not know.
+
+The same description (less the check, which comes after) is embedded in an ONNX file's metadata
+under the key `METADATA_KEY`, so the file alone is enough for `mangacolor-colorize`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import mangacolor
+from mangacolor.color import AB_SCALE, L_SCALE
+from mangacolor.inference.compose import LIGHTNESS
+from mangacolor.inference.onnx_generator import FORMAT, INPUT_NAME, METADATA_KEY, OUTPUT_NAME
+
+__all__ = ["FORMAT", "METADATA_KEY", "INPUT_NAME", "OUTPUT_NAME", "describe", "json_path"]
+
+CHANNELS = {"ab": ["a", "b"], "lab": ["L", "a", "b"]}
+
+# What each of colourise's compose modes does with the output (docs/bw-manga.md, inference/compose.py).
+COMPOSE = {
+    "lightness": "the page's own L at full resolution with the predicted a and b, enlarged (bilinear) to the page; "
+                 "the only mode for an ab generator, and right for grey-tone scans",
+    "ink": "the predicted colour, divided by the page's grey at the working size, enlarged, then multiplied "
+           "by the page's grey at full resolution in sRGB (the colour under the page's ink); full-colour only",
+    "predicted": "the predicted L, a and b alone, enlarged to the page; full-colour only",
+    "auto": "mangacolor-colorize's choice per page: lightness for an ab generator; for a full-colour one, ink on "
+            "black-and-white ink pages and lightness on continuous grey pages",
+}
+
+
+def json_path(model_path: os.PathLike | str) -> Path:
+    """The JSON beside an exported file: `generator.onnx` -> `generator.onnx.json`."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + ".json")
+
+
+def describe(generator: torch.nn.Module, config: dict[str, Any], model_format: str, file_name: str,
+             source: str) -> dict[str, Any]:
+    """The description of an exported generator (without `check`, added once it has been checked)."""
+    predicts = generator.predicts
+    multiple = int(generator.multiple)
+    output_scaling = {"a": f"a / {AB_SCALE:g}", "b": f"b / {AB_SCALE:g}"}
+    if predicts == "lab":
+        output_scaling = {"L": f"L / {L_SCALE:g} - 1", **output_scaling}
+    return {
+        "format": FORMAT,
+        "model_format": model_format,
+        "file": file_name,
+        "source": source,
+        "mangacolor_version": mangacolor.__version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "generator": {**config, "predicts": predicts},
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "float32",
+            "shape": ["batch", 1, "height", "width"],
+            "multiple": multiple,
+            "channels": ["L"],
+            "scaling": f"L / {L_SCALE:g} - 1",
+            "range": [-1.0, 1.0],
+            "color_space": "CIE L*a*b*, D65 white, from sRGB (L in 0..100)",
+            "padding": f"height and width must be multiples of {multiple}: reflect-pad the bottom and right "
+                       f"edges up to the next multiple and crop the output back",
+        },
+        "output": {
+            "name": OUTPUT_NAME,
+            "dtype": "float32",
+            "shape": ["batch", len(CHANNELS[predicts]), "height", "width"],
+            "predicts": predicts,
+            "channels": CHANNELS[predicts],
+            "scaling": output_scaling,
+            "range": [-1.0, 1.0],
+        },
+        "training_size": generator.training_size,
+        "working_size": "shrink the page (antialiased, aspect kept) so its shorter side is training_size; "
+                        "predict; enlarge the output to the page's size",
+        "compose": {
+            "default": LIGHTNESS if predicts == "ab" else "auto",
+            "modes": {mode: text for mode, text in COMPOSE.items() if predicts == "lab" or mode in ("lightness", "auto")},
+        },
+    }
