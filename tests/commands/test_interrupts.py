@@ -172,7 +172,8 @@ def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, pages):
     returncode, out, err = finish(process, tmp_path, "twice")
 
     assert returncode == 130, err[-3000:]
-    assert "mangacolor-train: stopped at once by a second Ctrl-C after iteration 3" in out
+    assert "mangacolor-train: stopped at once by a second Ctrl-C after iteration 3; the checkpoints saved before are " \
+           "as they were. Resume with: mangacolor-train " in out
     assert "Traceback" not in err
     checkpoints = run_dir / "checkpoints"
     assert iteration_of(checkpoints / "last.ckpt") == 2  # the checkpoint before, untouched

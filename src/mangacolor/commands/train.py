@@ -95,7 +95,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if stop is not None and stop.request.forced:
             if trainer.is_global_zero:
                 print(f"mangacolor-train: stopped at once by a second Ctrl-C after iteration {model.iteration}; "
-                      f"{_saved_so_far(checkpoints)}", flush=True)
+                      f"{_saved_so_far(checkpoints, run_dir)}", flush=True)
             raise KeyboardInterrupt from None
         raise
 
@@ -133,11 +133,10 @@ def stop_line(stop: GracefulStop, iteration: int, total: int, checkpoints: Itera
     return f"mangacolor-train: stopped by {describe(stop.stopped_by)} at iteration {iteration} of {total}; {saved}. {after}"
 
 
-def _saved_so_far(checkpoints: IterationCheckpoint | None) -> str:
-    folder = checkpoints.dirpath if checkpoints else None
-    if folder is None or not checkpoint_files(folder):
-        return "nothing saved"
-    return f"the checkpoints in {folder} are as they were; ckpt_path=last resumes the newest"
+def _saved_so_far(checkpoints: IterationCheckpoint | None, run_dir: Path) -> str:
+    if checkpoints is None or not [p for p in checkpoint_files(checkpoints.dirpath) if p.suffix == ".ckpt"]:
+        return "nothing was saved"
+    return f"the checkpoints saved before are as they were. Resume with: {resume_command(run_dir)}"
 
 
 def _after_disk_error(checkpoints: IterationCheckpoint | None, run_dir: Path) -> str:
