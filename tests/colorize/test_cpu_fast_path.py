@@ -76,7 +76,8 @@ from mangacolor.colorize.settings import ColorizeSettings
 generator, pages, output, channels_last = sys.argv[1:]
 summary = colorize(ColorizeSettings(Path(generator), Path(pages), Path(output), format="png", device="cpu",
                                     num_workers=0, progress=False, precision="bf16-mixed", tile=128,
-                                    tile_overlap=32, channels_last=channels_last), say=lambda message: None)
+                                    tile_overlap=32, channels_last=channels_last, recolor_color_pages=True),
+                   say=lambda message: None)
 print(summary.device)
 """
 
