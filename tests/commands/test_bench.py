@@ -147,9 +147,9 @@ def test_cpu_peak_from_cores_clock_and_instructions(flags, precision, peak, how)
 
 
 def test_colourise_rows_default_to_what_mangacolor_colorize_does(monkeypatch):
-    monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"amx_bf16": True})
+    monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"avx512_bf16": True})
     cpu = torch.device("cpu")
-    assert sweep.colourise_plan(compose_bench(["+debug=tiny"]), cpu) == [("bf16-mixed", True, False, None)]
+    assert sweep.colourise_plan(compose_bench(["+debug=tiny"]), cpu) == [("bf16-mixed", False, False, None)]
     asked = compose_bench(["+debug=tiny", "bench.precisions=[32-true,auto]", "bench.channels_last=[false]",
                            "bench.colourise.threads=[1,2]"])
     assert sweep.colourise_plan(asked, cpu) == [("32-true", False, False, 1), ("32-true", False, False, 2),
@@ -157,7 +157,7 @@ def test_colourise_rows_default_to_what_mangacolor_colorize_does(monkeypatch):
 
 
 def test_a_colourise_row_that_cannot_compile_is_recorded_and_the_sweep_goes_on(monkeypatch):
-    def no_compiler(generator, channels_last=False, compile=False):
+    def no_compiler(generator, channels_last=False, compile=False, precision="32-true"):
         if compile:
             raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
         return generator

@@ -86,7 +86,7 @@ def _colorizer(cfg: DictConfig, device: torch.device, precision: str, channels_l
         generator = UNetGenerator(**OmegaConf.to_container(cfg.model.generator, resolve=True))
     if compile:
         torch._dynamo.reset()  # each compiled row compiles its own generator afresh
-    generator = fast_generator(generator.to(device), channels_last, compile)
+    generator = fast_generator(generator.to(device), channels_last, compile, precision)
     return PageColorizer(generator, short_side=options.short_side, tile=options.tile, overlap=options.overlap,
                           batch_size=options.batch_size, device=device, precision=precision)
 
@@ -286,7 +286,7 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
 
 def colourise_plan(cfg: DictConfig, device: torch.device) -> list[tuple[str, bool, bool, int | None]]:
     """(precision, channels_last, compile, threads) of each colourise row. Unset lists mean what
-    mangacolor-colorize does by default: precision auto (bf16 on a CPU that has it natively),
+    mangacolor-colorize does by default: precision auto (bf16 where it pays, `bf16_pays_on_cpu`),
     channels_last auto, no compiling, torch's threads."""
     bench = cfg.bench
     plan = []

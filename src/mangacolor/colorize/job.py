@@ -158,8 +158,8 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         say(f"refused {message}")
     prepare_output(settings.output)
     device = resolve_device(settings.device)
-    # The CPU fast path: auto is bf16 on a CPU that has it natively (within a stated dE00 of float32,
-    # docs/benchmarks.md), NHWC where that helps, and the threads asked for.
+    # The CPU fast path: auto is bf16 on a CPU where it was measured faster and within the stated dE00
+    # of float32 (docs/benchmarks.md), NHWC where that helps, and the threads asked for.
     precision = resolve_precision(settings.precision, device, bf16_cpu=True)
     channels_last = resolve_channels_last(settings.channels_last, device, precision)
     threads = set_threads(settings.threads)
@@ -176,7 +176,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     except ValueError as error:
         raise ColorizeError(str(error)) from None
     short_side = None if settings.full_resolution else settings.size or generator.training_size or generator.multiple
-    generator = fast_generator(generator.to(device), channels_last, compile_generator)
+    generator = fast_generator(generator.to(device), channels_last, compile_generator, precision)
     try:
         colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
                                     settings.batch_size, device, precision,

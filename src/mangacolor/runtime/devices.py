@@ -30,9 +30,9 @@ def resolve_device(device: str) -> torch.device:
 def resolve_precision(precision: str | int, device: torch.device, bf16_cpu: bool = False) -> str:
     """'auto' -> bf16-mixed on a GPU that supports it, else 32-true (as training and eval decide).
 
-    bf16_cpu (colourising): 'auto' is bf16-mixed on a CPU with native bf16 as well
-    (`native_bf16_cpu`), where it stays within a stated dE00 of float32 (docs/benchmarks.md).
-    Training and eval leave it off, so their numbers do not depend on which CPU ran them.
+    bf16_cpu (colourising): 'auto' is bf16-mixed on a CPU where bf16 was measured to colour faster
+    than float32 and within the stated dE00 of it (`bf16_pays_on_cpu`). Training and eval leave it
+    off, so their numbers do not depend on which CPU ran them.
     """
     precision = str(precision)
     if precision not in PRECISIONS:
@@ -41,13 +41,22 @@ def resolve_precision(precision: str | int, device: torch.device, bf16_cpu: bool
         return precision
     if device.type == "cuda":
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32-true"
-    return "bf16-mixed" if bf16_cpu and device.type == "cpu" and native_bf16_cpu() else "32-true"
+    return "bf16-mixed" if bf16_cpu and device.type == "cpu" and bf16_pays_on_cpu() else "32-true"
 
 
-# Instructions that multiply bf16 in hardware. Without them oneDNN emulates bf16 and autocast runs
-# slower than float32 (pytorch/pytorch#86270, #118499), so they are looked for, never assumed.
-# Arm's BF16 is left out: not measured here, and reported to gain little in PyTorch (#90828).
-NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+def bf16_pays_on_cpu(capabilities: dict[str, object] | None = None) -> bool:
+    """Whether bf16 autocast colours pages faster than float32 on this CPU, and correctly: a CPU that
+    multiplies bf16 with AVX512-BF16 and has no AMX.
+
+    Looked for, never assumed (docs/benchmarks.md, "CPU"): without AVX512-BF16 or AMX-BF16 oneDNN
+    emulates bf16, slower than float32 (pytorch/pytorch#86270, #118499). With AVX512-BF16 alone (the
+    2-core AMD EPYC of issue 14) bf16 coloured 1.86 times as fast. With AMX (a 2-core Xeon, family
+    6 model 207) oneDNN's AMX kernels were 1.8 times as fast but now and then returned a batch of
+    NaN (black pages) or of wrong colours, and with AMX turned off its AVX512-BF16 path was slower
+    than float32: float32 there. Arm's BF16 is not measured here and stays float32.
+    """
+    capabilities = cpu_capabilities() if capabilities is None else capabilities
+    return bool(capabilities.get("avx512_bf16")) and not capabilities.get("amx_bf16")
 
 
 def cpu_capabilities() -> dict[str, object]:
@@ -67,12 +76,6 @@ def cpu_capabilities() -> dict[str, object]:
     except OSError:
         pass
     return {}
-
-
-def native_bf16_cpu(capabilities: dict[str, object] | None = None) -> bool:
-    """Whether this CPU computes bf16 in hardware: AMX-BF16 or AVX512-BF16."""
-    capabilities = cpu_capabilities() if capabilities is None else capabilities
-    return any(capabilities.get(flag) for flag in NATIVE_BF16_FLAGS)
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
