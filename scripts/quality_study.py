@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -102,15 +103,23 @@ def result_key(recipe: str, seed: int, split: str, budget: int) -> tuple:
     return recipe, seed, split, budget
 
 
-def run_command(args: list[str], log: Path) -> float:
-    """Run a console script, its output to `log`; the seconds it took. Fails loudly on error."""
-    start = time.perf_counter()
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_command(args: list[str], log: Path) -> tuple[float, float]:
+    """Run a console script, its output to `log`; (wall seconds, CPU seconds) it took. Fails loudly.
+
+    CPU seconds (user + system, all threads) are what a run costs whatever else shares the machine;
+    wall seconds also count the waits behind other work."""
+    start, cpu_start = time.perf_counter(), children_cpu_seconds()
     with open(log, "w") as handle:
         result = subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, cwd=log.parent,
                                 env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:2])} ... failed (exit {result.returncode}); see {log}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu_seconds() - cpu_start
 
 
 def evaluate(generator: Path, pages: Path, style: str, folder: Path, extra: list[str]) -> dict[str, Any]:
@@ -146,22 +155,23 @@ def run_study(args: argparse.Namespace) -> None:
             overrides = [*study["base"], *recipe.get("overrides", []), *args.extra, f"seed={seed}"]
             batch = batch_size_of(overrides)
             iterations = max(1, budget // batch)
-            run = REPO / study["runs"] / f"{recipe['name']}" / f"seed{seed}"
+            run = Path(args.runs or REPO / study["runs"]) / f"budget{budget}" / recipe["name"] / f"seed{seed}"
             generator = run / "checkpoints" / "generator.pt"
-            train_seconds = None
+            train_seconds = train_cpu_seconds = None
             if not generator.is_file():
                 run.mkdir(parents=True, exist_ok=True)
                 train = [str(BIN / "mangacolor-train"), *overrides, f"train.iterations={iterations}",
                          f"data.train_dir={pages['train']}", f"data.val_dir={pages['val']}",
                          "trainer.enable_progress_bar=false", f"hydra.run.dir={run}"]
                 print(f"{recipe['name']} seed {seed}: training {iterations} iterations x {batch}", flush=True)
-                train_seconds = run_command(train, run.parent / f"seed{seed}.train.log")
+                train_seconds, train_cpu_seconds = run_command(train, run.parent / f"seed{seed}.train.log")
             scores = {style: evaluate(generator, pages[args.split], style, run / args.split, args.eval_extra)
                       for style in study["eval"]["styles"]}
             line = {
                 "recipe": recipe["name"], "overrides": recipe.get("overrides", []), "seed": seed,
                 "split": args.split, "budget_images": budget, "batch_size": batch, "iterations": iterations,
-                "train_seconds": train_seconds, "scores": scores, "commit": git_commit(),
+                "train_seconds": train_seconds,
+                "train_cpu_seconds": train_cpu_seconds, "scores": scores, "commit": git_commit(),
                 "date": dt.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
                 f"{os.cpu_count()} cores", "load_average": os.getloadavg()[0],
             }
@@ -184,10 +194,11 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     """One row per (recipe, split): each style's headline metrics, means over seeds (± sd)."""
     styles = study["eval"]["styles"]
     baseline = {"plain": "grey"}
-    header = ["recipe", "split", "seeds", "train min"]
+    baseline_name = {"grey": "grey", "bw": "B&W page"}
+    header = ["recipe", "split", "seeds", "train min (CPU min)"]
     for style in styles:
         base = baseline.get(style, "bw")
-        header += [f"{style} dE00 (vs {base})", f"{style} SSIM", f"{style} colour ratio"]
+        header += [f"{style} ΔE00 (vs {baseline_name[base]})", f"{style} SSIM", f"{style} colour ratio"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = [r["name"] for r in study["recipes"]]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -196,7 +207,11 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     for (name, split), rows in sorted(groups.items(), key=lambda kv: (kv[0][1] != "val", order.index(kv[0][0])
                                                                       if kv[0][0] in order else 999, kv[0][0])):
         minutes = [r["train_seconds"] / 60 for r in rows if r.get("train_seconds")]
-        cells = [name, split, str(len(rows)), mean_and_spread(minutes) if minutes else "-"]
+        cpu_minutes = [r["train_cpu_seconds"] / 60 for r in rows if r.get("train_cpu_seconds")]
+        timing = mean_and_spread(minutes) if minutes else "-"
+        if cpu_minutes:
+            timing += f" ({mean_and_spread(cpu_minutes)})"
+        cells = [name, split, str(len(rows)), timing]
         for style in styles:
             base = baseline.get(style, "bw")
             scored = [r["scores"][style]["overall"] for r in rows if style in r["scores"]]
@@ -229,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("action", choices=("run", "table"))
     parser.add_argument("--study", type=Path, default=REPO / "conf" / "study" / "quality.yaml")
     parser.add_argument("--results", type=Path, help="the JSON-lines results file (default: the study's)")
+    parser.add_argument("--runs", type=Path, help="the folder for training runs (default: the study's)")
     parser.add_argument("--pages", help="a folder with train/ and val/ colour pages (default: the study's)")
     parser.add_argument("--only", help="comma-separated recipe names")
     parser.add_argument("--seeds", default="0")
