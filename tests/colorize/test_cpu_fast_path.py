@@ -23,11 +23,12 @@ from mangacolor.models.components import UNetGenerator
 from mangacolor.runtime import devices
 from mangacolor.runtime.fast_path import fast_generator
 
-# The stated bound: bf16 pages differ from float32 pages by at most this CIEDE2000, averaged over
-# the pixels, and 99 % of the pixels by at most the second (one unit is about a just-noticeable
-# difference). Measured here: a mean of 0.02, a 99th percentile of 0.41 and a maximum of 1.15.
-MEAN_DELTA_E00 = 0.5
-P99_DELTA_E00 = 2.0
+# The stated bound (docs/benchmarks.md, "CPU fast path"): over a set of pages, bf16 pages differ from
+# float32 pages by a CIEDE2000 of at most 0.25 on average, 1.5 at the 99th percentile of the pixels,
+# and no page by more than 1 on average (one unit is about a just-noticeable difference). Measured
+# here: 0.02 and 0.41; the demo's generator on 187 clip-art pages (AVX512-BF16): 0.05, 0.56 and
+# 0.18 for its worst page. oneDNN's AMX kernels missed it (worst pages 2.8 to 97).
+MEAN_DELTA_E00, P99_DELTA_E00, PAGE_DELTA_E00 = 0.25, 1.5, 1.0
 GENERATOR = dict(depth=4, width=16, max_width=64, norm="instance", dropout=0.0, dropout_blocks=0)
 
 
@@ -95,13 +96,15 @@ def test_bf16_pages_stay_within_the_stated_delta_e_of_float32(trained_generator,
     used = result.stdout.strip().splitlines()[-1]
     assert used.startswith("cpu (bf16-mixed") and ("channels_last" in used) == (channels_last == "true")
 
-    differences = torch.cat([
+    pages_differences = [
         delta_e_2000(lab(tmp_path / "bf16" / path.relative_to(tmp_path / "fp32")), lab(path)).flatten()
-        for path in sorted((tmp_path / "fp32").rglob("*.png"))])
+        for path in sorted((tmp_path / "fp32").rglob("*.png"))]
+    differences = torch.cat(pages_differences)
     assert differences.numel() == 3 * 120 * 90 + 2 * 64 * 300
     assert torch.isfinite(differences).all()
     assert differences.mean() <= MEAN_DELTA_E00 and differences.quantile(0.99) <= P99_DELTA_E00, (
         f"mean {differences.mean():.3f}, 99th percentile {differences.quantile(0.99):.3f}")
+    assert max(page.mean() for page in pages_differences) <= PAGE_DELTA_E00
     assert differences.max() > 0  # bf16 did run: the pages are not float32's to the last level
 
 

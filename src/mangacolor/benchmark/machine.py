@@ -101,6 +101,8 @@ def describe_machine(device: torch.device) -> dict[str, Any]:
         "python": platform.python_version(),
         # Other work on the machine slows every row: read the figures against this.
         "load_average_at_start": load_average(),
+        # oneDNN's instruction limit (e.g. AVX512_CORE_BF16: no AMX), where one was set.
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)

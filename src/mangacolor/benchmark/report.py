@@ -70,6 +70,8 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
     if task == "colourise":
         settings = f"{s['page_height']}x{s['page_width']} short side {s['short_side']} {s['precision']}{fast_path_text(s)}"
         details = f"{format_number(r['ms_per_page'])} ms/page"
+        if r.get("process_cpu_s_per_page") is not None:
+            details += f" (process CPU {format_number(r['process_cpu_s_per_page'])} s)"
         if r.get("gflop_per_page") is not None:
             share = f"{100 * r['mfu']:.1f}% of peak" if r.get("mfu") is not None else "peak unknown"
             details += (f", {format_number(r['gflop_per_page'])} GFLOP/page, "
@@ -177,7 +179,7 @@ def markdown_table(report: dict[str, Any]) -> str:
     lines += ["", f"Command: `{report['command']}`", "",
               f"Machine: {machine['name']}, torch {machine['torch']}, CUDA {machine.get('cuda') or '-'}, "
               f"Lightning {machine['lightning']}, Python {machine['python']}, {machine['cpu_cores']} CPU cores "
-              f"({machine['cpu']}); load average {machine.get('load_average_at_start')} at the start, "
+              f"({machine['cpu']}{isa_text(machine)}); load average {machine.get('load_average_at_start')} at the start, "
               f"{report.get('load_average_at_end')} at the end; {report['date']}."]
     peaks = dict.fromkeys(row["results"].get("peak_how") for row in report["rows"])
     peaks.pop(None, None)
@@ -190,6 +192,11 @@ def markdown_table(report: dict[str, Any]) -> str:
         lines += ["", "Profiles (`bench.profile=true`):", ""]
         lines += [f"- row {index} ({row['task']}, {row_settings(row)}): {profile_text(row)}" for index, row in profiles]
     return "\n".join(lines) + "\n"
+
+
+def isa_text(machine: dict[str, Any]) -> str:
+    isa = machine.get("onednn_max_cpu_isa")
+    return f", ONEDNN_MAX_CPU_ISA={isa}" if isa else ""
 
 
 def markdown_path(json_path: Path) -> Path:

@@ -305,4 +305,7 @@ def peak_of(machine: dict[str, Any], device: torch.device, precision: str) -> tu
     if device.type == "cuda":
         peak = peak_tflops(machine["name"], precision)
         return peak, "NVIDIA datasheet, dense" if peak else None
-    return cpu_peak_tflops(precision, cpu_capabilities(), machine["cpu_cores"], cpu_clock_ghz())
+    capabilities = cpu_capabilities()
+    if "AMX" not in (machine.get("onednn_max_cpu_isa") or "AMX").upper():  # AMX turned off for oneDNN
+        capabilities = {flag: value for flag, value in capabilities.items() if not flag.startswith("amx")}
+    return cpu_peak_tflops(precision, capabilities, machine["cpu_cores"], cpu_clock_ghz())
