@@ -198,7 +198,8 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     header = ["recipe", "split", "seeds", "train min (CPU min)"]
     for style in styles:
         base = baseline.get(style, "bw")
-        header += [f"{style} ΔE00 (vs {baseline_name[base]})", f"{style} SSIM", f"{style} colour ratio"]
+        scale = " at reading scale" if base == "bw" else ""
+        header += [f"{style} ΔE00{scale} (vs {baseline_name[base]})", f"{style} SSIM", f"{style} colour ratio"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = [r["name"] for r in study["recipes"]]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -218,10 +219,13 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
             if not scored:
                 cells += ["-", "-", "-"]
                 continue
-            model_de = mean_and_spread([s["model"]["delta_e_2000"] for s in scored])
-            base_de = scored[0].get(base, scored[0]["grey"])["delta_e_2000"]
-            cells += [f"{model_de} ({base_de:.2f})", mean_and_spread([s["model"]["ssim"] for s in scored]),
-                      mean_and_spread([s["model"]["colourfulness_ratio"] for s in scored])]
+            # B&W pages are read where their dots blend into tone (eval's reading scale); grey pages as they are.
+            at = "@reading" if base == "bw" and "model@reading" in scored[0] else ""
+            model = [s[f"model{at}"] for s in scored]
+            model_de = mean_and_spread([m["delta_e_2000"] for m in model])
+            base_de = scored[0].get(f"{base}{at}", scored[0]["grey"])["delta_e_2000"]
+            cells += [f"{model_de} ({base_de:.2f})", mean_and_spread([m["ssim"] for m in model]),
+                      mean_and_spread([m["colourfulness_ratio"] for m in model])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
