@@ -68,11 +68,24 @@ def test_the_default_model_is_the_seeds_kind_and_demo_predicts_full_colour(tmp_p
     assert compose_train(["+experiment=demo"], tmp_path).model.predicts == "lab"
 
 
-@pytest.mark.parametrize("experiment", [None, "seed", "demo", "manga"])
-def test_the_training_tricks_are_off_until_the_study_decides(experiment, tmp_path):
+@pytest.mark.parametrize("experiment,ema_decay", [(None, None), ("seed", None), ("demo", 0.99), ("manga", 0.999)])
+def test_the_training_tricks_are_the_studys_choice(experiment, ema_decay, tmp_path):
+    """docs/quality.md: demo and manga average G's weights over the second half; the rest stays off."""
     model = compose_train([f"+experiment={experiment}"] if experiment else [], tmp_path).model
-    assert model.ema.decay is None and model.discriminator.spectral_norm is False
+    assert model.ema.decay == ema_decay and model.ema.start_fraction == (0.5 if ema_decay else 0.0)
+    assert model.discriminator.spectral_norm is False
     assert model.adversarial.warmup_fraction == model.adversarial.ramp_fraction == 0.0
+
+
+def test_the_studys_demo_row_stays_the_recipe_it_measured(tmp_path):
+    """The study trains its recipes over +experiment=demo; its base turns the demo's EMA off again, so
+    the `demo` row is the recipe it started from and the `ema` row the one demo took."""
+    study = OmegaConf.load(config_dir() / "study" / "quality.yaml")
+    recipes = {recipe.name: list(recipe.overrides) for recipe in study.recipes}
+    assert compose_train(list(study.base), tmp_path).model.ema.decay is None
+    ema = compose_train([*study.base, *recipes["ema"]], tmp_path).model.ema
+    demo = compose_train(["+experiment=demo"], tmp_path).model.ema
+    assert (ema.decay, ema.start_fraction) == (demo.decay, demo.start_fraction)
 
 
 def test_the_seed_experiment_pins_every_trick_off_itself():
