@@ -105,7 +105,7 @@ def test_bench_colourises_at_each_asked_precision_and_names_it_as_the_other_rows
     rows = sweep.run(cfg)["rows"]
     assert [(row["task"], row["settings"]["precision"]) for row in rows] == [
         ("colourise", "32-true"), ("colourise", "bf16-mixed")]
-    assert all(row["results"]["pages_per_s"] > 0 for row in rows)
+    assert all(row["results"]["pages_per_s"] > 0 and row["results"]["process_cpu_s_per_page"] > 0 for row in rows)
 
 
 @pytest.mark.slow
@@ -144,6 +144,25 @@ def test_cpu_peak_from_cores_clock_and_instructions(flags, precision, peak, how)
     value, text = machine.cpu_peak_tflops(precision, flags, 2, (2.1, "cpu MHz in /proc/cpuinfo"))
     assert value == (pytest.approx(peak) if peak else None) and how in text
     assert machine.cpu_peak_tflops("bf16-mixed", {"amx_bf16": True}, 2, (None, "clock unknown"))[0] is None
+
+
+@pytest.mark.parametrize("isa, peak", [(None, 2 * 2.1 * 1024 / 1000), ("AVX512_CORE_AMX", 2 * 2.1 * 1024 / 1000),
+                                       ("AVX512_CORE_BF16", 2 * 2.1 * 128 / 1000)])
+def test_a_cpu_peak_follows_onednns_instruction_limit(isa, peak, monkeypatch):
+    """With ONEDNN_MAX_CPU_ISA below AMX, bf16 runs on AVX512-BF16: its peak is the one to read against."""
+    monkeypatch.setattr(sweep, "cpu_capabilities", lambda: {"amx_bf16": True, "avx512_bf16": True, "avx512_f": True})
+    monkeypatch.setattr(sweep, "cpu_clock_ghz", lambda: (2.1, "test"))
+    cpu_machine = {"cpu_cores": 2, "onednn_max_cpu_isa": isa}
+    assert sweep.peak_of(cpu_machine, torch.device("cpu"), "bf16-mixed")[0] == pytest.approx(peak)
+
+
+def test_a_colourise_row_says_its_process_cpu_and_the_report_its_isa_limit():
+    row = {"task": "colourise", "settings": {"page_height": 800, "page_width": 1152, "short_side": 512,
+                                             "precision": "32-true"},
+           "results": {"pages_per_s": 1.33, "ms_per_page": 753.0, "process_cpu_s_per_page": 1.5}}
+    assert "(process CPU 1.5 s)" in bench_report.row_summary(row)[2]
+    assert bench_report.isa_text({"onednn_max_cpu_isa": "AVX512_CORE_BF16"}) == ", ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16"
+    assert bench_report.isa_text({"onednn_max_cpu_isa": None}) == ""
 
 
 def test_colourise_rows_default_to_what_mangacolor_colorize_does(monkeypatch):
