@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import lightning as L
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mangacolor.color import (
     lightness_as_rgb,
@@ -36,6 +35,9 @@ from mangacolor.data.print_styles import (
     print_page,
 )
 from mangacolor.data.transforms import NativeWindows
+from mangacolor.evaluation.page_loop import (
+    reading_scale,  # eval's: these pages shrink 4 times
+)
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.metrics import delta_e_2000
 from mangacolor.models.pix2pix import Pix2Pix, cie_lab
@@ -209,11 +211,6 @@ def chroma(lab_image: torch.Tensor) -> torch.Tensor:
     return lab_image[:, 1:].norm(dim=1, keepdim=True)
 
 
-def reading_scale(image: torch.Tensor) -> torch.Tensor:
-    """Shrunk 4 times by area averaging: where dots blend into tone, as a reader sees the page."""
-    return F.avg_pool2d(image.float(), 4)
-
-
 def held_out_pages() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pages neither model saw, wider than tall (colourise's working size keeps their aspect): the
     colour truth, where its fills are, and the printed B&W page as RGB, 3 x 192 x 288 each."""
@@ -264,7 +261,7 @@ def test_a_screentone_model_colours_paper_white_where_a_plain_model_leaves_it_wh
     true_lab = lab(colored.truth)
     paper = colored.inside & (colored.page[:, :1] >= PAPER_GREY)
     truth_chroma = chroma(true_lab)[paper].mean()
-    fills = reading_scale(colored.inside) == 1.0  # reading-scale pixels wholly inside a fill
+    fills = reading_scale(colored.inside.float()) == 1.0  # reading-scale pixels wholly inside a fill
 
     def reading_error(rgb: torch.Tensor) -> torch.Tensor:
         return delta_e_2000(lab(reading_scale(rgb)), lab(reading_scale(colored.truth)))[:, None][fills].mean()
