@@ -191,28 +191,30 @@ def mean_and_spread(values: list[float]) -> str:
 
 
 def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
-    """One row per (recipe, split): each style's headline metrics, means over seeds (± sd)."""
+    """One row per (recipe, split, budget): each style's headline metrics, means over seeds (± sd).
+    Runs on another budget than the study's are never averaged with it: they get their own row."""
     styles = study["eval"]["styles"]
     baseline = {"plain": "grey"}
     baseline_name = {"grey": "grey", "bw": "B&W page"}
-    header = ["recipe", "split", "seeds", "train min (CPU min)"]
+    header = ["recipe", "split", "images", "seeds", "train min (CPU min)"]
     for style in styles:
         base = baseline.get(style, "bw")
         scale = " at reading scale" if base == "bw" else ""
         header += [f"{style} ΔE00{scale} (vs {baseline_name[base]})", f"{style} SSIM", f"{style} colour ratio"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = [r["name"] for r in study["recipes"]]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in results:
-        groups.setdefault((r["recipe"], r["split"]), []).append(r)
-    for (name, split), rows in sorted(groups.items(), key=lambda kv: (kv[0][1] != "val", order.index(kv[0][0])
-                                                                      if kv[0][0] in order else 999, kv[0][0])):
+        groups.setdefault((r["recipe"], r["split"], r["budget_images"]), []).append(r)
+    rank = lambda name: order.index(name) if name in order else len(order)
+    for (name, split, budget), rows in sorted(groups.items(), key=lambda kv: (kv[0][1] != "val", kv[0][2],
+                                                                             rank(kv[0][0]), kv[0][0])):
         minutes = [r["train_seconds"] / 60 for r in rows if r.get("train_seconds")]
         cpu_minutes = [r["train_cpu_seconds"] / 60 for r in rows if r.get("train_cpu_seconds")]
         timing = mean_and_spread(minutes) if minutes else "-"
         if cpu_minutes:
             timing += f" ({mean_and_spread(cpu_minutes)})"
-        cells = [name, split, str(len(rows)), timing]
+        cells = [name, split, f"{budget:,}", str(len(rows)), timing]
         for style in styles:
             base = baseline.get(style, "bw")
             scored = [r["scores"][style]["overall"] for r in rows if style in r["scores"]]

@@ -144,3 +144,17 @@ def test_a_bad_checkpoint_is_a_clear_error_naming_it(tmp_path):
     with pytest.raises(ExportError, match="format must be one of onnx, torch-export, got 'tflite'"):
         export(bad, "tflite")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.pt"]
+
+
+def test_a_resize_generator_exports_to_onnx_and_reproduces_itself(tmp_path):
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    config = dict(depth=4, width=8, max_width=16, upsample="resize")
+    generator = UNetGenerator(**config, out_channels=3).eval()
+    summary = export(export_generator(generator, config, tmp_path / "generator.pt", training_size=64), "onnx")
+    random = torch.Generator().manual_seed(1)
+    for batch, height, width in OTHER_PAGES:
+        pages = torch.rand(batch, 1, height * 16, width * 16, generator=random) * 2 - 1
+        with torch.no_grad():
+            torch.testing.assert_close(run_exported(summary, pages), generator(pages), rtol=0, atol=1e-4)

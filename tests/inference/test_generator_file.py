@@ -91,3 +91,15 @@ def test_a_lightning_checkpoint_from_before_the_option_is_an_ab_generator(tmp_pa
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": hyper_parameters}, tmp_path / "old.ckpt")
     loaded, config = load_generator(tmp_path / "old.ckpt")
     assert loaded.predicts == "ab" and config["out_channels"] == 2
+
+
+def test_a_resize_generator_round_trips_its_upsampling(tmp_path):
+    torch.manual_seed(0)
+    config = {**CONFIG, "upsample": "resize"}
+    generator = UNetGenerator(**config, out_channels=3)
+    loaded, saved = load_generator(export_generator(generator, config, tmp_path / "generator.pt"))
+    assert loaded.upsample == saved["upsample"] == "resize"
+    torch.testing.assert_close(outputs_of(loaded), outputs_of(generator), rtol=0, atol=0)
+    # A file from before the option is the seed's kind.
+    assert load_generator(export_generator(UNetGenerator(**CONFIG), CONFIG, tmp_path / "old.pt"))[0].upsample \
+        == "transposed"

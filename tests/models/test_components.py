@@ -52,6 +52,46 @@ def test_smaller_depths_take_their_sizes(depth, size):
         assert generator(torch.zeros(1, 1, size, 2 * size)).shape == (1, 2, size, 2 * size)
 
 
+def interior_spread(generator: UNetGenerator, size: int, margin: int) -> float:
+    """How much the output varies away from the borders for an even grey input (none is right)."""
+    with torch.no_grad():
+        out = generator.eval()(torch.full((1, 1, size, size), 0.3))
+    return float(out[..., margin:-margin, margin:-margin].std(dim=(-2, -1)).max())
+
+
+@pytest.mark.parametrize("out_channels", [2, 3])
+def test_resize_upsampling_leaves_no_checkerboard_where_transposed_convs_draw_one(out_channels):
+    torch.manual_seed(0)
+    options = dict(depth=4, width=8, max_width=32, dropout=0.0, out_channels=out_channels)
+    transposed, resize = UNetGenerator(**options), UNetGenerator(**options, upsample="resize")
+    # An even page, four times the generator's multiple: far from the edges nothing varies, so any
+    # pattern there is the upsampling's own (the transposed conv's uneven overlap).
+    assert interior_spread(transposed, 64, 24) > 1e-3
+    assert interior_spread(resize, 64, 24) < 1e-5
+    with torch.no_grad():
+        page = torch.rand(2, 1, 32, 64) * 2 - 1
+        assert resize(page).shape == (2, out_channels, 32, 64) and resize(page).abs().max() <= 1
+
+
+def test_resize_head_sees_the_input_at_full_resolution():
+    # With the head's conv reading only the input channel (a centre tap), the output is the input
+    # pixel for pixel: a one-pixel detail, finer than any encoder level, reaches the output as it is.
+    generator = UNetGenerator(depth=4, width=8, max_width=32, dropout=0.0, upsample="resize").eval()
+    conv = generator.head[0]
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()
+        conv.weight[:, -1, 1, 1] = 1.0  # the last input channel is the page itself
+        page = torch.zeros(1, 1, 32, 32)
+        page[..., 17, 17] = 0.5
+        assert torch.allclose(generator(page), torch.tanh(page).expand(1, 2, 32, 32))
+
+
+def test_generator_refuses_an_unknown_upsampling():
+    with pytest.raises(ValueError, match="upsample must be one of transposed, resize"):
+        UNetGenerator(depth=4, width=4, max_width=8, upsample="nearest")
+
+
 def test_generator_refuses_sizes_it_cannot_take():
     with pytest.raises(ValueError, match="multiple of 2\\*\\*depth = 32"):
         UNetGenerator(depth=5, width=4, max_width=8)(torch.zeros(1, 1, 48, 40))

@@ -40,26 +40,28 @@ def test_the_test_split_is_carved_by_name_and_copied_not_linked(tmp_path):
     assert sorted(p.name for p in again["test"].iterdir()) == names["test"]
 
 
-def fake_result(recipe: str, seed: int, de: float, split: str = "val") -> dict:
+def fake_result(recipe: str, seed: int, de: float, split: str = "val", budget: int = 64) -> dict:
     overall = {"model": {"delta_e_2000": de, "ssim": 0.8, "colourfulness_ratio": 0.6},
                "model@reading": {"delta_e_2000": de - 1, "ssim": 0.7, "colourfulness_ratio": 0.5},
                "grey": {"delta_e_2000": 10.0}, "bw": {"delta_e_2000": 20.0}, "bw@reading": {"delta_e_2000": 18.0}}
-    return {"recipe": recipe, "seed": seed, "split": split, "budget_images": 64, "train_seconds": 120.0,
+    return {"recipe": recipe, "seed": seed, "split": split, "budget_images": budget, "train_seconds": 120.0,
             "train_cpu_seconds": 230.0, "scores": {"plain": {"overall": overall}, "screentone": {"overall": overall}}}
 
 
 def test_the_table_gives_each_recipe_its_mean_and_spread_over_seeds_against_the_baselines():
     study = {"eval": {"styles": ["plain", "screentone"]}, "recipes": [{"name": "demo"}, {"name": "ema"}]}
     results = [fake_result("ema", 0, 9.0), fake_result("demo", 0, 11.0), fake_result("demo", 1, 13.0),
-               fake_result("demo", 0, 12.0, split="test")]
+               fake_result("demo", 0, 12.0, split="test"), fake_result("demo", 0, 8.0, budget=3000)]
     rows = study_script.table(results, study).splitlines()
-    assert rows[0].startswith("| recipe | split | seeds | train min (CPU min) |") and "plain ΔE00 (vs grey)" in rows[0]
-    assert "screentone ΔE00 at reading scale (vs B&W page)" in rows[0]
-    assert rows[2].startswith("| demo | val | 2 | 2.00 ± 0.00 (3.83 ± 0.00) | 12.00 ± 1.41 (10.00) | 0.80 ± 0.00 | 0.60 ± 0.00 |")
+    assert rows[0].startswith("| recipe | split | images | seeds | train min (CPU min) |")
+    assert "plain ΔE00 (vs grey)" in rows[0] and "screentone ΔE00 at reading scale (vs B&W page)" in rows[0]
+    assert rows[2].startswith("| demo | val | 64 | 2 | 2.00 ± 0.00 (3.83 ± 0.00) | 12.00 ± 1.41 (10.00) | 0.80 ± 0.00 | 0.60 ± 0.00 |")
     # B&W pages: the model and the B&W page itself at reading scale
     assert rows[2].endswith("| 11.00 ± 1.41 (18.00) | 0.70 ± 0.00 | 0.50 ± 0.00 |")
-    assert rows[3].startswith("| ema | val | 1 |") and "9.00 (10.00)" in rows[3]
-    assert rows[4].startswith("| demo | test | 1 |")  # test rows after every val row
+    assert rows[3].startswith("| ema | val | 64 | 1 |") and "9.00 (10.00)" in rows[3]
+    # another budget is a row of its own, never averaged with the study's
+    assert rows[4].startswith("| demo | val | 3,000 | 1 |") and "8.00 (10.00)" in rows[4]
+    assert rows[5].startswith("| demo | test | 64 | 1 |")  # test rows after every val row
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ must predict (`predicts`: "ab", the seed's, or "lab", the whole colour page):
     G: gan(D(x, G(x)), real) + lambda_l1 * |G(x) - y|
 A batch without "input" is the seed's: x = L. With predicts=ab and such batches this is the seed's
 model and losses exactly.
-Training tricks, each off by default (docs/training-tricks.md): `adversarial` scales G's gan term by
+Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's gan term by
 a weight that is a function of the iteration (0 in an L1-only warm-up, then a linear ramp to 1);
 `ema` keeps an exponential moving average of G's weights (models/ema.py), which validation, the
 exported generator.pt and every `.ckpt` reader use; `discriminator.spectral_norm` normalises D.
@@ -58,7 +58,7 @@ BW_SUMS = ("bw_psnr", "bw_delta_e_2000")
 STYLES = ("plain", "screentone", "lines", "flat")
 # The group of every style that is not plain: the pages whose baseline is the B&W page.
 BW_INPUTS = "bw_inputs"
-# Defaults of the training tricks, each off (docs/training-tricks.md).
+# Defaults of the training tricks, each off (docs/training.md, "Training tricks").
 EMA_DEFAULTS = {"decay": None, "start_fraction": 0.0}
 ADVERSARIAL_DEFAULTS = {"warmup_fraction": 0.0, "ramp_fraction": 0.0}
 

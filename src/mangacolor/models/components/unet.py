@@ -10,6 +10,16 @@ mirrored encoder output, then ReLU -- which, as in the seed, also applies to the
 and a 4x4 transposed conv to two channels with tanh. Every conv has a bias, as Keras' default.
 
 H and W must be multiples of 2**depth; depth = log2(size) reaches 1 x 1 at the training size.
+
+`upsample="resize"` replaces every 4x4 stride-2 transposed conv by a bilinear 2x enlargement and
+a 3x3 conv (edge pixels repeated, not zeros, at the border). A transposed conv whose kernel (4) is
+not a multiple of its stride (2) is uneven: every other output pixel gets a different mix of
+weights, and a checkerboard shows through (Odena, Dumoulin and Olah, "Deconvolution and
+Checkerboard Artifacts", Distill 2016). At a 64 px working size colourise enlarges that pattern
+into stripes several page pixels wide, and zero padding draws a frame round each page. The last
+block, which alone works at the full resolution, also sees the input there (the skip the other
+levels have, which the seed's head lacks), so colours can follow the page's own edges. The seed's
+`transposed` stays the default.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
 # What a generator predicts -> its output channels: "ab" is the seed's (the page's own L is kept),
 # "lab" the whole colour page (for inputs that are not the page's lightness: ink, screentone).
 OUTPUT_CHANNELS = {"ab": 2, "lab": 3}
+UPSAMPLES = ("transposed", "resize")
 
 
 def encoder_channels(depth: int, width: int, max_width: int) -> list[int]:
@@ -36,13 +47,24 @@ class DownBlock(nn.Sequential):
         )
 
 
-class UpBlock(nn.Module):
-    """Transposed conv, norm, optional dropout, concat with the skip, then ReLU on both."""
+def upsampling_conv(in_ch: int, out_ch: int, upsample: str) -> nn.Module:
+    """Twice the height and width: the seed's 4x4 stride-2 transposed conv, or a bilinear
+    enlargement then a 3x3 conv (see the module docstring)."""
+    if upsample == "transposed":
+        return nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1)
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+        nn.Conv2d(in_ch, out_ch, 3, padding=1, padding_mode="replicate"),
+    )
 
-    def __init__(self, in_ch: int, out_ch: int, norm: str, dropout: float):
+
+class UpBlock(nn.Module):
+    """Upsampling conv, norm, optional dropout, concat with the skip, then ReLU on both."""
+
+    def __init__(self, in_ch: int, out_ch: int, norm: str, dropout: float, upsample: str = "transposed"):
         super().__init__()
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1),
+            upsampling_conv(in_ch, out_ch, upsample),
             make_norm(norm, out_ch),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
         )
@@ -63,11 +85,14 @@ class UNetGenerator(nn.Module):
         dropout_blocks: int = 4,
         in_channels: int = 1,
         out_channels: int = 2,
+        upsample: str = "transposed",
     ):
         super().__init__()
         if depth < 2:
             raise ValueError(f"generator depth must be >= 2, got {depth}")
-        self.depth = depth
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"generator upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
+        self.depth, self.upsample = depth, upsample
         self.out_channels = out_channels
         channels = encoder_channels(depth, width, max_width)
         self.down = nn.ModuleList()
@@ -85,9 +110,14 @@ class UNetGenerator(nn.Module):
         # Decoder block j mirrors encoder level depth-2-j and concatenates with its output.
         self.up = nn.ModuleList()
         for j, skip_ch in enumerate(reversed(channels[:-1])):
-            self.up.append(UpBlock(previous, skip_ch, norm, dropout if j < dropout_blocks else 0.0))
+            self.up.append(UpBlock(previous, skip_ch, norm, dropout if j < dropout_blocks else 0.0, upsample))
             previous = 2 * skip_ch
-        self.head = nn.Sequential(nn.ConvTranspose2d(previous, out_channels, 4, stride=2, padding=1), nn.Tanh())
+        if upsample == "transposed":
+            self.head = nn.Sequential(nn.ConvTranspose2d(previous, out_channels, 4, stride=2, padding=1), nn.Tanh())
+        else:  # enlarged, then one conv over it and the input at full resolution
+            self.head_up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+            self.head = nn.Sequential(
+                nn.Conv2d(previous + in_channels, out_channels, 3, padding=1, padding_mode="replicate"), nn.Tanh())
         init_pix2pix_weights(self)
 
     @property
@@ -108,4 +138,6 @@ class UNetGenerator(nn.Module):
             skips.append(x)
         for block, skip in zip(self.up, reversed(skips[:-1])):
             x = block(x, skip)
+        if self.upsample == "resize":
+            return self.head(torch.cat([self.head_up(x), lightness], dim=1))
         return self.head(x)
