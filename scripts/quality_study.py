@@ -190,6 +190,15 @@ def mean_and_spread(values: list[float]) -> str:
     return f"{mean:.2f} ± {spread:.2f}"
 
 
+def neutral_and_colour(model: list[dict[str, float]], baseline: dict[str, float]) -> str:
+    """ΔE00 where the truth is neutral / where it has colour, for results that have the split."""
+    if not all("delta_e_2000_neutral" in m for m in model):
+        return "-"
+    neutral = mean_and_spread([m["delta_e_2000_neutral"] for m in model])
+    colour = mean_and_spread([m["delta_e_2000_colour"] for m in model])
+    return f"{neutral} / {colour} ({baseline['delta_e_2000_neutral']:.2f} / {baseline['delta_e_2000_colour']:.2f})"
+
+
 def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     """One row per (recipe, split, budget): each style's headline metrics, means over seeds (± sd).
     Runs on another budget than the study's are never averaged with it: they get their own row."""
@@ -201,6 +210,8 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
         base = baseline.get(style, "bw")
         scale = " at reading scale" if base == "bw" else ""
         header += [f"{style} ΔE00{scale} (vs {baseline_name[base]})", f"{style} SSIM", f"{style} colour ratio"]
+        if base == "grey":
+            header.append(f"{style} ΔE00 on neutral / coloured truth (grey)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = [r["name"] for r in study["recipes"]]
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
@@ -219,7 +230,7 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
             base = baseline.get(style, "bw")
             scored = [r["scores"][style]["overall"] for r in rows if style in r["scores"]]
             if not scored:
-                cells += ["-", "-", "-"]
+                cells += ["-", "-", "-"] + (["-"] if base == "grey" else [])
                 continue
             # B&W pages are read where their dots blend into tone (eval's reading scale); grey pages as they are.
             at = "@reading" if base == "bw" and "model@reading" in scored[0] else ""
@@ -228,6 +239,8 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
             base_de = scored[0].get(f"{base}{at}", scored[0]["grey"])["delta_e_2000"]
             cells += [f"{model_de} ({base_de:.2f})", mean_and_spread([m["ssim"] for m in model]),
                       mean_and_spread([m["colourfulness_ratio"] for m in model])]
+            if base == "grey":
+                cells.append(neutral_and_colour(model, scored[0][base]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -71,6 +71,20 @@ def test_truth_lab_is_kornias_lab_of_the_page():
     assert torch.equal(truth.lightness, lightness) and torch.equal(truth.ab, ab)
 
 
+def test_delta_e_is_split_between_the_truths_neutral_and_coloured_pixels():
+    # Left half white paper, right half red; the prediction tints the paper and gets the red right.
+    rgb = torch.ones(2, 3, 8, 8)
+    rgb[:, :, :, 4:] = torch.tensor([0.8, 0.15, 0.1]).view(3, 1, 1)
+    rgb[1] = torch.tensor([0.8, 0.15, 0.1]).view(3, 1, 1)  # the second page has no neutral pixel
+    truth = Truth.from_rgb(rgb)
+    tinted = truth.ab.clone()
+    tinted[0, :, :, :4] += 0.05
+    scores = score_prediction(truth, tinted)
+    assert scores["delta_e_2000_colour"][0] < 0.05 < 2.0 < scores["delta_e_2000_neutral"][0]
+    torch.testing.assert_close(scores["delta_e_2000"][0], scores["delta_e_2000_neutral"][0] / 2, rtol=0.02, atol=0.02)
+    assert torch.isnan(scores["delta_e_2000_neutral"][1]) and scores["delta_e_2000_colour"][1] < 0.05
+
+
 def test_a_perfect_prediction_scores_perfectly():
     rgb = torch.rand(2, 3, 16, 16) * 0.8 + 0.1  # inside the gamut, so nothing is clipped
     truth = Truth.from_rgb(rgb)
@@ -345,7 +359,10 @@ def records() -> list[dict]:
         row = {"path": f"/data/p{i}.png", "height": 10, "width": 12, "truth_colourfulness": 40.0 + 20 * i}
         for predictor, de in (("model", model_de), ("grey", grey_de)):
             row.update({f"{predictor}/ab_l1": de * 2, f"{predictor}/psnr": 30.0 - de, f"{predictor}/ssim": 0.9,
-                        f"{predictor}/delta_e_2000": de, f"{predictor}/colourfulness": 25.0 if predictor == "model" else 0.0})
+                        f"{predictor}/delta_e_2000": de, f"{predictor}/colourfulness": 25.0 if predictor == "model" else 0.0,
+                        # the first page has no neutral pixel, so no neutral score
+                        f"{predictor}/delta_e_2000_neutral": float("nan") if i == 0 else de / 2,
+                        f"{predictor}/delta_e_2000_colour": de + 1})
         rows.append(row)
     return rows
 
@@ -354,6 +371,8 @@ def test_summarise_means_and_colourfulness_ratio_of_means():
     overall = summarise(records(), ["model", "grey"])
     assert overall["truth"]["colourfulness"] == 50.0
     assert overall["model"]["delta_e_2000"] == 3.0 and overall["grey"]["delta_e_2000"] == 4.0
+    # a partial metric: the mean of the pages that have a score
+    assert overall["model"]["delta_e_2000_neutral"] == 2.0 and overall["model"]["delta_e_2000_colour"] == 4.0
     assert overall["model"]["colourfulness_ratio"] == 0.5 and overall["grey"]["colourfulness_ratio"] == 0.0
     change = improvement_over_grey(overall)
     assert change["delta_e_2000"] == {"model": 3.0, "grey": 4.0, "difference": -1.0, "better": True}

@@ -55,12 +55,18 @@ def test_the_table_gives_each_recipe_its_mean_and_spread_over_seeds_against_the_
     rows = study_script.table(results, study).splitlines()
     assert rows[0].startswith("| recipe | split | images | seeds | train min (CPU min) |")
     assert "plain ΔE00 (vs grey)" in rows[0] and "screentone ΔE00 at reading scale (vs B&W page)" in rows[0]
-    assert rows[2].startswith("| demo | val | 64 | 2 | 2.00 ± 0.00 (3.83 ± 0.00) | 12.00 ± 1.41 (10.00) | 0.80 ± 0.00 | 0.60 ± 0.00 |")
+    assert rows[2].startswith("| demo | val | 64 | 2 | 2.00 ± 0.00 (3.83 ± 0.00) | 12.00 ± 1.41 (10.00) | 0.80 ± 0.00 | 0.60 ± 0.00 | - |")
+    assert "plain ΔE00 on neutral / coloured truth (grey)" in rows[0]
     # B&W pages: the model and the B&W page itself at reading scale
     assert rows[2].endswith("| 11.00 ± 1.41 (18.00) | 0.70 ± 0.00 | 0.50 ± 0.00 |")
     assert rows[3].startswith("| ema | val | 64 | 1 |") and "9.00 (10.00)" in rows[3]
     # another budget is a row of its own, never averaged with the study's
     assert rows[4].startswith("| demo | val | 3,000 | 1 |") and "8.00 (10.00)" in rows[4]
+    # where the error lies, for results that score it
+    split = fake_result("ema", 0, 9.0, budget=5)
+    for predictor, (neutral, colour) in (("model", (3.0, 15.0)), ("grey", (0.1, 20.0))):
+        split["scores"]["plain"]["overall"][predictor].update(delta_e_2000_neutral=neutral, delta_e_2000_colour=colour)
+    assert "| 3.00 / 15.00 (0.10 / 20.00) |" in study_script.table([split], study)
     assert rows[5].startswith("| demo | test | 64 | 1 |")  # test rows after every val row
 
 

@@ -65,7 +65,10 @@ def release_output_folder(folder: Path) -> None:
     (folder / CLAIM_NAME).unlink(missing_ok=True)
 
 
-def _mean(values: list[float]) -> float:
+def _mean(values: list[float], partial: bool = False) -> float:
+    """The mean; for a partial metric, of the pages that have a score (NaN where none has)."""
+    if partial:
+        values = [value for value in values if not math.isnan(value)]
     return math.fsum(values) / len(values) if values else float("nan")
 
 
@@ -80,7 +83,8 @@ def summarise(records: list[dict], predictors: list[str]) -> dict[str, dict[str,
     if records and "truth_colourfulness@reading" in records[0]:
         overall["truth@reading"] = {"colourfulness": _mean([row["truth_colourfulness@reading"] for row in records])}
     for predictor in predictors:
-        means = {metric.name: _mean([row[f"{predictor}/{metric.name}"] for row in records]) for metric in METRICS}
+        means = {metric.name: _mean([row[f"{predictor}/{metric.name}"] for row in records], metric.partial)
+                 for metric in METRICS}
         # At reading scale, the ratio is to the truth's colourfulness at that scale.
         reference = overall.get("truth@reading", overall["truth"]) if predictor.endswith("@reading") else overall["truth"]
         truth_here = reference["colourfulness"]

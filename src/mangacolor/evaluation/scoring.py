@@ -12,6 +12,13 @@ scores the pages a reader would get.
     psnr           on RGB in [0, 1], dB, capped at metrics.PSNR_CAP_DB for identical images
     ssim           on RGB, kornia's SSIM (11-tap Gaussian window) averaged over channels and pixels
     delta_e_2000   mean CIEDE2000 between the Lab of the shown prediction and of the true page
+    delta_e_2000_neutral, delta_e_2000_colour
+                   the same mean over the pixels where the truth is neutral (chroma under
+                   NEUTRAL_CHROMA: paper, ink, greys) and over those where it has colour. CIEDE2000
+                   weighs a tint on a neutral pixel far more than the same change of a saturated
+                   colour, and white paper is often half a drawing, so the split shows where a
+                   colouring's error lies; a page with no such pixels has no score for that half
+                   (the means are over the pages that have one)
     colourfulness  Hasler & Suesstrunk, of the prediction (the truth's is scored once per image)
 """
 
@@ -30,7 +37,9 @@ from mangacolor.color import (
     rgb_to_scaled_lab,
     scaled_lab_to_rgb,
 )
-from mangacolor.metrics import ab_l1, colorfulness, mean_delta_e_2000, psnr, ssim
+from mangacolor.metrics import ab_l1, colorfulness, delta_e_2000, psnr, ssim
+
+NEUTRAL_CHROMA = 5.0  # Lab chroma under which a true pixel counts as neutral (about what reads as "no colour")
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class Metric:
     name: str
     label: str
     higher_is_better: bool
+    partial: bool = False  # some pages have no score (NaN): means are over the pages that have one
 
 
 METRICS = (
@@ -45,9 +55,12 @@ METRICS = (
     Metric("psnr", "PSNR (dB)", higher_is_better=True),
     Metric("ssim", "SSIM", higher_is_better=True),
     Metric("delta_e_2000", "CIEDE2000 dE00", higher_is_better=False),
+    Metric("delta_e_2000_neutral", "dE00 where the truth is neutral", higher_is_better=False, partial=True),
+    Metric("delta_e_2000_colour", "dE00 where the truth has colour", higher_is_better=False, partial=True),
     Metric("colourfulness", "colourfulness", higher_is_better=True),
 )
 METRIC_NAMES = tuple(metric.name for metric in METRICS)
+RANKING_NAMES = tuple(metric.name for metric in METRICS if not metric.partial)  # every page has a score
 
 
 @dataclass(frozen=True)
@@ -82,13 +95,22 @@ def score_prediction(
     pred_lightness = prediction[:, :1] if prediction.shape[1] == 3 else truth.lightness
     pred_ab = prediction[:, -2:]
     pred_rgb = shown_rgb(pred_lightness, pred_ab)
+    differences = delta_e_2000(rgb_to_lab(pred_rgb), truth.lab).flatten(1)
+    neutral = (truth.lab[:, 1:].norm(dim=1) < NEUTRAL_CHROMA).flatten(1).float()
     return {
         "ab_l1": ab_l1(pred_ab * AB_SCALE, truth.ab * AB_SCALE),
         "psnr": psnr(pred_rgb, truth.rgb),
         "ssim": ssim(pred_rgb, truth.rgb),
-        "delta_e_2000": mean_delta_e_2000(rgb_to_lab(pred_rgb), truth.lab),
+        "delta_e_2000": differences.mean(1),
+        "delta_e_2000_neutral": masked_mean(differences, neutral),
+        "delta_e_2000_colour": masked_mean(differences, 1.0 - neutral),
         "colourfulness": colorfulness(pred_rgb),
     }
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per row of (B, N) values, the mean where mask (0 or 1) is 1; NaN for a row with no such value."""
+    return (values * mask).sum(1) / mask.sum(1)
 
 
 def constant_ab(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

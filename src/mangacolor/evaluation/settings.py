@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mangacolor.data.print_styles import STYLES
-from mangacolor.evaluation.scoring import METRIC_NAMES
+from mangacolor.evaluation.scoring import RANKING_NAMES
 from mangacolor.inference.compose import AUTO, COMPOSE_MODES
 from mangacolor.runtime.config_errors import require
 
@@ -92,8 +92,8 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
     require(eval_cfg.mode in MODES, f"eval.mode must be one of {', '.join(MODES)}, got {eval_cfg.mode!r}")
     require(batch_size >= 1, f"data.batch_size must be >= 1, got {batch_size}")
     require(limit is None or limit >= 1, f"eval.limit must be >= 1 or null, got {limit}")
-    require(eval_cfg.rank_by in METRIC_NAMES,
-             f"eval.rank_by must be one of {', '.join(METRIC_NAMES)}, got {eval_cfg.rank_by!r}")
+    require(eval_cfg.rank_by in RANKING_NAMES,
+             f"eval.rank_by must be one of {', '.join(RANKING_NAMES)}, got {eval_cfg.rank_by!r}")
     require(eval_cfg.grid_images >= 0, f"eval.grid_images must be >= 0, got {eval_cfg.grid_images}")
     require(eval_cfg.grid_side >= 8, f"eval.grid_side must be >= 8, got {eval_cfg.grid_side}")
     short_side = eval_cfg.get("short_side")
