@@ -92,7 +92,7 @@ def test_the_seed_experiment_pins_every_trick_off_itself():
     """So that turning a trick on by default later cannot change the seed's recipe."""
     seed = OmegaConf.load(config_dir() / "experiment" / "seed.yaml").model
     assert seed.ema.decay is None and seed.discriminator.spectral_norm is False
-    assert seed.generator.upsample == "transposed"
+    assert seed.generator.upsample == "transposed" and seed.reconstruction == "l1"
     assert seed.adversarial == {"warmup_fraction": 0.0, "ramp_fraction": 0.0}
 
 

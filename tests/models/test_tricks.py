@@ -9,7 +9,9 @@ import torch
 from lightning.pytorch.loggers import Logger
 from torch import nn
 
+from mangacolor.color import AB_SCALE, L_SCALE
 from mangacolor.models.components import PatchDiscriminator
+from mangacolor.models.losses import delta_e_94, reconstruction_loss
 from mangacolor.models.pix2pix import Pix2Pix, adversarial_weight
 from mangacolor.runtime.config_errors import ConfigError
 
@@ -188,3 +190,49 @@ def test_every_trick_on_resumes_exactly(tmp_path):
     assert any(key.startswith("generator_ema.") for key in state) and any(key.endswith("_u") for key in state)
     for (name, a), b in zip(whole.state_dict().items(), state.values()):
         assert torch.equal(a, b), name
+
+
+# ---- the reconstruction term ----------------------------------------------------------------------
+def cie94_by_hue_angle(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
+    """CIE94 written the textbook way, with the hue difference from hue angles (float64), lab2 the reference."""
+    lab1, lab2 = lab1.double(), lab2.double()
+    c1, c2 = torch.hypot(lab1[1], lab1[2]), torch.hypot(lab2[1], lab2[2])
+    hue_angle = torch.atan2(lab1[2], lab1[1]) - torch.atan2(lab2[2], lab2[1])
+    delta_h = 2 * torch.sqrt(c1 * c2) * torch.sin(hue_angle / 2)
+    return torch.sqrt((lab1[0] - lab2[0]) ** 2 + ((c1 - c2) / (1 + 0.045 * c2)) ** 2 + (delta_h / (1 + 0.015 * c2)) ** 2)
+
+
+def test_the_cie94_term_is_the_textbook_formula_and_forgives_saturated_colours_more():
+    torch.manual_seed(0)
+    fake_lab = torch.stack([torch.rand(64) * 100, torch.randn(64) * 40, torch.randn(64) * 40])
+    true_lab = torch.stack([torch.rand(64) * 100, torch.randn(64) * 40, torch.randn(64) * 40])
+    scaled = lambda lab: torch.cat([lab[:1] / L_SCALE - 1, lab[1:] / AB_SCALE])[None, :, :, None]
+    got = delta_e_94(scaled(fake_lab), scaled(true_lab))[0, :, 0]
+    torch.testing.assert_close(got.double(), cie94_by_hue_angle(fake_lab, true_lab), rtol=1e-4, atol=1e-3)
+    # ab predictions on the page's own L: no lightness term
+    ab_only = delta_e_94(scaled(fake_lab)[:, 1:], scaled(true_lab)[:, 1:])[0, :, 0]
+    torch.testing.assert_close(ab_only.double(), cie94_by_hue_angle(torch.cat([true_lab[:1], fake_lab[1:]]), true_lab),
+                               rtol=1e-4, atol=1e-3)
+    # The same 10-unit shift of b costs less on a saturated colour than on grey.
+    grey, saturated = torch.tensor([0.0, 0.0]), torch.tensor([0.0, 60.0]) / AB_SCALE
+    shift = torch.tensor([0.0, 10.0]) / AB_SCALE
+    cost = lambda colour: float(delta_e_94((colour + shift).view(1, 2, 1, 1), colour.view(1, 2, 1, 1)))
+    assert cost(saturated) < cost(grey) / 3
+
+
+def test_the_cie94_term_has_finite_gradients_even_on_grey():
+    fake = torch.zeros(1, 3, 2, 2, requires_grad=True)
+    loss = reconstruction_loss("delta_e_94", fake, torch.zeros(1, 3, 2, 2))
+    loss.backward()
+    assert torch.isfinite(fake.grad).all() and float(loss) < 1e-4
+
+
+def test_a_model_trains_on_the_cie94_term_and_a_bad_name_is_named():
+    torch.manual_seed(0)
+    model = Pix2Pix(TINY_G, TINY_D, iterations=3, log_every=1, reconstruction="delta_e_94")
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    fit(model)
+    assert all(torch.isfinite(p).all() for p in model.generator.parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.generator.parameters()))
+    with pytest.raises(ConfigError, match="model.reconstruction must be one of l1, delta_e_94, got 'l2'"):
+        Pix2Pix(TINY_G, TINY_D, reconstruction="l2")

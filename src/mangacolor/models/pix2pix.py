@@ -26,13 +26,12 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
 from mangacolor.color import AB_SCALE, L_SCALE, lightness_as_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
 from mangacolor.metrics import ab_l1, colorfulness, mean_delta_e_2000, psnr
 from mangacolor.models.components import OUTPUT_CHANNELS, PatchDiscriminator, UNetGenerator
 from mangacolor.models.ema import averaged_copy, ema_weight, update_average
-from mangacolor.models.losses import GANLoss
+from mangacolor.models.losses import RECONSTRUCTIONS, GANLoss, reconstruction_loss
 from mangacolor.models.nonfinite import (
     NonFiniteGuard,
     all_finite,
@@ -171,6 +170,7 @@ class Pix2Pix(L.LightningModule):
         predicts: str = "ab",
         ema: dict[str, Any] | None = None,
         adversarial: dict[str, Any] | None = None,
+        reconstruction: str = "l1",
     ):
         super().__init__()
         for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("iterations", iterations), ("log_every", log_every)):
@@ -182,6 +182,8 @@ class Pix2Pix(L.LightningModule):
         if generator.get("out_channels", out_channels) != out_channels:
             raise ValueError(f"model.generator.out_channels={generator['out_channels']} contradicts "
                              f"model.predicts={predicts} ({out_channels} channels); set model.predicts alone")
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ConfigError(f"model.reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, got {reconstruction!r}")
         ema = trick_options("ema", ema, EMA_DEFAULTS)
         if ema["decay"] is not None and not 0.0 < ema["decay"] < 1.0:
             raise ConfigError(f"model.ema.decay must be in (0, 1) (or null: no average), got {ema['decay']}")
@@ -313,7 +315,7 @@ class Pix2Pix(L.LightningModule):
 
         self.toggle_optimizer(opt_g)
         adv_weight = self.adversarial_weight(self.iteration)  # a host number: no wait
-        loss_g_l1 = F.l1_loss(fake.float(), target.float())  # over every predicted channel
+        loss_g_l1 = reconstruction_loss(hp.reconstruction, fake, target)  # L1 over every predicted channel, or CIE94
         if adv_weight > 0:
             loss_g_adv = self.gan_loss(self.discriminator(inputs, fake), True, for_discriminator=False)
             loss_g = (loss_g_adv if adv_weight == 1.0 else adv_weight * loss_g_adv) + hp.lambda_l1 * loss_g_l1
