@@ -167,8 +167,6 @@ def compose_eval(overrides: list[str], run_dir: Path):
 
 @pytest.mark.parametrize("mode", ["auto", "lightness", "ink", "predicted"])
 def test_page_mode_scores_what_colorize_writes_in_every_compose_mode(tmp_path, held_out, mode):
-    from helpers.generators import vivid_unet
-
     from mangacolor.colorize.job import colorize
     from mangacolor.colorize.settings import ColorizeSettings
 
