@@ -122,14 +122,25 @@ def run_command(args: list[str], log: Path) -> tuple[float, float]:
     return time.perf_counter() - start, children_cpu_seconds() - cpu_start
 
 
-def evaluate(generator: Path, pages: Path, style: str, folder: Path, extra: list[str]) -> dict[str, Any]:
-    out = folder / f"eval_{style}"
+def score_settings(study: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """Every score a run gets: name -> (input style, more eval overrides). The study's `styles` (each
+    scored as mangacolor-colorize would colour it by default) and its `also` entries."""
+    scores = {style: (style, []) for style in study["eval"]["styles"]}
+    for name, spec in (study["eval"].get("also") or {}).items():
+        scores[name] = (spec["style"], list(spec.get("overrides", [])))
+    return scores
+
+
+def evaluate(generator: Path, pages: Path, style: str, folder: Path, extra: list[str],
+             name: str | None = None) -> dict[str, Any]:
+    name = name or style
+    out = folder / f"eval_{name}"
     if not (out / "metrics.json").is_file():
         args = [str(BIN / "mangacolor-eval"), f"ckpt_path={generator}", f"data.test_dir={pages}",
                 "eval.mode=page", f"eval.input_style={style}", "eval.progress=false",
                 f"hydra.run.dir={out}", *extra]
         folder.mkdir(parents=True, exist_ok=True)
-        run_command(args, folder / f"eval_{style}.log")
+        run_command(args, folder / f"eval_{name}.log")
     payload = json.loads((out / "metrics.json").read_text())
     return {"overall": payload["overall"], "images": payload["images"], "skipped": payload["skipped"],
             "seconds": payload["seconds"]}
@@ -143,20 +154,31 @@ def run_study(args: argparse.Namespace) -> None:
     budget = int(args.budget or study["budget_images"])
     only = set(args.only.split(",")) if args.only else None
     seeds = [int(s) for s in args.seeds.split(",")]
-    done = {result_key(r["recipe"], r["seed"], r["split"], r["budget_images"]) for r in read_results(results_path)}
+    scoring = score_settings(study)
+    done = {result_key(r["recipe"], r["seed"], r["split"], r["budget_images"]): r for r in read_results(results_path)}
     recipes = [r for r in study["recipes"] if only is None or r["name"] in only]
     if only and len(recipes) != len(only):
         raise SystemExit(f"unknown recipes: {sorted(only - {r['name'] for r in recipes})}")
     for recipe in recipes:
         for seed in seeds:
-            if result_key(recipe["name"], seed, args.split, budget) in done:
-                print(f"{recipe['name']} seed {seed} {args.split}: done, skipped", flush=True)
+            run = Path(args.runs or REPO / study["runs"]) / f"budget{budget}" / recipe["name"] / f"seed{seed}"
+            generator = run / "checkpoints" / "generator.pt"
+            key = result_key(recipe["name"], seed, args.split, budget)
+            if key in done:
+                missing = [name for name in scoring if name not in done[key]["scores"]]
+                if missing and generator.is_file():  # a score added to the study since: only that is run
+                    for name in missing:
+                        style, extra = scoring[name]
+                        done[key]["scores"][name] = evaluate(generator, pages[args.split], style, run / args.split,
+                                                             [*extra, *args.eval_extra], name)
+                    rewrite_result(results_path, done[key])
+                    print(f"{recipe['name']} seed {seed} {args.split}: added {', '.join(missing)}", flush=True)
+                else:
+                    print(f"{recipe['name']} seed {seed} {args.split}: done, skipped", flush=True)
                 continue
             overrides = [*study["base"], *recipe.get("overrides", []), *args.extra, f"seed={seed}"]
             batch = batch_size_of(overrides)
             iterations = max(1, budget // batch)
-            run = Path(args.runs or REPO / study["runs"]) / f"budget{budget}" / recipe["name"] / f"seed{seed}"
-            generator = run / "checkpoints" / "generator.pt"
             train_seconds = train_cpu_seconds = None
             if not generator.is_file():
                 run.mkdir(parents=True, exist_ok=True)
@@ -165,8 +187,9 @@ def run_study(args: argparse.Namespace) -> None:
                          "trainer.enable_progress_bar=false", f"hydra.run.dir={run}"]
                 print(f"{recipe['name']} seed {seed}: training {iterations} iterations x {batch}", flush=True)
                 train_seconds, train_cpu_seconds = run_command(train, run.parent / f"seed{seed}.train.log")
-            scores = {style: evaluate(generator, pages[args.split], style, run / args.split, args.eval_extra)
-                      for style in study["eval"]["styles"]}
+            scores = {name: evaluate(generator, pages[args.split], style, run / args.split, [*extra, *args.eval_extra],
+                                     name)
+                      for name, (style, extra) in scoring.items()}
             line = {
                 "recipe": recipe["name"], "overrides": recipe.get("overrides", []), "seed": seed,
                 "split": args.split, "budget_images": budget, "batch_size": batch, "iterations": iterations,
@@ -178,8 +201,19 @@ def run_study(args: argparse.Namespace) -> None:
             results_path.parent.mkdir(parents=True, exist_ok=True)
             with open(results_path, "a") as handle:
                 handle.write(json.dumps(line) + "\n")
-            summary = ", ".join(f"{style} dE00 {s['overall']['model']['delta_e_2000']:.2f}" for style, s in scores.items())
+            summary = ", ".join(f"{name} dE00 {s['overall']['model']['delta_e_2000']:.2f}" for name, s in scores.items())
             print(f"{recipe['name']} seed {seed} {args.split}: {summary}", flush=True)
+
+
+def rewrite_result(path: Path, record: dict[str, Any]) -> None:
+    """Replace the line of `record`'s (recipe, seed, split, budget) in the results file by `record`
+    (written whole to a new file, then moved over the old one)."""
+    key = result_key(record["recipe"], record["seed"], record["split"], record["budget_images"])
+    lines = [record if result_key(r["recipe"], r["seed"], r["split"], r["budget_images"]) == key else r
+             for r in read_results(path)]
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    temporary.replace(path)
 
 
 def mean_and_spread(values: list[float]) -> str:
@@ -212,6 +246,9 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
         header += [f"{style} ΔE00{scale} (vs {baseline_name[base]})", f"{style} SSIM", f"{style} colour ratio"]
         if base == "grey":
             header.append(f"{style} ΔE00 on neutral / coloured truth (grey)")
+    also = study["eval"].get("also") or {}
+    for name, spec in also.items():
+        header += [f"{name} ΔE00 (vs {baseline_name[baseline.get(spec['style'], 'bw')]})", f"{name} colour ratio"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = [r["name"] for r in study["recipes"]]
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
@@ -241,6 +278,15 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
                       mean_and_spread([m["colourfulness_ratio"] for m in model])]
             if base == "grey":
                 cells.append(neutral_and_colour(model, scored[0][base]))
+        for name, spec in also.items():
+            scored = [r["scores"][name]["overall"] for r in rows if name in r["scores"]]
+            if len(scored) != len(rows):  # not yet scored for every seed: no mean of a subset
+                cells += ["-", "-"]
+                continue
+            base = baseline.get(spec["style"], "bw")
+            model = [s["model"] for s in scored]
+            cells += [f"{mean_and_spread([m['delta_e_2000'] for m in model])} ({scored[0][base]['delta_e_2000']:.2f})",
+                      mean_and_spread([m["colourfulness_ratio"] for m in model])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
