@@ -78,14 +78,16 @@ def test_the_training_tricks_are_the_studys_choice(experiment, ema_decay, tmp_pa
 
 
 def test_the_studys_demo_row_stays_the_recipe_it_measured(tmp_path):
-    """The study trains its recipes over +experiment=demo; its base turns the demo's EMA off again, so
-    the `demo` row is the recipe it started from and the `ema` row the one demo took."""
+    """The study trains its recipes over +experiment=demo; its base turns the demo's EMA and resize
+    upsampling off again, so the `demo` row is the recipe it started from and the `ema_resize` row the
+    one demo took."""
     study = OmegaConf.load(config_dir() / "study" / "quality.yaml")
     recipes = {recipe.name: list(recipe.overrides) for recipe in study.recipes}
-    assert compose_train(list(study.base), tmp_path).model.ema.decay is None
-    ema = compose_train([*study.base, *recipes["ema"]], tmp_path).model.ema
-    demo = compose_train(["+experiment=demo"], tmp_path).model.ema
-    assert (ema.decay, ema.start_fraction) == (demo.decay, demo.start_fraction)
+    base = compose_train(list(study.base), tmp_path).model
+    assert base.ema.decay is None and base.generator.upsample == "transposed"
+    chosen = compose_train([*study.base, *recipes["ema_resize"]], tmp_path).model
+    demo = compose_train(["+experiment=demo"], tmp_path).model
+    assert OmegaConf.to_container(chosen) == OmegaConf.to_container(demo)
 
 
 def test_the_seed_experiment_pins_every_trick_off_itself():
