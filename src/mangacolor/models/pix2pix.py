@@ -10,7 +10,8 @@ model and losses exactly.
 Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's gan term by
 a weight that is a function of the iteration (0 in an L1-only warm-up, then a linear ramp to 1);
 `ema` keeps an exponential moving average of G's weights (models/ema.py), which validation, the
-exported generator.pt and every `.ckpt` reader use; `discriminator.spectral_norm` normalises D.
+exported generator.pt and every `.ckpt` reader use; `discriminator.spectral_norm` normalises D;
+`reconstruction="delta_e_94"` replaces the L1 term by the CIE94 colour difference (models/losses.py).
 `iteration` counts generator updates -- what a user means by "iterations". (Lightning's
 `global_step` counts every optimizer step, two per iteration here.) Scalars are logged against
 `iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
