@@ -105,10 +105,21 @@ def test_a_tiny_study_trains_scores_records_resumes_and_tabulates(tmp_path):
     study_script.main(["run", *common])  # everything done: skipped
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 3
 
+    # A score added to the study later is added to the finished runs, without training them again.
+    trained = (run / "checkpoints" / "generator.pt").stat().st_mtime_ns
+    study["eval"]["also"] = {"plain_lightness": {"style": "plain", "overrides": ["eval.compose=lightness"]}}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    study_script.main(["run", *common])
+    lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [(r["recipe"], r["split"]) for r in lines] == [("tiny", "val"), ("tiny_l1", "val"), ("tiny", "test")]
+    assert all("plain_lightness" in r["scores"] for r in lines[:2]) and "plain_lightness" not in lines[2]["scores"]
+    assert (run / "checkpoints" / "generator.pt").stat().st_mtime_ns == trained
+
     study_script.main(["table", "--study", str(tmp_path / "study.yaml"), "--doc", str(doc)])
     text = doc.read_text()
     assert "old" not in text and text.endswith("\n\nNotes.\n")
-    assert "| tiny | val | 1 |" in text and "| tiny | test | 1 |" in text and "| tiny_l1 | val | 1 |" in text
+    assert "| tiny | val | 8 | 1 |" in text and "| tiny | test | 8 | 1 |" in text and "| tiny_l1 | val | 8 | 1 |" in text
+    assert "plain_lightness ΔE00 (vs grey)" in text
 
     with pytest.raises(SystemExit, match="unknown recipes"):
         study_script.main(["run", *common, "--only", "nope"])
@@ -118,3 +129,21 @@ def test_the_study_config_names_at_least_twelve_recipes_and_the_demo_first():
     study = study_script.load_study(REPO / "conf" / "study" / "quality.yaml")
     names = [recipe["name"] for recipe in study["recipes"]]
     assert len(names) >= 12 and names[0] == "demo" and study["recipes"][0]["overrides"] == []
+
+
+def test_scores_beyond_the_styles_and_a_result_rewritten_in_place(tmp_path):
+    study = {"eval": {"styles": ["plain", "screentone"],
+                      "also": {"plain_lightness": {"style": "plain", "overrides": ["eval.compose=lightness"]}}}}
+    assert study_script.score_settings(study) == {
+        "plain": ("plain", []), "screentone": ("screentone", []),
+        "plain_lightness": ("plain", ["eval.compose=lightness"])}
+    results = tmp_path / "results.jsonl"
+    lines = [fake_result("demo", 0, 11.0), fake_result("ema", 0, 9.0), fake_result("ema", 0, 8.0, budget=5)]
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rescored = fake_result("ema", 0, 9.0)
+    rescored["scores"]["plain_lightness"] = {"overall": {"model": {"delta_e_2000": 7.0}}}
+    study_script.rewrite_result(results, rescored)
+    kept = study_script.read_results(results)
+    assert [r["recipe"] for r in kept] == ["demo", "ema", "ema"]  # same lines, same order
+    assert "plain_lightness" in kept[1]["scores"] and "plain_lightness" not in kept[2]["scores"]  # only its budget
+    assert kept[0] == lines[0] and not (tmp_path / "results.tmp").exists()
