@@ -164,13 +164,16 @@ def run_study(args: argparse.Namespace) -> None:
             run = Path(args.runs or REPO / study["runs"]) / f"budget{budget}" / recipe["name"] / f"seed{seed}"
             generator = run / "checkpoints" / "generator.pt"
             key = result_key(recipe["name"], seed, args.split, budget)
+
+            def score(name: str) -> dict[str, Any]:
+                style, extra = scoring[name]
+                return evaluate(generator, pages[args.split], style, run / args.split, [*extra, *args.eval_extra], name)
+
             if key in done:
                 missing = [name for name in scoring if name not in done[key]["scores"]]
                 if missing and generator.is_file():  # a score added to the study since: only that is run
                     for name in missing:
-                        style, extra = scoring[name]
-                        done[key]["scores"][name] = evaluate(generator, pages[args.split], style, run / args.split,
-                                                             [*extra, *args.eval_extra], name)
+                        done[key]["scores"][name] = score(name)
                     rewrite_result(results_path, done[key])
                     print(f"{recipe['name']} seed {seed} {args.split}: added {', '.join(missing)}", flush=True)
                 else:
@@ -187,9 +190,7 @@ def run_study(args: argparse.Namespace) -> None:
                          "trainer.enable_progress_bar=false", f"hydra.run.dir={run}"]
                 print(f"{recipe['name']} seed {seed}: training {iterations} iterations x {batch}", flush=True)
                 train_seconds, train_cpu_seconds = run_command(train, run.parent / f"seed{seed}.train.log")
-            scores = {name: evaluate(generator, pages[args.split], style, run / args.split, [*extra, *args.eval_extra],
-                                     name)
-                      for name, (style, extra) in scoring.items()}
+            scores = {name: score(name) for name in scoring}
             line = {
                 "recipe": recipe["name"], "overrides": recipe.get("overrides", []), "seed": seed,
                 "split": args.split, "budget_images": budget, "batch_size": batch, "iterations": iterations,
