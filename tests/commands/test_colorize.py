@@ -313,6 +313,7 @@ def test_config_values_are_checked_naming_the_key(tmp_path):
                               ("archive.max_ratio=-1", "max_ratio"), ("size=big", "size"),
                               ("device=tpu", "device"), ("compose=multiply", "compose"),
                               ("descreen=-1", "descreen"), ("descreen=1", "descreen"), ("descreen=true", "descreen"),
+                              ("chroma=-1", "chroma"), ("chroma=strong", "chroma"),
                               ("recolor_color_pages=sometimes", "recolor_color_pages")]:
             with pytest.raises(ConfigError, match=key):
                 ColorizeSettings.from_config(compose("colorize", overrides=[*base, override]))

@@ -165,8 +165,9 @@ def compose_eval(overrides: list[str], run_dir: Path):
         return compose("eval", overrides=[f"paths.run_dir={run_dir}", *overrides])
 
 
-@pytest.mark.parametrize("mode", ["auto", "lightness", "ink", "predicted"])
-def test_page_mode_scores_what_colorize_writes_in_every_compose_mode(tmp_path, held_out, mode):
+@pytest.mark.parametrize("mode, chroma", [("auto", 1.0), ("lightness", 1.0), ("ink", 1.0), ("predicted", 1.0),
+                                          ("ink", 0.5)])
+def test_page_mode_scores_what_colorize_writes_in_every_compose_mode(tmp_path, held_out, mode, chroma):
     from mangacolor.colorize.job import colorize
     from mangacolor.colorize.settings import ColorizeSettings
 
@@ -178,13 +179,14 @@ def test_page_mode_scores_what_colorize_writes_in_every_compose_mode(tmp_path, h
             parameter.normal_(0.0, 0.3)
     ckpt = export_generator(generator, config, tmp_path / "generator.pt", training_size=SIZE)
     base = [f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page", f"eval.compose={mode}",
-            "eval.grid_images=0", "data.num_workers=0", "eval.progress=false"]
+            f"eval.chroma={chroma}", "eval.grid_images=0", "data.num_workers=0", "eval.progress=false"]
     payload = evaluate(compose_eval(base, tmp_path / "eval"))
-    assert payload["settings"]["compose"] == mode
+    assert payload["settings"]["compose"] == mode and payload["settings"]["chroma"] == chroma
     _, rows = read_outputs(tmp_path / "eval")
     coloured = tmp_path / "coloured"
     summary = colorize(ColorizeSettings(ckpt, held_out, coloured, format="png", device="cpu", precision="32-true",
-                                        num_workers=0, progress=False, compose=mode, recolor_color_pages=True))
+                                        num_workers=0, progress=False, compose=mode, chroma=chroma,
+                                        recolor_color_pages=True))
     assert summary.coloured == len(rows)
     for row in rows:
         truth = read_image(held_out / row["path"])[None].float() / 255
@@ -204,6 +206,9 @@ def test_page_mode_ink_with_an_ab_generator_is_a_clear_error(tmp_path, tiny_run,
     with pytest.raises(ConfigError, match="eval.compose"):
         evaluate(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page",
                                "eval.compose=multiply"], tmp_path / "eval 2"))
+    with pytest.raises(ConfigError, match="eval.chroma"):
+        evaluate(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page",
+                               "eval.chroma=-1"], tmp_path / "eval 3"))
 
 
 # ---- the console script -----------------------------------------------------------------

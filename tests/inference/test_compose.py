@@ -196,3 +196,27 @@ def test_every_mode_keeps_pages_and_tiled_strips_at_their_size(compose):
     for page, result in zip(pages, colorizer.colour(pages)):
         assert result.shape == page.shape and result.dtype == torch.uint8
     assert sum(colorizer.composed.values()) == len(pages)
+
+
+def test_chroma_scales_the_colour_and_keeps_lightness_and_hue():
+    page = lines_page()
+    paper = distance_to_ink(page) >= 8
+    full = lab(colour(KnownColor(flat=True), page, "predicted"))
+    half = lab(colour(KnownColor(flat=True), page, "predicted", chroma=0.5))
+    none = lab(colour(KnownColor(flat=True), page, "predicted", chroma=0.0))
+    chroma = lambda image: image[1:].norm(dim=0)[paper]
+    assert float(chroma(full).mean()) > 20
+    assert torch.allclose(chroma(half), chroma(full) / 2, atol=1.0)
+    assert float(chroma(none).max()) < 1.0
+    for scaled in (half, none):  # lightness is the prediction's whatever the strength
+        assert (scaled[0][paper] - full[0][paper]).abs().max() < 1.0
+    hue = lambda image: torch.atan2(image[2], image[1])[paper]
+    assert (hue(half) - hue(full)).abs().max() < 0.05
+    # With the page's lightness and no chroma, the page comes back grey as it was.
+    assert (colour(KnownColor(), page, "lightness", chroma=0.0).int() - page.int()).abs().max() <= 1
+
+
+def test_chroma_must_be_a_number_at_least_zero():
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="chroma"):
+            PageColorizer(KnownColor(), short_side=SHORT_SIDE, chroma=bad)

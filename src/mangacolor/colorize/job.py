@@ -180,7 +180,8 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     try:
         colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
                                     settings.batch_size, device, precision,
-                                    compose=settings.compose, descreen=settings.descreen)
+                                    compose=settings.compose, descreen=settings.descreen,
+                                    chroma=settings.chroma)
     except ValueError as error:
         raise ConfigError(f"tile / tile_overlap: {error}") from None
     fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if compile_generator else [])]

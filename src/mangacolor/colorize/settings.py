@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ class ColorizeSettings:
     progress: bool = True
     compose: str = AUTO                 # how the predicted colour meets the page (inference.compose)
     descreen: int = 0                   # screentone period (page pixels) smoothed into tone first; 0: off
+    chroma: float = 1.0                 # colour strength: predicted chroma times this (0: grey, 1: as predicted)
     recolor_color_pages: bool = False   # False: pages already in colour are copied as they are
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
@@ -77,6 +79,11 @@ class ColorizeSettings:
                     values[key] = int(cfg[key])
                 except (TypeError, ValueError):
                     raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
+        if cfg.get("chroma") is not None:
+            try:
+                values["chroma"] = float(cfg["chroma"])
+            except (TypeError, ValueError):
+                raise ConfigError(f"chroma must be a number >= 0, got {cfg['chroma']!r}") from None
         for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile",
                     "compose", "recolor_color_pages"):
             if key in cfg:
@@ -107,6 +114,8 @@ class ColorizeSettings:
         require(self.compose in COMPOSE_MODES, f"compose must be one of {', '.join(COMPOSE_MODES)}, got {self.compose!r}")
         require(self.descreen == 0 or self.descreen >= 2,
                 f"descreen must be 0 (off) or a screen period of at least 2 pixels, got {self.descreen}")
+        require(math.isfinite(self.chroma) and self.chroma >= 0,
+                f"chroma must be a number >= 0 (1: as predicted, 0: grey), got {self.chroma}")
         require(isinstance(self.recolor_color_pages, bool),
                 f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}")
         try:

@@ -80,7 +80,8 @@ def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPredi
         return lambda lightness: (predict(generator, lightness, settings.precision), None)
     colorizer = PageColorizer(generator, settings.short_side, batch_size=settings.batch_size,
                                 device=settings.device, precision=settings.precision,
-                                compose=settings.compose, descreen=settings.descreen)
+                                compose=settings.compose, descreen=settings.descreen,
+                                chroma=settings.chroma)
 
     def predict_pages(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pages = colorizer.color_lightness(list(lightness.split(1)))

@@ -13,6 +13,7 @@ as mangacolor-colorize's settings of the same names (conf/colorize.yaml).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ class EvalSettings:
     tensorboard: bool
     compose: str = AUTO         # page mode: how the colour meets the page, as mangacolor-colorize's
     descreen: int = 0           # page mode: screentone period smoothed into tone first, as mangacolor-colorize's
+    chroma: float = 1.0         # page mode: colour strength, as mangacolor-colorize's
     input_style: str = "plain"  # plain: the page's own L | screentone, lines, flat: the page printed in B&W first
     printing: dict | None = None  # the print synthesis settings (the training run's data.printing, else defaults)
 
@@ -106,6 +108,9 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
     descreen = eval_cfg.get("descreen", 0)
     require(isinstance(descreen, int) and not isinstance(descreen, bool) and (descreen == 0 or descreen >= 2),
              f"eval.descreen must be 0 (off) or a screen period of at least 2 pixels, got {descreen!r}")
+    chroma = eval_cfg.get("chroma", 1.0)
+    require(isinstance(chroma, (int, float)) and not isinstance(chroma, bool) and math.isfinite(chroma) and chroma >= 0,
+             f"eval.chroma must be a number >= 0 (1: as predicted, 0: grey), got {chroma!r}")
 
 
 def check_inputs(cfg: Any) -> None:
@@ -151,6 +156,7 @@ def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precis
         grid_side=int(options.grid_side), short_side=short_side, mean_ab_limit=options.get("mean_ab_limit"),
         progress=bool(options.progress), tensorboard=bool(options.tensorboard),
         compose=options.get("compose", AUTO), descreen=int(options.get("descreen", 0)),
+        chroma=float(options.get("chroma", 1.0)),
         input_style=options.get("input_style", "plain"), printing=training_printing(ckpt_path),
     )
 

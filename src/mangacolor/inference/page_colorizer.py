@@ -120,7 +120,7 @@ class ColoredPage:
     """One page as colourised: what is written, and the raw prediction's ab (what ab_l1 scores)."""
 
     rgb: torch.Tensor      # (1, 3, H, W) in [0, 1], float32, on the colorizer's device
-    ab: torch.Tensor       # (1, 2, H, W) predicted scaled ab, enlarged to the page
+    ab: torch.Tensor       # (1, 2, H, W) predicted scaled ab (times `chroma`), enlarged to the page
     compose: str           # the mode used: lightness | ink | predicted
 
 
@@ -136,6 +136,8 @@ class PageColorizer:
     predicted need a full-colour generator (ValueError otherwise).
     descreen: the coarsest screentone period to smooth into tone before composing, in page pixels;
     0 leaves the page as it is.
+    chroma: colour strength, the predicted chroma (a and b) times this before composing, lightness
+    and hue kept: 1 as predicted, 0 grey (the page as `lightness` shows it), above 1 bolder.
     `composed` counts the pages coloured in each mode.
     """
 
@@ -150,6 +152,7 @@ class PageColorizer:
         precision: str = "auto",
         compose: str = AUTO,
         descreen: int = 0,
+        chroma: float = 1.0,
     ):
         self.device = torch.device(device)
         self.generator = generator.eval().to(self.device)
@@ -165,7 +168,9 @@ class PageColorizer:
         check_compose(compose, self.predicts)
         if descreen < 0:
             raise ValueError(f"descreen must be 0 (off) or a screen period in pixels, got {descreen}")
-        self.compose, self.descreen = compose, int(descreen)
+        if not (math.isfinite(chroma) and chroma >= 0):
+            raise ValueError(f"chroma must be a number >= 0 (1: as predicted, 0: grey), got {chroma}")
+        self.compose, self.descreen, self.chroma = compose, int(descreen), float(chroma)
         self.composed: Counter[str] = Counter()
 
     @torch.inference_mode()
@@ -184,6 +189,7 @@ class PageColorizer:
         working = [self._to_working(l) for l in lightness]
         coloured = []
         for full, work, prediction in zip(lightness, working, self._predict_working(working)):
+            prediction = self._strength(prediction)
             mode = choose(self.compose, self.predicts, full)
             size = full.shape[-2:]
             ab = self._resize(prediction[:, -2:], size)
@@ -197,6 +203,12 @@ class PageColorizer:
             self.composed[mode] += 1
             coloured.append(ColoredPage(rgb, ab, mode))
         return coloured
+
+    def _strength(self, prediction: torch.Tensor) -> torch.Tensor:
+        """The prediction with its a and b (the last two channels) times `chroma`."""
+        if self.chroma == 1.0:
+            return prediction
+        return torch.cat([prediction[:, :-2], prediction[:, -2:] * self.chroma], dim=1)
 
     @torch.inference_mode()
     def predict_pages_ab(self, lightness: list[torch.Tensor]) -> list[torch.Tensor]:
