@@ -98,8 +98,8 @@ def test_too_many_entries_are_refused(tmp_path):
 
 
 def test_empty_corrupt_and_missing_archives_are_clear_errors(tmp_path):
-    empty = make_zip(tmp_path / "empty.cbz", [])
-    only_text = make_zip(tmp_path / "text.cbz", [("readme.txt", b"hello")])
+    make_zip(tmp_path / "empty.cbz", [])
+    make_zip(tmp_path / "text.cbz", [("readme.txt", b"hello")])
     (tmp_path / "junk.cbz").write_bytes(b"this is not a zip file at all" * 10)
     good = make_zip(tmp_path / "good.cbz", [("001.png", png()), ("002.png", png())])
     (tmp_path / "truncated.cbz").write_bytes(good.read_bytes()[:-30])  # end of central directory gone

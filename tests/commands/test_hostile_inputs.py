@@ -93,8 +93,8 @@ def test_every_good_page_gives_finite_windows_in_range(hostile):
     cropper = PageCropper(size=32, window=64, colourful_draws=3)
     pages = [{"image": read_image(hostile.path(name)), "path": name, "bad": []} for name in hostile.good]
     for batch in [collate_pages([page]) for page in pages] + [collate_pages(pages)]:
-        for train in (True, False):
-            rgb = cropper(batch["pages"], batch["sizes"], torch.Generator().manual_seed(0), train=train)
+        for training in (True, False):
+            rgb = cropper(batch["pages"], batch["sizes"], torch.Generator().manual_seed(0), train=training)
             lightness, ab = rgb_to_scaled_lab(rgb)
             assert rgb.shape[-2:] == (32, 32) and rgb.min() >= 0 and rgb.max() <= 1, batch["paths"]
             assert torch.isfinite(lightness).all() and torch.isfinite(ab).all(), batch["paths"]
