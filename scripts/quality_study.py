@@ -234,6 +234,13 @@ def neutral_and_colour(model: list[dict[str, float]], baseline: dict[str, float]
     return f"{neutral} / {colour} ({baseline['delta_e_2000_neutral']:.2f} / {baseline['delta_e_2000_colour']:.2f})"
 
 
+def headline(scored: list[dict[str, Any]], base: str) -> tuple[list[dict[str, Any]], float]:
+    """The model's overall metrics of each seed and the baseline's ΔE00, as the table shows them: B&W
+    pages where their dots blend into tone (eval's reading scale), grey pages as they are."""
+    at = "@reading" if base == "bw" and "model@reading" in scored[0] else ""
+    return [s[f"model{at}"] for s in scored], scored[0].get(f"{base}{at}", scored[0]["grey"])["delta_e_2000"]
+
+
 def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     """One row per (recipe, split, budget): each style's headline metrics, means over seeds (± sd).
     Runs on another budget than the study's are never averaged with it: they get their own row."""
@@ -249,7 +256,9 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
             header.append(f"{style} ΔE00 on neutral / coloured truth (grey)")
     also = study["eval"].get("also") or {}
     for name, spec in also.items():
-        header += [f"{name} ΔE00 (vs {baseline_name[baseline.get(spec['style'], 'bw')]})", f"{name} colour ratio"]
+        base = baseline.get(spec["style"], "bw")
+        scale = " at reading scale" if base == "bw" else ""
+        header += [f"{name} ΔE00{scale} (vs {baseline_name[base]})", f"{name} colour ratio"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = [r["name"] for r in study["recipes"]]
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
@@ -270,11 +279,8 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
             if not scored:
                 cells += ["-", "-", "-"] + (["-"] if base == "grey" else [])
                 continue
-            # B&W pages are read where their dots blend into tone (eval's reading scale); grey pages as they are.
-            at = "@reading" if base == "bw" and "model@reading" in scored[0] else ""
-            model = [s[f"model{at}"] for s in scored]
+            model, base_de = headline(scored, base)
             model_de = mean_and_spread([m["delta_e_2000"] for m in model])
-            base_de = scored[0].get(f"{base}{at}", scored[0]["grey"])["delta_e_2000"]
             cells += [f"{model_de} ({base_de:.2f})", mean_and_spread([m["ssim"] for m in model]),
                       mean_and_spread([m["colourfulness_ratio"] for m in model])]
             if base == "grey":
@@ -284,9 +290,8 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
             if len(scored) != len(rows):  # not yet scored for every seed: no mean of a subset
                 cells += ["-", "-"]
                 continue
-            base = baseline.get(spec["style"], "bw")
-            model = [s["model"] for s in scored]
-            cells += [f"{mean_and_spread([m['delta_e_2000'] for m in model])} ({scored[0][base]['delta_e_2000']:.2f})",
+            model, base_de = headline(scored, baseline.get(spec["style"], "bw"))
+            cells += [f"{mean_and_spread([m['delta_e_2000'] for m in model])} ({base_de:.2f})",
                       mean_and_spread([m["colourfulness_ratio"] for m in model])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

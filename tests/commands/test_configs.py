@@ -90,6 +90,21 @@ def test_the_studys_demo_row_stays_the_recipe_it_measured(tmp_path):
     assert OmegaConf.to_container(chosen) == OmegaConf.to_container(demo)
 
 
+def test_the_cpu_experiment_is_the_studys_l1_resize_at_its_budget(tmp_path):
+    """+experiment=cpu trains what the study's `l1_resize` row at 28,800 images measured: the same model
+    and data settings, that many images, on the user's pages instead of the bundled ones."""
+    study = OmegaConf.load(config_dir() / "study" / "quality.yaml")
+    recipes = {recipe.name: list(recipe.overrides) for recipe in study.recipes}
+    measured = compose_train([*study.base, *recipes["l1_resize"]], tmp_path)
+    cpu = compose_train(["+experiment=cpu", "data.train_dir=x"], tmp_path)
+    assert OmegaConf.to_container(measured.model) == OmegaConf.to_container(cpu.model)
+    assert cpu.model.adversarial.warmup_fraction == 1.0  # L1 alone, throughout
+    for key in ("size", "window", "batch_size", "input_styles", "printing", "hflip", "colourful_draws"):
+        assert OmegaConf.to_container(measured.data)[key] == OmegaConf.to_container(cpu.data)[key], key
+    assert cpu.train.iterations * cpu.data.batch_size == 28800
+    assert cpu.callbacks.checkpoint.monitor == "val/delta_e_2000"
+
+
 def test_the_seed_experiment_pins_every_trick_off_itself():
     """So that turning a trick on by default later cannot change the seed's recipe."""
     seed = OmegaConf.load(config_dir() / "experiment" / "seed.yaml").model
