@@ -131,6 +131,16 @@ def test_the_study_config_names_at_least_twelve_recipes_and_the_demo_first():
     assert len(names) >= 12 and names[0] == "demo" and study["recipes"][0]["overrides"] == []
 
 
+def test_extra_scores_of_bw_pages_are_read_at_reading_scale_like_the_styles():
+    study = {"eval": {"styles": ["plain"], "also": {"screentone_half": {"style": "screentone", "overrides": []}}},
+             "recipes": [{"name": "ema"}]}
+    result = fake_result("ema", 0, 9.0)
+    result["scores"]["screentone_half"] = result["scores"].pop("screentone")
+    rows = study_script.table([result], study).splitlines()
+    assert "screentone_half ΔE00 at reading scale (vs B&W page)" in rows[0]
+    assert rows[2].endswith("| 8.00 (18.00) | 0.50 |")  # the model and the B&W page at reading scale
+
+
 def test_scores_beyond_the_styles_and_a_result_rewritten_in_place(tmp_path):
     study = {"eval": {"styles": ["plain", "screentone"],
                       "also": {"plain_lightness": {"style": "plain", "overrides": ["eval.compose=lightness"]}}}}
