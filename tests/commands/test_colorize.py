@@ -433,3 +433,15 @@ def test_the_console_script_names_the_generator_that_cannot_do_ink(generator_pat
     message = str(caught.value)
     assert message.startswith("mangacolor-colorize: error: compose=ink needs a full-colour generator")
     assert str(generator_path) in message and "\n" not in message
+
+
+def test_chroma_sets_the_colour_strength_and_the_summary_says_it(tmp_path, generator_path):
+    source = tmp_path / "in"
+    page(source / "p.png", 40, 32)
+    chroma = lambda image: np.ptp(np.asarray(image.convert("RGB"), dtype=np.int16), axis=2).mean()  # spread of R, G, B
+    strengths = {}
+    for strength in (1.0, 0.5, 0.0):
+        summary = run(generator_path, source, tmp_path / f"out {strength}", chroma=strength, format="png")
+        strengths[strength] = chroma(load(tmp_path / f"out {strength}" / "p.png"))
+        assert (f", chroma {strength:g}." in summary.line()) == (strength != 1.0)
+    assert strengths[1.0] > 10 and strengths[0.5] < strengths[1.0] * 0.7 and strengths[0.0] <= 1.0

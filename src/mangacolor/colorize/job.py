@@ -73,6 +73,7 @@ class Summary:
     copied: int = 0                                        # pages already in colour, copied as they were
     composed: dict[str, int] = field(default_factory=dict)  # pages coloured in each compose mode
     compose: str = "auto"
+    chroma: float = 1.0                                    # the colour strength, said when it is not 1
 
     def line(self) -> str:
         parts = [f"{self.coloured} pages coloured", f"{self.skipped} skipped (already done)"]
@@ -85,6 +86,7 @@ class Summary:
         speed = (f", {self.coloured / self.seconds:.2f} pages/s" if self.coloured and self.seconds > 0 else "")
         composed = ", ".join(f"{count} {mode}" for mode, count in sorted(self.composed.items()))
         how = f", compose {self.compose}" + (f" ({composed})" if composed else "")
+        how += f", chroma {self.chroma:g}" if self.chroma != 1.0 else ""
         return (f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}{how}. "
                 f"Output folder {printable(self.output)}")
 
@@ -198,6 +200,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         output=settings.output, device=f"{device} ({', '.join(fast)})",
         resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
         copied=copied, composed=dict(colorizer.composed), compose=settings.compose,
+        chroma=settings.chroma,
     )
 
 

@@ -117,7 +117,7 @@ def generator_predicts(generator: nn.Module) -> str:
 
 @dataclass
 class ColoredPage:
-    """One page as colourised: what is written, and the raw prediction's ab (what ab_l1 scores)."""
+    """One page as colourised: what is written, and the predicted ab it was composed with (what ab_l1 scores)."""
 
     rgb: torch.Tensor      # (1, 3, H, W) in [0, 1], float32, on the colorizer's device
     ab: torch.Tensor       # (1, 2, H, W) predicted scaled ab (times `chroma`), enlarged to the page
@@ -137,7 +137,7 @@ class PageColorizer:
     descreen: the coarsest screentone period to smooth into tone before composing, in page pixels;
     0 leaves the page as it is.
     chroma: colour strength, the predicted chroma (a and b) times this before composing, lightness
-    and hue kept: 1 as predicted, 0 grey (the page as `lightness` shows it), above 1 bolder.
+    and hue kept: 1 as predicted, 0 no colour at all, above 1 bolder.
     `composed` counts the pages coloured in each mode.
     """
 
