@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from mangacolor.colorize.archives import (
 from mangacolor.data.files import (
     DEFAULT_MAX_PIXELS,
 )
-from mangacolor.inference.compose import AUTO, COMPOSE_MODES
+from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 from mangacolor.runtime.fast_path import CHANNELS_LAST
@@ -83,7 +82,7 @@ class ColorizeSettings:
             try:
                 values["chroma"] = float(cfg["chroma"])
             except (TypeError, ValueError):
-                raise ConfigError(f"chroma must be a number >= 0, got {cfg['chroma']!r}") from None
+                raise ConfigError(f"chroma must be {CHROMA_RULE}, got {cfg['chroma']!r}") from None
         for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile",
                     "compose", "recolor_color_pages"):
             if key in cfg:
@@ -114,8 +113,7 @@ class ColorizeSettings:
         require(self.compose in COMPOSE_MODES, f"compose must be one of {', '.join(COMPOSE_MODES)}, got {self.compose!r}")
         require(self.descreen == 0 or self.descreen >= 2,
                 f"descreen must be 0 (off) or a screen period of at least 2 pixels, got {self.descreen}")
-        require(math.isfinite(self.chroma) and self.chroma >= 0,
-                f"chroma must be a number >= 0 (1: as predicted, 0: grey), got {self.chroma}")
+        require(is_chroma(self.chroma), f"chroma must be {CHROMA_RULE}, got {self.chroma}")
         require(isinstance(self.recolor_color_pages, bool),
                 f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}")
         try:

@@ -13,7 +13,6 @@ as mangacolor-colorize's settings of the same names (conf/colorize.yaml).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from omegaconf import OmegaConf
 
 from mangacolor.data.print_styles import STYLES
 from mangacolor.evaluation.scoring import RANKING_NAMES
-from mangacolor.inference.compose import AUTO, COMPOSE_MODES
+from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
 from mangacolor.runtime.config_errors import require
 
 log = logging.getLogger(__name__)
@@ -109,8 +108,7 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
     require(isinstance(descreen, int) and not isinstance(descreen, bool) and (descreen == 0 or descreen >= 2),
              f"eval.descreen must be 0 (off) or a screen period of at least 2 pixels, got {descreen!r}")
     chroma = eval_cfg.get("chroma", 1.0)
-    require(isinstance(chroma, (int, float)) and not isinstance(chroma, bool) and math.isfinite(chroma) and chroma >= 0,
-             f"eval.chroma must be a number >= 0 (1: as predicted, 0: grey), got {chroma!r}")
+    require(is_chroma(chroma), f"eval.chroma must be {CHROMA_RULE}, got {chroma!r}")
 
 
 def check_inputs(cfg: Any) -> None:

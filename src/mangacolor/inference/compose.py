@@ -42,6 +42,8 @@ Pure torch; everything runs on the page's device in float32.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
@@ -68,6 +70,14 @@ FLATTEN_REACH = 2         # working pixels: a line's neighbourhood, where the la
 TRUST_POWER = 32          # how quickly trust falls as a line darkens a working pixel against the paper near it
 FLATTEN_SIGMA = 2.0       # working pixels: how far the surroundings it leans on reach
 SCREEN_PIECES = 6         # descreen: dots (or holes) within four periods that make a screen
+
+
+CHROMA_RULE = "a number >= 0 (1: as predicted, 0: no colour)"  # the `chroma` setting, said in its errors
+
+
+def is_chroma(value) -> bool:
+    """A colour strength (colorize's and eval's `chroma`): a finite number, at least 0."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def check_compose(compose: str, predicts: str, generator_name: str = "the generator") -> None:

@@ -34,6 +34,7 @@ from mangacolor.color import (
 )
 from mangacolor.inference.compose import (
     AUTO,
+    CHROMA_RULE,
     INK,
     LIGHTNESS,
     PREDICTED,
@@ -44,6 +45,7 @@ from mangacolor.inference.compose import (
     compose_lightness,
     compose_predicted,
     descreen,
+    is_chroma,
 )
 from mangacolor.inference.generator_file import predicted_channels
 from mangacolor.inference.prediction import pad_to_multiple, predict
@@ -168,8 +170,8 @@ class PageColorizer:
         check_compose(compose, self.predicts)
         if descreen < 0:
             raise ValueError(f"descreen must be 0 (off) or a screen period in pixels, got {descreen}")
-        if not (math.isfinite(chroma) and chroma >= 0):
-            raise ValueError(f"chroma must be a number >= 0 (1: as predicted, 0: grey), got {chroma}")
+        if not is_chroma(chroma):
+            raise ValueError(f"chroma must be {CHROMA_RULE}, got {chroma}")
         self.compose, self.descreen, self.chroma = compose, int(descreen), float(chroma)
         self.composed: Counter[str] = Counter()
 
