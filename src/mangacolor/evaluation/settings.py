@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from mangacolor.data.print_styles import STYLES
 from mangacolor.evaluation.scoring import RANKING_NAMES
-from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
+from mangacolor.inference.compose import AUTO, check_composition
 from mangacolor.runtime.config_errors import require
 
 log = logging.getLogger(__name__)
@@ -100,15 +100,9 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
     short_side = eval_cfg.get("short_side")
     require(short_side is None or (isinstance(short_side, int) and short_side >= 1),
              f"eval.short_side must be a positive whole number of pixels or null, got {short_side!r}")
-    compose = eval_cfg.get("compose", AUTO)
-    require(compose in COMPOSE_MODES, f"eval.compose must be one of {', '.join(COMPOSE_MODES)}, got {compose!r}")
     input_style = eval_cfg.get("input_style", "plain")
     require(input_style in STYLES, f"eval.input_style must be one of {', '.join(STYLES)}, got {input_style!r}")
-    descreen = eval_cfg.get("descreen", 0)
-    require(isinstance(descreen, int) and not isinstance(descreen, bool) and (descreen == 0 or descreen >= 2),
-             f"eval.descreen must be 0 (off) or a screen period of at least 2 pixels, got {descreen!r}")
-    chroma = eval_cfg.get("chroma", 1.0)
-    require(is_chroma(chroma), f"eval.chroma must be {CHROMA_RULE}, got {chroma!r}")
+    check_composition("eval.", eval_cfg.get("compose", AUTO), eval_cfg.get("descreen", 0), eval_cfg.get("chroma", 1.0))
 
 
 def check_inputs(cfg: Any) -> None:
