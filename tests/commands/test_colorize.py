@@ -19,9 +19,10 @@ from mangacolor.color import rgb_to_scaled_lab
 from mangacolor.colorize.archives import ArchiveError, ArchiveLimits
 from mangacolor.colorize.job import colorize
 from mangacolor.colorize.settings import ColorizeError, ColorizeSettings
-from mangacolor.commands.colorize import quote_path_overrides
+from mangacolor.commands.colorize import PATH_KEYS
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.models.components import UNetGenerator
+from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir
 from mangacolor.runtime.config_errors import ConfigError
 
@@ -325,7 +326,8 @@ def test_config_values_are_checked_naming_the_key(tmp_path):
                                   "back\\slash\\", "100% done"])
 def test_path_overrides_reach_the_config_unchanged(path):
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        cfg = compose("colorize", overrides=quote_path_overrides([f"input={path}", "output=o", "ckpt_path=m"]))
+        quoted = overrides.quote_path_overrides([f"input={path}", "output=o", "ckpt_path=m"], PATH_KEYS)
+        cfg = compose("colorize", overrides=quoted)
         assert cfg.input == path
 
 

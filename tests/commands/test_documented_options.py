@@ -39,13 +39,12 @@ from mangacolor.colorize.settings import ColorizeSettings
 from mangacolor.commands import colorize as colorize_command
 from mangacolor.commands import eval as eval_command
 from mangacolor.commands.train_checks import check_train_config
-from mangacolor.evaluation.settings import build_settings
+from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.models.components.unet import UNetGenerator
 from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.config_errors import ConfigError
-from mangacolor.runtime.devices import resolve_device, resolve_precision
 
 DOCS = REPO / "docs"
 OPTION_HEADER = "| option | default | values | meaning |"
@@ -53,7 +52,8 @@ GROUP_HEADER = "| group | options | what it sets |"
 
 # command -> (its docs page, its config name, the quoting its console script applies to argv)
 COMMANDS = {
-    "colorize": ("colorize.md", "colorize", colorize_command.quote_path_overrides),
+    "colorize": ("colorize.md", "colorize",
+                 lambda args: overrides.quote_path_overrides(args, colorize_command.PATH_KEYS)),
     "eval": ("evaluation.md", "eval", lambda args: overrides.quote_path_overrides(args, eval_command.PATH_KEYS)),
     "train": ("training.md", "train", list),
     "bench": ("benchmarks.md", "bench", list),
@@ -294,14 +294,13 @@ def check_colorize(key: str, value: str, expected: Any) -> None:
 def check_eval(key: str, value: str, expected: Any) -> None:
     cfg = compose_command("eval", arguments(EVAL_BASE, key, value, EVAL_CONTEXT))
     assert plain(raw_value(cfg, CONFIG_PATH.get(key, key))) == expected
-    # What mangacolor.evaluation.evaluate reads, in its order: the device, the precision, the settings.
+    # What mangacolor-eval builds: the settings from the config (the device and the precision
+    # resolved there), then settled for the loaded generator.
     if needs_cuda(cfg.eval.device):
         with pytest.raises(ValueError, match="no CUDA GPU"):
-            resolve_device(cfg.eval.device)
+            EvalSettings.from_config(cfg)
         return
-    device = resolve_device(cfg.eval.device)
-    precision = resolve_precision(OmegaConf.select(cfg, "trainer.precision", default="auto"), device)
-    settings = build_settings(cfg, Path(cfg.ckpt_path), MULTIPLE, str(device), precision, training_size=RUN_SIZE)
+    settings = EvalSettings.from_config(cfg).for_generator(MULTIPLE, RUN_SIZE)
     if key in EVAL_FROM_CONFIG:
         return  # read from the config itself, checked above; the settings built from it all the same
     landed = getattr(settings, key.split(".")[-1])

@@ -32,6 +32,7 @@ from mangacolor.color import (
 from mangacolor.data.files import find_images, read_image
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.evaluate import evaluate
+from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.inference.generator_file import export_generator, load_generator
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.metrics import ab_l1, colorfulness, delta_e_2000, mean_delta_e_2000, psnr, ssim
@@ -42,6 +43,11 @@ from mangacolor.runtime.config_errors import ConfigError
 SIZE, WINDOW = 16, 32  # the tiny run's training crop, written into its .hydra/config.yaml
 GENERATOR = {"depth": 3, "width": 4, "max_width": 8, "norm": "batch", "dropout": 0.0, "dropout_blocks": 0}
 METRICS = ("ab_l1", "psnr", "ssim", "delta_e_2000", "delta_e_2000_neutral", "delta_e_2000_colour", "colourfulness")
+
+
+def evaluate_config(cfg):
+    """The library as mangacolor-eval calls it: the settings from the config, then the evaluation."""
+    return evaluate(EvalSettings.from_config(cfg))
 
 
 @pytest.fixture
@@ -180,7 +186,7 @@ def test_page_mode_scores_what_colorize_writes_in_every_compose_mode(tmp_path, h
     ckpt = export_generator(generator, config, tmp_path / "generator.pt", training_size=SIZE)
     base = [f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page", f"eval.compose={mode}",
             f"eval.chroma={chroma}", "eval.grid_images=0", "data.num_workers=0", "eval.progress=false"]
-    payload = evaluate(compose_eval(base, tmp_path / "eval"))
+    payload = evaluate_config(compose_eval(base, tmp_path / "eval"))
     assert payload["settings"]["compose"] == mode and payload["settings"]["chroma"] == chroma
     _, rows = read_outputs(tmp_path / "eval")
     coloured = tmp_path / "coloured"
@@ -201,13 +207,13 @@ def test_page_mode_ink_with_an_ab_generator_is_a_clear_error(tmp_path, tiny_run,
     cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page", "eval.compose=ink"],
                        tmp_path / "eval")
     with pytest.raises(ValueError, match=f"compose=ink needs a full-colour generator.*{ckpt}"):
-        evaluate(cfg)
+        evaluate_config(cfg)
     assert list((tmp_path / "eval").iterdir()) == []  # the folder is given back for a retry
     with pytest.raises(ConfigError, match="eval.compose"):
-        evaluate(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page",
+        evaluate_config(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page",
                                "eval.compose=multiply"], tmp_path / "eval 2"))
     with pytest.raises(ConfigError, match="eval.chroma"):
-        evaluate(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page",
+        evaluate_config(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page",
                                "eval.chroma=-1"], tmp_path / "eval 3"))
 
 
@@ -258,10 +264,10 @@ def test_a_folder_holding_an_evaluation_is_refused_before_any_work(tmp_path, tin
     out = tmp_path / "out"
     overrides = [f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={held_out}",
                  "data.num_workers=0", "eval.progress=false"]
-    evaluate(compose_eval(overrides, out))
+    evaluate_config(compose_eval(overrides, out))
     before = {name: (out / name).read_bytes() for name in ("metrics.json", "per_image.csv", "best.png")}
     with pytest.raises(FileExistsError, match="already holds .mangacolor-eval, metrics.json"):
-        evaluate(compose_eval(overrides, out))
+        evaluate_config(compose_eval(overrides, out))
     assert before == {name: (out / name).read_bytes() for name in before}
 
 
@@ -271,7 +277,7 @@ def test_page_mode_scores_whole_pages_as_colorize_colours_them_from_a_lightning_
     out = tmp_path / "out"
     cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.mode=page", "data.batch_size=3",
                         "data.num_workers=0", "eval.progress=false", "eval.tensorboard=true"], out)
-    payload = evaluate(cfg)
+    payload = evaluate_config(cfg)
     metrics, rows = read_outputs(out)
     assert payload["images"] == metrics["images"] == 5 and metrics["settings"]["mode"] == "page"
     # This checkpoint records no training size: colorize's fallback, the generator's multiple (2**3).
@@ -302,7 +308,7 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
     base = [f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.train_dir={train}", f"data.size={SIZE}",
             f"data.window={WINDOW}", "eval.mode=page", "data.num_workers=0", "eval.progress=false"]
 
-    payload = evaluate(compose_eval(base, tmp_path / "default"))
+    payload = evaluate_config(compose_eval(base, tmp_path / "default"))
     assert payload["settings"]["short_side"] == SIZE  # as colorize: the size it was trained at
     metrics, rows = read_outputs(tmp_path / "default")
     mean_ab = torch.tensor(metrics["mean_ab_baseline"]["ab_lab_units"], dtype=torch.float64) / 110
@@ -321,7 +327,7 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
         written = read_image((coloured / row["path"]).with_suffix(".png"))[None].float() / 255
         assert float(row["model/psnr"]) == pytest.approx(psnr(written, truth).item(), abs=0.05), row["path"]
 
-    payload = evaluate(compose_eval([*base, "eval.short_side=24"], tmp_path / "chosen"))
+    payload = evaluate_config(compose_eval([*base, "eval.short_side=24"], tmp_path / "chosen"))
     assert payload["settings"]["short_side"] == 24
     metrics, rows = read_outputs(tmp_path / "chosen")
     check_against_recomputation(metrics, rows, held_out, ckpt, "page", ("model", "grey", "mean_ab"), mean_ab,
@@ -336,7 +342,7 @@ def test_crop_mode_scores_a_full_colour_generator_s_colour_page_with_its_own_lig
             parameter.normal_(0.0, 0.3)
     ckpt = export_generator(generator, GENERATOR, tmp_path / "generator.pt", training_size=SIZE)
     out = tmp_path / "out"
-    payload = evaluate(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.size={SIZE}",
+    payload = evaluate_config(compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.size={SIZE}",
                                      f"data.window={WINDOW}", "data.num_workers=0", "eval.progress=false"], out))
     assert payload["generator"]["out_channels"] == 3
     metrics, rows = read_outputs(out)
@@ -357,7 +363,7 @@ def test_limit_and_bf16_precision(tmp_path, tiny_run, held_out):
     ckpt = tiny_run / "checkpoints" / "generator.pt"
     cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", "eval.limit=2", "precision=bf16-mixed",
                         "data.num_workers=0", "eval.progress=false"], tmp_path / "out")
-    payload = evaluate(cfg)
+    payload = evaluate_config(cfg)
     # The first two files by path: broken.png (skipped) and one page.
     assert payload["images"] == 1 and payload["skipped"] == 1
     assert payload["settings"]["precision"] == "bf16-mixed" and payload["settings"]["limit"] == 2
@@ -367,7 +373,7 @@ def test_progress_in_a_log_is_a_few_plain_lines(tmp_path, tiny_run, held_out, ca
     """stderr is not a terminal here: plain lines with the count and the running dE00, no redrawn bar."""
     cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={held_out}",
                         "data.batch_size=1", "data.num_workers=0"], tmp_path / "out")
-    evaluate(cfg)
+    evaluate_config(cfg)
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("mangacolor-eval: ")]
     assert "\r" not in err
@@ -381,7 +387,7 @@ def test_hostile_folder_is_scored_with_every_bad_file_skipped_and_listed(tmp_pat
     hostile = make_hostile_folder(tmp_path / "hostile")
     cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={hostile.folder}",
                         f"eval.mode={mode}", "data.num_workers=0", "eval.progress=false"], tmp_path / "out")
-    payload = evaluate(cfg)
+    payload = evaluate_config(cfg)
     _, rows = read_outputs(tmp_path / "out")
     scored = {row["path"] for row in rows}
     listed = {Path(entry["path"]).relative_to(hostile.folder).as_posix() for entry in payload["skipped_files"]}
@@ -401,7 +407,7 @@ def test_missing_folder_or_checkpoint_fails_naming_the_key_before_the_folder_is_
               "data.train_dir: folder not found")]
     for overrides, message in cases:
         with pytest.raises(ConfigError, match=message):
-            evaluate(compose_eval([*overrides, "eval.progress=false"], tmp_path / "out"))
+            evaluate_config(compose_eval([*overrides, "eval.progress=false"], tmp_path / "out"))
         assert not (tmp_path / "out").exists()
 
 
@@ -440,17 +446,17 @@ def test_a_failed_evaluation_leaves_its_folder_free_for_a_retry(tmp_path, tiny_r
 
     monkeypatch.setattr(report, "write_metrics_json", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        evaluate(compose_eval(overrides, out))
+        evaluate_config(compose_eval(overrides, out))
     assert out.is_dir() and not any(out.iterdir())  # no claim and no partial outputs left behind
 
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no image files"):  # a failure after claiming, too
-        evaluate(compose_eval([overrides[0], f"data.test_dir={empty}"], out))
+        evaluate_config(compose_eval([overrides[0], f"data.test_dir={empty}"], out))
     assert not any(out.iterdir())
 
     monkeypatch.undo()
-    assert evaluate(compose_eval(overrides, out))["images"] == 5  # the retry in the same folder runs
+    assert evaluate_config(compose_eval(overrides, out))["images"] == 5  # the retry in the same folder runs
     assert (out / "metrics.json").is_file()
 
 
@@ -475,7 +481,7 @@ def test_crop_mode_gives_training_validations_numbers(tmp_path, held_out):
 
     cfg = compose_eval([f"ckpt_path={ckpt}", f"data.test_dir={held_out}", f"data.size={SIZE}", f"data.window={WINDOW}",
                         "data.num_workers=0", "eval.progress=false"], tmp_path / "out")
-    overall = evaluate(cfg)["overall"]
+    overall = evaluate_config(cfg)["overall"]
     assert overall["model"]["ab_l1"] == pytest.approx(validation["ab_l1"], abs=1e-4)
     assert overall["grey"]["ab_l1"] == pytest.approx(validation["grey_ab_l1"], abs=1e-4)
     # Validation's truth is RGB rebuilt from (L, ab); eval's is the page itself: a float32 round trip apart.
@@ -507,7 +513,7 @@ CLIPART_VAL = SHARED / "data" / "clipart" / "val"
 def test_shared_clipart_pages_are_scored(tmp_path, tiny_run):
     cfg = compose_eval([f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}", f"data.test_dir={CLIPART_VAL}",
                         "eval.limit=6", "data.num_workers=0", "eval.progress=false"], tmp_path / "out")
-    payload = evaluate(cfg)
+    payload = evaluate_config(cfg)
     metrics, rows = read_outputs(tmp_path / "out")
     assert payload["images"] + payload["skipped"] == 6 and len(rows) == payload["images"]
     for predictor in ("model", "grey"):
