@@ -34,7 +34,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from mangacolor.benchmark.sweep import check_bench_config
+from mangacolor.benchmark.settings import BenchSettings
 from mangacolor.colorize.settings import ColorizeSettings
 from mangacolor.commands import colorize as colorize_command
 from mangacolor.commands import eval as eval_command
@@ -264,7 +264,7 @@ def test_documented_option_is_accepted_and_lands_where_the_command_reads_it(opti
         assert plain(raw_value(cfg, CONFIG_PATH.get(option.key, option.key))) == expected
         check_train_config(cfg)
         if option.command == "bench":
-            check_bench_config(cfg)
+            BenchSettings.from_config(cfg)
 
 
 def check_group(option: Option, value: str) -> None:

@@ -6,7 +6,6 @@ so the same command can simply be run again; a finished one keeps it, and is nev
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
