@@ -3,6 +3,7 @@ CPU (never its speed). The library's own tests are in tests/benchmark/."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
