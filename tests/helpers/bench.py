@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from helpers.configs import compose_config
 from omegaconf import DictConfig
 
 from mangacolor.benchmark.settings import BenchSettings
-from mangacolor.runtime.bundled import config_dir, register_resolvers
 
 TINY_BENCH = [
     "+debug=tiny", "bench.warmup=1", "bench.iterations=1", "bench.data_batches=1",
@@ -21,9 +20,7 @@ TINY_BENCH = [
 
 def compose_bench(overrides: list[str]) -> DictConfig:
     """conf/bench.yaml composed with `overrides`, as mangacolor-bench composes it."""
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("bench", overrides=overrides)
+    return compose_config("bench", overrides)
 
 
 def bench_settings(overrides: list[str]) -> BenchSettings:
