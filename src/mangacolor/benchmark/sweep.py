@@ -149,7 +149,7 @@ class Report:
     command: str
     progress: Progress
     on_row: Callable[[dict[str, Any]], None] | None = None
-    date: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    date: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self, complete: bool) -> dict[str, Any]:
@@ -209,13 +209,13 @@ def run(settings: BenchSettings, argv: Sequence[str] = (),
     device = resolve_device(settings.trainer.accelerator)
     machine = describe_machine(device)
     commit = git_commit(REPO_DIR)
-    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    precisions = [resolve_precision(p, device) for p in _choices(settings.bench.precisions, settings.trainer.precision)]
+    asked = _choices(settings.bench.precisions, settings.trainer.precision)
+    precisions = [resolve_precision(precision, device) for precision in asked]
     bench = Bench(settings, device, machine, precisions)
     plan = plan_rows(bench)
     # A bar of rows on a terminal; in a log, each row's result in a line with the count and time left.
     progress = Progress(plan.total, "mangacolor-bench", "row", every=1)
-    report = Report(machine, commit, " ".join(["mangacolor-bench", *argv]), progress, on_row, date)
+    report = Report(machine, commit, " ".join(["mangacolor-bench", *argv]), progress, on_row)
     if plan.model:
         measure_model_rows(bench, plan.model, report)
     if plan.data:
