@@ -224,7 +224,9 @@ def needs_cuda(value: Any) -> bool:
 
 # Base arguments each command needs to compose, and where a key is read only in some mode.
 COLORIZE_BASE = {"ckpt_path": "generator.pt", "input": "pages", "output": "coloured"}
-EVAL_BASE = {"ckpt_path": "run/checkpoints/last.ckpt", "data.test_dir": "held-out"}
+# paths.run_dir stands for the folder Hydra makes for the console script (${hydra:runtime.output_dir},
+# unresolvable outside a Hydra run); the settings record it.
+EVAL_BASE = {"ckpt_path": "run/checkpoints/last.ckpt", "data.test_dir": "held-out", "paths.run_dir": "eval"}
 EVAL_CONTEXT = {"eval.short_side": {"eval.mode": "page"}}  # read in page mode only
 RUN_SIZE, RUN_WINDOW, MULTIPLE = 256, 512, 32
 # eval's nulls are filled in: the crop from the training run's config, page mode's side from the training size
