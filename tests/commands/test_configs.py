@@ -5,21 +5,15 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from helpers.configs import compose_train
 from omegaconf import OmegaConf
 
 from mangacolor.commands.train import training_device
 from mangacolor.commands.train_checks import check_train_config
-from mangacolor.runtime.bundled import config_dir, register_resolvers
+from mangacolor.runtime.bundled import config_dir
 from mangacolor.runtime.config_errors import ConfigError
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
-
-
-def compose_train(overrides: list[str], run_dir: Path):
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
 
 
 def test_experiments_exist():

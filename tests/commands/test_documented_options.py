@@ -34,18 +34,17 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from mangacolor.benchmark.sweep import check_bench_config
+from mangacolor.benchmark.settings import BenchSettings
 from mangacolor.colorize.settings import ColorizeSettings
 from mangacolor.commands import colorize as colorize_command
 from mangacolor.commands import eval as eval_command
 from mangacolor.commands.train_checks import check_train_config
-from mangacolor.evaluation.settings import build_settings
+from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.models.components.unet import UNetGenerator
 from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.config_errors import ConfigError
-from mangacolor.runtime.devices import resolve_device, resolve_precision
 
 DOCS = REPO / "docs"
 OPTION_HEADER = "| option | default | values | meaning |"
@@ -53,7 +52,8 @@ GROUP_HEADER = "| group | options | what it sets |"
 
 # command -> (its docs page, its config name, the quoting its console script applies to argv)
 COMMANDS = {
-    "colorize": ("colorize.md", "colorize", colorize_command.quote_path_overrides),
+    "colorize": ("colorize.md", "colorize",
+                 lambda args: overrides.quote_path_overrides(args, colorize_command.PATH_KEYS)),
     "eval": ("evaluation.md", "eval", lambda args: overrides.quote_path_overrides(args, eval_command.PATH_KEYS)),
     "train": ("training.md", "train", list),
     "bench": ("benchmarks.md", "bench", list),
@@ -224,7 +224,9 @@ def needs_cuda(value: Any) -> bool:
 
 # Base arguments each command needs to compose, and where a key is read only in some mode.
 COLORIZE_BASE = {"ckpt_path": "generator.pt", "input": "pages", "output": "coloured"}
-EVAL_BASE = {"ckpt_path": "run/checkpoints/last.ckpt", "data.test_dir": "held-out"}
+# paths.run_dir stands for the folder Hydra makes for the console script (${hydra:runtime.output_dir},
+# unresolvable outside a Hydra run); the settings record it.
+EVAL_BASE = {"ckpt_path": "run/checkpoints/last.ckpt", "data.test_dir": "held-out", "paths.run_dir": "eval"}
 EVAL_CONTEXT = {"eval.short_side": {"eval.mode": "page"}}  # read in page mode only
 RUN_SIZE, RUN_WINDOW, MULTIPLE = 256, 512, 32
 # eval's nulls are filled in: the crop from the training run's config, page mode's side from the training size
@@ -264,7 +266,7 @@ def test_documented_option_is_accepted_and_lands_where_the_command_reads_it(opti
         assert plain(raw_value(cfg, CONFIG_PATH.get(option.key, option.key))) == expected
         check_train_config(cfg)
         if option.command == "bench":
-            check_bench_config(cfg)
+            BenchSettings.from_config(cfg)
 
 
 def check_group(option: Option, value: str) -> None:
@@ -294,14 +296,13 @@ def check_colorize(key: str, value: str, expected: Any) -> None:
 def check_eval(key: str, value: str, expected: Any) -> None:
     cfg = compose_command("eval", arguments(EVAL_BASE, key, value, EVAL_CONTEXT))
     assert plain(raw_value(cfg, CONFIG_PATH.get(key, key))) == expected
-    # What mangacolor.evaluation.evaluate reads, in its order: the device, the precision, the settings.
+    # What mangacolor-eval builds: the settings from the config (the device and the precision
+    # resolved there), then settled for the loaded generator.
     if needs_cuda(cfg.eval.device):
         with pytest.raises(ValueError, match="no CUDA GPU"):
-            resolve_device(cfg.eval.device)
+            EvalSettings.from_config(cfg)
         return
-    device = resolve_device(cfg.eval.device)
-    precision = resolve_precision(OmegaConf.select(cfg, "trainer.precision", default="auto"), device)
-    settings = build_settings(cfg, Path(cfg.ckpt_path), MULTIPLE, str(device), precision, training_size=RUN_SIZE)
+    settings = EvalSettings.from_config(cfg).for_generator(MULTIPLE, RUN_SIZE)
     if key in EVAL_FROM_CONFIG:
         return  # read from the config itself, checked above; the settings built from it all the same
     landed = getattr(settings, key.split(".")[-1])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.configs import compose_train
 from helpers.hostile_files import make_hostile_folder
-from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from mangacolor.color import rgb_to_scaled_lab
@@ -22,15 +22,8 @@ from mangacolor.data.files import printable, read_image
 from mangacolor.data.pages import PageDataset, collate_pages
 from mangacolor.data.transforms import PageCropper
 from mangacolor.models.pix2pix import Pix2Pix
-from mangacolor.runtime.bundled import config_dir, register_resolvers
 
 QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
-
-
-def compose_train(overrides: list[str], run_dir: Path):
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
 
 
 @pytest.fixture

@@ -7,23 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 from helpers.cli import run_cli
+from helpers.configs import compose_train
 from helpers.pages import make_pages
-from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 
 from mangacolor.commands.train import train
 from mangacolor.commands.train_checks import check_train_config, check_train_inputs
 from mangacolor.data.datamodule import PagesDataModule
 from mangacolor.models.pix2pix import Pix2Pix
-from mangacolor.runtime.bundled import config_dir, register_resolvers
+from mangacolor.runtime.bundled import config_dir
 from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.resume import record_launch
-
-
-def compose_train(overrides: list[str], run_dir: Path):
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
 
 
 @pytest.fixture
@@ -110,7 +104,7 @@ def test_an_unknown_experiment_is_refused_by_hydra_naming_it_and_the_choices(tmp
 
 def test_the_console_script_reports_a_bad_value_in_one_line(tmp_path, pages):
     result = run_cli(["mangacolor-train", "+debug=tiny", f"data.train_dir={pages}", "data.window=16",
-                      f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path)
+                      f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path, check=False)
     assert result.returncode != 0
     assert "mangacolor-train: error: data.window (16) must be at least data.size (32)" in result.stderr
     assert "Traceback" not in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ from mangacolor.evaluation.scoring import (
     constant_ab,
     score_prediction,
 )
-from mangacolor.evaluation.settings import build_settings, check_inputs, training_crop
+from mangacolor.evaluation.settings import EvalSettings, check_inputs, training_crop
 from mangacolor.evaluation.views import scored_views, whole_pages
 from mangacolor.metrics import PSNR_CAP_DB
 from mangacolor.models.components import UNetGenerator
@@ -178,12 +179,12 @@ def test_the_model_predicts_crops_as_validation_and_pages_as_colorize(tmp_path):
 
     generator = tiny_generator()
     lightness = rgb_to_scaled_lab(torch.rand(2, 3, 20, 27))[0]
-    crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
+    crop = settings_for(eval_cfg(size=16, window=32))
     crop_ab, crop_rgb = model_prediction(generator, crop)(lightness)
     assert torch.equal(crop_ab, predict_ab(generator, lightness)) and crop_rgb is None  # shown as validation shows it
     cfg = eval_cfg()
     cfg.eval.mode = "page"
-    page = build_settings(cfg, Path("g.pt"), 8, "cpu", "32-true", training_size=16)
+    page = settings_for(cfg, training_size=16)
     colorizer = PageColorizer(generator, 16, precision="32-true")
     expected = torch.cat([colorizer.predict_pages_ab([lightness[i:i + 1]])[0] for i in range(2)])
     predicted, shown = model_prediction(generator, page)(lightness)
@@ -200,7 +201,7 @@ def test_a_full_colour_generator_predicts_crops_in_full_colour():
     torch.manual_seed(0)
     generator = UNetGenerator(depth=3, width=4, max_width=8, out_channels=3).eval()
     lightness = rgb_to_scaled_lab(torch.rand(2, 3, 16, 16))[0]
-    crop = build_settings(eval_cfg(size=16, window=32), Path("g.pt"), 8, "cpu", "32-true")
+    crop = settings_for(eval_cfg(size=16, window=32))
     predicted, shown = model_prediction(generator, crop)(lightness)
     assert predicted.shape == (2, 3, 16, 16) and torch.equal(predicted, predict(generator, lightness))
     assert shown is None  # shown as validation shows it: its own L with its a and b
@@ -218,7 +219,7 @@ def test_baselines_are_moved_to_the_device_once_not_per_group(tmp_path, monkeypa
     monkeypatch.setattr(runner, "constant_ab", lambda ab, like: seen.append(ab) or real_constant_ab(ab, like))
     cfg = eval_cfg()
     cfg.eval.mode = "page"
-    settings = build_settings(cfg, Path("g.pt"), 8, "cpu", "32-true", training_size=16)
+    settings = settings_for(cfg, training_size=16)
     baseline = torch.tensor([0.1, -0.1], dtype=torch.float64)
     result = runner.evaluate_pages(tiny_generator(), sorted(tmp_path.iterdir()), settings, {"mean_ab": baseline})
     assert len(result.records) == 3 and len(seen) == 3  # three groups: two batches, one with two sizes
@@ -278,11 +279,18 @@ def test_full_colour_previews_fit_with_white_paper_in_both_lightness_channels_an
 # ---- settings ---------------------------------------------------------------------------
 def eval_cfg(**data) -> OmegaConf:
     return OmegaConf.create({
+        "ckpt_path": "g.pt", "paths": {"run_dir": "eval"}, "trainer": {"precision": "32-true"},
         "data": {"size": None, "window": None, "batch_size": 2, "num_workers": 0, "max_pixels": 10**8,
-                 "train_dir": None, **data},
+                 "test_dir": "pages", "train_dir": None, **data},
         "eval": {"mode": "crop", "limit": None, "rank_by": "delta_e_2000", "grid_images": 4, "grid_side": 64,
-                 "mean_ab_limit": None, "progress": False, "tensorboard": False},
+                 "mean_ab_limit": None, "progress": False, "tensorboard": False, "device": "cpu"},
     })
+
+
+def settings_for(cfg, ckpt_path: Path = Path("g.pt"), training_size: int | None = None) -> EvalSettings:
+    """As mangacolor-eval builds them: from the config, then for a generator of multiple 8."""
+    cfg = OmegaConf.merge(cfg, {"ckpt_path": str(ckpt_path)})
+    return EvalSettings.from_config(cfg).for_generator(8, training_size)
 
 
 def write_run_config(run: Path, size: int, window: int) -> Path:
@@ -295,24 +303,24 @@ def write_run_config(run: Path, size: int, window: int) -> Path:
 def test_crop_defaults_to_the_training_runs_size_and_window(tmp_path):
     ckpt = write_run_config(tmp_path / "run", 32, 64)
     assert training_crop(ckpt)[:2] == (32, 64)
-    settings = build_settings(eval_cfg(), ckpt, multiple=8, device="cpu", precision="32-true")
+    settings = settings_for(eval_cfg(), ckpt)
     assert (settings.size, settings.window) == (32, 64)
-    settings = build_settings(eval_cfg(size=16, window=16), ckpt, multiple=8, device="cpu", precision="32-true")
+    settings = settings_for(eval_cfg(size=16, window=16), ckpt)
     assert (settings.size, settings.window) == (16, 16)
 
 
 def test_crop_mode_without_a_known_size_names_the_keys(tmp_path):
     with pytest.raises(ConfigError, match="data.size and data.window"):
-        build_settings(eval_cfg(), tmp_path / "generator.pt", multiple=8, device="cpu", precision="32-true")
+        settings_for(eval_cfg(), tmp_path / "generator.pt")
     cfg = eval_cfg()
     cfg.eval.mode = "page"
-    assert build_settings(cfg, tmp_path / "generator.pt", 8, "cpu", "32-true").size is None
+    assert settings_for(cfg, tmp_path / "generator.pt").size is None
 
 
 def test_page_mode_works_at_colorizes_resolution_unless_told():
     cfg = eval_cfg()
     cfg.eval.mode = "page"
-    build = lambda cfg, training_size: build_settings(cfg, Path("g.pt"), 8, "cpu", "32-true", training_size)  # noqa: E731
+    build = lambda cfg, training_size: settings_for(cfg, training_size=training_size)  # noqa: E731
     assert build(cfg, 32).short_side == 32   # the size it was trained at
     assert build(cfg, None).short_side == 8  # unknown: the generator's multiple, as colorize
     cfg.eval.short_side = 100
@@ -327,15 +335,14 @@ def test_page_mode_works_at_colorizes_resolution_unless_told():
 def test_inputs_are_checked_naming_the_key(tmp_path):
     ckpt = tmp_path / "g.pt"
     ckpt.write_bytes(b"")
-    cfg = OmegaConf.create({"ckpt_path": str(ckpt), "data": {"test_dir": str(tmp_path), "train_dir": None}})
-    check_inputs(cfg)
-    for key, value, message in [("data.test_dir", tmp_path / "nope", "data.test_dir: folder not found"),
-                                ("data.test_dir", ckpt, "data.test_dir: folder not found"),
-                                ("data.train_dir", tmp_path / "gone", "data.train_dir: folder not found"),
+    settings = replace(settings_for(eval_cfg(size=16, window=32), ckpt), test_dir=tmp_path)
+    check_inputs(settings)
+    for key, value, message in [("test_dir", tmp_path / "nope", "data.test_dir: folder not found"),
+                                ("test_dir", ckpt, "data.test_dir: folder not found"),
+                                ("train_dir", tmp_path / "gone", "data.train_dir: folder not found"),
                                 ("ckpt_path", tmp_path / "x.ckpt", "ckpt_path: checkpoint file not found")]:
-        changed = OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{key}={value}"]))
         with pytest.raises(ConfigError, match=message):
-            check_inputs(changed)
+            check_inputs(replace(settings, **{key: value}))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -349,7 +356,7 @@ def test_inputs_are_checked_naming_the_key(tmp_path):
 def test_bad_settings_fail_naming_the_key(tmp_path, change, message):
     cfg = OmegaConf.merge(eval_cfg(size=16, window=32), change)
     with pytest.raises(ConfigError, match=message):
-        build_settings(cfg, tmp_path / "generator.pt", multiple=8, device="cpu", precision="32-true")
+        settings_for(cfg, tmp_path / "generator.pt")
 
 
 # ---- report -----------------------------------------------------------------------------

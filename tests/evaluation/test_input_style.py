@@ -7,25 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.eval_runs import compose_eval, evaluate_config
 from helpers.pages import make_pages
-from hydra import compose, initialize_config_dir
 
 from mangacolor.data.print_styles import PrintSettings
-from mangacolor.evaluation.evaluate import evaluate
 from mangacolor.evaluation.page_loop import printed_inputs, reading_scale
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.models.components import UNetGenerator
-from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.config_errors import ConfigError
 
 GENERATOR = {"depth": 3, "width": 4, "max_width": 8, "norm": "batch", "dropout": 0.0, "dropout_blocks": 0,
              "out_channels": 3}
-
-
-def eval_config(overrides: list[str], run_dir: Path):
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("eval", overrides=[f"paths.run_dir={run_dir}", *overrides])
 
 
 @pytest.fixture
@@ -57,16 +49,16 @@ def test_page_mode_scores_b_and_w_pages_against_the_b_and_w_page_at_both_scales(
     make_pages(pages, 3, (80, 64), seed=4)
     base = [f"ckpt_path={full_color_generator}", f"data.test_dir={pages}", "eval.mode=page",
             "eval.input_style=screentone", "eval.grid_images=0", "data.num_workers=0", "eval.progress=false"]
-    payload = evaluate(eval_config(base, tmp_path / "eval"))
+    payload = evaluate_config(compose_eval(base, tmp_path / "eval"))
     overall = payload["overall"]
     for predictor in ("model", "grey", "bw", "model@reading", "grey@reading", "bw@reading"):
         assert set(overall[predictor]) >= {"delta_e_2000", "ssim", "colourfulness_ratio"}, predictor
     assert overall["bw"]["colourfulness"] < 1.0  # the B&W page holds no colour
     # grey keeps the true L: closer to the truth than the printed page, whose tones became ink and paper
     assert overall["grey"]["delta_e_2000"] < overall["bw"]["delta_e_2000"]
-    again = evaluate(eval_config(base, tmp_path / "again"))["overall"]
+    again = evaluate_config(compose_eval(base, tmp_path / "again"))["overall"]
     assert again["bw"] == overall["bw"] and again["model"] == overall["model"]  # a fixed print per page
-    plain = evaluate(eval_config([*base[:3], "eval.grid_images=0", "data.num_workers=0", "eval.progress=false"],
+    plain = evaluate_config(compose_eval([*base[:3], "eval.grid_images=0", "data.num_workers=0", "eval.progress=false"],
                                  tmp_path / "plain"))["overall"]
     assert "bw" not in plain and plain["grey"] == overall["grey"]
 
@@ -75,5 +67,5 @@ def test_an_unknown_input_style_names_the_key(tmp_path, full_color_generator):
     pages = tmp_path / "pages"
     make_pages(pages, 1, (40, 40))
     with pytest.raises(ConfigError, match="eval.input_style"):
-        evaluate(eval_config([f"ckpt_path={full_color_generator}", f"data.test_dir={pages}",
+        evaluate_config(compose_eval([f"ckpt_path={full_color_generator}", f"data.test_dir={pages}",
                               "eval.input_style=sepia"], tmp_path / "eval"))

@@ -34,12 +34,13 @@ def generator_files(tmp_path_factory) -> dict[str, Path]:
 def exports(generator_files):
     """(format, predicts) -> the ExportSummary of that export, made on first use."""
     from mangacolor.export.exporter import export
+    from mangacolor.export.settings import ExportSettings
 
     made = {}
 
     def get(model_format: str, predicts: str):
         if (model_format, predicts) not in made:
-            made[model_format, predicts] = export(generator_files[predicts], model_format)
+            made[model_format, predicts] = export(ExportSettings(generator_files[predicts], model_format))
         return made[model_format, predicts]
 
     return get

@@ -4,15 +4,18 @@ it was not checked on, the JSON says how to use them, and nothing is written ove
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from mangacolor.export import exporter
-from mangacolor.export.exporter import ExportError, export
+from mangacolor.export.exporter import ExportError
 from mangacolor.export.metadata import FORMAT, json_path
+from mangacolor.export.settings import ExportSettings
 from mangacolor.inference.generator_file import export_generator, load_generator
 from mangacolor.models.components import UNetGenerator
+from mangacolor.runtime.config_errors import ConfigError
 
 # (batch, height, width) in multiples of the generator's, none of them among the export's own check.
 OTHER_PAGES = ((3, 1, 5), (1, 4, 2), (2, 1, 1))
@@ -22,6 +25,11 @@ CASES = [
     ("torch-export", "ab"),
     pytest.param("torch-export", "lab", marks=pytest.mark.slow),
 ]
+
+
+def export_as(ckpt_path, model_format: str, **options):
+    """The library as mangacolor-export calls it: its settings, then the export."""
+    return exporter.export(ExportSettings(Path(ckpt_path), model_format, **options))
 
 
 def run_exported(summary, pages: torch.Tensor) -> torch.Tensor:
@@ -104,13 +112,13 @@ def test_an_existing_output_is_never_replaced_unless_asked(tmp_path):
     mine = tmp_path / "generator.pt2"
     mine.write_bytes(b"the user's own file")
     with pytest.raises(FileExistsError, match="generator.pt2 exists; choose another output=, or overwrite=true"):
-        export(path, "torch-export")
+        export_as(path, "torch-export")
     assert mine.read_bytes() == b"the user's own file"
     json_path(tmp_path / "other.pt2").write_text("{}")
     with pytest.raises(FileExistsError, match="other.pt2.json exists"):
-        export(path, "torch-export", output=tmp_path / "other.pt2")
+        export_as(path, "torch-export", output=tmp_path / "other.pt2")
     assert not (tmp_path / "other.pt2").exists()
-    summary = export(path, "torch-export", overwrite=True)
+    summary = export_as(path, "torch-export", overwrite=True)
     assert summary.path == mine and mine.read_bytes() != b"the user's own file"
 
 
@@ -121,7 +129,7 @@ def test_an_export_that_does_not_reproduce_the_generator_is_not_written(tmp_path
     monkeypatch.setattr(torch.export, "load", lambda f: _Shifted(real_load(f)))
     with pytest.raises(ExportError, match=r"torch-export export of .*generator.pt differs from the PyTorch "
                                           r"generator by 0.01 \(tolerance 0.0001\) on random pages; nothing written"):
-        export(path, "torch-export")
+        export_as(path, "torch-export")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["generator.pt"]
 
 
@@ -138,11 +146,11 @@ def test_a_bad_checkpoint_is_a_clear_error_naming_it(tmp_path):
     bad = tmp_path / "notes.pt"
     torch.save({"hello": 1}, bad)
     with pytest.raises(ValueError, match="notes.pt: neither a generator.pt export nor a mangacolor Lightning checkpoint"):
-        export(bad, "onnx")
+        export_as(bad, "onnx")
     with pytest.raises(FileNotFoundError, match="checkpoint not found: .*missing.pt"):
-        export(tmp_path / "missing.pt", "onnx")
-    with pytest.raises(ExportError, match="format must be one of onnx, torch-export, got 'tflite'"):
-        export(bad, "tflite")
+        export_as(tmp_path / "missing.pt", "onnx")
+    with pytest.raises(ConfigError, match="format must be one of onnx, torch-export, got 'tflite'"):
+        ExportSettings(bad, "tflite")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.pt"]
 
 
@@ -152,7 +160,7 @@ def test_a_resize_generator_exports_to_onnx_and_reproduces_itself(tmp_path):
     torch.manual_seed(0)
     config = dict(depth=4, width=8, max_width=16, upsample="resize")
     generator = UNetGenerator(**config, out_channels=3).eval()
-    summary = export(export_generator(generator, config, tmp_path / "generator.pt", training_size=64), "onnx")
+    summary = export_as(export_generator(generator, config, tmp_path / "generator.pt", training_size=64), "onnx")
     random = torch.Generator().manual_seed(1)
     for batch, height, width in OTHER_PAGES:
         pages = torch.rand(batch, 1, height * 16, width * 16, generator=random) * 2 - 1

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.configs import compose_train
 from helpers.pages import make_pages
-from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 
 from mangacolor.commands.train import train
@@ -25,17 +25,10 @@ from mangacolor.models.nonfinite import (
     snapshot_buffers,
     step_unless_nonfinite,
 )
-from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.checkpoint_io import safe_torch_load
 
 QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "logger=none"]
 INJECTORS: list[NaNInjector] = []  # the callbacks train() built, for the test to read
-
-
-def compose_train(overrides: list[str], run_dir: Path):
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
 
 
 def network_state(module) -> dict[str, torch.Tensor]:

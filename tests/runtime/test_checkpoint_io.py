@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.configs import compose_train
 from helpers.pages import make_pages
-from hydra import compose, initialize_config_dir
 
 from mangacolor.commands.train import train
 from mangacolor.inference.generator_file import load_generator
-from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.checkpoint_io import (
     AtomicCheckpointIO,
     DamagedCheckpoint,
@@ -26,12 +25,6 @@ from mangacolor.runtime.checkpoint_io import (
 )
 
 QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "logger=none"]
-
-
-def compose_train(overrides: list[str], run_dir: Path):
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=[f"paths.run_dir={run_dir}", *overrides])
 
 
 class WritesAFileWhenUnpickled:

@@ -211,3 +211,10 @@ def write_report(report: dict[str, Any], json_path: str | Path, markdown: bool =
     if markdown:
         with atomic_write(markdown_path(json_path)) as handle:
             handle.write(markdown_table(report).encode())
+
+
+def summary_line(report: dict[str, Any], json_path: str) -> str:
+    """mangacolor-bench's last line: how many rows, where, and where the JSON is."""
+    return (f"mangacolor-bench: {len(report['rows'])} rows on {report['machine']['name']}, torch "
+            f"{report['machine']['torch']}, commit {report['commit']}; "
+            f"JSON at {json_path}")

@@ -211,87 +211,111 @@ class LoadedPage:
     in_color: bool       # already in colour (and recolor_color_pages is off): copied, not coloured
 
 
-def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) -> tuple[list[str], int]:
+def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings,
+         say: Callable[[str], None]) -> tuple[list[str], int]:
     """Decode ahead in threads, colour in batches, write in threads.
     Returns the unreadable pages and how many colour pages were copied."""
-    unreadable: list[str] = []
-    copied = 0
+    for job in plan.archives:
+        if job.remaining == 0:  # every page was staged by an interrupted run: only packing is left
+            finish_archive(job, say)
+    pipeline = PagePipeline(plan, colorizer, settings, say)
+    try:
+        pipeline.run()
+    finally:
+        pipeline.close()
+    return pipeline.unreadable, pipeline.copied
 
-    def finished(task: PageTask) -> None:
+
+class PagePipeline:
+    """One job's pages in flight: decoded ahead in a thread pool, coloured in batches on this
+    thread, written back in the pool. At most a batch and a pool's worth wait in memory."""
+
+    def __init__(self, plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings,
+                 say: Callable[[str], None]) -> None:
+        self.plan, self.colorizer, self.settings, self.say = plan, colorizer, settings, say
+        self.unreadable: list[str] = []
+        self.copied = 0
+        self.workers = max(1, settings.num_workers)
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mangacolor-pages")
+        self.loads: deque[tuple[PageTask, Future]] = deque()
+        self.writes: list[tuple[PageTask, Future]] = []
+        self.batch: list[tuple[PageTask, torch.Tensor]] = []
+        self.pending = iter(plan.tasks)
+        # A bar on a terminal, a plain line every so often in a log (mangacolor.runtime.progress).
+        self.bar = Progress(len(plan.tasks), "colouring", "page", stream=sys.stderr,
+                            mode="auto" if settings.progress else "off")
+
+    def run(self) -> None:
+        """Every page of the plan through: read, coloured (or copied), written."""
+        for _ in range(self.settings.batch_size + 2 * self.workers):
+            self.load_next()
+        while self.loads:
+            task, future = self.loads.popleft()
+            self.load_next()
+            self.take(task, future)
+        if self.batch:
+            self.color_and_write()
+        self.wait_for_writes()
+
+    def take(self, task: PageTask, future: Future) -> None:
+        """One decoded page: skipped if unreadable, copied if already in colour, else batched."""
+        try:
+            loaded = future.result()
+        except (UnreadableImage, ArchiveError) as error:
+            self.unreadable.append(printable(str(error)))
+            self.say(f"skipped {printable(str(error))}")
+            self.bar.update(1)
+            self.finished(task)
+            return
+        if loaded.in_color:
+            self.copied += 1
+            if len(self.writes) >= self.settings.batch_size + self.workers:
+                self.wait_for_writes()  # bound the pages waiting in memory
+            written = self.pool.submit(keep_color_page, loaded.data, loaded.rgb, task.output,
+                                       self.settings.quality)
+            self.writes.append((task, written))
+            return
+        self.batch.append((task, loaded.rgb))
+        if len(self.batch) >= self.settings.batch_size:
+            self.color_and_write()
+
+    def load(self, task: PageTask) -> LoadedPage:
+        data, rgb = task.load()
+        return LoadedPage(data, rgb, not self.settings.recolor_color_pages and is_color_page(rgb))
+
+    def load_next(self) -> None:
+        task = next(self.pending, None)
+        if task is not None:
+            self.loads.append((task, self.pool.submit(self.load, task)))
+
+    def color_and_write(self) -> None:
+        coloured = self.colorizer.colour([page for _, page in self.batch])
+        self.wait_for_writes()  # at most one batch of pages waits in memory to be written
+        for (task, _), rgb in zip(self.batch, coloured):
+            written = self.pool.submit(save_page, rgb, task.output, self.settings.quality)
+            self.writes.append((task, written))
+        self.batch.clear()
+
+    def wait_for_writes(self) -> None:
+        for task, future in self.writes:
+            future.result()  # ColorizeError (disk full, permission) stops the job here
+            self.bar.update(1)
+            self.finished(task)
+        self.writes.clear()
+
+    def finished(self, task: PageTask) -> None:
+        """A page done (written or skipped): its archive is packed when it was the last one."""
         job = task.archive
         if job is not None:
             job.remaining -= 1
             if job.remaining == 0:
-                finish_archive(job, say)
+                finish_archive(job, self.say)
 
-    for job in plan.archives:
-        if job.remaining == 0:  # every page was staged by an interrupted run: only packing is left
-            finish_archive(job, say)
-
-    workers = max(1, settings.num_workers)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mangacolor-pages")
-    loads: deque[tuple[PageTask, Future]] = deque()
-    writes: list[tuple[PageTask, Future]] = []
-    pending = iter(plan.tasks)
-    # A bar on a terminal, a plain line every so often in a log (mangacolor.runtime.progress).
-    bar = Progress(len(plan.tasks), "colouring", "page", stream=sys.stderr, mode="auto" if settings.progress else "off")
-
-    def load(task: PageTask) -> LoadedPage:
-        data, rgb = task.load()
-        return LoadedPage(data, rgb, not settings.recolor_color_pages and is_color_page(rgb))
-
-    def load_next() -> None:
-        task = next(pending, None)
-        if task is not None:
-            loads.append((task, pool.submit(load, task)))
-
-    def wait_for_writes() -> None:
-        for task, future in writes:
-            future.result()  # ColorizeError (disk full, permission) stops the job here
-            bar.update(1)
-            finished(task)
-        writes.clear()
-
-    def color_and_write(batch: list[tuple[PageTask, torch.Tensor]]) -> None:
-        coloured = colorizer.colour([page for _, page in batch])
-        wait_for_writes()  # at most one batch of pages waits in memory to be written
-        for (task, _), rgb in zip(batch, coloured):
-            writes.append((task, pool.submit(save_page, rgb, task.output, settings.quality)))
-        batch.clear()
-
-    try:
-        for _ in range(settings.batch_size + 2 * workers):
-            load_next()
-        batch: list[tuple[PageTask, torch.Tensor]] = []
-        while loads:
-            task, future = loads.popleft()
-            load_next()
-            try:
-                loaded = future.result()
-            except (UnreadableImage, ArchiveError) as error:
-                unreadable.append(printable(str(error)))
-                say(f"skipped {printable(str(error))}")
-                bar.update(1)
-                finished(task)
-                continue
-            if loaded.in_color:
-                copied += 1
-                if len(writes) >= settings.batch_size + workers:  # bound the pages waiting in memory
-                    wait_for_writes()
-                writes.append((task, pool.submit(keep_color_page, loaded.data, loaded.rgb, task.output,
-                                                 settings.quality)))
-                continue
-            batch.append((task, loaded.rgb))
-            if len(batch) >= settings.batch_size:
-                color_and_write(batch)
-        if batch:
-            color_and_write(batch)
-        wait_for_writes()
-    finally:
-        for _, future in loads:
+    def close(self) -> None:
+        """Whatever happened: loads not started are cancelled, the pool stopped, archives closed."""
+        for _, future in self.loads:
             future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
-        bar.close()
-        for job in plan.archives:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.bar.close()
+        for job in self.plan.archives:
             job.close()
-    return unreadable, copied

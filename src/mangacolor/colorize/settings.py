@@ -13,7 +13,7 @@ from mangacolor.colorize.archives import (
 from mangacolor.data.files import (
     DEFAULT_MAX_PIXELS,
 )
-from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
+from mangacolor.inference.compose import AUTO, CHROMA_RULE, check_composition
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 from mangacolor.runtime.fast_path import CHANNELS_LAST
@@ -110,10 +110,7 @@ class ColorizeSettings:
         require(1 <= self.quality <= 100, f"quality must be in 1..100, got {self.quality}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
-        require(self.compose in COMPOSE_MODES, f"compose must be one of {', '.join(COMPOSE_MODES)}, got {self.compose!r}")
-        require(self.descreen == 0 or self.descreen >= 2,
-                f"descreen must be 0 (off) or a screen period of at least 2 pixels, got {self.descreen}")
-        require(is_chroma(self.chroma), f"chroma must be {CHROMA_RULE}, got {self.chroma}")
+        check_composition("", self.compose, self.descreen, self.chroma)
         require(isinstance(self.recolor_color_pages, bool),
                 f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}")
         try:

@@ -17,7 +17,8 @@ import torch
 from omegaconf import DictConfig
 
 from mangacolor.benchmark import sweep
-from mangacolor.benchmark.report import format_bench_table, write_report
+from mangacolor.benchmark.report import format_bench_table, summary_line, write_report
+from mangacolor.benchmark.settings import BenchSettings
 from mangacolor.commands.user_errors import exit_on_user_error
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 
@@ -30,13 +31,13 @@ def main() -> None:
         for name in ("lightning.pytorch", "lightning.fabric"):  # "GPU available: ..." once per row
             logging.getLogger(name).setLevel(logging.WARNING)
         torch.set_float32_matmul_precision("high")  # as mangacolor-train: TF32 for float32 maths
-        write = functools.partial(write_report, json_path=cfg.bench.json, markdown=cfg.bench.markdown)
         with exit_on_user_error("mangacolor-bench", ValueError):
-            report = sweep.run(cfg, sys.argv[1:], on_row=write)
+            settings = BenchSettings.from_config(cfg)
+            write = functools.partial(write_report, json_path=settings.bench.json, markdown=settings.bench.markdown)
+            report = sweep.run(settings, sys.argv[1:], on_row=write)
         write(report)
         print(format_bench_table(report["rows"]))
-        print(f"mangacolor-bench: {len(report['rows'])} rows on {report['machine']['name']}, torch "
-              f"{torch.__version__}, commit {report['commit']}; JSON at {cfg.bench.json}", flush=True)
+        print(summary_line(report, settings.bench.json), flush=True)
 
     _main()
 

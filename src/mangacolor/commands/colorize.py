@@ -22,13 +22,8 @@ from mangacolor.runtime.bundled import config_dir
 PATH_KEYS = ("ckpt_path", "input", "output")
 
 
-def quote_path_overrides(args: list[str]) -> list[str]:
-    """This command's path overrides quoted for Hydra (see `mangacolor.runtime.overrides.quote_path_overrides`)."""
-    return overrides.quote_path_overrides(args, PATH_KEYS)
-
-
 def main() -> None:
-    sys.argv[1:] = quote_path_overrides(sys.argv[1:])
+    sys.argv[1:] = overrides.quote_path_overrides(sys.argv[1:], PATH_KEYS)
 
     @hydra.main(config_path=str(config_dir()), config_name="colorize", version_base="1.3")
     def _main(cfg: DictConfig) -> None:

@@ -2,7 +2,8 @@
 
     mangacolor-eval ckpt_path=RUN/checkpoints/last.ckpt data.test_dir=/held-out [data.train_dir=/train]
 
-Wiring only: Hydra composes conf/eval.yaml, `mangacolor.evaluation.evaluate.evaluate` does the work (see
+Wiring only: Hydra composes conf/eval.yaml, `EvalSettings.from_config` checks it and
+`mangacolor.evaluation.evaluate.evaluate` does the work (see
 mangacolor.evaluation for what each metric means and what each output holds).
 """
 
@@ -15,12 +16,11 @@ from omegaconf import DictConfig
 
 from mangacolor.commands.user_errors import exit_on_user_error
 from mangacolor.evaluation.evaluate import evaluate
+from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 
 PATH_KEYS = ("ckpt_path", "data.test_dir", "data.train_dir")
-
-__all__ = ["evaluate", "main"]
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     @hydra.main(config_path=str(config_dir()), config_name="eval", version_base="1.3")
     def _main(cfg: DictConfig) -> float:
         with exit_on_user_error("mangacolor-eval", FileExistsError, ValueError):
-            payload = evaluate(cfg)
+            payload = evaluate(EvalSettings.from_config(cfg))
         return payload["overall"]["model"]["delta_e_2000"]  # for sweepers that optimise
 
     _main()

@@ -7,5 +7,5 @@
     extremes.py   the best and worst k images, for the PNG grids
     page_loop.py  the loop over the folder, with a progress bar, skipping unreadable pages
     report.py     overall means, the printed table, metrics.json, per_image.csv, grids, TensorBoard
-    evaluate.py   evaluate(cfg): one evaluation from the composed config, start to finish
+    evaluate.py   evaluate(settings): one evaluation from its checked settings, start to finish
 """

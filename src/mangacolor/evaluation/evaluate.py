@@ -1,4 +1,4 @@
-"""One evaluation from a composed config: check the inputs, claim the output folder, score, report.
+"""One evaluation from its checked settings (`EvalSettings.from_config`): check the inputs, claim the output folder, score, report.
 
 A failed evaluation gives its output folder back (the claim and any partial outputs are removed),
 so the same command can simply be run again; a finished one keeps it, and is never overwritten.
@@ -6,10 +6,9 @@ so the same command can simply be run again; a finished one keeps it, and is nev
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+import torch
 
 from mangacolor.data.files import printable
 from mangacolor.evaluation.baselines import mean_ab_of_folder
@@ -22,24 +21,23 @@ from mangacolor.evaluation.report import (
     summary_line,
     write_outputs,
 )
-from mangacolor.evaluation.settings import build_settings, check_inputs
+from mangacolor.evaluation.settings import EvalSettings, check_inputs
 from mangacolor.inference.compose import check_compose
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.inference.page_colorizer import generator_predicts
-from mangacolor.runtime.devices import resolve_device, resolve_precision
 
 
 class NothingReadable(FileNotFoundError):
     """Every image file of the test folder failed to decode."""
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate as configured; writes the outputs into paths.run_dir and returns metrics.json's content."""
-    check_inputs(cfg)  # a wrong path is one clear error before any folder is claimed or model loaded
-    run_dir = Path(cfg.paths.run_dir)
+def evaluate(settings: EvalSettings) -> dict[str, Any]:
+    """Evaluate as `settings` say; writes the outputs into settings.run_dir and returns metrics.json's content."""
+    check_inputs(settings)  # a wrong path is one clear error before any folder is claimed or model loaded
+    run_dir = settings.run_dir
     claim_output_folder(run_dir)  # before any work: an earlier evaluation is never overwritten
     try:
-        payload, predictors = _evaluate_in(cfg, run_dir)
+        payload, predictors = _evaluate_in(settings)
     except BaseException:  # an interrupted or failed run leaves the folder free for a retry
         release_output_folder(run_dir)
         raise
@@ -48,23 +46,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return payload
 
 
-def _evaluate_in(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
     """The work, in the claimed folder; metrics.json, written last, marks it finished."""
-    ckpt_path, test_dir = Path(cfg.ckpt_path), Path(cfg.data.test_dir)
-    device = resolve_device(cfg.eval.device)
-    # The precision group writes trainer.precision, as in training.
-    precision = resolve_precision(OmegaConf.select(cfg, "trainer.precision", default="auto"), device)
+    ckpt_path, test_dir = settings.ckpt_path, settings.test_dir
     generator, generator_config = load_generator(ckpt_path)
-    generator.to(device)
-    settings = build_settings(cfg, ckpt_path, generator.multiple, str(device), precision,
-                              training_size=getattr(generator, "training_size", None))
+    generator.to(torch.device(settings.device))
+    settings = settings.for_generator(generator.multiple, getattr(generator, "training_size", None))
     if settings.mode == "page":  # before any page is read: ink and predicted need a full-colour generator
         check_compose(settings.compose, generator_predicts(generator), str(ckpt_path))
     paths, unusable = list_test_pages(test_dir, settings.limit)
 
     baselines, mean_ab_report = {}, None
-    if cfg.data.get("train_dir"):
-        baselines["mean_ab"], mean_ab_report = mean_ab_of_folder(Path(cfg.data.train_dir), settings)
+    if settings.train_dir is not None:
+        baselines["mean_ab"], mean_ab_report = mean_ab_of_folder(settings.train_dir, settings)
     result = evaluate_pages(generator, paths, settings, baselines)
     if not result.records:
         path, reason = result.skipped[0]
@@ -76,5 +70,5 @@ def _evaluate_in(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any], list[s
         predictors += [f"{name}@reading" for name in predictors]
     payload = metrics_payload(result, unusable + result.skipped, predictors, ckpt_path, test_dir, settings,
                               generator_config, mean_ab_report)
-    write_outputs(run_dir, payload, result, test_dir, settings.tensorboard)
+    write_outputs(settings.run_dir, payload, result, test_dir, settings.tensorboard)
     return payload, predictors

@@ -13,7 +13,7 @@ as mangacolor-colorize's settings of the same names (conf/colorize.yaml).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,26 @@ from omegaconf import OmegaConf
 
 from mangacolor.data.print_styles import STYLES
 from mangacolor.evaluation.scoring import RANKING_NAMES
-from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
+from mangacolor.inference.compose import AUTO, check_composition
 from mangacolor.runtime.config_errors import require
+from mangacolor.runtime.devices import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
 
 MODES = ("crop", "page")
 
 
+# Where the evaluation reads and writes: settings, but not recorded in metrics.json's "settings"
+# (which names the checkpoint and the test folder in fields of its own).
+NOT_RECORDED = {"recorded": False}
+
+
 @dataclass(frozen=True)
 class EvalSettings:
+    ckpt_path: Path = field(metadata=NOT_RECORDED)
+    test_dir: Path = field(metadata=NOT_RECORDED)
+    train_dir: Path | None = field(metadata=NOT_RECORDED)   # None: no mean-ab baseline
+    run_dir: Path = field(metadata=NOT_RECORDED)            # the output folder (paths.run_dir)
     mode: str                   # crop | page
     size: int | None            # crop side the generator sees (crop mode, and the mean-ab baseline)
     window: int | None          # square window taken from the page before resizing to size
@@ -54,7 +64,25 @@ class EvalSettings:
     printing: dict | None = None  # the print synthesis settings (the training run's data.printing, else defaults)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings metrics.json records."""
+        recorded = {item.name for item in fields(self) if item.metadata.get("recorded", True)}
+        return {key: value for key, value in asdict(self).items() if key in recorded}
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> EvalSettings:
+        """From the composed config (`ckpt_path`, `data.*`, `eval.*`, `paths.run_dir`, the precision
+        group), checked; size and window from the training run when unset. What depends on the
+        generator (crop against its multiple, page mode's default working size) is settled by
+        `for_generator` once it is loaded."""
+        return build_settings(cfg)
+
+    def for_generator(self, multiple: int, training_size: int | None = None) -> EvalSettings:
+        """These settings for the loaded generator (`generator.multiple`, `.training_size`): the crop
+        checked against its multiple, page mode's working size chosen as mangacolor-colorize's."""
+        if self.mode == "crop":
+            check_crop(self.size, self.window, multiple, "in crop mode")
+            return self
+        return replace(self, short_side=page_short_side(self.short_side, training_size, multiple))
 
 
 def training_config_path(ckpt_path: Path) -> Path | None:
@@ -100,24 +128,17 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
     short_side = eval_cfg.get("short_side")
     require(short_side is None or (isinstance(short_side, int) and short_side >= 1),
              f"eval.short_side must be a positive whole number of pixels or null, got {short_side!r}")
-    compose = eval_cfg.get("compose", AUTO)
-    require(compose in COMPOSE_MODES, f"eval.compose must be one of {', '.join(COMPOSE_MODES)}, got {compose!r}")
     input_style = eval_cfg.get("input_style", "plain")
     require(input_style in STYLES, f"eval.input_style must be one of {', '.join(STYLES)}, got {input_style!r}")
-    descreen = eval_cfg.get("descreen", 0)
-    require(isinstance(descreen, int) and not isinstance(descreen, bool) and (descreen == 0 or descreen >= 2),
-             f"eval.descreen must be 0 (off) or a screen period of at least 2 pixels, got {descreen!r}")
-    chroma = eval_cfg.get("chroma", 1.0)
-    require(is_chroma(chroma), f"eval.chroma must be {CHROMA_RULE}, got {chroma!r}")
+    check_composition("eval.", eval_cfg.get("compose", AUTO), eval_cfg.get("descreen", 0), eval_cfg.get("chroma", 1.0))
 
 
-def check_inputs(cfg: Any) -> None:
+def check_inputs(settings: EvalSettings) -> None:
     """The checkpoint and the folders exist: checked before the output folder is claimed or a model loaded."""
-    require(Path(str(cfg.ckpt_path)).is_file(), f"ckpt_path: checkpoint file not found: {cfg.ckpt_path}")
-    for key in ("test_dir", "train_dir"):
-        folder = cfg.data.get(key)
-        if key == "test_dir" or folder is not None:
-            require(Path(str(folder)).is_dir(), f"data.{key}: folder not found: {folder}")
+    require(settings.ckpt_path.is_file(), f"ckpt_path: checkpoint file not found: {settings.ckpt_path}")
+    require(settings.test_dir.is_dir(), f"data.test_dir: folder not found: {settings.test_dir}")
+    if settings.train_dir is not None:
+        require(settings.train_dir.is_dir(), f"data.train_dir: folder not found: {settings.train_dir}")
 
 
 def page_short_side(requested: int | None, training_size: int | None, multiple: int) -> int:
@@ -126,13 +147,14 @@ def page_short_side(requested: int | None, training_size: int | None, multiple: 
     return int(requested or training_size or multiple)
 
 
-def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precision: str,
-                   training_size: int | None = None) -> EvalSettings:
-    """EvalSettings from the composed config (`data.*`, `eval.*`), checked; crop from the run if unset.
-
-    multiple and training_size are the loaded generator's (`generator.multiple`, `.training_size`).
-    """
+def build_settings(cfg: Any) -> EvalSettings:
+    """EvalSettings from the composed config, checked; crop from the run if unset (`EvalSettings.from_config`)."""
     data, options = cfg.data, cfg.eval
+    ckpt_path = Path(str(cfg.ckpt_path))
+    train_dir = data.get("train_dir")
+    device = resolve_device(options.device)
+    # The precision group writes trainer.precision, as in training.
+    precision = resolve_precision(OmegaConf.select(cfg, "trainer.precision", default="auto"), device)
     limit = options.get("limit")
     check_options(options, data.batch_size, limit)
     size, window = data.get("size"), data.get("window")
@@ -142,15 +164,15 @@ def build_settings(cfg: Any, ckpt_path: Path, multiple: int, device: str, precis
             log.info("crop size %s, window %s from the training config %s", run_size, run_window, found)
         size = size if size is not None else run_size
         window = window if window is not None else run_window
-    if options.mode == "crop":
-        check_crop(size, window, multiple, "in crop mode")
-    elif data.get("train_dir"):
+    if options.mode != "crop" and train_dir:  # crop mode's check needs the generator: `for_generator`
         check_crop(size, window, 1, "for the mean-ab baseline (computed over training crops)")
-    short_side = page_short_side(options.get("short_side"), training_size, multiple) if options.mode == "page" else None
+    short_side = options.get("short_side") if options.mode == "page" else None  # None: chosen by for_generator
     return EvalSettings(
+        ckpt_path=ckpt_path, test_dir=Path(str(data.test_dir)),
+        train_dir=Path(str(train_dir)) if train_dir else None, run_dir=Path(str(cfg.paths.run_dir)),
         mode=options.mode, size=size, window=window, batch_size=int(data.batch_size),
         num_workers=int(data.num_workers), max_pixels=int(data.max_pixels), limit=limit,
-        device=device, precision=precision, rank_by=options.rank_by, grid_images=int(options.grid_images),
+        device=str(device), precision=precision, rank_by=options.rank_by, grid_images=int(options.grid_images),
         grid_side=int(options.grid_side), short_side=short_side, mean_ab_limit=options.get("mean_ab_limit"),
         progress=bool(options.progress), tensorboard=bool(options.tensorboard),
         compose=options.get("compose", AUTO), descreen=int(options.get("descreen", 0)),

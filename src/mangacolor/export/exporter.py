@@ -24,11 +24,11 @@ import torch.fx.experimental._config as fx_config
 from torch import nn
 
 from mangacolor.export.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, describe, json_path
+from mangacolor.export.settings import FORMATS, TOLERANCE, ExportSettings
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.runtime.atomic import atomic_write
 
-FORMATS = {"onnx": ".onnx", "torch-export": ".pt2"}   # format= -> the default output's suffix
-TOLERANCE = 1e-4           # max abs difference on the scaled output ([-1, 1]): 0.011 in a or b, 0.005 in L
+__all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportSummary", "export"]
 # Pages the export is checked on, in whole multiples of the generator's: (batch, height, width).
 # One multiple square is the smallest page the network takes (its bottleneck at 1 x 1).
 CHECK_PAGES = ((1, 1, 1), (2, 2, 3), (1, 3, 1))
@@ -60,19 +60,15 @@ def default_output(ckpt_path: os.PathLike | str, model_format: str) -> Path:
     return Path(ckpt_path).with_suffix(FORMATS[model_format])
 
 
-def export(ckpt_path: os.PathLike | str, model_format: str, output: os.PathLike | str | None = None,
-           overwrite: bool = False, tolerance: float = TOLERANCE,
-           say: Callable[[str], None] = lambda message: None) -> ExportSummary:
-    """Export the generator of `ckpt_path` (generator.pt or a training .ckpt) as `model_format`."""
+def export(settings: ExportSettings, say: Callable[[str], None] = lambda message: None) -> ExportSummary:
+    """Export the generator of `settings.ckpt_path` (generator.pt or a training .ckpt) as `settings.format`."""
     start = time.perf_counter()
-    if model_format not in FORMATS:
-        raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {model_format!r}")
-    ckpt_path = Path(ckpt_path)
+    ckpt_path, model_format, tolerance = settings.ckpt_path, settings.format, settings.tolerance
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
-    output = Path(output) if output is not None else default_output(ckpt_path, model_format)
+    output = settings.output if settings.output is not None else default_output(ckpt_path, model_format)
     description_path = json_path(output)
-    if not overwrite:
+    if not settings.overwrite:
         for path in (output, description_path):
             if path.exists():
                 raise FileExistsError(f"{path} exists; choose another output=, or overwrite=true to replace it")

@@ -58,6 +58,7 @@ from mangacolor.color import (
     srgb_to_linear,
 )
 from mangacolor.inference.page_kind import GREY, page_kind
+from mangacolor.runtime.config_errors import require
 
 AUTO, LIGHTNESS, INK, PREDICTED = "auto", "lightness", "ink", "predicted"
 COMPOSE_MODES = (AUTO, LIGHTNESS, INK, PREDICTED)
@@ -72,7 +73,16 @@ FLATTEN_SIGMA = 2.0       # working pixels: how far the surroundings it leans on
 SCREEN_PIECES = 6         # descreen: dots (or holes) within four periods that make a screen
 
 
-CHROMA_RULE = "a number >= 0 (1: as predicted, 0: no colour)"  # the `chroma` setting, said in its errors
+# The page-composition settings colorize and eval share (`compose`, `descreen`, `chroma`), each
+# rule said once here, in the words their errors use.
+COMPOSE_RULE = f"one of {', '.join(COMPOSE_MODES)}"
+DESCREEN_RULE = "0 (off) or a screen period of at least 2 pixels"
+CHROMA_RULE = "a number >= 0 (1: as predicted, 0: no colour)"
+
+
+def is_descreen(value) -> bool:
+    """A descreen setting: a whole number, 0 (off) or a period of at least 2 pixels."""
+    return isinstance(value, int) and not isinstance(value, bool) and (value == 0 or value >= 2)
 
 
 def is_chroma(value) -> bool:
@@ -80,10 +90,18 @@ def is_chroma(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
+def check_composition(section: str, compose, descreen, chroma) -> None:
+    """colorize's and eval's composition settings checked: a ConfigError naming the key, whose
+    prefix is `section` ("" for colorize's top-level keys, "eval." for eval's)."""
+    require(compose in COMPOSE_MODES, f"{section}compose must be {COMPOSE_RULE}, got {compose!r}")
+    require(is_descreen(descreen), f"{section}descreen must be {DESCREEN_RULE}, got {descreen!r}")
+    require(is_chroma(chroma), f"{section}chroma must be {CHROMA_RULE}, got {chroma!r}")
+
+
 def check_compose(compose: str, predicts: str, generator_name: str = "the generator") -> None:
     """A clear ValueError for an unknown mode, or a mode the generator cannot serve."""
     if compose not in COMPOSE_MODES:
-        raise ValueError(f"compose must be one of {', '.join(COMPOSE_MODES)}, got {compose!r}")
+        raise ValueError(f"compose must be {COMPOSE_RULE}, got {compose!r}")
     if compose in NEEDS_FULL_COLOR and predicts != "lab":
         raise ValueError(
             f"compose={compose} needs a full-colour generator (one that predicts L, a and b), but "
