@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 
 from mangacolor.color import rgb_to_scaled_lab
-from mangacolor.hints.marks import Dot, Mark, Stroke, hex_to_rgb
+from mangacolor.hints.marks import Dot, Mark, Stroke, check_layer, hex_to_rgb
 
 HINT_COLOR_CHANNELS = {"ab": 2, "lab": 3}
 # Squares enumerated per chunk in `paint_squares` (squares x side^2 index entries), so a long
@@ -40,12 +40,13 @@ def hint_channels(predicts: str) -> int:
 
 def _color_channels(predicts: str) -> int:
     if predicts not in HINT_COLOR_CHANNELS:
-        raise ValueError(f"a generator predicts one of {', '.join(HINT_COLOR_CHANNELS)}, not {predicts!r}")
+        known = ", ".join(HINT_COLOR_CHANNELS)
+        raise ValueError(f"a generator predicts one of {known}, not {predicts!r}")
     return HINT_COLOR_CHANNELS[predicts]
 
 
 def hint_input(inputs: torch.Tensor, color: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The generator's input with hints: cat([inputs, color * mask, mask], dim=1), in inputs' dtype."""
+    """The generator's input with hints: cat([inputs, color * mask, mask], dim=1), inputs' dtype."""
     return torch.cat([inputs, (color * mask).to(inputs.dtype), mask.to(inputs.dtype)], dim=1)
 
 
@@ -64,9 +65,9 @@ def encode_colors(rgb: torch.Tensor, predicts: str) -> torch.Tensor:
     return lab[:, 3 - channels:]
 
 
-def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Tensor, top: torch.Tensor,
-                  left: torch.Tensor, height: torch.Tensor, width: torch.Tensor, values: torch.Tensor,
-                  max_side: int | None = None) -> None:
+def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Tensor,
+                  top: torch.Tensor, left: torch.Tensor, height: torch.Tensor, width: torch.Tensor,
+                  values: torch.Tensor, max_side: int | None = None) -> None:
     """Paint N axis-aligned squares (or rectangles) into a batch's hint maps, in place.
 
     color (B, C, h, w) and mask (B, 1, h, w): the maps (usually zeros from `no_hints`); square n is
@@ -99,9 +100,11 @@ def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Te
         cols = left[part, None] + offsets
         row_ok = (offsets < height[part, None]) & (rows >= 0) & (rows < rows_total)
         col_ok = (offsets < width[part, None]) & (cols >= 0) & (cols < cols_total)
-        flat = (image_index[part, None, None] * rows_total + rows[:, :, None]) * cols_total + cols[:, None, :]
+        flat = (image_index[part, None, None] * rows_total + rows[:, :, None]) * cols_total
+        flat = flat + cols[:, None, :]                                          # (n, S, S)
         flat = torch.where(row_ok[:, :, None] & col_ok[:, None, :], flat, spare)
-        number = torch.arange(first, first + flat.shape[0], device=device)[:, None, None].expand_as(flat)
+        number = torch.arange(first, first + flat.shape[0], device=device)[:, None, None]
+        number = number.expand_as(flat)
         winner.scatter_reduce_(0, flat.reshape(-1), number.reshape(-1), reduce="amax")
     winner = winner[:spare].view(batch, 1, rows_total, cols_total)
     painted = winner >= 0
@@ -110,8 +113,9 @@ def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Te
     mask.masked_fill_(painted, 1.0)
 
 
-def rasterize_marks(marks: Sequence[Mark], page_size: tuple[int, int], working_size: tuple[int, int],
-                    predicts: str, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def rasterize_marks(marks: Sequence[Mark], page_size: tuple[int, int],
+                    working_size: tuple[int, int], predicts: str,
+                    device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Dots and strokes in page pixels (page_size = (height, width)) -> (color, mask) at
     working_size ((h, w)), each (1, ., h, w) on `device`. Later marks win where they overlap."""
     page_height, page_width = (int(s) for s in page_size)
@@ -123,7 +127,8 @@ def rasterize_marks(marks: Sequence[Mark], page_size: tuple[int, int], working_s
     rows = _working_span(centres[:, 1], sizes, page_height, height)
     cols = _working_span(centres[:, 0], sizes, page_width, width)
     inside = (rows[0] <= rows[1]) & (cols[0] <= cols[1])
-    (top, bottom), (left, right), owners = (rows[0][inside], rows[1][inside]), (cols[0][inside], cols[1][inside]), owners[inside]
+    top, bottom, left, right = rows[0][inside], rows[1][inside], cols[0][inside], cols[1][inside]
+    owners = owners[inside]
     if not len(owners):
         return color, mask
     rgb = torch.tensor([hex_to_rgb(mark.color) for mark in marks], dtype=torch.float32) / 255.0
@@ -136,7 +141,8 @@ def rasterize_marks(marks: Sequence[Mark], page_size: tuple[int, int], working_s
     return color, mask
 
 
-def _square_centres(marks: Sequence[Mark], page_size: tuple[int, int], working_size: tuple[int, int]):
+def _square_centres(marks: Sequence[Mark], page_size: tuple[int, int],
+                    working_size: tuple[int, int]):
     """Every mark as squares: centres (M, 2) (x, y) and sides (M,) in page pixels, float64, and the
     mark each belongs to (M,), in the marks' order. A stroke is sampled along each segment at half
     the finer of a page and a working pixel, so its squares leave no gap at either size."""
@@ -163,7 +169,8 @@ def _sample_polyline(points: torch.Tensor, spacing: float) -> torch.Tensor:
     steps = ((ends - starts).norm(dim=1) / spacing).ceil().long().clamp_min(1)    # (P-1,)
     segment = torch.repeat_interleave(torch.arange(len(steps)), steps)
     first = torch.cumsum(steps, 0) - steps
-    fraction = ((torch.arange(len(segment)) - first[segment]) / steps[segment]).to(points.dtype)[:, None]
+    fraction = (torch.arange(len(segment)) - first[segment]) / steps[segment]
+    fraction = fraction.to(points.dtype)[:, None]
     samples = starts[segment] + (ends[segment] - starts[segment]) * fraction
     return torch.cat([samples, points[-1:]])
 
@@ -190,20 +197,22 @@ def rasterize_layer(layer: torch.Tensor, working_size: tuple[int, int], predicts
     shrink.
     """
     height, width = (int(s) for s in working_size)
-    if layer.dtype != torch.uint8 or layer.dim() != 3 or layer.shape[0] != 4:
-        raise ValueError(f"a hint layer is uint8 (4, H, W) RGBA, got {layer.dtype} {tuple(layer.shape)}")
+    check_layer(layer)
     page_height, page_width = layer.shape[-2:]
     row_span = _footprints(page_height, height)
     col_span = _footprints(page_width, width)
     alpha = layer[3].long()
     alpha_sum = _box_sums(alpha, row_span, col_span)
-    weighted = torch.stack([_box_sums(layer[c].long() * alpha, row_span, col_span) for c in range(3)])
+    weighted = torch.stack([_box_sums(layer[c].long() * alpha, row_span, col_span)
+                            for c in range(3)])
     painted = alpha_sum > 0
     rgb = (weighted.double() / alpha_sum.clamp_min(1).double() / 255.0).float()   # (3, h, w)
     flat = encode_colors(rgb.reshape(3, -1).T, predicts)                        # (h*w, C)
     color = flat.T.reshape(1, -1, height, width) * painted
     mask = painted[None, None].float()
-    return color.to(device) if device is not None else color, mask.to(device) if device is not None else mask
+    if device is not None:
+        color, mask = color.to(device), mask.to(device)
+    return color, mask
 
 
 def _footprints(page: int, working: int) -> tuple[torch.Tensor, torch.Tensor]:
