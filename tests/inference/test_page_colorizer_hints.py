@@ -35,7 +35,8 @@ class Echo(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         self.inputs.append(tuple(inputs.shape))
-        return torch.cat([inputs[:, c:c + 1] if c != -1 else inputs[:, -1:] for c in self.channels], dim=1)
+        picked = [inputs[:, c:c + 1] if c != -1 else inputs[:, -1:] for c in self.channels]
+        return torch.cat(picked, dim=1)
 
 
 def strip_lightness(height: int, width: int) -> torch.Tensor:
@@ -51,29 +52,31 @@ def test_a_tall_strip_s_tiles_get_the_hints_that_fall_in_them():
     echo = Echo()
     colorizer = PageColorizer(echo, short_side=None, tile=64, overlap=32)
     strip = (600, 40)
-    marks = PageHints((Dot(5, 3, "#d9a066", 5), Dot(30, 300, "#3a5fcd", 9), Dot(20, 598, "#20c040", 3),
-                       Stroke(((2, 100), (38, 250)), "#c03020", 4)))
+    marks = PageHints((Dot(5, 3, "#d9a066", 5), Dot(30, 300, "#3a5fcd", 9),
+                       Dot(20, 598, "#20c040", 3), Stroke(((2, 100), (38, 250)), "#c03020", 4)))
     layer = torch.zeros(4, *strip, dtype=torch.uint8)
     layer[:, 40:60, 10:20] = torch.tensor([250, 40, 40, 255], dtype=torch.uint8)[:, None, None]
     layer[:, 500:505, 0:40] = torch.tensor([40, 40, 250, 128], dtype=torch.uint8)[:, None, None]
     hints = [marks, PageHints(layer=layer), None]
     predicted = colorizer.predict_pages_ab([strip_lightness(*strip)] * 3, hints)
-    assert len(echo.inputs) > 3 and all(shape[1] == 4 for shape in echo.inputs)  # L, a, b, mask; many tiles
+    assert len(echo.inputs) > 3  # many tiles...
+    assert all(shape[1] == 4 for shape in echo.inputs)  # ...of L, a, b and the mask
     for page_hints, ab in zip(hints[:2], predicted):
         torch.testing.assert_close(ab, expected_maps(page_hints, strip, strip), rtol=0, atol=1e-6)
-        assert set(ab[:, 1].unique().tolist()) == {0.0, 1.0}  # the blend of equal tiles keeps the mask 0/1
+        assert set(ab[:, 1].unique().tolist()) == {0.0, 1.0}  # blending equal tiles keeps it 0/1
     assert not predicted[2].any()  # no hints: empty maps, automatic colouring
 
 
 def test_hints_are_rasterised_from_the_page_s_pixels_at_the_working_size():
     colorizer = PageColorizer(Echo(), short_side=16, tile=32, overlap=16)
     page = (64, 160)  # working 16 x 40: two tiles across
-    hints = PageHints((Dot(150, 60, "#d9a066", 3), Dot(2, 2, "#3a5fcd", 1), Stroke(((10, 30), (90, 30)), "#80ff80", 2)))
+    hints = PageHints((Dot(150, 60, "#d9a066", 3), Dot(2, 2, "#3a5fcd", 1),
+                       Stroke(((10, 30), (90, 30)), "#80ff80", 2)))
     ab = colorizer.predict_pages_ab([strip_lightness(*page)], [hints])[0]
     expected = PageColorizer._resize(expected_maps(hints, page, (16, 40)), page)
     torch.testing.assert_close(ab, expected, rtol=0, atol=1e-6)
     working_mask = expected_maps(hints, page, (16, 40))[:, 1]
-    assert working_mask[0, 15, 37] == 1 and working_mask[0, 0, 0] == 1  # each dot a whole working pixel
+    assert working_mask[0, 15, 37] == 1 and working_mask[0, 0, 0] == 1  # each dot a whole pixel
 
 
 def test_a_full_colour_hint_generator_gets_lightness_a_and_b_of_each_hint():
@@ -91,7 +94,8 @@ def test_a_full_colour_hint_generator_gets_lightness_a_and_b_of_each_hint():
 @pytest.mark.parametrize("hints", [None, [None], [PageHints()]])
 def test_a_hint_generator_without_hints_gets_empty_maps(hints):
     echo = Echo()
-    ab = PageColorizer(echo, short_side=None, tile=64, overlap=16).predict_pages_ab([strip_lightness(40, 40)], hints)
+    colorizer = PageColorizer(echo, short_side=None, tile=64, overlap=16)
+    ab = colorizer.predict_pages_ab([strip_lightness(40, 40)], hints)
     assert echo.inputs == [(1, 4, 48, 48)] and not ab[0].any()
 
 
@@ -103,7 +107,8 @@ def test_a_generator_without_hint_inputs_refuses_hints_and_colours_as_before_wit
         colorizer.colour([page], [PageHints((Dot(3, 3, "#ff0000", 3),))])
     before = colorizer.colour([page])
     assert torch.equal(colorizer.colour([page], [None])[0], before[0])
-    assert torch.equal(colorizer.colour([page], [PageHints()])[0], before[0])  # an empty hint file hints nothing
+    # An empty hint file hints nothing: no refusal, the same colours.
+    assert torch.equal(colorizer.colour([page], [PageHints()])[0], before[0])
     with pytest.raises(ValueError, match="hints for 2 pages given with 1 pages"):
         colorizer.colour([page], [None, None])
 
