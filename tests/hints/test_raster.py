@@ -220,3 +220,26 @@ def test_paint_squares_in_chunks_still_lets_the_later_square_win(monkeypatch):
     values = torch.tensor([[1.0, 1], [2, 2], [3, 3]])
     paint_squares(color, mask, index, corners, corners, sides, sides, values)
     assert color[0, 0].tolist()[2] == [1, 2, 3, 3, 3, 3] and mask.sum() == 16 + 7 + 7
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_the_gpu_paint_squares_matches_the_cpu_without_waiting_for_the_device():
+    torch.manual_seed(5)
+    count, batch, channels, side = 200, 8, 3, 64
+    squares = [torch.randint(0, batch, (count,)), torch.randint(-4, side, (count,)),
+               torch.randint(-4, side, (count,)), torch.randint(1, 10, (count,)),
+               torch.randint(1, 10, (count,))]
+    values = torch.randn(count, channels)
+    cpu = no_hints(batch, side, side, "lab")
+    paint_squares(*cpu, *squares, values, max_side=9)
+    gpu = no_hints(batch, side, side, "lab", "cuda")
+    on_device = [tensor.cuda() for tensor in squares]
+    values = values.cuda()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # a host sync inside raises
+    try:
+        paint_squares(*gpu, *on_device, values, max_side=9)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert torch.equal(gpu[0].cpu(), cpu[0]) and torch.equal(gpu[1].cpu(), cpu[1])
