@@ -80,8 +80,10 @@ def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Te
     Batched on the device, without a loop over squares: each square enumerates a max_side x
     max_side grid of offsets, the ones outside it or the image go to a spare slot, and a
     scatter-amax of the square's number gives each pixel its last square. `max_side` bounds every
-    height and width; without it, it is read from the tensors (one wait for the device), so callers
-    that know their largest square (the training simulation) pass it.
+    height and width (a longer side is cut to it); without it, it is read from the tensors (one
+    wait for the device), so callers that know their largest square (the training simulation)
+    pass it. Deterministic (a maximum does not depend on the order of the writes), also under
+    torch.use_deterministic_algorithms.
     """
     count = image_index.numel()
     if count == 0:
