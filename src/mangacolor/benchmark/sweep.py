@@ -40,7 +40,7 @@ from mangacolor.benchmark.measurements import (
 from mangacolor.benchmark.profiling import StepProfiler
 from mangacolor.benchmark.report import row_summary
 from mangacolor.data.files import UnreadableImage, find_images, read_image
-from mangacolor.data.print_styles import STYLES, style_probabilities
+from mangacolor.data.print_settings import style_probabilities
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.models.components import UNetGenerator
@@ -48,6 +48,7 @@ from mangacolor.runtime.bundled import REPO_DIR
 from mangacolor.runtime.devices import cpu_capabilities, resolve_device, resolve_precision
 from mangacolor.runtime.fast_path import fast_generator, resolve_channels_last, set_threads
 from mangacolor.runtime.progress import Progress
+from mangacolor.styles import STYLES
 
 log = logging.getLogger("mangacolor.bench")
 

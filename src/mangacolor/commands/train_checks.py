@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from mangacolor.data.print_styles import PrintSettings, style_probabilities
+from mangacolor.data.print_settings import PrintSettings, style_probabilities
 from mangacolor.models.components import OUTPUT_CHANNELS
 from mangacolor.models.components.norms import NORMS
 from mangacolor.models.losses import GAN_MODES

@@ -19,10 +19,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mangacolor.data.print_styles import STYLES
 from mangacolor.evaluation.scoring import RANKING_NAMES
 from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
 from mangacolor.runtime.config_errors import require
+from mangacolor.styles import STYLES
 
 log = logging.getLogger(__name__)
 
