@@ -10,7 +10,7 @@ import torch
 from helpers.pages import make_pages
 from hydra import compose, initialize_config_dir
 
-from mangacolor.data.print_styles import PrintSettings
+from mangacolor.data.print_settings import PrintSettings
 from mangacolor.evaluation.evaluate import evaluate
 from mangacolor.evaluation.page_loop import printed_inputs, reading_scale
 from mangacolor.inference.generator_file import export_generator
