@@ -47,6 +47,7 @@ from mangacolor.models.components import UNetGenerator
 from mangacolor.runtime.bundled import REPO_DIR
 from mangacolor.runtime.devices import cpu_capabilities, resolve_device, resolve_precision
 from mangacolor.runtime.fast_path import fast_generator, resolve_channels_last, set_threads
+from mangacolor.runtime.instantiate import instantiate
 from mangacolor.runtime.progress import Progress
 from mangacolor.styles import STYLES
 
@@ -203,7 +204,7 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
             on_row(report(complete=False))
 
     def make_model(**overrides):
-        return hydra.utils.instantiate(cfg.model, **overrides)
+        return instantiate(cfg.model, **overrides)  # the model's rules fail as the ConfigError they are
 
     networks = {"generator": OmegaConf.to_container(cfg.model.generator, resolve=True),
                 "discriminator": OmegaConf.to_container(cfg.model.discriminator, resolve=True)}
