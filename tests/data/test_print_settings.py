@@ -23,7 +23,10 @@ def test_bad_style_settings_are_named():
         PrintSettings.from_config({"tone": {"black": [0.1, 0.9]}})
     with pytest.raises(ConfigError, match=r"data.printing: unknown key\(s\) colour"):
         PrintSettings.from_config({"colour": {}})
-    assert PrintSettings.from_config({"screentone": {"period": [3, 3]}}).screentone.period == (3.0, 3.0)
+    assert PrintSettings.from_config({"screentone": {"period": [3, 3]}}).screentone.period == (
+        3.0,
+        3.0,
+    )
 
 
 # ---- configs ---------------------------------------------------------------------------------------
@@ -42,9 +45,13 @@ def test_defaults_and_the_seed_experiment_are_plain_only():
     from omegaconf import OmegaConf
 
     for overrides in ([], ["+experiment=seed"]):
-        assert style_probabilities(OmegaConf.to_container(compose(overrides).data.input_styles)) == {"plain": 1.0}
+        assert style_probabilities(
+            OmegaConf.to_container(compose(overrides).data.input_styles)
+        ) == {"plain": 1.0}
     for experiment in ("demo", "manga"):
-        styles = style_probabilities(OmegaConf.to_container(compose([f"+experiment={experiment}"]).data.input_styles))
+        styles = style_probabilities(
+            OmegaConf.to_container(compose([f"+experiment={experiment}"]).data.input_styles)
+        )
         assert set(styles) == set(STYLES) and styles["plain"] > 0
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from mangacolor.runtime.config_errors import ConfigError, is_number, number, number_at, require_known
+from mangacolor.runtime.config_errors import (
+    ConfigError,
+    is_number,
+    number,
+    number_at,
+    require_known,
+)
 
 
 def test_a_number_is_not_a_bool_and_a_whole_one_is_an_int():
@@ -24,5 +30,7 @@ def test_number_names_the_key_and_lets_an_optional_one_be_missing():
 
 def test_unknown_keys_are_named_with_the_known_ones():
     require_known({"decay": 0.9}, ("decay", "start_fraction"), "model.ema")
-    with pytest.raises(ConfigError, match=r"model.ema: unknown key\(s\) warmup; known: decay, start_fraction"):
+    with pytest.raises(
+        ConfigError, match=r"model.ema: unknown key\(s\) warmup; known: decay, start_fraction"
+    ):
         require_known({"decay": 0.9, "warmup": 3}, ("decay", "start_fraction"), "model.ema")

@@ -25,7 +25,9 @@ class Broken:
 def test_a_constructors_config_error_is_raised_as_itself():
     target = f"{__name__}.Strict"
     assert instantiate(OmegaConf.create({"_target_": target, "decay": 0.5})).decay == 0.5
-    assert instantiate(OmegaConf.create({"_target_": target, "decay": 0.5}), decay=0.25).decay == 0.25
+    assert (
+        instantiate(OmegaConf.create({"_target_": target, "decay": 0.5}), decay=0.25).decay == 0.25
+    )
     with pytest.raises(ConfigError, match=r"model.ema.decay must be in \(0, 1\), got 1.5"):
         instantiate(OmegaConf.create({"_target_": target, "decay": 1.5}))
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
 
 from mangacolor.color import lab_lightness
+from mangacolor.data.halftone import SCREEN_FADE, screen_ink
 from mangacolor.data.print_settings import (
     SCREEN_KINDS,
     LineSettings,
@@ -28,11 +29,12 @@ from mangacolor.data.print_settings import (
 )
 
 SHARPEST_SIGMA = 0.5  # px: the narrowest Gaussian that still tells a pixel from its neighbour
-# A screen's period in pixels where it starts fading into its tone, and where it is only tone: about
-# where area sampling keeps 3/4 of a screen's contrast, and where only a faint moire would remain.
-SCREEN_FADE = (2.5, 1.25)
-FILL_EDGE = 0.04  # lightness over which a solid black fades in, so its edge keeps the page's antialiasing
-SKIP_BLUR = 0.3  # px: a scan blur whose largest sigma in the batch is under this changes nothing visible
+FILL_EDGE = (
+    0.04  # lightness over which a solid black fades in, so its edge keeps the page's antialiasing
+)
+SKIP_BLUR = (
+    0.3  # px: a scan blur whose largest sigma in the batch is under this changes nothing visible
+)
 
 
 class Draw:
@@ -69,7 +71,9 @@ def blur(images: torch.Tensor, sigma: torch.Tensor, largest_sigma: float) -> tor
 
 
 # ---- ink and tone ---------------------------------------------------------------------------------
-def tone(lightness: torch.Tensor, draw: Draw, settings: ToneSettings) -> tuple[torch.Tensor, torch.Tensor]:
+def tone(
+    lightness: torch.Tensor, draw: Draw, settings: ToneSettings
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Lightness (B, 1, H, W) in [0, 1] -> (depth, fill): depth 0 on paper rising to 1 at the black
     point along a random tone curve; fill the solid black below the black point."""
     batch = lightness.shape[0]
@@ -81,15 +85,22 @@ def tone(lightness: torch.Tensor, draw: Draw, settings: ToneSettings) -> tuple[t
     return depth, fill
 
 
-def line_ink(rgb: torch.Tensor, scales: torch.Tensor, largest_scale: float, draw: Draw,
-             settings: LineSettings) -> torch.Tensor:
+def line_ink(
+    rgb: torch.Tensor,
+    scales: torch.Tensor,
+    largest_scale: float,
+    draw: Draw,
+    settings: LineSettings,
+) -> torch.Tensor:
     """XDoG line extraction (Winnemoeller et al. 2012) on each RGB channel: ink (B, 1, H, W) in [0, 1]
     on the dark side of every edge, colour edges of equal lightness included; none on flat areas."""
     batch = rgb.shape[0]
     sigma = draw.uniform(settings.sigma, batch) * scales
     k = draw.uniform(settings.k, batch)
-    tau, epsilon, phi = (_per_image(draw.uniform(span, batch))
-                         for span in (settings.tau, settings.epsilon, settings.phi))
+    tau, epsilon, phi = (
+        _per_image(draw.uniform(span, batch))
+        for span in (settings.tau, settings.epsilon, settings.phi)
+    )
     # A Gaussian under half a pixel is no filter at all: such a line is drawn at the narrowest width
     # a pixel shows, and lighter in proportion, as a scan averages a hairline into a pale pixel.
     width = sigma.clamp_min(SHARPEST_SIGMA)
@@ -101,7 +112,9 @@ def line_ink(rgb: torch.Tensor, scales: torch.Tensor, largest_scale: float, draw
     return (-torch.tanh(phi * (response - epsilon))).clamp(0.0, 1.0) * strength
 
 
-def ink_weight(ink: torch.Tensor, scales: torch.Tensor, draw: Draw, settings: ScanSettings) -> torch.Tensor:
+def ink_weight(
+    ink: torch.Tensor, scales: torch.Tensor, draw: Draw, settings: ScanSettings
+) -> torch.Tensor:
     """Lines and blacks spread (pen pressure, ink gain) or thin (a light scan) by a fraction of a pixel."""
     amount = _per_image((draw.uniform(settings.ink_weight, ink.shape[0]) * scales).clamp(-1.0, 1.0))
     spread = _extreme3(ink, torch.maximum) - ink
@@ -117,67 +130,9 @@ def _extreme3(images: torch.Tensor, pick) -> torch.Tensor:
     return pick(pick(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
 
 
-# ---- screens --------------------------------------------------------------------------------------
-def _round_dot(r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Round dot's threshold: the area of a disc of radius r (cell units) inside its unit cell, so a
-    coverage c inks exactly the fraction c of the cell; and its slope d(area)/dr."""
-    inside = r <= 0.5
-    cut = torch.acos((0.5 / r.clamp_min(0.5)).clamp(max=1.0))  # half-angle of each arc outside the cell
-    area = torch.where(inside, math.pi * r * r,
-                       math.pi * r * r - 4.0 * (r * r * cut - 0.5 * (r * r - 0.25).clamp_min(0.0).sqrt()))
-    slope = 2.0 * r * (math.pi - 4.0 * cut)
-    return area.clamp(0.0, 1.0), slope
-
-
-def _coverage_ink(threshold: torch.Tensor, coverage: torch.Tensor, slope: torch.Tensor,
-                  period: torch.Tensor) -> torch.Tensor:
-    """Ink where the threshold lies under the coverage, antialiased over the threshold's change across
-    one pixel, `step` (= slope per cell / period in px). A ramp of that width centred on the coverage
-    keeps the mean ink of a uniform threshold except within step/2 of 0 and 1, where it would leave
-    grey specks on paper and pinholes in black: there the coverage is pre-distorted by the inverse of
-    that error, so 0 inks nothing, 1 everything, and the mean stays the coverage."""
-    step = (slope / period).clamp_min(1e-3)
-    half = (0.5 * step).clamp(max=0.5)
-    low = 2.0 * (half * coverage).clamp_min(0.0).sqrt() - half
-    high = 1.0 + half - 2.0 * (half * (1.0 - coverage)).clamp_min(0.0).sqrt()
-    target = torch.where(coverage < half, low, torch.where(coverage > 1.0 - half, high, coverage))
-    return ((target - threshold) / step + 0.5).clamp(0.0, 1.0)
-
-
-def screen_ink(coverage: torch.Tensor, kind: torch.Tensor, period: torch.Tensor, angle: torch.Tensor,
-               phase: torch.Tensor) -> torch.Tensor:
-    """Halftone ink (B, 1, H, W) for a coverage map, with each pixel's own screen: kind (index into
-    SCREEN_KINDS), period (px), angle (radians) and phase (B, 2, H, W) in cells."""
-    height, width = coverage.shape[-2:]
-    y = (torch.arange(height, device=coverage.device, dtype=torch.float32) + 0.5).view(1, 1, -1, 1)
-    x = (torch.arange(width, device=coverage.device, dtype=torch.float32) + 0.5).view(1, 1, 1, -1)
-    cos, sin = angle.cos(), angle.sin()
-    u = (x * cos + y * sin) / period + phase[:, :1]
-    v = (y * cos - x * sin) / period + phase[:, 1:]
-    fu, fv = u - u.floor() - 0.5, v - v.floor() - 0.5  # position in the cell, [-0.5, 0.5)
-
-    # Each kind's threshold (the fraction of its cell it inks below it) and its slope per cell, picked
-    # per pixel, then one antialiased comparison; hatching adds a second line screen across the first.
-    round_area, round_slope = _round_dot(torch.sqrt(fu * fu + fv * fv))
-    diamond = fu.abs() + fv.abs()  # square dots: squares on a 45-degree screen, a checkerboard at 50 %
-    inner = diamond <= 0.5
-    square_area = torch.where(inner, 2.0 * diamond * diamond, 1.0 - 2.0 * (1.0 - diamond) ** 2)
-    square_slope = 4.0 * torch.where(inner, diamond, 1.0 - diamond)
-    across = 2.0 * fu.abs()  # line screens: uniform across the cell, slope 2
-    threshold = torch.where(kind == 0, round_area, torch.where(kind == 1, square_area, across))
-    slope = torch.where(kind == 0, round_slope, torch.where(kind == 1, square_slope, torch.full_like(across, 2.0)))
-    hatched = kind == 3
-    each = 1.0 - (1.0 - coverage).clamp_min(0.0).sqrt()  # two crossed screens together ink `coverage`
-    ink = _coverage_ink(threshold, torch.where(hatched, each, coverage), slope, period)
-    crossing = _coverage_ink(2.0 * fv.abs(), each, torch.full_like(across, 2.0), period)
-    ink = torch.where(hatched, 1.0 - (1.0 - ink) * (1.0 - crossing), ink)
-    # Dots under about two pixels cannot be drawn; a scan of them shows their tone.
-    fade = ((SCREEN_FADE[0] - period) / (SCREEN_FADE[0] - SCREEN_FADE[1])).clamp(0.0, 1.0)
-    return ink + (coverage - ink) * fade
-
-
-def color_regions(rgb: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor, most: int,
-                   draw: Draw) -> torch.Tensor:
+def color_regions(
+    rgb: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor, most: int, draw: Draw
+) -> torch.Tensor:
     """Each pixel's region (B, 1, H, W): the nearest in RGB of `counts` (B,) colours picked at random
     pixels of the window's valid part (at most `most`), a one-pass segmentation by colour."""
     batch, _, height, width = rgb.shape
@@ -189,19 +144,23 @@ def color_regions(rgb: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor, 
     region = torch.zeros(batch, 1, height, width, dtype=torch.long, device=rgb.device)
     for k in range(most):
         distance = ((rgb - references[:, k, :, None, None]) ** 2).sum(1, keepdim=True)
-        distance = torch.where(_per_image(counts) > k, distance, torch.full_like(distance, float("inf")))
+        distance = torch.where(
+            _per_image(counts) > k, distance, torch.full_like(distance, float("inf"))
+        )
         closer = distance < best
         best = torch.where(closer, distance, best)
         region = torch.where(closer, torch.full_like(region, k), region)
     return region
 
 
-def _categorical(draw: Draw, probabilities: Mapping[str, float], names: Sequence[str], *shape: int) -> torch.Tensor:
+def _categorical(
+    draw: Draw, probabilities: Mapping[str, float], names: Sequence[str], *shape: int
+) -> torch.Tensor:
     """Indices into `names` drawn with the given probabilities (compared with Python numbers: a
     tensor of them would be one more upload to the device, which waits for it)."""
     weights = [probabilities.get(name, 0.0) for name in names]
     u = draw.uniform((0.0, 1.0), *shape) * sum(weights)
-    bounds = [sum(weights[:i + 1]) for i in range(len(names) - 1)]
+    bounds = [sum(weights[: i + 1]) for i in range(len(names) - 1)]
     index = torch.zeros(shape, dtype=torch.long, device=draw.device)
     for bound in bounds:
         index += (u >= bound).long()
@@ -209,7 +168,9 @@ def _categorical(draw: Draw, probabilities: Mapping[str, float], names: Sequence
 
 
 # ---- the styles -----------------------------------------------------------------------------------
-def render_screentone(rgb, scales, largest_scale, valid, draw: Draw, settings: PrintSettings) -> torch.Tensor:
+def render_screentone(
+    rgb, scales, largest_scale, valid, draw: Draw, settings: PrintSettings
+) -> torch.Tensor:
     depth, fill = tone(lab_lightness(rgb), draw, settings.tone)
     lines = line_ink(rgb, scales, largest_scale, draw, settings.lines)
     screen = settings.screentone
@@ -218,8 +179,11 @@ def render_screentone(rgb, scales, largest_scale, valid, draw: Draw, settings: P
     region = color_regions(rgb, counts, valid, most, draw)
     kind = _categorical(draw, screen.kinds, SCREEN_KINDS, batch, most)
     period = draw.uniform(screen.period, batch, most) * scales[:, None]
-    angle = torch.where(draw.chance(screen.angle_45, batch, most), torch.full((batch, most), math.pi / 4,
-                        device=draw.device), draw.uniform((0.0, math.pi / 2), batch, most))
+    angle = torch.where(
+        draw.chance(screen.angle_45, batch, most),
+        torch.full((batch, most), math.pi / 4, device=draw.device),
+        draw.uniform((0.0, math.pi / 2), batch, most),
+    )
     phase = draw.uniform((0.0, 1.0), batch, most, 2)
     darkest = draw.uniform(screen.darkest, batch, most)
     stepped = draw.chance(screen.steps, batch, most)
@@ -230,7 +194,9 @@ def render_screentone(rgb, scales, largest_scale, valid, draw: Draw, settings: P
         return values.gather(1, flat_region).view_as(depth)
 
     coverage = depth * each_pixel(darkest)
-    coverage = torch.where(each_pixel(stepped.float()) > 0, (coverage * 10.0).round() / 10.0, coverage)
+    coverage = torch.where(
+        each_pixel(stepped.float()) > 0, (coverage * 10.0).round() / 10.0, coverage
+    )
     if screen.period[1] * largest_scale <= SCREEN_FADE[1]:
         dots = coverage  # every screen of the batch is finer than a pixel: it prints as its tone
     else:
@@ -240,7 +206,9 @@ def render_screentone(rgb, scales, largest_scale, valid, draw: Draw, settings: P
     return _on_paper(torch.maximum(ink, dots), draw, settings.scan)
 
 
-def render_lines(rgb, scales, largest_scale, valid, draw: Draw, settings: PrintSettings) -> torch.Tensor:
+def render_lines(
+    rgb, scales, largest_scale, valid, draw: Draw, settings: PrintSettings
+) -> torch.Tensor:
     _, fill = tone(lab_lightness(rgb), draw, settings.tone)
     lines = line_ink(rgb, scales, largest_scale, draw, settings.lines)
     fills = _per_image(draw.chance(settings.lines.fills, rgb.shape[0]).float())
@@ -248,7 +216,9 @@ def render_lines(rgb, scales, largest_scale, valid, draw: Draw, settings: PrintS
     return _on_paper(ink, draw, settings.scan)
 
 
-def render_flat(rgb, scales, largest_scale, valid, draw: Draw, settings: PrintSettings) -> torch.Tensor:
+def render_flat(
+    rgb, scales, largest_scale, valid, draw: Draw, settings: PrintSettings
+) -> torch.Tensor:
     depth, fill = tone(lab_lightness(rgb), draw, settings.tone)
     lines = line_ink(rgb, scales, largest_scale, draw, settings.lines)
     levels = _per_image(draw.whole(settings.flat.levels, rgb.shape[0]))
@@ -268,17 +238,28 @@ def _on_paper(ink: torch.Tensor, draw: Draw, settings: ScanSettings) -> torch.Te
     paper = _per_image(draw.uniform(settings.paper, batch))
     dark = _per_image(draw.uniform(settings.ink, batch))
     amount = _per_image(draw.uniform(settings.shading, batch))
-    light = F.interpolate(draw.uniform((-1.0, 1.0), batch, 1, 3, 3), size=(height, width), mode="bilinear",
-                          align_corners=True)
+    light = F.interpolate(
+        draw.uniform((-1.0, 1.0), batch, 1, 3, 3),
+        size=(height, width),
+        mode="bilinear",
+        align_corners=True,
+    )
     return (paper - (paper - dark) * ink) * (1.0 + amount * light)
 
 
-def scan(grey: torch.Tensor, scales: torch.Tensor, largest_scale: float, draw: Draw,
-         settings: ScanSettings) -> torch.Tensor:
+def scan(
+    grey: torch.Tensor,
+    scales: torch.Tensor,
+    largest_scale: float,
+    draw: Draw,
+    settings: ScanSettings,
+) -> torch.Tensor:
     """A printed page's grey values (B, 1, H, W) -> as scanned: blurred, noisy, JPEG-compressed, 8-bit."""
     batch = grey.shape[0]
     sigma = draw.uniform(settings.blur, batch) * scales
-    noise = _per_image(draw.uniform(settings.noise, batch) * scales.clamp(max=1.0))  # averaged when shrunk
+    noise = _per_image(
+        draw.uniform(settings.noise, batch) * scales.clamp(max=1.0)
+    )  # averaged when shrunk
     field_ = draw.normal(*grey.shape)
     compress = _per_image(draw.chance(settings.jpeg, batch))
     quality = draw.uniform(settings.jpeg_quality, batch).round()
@@ -292,10 +273,70 @@ def scan(grey: torch.Tensor, scales: torch.Tensor, largest_scale: float, draw: D
 
 # The IJG's (libjpeg's) luminance quantisation table, ITU T.81 Annex K, and its quality scaling.
 _LUMINANCE_TABLE = (
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
 )
 
 
@@ -315,12 +356,20 @@ def jpeg_grey(grey: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     rows, cols = padded.shape[-2] // 8, padded.shape[-1] // 8
     n = torch.arange(8, device=grey.device, dtype=torch.float32)
     dct = torch.cos(math.pi * (2 * n[None, :] + 1) * n[:, None] / 16) * torch.where(
-        n[:, None] == 0, math.sqrt(1 / 8), math.sqrt(2 / 8))
+        n[:, None] == 0, math.sqrt(1 / 8), math.sqrt(2 / 8)
+    )
     quality = quality.clamp(1.0, 100.0)
     scaling = torch.where(quality < 50, 5000.0 / quality, 200.0 - 2.0 * quality)
     base = _luminance_table(grey.device)
-    table = ((base * scaling.view(-1, 1, 1) + 50.0) / 100.0).floor().clamp(1.0, 255.0).view(batch, 1, 1, 8, 8)
-    blocks = (padded * 255.0).round().sub(128.0).view(batch, rows, 8, cols, 8).permute(0, 1, 3, 2, 4)
+    table = (
+        ((base * scaling.view(-1, 1, 1) + 50.0) / 100.0)
+        .floor()
+        .clamp(1.0, 255.0)
+        .view(batch, 1, 1, 8, 8)
+    )
+    blocks = (
+        (padded * 255.0).round().sub(128.0).view(batch, rows, 8, cols, 8).permute(0, 1, 3, 2, 4)
+    )
     coefficients = dct @ blocks @ dct.T
     restored = dct.T @ ((coefficients / table).round() * table) @ dct
     out = (restored + 128.0).permute(0, 1, 3, 2, 4).reshape(batch, 1, rows * 8, cols * 8) / 255.0

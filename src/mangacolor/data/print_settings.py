@@ -44,15 +44,22 @@ class ScreenSettings:
     period: Span = _span((2.0, 5.2), 0.01)  # px at scan size
     angle_45: float = _chance(0.6)  # else uniform in [0, 90) degrees
     kinds: Mapping[str, float] = field(
-        default_factory=lambda: {"round": 0.5, "square": 0.15, "lines": 0.2, "hatching": 0.15})
+        default_factory=lambda: {"round": 0.5, "square": 0.15, "lines": 0.2, "hatching": 0.15}
+    )
     regions: tuple[int, int] = _span((1, 4), 1, 16, whole=True)
-    darkest: Span = _span((0.5, 0.7), 0.0, 1.0)  # ink coverage of the darkest tone before solid black
-    steps: float = _chance(0.5)  # a region's tone in 10 % steps (a pasted tone sheet), else continuous
+    darkest: Span = _span(
+        (0.5, 0.7), 0.0, 1.0
+    )  # ink coverage of the darkest tone before solid black
+    steps: float = _chance(
+        0.5
+    )  # a region's tone in 10 % steps (a pasted tone sheet), else continuous
 
 
 @dataclass(frozen=True)
 class LineSettings:
-    sigma: Span = _span((0.6, 1.6), 0.01)  # px at scan size: XDoG's narrow Gaussian, about a line's half-width
+    sigma: Span = _span(
+        (0.6, 1.6), 0.01
+    )  # px at scan size: XDoG's narrow Gaussian, about a line's half-width
     k: Span = _span((1.6, 3.0), 1.01)  # wide Gaussian = k x sigma
     tau: Span = _span((0.97, 0.995), 0.0, 1.0)  # below 1, so flat areas never ink
     epsilon: Span = _span((-0.03, -0.005), -1.0, 0.0)  # edge response that starts a line
@@ -70,12 +77,16 @@ class FlatSettings:
 class ScanSettings:
     paper: Span = _span((0.9, 1.0), 0.0, 1.0)  # paper's grey value in the scan
     ink: Span = _span((0.0, 0.12), 0.0, 1.0)  # ink's
-    shading: Span = _span((0.0, 0.04), 0.0, 0.5)  # uneven lighting, +- this fraction across the page
+    shading: Span = _span(
+        (0.0, 0.04), 0.0, 0.5
+    )  # uneven lighting, +- this fraction across the page
     blur: Span = _span((0.3, 1.2), 0.0)  # px at scan size
     noise: Span = _span((0.0, 0.02), 0.0, 1.0)  # grey levels (0..1) of sensor noise at scan size
     jpeg: float = _chance(0.6)
     jpeg_quality: Span = _span((55.0, 95.0), 1.0, 100.0)
-    ink_weight: Span = _span((-0.5, 1.0), -1.0, 1.0)  # px at scan size: lines and blacks thinned (-), spread (+)
+    ink_weight: Span = _span(
+        (-0.5, 1.0), -1.0, 1.0
+    )  # px at scan size: lines and blacks thinned (-), spread (+)
 
 
 @dataclass(frozen=True)
@@ -99,14 +110,18 @@ class PrintSettings:
         values = {}
         for key, value in config.items():
             if key == "scan_short_side":
-                require(is_number(value) and value > 0,
-                        f"{name}.scan_short_side must be a positive number, got {value!r}")
+                require(
+                    is_number(value) and value > 0,
+                    f"{name}.scan_short_side must be a positive number, got {value!r}",
+                )
                 values[key] = float(value)
             else:
                 values[key] = _section(sections[key].default_factory, value, f"{name}.{key}")
         settings = cls(**values)
-        require(settings.tone.black[1] < settings.tone.white[0],
-                f"{name}.tone: black {list(settings.tone.black)} must lie below white {list(settings.tone.white)}")
+        require(
+            settings.tone.black[1] < settings.tone.white[0],
+            f"{name}.tone: black {list(settings.tone.black)} must lie below white {list(settings.tone.white)}",
+        )
         return settings
 
 
@@ -114,7 +129,9 @@ def _section(kind, config, name: str):
     require(isinstance(config, Mapping), f"{name} must be a mapping, got {config!r}")
     fields = {f.name: f for f in dataclasses.fields(kind)}
     require_known(config, fields, name)
-    return kind(**{key: _value(fields[key], value, f"{name}.{key}") for key, value in config.items()})
+    return kind(
+        **{key: _value(fields[key], value, f"{name}.{key}") for key, value in config.items()}
+    )
 
 
 def _value(spec: dataclasses.Field, value, name: str):
@@ -123,30 +140,49 @@ def _value(spec: dataclasses.Field, value, name: str):
     low, high = spec.metadata.get("low"), spec.metadata.get("high")
     bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
     if spec.metadata.get("span"):
-        ok = (isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
-              and all(is_number(v) for v in value) and value[0] <= value[1])
-        require(ok, f"{name} must be a range [low, high] of two numbers, low <= high, got {value!r}")
+        ok = (
+            isinstance(value, Sequence)
+            and not isinstance(value, str)
+            and len(value) == 2
+            and all(is_number(v) for v in value)
+            and value[0] <= value[1]
+        )
+        require(
+            ok, f"{name} must be a range [low, high] of two numbers, low <= high, got {value!r}"
+        )
         whole = spec.metadata.get("whole")
-        require(not whole or all(float(v).is_integer() for v in value), f"{name} must be whole numbers, got {value!r}")
+        require(
+            not whole or all(float(v).is_integer() for v in value),
+            f"{name} must be whole numbers, got {value!r}",
+        )
         inside = all((low is None or v >= low) and (high is None or v <= high) for v in value)
         require(inside, f"{name} must lie in {bounds}, got {list(value)}")
         return tuple(int(v) if whole else float(v) for v in value)
-    require(is_number(value) and low <= value <= high, f"{name} must be a number in {bounds}, got {value!r}")
+    require(
+        is_number(value) and low <= value <= high,
+        f"{name} must be a number in {bounds}, got {value!r}",
+    )
     return float(value)
 
 
 def _probabilities(config, names: Sequence[str], name: str) -> dict[str, float]:
-    require(isinstance(config, Mapping) and len(config) > 0,
-            f"{name} must map names ({', '.join(names)}) to probabilities, got {config!r}")
+    require(
+        isinstance(config, Mapping) and len(config) > 0,
+        f"{name} must map names ({', '.join(names)}) to probabilities, got {config!r}",
+    )
     require_known(config, names, name)
     for key, value in config.items():
-        require(is_number(value) and value >= 0, f"{name}.{key} must be a number >= 0, got {value!r}")
+        require(
+            is_number(value) and value >= 0, f"{name}.{key} must be a number >= 0, got {value!r}"
+        )
     total = float(sum(config.values()))
     require(total > 0, f"{name}: the probabilities sum to 0; give at least one a positive weight")
     return {str(key): float(value) / total for key, value in config.items()}
 
 
-def style_probabilities(config: Mapping | None, name: str = "data.input_styles") -> dict[str, float]:
+def style_probabilities(
+    config: Mapping | None, name: str = "data.input_styles"
+) -> dict[str, float]:
     """{style: probability} from the config's `data.input_styles` (weights, normalised to sum 1), in
     STYLES order, without the styles of weight 0. None means plain only."""
     if config is None:

@@ -46,13 +46,18 @@ from mangacolor.styles import PLAIN, STYLES
 
 
 # ---- which style, which draw ----------------------------------------------------------------------
-def choose_styles(probabilities: Mapping[str, float], count: int, generator: torch.Generator) -> list[str]:
+def choose_styles(
+    probabilities: Mapping[str, float], count: int, generator: torch.Generator
+) -> list[str]:
     """`count` styles drawn independently with the given probabilities, from a CPU generator: the
     styles decide which images each renderer gets, so they are known on the host without a sync."""
     names = list(probabilities)
     cumulative = torch.tensor(list(probabilities.values()), dtype=torch.float64).cumsum(0)
     draws = torch.rand(count, generator=generator, dtype=torch.float64) * cumulative[-1]
-    return [names[min(int(i), len(names) - 1)] for i in torch.searchsorted(cumulative, draws, right=True)]
+    return [
+        names[min(int(i), len(names) - 1)]
+        for i in torch.searchsorted(cumulative, draws, right=True)
+    ]
 
 
 def _page_hash(key: str) -> bytes:
@@ -72,7 +77,9 @@ def page_style(probabilities: Mapping[str, float], key: str) -> str:
 
 
 # ---- the pages -------------------------------------------------------------------------------------
-def print_page(rgb: torch.Tensor, style: str, seed: int, settings: PrintSettings | None = None) -> torch.Tensor:
+def print_page(
+    rgb: torch.Tensor, style: str, seed: int, settings: PrintSettings | None = None
+) -> torch.Tensor:
     """Whole pages (B, 3, H, W), RGB in [0, 1], of the same size -> their B&W page in `style` drawn
     from `seed`, as scaled lightness (B, 1, H, W). For eval: a fixed seed (e.g. `page_seed` of the
     page's path) and a fixed style give the same page every time on the same kind of device (a CUDA
@@ -81,12 +88,19 @@ def print_page(rgb: torch.Tensor, style: str, seed: int, settings: PrintSettings
     generator = torch.Generator(device=rgb.device).manual_seed(seed)
     scale = min(rgb.shape[-2:]) / settings.scan_short_side
     scales = torch.full((rgb.shape[0],), scale, device=rgb.device)
-    return print_windows(rgb, [style] * rgb.shape[0], scales, generator, settings, largest_scale=scale)
+    return print_windows(
+        rgb, [style] * rgb.shape[0], scales, generator, settings, largest_scale=scale
+    )
 
 
 def print_windows(
-    rgb: torch.Tensor, styles: Sequence[str], scales: torch.Tensor, generator: torch.Generator,
-    settings: PrintSettings, valid: torch.Tensor | None = None, largest_scale: float | None = None,
+    rgb: torch.Tensor,
+    styles: Sequence[str],
+    scales: torch.Tensor,
+    generator: torch.Generator,
+    settings: PrintSettings,
+    valid: torch.Tensor | None = None,
+    largest_scale: float | None = None,
 ) -> torch.Tensor:
     """Colour windows (B, 3, H, W), RGB in [0, 1] at their page's resolution -> the B&W page in each
     window's style as scaled lightness (B, 1, H, W), float32.
@@ -100,13 +114,20 @@ def print_windows(
         raise ValueError(f"{len(styles)} styles for {rgb.shape[0]} windows")
     unknown = sorted(set(styles) - set(STYLES))
     if unknown:
-        raise ValueError(f"unknown input style(s) {', '.join(unknown)}; choose from {', '.join(STYLES)}")
+        raise ValueError(
+            f"unknown input style(s) {', '.join(unknown)}; choose from {', '.join(STYLES)}"
+        )
     if largest_scale is None:
         largest_scale = float(scales.max()) if len(styles) else 1.0
     batch, _, height, width = rgb.shape
     if valid is None:
-        valid = torch.stack([torch.full((batch,), height, device=rgb.device),
-                             torch.full((batch,), width, device=rgb.device)], dim=1)
+        valid = torch.stack(
+            [
+                torch.full((batch,), height, device=rgb.device),
+                torch.full((batch,), width, device=rgb.device),
+            ],
+            dim=1,
+        )
     with torch.autocast(device_type=rgb.device.type, enabled=False):
         rgb = rgb.float()
         out = torch.empty(batch, 1, height, width, device=rgb.device)
@@ -120,7 +141,9 @@ def print_windows(
             if style == PLAIN:
                 out[index] = scaled_lightness(windows)
                 continue
-            grey = RENDERERS[style](windows, scales[index], largest_scale, valid[index], draw, settings)
+            grey = RENDERERS[style](
+                windows, scales[index], largest_scale, valid[index], draw, settings
+            )
             grey = scan(grey, scales[index], largest_scale, draw, settings.scan)
             out[index] = _grey_lightness(grey.device)[(grey * 255.0).round().long()]
     return out
@@ -130,7 +153,11 @@ def device_index(indices: Sequence[int], device: torch.device) -> torch.Tensor:
     """A host list of indices as a tensor on `device`, copied without waiting for the device (a plain
     copy to a GPU first waits for everything queued on it)."""
     index = torch.tensor(indices, dtype=torch.long)
-    return index.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else index.to(device)
+    return (
+        index.pin_memory().to(device, non_blocking=True)
+        if device.type == "cuda"
+        else index.to(device)
+    )
 
 
 def scaled_lightness(rgb: torch.Tensor) -> torch.Tensor:

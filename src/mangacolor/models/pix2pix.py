@@ -29,11 +29,12 @@ import lightning as L
 import torch
 
 from mangacolor.models.components import PatchDiscriminator, UNetGenerator
-from mangacolor.models.ema import averaged_copy, ema_weight, update_average
+from mangacolor.models.ema import averaged_copy, ema_weight, fit_average, update_average
 from mangacolor.models.losses import GANLoss, reconstruction_loss
 from mangacolor.models.nonfinite import (
     NonFiniteGuard,
-    all_finite,
+    finite_on_every_rank,
+    last_good_checkpoint,
     restore_buffers_unless,
     skip_mode,
     snapshot_buffers,
@@ -41,21 +42,19 @@ from mangacolor.models.nonfinite import (
 )
 from mangacolor.models.options import (
     adversarial_options,
+    check_resumable,
     ema_options,
     output_channels,
     require_positive,
     require_reconstruction,
 )
 from mangacolor.models.schedules import adversarial_weight, linear_decay
+from mangacolor.models.train_scalars import TrainScalarSums
 from mangacolor.models.validation import VAL_SUMS, add_to_sums, image_metrics, validation_scalars
-from mangacolor.runtime.checkpoint_io import SavesCheckpoints
-from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.seeding import DROPOUT_STREAM, step_seed
 from mangacolor.styles import STYLES
 
 log = logging.getLogger(__name__)
-
-TRAIN_SCALARS = ("loss/d_real", "loss/d_fake", "loss/g_adv", "loss/g_l1", "d/real_score", "d/fake_score")
 
 
 class Pix2Pix(L.LightningModule):
@@ -107,7 +106,7 @@ class Pix2Pix(L.LightningModule):
         self.nonfinite = NonFiniteGuard(max_nonfinite)  # NaN/inf losses: updates skipped, counted
         # Checked every this many iterations (one host sync), so a bad streak stops the run promptly.
         self._nonfinite_check_every = min(log_every, max_nonfinite)
-        self._train_sums: torch.Tensor | None = None
+        self._train_sums = TrainScalarSums()  # on the device; the means every log_every
         self._val_sums: torch.Tensor | None = None
         self.last_train_scalars: dict[str, float] = {}
         self.last_val_scalars: dict[str, float] = {}
@@ -134,10 +133,16 @@ class Pix2Pix(L.LightningModule):
         inputs = batch.get("input")
         if inputs is None:
             inputs = batch["L"]
-        target = batch["ab"] if self.hparams.predicts == "ab" else torch.cat([batch["L"], batch["ab"]], dim=1)
+        target = (
+            batch["ab"]
+            if self.hparams.predicts == "ab"
+            else torch.cat([batch["L"], batch["ab"]], dim=1)
+        )
         return inputs, target
 
-    def color_page(self, output: torch.Tensor, lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def color_page(
+        self, output: torch.Tensor, lightness: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The colour page the generator's `output` gives, scaled (L, ab): its own L (full colour), or
         the page's `lightness` with its ab. The inverse of `inputs_and_target`'s target."""
         return (output[:, :1] if self.hparams.predicts == "lab" else lightness), output[:, -2:]
@@ -182,16 +187,13 @@ class Pix2Pix(L.LightningModule):
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.hparams.grad_clip:
-            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+            )
         grad_scaler = getattr(self.trainer.precision_plugin, "scaler", None) is not None
-        step_unless_nonfinite(optimizer, finite, skip_mode(optimizer, grad_scaler))  # no step on NaN/inf
-
-    def _finite_on_every_rank(self, loss: torch.Tensor) -> torch.Tensor:
-        finite = all_finite(loss)
-        if self.trainer.world_size > 1:
-            # A NaN on one rank reaches every rank through the gradient all-reduce: all must skip.
-            finite = self.trainer.strategy.reduce((~finite).float(), reduce_op="sum") == 0
-        return finite
+        step_unless_nonfinite(
+            optimizer, finite, skip_mode(optimizer, grad_scaler)
+        )  # no step on NaN/inf
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         """One iteration: D's update, then G's, on the same fake (the reference's optimize_parameters)."""
@@ -199,16 +201,21 @@ class Pix2Pix(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         buffers_before = snapshot_buffers(self.generator, self.discriminator)
         # Seeds the CPU and CUDA generators on the host: no device work, no wait.
-        torch.manual_seed(step_seed(self.hparams.seed, self.global_rank, self.iteration, DROPOUT_STREAM))
+        torch.manual_seed(
+            step_seed(self.hparams.seed, self.global_rank, self.iteration, DROPOUT_STREAM)
+        )
         fake = self.generator(inputs)
         d_scalars, d_finite = self._discriminator_step(opt_d, inputs, target, fake)
         g_scalars, g_finite = self._generator_step(opt_g, inputs, target, fake)
         finite = d_finite & g_finite
-        restore_buffers_unless(finite, buffers_before)  # a NaN batch must not reach the running statistics
+        restore_buffers_unless(
+            finite, buffers_before
+        )  # a NaN batch must not reach the running statistics
         self._end_iteration(finite, {**d_scalars, **g_scalars})
 
-    def _discriminator_step(self, optimizer, inputs: torch.Tensor, target: torch.Tensor,
-                            fake: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def _discriminator_step(
+        self, optimizer, inputs: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """D's update (the reference's backward_D): the true colours as real, G's as fake.
         Returns D's logged values and whether its loss was finite on every rank."""
         # Toggling before each forward means only that network's parameters require gradients,
@@ -218,29 +225,45 @@ class Pix2Pix(L.LightningModule):
         d_fake = self.discriminator(inputs, fake.detach())
         loss_real, loss_fake = self.gan_loss(d_real, True), self.gan_loss(d_fake, False)
         loss = self.hparams.d_loss_weight * (loss_real + loss_fake)
-        finite = self._finite_on_every_rank(loss)
+        finite = finite_on_every_rank(loss, self.trainer)
         self._update(optimizer, loss, finite)
         self.untoggle_optimizer(optimizer)
-        real_score, fake_score = self.gan_loss.score(d_real.detach()), self.gan_loss.score(d_fake.detach())
-        return {"loss/d_real": loss_real, "loss/d_fake": loss_fake,
-                "d/real_score": real_score, "d/fake_score": fake_score}, finite
+        real_score, fake_score = (
+            self.gan_loss.score(d_real.detach()),
+            self.gan_loss.score(d_fake.detach()),
+        )
+        return {
+            "loss/d_real": loss_real,
+            "loss/d_fake": loss_fake,
+            "d/real_score": real_score,
+            "d/fake_score": fake_score,
+        }, finite
 
-    def _generator_step(self, optimizer, inputs: torch.Tensor, target: torch.Tensor,
-                        fake: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def _generator_step(
+        self, optimizer, inputs: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """G's update (the reference's backward_G): fool D, weighted by model.adversarial's schedule,
         plus lambda_l1 times the reconstruction term. Returns G's logged losses and their finiteness."""
         hp = self.hparams
         self.toggle_optimizer(optimizer)
         adv_weight = self.adversarial_weight(self.iteration)  # a host number: no wait
-        loss_l1 = reconstruction_loss(hp.reconstruction, fake, target)  # L1 over every predicted channel, or CIE94
+        loss_l1 = reconstruction_loss(
+            hp.reconstruction, fake, target
+        )  # L1 over every predicted channel, or CIE94
         if adv_weight > 0:
-            loss_adv = self.gan_loss(self.discriminator(inputs, fake), True, for_discriminator=False)
-            loss = (loss_adv if adv_weight == 1.0 else adv_weight * loss_adv) + hp.lambda_l1 * loss_l1
+            loss_adv = self.gan_loss(
+                self.discriminator(inputs, fake), True, for_discriminator=False
+            )
+            loss = (
+                loss_adv if adv_weight == 1.0 else adv_weight * loss_adv
+            ) + hp.lambda_l1 * loss_l1
         else:  # the L1-only warm-up: G's loss does not go through D (its adversarial loss is still logged)
             with torch.no_grad():
-                loss_adv = self.gan_loss(self.discriminator(inputs, fake.detach()), True, for_discriminator=False)
+                loss_adv = self.gan_loss(
+                    self.discriminator(inputs, fake.detach()), True, for_discriminator=False
+                )
             loss = hp.lambda_l1 * loss_l1
-        finite = self._finite_on_every_rank(loss)
+        finite = finite_on_every_rank(loss, self.trainer)
         self._update(optimizer, loss, finite)
         self.untoggle_optimizer(optimizer)
         return {"loss/g_adv": loss_adv, "loss/g_l1": loss_l1}, finite
@@ -252,7 +275,7 @@ class Pix2Pix(L.LightningModule):
         self.iteration += 1
         self._update_average()
         self.nonfinite.record(finite, self.iteration)
-        self._accumulate(finite, *(scalars[name] for name in TRAIN_SCALARS))
+        self._train_sums.add(finite, scalars)
         last = self.iteration >= self.hparams.iterations
         if self.iteration % self.hparams.log_every == 0 or last:
             self._flush_train_scalars()
@@ -274,28 +297,19 @@ class Pix2Pix(L.LightningModule):
         return None
 
     # ---- logging -----------------------------------------------------------------------
-    def _accumulate(self, finite: torch.Tensor, *values: torch.Tensor) -> None:
-        stacked = torch.stack([v.detach().float() for v in values])
-        # A skipped iteration's NaN would poison the logged means: sum the finite ones, count them last.
-        stacked = torch.cat([torch.where(finite, stacked, 0.0), finite.float().reshape(1)])
-        self._train_sums = stacked if self._train_sums is None else self._train_sums + stacked
-
     def _check_nonfinite(self) -> None:
         """Stop after model.max_nonfinite non-finite iterations in a row; log the skipped ones."""
-        new = self.nonfinite.check(self.iteration, self._last_checkpoint())
+        new = self.nonfinite.check(self.iteration, last_good_checkpoint(self.trainer))
         if new:
             if self.trainer.is_global_zero:
-                log.warning("iteration %d: skipped %d update(s) with a NaN or infinite loss since the last check "
-                            "(%d in all)", self.iteration, new, self.nonfinite.reported_total)
+                log.warning(
+                    "iteration %d: skipped %d update(s) with a NaN or infinite loss since the last check "
+                    "(%d in all)",
+                    self.iteration,
+                    new,
+                    self.nonfinite.reported_total,
+                )
             self.log_scalars({"train/nonfinite_skipped": float(self.nonfinite.reported_total)})
-
-    def _last_checkpoint(self) -> str:
-        saver = next((c for c in self.trainer.callbacks if isinstance(c, SavesCheckpoints)), None)
-        if saver is not None and saver.last_checkpoint is not None:  # IterationCheckpoint's latest last.ckpt
-            return str(saver.last_checkpoint)
-        if self.trainer.ckpt_path:
-            return f"{self.trainer.ckpt_path} (where this run resumed from)"
-        return "none (no checkpoint was saved before this)"
 
     def log_scalars(self, scalars: dict[str, float]) -> None:
         """Write scalars to every logger against the iteration count (rank zero only)."""
@@ -305,17 +319,15 @@ class Pix2Pix(L.LightningModule):
             logger.log_metrics(scalars, step=self.iteration)
 
     def _flush_train_scalars(self) -> None:
-        if self._train_sums is None:
+        # Every rank flushes at the same iteration, so the all-reduce in it is matched on every rank.
+        scalars = self._train_sums.take_means(self.trainer.strategy)
+        if scalars is None:
             return
-        # Every rank flushes at the same iteration, so this all-reduce is matched on every rank.
-        sums = self.trainer.strategy.reduce(self._train_sums, reduce_op="mean")
-        means = (sums[:-1] / sums[-1]).tolist()  # the one host sync per log_every
-        scalars = dict(zip(TRAIN_SCALARS, means))
         opt_g, opt_d = self.optimizers()
         scalars["lr/g"] = opt_g.param_groups[0]["lr"]
         scalars["lr/d"] = opt_d.param_groups[0]["lr"]
-        scalars["loss/adv_weight"] = self.adversarial_weight(self.iteration - 1)  # that of the last iteration
-        self._train_sums = None
+        # That of the last iteration:
+        scalars["loss/adv_weight"] = self.adversarial_weight(self.iteration - 1)
         self.last_train_scalars = scalars
         self.log_scalars(scalars)
         self.log("g_l1", scalars["loss/g_l1"], prog_bar=True, logger=False)
@@ -323,7 +335,9 @@ class Pix2Pix(L.LightningModule):
 
     # ---- validation --------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._val_sums = torch.zeros(len(STYLES), len(VAL_SUMS), device=self.device, dtype=torch.float64)
+        self._val_sums = torch.zeros(
+            len(STYLES), len(VAL_SUMS), device=self.device, dtype=torch.float64
+        )
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict | None:
         lightness, ab = batch["L"], batch["ab"]
@@ -350,40 +364,16 @@ class Pix2Pix(L.LightningModule):
     # ---- checkpoints -------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # No generator state: every random draw of an iteration is seeded from its number.
-        checkpoint["mangacolor"] = {"iteration": self.iteration, "nonfinite": self.nonfinite.state_dict()}
+        checkpoint["mangacolor"] = {
+            "iteration": self.iteration,
+            "nonfinite": self.nonfinite.state_dict(),
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Lightning calls this before it loads the weights: a mismatch is named here, not as a shape error.
-        hyper_parameters = checkpoint.get("hyper_parameters") or {}
-        saved = hyper_parameters.get("predicts", "ab")
-        if saved != self.hparams.predicts:
-            raise ConfigError(f"ckpt_path: that run's generator predicts {saved}, but model.predicts={self.hparams.predicts}; "
-                              f"resume it with model.predicts={saved}")
-        saved_norm = bool((hyper_parameters.get("discriminator") or {}).get("spectral_norm", False))
-        if saved_norm != bool(self.hparams.discriminator.get("spectral_norm", False)):
-            saved_norm = str(saved_norm).lower()
-            raise ConfigError(f"ckpt_path: that run's discriminator has spectral_norm={saved_norm}; "
-                              f"resume it with model.discriminator.spectral_norm={saved_norm}")
-        self._match_average(checkpoint.get("state_dict"))
+        hp = self.hparams
+        check_resumable(checkpoint.get("hyper_parameters") or {}, hp.predicts, hp.discriminator)
+        fit_average(checkpoint.get("state_dict"), keep=self.generator_ema is not None)
         state = checkpoint.get("mangacolor", {})
         self.iteration = int(state.get("iteration", 0))
         self.nonfinite.load_state_dict(state.get("nonfinite", {}))
-
-    def _match_average(self, state_dict: dict | None) -> None:
-        """Make a checkpoint's weights fit this run's choice of model.ema, in place.
-
-        Resumed with the average on from a checkpoint without one, the average starts from the
-        live generator; resumed with it off, a checkpoint's average is dropped.
-        """
-        if state_dict is None:
-            return
-        live, average = "generator.", "generator_ema."
-        kept = [key for key in state_dict if key.startswith(average)]
-        if self.generator_ema is not None and not kept:
-            state_dict.update({average + key[len(live):]: value.clone()
-                               for key, value in list(state_dict.items()) if key.startswith(live)})
-            log.info("the checkpoint has no average of the generator's weights: model.ema starts from its generator")
-        elif self.generator_ema is None and kept:
-            for key in kept:
-                del state_dict[key]
-            log.info("model.ema is off: the checkpoint's average of the generator's weights is not used")

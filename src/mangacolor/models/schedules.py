@@ -18,7 +18,9 @@ def linear_decay(total: int, decay_fraction: float):
     return factor
 
 
-def adversarial_weight(iteration: int, total: int, warmup_fraction: float, ramp_fraction: float) -> float:
+def adversarial_weight(
+    iteration: int, total: int, warmup_fraction: float, ramp_fraction: float
+) -> float:
     """The weight of G's adversarial term at 0-based `iteration` of `total`.
 
     0 during an L1-only warm-up over the first `warmup_fraction` of the iterations, then a straight

@@ -16,44 +16,67 @@ from mangacolor.color import cie_lab, lightness_as_rgb, rgb_to_scaled_lab, scale
 from mangacolor.metrics import ab_l1, colorfulness, mean_delta_e_2000, psnr
 from mangacolor.styles import PLAIN, STYLES
 
-VAL_SUMS = ("ab_l1", "grey_ab_l1", "psnr", "grey_psnr", "delta_e_2000", "grey_delta_e_2000",
-            "bw_psnr", "bw_delta_e_2000", "colourfulness", "truth_colourfulness", "images")
+VAL_SUMS = (
+    "ab_l1",
+    "grey_ab_l1",
+    "psnr",
+    "grey_psnr",
+    "delta_e_2000",
+    "grey_delta_e_2000",
+    "bw_psnr",
+    "bw_delta_e_2000",
+    "colourfulness",
+    "truth_colourfulness",
+    "images",
+)
 BW_SUMS = ("bw_psnr", "bw_delta_e_2000")
 # The group of every style that is not plain: the pages whose baseline is the B&W page.
 BW_INPUTS = "bw_inputs"
 
 
-def image_metrics(inputs: torch.Tensor, lightness: torch.Tensor, ab: torch.Tensor,
-                  fake_lightness: torch.Tensor, fake_ab: torch.Tensor) -> torch.Tensor:
+def image_metrics(
+    inputs: torch.Tensor,
+    lightness: torch.Tensor,
+    ab: torch.Tensor,
+    fake_lightness: torch.Tensor,
+    fake_ab: torch.Tensor,
+) -> torch.Tensor:
     """Each image's row of VAL_SUMS, (B, len(VAL_SUMS)) float64, for the page the model gives, scaled
     (fake_lightness, fake_ab), against the true scaled (lightness, ab); `inputs` is the page it saw."""
     true_rgb, true_lab = scaled_lab_to_rgb(lightness, ab), cie_lab(lightness, ab)
     fake_rgb = scaled_lab_to_rgb(fake_lightness, fake_ab)
-    fake_lab = cie_lab(*rgb_to_scaled_lab(fake_rgb))  # the shown (gamut-clipped) colours, as eval scores
+    fake_lab = cie_lab(
+        *rgb_to_scaled_lab(fake_rgb)
+    )  # the shown (gamut-clipped) colours, as eval scores
     raw_lab = cie_lab(fake_lightness, fake_ab)  # the prediction itself: ab-L1 is training's term
     no_color = torch.zeros_like(ab)
     grey_lab, bw_lab = cie_lab(lightness, no_color), cie_lab(inputs, no_color)
-    return torch.stack([  # columns in VAL_SUMS order
-        ab_l1(raw_lab[:, 1:], true_lab[:, 1:]),
-        ab_l1(grey_lab[:, 1:], true_lab[:, 1:]),
-        psnr(fake_rgb, true_rgb),
-        psnr(lightness_as_rgb(lightness), true_rgb),
-        mean_delta_e_2000(fake_lab, true_lab),
-        mean_delta_e_2000(grey_lab, true_lab),
-        psnr(lightness_as_rgb(inputs), true_rgb),
-        mean_delta_e_2000(bw_lab, true_lab),
-        colorfulness(fake_rgb),
-        colorfulness(true_rgb),
-        torch.ones(lightness.shape[0], device=lightness.device),
-    ], dim=1).double()
+    return torch.stack(
+        [  # columns in VAL_SUMS order
+            ab_l1(raw_lab[:, 1:], true_lab[:, 1:]),
+            ab_l1(grey_lab[:, 1:], true_lab[:, 1:]),
+            psnr(fake_rgb, true_rgb),
+            psnr(lightness_as_rgb(lightness), true_rgb),
+            mean_delta_e_2000(fake_lab, true_lab),
+            mean_delta_e_2000(grey_lab, true_lab),
+            psnr(lightness_as_rgb(inputs), true_rgb),
+            mean_delta_e_2000(bw_lab, true_lab),
+            colorfulness(fake_rgb),
+            colorfulness(true_rgb),
+            torch.ones(lightness.shape[0], device=lightness.device),
+        ],
+        dim=1,
+    ).double()
 
 
 def style_rows(styles: list[str], count: int, device: torch.device) -> torch.Tensor:
     """One-hot (count, len(STYLES)) float64 on `device`: which style row each image adds to."""
     unknown = sorted(set(styles) - set(STYLES))
     if unknown or len(styles) != count:
-        raise ValueError(f"validation batch styles {list(styles)!r} for {count} images: each must be one "
-                         f"of {', '.join(STYLES)}")
+        raise ValueError(
+            f"validation batch styles {list(styles)!r} for {count} images: each must be one "
+            f"of {', '.join(STYLES)}"
+        )
     rows = torch.zeros(count, len(STYLES), dtype=torch.float64)
     rows[torch.arange(count), torch.tensor([STYLES.index(style) for style in styles])] = 1.0
     if device.type == "cuda":
@@ -84,14 +107,14 @@ def validation_scalars(sums: torch.Tensor) -> dict[str, float]:
     scalars = _means(table, overall_names, "val/")
     if not scalars:
         return {}
-    bw_rows = [row for style, row in zip(STYLES, table) if style != PLAIN]
+    bw_rows = [row for style, row in zip(STYLES, table, strict=True) if style != PLAIN]
     scalars.update(_means(bw_rows, BW_SUMS, "val/"))
     bw_inputs = _means(bw_rows, VAL_SUMS[:-1], f"val/{BW_INPUTS}/")
     if bw_inputs:
         scalars.update(bw_inputs)
         scalars[f"val/{BW_INPUTS}/images"] = sum(row[-1] for row in bw_rows)
     scalars["val/images"] = sum(row[-1] for row in table)
-    for style, row in zip(STYLES, table):
+    for style, row in zip(STYLES, table, strict=True):
         if row[-1] == 0:
             continue
         names = overall_names if style == PLAIN else VAL_SUMS[:-1]
@@ -110,5 +133,7 @@ def _means(rows: list[list[float]], names: tuple[str, ...], prefix: str) -> dict
     group = {f"{prefix}{name}": sum(row[columns[name]] for row in rows) / images for name in names}
     if "colourfulness" in names:
         truth = group[f"{prefix}truth_colourfulness"]
-        group[f"{prefix}colourfulness_ratio"] = group[f"{prefix}colourfulness"] / truth if truth > 0 else float("nan")
+        group[f"{prefix}colourfulness_ratio"] = (
+            group[f"{prefix}colourfulness"] / truth if truth > 0 else float("nan")
+        )
     return group
