@@ -133,7 +133,7 @@ def luminance(linear: torch.Tensor) -> torch.Tensor:
 
 
 def _lab_f(y: torch.Tensor) -> torch.Tensor:
-    """Lab's f of the luminance Y, with kornia's constants: a cube root above (6/29)^3, linear below."""
+    """Lab's f of the luminance Y, kornia's constants: a cube root above (6/29)^3, linear below."""
     return torch.where(y > 0.008856, y.clamp_min(0.008856).pow(1.0 / 3.0), 7.787 * y + 4.0 / 29.0)
 
 

@@ -1,5 +1,5 @@
-"""The print settings: the config's `data.printing` and `data.input_styles`, checked, each error naming
-its key; the code's defaults are the config's."""
+"""The print settings: the config's `data.printing` and `data.input_styles`, checked, each error
+naming its key; the code's defaults are the config's."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_bad_style_settings_are_named():
     )
 
 
-# ---- configs ---------------------------------------------------------------------------------------
+# ---- configs -------------------------------------------------------------------------------------
 def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir

@@ -1,4 +1,5 @@
-"""A rule checked in a constructor reaches the command as the ConfigError it is, not Hydra's wrapper."""
+"""A rule checked in a constructor reaches the command as the ConfigError it is, not Hydra's
+wrapper."""
 
 from __future__ import annotations
 

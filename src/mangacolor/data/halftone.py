@@ -21,9 +21,8 @@ def round_dot(r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Round dot's threshold: the area of a disc of radius r (cell units) inside its unit cell, so a
     coverage c inks exactly the fraction c of the cell; and its slope d(area)/dr."""
     inside = r <= 0.5
-    cut = torch.acos(
-        (0.5 / r.clamp_min(0.5)).clamp(max=1.0)
-    )  # half-angle of each arc outside the cell
+    # half-angle of each arc outside the cell
+    cut = torch.acos((0.5 / r.clamp_min(0.5)).clamp(max=1.0))
     area = torch.where(
         inside,
         math.pi * r * r,
@@ -36,11 +35,11 @@ def round_dot(r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def coverage_ink(
     threshold: torch.Tensor, coverage: torch.Tensor, slope: torch.Tensor, period: torch.Tensor
 ) -> torch.Tensor:
-    """Ink where the threshold lies under the coverage, antialiased over the threshold's change across
-    one pixel, `step` (= slope per cell / period in px). A ramp of that width centred on the coverage
-    keeps the mean ink of a uniform threshold except within step/2 of 0 and 1, where it would leave
-    grey specks on paper and pinholes in black: there the coverage is pre-distorted by the inverse of
-    that error, so 0 inks nothing, 1 everything, and the mean stays the coverage."""
+    """Ink where the threshold lies under the coverage, antialiased over the threshold's change
+    across one pixel, `step` (= slope per cell / period in px). A ramp of that width centred on the
+    coverage keeps the mean ink of a uniform threshold except within step/2 of 0 and 1, where it
+    would leave grey specks on paper and pinholes in black: there the coverage is pre-distorted by
+    the inverse of that error, so 0 inks nothing, 1 everything, and the mean stays the coverage."""
     step = (slope / period).clamp_min(1e-3)
     half = (0.5 * step).clamp(max=0.5)
     low = 2.0 * (half * coverage).clamp_min(0.0).sqrt() - half
@@ -66,12 +65,12 @@ def screen_ink(
     v = (y * cos - x * sin) / period + phase[:, 1:]
     fu, fv = u - u.floor() - 0.5, v - v.floor() - 0.5  # position in the cell, [-0.5, 0.5)
 
-    # Each kind's threshold (the fraction of its cell it inks below it) and its slope per cell, picked
-    # per pixel, then one antialiased comparison; hatching adds a second line screen across the first.
+    # Each kind's threshold (the fraction of its cell it inks below it) and its slope per cell,
+    # picked per pixel, then one antialiased comparison; hatching adds a second line screen across
+    # the first.
     round_area, round_slope = round_dot(torch.sqrt(fu * fu + fv * fv))
-    diamond = (
-        fu.abs() + fv.abs()
-    )  # square dots: squares on a 45-degree screen, a checkerboard at 50 %
+    # square dots: squares on a 45-degree screen, a checkerboard at 50 %
+    diamond = fu.abs() + fv.abs()
     inner = diamond <= 0.5
     square_area = torch.where(inner, 2.0 * diamond * diamond, 1.0 - 2.0 * (1.0 - diamond) ** 2)
     square_slope = 4.0 * torch.where(inner, diamond, 1.0 - diamond)
@@ -81,9 +80,8 @@ def screen_ink(
         kind == 0, round_slope, torch.where(kind == 1, square_slope, torch.full_like(across, 2.0))
     )
     hatched = kind == 3
-    each = (
-        1.0 - (1.0 - coverage).clamp_min(0.0).sqrt()
-    )  # two crossed screens together ink `coverage`
+    # two crossed screens together ink `coverage`
+    each = 1.0 - (1.0 - coverage).clamp_min(0.0).sqrt()
     ink = coverage_ink(threshold, torch.where(hatched, each, coverage), slope, period)
     crossing = coverage_ink(2.0 * fv.abs(), each, torch.full_like(across, 2.0), period)
     ink = torch.where(hatched, 1.0 - (1.0 - ink) * (1.0 - crossing), ink)

@@ -64,13 +64,14 @@ def _per_image(values: torch.Tensor) -> torch.Tensor:
 
 
 def blur(images: torch.Tensor, sigma: torch.Tensor, largest_sigma: float) -> torch.Tensor:
-    """Each image blurred with its own Gaussian sigma (B,); `largest_sigma` bounds them on the host."""
+    """Each image blurred with its own Gaussian sigma (B,); `largest_sigma` bounds them on the
+    host."""
     kernel = 2 * math.ceil(3.0 * largest_sigma) + 1
     sigma = sigma.clamp_min(1e-3)[:, None].expand(-1, 2).contiguous()
     return gaussian_blur2d(images, (kernel, kernel), sigma, border_type="replicate")
 
 
-# ---- ink and tone ---------------------------------------------------------------------------------
+# ---- ink and tone --------------------------------------------------------------------------------
 def tone(
     lightness: torch.Tensor, draw: Draw, settings: ToneSettings
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,8 +93,9 @@ def line_ink(
     draw: Draw,
     settings: LineSettings,
 ) -> torch.Tensor:
-    """XDoG line extraction (Winnemoeller et al. 2012) on each RGB channel: ink (B, 1, H, W) in [0, 1]
-    on the dark side of every edge, colour edges of equal lightness included; none on flat areas."""
+    """XDoG line extraction (Winnemoeller et al. 2012) on each RGB channel: ink (B, 1, H, W) in [0,
+    1] on the dark side of every edge, colour edges of equal lightness included; none on flat
+    areas."""
     batch = rgb.shape[0]
     sigma = draw.uniform(settings.sigma, batch) * scales
     k = draw.uniform(settings.k, batch)
@@ -115,7 +117,8 @@ def line_ink(
 def ink_weight(
     ink: torch.Tensor, scales: torch.Tensor, draw: Draw, settings: ScanSettings
 ) -> torch.Tensor:
-    """Lines and blacks spread (pen pressure, ink gain) or thin (a light scan) by a fraction of a pixel."""
+    """Lines and blacks spread (pen pressure, ink gain) or thin (a light scan) by a fraction of a
+    pixel."""
     amount = _per_image((draw.uniform(settings.ink_weight, ink.shape[0]) * scales).clamp(-1.0, 1.0))
     spread = _extreme3(ink, torch.maximum) - ink
     thinned = ink - _extreme3(ink, torch.minimum)
@@ -133,8 +136,8 @@ def _extreme3(images: torch.Tensor, pick) -> torch.Tensor:
 def color_regions(
     rgb: torch.Tensor, counts: torch.Tensor, valid: torch.Tensor, most: int, draw: Draw
 ) -> torch.Tensor:
-    """Each pixel's region (B, 1, H, W): the nearest in RGB of `counts` (B,) colours picked at random
-    pixels of the window's valid part (at most `most`), a one-pass segmentation by colour."""
+    """Each pixel's region (B, 1, H, W): the nearest in RGB of `counts` (B,) colours picked at
+    random pixels of the window's valid part (at most `most`), a one-pass segmentation by colour."""
     batch, _, height, width = rgb.shape
     spots = draw.uniform((0.0, 1.0), batch, most, 2)
     rows = (spots[..., 0] * valid[:, :1]).floor().long().clamp(0, height - 1)
@@ -167,7 +170,7 @@ def _categorical(
     return index
 
 
-# ---- the styles -----------------------------------------------------------------------------------
+# ---- the styles ----------------------------------------------------------------------------------
 def render_screentone(
     rgb, scales, largest_scale, valid, draw: Draw, settings: PrintSettings
 ) -> torch.Tensor:
@@ -231,7 +234,7 @@ def render_flat(
 RENDERERS = {"screentone": render_screentone, "lines": render_lines, "flat": render_flat}
 
 
-# ---- the scan ---------------------------------------------------------------------------------------
+# ---- the scan ------------------------------------------------------------------------------------
 def _on_paper(ink: torch.Tensor, draw: Draw, settings: ScanSettings) -> torch.Tensor:
     """Ink coverage -> grey values between the paper's and the ink's, lit a little unevenly."""
     batch, _, height, width = ink.shape
@@ -254,12 +257,12 @@ def scan(
     draw: Draw,
     settings: ScanSettings,
 ) -> torch.Tensor:
-    """A printed page's grey values (B, 1, H, W) -> as scanned: blurred, noisy, JPEG-compressed, 8-bit."""
+    """A printed page's grey values (B, 1, H, W) -> as scanned: blurred, noisy, JPEG-compressed,
+    8-bit."""
     batch = grey.shape[0]
     sigma = draw.uniform(settings.blur, batch) * scales
-    noise = _per_image(
-        draw.uniform(settings.noise, batch) * scales.clamp(max=1.0)
-    )  # averaged when shrunk
+    # averaged when shrunk
+    noise = _per_image(draw.uniform(settings.noise, batch) * scales.clamp(max=1.0))
     field_ = draw.normal(*grey.shape)
     compress = _per_image(draw.chance(settings.jpeg, batch))
     quality = draw.uniform(settings.jpeg_quality, batch).round()
@@ -347,9 +350,9 @@ def _luminance_table(device: torch.device) -> torch.Tensor:
 
 
 def jpeg_grey(grey: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-    """Greyscale images (B, 1, H, W) in [0, 1] through a baseline JPEG at each image's quality (B,) in
-    [1, 100]: 8 x 8 DCT, libjpeg's quantisation, inverse DCT (the blocking and ringing of a scan saved
-    as JPEG; a grey scan has no chroma to subsample)."""
+    """Greyscale images (B, 1, H, W) in [0, 1] through a baseline JPEG at each image's quality (B,)
+    in [1, 100]: 8 x 8 DCT, libjpeg's quantisation, inverse DCT (the blocking and ringing of a scan
+    saved as JPEG; a grey scan has no chroma to subsample)."""
     batch, _, height, width = grey.shape
     pad_h, pad_w = -height % 8, -width % 8
     padded = F.pad(grey, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else grey

@@ -47,19 +47,16 @@ class ScreenSettings:
         default_factory=lambda: {"round": 0.5, "square": 0.15, "lines": 0.2, "hatching": 0.15}
     )
     regions: tuple[int, int] = _span((1, 4), 1, 16, whole=True)
-    darkest: Span = _span(
-        (0.5, 0.7), 0.0, 1.0
-    )  # ink coverage of the darkest tone before solid black
-    steps: float = _chance(
-        0.5
-    )  # a region's tone in 10 % steps (a pasted tone sheet), else continuous
+    # ink coverage of the darkest tone before solid black
+    darkest: Span = _span((0.5, 0.7), 0.0, 1.0)
+    # a region's tone in 10 % steps (a pasted tone sheet), else continuous
+    steps: float = _chance(0.5)
 
 
 @dataclass(frozen=True)
 class LineSettings:
-    sigma: Span = _span(
-        (0.6, 1.6), 0.01
-    )  # px at scan size: XDoG's narrow Gaussian, about a line's half-width
+    # px at scan size: XDoG's narrow Gaussian, about a line's half-width
+    sigma: Span = _span((0.6, 1.6), 0.01)
     k: Span = _span((1.6, 3.0), 1.01)  # wide Gaussian = k x sigma
     tau: Span = _span((0.97, 0.995), 0.0, 1.0)  # below 1, so flat areas never ink
     epsilon: Span = _span((-0.03, -0.005), -1.0, 0.0)  # edge response that starts a line
@@ -77,16 +74,14 @@ class FlatSettings:
 class ScanSettings:
     paper: Span = _span((0.9, 1.0), 0.0, 1.0)  # paper's grey value in the scan
     ink: Span = _span((0.0, 0.12), 0.0, 1.0)  # ink's
-    shading: Span = _span(
-        (0.0, 0.04), 0.0, 0.5
-    )  # uneven lighting, +- this fraction across the page
+    # uneven lighting, +- this fraction across the page
+    shading: Span = _span((0.0, 0.04), 0.0, 0.5)
     blur: Span = _span((0.3, 1.2), 0.0)  # px at scan size
     noise: Span = _span((0.0, 0.02), 0.0, 1.0)  # grey levels (0..1) of sensor noise at scan size
     jpeg: float = _chance(0.6)
     jpeg_quality: Span = _span((55.0, 95.0), 1.0, 100.0)
-    ink_weight: Span = _span(
-        (-0.5, 1.0), -1.0, 1.0
-    )  # px at scan size: lines and blacks thinned (-), spread (+)
+    # px at scan size: lines and blacks thinned (-), spread (+)
+    ink_weight: Span = _span((-0.5, 1.0), -1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -100,8 +95,8 @@ class PrintSettings:
 
     @classmethod
     def from_config(cls, config: Mapping | None, name: str = "data.printing") -> PrintSettings:
-        """Settings from a (partial) mapping such as the config's `data.printing`; what it leaves out
-        keeps its default. A wrong key or value raises ConfigError naming it."""
+        """Settings from a (partial) mapping such as the config's `data.printing`; what it leaves
+        out keeps its default. A wrong key or value raises ConfigError naming it."""
         if config is None:
             return cls()
         require(isinstance(config, Mapping), f"{name} must be a mapping, got {config!r}")
@@ -120,7 +115,8 @@ class PrintSettings:
         settings = cls(**values)
         require(
             settings.tone.black[1] < settings.tone.white[0],
-            f"{name}.tone: black {list(settings.tone.black)} must lie below white {list(settings.tone.white)}",
+            f"{name}.tone: black {list(settings.tone.black)} must lie below "
+            f"white {list(settings.tone.white)}",
         )
         return settings
 

@@ -1,8 +1,9 @@
 """Black-and-white pages a reader would hold, made from colour windows: the networks' input.
 
 A printed manga page is black ink (lines, solid blacks) and halftone screens on white paper, scanned
-to a greyscale JPEG. From an RGB window in [0, 1] at the page's own resolution this module makes such
-a page in one of four styles and returns its lightness, scaled like the L the networks see (L/50 - 1):
+to a greyscale JPEG. From an RGB window in [0, 1] at the page's own resolution this module makes
+such a page in one of four styles and returns its lightness, scaled like the L the networks see
+(L/50 - 1):
 
 - `plain`: the window's own lightness (the seed's input), untouched;
 - `screentone`: ink lines and solid blacks, light areas left as paper, mid-tones as halftone screens
@@ -11,8 +12,8 @@ a page in one of four styles and returns its lightness, scaled like the L the ne
   artist pastes a different tone on hair, clothes and sky;
 - `lines`: line art only, an XDoG ink extraction on white paper (sometimes with the solid blacks);
 - `flat`: a few posterised grey levels plus ink lines, as digitally toned manga looks.
-The last three get scan degradations on top: ink weight, paper tint and uneven lighting, blur, noise,
-JPEG compression, and 8-bit levels.
+The last three get scan degradations on top: ink weight, paper tint and uneven lighting, blur,
+noise, JPEG compression, and 8-bit levels.
 
 Scale: periods, line widths and blur are given for a page scanned at `scan_short_side` pixels on its
 short side (conf/data/pages.yaml gives the sources) and scaled to each page's own short side, so a
@@ -45,7 +46,7 @@ from mangacolor.data.print_settings import PrintSettings
 from mangacolor.styles import PLAIN, STYLES
 
 
-# ---- which style, which draw ----------------------------------------------------------------------
+# ---- which style, which draw ---------------------------------------------------------------------
 def choose_styles(
     probabilities: Mapping[str, float], count: int, generator: torch.Generator
 ) -> list[str]:
@@ -65,7 +66,8 @@ def _page_hash(key: str) -> bytes:
 
 
 def page_seed(key: str) -> int:
-    """A seed for one page's draw from its key (e.g. its path relative to its folder), in [0, 2**63)."""
+    """A seed for one page's draw from its key (e.g. its path relative to its folder), in
+    [0, 2**63)."""
     return int.from_bytes(_page_hash(key)[:8], "big") >> 1
 
 
@@ -76,7 +78,7 @@ def page_style(probabilities: Mapping[str, float], key: str) -> str:
     return names[int.from_bytes(_page_hash(key)[8:16], "big") % len(names)]
 
 
-# ---- the pages -------------------------------------------------------------------------------------
+# ---- the pages -----------------------------------------------------------------------------------
 def print_page(
     rgb: torch.Tensor, style: str, seed: int, settings: PrintSettings | None = None
 ) -> torch.Tensor:
@@ -106,9 +108,9 @@ def print_windows(
     window's style as scaled lightness (B, 1, H, W), float32.
 
     scales: (B,) each window's page short side over `settings.scan_short_side`; valid: (B, 2) the
-    (height, width) of each window's content from the top-left (padding beyond it is ignored where it
-    matters), None for all of it; largest_scale: a bound on `scales` known on the host (kernel sizes
-    come from it, so the device is never waited for), None to read it from `scales`.
+    (height, width) of each window's content from the top-left (padding beyond it is ignored where
+    it matters), None for all of it; largest_scale: a bound on `scales` known on the host (kernel
+    sizes come from it, so the device is never waited for), None to read it from `scales`.
     """
     if len(styles) != rgb.shape[0]:
         raise ValueError(f"{len(styles)} styles for {rgb.shape[0]} windows")
@@ -150,8 +152,8 @@ def print_windows(
 
 
 def device_index(indices: Sequence[int], device: torch.device) -> torch.Tensor:
-    """A host list of indices as a tensor on `device`, copied without waiting for the device (a plain
-    copy to a GPU first waits for everything queued on it)."""
+    """A host list of indices as a tensor on `device`, copied without waiting for the device (a
+    plain copy to a GPU first waits for everything queued on it)."""
     index = torch.tensor(indices, dtype=torch.long)
     return (
         index.pin_memory().to(device, non_blocking=True)
@@ -167,6 +169,7 @@ def scaled_lightness(rgb: torch.Tensor) -> torch.Tensor:
 @functools.lru_cache(maxsize=8)
 def _grey_lightness(device: torch.device) -> torch.Tensor:
     """Scaled L of each of the 256 grey levels of an 8-bit scan, (256,): `rgb_to_scaled_lab` of each
-    level, computed once per device and looked up rather than computed for every pixel of every page."""
+    level, computed once per device and looked up rather than computed for every pixel of every
+    page."""
     levels = torch.arange(256, dtype=torch.float32, device=device) / 255.0
     return scaled_lightness(levels.view(1, 1, 1, 256).expand(1, 3, 1, 256))[0, 0, 0].contiguous()

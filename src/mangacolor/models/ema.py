@@ -78,8 +78,13 @@ def fit_average(state_dict: dict | None, keep: bool) -> None:
     if keep and not kept:
         state_dict.update({average + key[len(live):]: value.clone()
                            for key, value in list(state_dict.items()) if key.startswith(live)})
-        log.info("the checkpoint has no average of the generator's weights: model.ema starts from its generator")
+        log.info(
+            "the checkpoint has no average of the generator's weights: model.ema starts from its "
+            "generator"
+        )
     elif not keep and kept:
         for key in kept:
             del state_dict[key]
-        log.info("model.ema is off: the checkpoint's average of the generator's weights is not used")
+        log.info(
+            "model.ema is off: the checkpoint's average of the generator's weights is not used"
+        )

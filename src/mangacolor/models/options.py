@@ -1,9 +1,9 @@
 """The model's rules: the values of the config's `model` section that only the model knows, checked
 once, here, with a `ConfigError` naming the key.
 
-`Pix2Pix.__init__` calls these, so whoever builds the model -- mangacolor-train, the bench, a test --
-gets the same rules; train's start-up checks (`check_train_config`) keep only what crosses sections.
-Defaults of the training tricks are each off (docs/training.md, "Training tricks").
+`Pix2Pix.__init__` calls these, so whoever builds the model -- mangacolor-train, the bench, a test
+-- gets the same rules; train's start-up checks (`check_train_config`) keep only what crosses
+sections. Defaults of the training tricks are each off (docs/training.md, "Training tricks").
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ ADVERSARIAL_DEFAULTS = {"warmup_fraction": 0.0, "ramp_fraction": 0.0}
 
 
 def output_channels(predicts: str, generator: Mapping[str, Any]) -> int:
-    """The generator's output channels for `model.predicts`, which `model.generator` may not contradict."""
+    """The generator's output channels for `model.predicts`, which `model.generator` may not
+    contradict."""
     require(
         predicts in OUTPUT_CHANNELS,
         f"model.predicts must be one of {', '.join(OUTPUT_CHANNELS)}, got {predicts!r}",
@@ -28,8 +29,8 @@ def output_channels(predicts: str, generator: Mapping[str, Any]) -> int:
     channels = OUTPUT_CHANNELS[predicts]
     require(
         generator.get("out_channels", channels) == channels,
-        f"model.generator.out_channels={generator.get('out_channels')} contradicts model.predicts={predicts} "
-        f"({channels} channels); set model.predicts alone",
+        f"model.generator.out_channels={generator.get('out_channels')} contradicts "
+        f"model.predicts={predicts} ({channels} channels); set model.predicts alone",
     )
     return channels
 
@@ -54,14 +55,16 @@ def require_reconstruction(reconstruction: str) -> None:
 def trick_options(
     name: str, given: Mapping[str, Any] | None, defaults: dict[str, Any]
 ) -> dict[str, Any]:
-    """`given` (the config's model.<name>) over `defaults`; a key that is not one of them is named."""
+    """`given` (the config's model.<name>) over `defaults`; a key that is not one of them is
+    named."""
     given = dict(given or {})
     require_known(given, defaults, f"model.{name}")
     return {**defaults, **given}
 
 
 def ema_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """model.ema with its defaults: decay in (0, 1), or None for no average; start_fraction in [0, 1)."""
+    """model.ema with its defaults: decay in (0, 1), or None for no average; start_fraction in [0,
+    1)."""
     ema = trick_options("ema", given, EMA_DEFAULTS)
     decay = number(ema["decay"], "model.ema.decay", whole=False, optional=True)
     require(
@@ -74,7 +77,8 @@ def ema_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def adversarial_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """model.adversarial with its defaults: warmup_fraction and ramp_fraction >= 0, together <= 1."""
+    """model.adversarial with its defaults: warmup_fraction and ramp_fraction >= 0, together <=
+    1."""
     adversarial = trick_options("adversarial", given, ADVERSARIAL_DEFAULTS)
     warmup, ramp = (
         number(adversarial[key], f"model.adversarial.{key}", whole=False)
@@ -82,8 +86,8 @@ def adversarial_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
     )
     require(
         warmup >= 0 and ramp >= 0 and warmup + ramp <= 1,
-        f"model.adversarial: warmup_fraction ({warmup}) and ramp_fraction ({ramp}) must be >= 0 and add "
-        f"up to at most 1",
+        f"model.adversarial: warmup_fraction ({warmup}) and ramp_fraction ({ramp}) must be >= 0 "
+        f"and add up to at most 1",
     )
     return adversarial
 

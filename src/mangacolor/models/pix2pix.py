@@ -7,17 +7,18 @@ must predict (`predicts`: "ab", the seed's, or "lab", the whole colour page):
     G: gan(D(x, G(x)), real) + lambda_l1 * |G(x) - y|
 A batch without "input" is the seed's: x = L. With predicts=ab and such batches this is the seed's
 model and losses exactly.
-Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's gan term by
-a weight that is a function of the iteration (0 in an L1-only warm-up, then a linear ramp to 1);
-`ema` keeps an exponential moving average of G's weights (models/ema.py), which validation, the
-exported generator.pt and every `.ckpt` reader use; `discriminator.spectral_norm` normalises D;
-`reconstruction="delta_e_94"` replaces the L1 term by the CIE94 colour difference (models/losses.py).
-`iteration` counts generator updates -- what a user means by "iterations". (Lightning's
-`global_step` counts every optimizer step, two per iteration here.) Scalars are logged against
-`iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
-never waits for the GPU. The generator's dropout draws from a seed set at each iteration from
-(seed, rank, iteration): each DDP rank has its own masks, and a resumed run draws the same masks
-an uninterrupted one would.
+
+Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's
+gan term by a weight that is a function of the iteration (0 in an L1-only warm-up, then a linear
+ramp to 1); `ema` keeps an exponential moving average of G's weights (models/ema.py), which
+validation, the exported generator.pt and every `.ckpt` reader use; `discriminator.spectral_norm`
+normalises D; `reconstruction="delta_e_94"` replaces the L1 term by the CIE94 colour difference
+(models/losses.py). `iteration` counts generator updates -- what a user means by "iterations".
+(Lightning's `global_step` counts every optimizer step, two per iteration here.) Scalars are logged
+against `iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
+never waits for the GPU. The generator's dropout draws from a seed set at each iteration from (seed,
+rank, iteration): each DDP rank has its own masks, and a resumed run draws the same masks an
+uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -83,18 +84,19 @@ class Pix2Pix(L.LightningModule):
         reconstruction: str = "l1",
     ):
         super().__init__()
-        # Every rule of the model's own values is checked here (models/options.py), whoever builds it.
+        # The model's own values are checked here (models/options.py), whoever builds the model.
         require_positive(lr_g=lr_g, lr_d=lr_d, iterations=iterations, log_every=log_every)
         out_channels = output_channels(predicts, generator)
         require_reconstruction(reconstruction)
         ema, adversarial = ema_options(ema), adversarial_options(adversarial)
-        # The hyper-parameters saved are these locals: ema and adversarial with their defaults filled in.
-        # A checkpoint without `predicts` in its hyper_parameters (written before the option) is ab;
-        # one without `ema`, `adversarial` or `discriminator.spectral_norm` had none of them.
+        # The hyper-parameters saved are these locals: ema and adversarial with their defaults
+        # filled in. A checkpoint without `predicts` in its hyper_parameters (written before the
+        # option) is ab; one without `ema`, `adversarial` or `discriminator.spectral_norm` had none
+        # of them.
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = UNetGenerator(**{**generator, "out_channels": out_channels})
-        # D sees the generator's input beside a colouring: 1 + 2 channels for ab (the seed's), 1 + 3 for lab.
+        # D sees G's input beside a colouring: 1 + 2 channels for ab (the seed's), 1 + 3 for lab.
         in_channels = generator.get("in_channels", 1) + out_channels
         self.discriminator = PatchDiscriminator(**{**discriminator, "in_channels": in_channels})
         # The averaged generator, or None: its weights are in checkpoints as generator_ema.*.
@@ -104,7 +106,7 @@ class Pix2Pix(L.LightningModule):
         self.gan_loss = GANLoss(gan_mode)
         self.iteration = 0
         self.nonfinite = NonFiniteGuard(max_nonfinite)  # NaN/inf losses: updates skipped, counted
-        # Checked every this many iterations (one host sync), so a bad streak stops the run promptly.
+        # Checked every this many iterations (one host sync): a bad streak stops the run promptly.
         self._nonfinite_check_every = min(log_every, max_nonfinite)
         self._train_sums = TrainScalarSums()  # on the device; the means every log_every
         self._val_sums: torch.Tensor | None = None
@@ -143,8 +145,8 @@ class Pix2Pix(L.LightningModule):
     def color_page(
         self, output: torch.Tensor, lightness: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The colour page the generator's `output` gives, scaled (L, ab): its own L (full colour), or
-        the page's `lightness` with its ab. The inverse of `inputs_and_target`'s target."""
+        """The colour page the generator's `output` gives, scaled (L, ab): its own L (full colour),
+        or the page's `lightness` with its ab. The inverse of `inputs_and_target`'s target."""
         return (output[:, :1] if self.hparams.predicts == "lab" else lightness), output[:, -2:]
 
     # ---- fast path ---------------------------------------------------------------------
@@ -191,12 +193,11 @@ class Pix2Pix(L.LightningModule):
                 optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
             )
         grad_scaler = getattr(self.trainer.precision_plugin, "scaler", None) is not None
-        step_unless_nonfinite(
-            optimizer, finite, skip_mode(optimizer, grad_scaler)
-        )  # no step on NaN/inf
+        # no step on NaN/inf
+        step_unless_nonfinite(optimizer, finite, skip_mode(optimizer, grad_scaler))
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
-        """One iteration: D's update, then G's, on the same fake (the reference's optimize_parameters)."""
+        """One iteration: D's update, then G's, on one fake (as pix2pix's optimize_parameters)."""
         inputs, target = map(self._to_memory_format, self.inputs_and_target(batch))
         opt_g, opt_d = self.optimizers()
         buffers_before = snapshot_buffers(self.generator, self.discriminator)
@@ -208,9 +209,8 @@ class Pix2Pix(L.LightningModule):
         d_scalars, d_finite = self._discriminator_step(opt_d, inputs, target, fake)
         g_scalars, g_finite = self._generator_step(opt_g, inputs, target, fake)
         finite = d_finite & g_finite
-        restore_buffers_unless(
-            finite, buffers_before
-        )  # a NaN batch must not reach the running statistics
+        # a NaN batch must not reach the running statistics
+        restore_buffers_unless(finite, buffers_before)
         self._end_iteration(finite, {**d_scalars, **g_scalars})
 
     def _discriminator_step(
@@ -242,14 +242,14 @@ class Pix2Pix(L.LightningModule):
     def _generator_step(
         self, optimizer, inputs: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """G's update (the reference's backward_G): fool D, weighted by model.adversarial's schedule,
-        plus lambda_l1 times the reconstruction term. Returns G's logged losses and their finiteness."""
+        """G's update (the reference's backward_G): fool D, weighted by model.adversarial's
+        schedule, plus lambda_l1 times the reconstruction term. Returns G's logged losses and
+        whether its loss was finite on every rank."""
         hp = self.hparams
         self.toggle_optimizer(optimizer)
         adv_weight = self.adversarial_weight(self.iteration)  # a host number: no wait
-        loss_l1 = reconstruction_loss(
-            hp.reconstruction, fake, target
-        )  # L1 over every predicted channel, or CIE94
+        # L1 over every predicted channel, or CIE94
+        loss_l1 = reconstruction_loss(hp.reconstruction, fake, target)
         if adv_weight > 0:
             loss_adv = self.gan_loss(
                 self.discriminator(inputs, fake), True, for_discriminator=False
@@ -257,7 +257,7 @@ class Pix2Pix(L.LightningModule):
             loss = (
                 loss_adv if adv_weight == 1.0 else adv_weight * loss_adv
             ) + hp.lambda_l1 * loss_l1
-        else:  # the L1-only warm-up: G's loss does not go through D (its adversarial loss is still logged)
+        else:  # the L1-only warm-up: G's loss skips D (its adversarial loss is still logged)
             with torch.no_grad():
                 loss_adv = self.gan_loss(
                     self.discriminator(inputs, fake.detach()), True, for_discriminator=False
@@ -285,7 +285,7 @@ class Pix2Pix(L.LightningModule):
             self.trainer.should_stop = True
 
     def _update_average(self) -> None:
-        """Move the averaged generator towards G (model.ema): after G's step and the buffers' restore."""
+        """Move G's average towards G (model.ema): after G's step and the buffers' restore."""
         if self.generator_ema is not None:
             weight = ema_weight(self.iteration, self._ema_decay, self._ema_start)
             update_average(self.generator_ema, self.generator, weight)
@@ -303,8 +303,8 @@ class Pix2Pix(L.LightningModule):
         if new:
             if self.trainer.is_global_zero:
                 log.warning(
-                    "iteration %d: skipped %d update(s) with a NaN or infinite loss since the last check "
-                    "(%d in all)",
+                    "iteration %d: skipped %d update(s) with a NaN or infinite loss since the last "
+                    "check (%d in all)",
                     self.iteration,
                     new,
                     self.nonfinite.reported_total,
@@ -319,7 +319,7 @@ class Pix2Pix(L.LightningModule):
             logger.log_metrics(scalars, step=self.iteration)
 
     def _flush_train_scalars(self) -> None:
-        # Every rank flushes at the same iteration, so the all-reduce in it is matched on every rank.
+        # Every rank flushes at the same iteration, so its all-reduce is matched on every rank.
         scalars = self._train_sums.take_means(self.trainer.strategy)
         if scalars is None:
             return
@@ -357,7 +357,8 @@ class Pix2Pix(L.LightningModule):
         self.last_val_scalars = scalars
         # For checkpoint selection and the progress bar; dashboards get it against the iteration.
         self.log("val/ab_l1", scalars["val/ab_l1"], prog_bar=True, logger=False, sync_dist=False)
-        # Selectable too (callbacks.checkpoint.monitor): for a full-colour model ab-L1 misses errors in L.
+        # Selectable too (callbacks.checkpoint.monitor): for a full-colour model ab-L1 misses
+        # errors in L.
         self.log("val/delta_e_2000", scalars["val/delta_e_2000"], logger=False, sync_dist=False)
         self.log_scalars(scalars)
 
@@ -370,7 +371,8 @@ class Pix2Pix(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # Lightning calls this before it loads the weights: a mismatch is named here, not as a shape error.
+        # Lightning calls this before it loads the weights: a mismatch is named here, not as a
+        # shape error.
         hp = self.hparams
         check_resumable(checkpoint.get("hyper_parameters") or {}, hp.predicts, hp.discriminator)
         fit_average(checkpoint.get("state_dict"), keep=self.generator_ema is not None)

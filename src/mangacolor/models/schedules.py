@@ -1,6 +1,7 @@
 """What changes with the iteration: the learning-rate factor and the weight of G's adversarial term.
 
-Functions of the (0-based) iteration alone, so a resumed run continues each schedule where it stopped.
+Functions of the (0-based) iteration alone, so a resumed run continues each schedule where it
+stopped.
 """
 
 from __future__ import annotations

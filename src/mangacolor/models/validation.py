@@ -1,4 +1,5 @@
-"""Validation's tables: each image's metrics, summed into one row per input style, and the logged means.
+"""Validation's tables: each image's metrics, summed into one row per input style, and the logged
+means.
 
 A validation step scores each image once (`image_metrics`, one column per name of VAL_SUMS) and adds
 its row to its style's (`style_rows`); the epoch's sums, reduced over ranks, become the logged
@@ -41,13 +42,13 @@ def image_metrics(
     fake_lightness: torch.Tensor,
     fake_ab: torch.Tensor,
 ) -> torch.Tensor:
-    """Each image's row of VAL_SUMS, (B, len(VAL_SUMS)) float64, for the page the model gives, scaled
-    (fake_lightness, fake_ab), against the true scaled (lightness, ab); `inputs` is the page it saw."""
+    """Each image's row of VAL_SUMS, (B, len(VAL_SUMS)) float64, for the page the model gives,
+    scaled (fake_lightness, fake_ab), against the true scaled (lightness, ab); `inputs` is the page
+    it saw."""
     true_rgb, true_lab = scaled_lab_to_rgb(lightness, ab), cie_lab(lightness, ab)
     fake_rgb = scaled_lab_to_rgb(fake_lightness, fake_ab)
-    fake_lab = cie_lab(
-        *rgb_to_scaled_lab(fake_rgb)
-    )  # the shown (gamut-clipped) colours, as eval scores
+    # the shown (gamut-clipped) colours, as eval scores
+    fake_lab = cie_lab(*rgb_to_scaled_lab(fake_rgb))
     raw_lab = cie_lab(fake_lightness, fake_ab)  # the prediction itself: ab-L1 is training's term
     no_color = torch.zeros_like(ab)
     grey_lab, bw_lab = cie_lab(lightness, no_color), cie_lab(inputs, no_color)
@@ -86,7 +87,8 @@ def style_rows(styles: list[str], count: int, device: torch.device) -> torch.Ten
 
 def add_to_sums(sums: torch.Tensor, per_image: torch.Tensor, styles: list[str] | None) -> None:
     """Add each image's row to its style's row of `sums` (len(STYLES), len(VAL_SUMS)), in place.
-    Without styles (the seed's batches) every image is plain, and nothing is copied to the device."""
+    Without styles (the seed's batches) every image is plain, and nothing is copied to the
+    device."""
     if styles is None:
         sums[STYLES.index(PLAIN)] += per_image.sum(0)
     else:

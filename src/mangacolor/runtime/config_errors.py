@@ -22,7 +22,8 @@ def require(condition: bool, message: str) -> None:
 
 
 def is_number(value, whole: bool = False) -> bool:
-    """Whether `value` is a number (a whole one if `whole`); a bool is none (YAML's `true` is no 1)."""
+    """Whether `value` is a number (a whole one if `whole`); a bool (YAML's true) is not, although
+    Python counts True as the int 1."""
     kinds = (int,) if whole else (int, float)
     return isinstance(value, kinds) and not isinstance(value, bool)
 
@@ -32,12 +33,14 @@ def number(value, key: str, whole: bool = True, optional: bool = False):
     `optional`."""
     if value is None and optional:
         return None
-    require(is_number(value, whole), f"{key} must be a {'whole number' if whole else 'number'}, got {value!r}")
+    kind = "whole number" if whole else "number"
+    require(is_number(value, whole), f"{key} must be a {kind}, got {value!r}")
     return value
 
 
 def number_at(cfg: DictConfig, key: str, whole: bool = True, optional: bool = False):
-    """The value at `key`, which must be a number (a whole one if `whole`), or None if `optional`."""
+    """The value at `key` in `cfg`, which must be a number (a whole one if `whole`), or None if
+    `optional`."""
     return number(OmegaConf.select(cfg, key), key, whole, optional)
 
 

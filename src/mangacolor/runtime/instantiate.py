@@ -16,7 +16,8 @@ from mangacolor.runtime.config_errors import ConfigError
 
 
 def instantiate(config: Any, **overrides: Any) -> Any:
-    """What `config` names by `_target_`, built; a ConfigError raised in building it is re-raised."""
+    """What `config` names by `_target_`, built; a ConfigError raised in building it is
+    re-raised."""
     try:
         return hydra.utils.instantiate(config, **overrides)
     except InstantiationException as error:
