@@ -10,22 +10,25 @@ from helpers.cli import REPO
 PACKAGE = REPO / "src" / "mangacolor"
 
 # What each room may import from the package (besides itself). Read bottom-up: the pure colour
-# maths and the runtime helpers know nothing else; data and models know only those; running a
-# generator knows the networks; the commands' libraries sit on top; only commands wire them.
+# maths, the style names and the runtime helpers know nothing else; data and models know only
+# those; running a generator knows the networks; the commands' libraries sit on top; only commands
+# wire them.
+BOTTOM = {"color", "metrics", "styles", "runtime"}
 ALLOWED: dict[str, set[str]] = {
     "color": set(),
     "metrics": set(),
+    "styles": set(),
     "runtime": set(),
-    "data": {"color", "metrics", "runtime"},
-    "models": {"color", "metrics", "runtime"},
-    "inference": {"color", "metrics", "runtime", "models"},
-    "callbacks": {"color", "metrics", "runtime", "models", "inference"},
-    "evaluation": {"color", "metrics", "runtime", "data", "models", "inference"},
-    "colorize": {"color", "metrics", "runtime", "data", "models", "inference"},
-    "benchmark": {"color", "metrics", "runtime", "data", "models", "inference", "callbacks"},
-    "export": {"color", "metrics", "runtime", "models", "inference"},
-    "commands": {"color", "metrics", "runtime", "data", "models", "inference", "callbacks", "evaluation",
-                 "colorize", "benchmark", "export"},
+    "data": BOTTOM,
+    "models": BOTTOM,
+    "inference": BOTTOM | {"models"},
+    "callbacks": BOTTOM | {"models", "inference"},
+    "evaluation": BOTTOM | {"data", "models", "inference"},
+    "colorize": BOTTOM | {"data", "models", "inference"},
+    "benchmark": BOTTOM | {"data", "models", "inference", "callbacks"},
+    "export": BOTTOM | {"models", "inference"},
+    "commands": BOTTOM | {"data", "models", "inference", "callbacks", "evaluation", "colorize", "benchmark",
+                          "export"},
 }
 # `hints` (issue 22) is a bottom room beside color and runtime: the colour hints a user gives and
 # their one rasteriser. It imports only color and runtime, and every room above may import it.
@@ -38,6 +41,7 @@ FORBIDDEN_LIBRARIES = {
     "models/components": {"lightning", "hydra", "omegaconf"},
     "color": {"lightning", "hydra", "omegaconf"},
     "metrics": {"lightning", "hydra", "omegaconf"},
+    "styles": {"torch", "lightning", "hydra", "omegaconf"},
     "data": {"hydra"},
     "hints": {"lightning", "hydra", "omegaconf"},
 }

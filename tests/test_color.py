@@ -1,8 +1,11 @@
 import torch
+from kornia.color import rgb_to_lab
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mangacolor.color import (
     AB_SCALE,
+    cie_lab,
+    lab_lightness,
     lightness_preserving_rgb,
     rgb_to_scaled_lab,
     scaled_lab_to_rgb,
@@ -123,3 +126,18 @@ def test_fit_to_gamut_keeps_luminance_and_leaves_colours_in_gamut_alone():
     red = torch.tensor([1.6, 0.4, 0.4]).view(1, 3, 1, 1)
     shown = fit_to_gamut(red)[0, :, 0, 0]
     assert abs(float(shown[0]) - 1.0) < 1e-5 and shown[1] > 0.4 and torch.isclose(shown[1], shown[2])
+
+
+def test_lab_lightness_is_labs_L():
+    rgb = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    rgb[0, :, :4] = 0.0  # the linear part of Lab's curve
+    assert torch.allclose(lab_lightness(rgb), rgb_to_lab(rgb)[:, :1] / 100, atol=1e-5)
+
+
+def test_cie_lab_undoes_the_networks_scaling():
+    rgb = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    lab = cie_lab(*rgb_to_scaled_lab(rgb))
+    assert lab.dtype == torch.float32 and lab.shape == (2, 3, 8, 8)
+    assert torch.allclose(lab, rgb_to_lab(rgb), atol=1e-4)
+    half = cie_lab(*(part.half() for part in rgb_to_scaled_lab(rgb)))
+    assert half.dtype == torch.float32

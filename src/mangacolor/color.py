@@ -10,6 +10,9 @@ and -108..95 in b, so /110 keeps every displayable colour inside [-1, 1] with no
 The maths always runs in float32, also under bf16/fp16 autocast: Lab's cube roots and the
 sRGB gamma lose visible precision in half precision.
 
+`cie_lab` undoes the scaling into CIE Lab (L in [0, 100]) for the colour-difference metrics, and
+`lab_lightness` is Lab's L alone, for what needs only the lightness of a colour page.
+
 Also `lightness_preserving_rgb`, which brings an out-of-gamut prediction into sRGB without
 moving its lightness (colourising keeps the scan's L exactly).
 
@@ -43,6 +46,11 @@ def scaled_lab_to_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor
             [(_float32(lightness) + 1.0) * L_SCALE, _float32(ab) * AB_SCALE], dim=1
         )
         return lab_to_rgb(lab, clip=True)
+
+
+def cie_lab(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Scaled L (B, 1, H, W) and ab (B, 2, H, W) -> CIE Lab (B, 3, H, W), float32."""
+    return torch.cat([(lightness.float() + 1.0) * L_SCALE, ab.float() * AB_SCALE], dim=1)
 
 
 def uint8_to_unit(image: torch.Tensor) -> torch.Tensor:
@@ -124,6 +132,17 @@ def luminance(linear: torch.Tensor) -> torch.Tensor:
     return sum(linear[:, channel:channel + 1] * weight for channel, weight in enumerate(_LUMINANCE))
 
 
+def _lab_f(y: torch.Tensor) -> torch.Tensor:
+    """Lab's f of the luminance Y, kornia's constants: a cube root above (6/29)^3, linear below."""
+    return torch.where(y > 0.008856, y.clamp_min(0.008856).pow(1.0 / 3.0), 7.787 * y + 4.0 / 29.0)
+
+
+def lab_lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """Lab's L / 100 (B, 1, H, W), in [0, 1], of RGB in [0, 1] (B, 3, H, W): kornia's rgb_to_lab's L
+    alone (the same sRGB curve, luminance row and cube root), for about a third of its cost."""
+    return (116.0 * _lab_f(luminance(rgb_to_linear_rgb(rgb))) - 16.0) / 100.0
+
+
 def lightness_as_grey(lightness: torch.Tensor) -> torch.Tensor:
     """Scaled L (B, 1, H, W) -> the sRGB-encoded grey value in [0, 1] a reader sees for it: 0 for
     black ink, 1 for white paper; the one channel of `lightness_as_rgb`."""
@@ -151,5 +170,4 @@ def fit_to_gamut(rgb: torch.Tensor) -> torch.Tensor:
 def grey_as_lightness(grey: torch.Tensor) -> torch.Tensor:
     """sRGB-encoded grey in [0, 1] (B, 1, H, W) -> scaled L: the inverse of `lightness_as_grey`."""
     y = srgb_to_linear(_float32(grey).clamp(0.0, 1.0))
-    f = torch.where(y > 0.008856, y.clamp_min(0.008856).pow(1.0 / 3.0), 7.787 * y + 4.0 / 29.0)
-    return (116.0 * f - 16.0) / L_SCALE - 1.0
+    return (116.0 * _lab_f(y) - 16.0) / L_SCALE - 1.0

@@ -51,7 +51,6 @@ BAD_VALUES = [  # (override on +debug=tiny: size 32, window 64, depth 5), words 
     ("data.val_batch_size=0", "data.val_batch_size must be >= 1"),
     ("model.beta1=1.5", "model.beta1 must be in [0, 1)"),
     ("model.max_nonfinite=0", "model.max_nonfinite must be >= 1"),
-    ("model.predicts=rgb", "model.predicts must be one of ab, lab, got 'rgb'"),
     ("train.iterations=0", "train.iterations must be >= 1"),
     ("callbacks.checkpoint.every_n_iterations=0", "callbacks.checkpoint.every_n_iterations must be >= 1"),
     ("data.val_fraction=1.0", "data.val_fraction must be in [0, 1)"),
@@ -69,6 +68,28 @@ def test_a_bad_value_fails_at_start_naming_its_key(override, message, pages, tmp
     with pytest.raises(ConfigError) as caught:
         train(cfg)
     assert message in str(caught.value)
+
+
+# The model's own values are checked once, by its constructor (models/options.py), so the bench,
+# which builds the model without train's checks, gets the same rules: train fails as it builds it.
+MODEL_RULES = [
+    ("model.predicts=rgb", "model.predicts must be one of ab, lab, got 'rgb'"),
+    ("model.ema.decay=1.5", "model.ema.decay must be in (0, 1) (or null: no average), got 1.5"),
+    ("model.ema.decay=high", "model.ema.decay must be a number, got 'high'"),
+    ("model.ema.start_fraction=1.0", "model.ema.start_fraction must be in [0, 1), got 1.0"),
+    ("model.adversarial.warmup_fraction=0.8 model.adversarial.ramp_fraction=0.3",
+     "model.adversarial: warmup_fraction (0.8) and ramp_fraction (0.3) must be >= 0 and add up to at most 1"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), MODEL_RULES, ids=[o for o, _ in MODEL_RULES])
+def test_a_bad_model_value_fails_naming_its_key_as_the_model_is_built(override, message, pages, tmp_path):
+    cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}", *override.split()], tmp_path / "run")
+    check_train_config(cfg)  # not train's to check: the model's constructor holds the rule
+    with pytest.raises(ConfigError) as caught:
+        train(cfg)
+    assert message in str(caught.value)
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
 
 
 def test_missing_or_wrong_paths_fail_at_start_naming_their_key(pages, tmp_path, nothing_built):
@@ -108,6 +129,10 @@ def test_the_console_script_reports_a_bad_value_in_one_line(tmp_path, pages):
     assert result.returncode != 0
     assert "mangacolor-train: error: data.window (16) must be at least data.size (32)" in result.stderr
     assert "Traceback" not in result.stderr
+    result = run_cli(["mangacolor-train", "+debug=tiny", f"data.train_dir={pages}", "model.ema.decay=1.5",
+                      f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "mangacolor-train: error: model.ema.decay must be in (0, 1)" in result.stderr
     assert not (tmp_path / "out" / "runs").exists() or not list((tmp_path / "out").rglob("*.ckpt"))
 
 

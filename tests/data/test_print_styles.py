@@ -16,24 +16,25 @@ from PIL import Image
 from mangacolor.color import lightness_as_rgb, rgb_to_scaled_lab
 from mangacolor.data.datamodule import PagesDataModule
 from mangacolor.data.pages import collate_pages
-from mangacolor.data.print_styles import (
-    STYLES,
+from mangacolor.data.print_renderers import RENDERERS, jpeg_grey
+from mangacolor.data.print_settings import (
     FlatSettings,
     LineSettings,
     PrintSettings,
     ScanSettings,
     ScreenSettings,
     ToneSettings,
+    style_probabilities,
+)
+from mangacolor.data.print_styles import (
     choose_styles,
-    jpeg_grey,
     page_seed,
     page_style,
     print_page,
     print_windows,
-    style_probabilities,
 )
 from mangacolor.data.transforms import PageCropper
-from mangacolor.runtime.config_errors import ConfigError
+from mangacolor.styles import PLAIN, STYLES
 
 CLEAN_SCAN = ScanSettings(paper=(1.0, 1.0), ink=(0.0, 0.0), shading=(0.0, 0.0), blur=(0.0, 0.0),
                           noise=(0.0, 0.0), jpeg=0.0, ink_weight=(0.0, 0.0))
@@ -233,20 +234,8 @@ def test_style_choices_follow_their_probabilities():
     assert page_seed("a.png") == page_seed("a.png") != page_seed("b.png")
 
 
-def test_bad_style_settings_are_named():
-    with pytest.raises(ConfigError, match=r"data.input_styles: unknown key\(s\) sepia"):
-        style_probabilities({"plain": 1.0, "sepia": 1.0})
-    with pytest.raises(ConfigError, match="data.input_styles.lines must be a number >= 0"):
-        style_probabilities({"lines": -1})
-    with pytest.raises(ConfigError, match=r"data.printing.screentone.period must lie in"):
-        PrintSettings.from_config({"screentone": {"period": [0, 2]}})
-    with pytest.raises(ConfigError, match="data.printing.scan.jpeg must be a number in"):
-        PrintSettings.from_config({"scan": {"jpeg": 2}})
-    with pytest.raises(ConfigError, match="data.printing.tone: black"):
-        PrintSettings.from_config({"tone": {"black": [0.1, 0.9]}})
-    with pytest.raises(ConfigError, match=r"data.printing: unknown key\(s\) colour"):
-        PrintSettings.from_config({"colour": {}})
-    assert PrintSettings.from_config({"screentone": {"period": [3, 3]}}).screentone.period == (3.0, 3.0)
+def test_every_style_but_plain_has_a_renderer():
+    assert set(RENDERERS) == set(STYLES) - {PLAIN}
 
 
 # ---- the data module ---------------------------------------------------------------------------------
@@ -355,36 +344,6 @@ def test_printed_pages_are_the_page_printed_at_its_size_then_shrunk_as_colourise
     assert checked
 
 
-# ---- configs ---------------------------------------------------------------------------------------
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from mangacolor.runtime.bundled import config_dir, register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return hydra_compose("train", overrides=["paths.run_dir=/tmp/unused", *overrides])
-
-
-def test_defaults_and_the_seed_experiment_are_plain_only():
-    from omegaconf import OmegaConf
-
-    for overrides in ([], ["+experiment=seed"]):
-        assert style_probabilities(OmegaConf.to_container(compose(overrides).data.input_styles)) == {"plain": 1.0}
-    for experiment in ("demo", "manga"):
-        styles = style_probabilities(OmegaConf.to_container(compose([f"+experiment={experiment}"]).data.input_styles))
-        assert set(styles) == set(STYLES) and styles["plain"] > 0
-
-
-def test_the_configs_ranges_are_the_codes_defaults():
-    """print_page without a config (eval, scripts) prints as training does."""
-    from omegaconf import OmegaConf
-
-    printing = OmegaConf.to_container(compose([]).data.printing)
-    assert PrintSettings.from_config(printing) == PrintSettings()
-
-
 def test_the_example_sheet_is_drawn(tmp_path):
     from helpers.print_style_sheet import make_sheet
 
@@ -392,12 +351,3 @@ def test_the_example_sheet_is_drawn(tmp_path):
     out = make_sheet(paths, tmp_path / "sheet.png", thumbnail=64, crop=32, scan_side=160)
     with Image.open(out) as sheet:
         assert sheet.width >= 5 * 64 and sheet.height >= 2 * (64 + 32)
-
-
-def test_lab_lightness_is_labs_L():
-    from mangacolor.data.print_styles import lab_lightness
-
-    rgb = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    rgb[0, :, :4] = 0.0  # the linear part of Lab's curve
-    assert torch.allclose(lab_lightness(rgb), rgb_to_lab(rgb)[:, :1] / 100, atol=1e-5)
-

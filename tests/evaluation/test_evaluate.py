@@ -277,7 +277,8 @@ def test_a_failed_evaluation_leaves_its_folder_free_for_a_retry(tmp_path, tiny_r
 def test_crop_mode_gives_training_validations_numbers(tmp_path, held_out):
     """Eval and validation share the crop and the metric functions: same checkpoint, same numbers."""
     from mangacolor.data.datamodule import PagesDataModule
-    from mangacolor.models.pix2pix import Pix2Pix, validation_scalars
+    from mangacolor.models.pix2pix import Pix2Pix
+    from mangacolor.models.validation import validation_scalars
 
     torch.manual_seed(1)
     model = Pix2Pix(generator=GENERATOR, discriminator={"channels": [8, 16], "stride1_channels": 16}).eval()

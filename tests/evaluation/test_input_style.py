@@ -10,7 +10,7 @@ import torch
 from helpers.eval_runs import compose_eval, evaluate_config
 from helpers.pages import make_pages
 
-from mangacolor.data.print_styles import PrintSettings
+from mangacolor.data.print_settings import PrintSettings
 from mangacolor.evaluation.page_loop import printed_inputs, reading_scale
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.models.components import UNetGenerator

@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw
 
 from mangacolor.color import lightness_as_rgb, uint8_to_unit, unit_to_uint8
 from mangacolor.data.files import read_image
-from mangacolor.data.print_styles import STYLES, page_seed, print_page
+from mangacolor.data.print_styles import page_seed, print_page
+from mangacolor.styles import STYLES
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ("animals_tiger_graig_ryan_smith_-_01_0c4c17.jpg", "unsorted_angel_01_d53d54.jpg",

@@ -13,6 +13,7 @@ from mangacolor.callbacks.checkpoints import IterationCheckpoint
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.models.ema import averaged_copy, ema_weight, update_average
 from mangacolor.models.pix2pix import Pix2Pix
+from mangacolor.runtime.config_errors import ConfigError
 
 TINY_G = dict(depth=5, width=8, max_width=16, dropout=0.5)  # batch norm: running statistics to follow
 TINY_D = dict(channels=[8, 16], stride1_channels=16)
@@ -107,9 +108,13 @@ def test_off_by_default_with_no_second_generator():
     assert not any(key.startswith("generator_ema.") for key in model.state_dict())
 
 
-@pytest.mark.parametrize("ema", [{"decay": 1.0}, {"decay": 0.0}, {"start_fraction": 1.0}, {"decay": 0.9, "warmup": 3}])
-def test_bad_settings_name_the_key(ema):
-    with pytest.raises(ValueError, match=r"model\.ema"):
+@pytest.mark.parametrize(("ema", "key"), [({"decay": 1.0}, "model.ema.decay"), ({"decay": 0.0}, "model.ema.decay"),
+                                          ({"decay": "high"}, "model.ema.decay"),
+                                          ({"start_fraction": 1.0}, "model.ema.start_fraction"),
+                                          ({"decay": 0.9, "warmup": 3}, "model.ema: unknown key")])
+def test_bad_settings_name_the_key(ema, key):
+    """The model's constructor holds the rule, so every builder of the model (train, the bench) gets it."""
+    with pytest.raises(ConfigError, match=key):
         Pix2Pix(TINY_G, TINY_D, ema=ema)
 
 

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from mangacolor.color import (
+    cie_lab,
     lightness_as_rgb,
     lightness_preserving_rgb,
     rgb_to_scaled_lab,
@@ -28,19 +29,15 @@ from mangacolor.color import (
     uint8_to_unit,
     unit_to_uint8,
 )
-from mangacolor.data.print_styles import (
-    PrintSettings,
-    ScanSettings,
-    ScreenSettings,
-    print_page,
-)
+from mangacolor.data.print_settings import PrintSettings, ScanSettings, ScreenSettings
+from mangacolor.data.print_styles import print_page
 from mangacolor.data.transforms import NativeWindows
 from mangacolor.evaluation.page_loop import (
     reading_scale,  # eval's: these pages shrink 4 times
 )
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.metrics import delta_e_2000
-from mangacolor.models.pix2pix import Pix2Pix, cie_lab
+from mangacolor.models.pix2pix import Pix2Pix
 
 SIZE = 32
 FILL = (0.9, 0.45, 0.25)  # an orange skin-like tone: L about 63, chroma about 60

@@ -4,7 +4,8 @@ import torch
 from omegaconf import OmegaConf
 
 from mangacolor.models.components import PatchDiscriminator, UNetGenerator
-from mangacolor.models.pix2pix import Pix2Pix, linear_decay
+from mangacolor.models.pix2pix import Pix2Pix
+from mangacolor.models.schedules import linear_decay
 from mangacolor.runtime.config_errors import ConfigError
 
 TINY_G = dict(depth=5, width=8, max_width=16)
@@ -49,7 +50,7 @@ def test_schedule_constant_then_linear_to_zero():
 
 @pytest.mark.parametrize("key", ["lr_g", "lr_d", "iterations"])
 def test_bad_hyperparameters_name_the_key(key):
-    with pytest.raises(ValueError, match=f"model.{key}"):
+    with pytest.raises(ConfigError, match=f"model.{key}"):
         Pix2Pix(TINY_G, TINY_D, **{key: 0})
 
 
@@ -143,9 +144,9 @@ def test_an_ab_model_trains_the_same_on_a_plain_input_as_on_a_batch_without_one(
 
 
 def test_predicts_is_checked_and_out_channels_may_not_contradict_it():
-    with pytest.raises(ValueError, match="model.predicts must be one of ab, lab"):
+    with pytest.raises(ConfigError, match="model.predicts must be one of ab, lab, got 'rgb'"):
         Pix2Pix(TINY_G, TINY_D, predicts="rgb")
-    with pytest.raises(ValueError, match="contradicts model.predicts=lab"):
+    with pytest.raises(ConfigError, match="contradicts model.predicts=lab"):
         Pix2Pix(dict(TINY_G, out_channels=2), TINY_D, predicts="lab")
     assert Pix2Pix(dict(TINY_G, out_channels=3), TINY_D, predicts="lab").generator.out_channels == 3
 
@@ -299,7 +300,8 @@ def test_a_batch_without_styles_counts_as_plain_and_has_no_bw_baseline():
 
 
 def test_per_style_sums_are_added_over_ranks(monkeypatch):
-    from mangacolor.models.pix2pix import STYLES, VAL_SUMS
+    from mangacolor.models.validation import VAL_SUMS
+    from mangacolor.styles import STYLES
 
     torch.manual_seed(0)
     model = Pix2Pix(TINY_G, TINY_D)

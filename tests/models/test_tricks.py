@@ -12,7 +12,8 @@ from torch import nn
 from mangacolor.color import AB_SCALE, L_SCALE
 from mangacolor.models.components import PatchDiscriminator
 from mangacolor.models.losses import delta_e_94, reconstruction_loss
-from mangacolor.models.pix2pix import Pix2Pix, adversarial_weight
+from mangacolor.models.pix2pix import Pix2Pix
+from mangacolor.models.schedules import adversarial_weight
 from mangacolor.runtime.config_errors import ConfigError
 
 TINY_G = dict(depth=5, width=8, max_width=16, dropout=0.5)
@@ -115,7 +116,8 @@ def test_the_logged_weight_follows_the_schedule_and_a_resume_continues_it(tmp_pa
 
 
 @pytest.mark.parametrize("adversarial", [{"warmup_fraction": 0.8, "ramp_fraction": 0.3},
-                                         {"warmup_fraction": -0.1}, {"warm_up": 0.1}])
+                                         {"warmup_fraction": -0.1}, {"warm_up": 0.1},
+                                         {"ramp_fraction": "half"}])
 def test_bad_schedules_name_the_key(adversarial):
     with pytest.raises(ConfigError, match=r"model\.adversarial"):
         Pix2Pix(TINY_G, TINY_D, adversarial=adversarial)

@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from mangacolor.data.print_styles import STYLES
+from mangacolor.styles import STYLES
 
 TASKS = ("model", "data", "end_to_end", "colourise")
 

@@ -46,14 +46,16 @@ from mangacolor.benchmark.profiling import StepProfiler
 from mangacolor.benchmark.report import row_summary
 from mangacolor.benchmark.settings import BenchSettings, decode_choices, input_style_choices, wants_profile
 from mangacolor.data.files import UnreadableImage, find_images, read_image
-from mangacolor.data.print_styles import STYLES, style_probabilities
+from mangacolor.data.print_settings import style_probabilities
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.inference.page_colorizer import PageColorizer
 from mangacolor.models.components import UNetGenerator
 from mangacolor.runtime.bundled import REPO_DIR
 from mangacolor.runtime.devices import cpu_capabilities, resolve_device, resolve_precision
 from mangacolor.runtime.fast_path import fast_generator, resolve_channels_last, set_threads
+from mangacolor.runtime.instantiate import instantiate
 from mangacolor.runtime.progress import Progress
+from mangacolor.styles import STYLES
 
 log = logging.getLogger("mangacolor.bench")
 
@@ -127,7 +129,7 @@ class Bench:
     precisions: list[str]   # the model, data and end-to-end rows' precisions, resolved
 
     def make_model(self, **overrides):
-        return hydra.utils.instantiate(self.settings.model, **overrides)
+        return instantiate(self.settings.model, **overrides)  # the model's rules fail as the ConfigError they are
 
     @functools.cached_property
     def networks(self) -> dict[str, Any]:

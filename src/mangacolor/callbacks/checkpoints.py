@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import Callback
 
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.runtime.atomic import atomic_write
+from mangacolor.runtime.checkpoint_io import SavesCheckpoints
 from mangacolor.runtime.disk_space import (
     DiskWriteError,
     free_bytes,
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 NUMBERED = re.compile(r"iter_(\d+)\.ckpt")
 
 
-class IterationCheckpoint(Callback):
+class IterationCheckpoint(Callback, SavesCheckpoints):
     def __init__(self, dirpath: str, every_n_iterations: int = 5000, keep_every: bool = True,
                  keep_last: int | None = None, monitor: str = "val/ab_l1"):
         if every_n_iterations < 1:

@@ -27,6 +27,7 @@ from mangacolor.runtime.checkpoint_io import AtomicCheckpointIO
 from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.devices import resolve_device, resolve_precision
 from mangacolor.runtime.disk_space import DiskWriteError
+from mangacolor.runtime.instantiate import instantiate
 from mangacolor.runtime.overrides import quote_path_overrides
 from mangacolor.runtime.resume import checkpoint_files
 from mangacolor.runtime.slurm import requeue_job, slurm_environment
@@ -75,7 +76,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     torch.set_float32_matmul_precision("high")
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")  # an empty or unreadable folder fails here, before any model is built
-    model = hydra.utils.instantiate(cfg.model)
+    model = instantiate(cfg.model)  # the model's own rules fail here as the ConfigError they are
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     if not cfg.trainer.get("enable_progress_bar", True):  # still means no progress display at all
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]

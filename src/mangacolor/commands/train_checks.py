@@ -15,8 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from mangacolor.data.print_styles import PrintSettings, style_probabilities
-from mangacolor.models.components import OUTPUT_CHANNELS
+from mangacolor.data.print_settings import PrintSettings, style_probabilities
 from mangacolor.models.components.norms import NORMS
 from mangacolor.models.losses import GAN_MODES
 from mangacolor.runtime.config_errors import ConfigError, number_at, require
@@ -65,8 +64,6 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("beta1", "beta2"):
         require(0.0 <= number_at(cfg, f"model.{key}", whole=False) < 1.0, f"model.{key} must be in [0, 1), got {model[key]}")
     require(model.gan_mode in GAN_MODES, f"model.gan_mode must be one of {', '.join(GAN_MODES)}, got {model.gan_mode!r}")
-    predicts = model.get("predicts", "ab")
-    require(predicts in OUTPUT_CHANNELS, f"model.predicts must be one of {', '.join(OUTPUT_CHANNELS)}, got {predicts!r}")
     for net in ("generator", "discriminator"):
         norm = OmegaConf.select(cfg, f"model.{net}.norm", default="batch")
         require(norm in NORMS, f"model.{net}.norm must be one of {', '.join(NORMS)}, got {norm!r}")
@@ -77,14 +74,6 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("log_every", "max_nonfinite"):
         value = number_at(cfg, f"model.{key}", optional=True)
         require(value is None or value >= 1, f"model.{key} must be >= 1, got {value}")
-    decay = number_at(cfg, "model.ema.decay", whole=False, optional=True)
-    require(decay is None or 0.0 < decay < 1.0, f"model.ema.decay must be in (0, 1) (or null: no average), got {decay}")
-    start = number_at(cfg, "model.ema.start_fraction", whole=False, optional=True) or 0.0
-    require(0.0 <= start < 1.0, f"model.ema.start_fraction must be in [0, 1), got {start}")
-    warmup, ramp = (number_at(cfg, f"model.adversarial.{key}", whole=False, optional=True) or 0.0
-                    for key in ("warmup_fraction", "ramp_fraction"))
-    require(warmup >= 0 and ramp >= 0 and warmup + ramp <= 1.0,
-            f"model.adversarial: warmup_fraction ({warmup}) and ramp_fraction ({ramp}) must be >= 0 and add up to at most 1")
 
     require(number_at(cfg, "train.iterations") >= 1, f"train.iterations must be >= 1, got {cfg.train.iterations}")
     require(number_at(cfg, "train.val_every") >= 1, f"train.val_every must be >= 1, got {cfg.train.val_every}")

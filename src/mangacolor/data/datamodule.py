@@ -44,14 +44,13 @@ from mangacolor.data.pages import (
     collate_pages,
     shard,
 )
+from mangacolor.data.print_settings import PrintSettings, style_probabilities
 from mangacolor.data.print_styles import (
-    PrintSettings,
     choose_styles,
     device_index,
     page_seed,
     page_style,
     print_windows,
-    style_probabilities,
 )
 from mangacolor.data.transforms import NativeWindows, PageCropper
 from mangacolor.runtime.seeding import PRINT_STREAM, PRINT_STYLES_STREAM, WINDOWS_STREAM, step_seed

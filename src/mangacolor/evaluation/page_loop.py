@@ -27,7 +27,8 @@ from torch import nn
 from mangacolor.color import rgb_to_scaled_lab, scaled_lab_to_rgb
 from mangacolor.data.files import find_images, printable
 from mangacolor.data.pages import page_loader
-from mangacolor.data.print_styles import PrintSettings, page_seed, print_page
+from mangacolor.data.print_settings import PrintSettings
+from mangacolor.data.print_styles import page_seed, print_page
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.extremes import ExtremeImages
 from mangacolor.evaluation.scoring import (

@@ -32,7 +32,7 @@ from kornia.color import rgb_to_lab
 
 from mangacolor.color import (
     AB_SCALE,
-    L_SCALE,
+    cie_lab,
     lightness_preserving_rgb,
     rgb_to_scaled_lab,
     scaled_lab_to_rgb,
@@ -76,8 +76,7 @@ class Truth:
     def from_rgb(cls, rgb: torch.Tensor) -> Truth:
         rgb = rgb.float().clamp(0.0, 1.0)
         lightness, ab = rgb_to_scaled_lab(rgb)
-        lab = torch.cat([(lightness + 1.0) * L_SCALE, ab * AB_SCALE], dim=1)
-        return cls(rgb, lightness, ab, lab)
+        return cls(rgb, lightness, ab, cie_lab(lightness, ab))
 
 
 # How each mode turns scaled (L, ab) into the RGB that is scored.

@@ -19,11 +19,11 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mangacolor.data.print_styles import STYLES
 from mangacolor.evaluation.scoring import RANKING_NAMES
 from mangacolor.inference.compose import AUTO, check_composition
 from mangacolor.runtime.config_errors import require
 from mangacolor.runtime.devices import resolve_device, resolve_precision
+from mangacolor.styles import STYLES
 
 log = logging.getLogger(__name__)
 

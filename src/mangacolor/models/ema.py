@@ -22,9 +22,12 @@ can reach the average, and no host synchronisation is needed to decide.
 from __future__ import annotations
 
 import copy
+import logging
 
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 def averaged_copy(network: nn.Module) -> nn.Module:
@@ -60,3 +63,28 @@ def update_average(average: nn.Module, live: nn.Module, weight: float) -> None:
         torch._foreach_lerp_(floats_average, floats_live, weight)
     if others_average:
         torch._foreach_copy_(others_average, others_live)
+
+
+def fit_average(state_dict: dict | None, keep: bool) -> None:
+    """Make a checkpoint's weights fit this run's choice of model.ema (`keep`: it is on), in place.
+
+    Resumed with the average on from a checkpoint without one, the average starts from the
+    live generator; resumed with it off, a checkpoint's average is dropped.
+    """
+    if state_dict is None:
+        return
+    live, average = "generator.", "generator_ema."
+    kept = [key for key in state_dict if key.startswith(average)]
+    if keep and not kept:
+        state_dict.update({average + key[len(live):]: value.clone()
+                           for key, value in list(state_dict.items()) if key.startswith(live)})
+        log.info(
+            "the checkpoint has no average of the generator's weights: model.ema starts from its "
+            "generator"
+        )
+    elif not keep and kept:
+        for key in kept:
+            del state_dict[key]
+        log.info(
+            "model.ema is off: the checkpoint's average of the generator's weights is not used"
+        )

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mangacolor.runtime.checkpoint_io import SavesCheckpoints
+
 
 class NonFiniteLoss(RuntimeError):
     """Too many non-finite losses in a row: the run stopped (the message says where to resume)."""
@@ -26,6 +28,26 @@ class NonFiniteLoss(RuntimeError):
 def all_finite(*losses: torch.Tensor) -> torch.Tensor:
     """A 0-dim bool tensor on the losses' device: True when every loss is finite. No host sync."""
     return torch.stack([loss.detach().float().reshape(()) for loss in losses]).isfinite().all()
+
+
+def finite_on_every_rank(loss: torch.Tensor, trainer) -> torch.Tensor:
+    """Whether `loss` is finite on every rank, as a device tensor (no host sync on one rank)."""
+    finite = all_finite(loss)
+    if trainer.world_size > 1:
+        # A NaN on one rank reaches every rank through the gradient all-reduce: all must skip.
+        finite = trainer.strategy.reduce((~finite).float(), reduce_op="sum") == 0
+    return finite
+
+
+def last_good_checkpoint(trainer) -> str:
+    """The checkpoint a run stopped by NaN losses resumes from, as its message names it: the run's
+    newest saved one (its checkpoint callback's, found by its class), or the one it resumed from."""
+    saver = next((c for c in trainer.callbacks if isinstance(c, SavesCheckpoints)), None)
+    if saver is not None and saver.last_checkpoint is not None:
+        return str(saver.last_checkpoint)
+    if trainer.ckpt_path:
+        return f"{trainer.ckpt_path} (where this run resumed from)"
+    return "none (no checkpoint was saved before this)"
 
 
 def skip_mode(optimizer, grad_scaler_active: bool) -> str:

@@ -7,17 +7,18 @@ must predict (`predicts`: "ab", the seed's, or "lab", the whole colour page):
     G: gan(D(x, G(x)), real) + lambda_l1 * |G(x) - y|
 A batch without "input" is the seed's: x = L. With predicts=ab and such batches this is the seed's
 model and losses exactly.
-Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's gan term by
-a weight that is a function of the iteration (0 in an L1-only warm-up, then a linear ramp to 1);
-`ema` keeps an exponential moving average of G's weights (models/ema.py), which validation, the
-exported generator.pt and every `.ckpt` reader use; `discriminator.spectral_norm` normalises D;
-`reconstruction="delta_e_94"` replaces the L1 term by the CIE94 colour difference (models/losses.py).
-`iteration` counts generator updates -- what a user means by "iterations". (Lightning's
-`global_step` counts every optimizer step, two per iteration here.) Scalars are logged against
-`iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
-never waits for the GPU. The generator's dropout draws from a seed set at each iteration from
-(seed, rank, iteration): each DDP rank has its own masks, and a resumed run draws the same masks
-an uninterrupted one would.
+
+Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's
+gan term by a weight that is a function of the iteration (0 in an L1-only warm-up, then a linear
+ramp to 1); `ema` keeps an exponential moving average of G's weights (models/ema.py), which
+validation, the exported generator.pt and every `.ckpt` reader use; `discriminator.spectral_norm`
+normalises D; `reconstruction="delta_e_94"` replaces the L1 term by the CIE94 colour difference
+(models/losses.py). `iteration` counts generator updates -- what a user means by "iterations".
+(Lightning's `global_step` counts every optimizer step, two per iteration here.) Scalars are logged
+against `iteration`, every `log_every` iterations, from sums kept on the device, so the step itself
+never waits for the GPU. The generator's dropout draws from a seed set at each iteration from (seed,
+rank, iteration): each DDP rank has its own masks, and a resumed run draws the same masks an
+uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -28,124 +29,33 @@ from typing import Any
 import lightning as L
 import torch
 
-from mangacolor.color import AB_SCALE, L_SCALE, lightness_as_rgb, rgb_to_scaled_lab, scaled_lab_to_rgb
-from mangacolor.metrics import ab_l1, colorfulness, mean_delta_e_2000, psnr
-from mangacolor.models.components import OUTPUT_CHANNELS, PatchDiscriminator, UNetGenerator
-from mangacolor.models.ema import averaged_copy, ema_weight, update_average
-from mangacolor.models.losses import RECONSTRUCTIONS, GANLoss, reconstruction_loss
+from mangacolor.models.components import PatchDiscriminator, UNetGenerator
+from mangacolor.models.ema import averaged_copy, ema_weight, fit_average, update_average
+from mangacolor.models.losses import GANLoss, reconstruction_loss
 from mangacolor.models.nonfinite import (
     NonFiniteGuard,
-    all_finite,
+    finite_on_every_rank,
+    last_good_checkpoint,
     restore_buffers_unless,
     skip_mode,
     snapshot_buffers,
     step_unless_nonfinite,
 )
-from mangacolor.runtime.config_errors import ConfigError
+from mangacolor.models.options import (
+    adversarial_options,
+    check_resumable,
+    ema_options,
+    output_channels,
+    require_positive,
+    require_reconstruction,
+)
+from mangacolor.models.schedules import adversarial_weight, linear_decay
+from mangacolor.models.train_scalars import TrainScalarSums
+from mangacolor.models.validation import VAL_SUMS, add_to_sums, image_metrics, validation_scalars
 from mangacolor.runtime.seeding import DROPOUT_STREAM, step_seed
+from mangacolor.styles import STYLES
 
 log = logging.getLogger(__name__)
-
-TRAIN_SCALARS = ("loss/d_real", "loss/d_fake", "loss/g_adv", "loss/g_l1", "d/real_score", "d/fake_score")
-# Validation sums, one row per input style. "grey" is the true L with no colour; "bw" is the B&W
-# page the network saw, with no colour: what a reader has today (for plain inputs it is grey).
-# bw's ab-L1 is grey's (both have ab = 0), so it is not kept twice; nor are the colourfulness of
-# grey and of the B&W page (0: R = G = B). truth_colourfulness is the true page's.
-VAL_SUMS = ("ab_l1", "grey_ab_l1", "psnr", "grey_psnr", "delta_e_2000", "grey_delta_e_2000",
-            "bw_psnr", "bw_delta_e_2000", "colourfulness", "truth_colourfulness", "images")
-BW_SUMS = ("bw_psnr", "bw_delta_e_2000")
-# The input styles of the data module's B&W synthesis; a batch without "style" is all plain.
-STYLES = ("plain", "screentone", "lines", "flat")
-# The group of every style that is not plain: the pages whose baseline is the B&W page.
-BW_INPUTS = "bw_inputs"
-# Defaults of the training tricks, each off (docs/training.md, "Training tricks").
-EMA_DEFAULTS = {"decay": None, "start_fraction": 0.0}
-ADVERSARIAL_DEFAULTS = {"warmup_fraction": 0.0, "ramp_fraction": 0.0}
-
-
-def validation_scalars(sums: torch.Tensor) -> dict[str, float]:
-    """Validation sums (len(STYLES), len(VAL_SUMS)), already summed over ranks -> the logged means.
-
-    val/<metric> over all images; val/bw_* over the images whose input is not plain (absent when
-    there are none), and val/bw_inputs/<metric> every metric over those same images;
-    val/<style>/<metric> and val/<style>/images for each style that had images. Each group also
-    gets colourfulness_ratio: its mean colourfulness over the truth's (a ratio of means, as
-    mangacolor-eval reports it: 1 is as colourful as the truth, 0 is grey).
-    """
-    table = sums.tolist()  # the one host sync of a validation
-    columns = {name: index for index, name in enumerate(VAL_SUMS)}
-
-    def means(rows: list[list[float]], names: tuple[str, ...], prefix: str) -> dict[str, float]:
-        images = sum(row[-1] for row in rows)
-        if images == 0:
-            return {}
-        group = {f"{prefix}{name}": sum(row[columns[name]] for row in rows) / images for name in names}
-        if "colourfulness" in names:
-            truth = group[f"{prefix}truth_colourfulness"]
-            ratio = group[f"{prefix}colourfulness"] / truth if truth > 0 else float("nan")
-            group[f"{prefix}colourfulness_ratio"] = ratio
-        return group
-
-    overall_names = tuple(name for name in VAL_SUMS[:-1] if name not in BW_SUMS)
-    scalars = means(table, overall_names, "val/")
-    if not scalars:
-        return {}
-    bw_rows = [row for style, row in zip(STYLES, table) if style != "plain"]
-    scalars.update(means(bw_rows, BW_SUMS, "val/"))
-    bw_inputs = means(bw_rows, VAL_SUMS[:-1], f"val/{BW_INPUTS}/")
-    if bw_inputs:
-        scalars.update(bw_inputs)
-        scalars[f"val/{BW_INPUTS}/images"] = sum(row[-1] for row in bw_rows)
-    scalars["val/images"] = sum(row[-1] for row in table)
-    for style, row in zip(STYLES, table):
-        if row[-1] == 0:
-            continue
-        names = overall_names if style == "plain" else VAL_SUMS[:-1]
-        scalars.update(means([row], names, f"val/{style}/"))
-        scalars[f"val/{style}/images"] = row[-1]
-    return scalars
-
-
-def cie_lab(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """Scaled L (B, 1, H, W) and ab (B, 2, H, W) -> CIE Lab (B, 3, H, W), float32."""
-    return torch.cat([(lightness.float() + 1.0) * L_SCALE, ab.float() * AB_SCALE], dim=1)
-
-
-def linear_decay(total: int, decay_fraction: float):
-    """LR factor per iteration: 1, then a straight line to 0 over the last `decay_fraction`."""
-    decay_start = total * (1.0 - decay_fraction)
-
-    def factor(iteration: int) -> float:
-        if decay_fraction <= 0 or iteration < decay_start:
-            return 1.0
-        return max(0.0, (total - iteration) / max(total - decay_start, 1.0))
-
-    return factor
-
-
-def adversarial_weight(iteration: int, total: int, warmup_fraction: float, ramp_fraction: float) -> float:
-    """The weight of G's adversarial term at 0-based `iteration` of `total`.
-
-    0 during an L1-only warm-up over the first `warmup_fraction` of the iterations, then a straight
-    line up to 1 over the next `ramp_fraction`, then 1. A function of the iteration alone, so a
-    resumed run continues the schedule where it stopped.
-    """
-    warmup_end = total * warmup_fraction
-    if iteration < warmup_end:
-        return 0.0
-    ramp = total * ramp_fraction
-    if ramp <= 0:
-        return 1.0
-    return min(1.0, (iteration + 1 - warmup_end) / ramp)
-
-
-def trick_options(name: str, given: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
-    """`given` over `defaults`; a key that is not one of them is named."""
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ConfigError(f"model.{name}: unknown key(s) {', '.join(unknown)}; known are {', '.join(defaults)}")
-    return {**defaults, **given}
 
 
 class Pix2Pix(L.LightningModule):
@@ -174,45 +84,31 @@ class Pix2Pix(L.LightningModule):
         reconstruction: str = "l1",
     ):
         super().__init__()
-        for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("iterations", iterations), ("log_every", log_every)):
-            if value <= 0:
-                raise ValueError(f"model.{name} must be positive, got {value}")
-        if predicts not in OUTPUT_CHANNELS:
-            raise ValueError(f"model.predicts must be one of {', '.join(OUTPUT_CHANNELS)}, got {predicts!r}")
-        out_channels = OUTPUT_CHANNELS[predicts]
-        if generator.get("out_channels", out_channels) != out_channels:
-            raise ValueError(f"model.generator.out_channels={generator['out_channels']} contradicts "
-                             f"model.predicts={predicts} ({out_channels} channels); set model.predicts alone")
-        if reconstruction not in RECONSTRUCTIONS:
-            raise ConfigError(f"model.reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, got {reconstruction!r}")
-        ema = trick_options("ema", ema, EMA_DEFAULTS)
-        if ema["decay"] is not None and not 0.0 < ema["decay"] < 1.0:
-            raise ConfigError(f"model.ema.decay must be in (0, 1) (or null: no average), got {ema['decay']}")
-        if not 0.0 <= ema["start_fraction"] < 1.0:
-            raise ConfigError(f"model.ema.start_fraction must be in [0, 1), got {ema['start_fraction']}")
-        adversarial = trick_options("adversarial", adversarial, ADVERSARIAL_DEFAULTS)
-        warmup, ramp = adversarial["warmup_fraction"], adversarial["ramp_fraction"]
-        if warmup < 0 or ramp < 0 or warmup + ramp > 1:
-            raise ConfigError(f"model.adversarial: warmup_fraction ({warmup}) and ramp_fraction ({ramp}) must be "
-                              f">= 0 and add up to at most 1")
-        # A checkpoint without `predicts` in its hyper_parameters (written before the option) is ab;
-        # one without `ema`, `adversarial` or `discriminator.spectral_norm` had none of them.
+        # The model's own values are checked here (models/options.py), whoever builds the model.
+        require_positive(lr_g=lr_g, lr_d=lr_d, iterations=iterations, log_every=log_every)
+        out_channels = output_channels(predicts, generator)
+        require_reconstruction(reconstruction)
+        ema, adversarial = ema_options(ema), adversarial_options(adversarial)
+        # The hyper-parameters saved are these locals: ema and adversarial with their defaults
+        # filled in. A checkpoint without `predicts` in its hyper_parameters (written before the
+        # option) is ab; one without `ema`, `adversarial` or `discriminator.spectral_norm` had none
+        # of them.
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = UNetGenerator(**{**generator, "out_channels": out_channels})
-        # D sees the generator's input beside a colouring: 1 + 2 channels for ab (the seed's), 1 + 3 for lab.
+        # D sees G's input beside a colouring: 1 + 2 channels for ab (the seed's), 1 + 3 for lab.
         in_channels = generator.get("in_channels", 1) + out_channels
         self.discriminator = PatchDiscriminator(**{**discriminator, "in_channels": in_channels})
         # The averaged generator, or None: its weights are in checkpoints as generator_ema.*.
         self.generator_ema = averaged_copy(self.generator) if ema["decay"] is not None else None
         self._ema_decay, self._ema_start = ema["decay"], ema["start_fraction"] * iterations
-        self._adversarial = (warmup, ramp)
+        self._adversarial = (adversarial["warmup_fraction"], adversarial["ramp_fraction"])
         self.gan_loss = GANLoss(gan_mode)
         self.iteration = 0
         self.nonfinite = NonFiniteGuard(max_nonfinite)  # NaN/inf losses: updates skipped, counted
-        # Checked every this many iterations (one host sync), so a bad streak stops the run promptly.
+        # Checked every this many iterations (one host sync): a bad streak stops the run promptly.
         self._nonfinite_check_every = min(log_every, max_nonfinite)
-        self._train_sums: torch.Tensor | None = None
+        self._train_sums = TrainScalarSums()  # on the device; the means every log_every
         self._val_sums: torch.Tensor | None = None
         self.last_train_scalars: dict[str, float] = {}
         self.last_val_scalars: dict[str, float] = {}
@@ -239,8 +135,19 @@ class Pix2Pix(L.LightningModule):
         inputs = batch.get("input")
         if inputs is None:
             inputs = batch["L"]
-        target = batch["ab"] if self.hparams.predicts == "ab" else torch.cat([batch["L"], batch["ab"]], dim=1)
+        target = (
+            batch["ab"]
+            if self.hparams.predicts == "ab"
+            else torch.cat([batch["L"], batch["ab"]], dim=1)
+        )
         return inputs, target
+
+    def color_page(
+        self, output: torch.Tensor, lightness: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The colour page the generator's `output` gives, scaled (L, ab): its own L (full colour),
+        or the page's `lightness` with its ab. The inverse of `inputs_and_target`'s target."""
+        return (output[:, :1] if self.hparams.predicts == "lab" else lightness), output[:, -2:]
 
     # ---- fast path ---------------------------------------------------------------------
     def configure_model(self) -> None:
@@ -282,71 +189,106 @@ class Pix2Pix(L.LightningModule):
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.hparams.grad_clip:
-            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+            )
         grad_scaler = getattr(self.trainer.precision_plugin, "scaler", None) is not None
-        step_unless_nonfinite(optimizer, finite, skip_mode(optimizer, grad_scaler))  # no step on NaN/inf
-
-    def _finite_on_every_rank(self, loss: torch.Tensor) -> torch.Tensor:
-        finite = all_finite(loss)
-        if self.trainer.world_size > 1:
-            # A NaN on one rank reaches every rank through the gradient all-reduce: all must skip.
-            finite = self.trainer.strategy.reduce((~finite).float(), reduce_op="sum") == 0
-        return finite
+        # no step on NaN/inf
+        step_unless_nonfinite(optimizer, finite, skip_mode(optimizer, grad_scaler))
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
-        hp = self.hparams
+        """One iteration: D's update, then G's, on one fake (as pix2pix's optimize_parameters)."""
         inputs, target = map(self._to_memory_format, self.inputs_and_target(batch))
         opt_g, opt_d = self.optimizers()
         buffers_before = snapshot_buffers(self.generator, self.discriminator)
         # Seeds the CPU and CUDA generators on the host: no device work, no wait.
-        torch.manual_seed(step_seed(hp.seed, self.global_rank, self.iteration, DROPOUT_STREAM))
+        torch.manual_seed(
+            step_seed(self.hparams.seed, self.global_rank, self.iteration, DROPOUT_STREAM)
+        )
         fake = self.generator(inputs)
+        d_scalars, d_finite = self._discriminator_step(opt_d, inputs, target, fake)
+        g_scalars, g_finite = self._generator_step(opt_g, inputs, target, fake)
+        finite = d_finite & g_finite
+        # a NaN batch must not reach the running statistics
+        restore_buffers_unless(finite, buffers_before)
+        self._end_iteration(finite, {**d_scalars, **g_scalars})
 
+    def _discriminator_step(
+        self, optimizer, inputs: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """D's update (the reference's backward_D): the true colours as real, G's as fake.
+        Returns D's logged values and whether its loss was finite on every rank."""
         # Toggling before each forward means only that network's parameters require gradients,
         # so G's backward through D computes no gradients for D's weights.
-        self.toggle_optimizer(opt_d)
+        self.toggle_optimizer(optimizer)
         d_real = self.discriminator(inputs, target)
         d_fake = self.discriminator(inputs, fake.detach())
-        loss_d_real = self.gan_loss(d_real, True)
-        loss_d_fake = self.gan_loss(d_fake, False)
-        loss_d = hp.d_loss_weight * (loss_d_real + loss_d_fake)
-        d_finite = self._finite_on_every_rank(loss_d)
-        self._update(opt_d, loss_d, d_finite)
-        self.untoggle_optimizer(opt_d)
+        loss_real, loss_fake = self.gan_loss(d_real, True), self.gan_loss(d_fake, False)
+        loss = self.hparams.d_loss_weight * (loss_real + loss_fake)
+        finite = finite_on_every_rank(loss, self.trainer)
+        self._update(optimizer, loss, finite)
+        self.untoggle_optimizer(optimizer)
+        real_score, fake_score = (
+            self.gan_loss.score(d_real.detach()),
+            self.gan_loss.score(d_fake.detach()),
+        )
+        return {
+            "loss/d_real": loss_real,
+            "loss/d_fake": loss_fake,
+            "d/real_score": real_score,
+            "d/fake_score": fake_score,
+        }, finite
 
-        self.toggle_optimizer(opt_g)
+    def _generator_step(
+        self, optimizer, inputs: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """G's update (the reference's backward_G): fool D, weighted by model.adversarial's
+        schedule, plus lambda_l1 times the reconstruction term. Returns G's logged losses and
+        whether its loss was finite on every rank."""
+        hp = self.hparams
+        self.toggle_optimizer(optimizer)
         adv_weight = self.adversarial_weight(self.iteration)  # a host number: no wait
-        loss_g_l1 = reconstruction_loss(hp.reconstruction, fake, target)  # L1 over every predicted channel, or CIE94
+        # L1 over every predicted channel, or CIE94
+        loss_l1 = reconstruction_loss(hp.reconstruction, fake, target)
         if adv_weight > 0:
-            loss_g_adv = self.gan_loss(self.discriminator(inputs, fake), True, for_discriminator=False)
-            loss_g = (loss_g_adv if adv_weight == 1.0 else adv_weight * loss_g_adv) + hp.lambda_l1 * loss_g_l1
-        else:  # the L1-only warm-up: G's loss does not go through D (its adversarial loss is still logged)
+            loss_adv = self.gan_loss(
+                self.discriminator(inputs, fake), True, for_discriminator=False
+            )
+            loss = (
+                loss_adv if adv_weight == 1.0 else adv_weight * loss_adv
+            ) + hp.lambda_l1 * loss_l1
+        else:  # the L1-only warm-up: G's loss skips D (its adversarial loss is still logged)
             with torch.no_grad():
-                loss_g_adv = self.gan_loss(self.discriminator(inputs, fake.detach()), True, for_discriminator=False)
-            loss_g = hp.lambda_l1 * loss_g_l1
-        g_finite = self._finite_on_every_rank(loss_g)
-        self._update(opt_g, loss_g, g_finite)
-        self.untoggle_optimizer(opt_g)
-        finite = d_finite & g_finite
-        restore_buffers_unless(finite, buffers_before)  # a NaN batch must not reach the running statistics
+                loss_adv = self.gan_loss(
+                    self.discriminator(inputs, fake.detach()), True, for_discriminator=False
+                )
+            loss = hp.lambda_l1 * loss_l1
+        finite = finite_on_every_rank(loss, self.trainer)
+        self._update(optimizer, loss, finite)
+        self.untoggle_optimizer(optimizer)
+        return {"loss/g_adv": loss_adv, "loss/g_l1": loss_l1}, finite
 
+    def _end_iteration(self, finite: torch.Tensor, scalars: dict[str, torch.Tensor]) -> None:
+        """After both updates: schedules, the count, the average, the logged sums and the checks."""
         for scheduler in self.lr_schedulers():
             scheduler.step()
         self.iteration += 1
-        if self.generator_ema is not None:  # after the G step and the buffers' restore
+        self._update_average()
+        self.nonfinite.record(finite, self.iteration)
+        self._train_sums.add(finite, scalars)
+        last = self.iteration >= self.hparams.iterations
+        if self.iteration % self.hparams.log_every == 0 or last:
+            self._flush_train_scalars()
+        if self.iteration % self._nonfinite_check_every == 0 or last:
+            self._check_nonfinite()
+        if last:
+            self.trainer.should_stop = True
+
+    def _update_average(self) -> None:
+        """Move G's average towards G (model.ema): after G's step and the buffers' restore."""
+        if self.generator_ema is not None:
             weight = ema_weight(self.iteration, self._ema_decay, self._ema_start)
             update_average(self.generator_ema, self.generator, weight)
-        self.nonfinite.record(finite, self.iteration)
-        self._accumulate(
-            finite, loss_d_real, loss_d_fake, loss_g_adv, loss_g_l1,
-            self.gan_loss.score(d_real), self.gan_loss.score(d_fake),
-        )
-        if self.iteration % hp.log_every == 0 or self.iteration >= hp.iterations:
-            self._flush_train_scalars()
-        if self.iteration % self._nonfinite_check_every == 0 or self.iteration >= hp.iterations:
-            self._check_nonfinite()
-        if self.iteration >= hp.iterations:
-            self.trainer.should_stop = True
 
     def on_train_batch_start(self, batch: Any, batch_idx: int):
         if self.iteration >= self.hparams.iterations:  # resumed a finished run
@@ -355,29 +297,19 @@ class Pix2Pix(L.LightningModule):
         return None
 
     # ---- logging -----------------------------------------------------------------------
-    def _accumulate(self, finite: torch.Tensor, *values: torch.Tensor) -> None:
-        stacked = torch.stack([v.detach().float() for v in values])
-        # A skipped iteration's NaN would poison the logged means: sum the finite ones, count them last.
-        stacked = torch.cat([torch.where(finite, stacked, 0.0), finite.float().reshape(1)])
-        self._train_sums = stacked if self._train_sums is None else self._train_sums + stacked
-
     def _check_nonfinite(self) -> None:
         """Stop after model.max_nonfinite non-finite iterations in a row; log the skipped ones."""
-        new = self.nonfinite.check(self.iteration, self._last_checkpoint())
+        new = self.nonfinite.check(self.iteration, last_good_checkpoint(self.trainer))
         if new:
             if self.trainer.is_global_zero:
-                log.warning("iteration %d: skipped %d update(s) with a NaN or infinite loss since the last check "
-                            "(%d in all)", self.iteration, new, self.nonfinite.reported_total)
+                log.warning(
+                    "iteration %d: skipped %d update(s) with a NaN or infinite loss since the last "
+                    "check (%d in all)",
+                    self.iteration,
+                    new,
+                    self.nonfinite.reported_total,
+                )
             self.log_scalars({"train/nonfinite_skipped": float(self.nonfinite.reported_total)})
-
-    def _last_checkpoint(self) -> str:
-        for callback in self.trainer.callbacks:
-            path = getattr(callback, "last_checkpoint", None)  # IterationCheckpoint's latest last.ckpt
-            if path is not None:
-                return str(path)
-        if self.trainer.ckpt_path:
-            return f"{self.trainer.ckpt_path} (where this run resumed from)"
-        return "none (no checkpoint was saved before this)"
 
     def log_scalars(self, scalars: dict[str, float]) -> None:
         """Write scalars to every logger against the iteration count (rank zero only)."""
@@ -387,17 +319,15 @@ class Pix2Pix(L.LightningModule):
             logger.log_metrics(scalars, step=self.iteration)
 
     def _flush_train_scalars(self) -> None:
-        if self._train_sums is None:
+        # Every rank flushes at the same iteration, so its all-reduce is matched on every rank.
+        scalars = self._train_sums.take_means(self.trainer.strategy)
+        if scalars is None:
             return
-        # Every rank flushes at the same iteration, so this all-reduce is matched on every rank.
-        sums = self.trainer.strategy.reduce(self._train_sums, reduce_op="mean")
-        means = (sums[:-1] / sums[-1]).tolist()  # the one host sync per log_every
-        scalars = dict(zip(TRAIN_SCALARS, means))
         opt_g, opt_d = self.optimizers()
         scalars["lr/g"] = opt_g.param_groups[0]["lr"]
         scalars["lr/d"] = opt_d.param_groups[0]["lr"]
-        scalars["loss/adv_weight"] = self.adversarial_weight(self.iteration - 1)  # that of the last iteration
-        self._train_sums = None
+        # That of the last iteration:
+        scalars["loss/adv_weight"] = self.adversarial_weight(self.iteration - 1)
         self.last_train_scalars = scalars
         self.log_scalars(scalars)
         self.log("g_l1", scalars["loss/g_l1"], prog_bar=True, logger=False)
@@ -405,19 +335,9 @@ class Pix2Pix(L.LightningModule):
 
     # ---- validation --------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._val_sums = torch.zeros(len(STYLES), len(VAL_SUMS), device=self.device, dtype=torch.float64)
-
-    def _style_rows(self, styles: list[str], count: int) -> torch.Tensor:
-        """One-hot (count, len(STYLES)) float64 on the device: which style row each image adds to."""
-        unknown = sorted(set(styles) - set(STYLES))
-        if unknown or len(styles) != count:
-            raise ValueError(f"validation batch styles {list(styles)!r} for {count} images: each must be one "
-                             f"of {', '.join(STYLES)}")
-        rows = torch.zeros(count, len(STYLES), dtype=torch.float64)
-        rows[torch.arange(count), torch.tensor([STYLES.index(style) for style in styles])] = 1.0
-        if self.device.type == "cuda":
-            rows = rows.pin_memory()  # so the copy below does not make the host wait for the GPU
-        return rows.to(self.device, non_blocking=True)
+        self._val_sums = torch.zeros(
+            len(STYLES), len(VAL_SUMS), device=self.device, dtype=torch.float64
+        )
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict | None:
         lightness, ab = batch["L"], batch["ab"]
@@ -425,32 +345,8 @@ class Pix2Pix(L.LightningModule):
             return None
         inputs, _ = self.inputs_and_target(batch)
         fake = self.inference_generator(inputs).float()
-        # The colour page the model gives: its own L (full colour), or the page's L with its ab.
-        fake_lightness = fake[:, :1] if self.hparams.predicts == "lab" else lightness
-        fake_ab = fake[:, -2:]
-        true_rgb, true_lab = scaled_lab_to_rgb(lightness, ab), cie_lab(lightness, ab)
-        fake_rgb = scaled_lab_to_rgb(fake_lightness, fake_ab)
-        fake_lab = cie_lab(*rgb_to_scaled_lab(fake_rgb))  # the shown (gamut-clipped) colours, as eval scores
-        no_color = torch.zeros_like(ab)
-        grey_lab, bw_lab = cie_lab(lightness, no_color), cie_lab(inputs, no_color)
-        per_image = torch.stack([  # columns in VAL_SUMS order, one row per image
-            ab_l1(fake_ab * AB_SCALE, ab * AB_SCALE),
-            ab_l1(no_color, ab * AB_SCALE),
-            psnr(fake_rgb, true_rgb),
-            psnr(lightness_as_rgb(lightness), true_rgb),
-            mean_delta_e_2000(fake_lab, true_lab),
-            mean_delta_e_2000(grey_lab, true_lab),
-            psnr(lightness_as_rgb(inputs), true_rgb),
-            mean_delta_e_2000(bw_lab, true_lab),
-            colorfulness(fake_rgb),
-            colorfulness(true_rgb),
-            torch.ones(lightness.shape[0], device=lightness.device),
-        ], dim=1).double()
-        styles = batch.get("style")
-        if styles is None:  # the seed's batches: every image plain, and no copy to the device
-            self._val_sums[STYLES.index("plain")] += per_image.sum(0)
-        else:
-            self._val_sums += self._style_rows(list(styles), per_image.shape[0]).T @ per_image
+        per_image = image_metrics(inputs, lightness, ab, *self.color_page(fake, lightness))
+        add_to_sums(self._val_sums, per_image, batch.get("style"))
         return {"input": inputs, "L": lightness, "ab": ab, "fake": fake}
 
     def on_validation_epoch_end(self) -> None:
@@ -461,47 +357,25 @@ class Pix2Pix(L.LightningModule):
         self.last_val_scalars = scalars
         # For checkpoint selection and the progress bar; dashboards get it against the iteration.
         self.log("val/ab_l1", scalars["val/ab_l1"], prog_bar=True, logger=False, sync_dist=False)
-        # Selectable too (callbacks.checkpoint.monitor): for a full-colour model ab-L1 misses errors in L.
+        # Selectable too (callbacks.checkpoint.monitor): for a full-colour model ab-L1 misses
+        # errors in L.
         self.log("val/delta_e_2000", scalars["val/delta_e_2000"], logger=False, sync_dist=False)
         self.log_scalars(scalars)
 
     # ---- checkpoints -------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # No generator state: every random draw of an iteration is seeded from its number.
-        checkpoint["mangacolor"] = {"iteration": self.iteration, "nonfinite": self.nonfinite.state_dict()}
+        checkpoint["mangacolor"] = {
+            "iteration": self.iteration,
+            "nonfinite": self.nonfinite.state_dict(),
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # Lightning calls this before it loads the weights: a mismatch is named here, not as a shape error.
-        hyper_parameters = checkpoint.get("hyper_parameters") or {}
-        saved = hyper_parameters.get("predicts", "ab")
-        if saved != self.hparams.predicts:
-            raise ConfigError(f"ckpt_path: that run's generator predicts {saved}, but model.predicts={self.hparams.predicts}; "
-                              f"resume it with model.predicts={saved}")
-        saved_norm = bool((hyper_parameters.get("discriminator") or {}).get("spectral_norm", False))
-        if saved_norm != bool(self.hparams.discriminator.get("spectral_norm", False)):
-            saved_norm = str(saved_norm).lower()
-            raise ConfigError(f"ckpt_path: that run's discriminator has spectral_norm={saved_norm}; "
-                              f"resume it with model.discriminator.spectral_norm={saved_norm}")
-        self._match_average(checkpoint.get("state_dict"))
+        # Lightning calls this before it loads the weights: a mismatch is named here, not as a
+        # shape error.
+        hp = self.hparams
+        check_resumable(checkpoint.get("hyper_parameters") or {}, hp.predicts, hp.discriminator)
+        fit_average(checkpoint.get("state_dict"), keep=self.generator_ema is not None)
         state = checkpoint.get("mangacolor", {})
         self.iteration = int(state.get("iteration", 0))
         self.nonfinite.load_state_dict(state.get("nonfinite", {}))
-
-    def _match_average(self, state_dict: dict | None) -> None:
-        """Make a checkpoint's weights fit this run's choice of model.ema, in place.
-
-        Resumed with the average on from a checkpoint without one, the average starts from the
-        live generator; resumed with it off, a checkpoint's average is dropped.
-        """
-        if state_dict is None:
-            return
-        live, average = "generator.", "generator_ema."
-        kept = [key for key in state_dict if key.startswith(average)]
-        if self.generator_ema is not None and not kept:
-            state_dict.update({average + key[len(live):]: value.clone()
-                               for key, value in list(state_dict.items()) if key.startswith(live)})
-            log.info("the checkpoint has no average of the generator's weights: model.ema starts from its generator")
-        elif self.generator_ema is None and kept:
-            for key in kept:
-                del state_dict[key]
-            log.info("model.ema is off: the checkpoint's average of the generator's weights is not used")

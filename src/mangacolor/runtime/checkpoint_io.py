@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -78,3 +79,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
         # `weights_only` from Lightning is ignored on purpose: it is always True here.
         return safe_torch_load(path, map_location=map_location or "cpu")
+
+
+class SavesCheckpoints:
+    """What a run's checkpoint callback is, to the modules that may not import callbacks: the
+    LightningModule finds it among the trainer's callbacks by this class, to name the checkpoint
+    a failed run resumes from. `last_checkpoint` is the newest one saved (None before the first)."""
+
+    last_checkpoint: Path | None = None
