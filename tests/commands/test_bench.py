@@ -476,6 +476,22 @@ def test_data_rows_price_each_input_style(tmp_path):
     assert sweep.configured_input_styles(mixed, None)["screentone"] == pytest.approx(0.35)
 
 
+def test_data_rows_price_the_hint_simulation(tmp_path):
+    """bench.data_hints: a data row without and with data.hints' simulation (its configured ranges
+    kept), each saying which it ran."""
+    pages = tmp_path / "pages"
+    make_pages(pages, 4, (48, 40))
+    cfg = compose_bench([*TINY_BENCH, "bench.tasks=[data]", f"data.train_dir={pages}", "data.hints.none=0.0",
+                         "bench.data_hints=[false,true]", f"bench.json={tmp_path}/bench.json"])
+    rows = sweep.run(cfg)["rows"]
+    assert [row["settings"]["hints"] for row in rows] == [False, True]
+    assert all(row["results"]["transforms_cpu_ms_per_image"] > 0 for row in rows)
+    assert "hints=on" in bench_report.row_summary(rows[1])[0]
+    assert "hints" not in bench_report.row_summary(rows[0])[0]
+    assert sweep.hints_enabled(compose_bench(["data.hints.enabled=true"]), None)
+    assert not sweep.hints_enabled(compose_bench([]), None)
+
+
 # ---- the GPU sweep's scripts (scripts/, docs/benchmarks.md's "GPU session recipe") ------------------
 SCRIPTS = REPO / "scripts"
 

@@ -114,6 +114,24 @@ def input_style_choices(cfg: DictConfig) -> list:
     return list(choices)
 
 
+def hint_choices(cfg: DictConfig) -> list:
+    """The data rows' `data.hints.enabled` values: bench.data_hints' list, or [None] (as configured)."""
+    choices = cfg.bench.get("data_hints")
+    if choices is None:
+        return [None]
+    if "hints" not in cfg.data:  # checked before any measurement, not after the model rows
+        raise ValueError("bench.data_hints needs data.hints, which this data config lacks")
+    return [bool(choice) for choice in choices]
+
+
+def hints_enabled(cfg: DictConfig, choice: bool | None) -> bool:
+    """Whether a data row simulates colour hints: its choice, or the config's."""
+    if choice is not None:
+        return choice
+    hints = cfg.data.get("hints")
+    return bool(hints is not None and hints.get("enabled", False))
+
+
 def configured_input_styles(cfg: DictConfig, style: str | None) -> dict[str, float]:
     """{style: probability} a data row runs with: one style alone, or the config's."""
     if style is not None:
@@ -137,6 +155,7 @@ def check_bench_config(cfg: DictConfig) -> None:
     if "data" in cfg.bench.tasks:
         decode_choices(cfg)
         input_style_choices(cfg)
+        hint_choices(cfg)
     if cfg.bench.get("profile") is not False and cfg.bench.profile_iterations < 1:
         raise ValueError(f"bench.profile_iterations must be at least 1, got {cfg.bench.profile_iterations}")
 
@@ -179,7 +198,7 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
         precisions, _choices(bench.batch_sizes, cfg.data.batch_size), _choices(bench.compile, cfg.model.compile),
         _choices(bench.channels_last, cfg.model.channels_last))) if "model" in tasks else []
     data_rows = list(itertools.product(_choices(bench.data_workers, cfg.data.num_workers), decode_choices(cfg),
-                                       input_style_choices(cfg))) if "data" in tasks else []
+                                       input_style_choices(cfg), hint_choices(cfg))) if "data" in tasks else []
     colourise_rows = colourise_plan(cfg, device) if "colourise" in tasks else []
     total = len(model_rows) + len(data_rows) + ("end_to_end" in tasks) + len(colourise_rows)
     # A bar of rows on a terminal; in a log, each row's result in a line with the count and time left.
@@ -230,12 +249,14 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
             add_row("model", settings, results)
 
     if data_rows:
-        for workers, decode_on_device, style in data_rows:
+        for workers, decode_on_device, style, hints in data_rows:
             overrides = {"num_workers": workers}
             if decode_on_device is not None:
                 overrides["decode_on_device"] = bool(decode_on_device)
             if style is not None:  # every style named, so a merge with the configured weights leaves this one
                 overrides["input_styles"] = {name: float(name == style) for name in STYLES}
+            if hints is not None:  # merged into data.hints: its ranges stay the configured ones
+                overrides["hints"] = {"enabled": hints}
             datamodule = hydra.utils.instantiate(cfg.data, **overrides)
             results = measure_data_pipeline(datamodule, device, bench.warmup, bench.data_batches)
             add_row("data", {"folder": _data_folder(cfg), "size": size, "window": cfg.data.window,
@@ -243,6 +264,7 @@ def run(cfg: DictConfig, argv: Sequence[str] = (),
                              "workers": workers,
                              "decode_on_device": overrides.get("decode_on_device", cfg.data.get("decode_on_device")),
                              "input_styles": configured_input_styles(cfg, style),
+                             "hints": hints_enabled(cfg, hints),
                              "precision": precisions[0],
                              "warmup_batches": bench.warmup, "batches": bench.data_batches}, results)
         add_data_ratios(rows)
