@@ -155,3 +155,20 @@ def test_a_batch_too_large_for_the_device_is_recorded_and_the_sweep_goes_on(tmp_
     assert data["results"]["model_images_per_s"] == small["results"]["images_per_s"]  # the measured one
     assert "out of memory" in bench_report.format_bench_table(report["rows"]).splitlines()[2]
     assert "| out of memory: CUDA out of memory" in bench_report.markdown_table(report)
+
+
+def test_data_rows_price_the_hint_simulation(tmp_path):
+    """bench.data_hints: a data row without and with data.hints' simulation (its configured ranges
+    kept), each saying which it ran."""
+    pages = tmp_path / "pages"
+    make_pages(pages, 4, (48, 40))
+    settings = bench_settings([*TINY_BENCH, "bench.tasks=[data]", f"data.train_dir={pages}",
+                               "data.hints.none=0.0", "bench.data_hints=[false,true]",
+                               f"bench.json={tmp_path}/bench.json"])
+    rows = sweep.run(settings)["rows"]
+    assert [row["settings"]["hints"] for row in rows] == [False, True]
+    assert all(row["results"]["transforms_cpu_ms_per_image"] > 0 for row in rows)
+    assert "hints=on" in bench_report.row_summary(rows[1])[0]
+    assert "hints" not in bench_report.row_summary(rows[0])[0]
+    assert bench_settings_module.hints_enabled(bench_settings(["data.hints.enabled=true"]), None)
+    assert not bench_settings_module.hints_enabled(bench_settings([]), None)

@@ -56,6 +56,8 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
             settings += f" decode_on_device={on_off(s['decode_on_device'])}"
         if styles_text(s):
             settings += f" inputs={styles_text(s)}"
+        if s.get("hints"):
+            settings += " hints=on"
         ratio = format_number(r.get("ratio_to_model"))
         details = (f"one worker reads {format_number(r.get('worker_pages_per_s'))} pages/s; "
                    f"transforms alone {format_number(r['transforms_images_per_s'])} img/s"
@@ -134,7 +136,9 @@ def row_settings(row: dict[str, Any]) -> str:
     if task == "data":
         decode = "" if s.get("decode_on_device") is None else f", decode on device {on_off(s['decode_on_device'])}"
         styles = f", inputs {styles_text(s)}" if styles_text(s) else ""
-        return f"{s['size']}² of {s['window']} windows, batch {s['batch_size']}, {s['workers']} workers{decode}{styles}"
+        hints = ", hints" if s.get("hints") else ""
+        return (f"{s['size']}² of {s['window']} windows, batch {s['batch_size']}, {s['workers']} workers"
+                f"{decode}{styles}{hints}")
     if task == "end_to_end":
         return (f"{s['size']}², {s['precision']}, batch {s['batch_size']}, {s['workers']} workers, "
                 f"compile {on_off(s['compile'])}, channels_last {on_off(s['channels_last'])}")

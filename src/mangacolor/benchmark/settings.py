@@ -54,6 +54,24 @@ def input_style_choices(cfg: Any) -> list:
     return list(choices)
 
 
+def hint_choices(cfg: Any) -> list:
+    """The data rows' `data.hints.enabled` values: bench.data_hints' list, or [None] (as configured)."""
+    choices = cfg.bench.get("data_hints")
+    if choices is None:
+        return [None]
+    if "hints" not in cfg.data:  # checked before any measurement, not after the model rows
+        raise ValueError("bench.data_hints needs data.hints, which this data config lacks")
+    return [bool(choice) for choice in choices]
+
+
+def hints_enabled(cfg: Any, choice: bool | None) -> bool:
+    """Whether a data row simulates colour hints: its choice, or the config's."""
+    if choice is not None:
+        return choice
+    hints = cfg.data.get("hints")
+    return bool(hints is not None and hints.get("enabled", False))
+
+
 def wants_profile(setting: Any, batch_size: int) -> bool:
     """bench.profile: false, true (every model row) or a list of batch sizes to profile."""
     if setting is None or isinstance(setting, bool):
@@ -69,5 +87,6 @@ def check_bench_config(cfg: Any) -> None:
     if "data" in cfg.bench.tasks:
         decode_choices(cfg)
         input_style_choices(cfg)
+        hint_choices(cfg)
     if cfg.bench.get("profile") is not False and cfg.bench.profile_iterations < 1:
         raise ValueError(f"bench.profile_iterations must be at least 1, got {cfg.bench.profile_iterations}")

@@ -44,7 +44,14 @@ from mangacolor.benchmark.measurements import (
 )
 from mangacolor.benchmark.profiling import StepProfiler
 from mangacolor.benchmark.report import row_summary
-from mangacolor.benchmark.settings import BenchSettings, decode_choices, input_style_choices, wants_profile
+from mangacolor.benchmark.settings import (
+    BenchSettings,
+    decode_choices,
+    hint_choices,
+    hints_enabled,
+    input_style_choices,
+    wants_profile,
+)
 from mangacolor.data.files import UnreadableImage, find_images, read_image
 from mangacolor.data.print_settings import style_probabilities
 from mangacolor.inference.generator_file import load_generator
@@ -195,7 +202,7 @@ def plan_rows(bench: Bench) -> RowPlan:
         _choices(options.channels_last, settings.model.channels_last))) if "model" in tasks else []
     data_rows = list(itertools.product(
         _choices(options.data_workers, settings.data.num_workers), decode_choices(settings),
-        input_style_choices(settings))) if "data" in tasks else []
+        input_style_choices(settings), hint_choices(settings))) if "data" in tasks else []
     colourise_rows = colourise_plan(settings, bench.device) if "colourise" in tasks else []
     return RowPlan(model_rows, data_rows, "end_to_end" in tasks, colourise_rows)
 
@@ -258,14 +265,16 @@ def measure_model_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
 
 
 def measure_data_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
-    """The data pipeline's speed at each (workers, decode_on_device, input style)."""
+    """The data pipeline's speed at each (workers, decode_on_device, input style, hints)."""
     options, data = bench.settings.bench, bench.settings.data
-    for workers, decode_on_device, style in rows:
+    for workers, decode_on_device, style, hints in rows:
         overrides = {"num_workers": workers}
         if decode_on_device is not None:
             overrides["decode_on_device"] = bool(decode_on_device)
         if style is not None:  # every style named, so a merge with the configured weights leaves this one
             overrides["input_styles"] = {name: float(name == style) for name in STYLES}
+        if hints is not None:  # merged into data.hints: its ranges stay the configured ones
+            overrides["hints"] = {"enabled": hints}
         datamodule = hydra.utils.instantiate(data, **overrides)
         results = measure_data_pipeline(datamodule, bench.device, options.warmup, options.data_batches)
         report.add_row("data", {"folder": _data_folder(bench.settings), "size": data.size, "window": data.window,
@@ -273,6 +282,7 @@ def measure_data_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
                                 "workers": workers,
                                 "decode_on_device": overrides.get("decode_on_device", data.get("decode_on_device")),
                                 "input_styles": configured_input_styles(bench.settings, style),
+                                "hints": hints_enabled(bench.settings, hints),
                                 "precision": bench.precisions[0],
                                 "warmup_batches": options.warmup, "batches": options.data_batches}, results)
     add_data_ratios(report.rows)

@@ -15,6 +15,10 @@ validation, so resuming stays exact and every validation pass sees the same page
 With `decode_on_device`, the workers of the training and the validation loader leave plain JPEG
 pages encoded, and `to_lab_batch` decodes them on the device first (`device_decode.py`), giving
 the same batches. Eval's `page_loader` (evaluation/) always decodes in workers.
+
+With `hints` enabled, the batch also holds colour hints simulated from the colour window
+(`hint_simulation.py`): "hint_color" and "hint_mask", the generator's hint inputs. Drawn from (seed,
+rank, batch number) in training and from the page alone in validation, like the print styles.
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ from mangacolor.data.files import (
     read_image,
     split_by_hash,
 )
+from mangacolor.data.hint_simulation import (
+    HintSimulationSettings,
+    hint_scales,
+    hints_page_seed,
+    largest_hint_scale,
+    simulate_hints,
+)
 from mangacolor.data.pages import (
     PageDataset,
     ShardedStreamSampler,
@@ -52,8 +63,14 @@ from mangacolor.data.print_styles import (
     page_style,
     print_windows,
 )
-from mangacolor.data.transforms import NativeWindows, PageCropper
-from mangacolor.runtime.seeding import PRINT_STREAM, PRINT_STYLES_STREAM, WINDOWS_STREAM, step_seed
+from mangacolor.data.transforms import NativeWindows, PageCropper, window_sides
+from mangacolor.runtime.seeding import (
+    HINTS_STREAM,
+    PRINT_STREAM,
+    PRINT_STYLES_STREAM,
+    WINDOWS_STREAM,
+    step_seed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +96,12 @@ class PagesDataModule(L.LightningDataModule):
         decode_on_device: bool = False,
         input_styles: Mapping[str, float] | None = None,
         printing: Mapping | None = None,
+        hints: Mapping | None = None,
         seed: int = 0,
     ):
         super().__init__()
         # Plain dicts and lists, not the config's DictConfig: checkpoints load with weights_only=True.
-        input_styles, printing = plain_data(input_styles), plain_data(printing)
+        input_styles, printing, hints = plain_data(input_styles), plain_data(printing), plain_data(hints)
         self.save_hyperparameters()  # in checkpoints, so a generator knows the crop size it learnt at
         if data_dir is None and train_dir is None:
             raise ValueError("set data.train_dir (and data.val_dir), or data.data_dir to split one folder")
@@ -100,6 +118,7 @@ class PagesDataModule(L.LightningDataModule):
         self.style_probabilities = style_probabilities(input_styles)  # None: plain only, the seed's input
         self.print_settings = PrintSettings.from_config(printing)
         self.prints = any(style != "plain" for style in self.style_probabilities)
+        self.hint_settings = HintSimulationSettings.from_config(hints)
         self._val_root: str | None = None  # validation pages' styles and draws hash their path from here
         self.train_paths: list[Path] = []
         self.val_paths: list[Path] = []
@@ -107,6 +126,7 @@ class PagesDataModule(L.LightningDataModule):
         self.bad_files: dict[str, str] = {}  # path -> reason, each logged once
         self._generator: torch.Generator | None = None
         self._print_generator: torch.Generator | None = None
+        self._hint_generator: torch.Generator | None = None
         self._substitutes: PageDataset | None = None  # decode_on_device: replaces damaged JPEGs
 
     # ---- files -------------------------------------------------------------------------
@@ -228,7 +248,8 @@ class PagesDataModule(L.LightningDataModule):
     def to_lab_batch(self, batch: dict, train: bool, batch_number: int = 0) -> dict:
         """Padded uint8 pages on the device -> windows scaled to [-1, 1]: {"L" (B, 1, S, S), "ab"
         (B, 2, S, S) of the colour window; "input" (B, 1, S, S), the page the networks see, scaled like
-        L (L itself for plain); "style": B style names; "paths"}.
+        L (L itself for plain); "style": B style names; "paths"}; with data.hints enabled also
+        "hint_color" (B, C, S, S) and "hint_mask" (B, 1, S, S), the generator's hint inputs.
 
         JPEG pages the workers left encoded (decode_on_device) are decoded here first, so that
         whoever moves a batch to the device and calls this (Lightning, mangacolor-bench) gets them.
@@ -236,15 +257,19 @@ class PagesDataModule(L.LightningDataModule):
         batch = self.decode_pending_pages(batch, train)
         pages, paths = batch["pages"], batch["paths"]
         if pages.shape[0] == 0:  # every page of this batch was unreadable
-            return {"L": None, "ab": None, "input": None, "style": [], "paths": []}
+            empty = {"L": None, "ab": None, "input": None, "style": [], "paths": []}
+            return {**empty, "hint_color": None, "hint_mask": None} if self.hint_settings.enabled else empty
         generator = self._batch_generator(pages.device, batch_number) if train else None
         sizes = batch["sizes"].to(pages.device)
         styles = self.input_styles_for(paths, train, batch_number)
         if not self.prints:  # the seed's path, unchanged
-            lightness, ab = rgb_to_scaled_lab(self.cropper(pages, sizes, generator, train=train))
-            return {"L": lightness, "ab": ab, "input": lightness, "style": styles, "paths": paths}
+            rgb = self.cropper(pages, sizes, generator, train=train)
+            lightness, ab = rgb_to_scaled_lab(rgb)
+            out = {"L": lightness, "ab": ab, "input": lightness, "style": styles, "paths": paths}
+            return self._with_hints(out, rgb, sizes, pages.shape, train, batch_number)
         windows = self.cropper.native(pages, sizes, generator, train=train)
-        lightness, ab = rgb_to_scaled_lab(windows.shrink(windows.rgb).clamp_(0.0, 1.0))
+        rgb = windows.shrink(windows.rgb).clamp_(0.0, 1.0)
+        lightness, ab = rgb_to_scaled_lab(rgb)
         printed = [i for i, style in enumerate(styles) if style != "plain"]
         inputs = lightness
         if printed:
@@ -252,7 +277,34 @@ class PagesDataModule(L.LightningDataModule):
             shrunk = self._printed_inputs(windows, sizes, printed, index, styles, paths, train, batch_number,
                                           pages.shape)
             inputs = lightness.index_copy(0, index, shrunk.clamp_(-1.0, 1.0))
-        return {"L": lightness, "ab": ab, "input": inputs, "style": styles, "paths": paths}
+        out = {"L": lightness, "ab": ab, "input": inputs, "style": styles, "paths": paths}
+        return self._with_hints(out, rgb, sizes, pages.shape, train, batch_number)
+
+    def _with_hints(self, out: dict, rgb: torch.Tensor, sizes: torch.Tensor, padded_shape: torch.Size,
+                    train: bool, batch_number: int) -> dict:
+        """`out` with the hints simulated from its colour windows `rgb` where data.hints is enabled."""
+        settings = self.hint_settings
+        if not settings.enabled:
+            return out
+        size, window = self.cropper.size, self.cropper.window
+        scan_short_side = self.print_settings.scan_short_side
+        scales = hint_scales(sizes.min(dim=1).values, window_sides(sizes, window), size, scan_short_side)
+        largest_scale = largest_hint_scale(min(padded_shape[-2:]), window, size, scan_short_side)
+        lab = torch.cat([out["L"], out["ab"]], dim=1)
+        device = rgb.device
+        if train:
+            if self._hint_generator is None or self._hint_generator.device != device:
+                self._hint_generator = torch.Generator(device=device)
+            rank, _ = self._rank_and_world()
+            generator = self._hint_generator.manual_seed(step_seed(self.seed, rank, batch_number, HINTS_STREAM))
+            color, mask = simulate_hints(rgb, scales, largest_scale, generator, settings, lab=lab)
+        else:  # one draw per page, from the page alone
+            drawn = [simulate_hints(
+                rgb[i:i + 1], scales[i:i + 1], largest_scale,
+                torch.Generator(device=device).manual_seed(hints_page_seed(self.page_key(path))),
+                settings, lab=lab[i:i + 1]) for i, path in enumerate(out["paths"])]
+            color, mask = torch.cat([c for c, _ in drawn]), torch.cat([m for _, m in drawn])
+        return {**out, "hint_color": color, "hint_mask": mask}
 
     def decode_pending_pages(self, batch: dict, train: bool = False) -> dict:
         """The batch with its still-encoded JPEG pages decoded on its device. The unreadable ones

@@ -21,12 +21,12 @@ SCREEN_KINDS = ("round", "square", "lines", "hatching")
 Span = tuple[float, float]
 
 
-# Each field's metadata bounds its values.
-def _span(default: Span, low: float | None = None, high: float | None = None, whole: bool = False):
+# Each field's metadata bounds its values; the hint simulation's settings use the same helpers.
+def span_field(default: Span, low: float | None = None, high: float | None = None, whole: bool = False):
     return field(default=default, metadata={"span": True, "low": low, "high": high, "whole": whole})
 
 
-def _chance(default: float):
+def chance_field(default: float):
     return field(default=default, metadata={"low": 0.0, "high": 1.0})
 
 
@@ -34,54 +34,54 @@ def _chance(default: float):
 class ToneSettings:
     """Lightness (L/100) -> how much ink: shared by screentone, lines' fills and flat."""
 
-    white: Span = _span((0.8, 0.95), 0.0, 1.0)  # lighter is left as paper
-    black: Span = _span((0.08, 0.22), 0.0, 1.0)  # darker is solid ink
-    gamma: Span = _span((0.6, 1.2), 0.05)  # tone curve between them
+    white: Span = span_field((0.8, 0.95), 0.0, 1.0)  # lighter is left as paper
+    black: Span = span_field((0.08, 0.22), 0.0, 1.0)  # darker is solid ink
+    gamma: Span = span_field((0.6, 1.2), 0.05)  # tone curve between them
 
 
 @dataclass(frozen=True)
 class ScreenSettings:
-    period: Span = _span((2.0, 5.2), 0.01)  # px at scan size
-    angle_45: float = _chance(0.6)  # else uniform in [0, 90) degrees
+    period: Span = span_field((2.0, 5.2), 0.01)  # px at scan size
+    angle_45: float = chance_field(0.6)  # else uniform in [0, 90) degrees
     kinds: Mapping[str, float] = field(
         default_factory=lambda: {"round": 0.5, "square": 0.15, "lines": 0.2, "hatching": 0.15}
     )
-    regions: tuple[int, int] = _span((1, 4), 1, 16, whole=True)
+    regions: tuple[int, int] = span_field((1, 4), 1, 16, whole=True)
     # ink coverage of the darkest tone before solid black
-    darkest: Span = _span((0.5, 0.7), 0.0, 1.0)
+    darkest: Span = span_field((0.5, 0.7), 0.0, 1.0)
     # a region's tone in 10 % steps (a pasted tone sheet), else continuous
-    steps: float = _chance(0.5)
+    steps: float = chance_field(0.5)
 
 
 @dataclass(frozen=True)
 class LineSettings:
     # px at scan size: XDoG's narrow Gaussian, about a line's half-width
-    sigma: Span = _span((0.6, 1.6), 0.01)
-    k: Span = _span((1.6, 3.0), 1.01)  # wide Gaussian = k x sigma
-    tau: Span = _span((0.97, 0.995), 0.0, 1.0)  # below 1, so flat areas never ink
-    epsilon: Span = _span((-0.03, -0.005), -1.0, 0.0)  # edge response that starts a line
-    phi: Span = _span((60.0, 200.0), 0.01)  # sharpness of the ink threshold
-    fills: float = _chance(0.5)  # the lines style also prints solid blacks
+    sigma: Span = span_field((0.6, 1.6), 0.01)
+    k: Span = span_field((1.6, 3.0), 1.01)  # wide Gaussian = k x sigma
+    tau: Span = span_field((0.97, 0.995), 0.0, 1.0)  # below 1, so flat areas never ink
+    epsilon: Span = span_field((-0.03, -0.005), -1.0, 0.0)  # edge response that starts a line
+    phi: Span = span_field((60.0, 200.0), 0.01)  # sharpness of the ink threshold
+    fills: float = chance_field(0.5)  # the lines style also prints solid blacks
 
 
 @dataclass(frozen=True)
 class FlatSettings:
-    levels: tuple[int, int] = _span((2, 4), 1, 16, whole=True)  # grey levels besides paper
-    darkest: Span = _span((0.45, 0.75), 0.0, 1.0)  # darkness of the darkest grey
+    levels: tuple[int, int] = span_field((2, 4), 1, 16, whole=True)  # grey levels besides paper
+    darkest: Span = span_field((0.45, 0.75), 0.0, 1.0)  # darkness of the darkest grey
 
 
 @dataclass(frozen=True)
 class ScanSettings:
-    paper: Span = _span((0.9, 1.0), 0.0, 1.0)  # paper's grey value in the scan
-    ink: Span = _span((0.0, 0.12), 0.0, 1.0)  # ink's
+    paper: Span = span_field((0.9, 1.0), 0.0, 1.0)  # paper's grey value in the scan
+    ink: Span = span_field((0.0, 0.12), 0.0, 1.0)  # ink's
     # uneven lighting, +- this fraction across the page
-    shading: Span = _span((0.0, 0.04), 0.0, 0.5)
-    blur: Span = _span((0.3, 1.2), 0.0)  # px at scan size
-    noise: Span = _span((0.0, 0.02), 0.0, 1.0)  # grey levels (0..1) of sensor noise at scan size
-    jpeg: float = _chance(0.6)
-    jpeg_quality: Span = _span((55.0, 95.0), 1.0, 100.0)
+    shading: Span = span_field((0.0, 0.04), 0.0, 0.5)
+    blur: Span = span_field((0.3, 1.2), 0.0)  # px at scan size
+    noise: Span = span_field((0.0, 0.02), 0.0, 1.0)  # grey levels (0..1) of sensor noise at scan size
+    jpeg: float = chance_field(0.6)
+    jpeg_quality: Span = span_field((55.0, 95.0), 1.0, 100.0)
     # px at scan size: lines and blacks thinned (-), spread (+)
-    ink_weight: Span = _span((-0.5, 1.0), -1.0, 1.0)
+    ink_weight: Span = span_field((-0.5, 1.0), -1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class PrintSettings:
                 )
                 values[key] = float(value)
             else:
-                values[key] = _section(sections[key].default_factory, value, f"{name}.{key}")
+                values[key] = settings_section(sections[key].default_factory, value, f"{name}.{key}")
         settings = cls(**values)
         require(
             settings.tone.black[1] < settings.tone.white[0],
@@ -121,7 +121,7 @@ class PrintSettings:
         return settings
 
 
-def _section(kind, config, name: str):
+def settings_section(kind, config, name: str):
     require(isinstance(config, Mapping), f"{name} must be a mapping, got {config!r}")
     fields = {f.name: f for f in dataclasses.fields(kind)}
     require_known(config, fields, name)
