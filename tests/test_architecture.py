@@ -10,32 +10,28 @@ from helpers.cli import REPO
 PACKAGE = REPO / "src" / "mangacolor"
 
 # What each room may import from the package (besides itself). Read bottom-up: the pure colour
-# maths, the style names and the runtime helpers know nothing else; data and models know only
-# those; running a generator knows the networks; the commands' libraries sit on top; only commands
-# wire them.
-BOTTOM = {"color", "metrics", "styles", "runtime"}
+# maths, the style names and the runtime helpers know nothing else; the colour hints a user gives
+# (and their one rasteriser) know only colour and runtime; data and models know only those; running
+# a generator knows the networks; the commands' libraries sit on top; only commands wire them.
+BOTTOM = frozenset({"color", "metrics", "styles", "runtime"})
+BASE = BOTTOM | {"hints"}
 ALLOWED: dict[str, set[str]] = {
     "color": set(),
     "metrics": set(),
     "styles": set(),
     "runtime": set(),
-    "data": BOTTOM,
-    "models": BOTTOM,
-    "inference": BOTTOM | {"models"},
-    "callbacks": BOTTOM | {"models", "inference"},
-    "evaluation": BOTTOM | {"data", "models", "inference"},
-    "colorize": BOTTOM | {"data", "models", "inference"},
-    "benchmark": BOTTOM | {"data", "models", "inference", "callbacks"},
-    "export": BOTTOM | {"models", "inference"},
-    "commands": BOTTOM | {"data", "models", "inference", "callbacks", "evaluation", "colorize", "benchmark",
-                          "export"},
+    "hints": {"color", "runtime"},
+    "data": set(BASE),
+    "models": set(BASE),
+    "inference": BASE | {"models"},
+    "callbacks": BASE | {"models", "inference"},
+    "evaluation": BASE | {"data", "models", "inference"},
+    "colorize": BASE | {"data", "models", "inference"},
+    "benchmark": BASE | {"data", "models", "inference", "callbacks"},
+    "export": BASE | {"models", "inference"},
+    "commands": BASE | {"data", "models", "inference", "callbacks", "evaluation", "colorize",
+                        "benchmark", "export"},
 }
-# `hints` (issue 22) is a bottom room beside color and runtime: the colour hints a user gives and
-# their one rasteriser. It imports only color and runtime, and every room above may import it.
-ALLOWED["hints"] = {"color", "runtime"}
-for _room, _allowed in ALLOWED.items():
-    if _room not in {"color", "metrics", "runtime", "hints"}:
-        _allowed.add("hints")
 # Third-party packages some rooms must not touch: the networks are plain torch, the maths is pure.
 FORBIDDEN_LIBRARIES = {
     "models/components": {"lightning", "hydra", "omegaconf"},
