@@ -298,11 +298,12 @@ class PagesDataModule(L.LightningDataModule):
             rank, _ = self._rank_and_world()
             generator = self._hint_generator.manual_seed(step_seed(self.seed, rank, batch_number, HINTS_STREAM))
             color, mask = simulate_hints(rgb, scales, largest_scale, generator, settings, lab=lab)
-        else:  # one draw per page, from the page alone
+        else:  # one draw per page, from the page alone, of exactly val_count hints
+            count = torch.full((1,), settings.val_count, device=device)
             drawn = [simulate_hints(
                 rgb[i:i + 1], scales[i:i + 1], largest_scale,
                 torch.Generator(device=device).manual_seed(hints_page_seed(self.page_key(path))),
-                settings, lab=lab[i:i + 1]) for i, path in enumerate(out["paths"])]
+                settings, counts=count, lab=lab[i:i + 1]) for i, path in enumerate(out["paths"])]
             color, mask = torch.cat([c for c, _ in drawn]), torch.cat([m for _, m in drawn])
         return {**out, "hint_color": color, "hint_mask": mask}
 

@@ -66,6 +66,9 @@ class HintSimulationSettings:
     misplacement: float = dataclasses.field(default=1.0, metadata={"low": 0.0, "high": 16.0})
     lightness_noise: float = dataclasses.field(default=2.0, metadata={"low": 0.0, "high": 100.0})
     ab_noise: float = dataclasses.field(default=3.0, metadata={"low": 0.0, "high": 110.0})
+    # Validation pages get exactly this many hints each (their draw fixed per page), so training
+    # validation reports the colouring at 0 hints and at this count (issue 22: 0 and 10).
+    val_count: int = 10
 
     @classmethod
     def from_config(cls, config: Mapping | None, name: str = "data.hints") -> HintSimulationSettings:
@@ -85,15 +88,18 @@ class HintSimulationSettings:
             require(predicts in HINT_COLOR_CHANNELS,
                      f"{name}.predicts must be one of {', '.join(HINT_COLOR_CHANNELS)}, got {predicts!r}")
             special["predicts"] = predicts
-        if "most" in values:
-            most = values.pop("most")
-            require(isinstance(most, int) and not isinstance(most, bool) and 1 <= most <= 1024,
-                     f"{name}.most must be a whole number in [1, 1024], got {most!r}")
-            special["most"] = most
+        for key in ("most", "val_count"):  # whole numbers, which the shared checks read as floats
+            if key in values:
+                value = values.pop(key)
+                require(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024,
+                        f"{name}.{key} must be a whole number in [1, 1024], got {value!r}")
+                special[key] = value
         # The bounded numbers and ranges are checked as data.printing's are.
         settings = dataclasses.replace(settings_section(cls, values, name), **special)
         require(settings.mean_count <= settings.most,
                  f"{name}.mean_count ({settings.mean_count}) must not exceed {name}.most ({settings.most})")
+        require(settings.val_count <= settings.most,
+                f"{name}.val_count ({settings.val_count}) must not exceed {name}.most ({settings.most})")
         return settings
 
     @property

@@ -93,11 +93,17 @@ def adversarial_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def check_resumable(
-    saved: Mapping[str, Any], predicts: str, discriminator: Mapping[str, Any]
+    saved: Mapping[str, Any], predicts: str, discriminator: Mapping[str, Any], hints: bool = False
 ) -> None:
-    """A checkpoint's hyper-parameters (`saved`) fit this run's model: the same model.predicts and
-    discriminator.spectral_norm. A checkpoint without `predicts` (written before the option) is ab;
-    one without `discriminator.spectral_norm` had none."""
+    """A checkpoint's hyper-parameters (`saved`) fit this run's model: the same model.predicts,
+    model.hints and discriminator.spectral_norm. A checkpoint without `predicts` (written before the
+    option) is ab; one without `hints` or `discriminator.spectral_norm` had none."""
+    had_hints = bool(saved.get("hints", False))
+    require(
+        had_hints == bool(hints),
+        f"ckpt_path: that run's generator was trained with model.hints={str(had_hints).lower()}; "
+        f"resume it with model.hints={str(had_hints).lower()}",
+    )
     was = saved.get("predicts", "ab")
     require(
         was == predicts,

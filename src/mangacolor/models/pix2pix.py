@@ -8,6 +8,14 @@ must predict (`predicts`: "ab", the seed's, or "lab", the whole colour page):
 A batch without "input" is the seed's: x = L. With predicts=ab and such batches this is the seed's
 model and losses exactly.
 
+Colour hints (`hints=True`, issue 22): G also sees the batch's simulated hints, h = (hint colour in
+G's output space, times the mask; the mask), so G(x, h) carries a colour the user gave up to the ink,
+and with empty hints colours automatically. D still judges (x, y) alone: the hints are the truth's
+own colours at a few points, so showing them to D would only let D check what L1 already enforces
+there, and keeping D's input the page alone keeps D the seed's network and its checkpoints' shapes.
+Validation scores G twice, without hints (val/...) and with each page's fixed draw of
+data.hints.val_count hints (val/hints/...).
+
 Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's
 gan term by a weight that is a function of the iteration (0 in an L1-only warm-up, then a linear
 ramp to 1); `ema` keeps an exponential moving average of G's weights (models/ema.py), which
@@ -29,6 +37,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from mangacolor.hints.raster import hint_channels, hint_input, no_hints
 from mangacolor.models.components import PatchDiscriminator, UNetGenerator
 from mangacolor.models.ema import averaged_copy, ema_weight, fit_average, update_average
 from mangacolor.models.losses import GANLoss, reconstruction_loss
@@ -82,6 +91,7 @@ class Pix2Pix(L.LightningModule):
         ema: dict[str, Any] | None = None,
         adversarial: dict[str, Any] | None = None,
         reconstruction: str = "l1",
+        hints: bool = False,
     ):
         super().__init__()
         # The model's own values are checked here (models/options.py), whoever builds the model.
@@ -95,9 +105,11 @@ class Pix2Pix(L.LightningModule):
         # of them.
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = UNetGenerator(**{**generator, "out_channels": out_channels})
-        # D sees G's input beside a colouring: 1 + 2 channels for ab (the seed's), 1 + 3 for lab.
-        in_channels = generator.get("in_channels", 1) + out_channels
+        page_channels = generator.get("in_channels", 1)
+        self.generator = UNetGenerator(**generator_config(generator, out_channels, predicts, hints))
+        # D sees the page beside a colouring: 1 + 2 channels for ab (the seed's), 1 + 3 for lab;
+        # never the hints (see the module's docstring).
+        in_channels = page_channels + out_channels
         self.discriminator = PatchDiscriminator(**{**discriminator, "in_channels": in_channels})
         # The averaged generator, or None: its weights are in checkpoints as generator_ema.*.
         self.generator_ema = averaged_copy(self.generator) if ema["decay"] is not None else None
@@ -115,6 +127,18 @@ class Pix2Pix(L.LightningModule):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.generator(inputs)
+
+    def generator_input(
+        self, inputs: torch.Tensor, color: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """What G sees: the page, and for a hint model the hint maps (empty ones where none are
+        given: the automatic colouring)."""
+        if not self.hparams.hints:
+            return inputs
+        if color is None or mask is None:
+            batch, _, height, width = inputs.shape
+            color, mask = no_hints(batch, height, width, self.hparams.predicts, inputs.device)
+        return self._to_memory_format(hint_input(inputs, color, mask))
 
     @property
     def inference_generator(self) -> UNetGenerator:
@@ -205,7 +229,9 @@ class Pix2Pix(L.LightningModule):
         torch.manual_seed(
             step_seed(self.hparams.seed, self.global_rank, self.iteration, DROPOUT_STREAM)
         )
-        fake = self.generator(inputs)
+        fake = self.generator(
+            self.generator_input(inputs, batch.get("hint_color"), batch.get("hint_mask"))
+        )
         d_scalars, d_finite = self._discriminator_step(opt_d, inputs, target, fake)
         g_scalars, g_finite = self._generator_step(opt_g, inputs, target, fake)
         finite = d_finite & g_finite
@@ -338,15 +364,21 @@ class Pix2Pix(L.LightningModule):
         self._val_sums = torch.zeros(
             len(STYLES), len(VAL_SUMS), device=self.device, dtype=torch.float64
         )
+        self._val_hinted_sums = torch.zeros_like(self._val_sums) if self.hparams.hints else None
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict | None:
         lightness, ab = batch["L"], batch["ab"]
         if lightness is None:
             return None
         inputs, _ = self.inputs_and_target(batch)
-        fake = self.inference_generator(inputs).float()
+        fake = self.inference_generator(self.generator_input(inputs)).float()
         per_image = image_metrics(inputs, lightness, ab, *self.color_page(fake, lightness))
         add_to_sums(self._val_sums, per_image, batch.get("style"))
+        if self._val_hinted_sums is not None and batch.get("hint_mask") is not None:
+            hinted_input = self.generator_input(inputs, batch["hint_color"], batch["hint_mask"])
+            hinted = self.inference_generator(hinted_input).float()
+            per_image = image_metrics(inputs, lightness, ab, *self.color_page(hinted, lightness))
+            add_to_sums(self._val_hinted_sums, per_image, batch.get("style"))
         return {"input": inputs, "L": lightness, "ab": ab, "fake": fake}
 
     def on_validation_epoch_end(self) -> None:
@@ -354,6 +386,15 @@ class Pix2Pix(L.LightningModule):
         scalars = validation_scalars(sums)
         if not scalars:
             return
+        if self._val_hinted_sums is not None:
+            hinted = self.trainer.strategy.reduce(self._val_hinted_sums, reduce_op="sum")
+            scalars.update(
+                {f"val/hints/{k.removeprefix('val/')}": v for k, v in validation_scalars(hinted).items()}
+            )
+            # Selectable as callbacks.checkpoint.monitor: best.ckpt chosen on the hinted colouring.
+            if "val/hints/delta_e_2000" in scalars:
+                self.log("val/hints/delta_e_2000", scalars["val/hints/delta_e_2000"], logger=False,
+                         sync_dist=False)
         self.last_val_scalars = scalars
         # For checkpoint selection and the progress bar; dashboards get it against the iteration.
         self.log("val/ab_l1", scalars["val/ab_l1"], prog_bar=True, logger=False, sync_dist=False)
@@ -374,8 +415,21 @@ class Pix2Pix(L.LightningModule):
         # Lightning calls this before it loads the weights: a mismatch is named here, not as a
         # shape error.
         hp = self.hparams
-        check_resumable(checkpoint.get("hyper_parameters") or {}, hp.predicts, hp.discriminator)
+        check_resumable(
+            checkpoint.get("hyper_parameters") or {}, hp.predicts, hp.discriminator, hp.hints
+        )
         fit_average(checkpoint.get("state_dict"), keep=self.generator_ema is not None)
         state = checkpoint.get("mangacolor", {})
         self.iteration = int(state.get("iteration", 0))
         self.nonfinite.load_state_dict(state.get("nonfinite", {}))
+
+
+def generator_config(
+    generator: dict[str, Any], out_channels: int, predicts: str, hints: bool
+) -> dict[str, Any]:
+    """The U-Net's constructor arguments: the configured ones with the output channels `predicts`
+    gives and, for a hint model, the page's channels plus the hint channels as its input."""
+    config = {**generator, "out_channels": out_channels}
+    if hints:
+        config["in_channels"] = generator.get("in_channels", 1) + hint_channels(predicts)
+    return config
