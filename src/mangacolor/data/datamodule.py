@@ -102,7 +102,10 @@ class PagesDataModule(L.LightningDataModule):
         super().__init__()
         # Plain dicts and lists, not the config's DictConfig: checkpoints load with weights_only=True.
         input_styles, printing, hints = plain_data(input_styles), plain_data(printing), plain_data(hints)
-        self.save_hyperparameters()  # in checkpoints, so a generator knows the crop size it learnt at
+        # In checkpoints, so a generator knows the crop size it learnt at. The hint simulation's
+        # settings stay out: Lightning merges these with the model's for the loggers, and the model's
+        # `hints` (whether G takes hints) would clash with them; the run's config keeps them.
+        self.save_hyperparameters(ignore=["hints"])
         if data_dir is None and train_dir is None:
             raise ValueError("set data.train_dir (and data.val_dir), or data.data_dir to split one folder")
         if batch_size < 1:
