@@ -24,8 +24,9 @@ ALLOWED: dict[str, set[str]] = {
     "colorize": {"color", "metrics", "runtime", "data", "models", "inference"},
     "benchmark": {"color", "metrics", "runtime", "data", "models", "inference", "callbacks"},
     "export": {"color", "metrics", "runtime", "models", "inference"},
+    "training": {"color", "metrics", "runtime", "hints", "data", "models", "inference", "callbacks"},
     "commands": {"color", "metrics", "runtime", "data", "models", "inference", "callbacks", "evaluation",
-                 "colorize", "benchmark", "export"},
+                 "colorize", "benchmark", "export", "training"},
 }
 # Third-party packages some rooms must not touch: the networks are plain torch, the maths is pure.
 FORBIDDEN_LIBRARIES = {

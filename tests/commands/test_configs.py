@@ -8,10 +8,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from mangacolor.commands.train import training_device
-from mangacolor.commands.train_checks import check_train_config
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.config_errors import ConfigError
+from mangacolor.training.checks import check_train_config
+from mangacolor.training.settings import training_device
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 

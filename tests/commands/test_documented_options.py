@@ -38,7 +38,6 @@ from mangacolor.benchmark.sweep import check_bench_config
 from mangacolor.colorize.settings import ColorizeSettings
 from mangacolor.commands import colorize as colorize_command
 from mangacolor.commands import eval as eval_command
-from mangacolor.commands.train_checks import check_train_config
 from mangacolor.evaluation.settings import build_settings
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.models.components.unet import UNetGenerator
@@ -46,6 +45,7 @@ from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.devices import resolve_device, resolve_precision
+from mangacolor.training.checks import check_train_config
 
 DOCS = REPO / "docs"
 OPTION_HEADER = "| option | default | values | meaning |"

@@ -15,7 +15,6 @@ from helpers.pages import make_pages
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 
-from mangacolor.commands.train import train
 from mangacolor.models.nonfinite import (
     NonFiniteGuard,
     NonFiniteLoss,
@@ -27,6 +26,8 @@ from mangacolor.models.nonfinite import (
 )
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.checkpoint_io import safe_torch_load
+from mangacolor.training.settings import TrainSettings
+from mangacolor.training.train import train
 
 QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "logger=none"]
 INJECTORS: list[NaNInjector] = []  # the callbacks train() built, for the test to read
@@ -77,7 +78,7 @@ def nan_run(tmp_path: Path, nan_at: list[int], extra: list[str] = ()) -> tuple[d
                          f"+callbacks.nan._target_={__name__}.NaNInjector", f"+callbacks.nan.iterations={nan_at}",
                          *extra], tmp_path / "run")
     try:
-        results = train(cfg)
+        results = train(TrainSettings.from_config(cfg))
     finally:
         injector = INJECTORS[-1] if INJECTORS else None
     return results, injector
