@@ -59,7 +59,8 @@ def beyond_wiring(path: Path) -> list[str]:
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             names = assigned_names(node)
             if names is None or not all(is_constant_name(name) for name in names):
-                found.append(f"assignment {', '.join(names or ['?'])} (line {node.lineno}): not a constant")
+                shown = ", ".join(names or ["?"])
+                found.append(f"assignment {shown} (line {node.lineno}): not a constant")
         else:
             found.append(f"{type(node).__name__} statement (line {node.lineno})")
     return found
@@ -71,8 +72,8 @@ MODULES = sorted(p for p in COMMANDS.glob("*.py") if p.name not in EXCEPTIONS)
 @pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
 def test_a_command_module_defines_only_its_hydra_main(path):
     extra = beyond_wiring(path)
-    assert not extra, (f"commands/{path.name} should define only main() (imports, a docstring and constants "
-                       f"allowed); move these into its library room: {'; '.join(extra)}")
+    assert not extra, (f"commands/{path.name} should define only main() (imports, a docstring and "
+                       f"constants allowed); move these into its library room: {'; '.join(extra)}")
 
 
 def test_every_command_has_a_main():
@@ -85,9 +86,11 @@ def test_every_command_has_a_main():
 
 def test_the_check_names_what_a_command_defines_beyond_wiring(tmp_path):
     module = tmp_path / "fake.py"
-    module.write_text('"""A command."""\nimport sys\n\nKEYS = ("a",)\n__all__ = ["main"]\nlimit = 3\n\n\n'
-                      'def helper():\n    pass\n\n\nclass Settings:\n    pass\n\n\n'
+    module.write_text('"""A command."""\nimport sys\n\nKEYS = ("a",)\n__all__ = ["main"]\n'
+                      'limit = 3\n\n\ndef helper():\n    pass\n\n\nclass Settings:\n    pass\n\n\n'
                       'def main():\n    def _main():\n        pass\n\n\nprint("at import")\n\n\n'
                       'if __name__ == "__main__":\n    main()\n')
-    assert beyond_wiring(module) == ["assignment limit (line 6): not a constant", "function helper (line 9)",
-                                     "class Settings (line 13)", "Expr statement (line 22)"]
+    assert beyond_wiring(module) == [
+        "assignment limit (line 6): not a constant", "function helper (line 9)",
+        "class Settings (line 13)", "Expr statement (line 22)",
+    ]

@@ -60,7 +60,8 @@ class IterationCheckpoint(Callback):
         self.last_checkpoint: Path | None = None  # named when a run stops on non-finite losses
 
     def has_saved(self) -> bool:
-        """Whether the folder holds a checkpoint to continue from: this run's, or the one it resumed."""
+        """Whether the folder holds a checkpoint to continue from: this run's, or the one it
+        resumed from."""
         return any(path.suffix == ".ckpt" for path in checkpoint_files(self.dirpath))
 
     @property

@@ -5,8 +5,8 @@ callback acts on it between iterations: the iteration, validation or checkpoint 
 progress finishes, the run then ends as a finished run does (`IterationCheckpoint.on_train_end`
 writes `last.ckpt` at that iteration and `generator.pt`), and `mangacolor-train` prints where it
 stopped and how to resume (`stop_line`), and exits with 128 + the signal's number (130 for Ctrl-C,
-143 for SIGTERM). No validation is started for the stop: every second of a scheduler's grace time goes
-to the checkpoint.
+143 for SIGTERM). No validation is started for the stop: every second of a scheduler's grace time
+goes to the checkpoint.
 
 Under DDP a signal may reach one rank only (a `kill` of one process) or all of them at slightly
 different moments. Every `check_every` iterations, and after each validation, the ranks take the
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 class GracefulStop(Callback):
     def __init__(self, check_every: int = 10, requeue_signal: str | None = "SIGUSR1"):
-        require(isinstance(check_every, int) and not isinstance(check_every, bool) and check_every >= 1,
+        whole = isinstance(check_every, int) and not isinstance(check_every, bool)
+        require(whole and check_every >= 1,
                 f"callbacks.graceful_stop.check_every must be >= 1, got {check_every!r}")
         if requeue_signal is not None:
             try:
@@ -70,25 +71,32 @@ class GracefulStop(Callback):
                   requeued: bool | str | None) -> str:
         """One line: which signal stopped the run, at which iteration, what was saved (`saved`: the
         checkpoint written at the stop), and how it goes on (`requeued`: as `requeue` answered)."""
-        what = f"saved {saved} and generator.pt" if saved else "nothing saved (no callbacks.checkpoint)"
+        if saved:
+            what = f"saved {saved} and generator.pt"
+        else:
+            what = "nothing saved (no callbacks.checkpoint)"
         resume = resume_command(run_dir)
         if requeued is True:
-            after = (f"SLURM job {os.environ.get('SLURM_JOB_ID')} requeued: it continues in {run_dir} "
-                     f"by itself (or now: {resume})")
+            job = os.environ.get("SLURM_JOB_ID")
+            after = f"SLURM job {job} requeued: it continues in {run_dir} by itself "
+            after += f"(or now: {resume})"
         elif isinstance(requeued, str):
             after = f"The SLURM job was not requeued ({requeued}); resume with: {resume}"
         else:
             after = f"Resume with: {resume}"
-        return (f"mangacolor-train: stopped by {describe(self.stopped_by)} at iteration {iteration} "
-                f"of {total}; {what}. {after}")
+        how = describe(self.stopped_by)
+        where = f"at iteration {iteration} of {total}"
+        return f"mangacolor-train: stopped by {how} {where}; {what}. {after}"
 
     def forced_stop_line(self, iteration: int, saved_before: bool, run_dir: Path) -> str:
-        """One line for a run a second Ctrl-C ended at once; `saved_before`: a checkpoint is there."""
+        """One line for a run a second Ctrl-C ended at once (`saved_before`: checkpoints exist)."""
         if not saved_before:
             kept = "nothing was saved"
         else:
-            kept = f"the checkpoints saved before are as they were. Resume with: {resume_command(run_dir)}"
-        return f"mangacolor-train: stopped at once by a second Ctrl-C after iteration {iteration}; {kept}"
+            resume = resume_command(run_dir)
+            kept = f"the checkpoints saved before are as they were. Resume with: {resume}"
+        stopped = f"mangacolor-train: stopped at once by a second Ctrl-C after iteration {iteration}"
+        return f"{stopped}; {kept}"
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if stage != "fit":

@@ -50,8 +50,8 @@ def _check_data(cfg: DictConfig) -> None:
     suggested = max((size & -size).bit_length() - 1, 2)  # the largest power of two dividing size
     require(
         size % 2**depth == 0,
-        f"data.size ({size}) must be a multiple of 2**model.generator.depth ({2**depth}): the U-Net "
-        f"halves it {depth} times; for size {size} try model.generator.depth={suggested}",
+        f"data.size ({size}) must be a multiple of 2**model.generator.depth ({2**depth}): "
+        f"the U-Net halves it {depth} times; for size {size} try model.generator.depth={suggested}",
     )
     strided = len(OmegaConf.select(cfg, "model.discriminator.channels") or [])
     require(2**strided <= size, f"model.discriminator.channels: {strided} stride-2 layers need "

@@ -34,7 +34,8 @@ def explained_failures(trainer: L.Trainer, callbacks: list, model, run_dir: Path
         stop = find(callbacks, GracefulStop)
         if stop is not None and stop.request.forced:
             if trainer.is_global_zero:
-                print(stop.forced_stop_line(model.iteration, _has_saved(callbacks), run_dir), flush=True)
+                line = stop.forced_stop_line(model.iteration, _has_saved(callbacks), run_dir)
+                print(line, flush=True)
             raise KeyboardInterrupt from None
         raise
 
@@ -43,7 +44,8 @@ def after_disk_error(saved: bool, run_dir: Path) -> str:
     """What to do once the disk filled up; `saved`: a checkpoint to continue from is there."""
     if not saved:
         return "Free some space (or set paths.output_dir to another disk) and start again"
-    return f"Free some space there and continue from the newest checkpoint with: {resume_command(run_dir)}"
+    resume = resume_command(run_dir)
+    return f"Free some space there and continue from the newest checkpoint with: {resume}"
 
 
 def _has_saved(callbacks: list) -> bool:
@@ -55,7 +57,8 @@ def run_results(model, datamodule, callbacks: list, run_dir: Path) -> dict[str, 
     """The final training and validation scalars, the unreadable pages, and the stop, if any."""
     monitor = find(callbacks, TrainingMonitor)
     stop = find(callbacks, GracefulStop)
-    bad_files = monitor.bad_files if monitor else datamodule.bad_files  # the monitor's holds every rank's
+    # The monitor's list holds every rank's unreadable pages; the datamodule's, this rank's.
+    bad_files = monitor.bad_files if monitor else datamodule.bad_files
     return {"iteration": model.iteration, **model.last_train_scalars, **model.last_val_scalars,
             "bad_files": len(bad_files), "run_dir": str(run_dir),
             "stopped_by": stop.stopped_by if stop else None}

@@ -1,4 +1,4 @@
-"""`train(settings)`: build what the config names, fit, say how the run ended, return its scalars."""
+"""`train(settings)`: build what the config names, fit, say how it ended, return the scalars."""
 
 from __future__ import annotations
 
