@@ -14,9 +14,9 @@ BW = {"val/bw_inputs/delta_e_2000": 20.1, "val/bw_delta_e_2000": 25.3}
 
 def test_the_summary_leads_with_delta_e_against_grey_then_colourfulness_then_ab_l1_and_psnr(tmp_path):
     line = summary_line(RESULTS, None, tmp_path)
-    assert ("mangacolor-train: 600 iterations; val ΔE00 13.53 vs grey 11.88 (NOT better than grey); "
-            "colourfulness 0.80 of the truth's (grey 0); ab-L1 18.41 vs grey 19.58 (Lab units), "
-            "PSNR 15.60 vs 15.51 dB. Run folder") in line
+    assert ("mangacolor-train: 600 iterations; val ΔE00 13.53 vs grey 11.88 (NOT better than grey)"
+            "; colourfulness 0.80 of the truth's (grey 0); "
+            "ab-L1 18.41 vs grey 19.58 (Lab units), PSNR 15.60 vs 15.51 dB. Run folder") in line
     assert "better than grey" in summary_line({**RESULTS, "val/delta_e_2000": 9.0}, None, tmp_path)
     assert "NOT" not in summary_line({**RESULTS, "val/delta_e_2000": 9.0}, None, tmp_path)
     assert "B&W" not in line  # grey pages only: no B&W page to compare with
@@ -26,7 +26,8 @@ def test_the_summary_leads_with_delta_e_against_grey_then_colourfulness_then_ab_
 
 def test_with_a_monitor_the_summary_says_the_speed(tmp_path):
     monitor = SimpleNamespace(images_per_second=12.34)
-    assert summary_line(RESULTS, monitor, tmp_path).startswith("mangacolor-train: 600 iterations, 12.3 img/s; ")
+    line = summary_line(RESULTS, monitor, tmp_path)
+    assert line.startswith("mangacolor-train: 600 iterations, 12.3 img/s; ")
 
 
 def test_with_bw_inputs_the_summary_also_compares_with_the_bw_page(tmp_path):
