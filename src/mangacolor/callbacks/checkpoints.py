@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import Callback
 
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.runtime.atomic import atomic_write
+from mangacolor.runtime.config_errors import require
 from mangacolor.runtime.disk_space import (
     DiskWriteError,
     free_bytes,
@@ -38,7 +39,6 @@ from mangacolor.runtime.disk_space import (
     tensor_bytes,
 )
 from mangacolor.runtime.distributed import max_across_ranks
-from mangacolor.runtime.config_errors import require
 from mangacolor.runtime.resume import checkpoint_files, record_launch
 
 log = logging.getLogger(__name__)
