@@ -29,8 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "colorize": BASE | {"data", "models", "inference"},
     "benchmark": BASE | {"data", "models", "inference", "callbacks"},
     "export": BASE | {"models", "inference"},
+    "training": BASE | {"data", "models", "inference", "callbacks"},
     "commands": BASE | {"data", "models", "inference", "callbacks", "evaluation", "colorize",
-                        "benchmark", "export"},
+                        "benchmark", "export", "training"},
 }
 # Third-party packages some rooms must not touch: the networks are plain torch, the maths is pure.
 FORBIDDEN_LIBRARIES = {

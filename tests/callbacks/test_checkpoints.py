@@ -1,5 +1,6 @@
 import logging
 import os
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from mangacolor.callbacks import checkpoints
 from mangacolor.callbacks.checkpoints import IterationCheckpoint, link_as_last
 from mangacolor.models.pix2pix import Pix2Pix
+from mangacolor.runtime.config_errors import ConfigError
 
 
 def test_last_is_a_hard_link_to_the_iteration_checkpoint(tmp_path):
@@ -48,10 +50,26 @@ def test_keep_last_deletes_all_but_the_newest_k_numbered_checkpoints(tmp_path):
     assert len(list(tmp_path.glob("iter_*.ckpt"))) == 3
 
 
-def test_keep_last_needs_keep_every_and_a_positive_count(tmp_path):
-    for bad in ({"keep_last": 0}, {"keep_last": 2, "keep_every": False}):
-        with pytest.raises(ValueError, match="keep_last must be >= 1"):
-            IterationCheckpoint(str(tmp_path), **bad)
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"keep_last": 0}, "callbacks.checkpoint.keep_last must be >= 1"),
+    ({"keep_last": 2, "keep_every": False}, "callbacks.checkpoint.keep_last needs keep_every=true"),
+    ({"every_n_iterations": 0}, "callbacks.checkpoint.every_n_iterations must be >= 1, got 0"),
+    ({"every_n_iterations": "10"}, "callbacks.checkpoint.every_n_iterations must be >= 1, got '10'"),
+])
+def test_keep_last_needs_keep_every_and_positive_counts(tmp_path, bad, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        IterationCheckpoint(str(tmp_path), **bad)
+
+
+def test_has_saved_asks_the_folder_for_a_checkpoint_to_continue_from(tmp_path):
+    callback = IterationCheckpoint(str(tmp_path / "checkpoints"))
+    assert not callback.has_saved()  # no folder yet
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "generator.pt").write_bytes(b"a generator alone")
+    (tmp_path / "checkpoints" / ".last.ckpt.tmp").write_bytes(b"half written")
+    assert not callback.has_saved()  # neither continues a run
+    numbered(tmp_path / "checkpoints", 2)  # an earlier run's, or this run's: either continues
+    assert callback.has_saved()
 
 
 def tiny_model_and_trainer(iterations: int):

@@ -38,13 +38,13 @@ from mangacolor.benchmark.settings import BenchSettings
 from mangacolor.colorize.settings import ColorizeSettings
 from mangacolor.commands import colorize as colorize_command
 from mangacolor.commands import eval as eval_command
-from mangacolor.commands.train_checks import check_train_config
 from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.models.components.unet import UNetGenerator
 from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.config_errors import ConfigError
+from mangacolor.training.checks import check_train_config
 
 DOCS = REPO / "docs"
 OPTION_HEADER = "| option | default | values | meaning |"

@@ -16,12 +16,13 @@ from helpers.hostile_files import make_hostile_folder
 from PIL import Image
 
 from mangacolor.color import rgb_to_scaled_lab
-from mangacolor.commands.train import train
 from mangacolor.data.datamodule import require_readable
 from mangacolor.data.files import printable, read_image
 from mangacolor.data.pages import PageDataset, collate_pages
 from mangacolor.data.transforms import PageCropper
 from mangacolor.models.pix2pix import Pix2Pix
+from mangacolor.training.settings import TrainSettings
+from mangacolor.training.train import train
 
 QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
@@ -37,7 +38,7 @@ def test_training_on_a_hostile_folder_skips_each_bad_file_once_and_counts_it(hos
     cfg = compose_train([*QUIET, f"data.train_dir={folder}", f"data.val_dir={folder}", "train.val_batches=null",
                          "train.val_every=4", "data.val_batch_size=8"], tmp_path / "run")
     with caplog.at_level(logging.WARNING, logger="mangacolor"):
-        results = train(cfg)
+        results = train(TrainSettings.from_config(cfg))
     assert results["iteration"] == cfg.train.iterations
     assert math.isfinite(results["val/ab_l1"]) and math.isfinite(results["loss/g_l1"])
     assert results["bad_files"] == len(hostile.bad)
@@ -65,7 +66,7 @@ def test_a_folder_of_only_bad_files_is_an_error_before_any_model_is_built(hostil
         hostile.path(name).unlink()
     cfg = compose_train([*QUIET, f"data.train_dir={hostile.folder}"], tmp_path / "run")
     with pytest.raises(FileNotFoundError, match="image files under .* is readable"):
-        train(cfg)
+        train(TrainSettings.from_config(cfg))
 
 
 @pytest.mark.parametrize("contents", ["nothing", "only entries that are not files"])
@@ -78,7 +79,7 @@ def test_a_folder_without_image_files_is_an_error_before_any_model_is_built(cont
         (folder / "elsewhere.png").symlink_to(tmp_path / "run")
     cfg = compose_train([*QUIET, f"data.train_dir={folder}"], tmp_path / "run")
     with pytest.raises(FileNotFoundError, match="no image files .* found under"):
-        train(cfg)
+        train(TrainSettings.from_config(cfg))
 
 
 def test_every_good_page_gives_finite_windows_in_range(hostile):

@@ -1,7 +1,6 @@
 """mangacolor-train end to end, through the installed console script, from a foreign folder."""
 
 import csv
-import io
 import re
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import torch
 from helpers.cli import REPO, TINY, run_cli
 from helpers.pages import make_pages
 
-from mangacolor.commands.train import summary_line
 from mangacolor.inference.generator_file import load_generator
 
 HEADLINE = re.compile(r"; val (?:ΔE00|dE00) ([\d.]+) vs grey ([\d.]+) \((better|NOT better) than grey\); "
@@ -200,34 +198,21 @@ def test_wheel_ships_configs_and_demo_pages(tmp_path):
         assert Path(line).is_relative_to(site), probe.stdout
 
 
-# ---- the summary line -----------------------------------------------------------------------
-RESULTS = {"iteration": 600, "bad_files": 0, "val/delta_e_2000": 13.53, "val/grey_delta_e_2000": 11.88,
-           "val/colourfulness_ratio": 0.8, "val/ab_l1": 18.41, "val/grey_ab_l1": 19.58, "val/psnr": 15.6,
-           "val/grey_psnr": 15.51}
+def test_the_console_script_reports_a_bad_value_in_one_line(tmp_path):
+    make_pages(tmp_path / "pages", 2)
+    result = run_cli(["mangacolor-train", "+debug=tiny", f"data.train_dir={tmp_path / 'pages'}", "data.window=16",
+                      f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "mangacolor-train: error: data.window (16) must be at least data.size (32)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "runs").exists() or not list((tmp_path / "out").rglob("*.ckpt"))
 
 
-def test_the_summary_leads_with_delta_e_against_grey_then_colourfulness_then_ab_l1_and_psnr(tmp_path):
-    line = summary_line(RESULTS, None, tmp_path)
-    assert ("mangacolor-train: 600 iterations; val ΔE00 13.53 vs grey 11.88 (NOT better than grey); "
-            "colourfulness 0.80 of the truth's (grey 0); ab-L1 18.41 vs grey 19.58 (Lab units), "
-            "PSNR 15.60 vs 15.51 dB. Run folder") in line
-    assert "better than grey" in summary_line({**RESULTS, "val/delta_e_2000": 9.0}, None, tmp_path)
-    assert "NOT" not in summary_line({**RESULTS, "val/delta_e_2000": 9.0}, None, tmp_path)
-    assert "B&W" not in line  # grey pages only: no B&W page to compare with
-
-
-def test_with_bw_inputs_the_summary_also_compares_with_the_bw_page(tmp_path):
-    line = summary_line({**RESULTS, "val/bw_inputs/delta_e_2000": 20.1, "val/bw_delta_e_2000": 25.3}, None, tmp_path)
-    assert ("(NOT better than grey); on B&W inputs ΔE00 20.10 vs the B&W page 25.30 (better than the B&W page); "
-            "colourfulness 0.80") in line
-    worse = summary_line({**RESULTS, "val/bw_inputs/delta_e_2000": 26.0, "val/bw_delta_e_2000": 25.3}, None, tmp_path)
-    assert "(NOT better than the B&W page)" in worse
-
-
-def test_without_validation_the_summary_has_no_quality_and_a_latin_1_terminal_reads_de00(tmp_path, monkeypatch):
-    line = summary_line({"iteration": 4, "bad_files": 2}, None, tmp_path)
-    assert line.startswith("mangacolor-train: 4 iterations; 2 unreadable pages skipped. Run folder")
-    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="latin-1"))
-    latin = summary_line(RESULTS, None, tmp_path)
-    assert "val dE00 13.53 vs grey 11.88" in latin
-    latin.encode("latin-1")  # printable there
+def test_a_callbacks_bad_value_is_one_line_too(tmp_path):
+    """Checked where the callback is built, it still ends the command in one line, not a traceback."""
+    make_pages(tmp_path / "pages", 2)
+    result = run_cli(["mangacolor-train", "+debug=tiny", f"data.train_dir={tmp_path / 'pages'}",
+                      "callbacks.graceful_stop.check_every=0", f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "mangacolor-train: error: callbacks.graceful_stop.check_every must be >= 1, got 0" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -187,8 +187,9 @@ def test_encoded_pages_cross_from_workers_and_stay_on_the_host(mixed_folder):
 def train_tiny(run_dir: Path, folder: Path, *overrides: str) -> dict:
     from hydra import compose, initialize_config_dir
 
-    from mangacolor.commands.train import train
     from mangacolor.runtime.bundled import config_dir, register_resolvers
+    from mangacolor.training.settings import TrainSettings
+    from mangacolor.training.train import train
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -197,7 +198,7 @@ def train_tiny(run_dir: Path, folder: Path, *overrides: str) -> dict:
             "trainer.enable_model_summary=false", f"data.train_dir={folder}", f"data.val_dir={folder}",
             "data.decode_on_device=true", *overrides,
         ])
-    return train(cfg)
+    return train(TrainSettings.from_config(cfg))
 
 
 def test_training_with_decode_on_device(tmp_path, mixed_folder, monkeypatch):

@@ -1,9 +1,13 @@
+import re
+
+import pytest
 import torch
 from PIL import Image, ImageDraw
 
 from mangacolor.data.files import read_image
 from mangacolor.data.pages import collate_pages
-from mangacolor.data.transforms import PageCropper, random_corners, window_sides
+from mangacolor.data.transforms import PageCropper, check_window, random_corners, window_sides
+from mangacolor.runtime.config_errors import ConfigError
 
 
 def circle_page(tmp_path, width, height, name="circle.png"):
@@ -119,3 +123,11 @@ def test_native_windows_are_the_croppers_windows():
         assert (native.flips is not None) == train
         shrunk = native.shrink(native.rgb)
         assert (shrunk - crops).abs().mean() < 0.03, train
+
+
+def test_a_window_smaller_than_the_crop_is_refused_naming_both_keys():
+    check_window(32, 32)  # equal: the window is used as it is
+    with pytest.raises(ConfigError, match=re.escape("data.window (16) must be at least data.size (32)")):
+        check_window(32, 16)
+    with pytest.raises(ConfigError, match=re.escape("data.window (16) must be at least data.size (32)")):
+        PageCropper(size=32, window=16)  # the cropper keeps the same rule

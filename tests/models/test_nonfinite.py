@@ -15,7 +15,6 @@ from helpers.configs import compose_train
 from helpers.pages import make_pages
 from lightning.pytorch.callbacks import Callback
 
-from mangacolor.commands.train import train
 from mangacolor.models.nonfinite import (
     NonFiniteGuard,
     NonFiniteLoss,
@@ -26,6 +25,8 @@ from mangacolor.models.nonfinite import (
     step_unless_nonfinite,
 )
 from mangacolor.runtime.checkpoint_io import safe_torch_load
+from mangacolor.training.settings import TrainSettings
+from mangacolor.training.train import train
 
 QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "logger=none"]
 INJECTORS: list[NaNInjector] = []  # the callbacks train() built, for the test to read
@@ -70,7 +71,7 @@ def nan_run(tmp_path: Path, nan_at: list[int], extra: list[str] = ()) -> tuple[d
                          f"+callbacks.nan._target_={__name__}.NaNInjector", f"+callbacks.nan.iterations={nan_at}",
                          *extra], tmp_path / "run")
     try:
-        results = train(cfg)
+        results = train(TrainSettings.from_config(cfg))
     finally:
         injector = INJECTORS[-1] if INJECTORS else None
     return results, injector

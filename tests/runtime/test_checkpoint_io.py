@@ -15,7 +15,6 @@ import torch
 from helpers.configs import compose_train
 from helpers.pages import make_pages
 
-from mangacolor.commands.train import train
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.runtime.checkpoint_io import (
     AtomicCheckpointIO,
@@ -23,6 +22,8 @@ from mangacolor.runtime.checkpoint_io import (
     UnsafeCheckpoint,
     safe_torch_load,
 )
+from mangacolor.training.settings import TrainSettings
+from mangacolor.training.train import train
 
 QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "logger=none"]
 
@@ -43,7 +44,7 @@ def trained(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("trained")
     make_pages(root / "train", 6)
     cfg = compose_train([*QUIET, f"data.train_dir={root / 'train'}", "train.iterations=2"], root / "run")
-    train(cfg)
+    train(TrainSettings.from_config(cfg))
     return {"root": root, "pages": root / "train", "checkpoints": root / "run" / "checkpoints"}
 
 
@@ -97,7 +98,7 @@ def test_resuming_training_from_it_is_refused(trained, hostile, tmp_path):
     cfg = compose_train([*QUIET, f"data.train_dir={trained['pages']}", "train.iterations=4",
                          f"ckpt_path={last}"], tmp_path / "resumed")
     with pytest.raises(UnsafeCheckpoint, match="refused to load"):
-        train(cfg)
+        train(TrainSettings.from_config(cfg))
     assert not marker.exists()
 
 
@@ -113,7 +114,7 @@ def test_lightning_resume_reads_through_our_checkpoint_io(trained, tmp_path, mon
     last = trained["checkpoints"] / "last.ckpt"
     cfg = compose_train([*QUIET, f"data.train_dir={trained['pages']}", "train.iterations=3", "train.val_every=3",
                          f"ckpt_path={last}"], tmp_path / "resumed")
-    assert train(cfg)["iteration"] == 3
+    assert train(TrainSettings.from_config(cfg))["iteration"] == 3
     assert loaded == [last]
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import shlex
 
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 
 from mangacolor.runtime.resume import (
     LAUNCH_RECORD,
@@ -12,7 +15,9 @@ from mangacolor.runtime.resume import (
     continues_launch,
     newest_checkpoint,
     record_launch,
+    resume_command,
 )
+from mangacolor.runtime.bundled import config_dir, register_resolvers
 
 
 def save(path, iteration: int) -> None:
@@ -63,3 +68,22 @@ def test_only_a_restart_of_the_launch_that_wrote_a_folder_continues_it(tmp_path)
     torchrun = {"TORCHELASTIC_RUN_ID": "abc", "WORLD_SIZE": "2"}
     record_launch(tmp_path, torchrun)
     assert continues_launch(tmp_path, {**torchrun, "TORCHELASTIC_RESTART_COUNT": "3"})
+
+
+def test_the_resume_command_continues_the_run_in_its_folder_from_its_newest_checkpoint(tmp_path):
+    # Outside @hydra.main the overrides are unknown: the command says so.
+    assert resume_command(tmp_path / "run") == \
+        f"mangacolor-train '<your overrides>' hydra.run.dir={tmp_path / 'run'} ckpt_path=last"
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=["+debug=tiny", "data.train_dir=pages", "ckpt_path=old.ckpt",
+                                          "hydra.run.dir=elsewhere"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        odd = tmp_path / "runs" / "a run, [1]"  # Hydra's grammar needs this one quoted
+        words = shlex.split(resume_command(odd))
+    finally:
+        HydraConfig.instance().cfg = None
+    # The typed overrides, less the old ckpt_path and run folder; then this run's folder and its newest.
+    assert words == ["mangacolor-train", "+debug=tiny", "data.train_dir=pages", f"hydra.run.dir='{odd}'",
+                     "ckpt_path=last"]

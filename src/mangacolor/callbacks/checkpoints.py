@@ -32,6 +32,7 @@ from lightning.pytorch.callbacks import Callback
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.runtime.atomic import atomic_write
 from mangacolor.runtime.checkpoint_io import SavesCheckpoints
+from mangacolor.runtime.config_errors import require
 from mangacolor.runtime.disk_space import (
     DiskWriteError,
     free_bytes,
@@ -39,7 +40,7 @@ from mangacolor.runtime.disk_space import (
     tensor_bytes,
 )
 from mangacolor.runtime.distributed import max_across_ranks
-from mangacolor.runtime.resume import record_launch
+from mangacolor.runtime.resume import checkpoint_files, record_launch
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,7 @@ NUMBERED = re.compile(r"iter_(\d+)\.ckpt")
 class IterationCheckpoint(Callback, SavesCheckpoints):
     def __init__(self, dirpath: str, every_n_iterations: int = 5000, keep_every: bool = True,
                  keep_last: int | None = None, monitor: str = "val/ab_l1"):
-        if every_n_iterations < 1:
-            raise ValueError(f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every_n_iterations}")
-        if keep_last is not None and (keep_last < 1 or not keep_every):
-            raise ValueError(f"callbacks.checkpoint.keep_last must be >= 1 (or null), with keep_every=true; "
-                             f"got keep_last={keep_last}, keep_every={keep_every}")
+        check_keeping(every_n_iterations, keep_every, keep_last)
         self.dirpath = Path(dirpath)
         self.every_n_iterations = every_n_iterations
         self.keep_every = keep_every
@@ -62,6 +59,11 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
         self.best_score: float | None = None
         self._last_saved_iteration = -1
         self.last_checkpoint: Path | None = None  # named when a run stops on non-finite losses
+
+    def has_saved(self) -> bool:
+        """Whether the folder holds a checkpoint to continue from: this run's, or the one it
+        resumed from."""
+        return any(path.suffix == ".ckpt" for path in checkpoint_files(self.dirpath))
 
     @property
     def state_key(self) -> str:
@@ -199,6 +201,21 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
                 "when the disk is full: free space now, or keep fewer files "
                 "(callbacks.checkpoint.keep_last=K keeps the newest K, keep_every=false keeps none)",
                 self.dirpath, size_text(free), size_text(needed), files, size_text(checkpoint))
+
+
+def check_keeping(every_n_iterations: int, keep_every: bool, keep_last: int | None) -> None:
+    """The rules for callbacks.checkpoint's every_n_iterations, keep_every and keep_last."""
+    require(_whole(every_n_iterations) and every_n_iterations >= 1,
+            f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every_n_iterations!r}")
+    require(keep_last is None or (_whole(keep_last) and keep_last >= 1),
+            f"callbacks.checkpoint.keep_last must be >= 1 (or null), got {keep_last!r}")
+    require(keep_last is None or keep_every is True,
+            "callbacks.checkpoint.keep_last needs keep_every=true "
+            "(keep_every=false keeps no numbered checkpoints)")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def checkpoint_bytes(pl_module, optimizers) -> int:

@@ -4,9 +4,9 @@ The signal handlers (`mangacolor.runtime.stop_signals.StopRequest`) only record 
 callback acts on it between iterations: the iteration, validation or checkpoint write in
 progress finishes, the run then ends as a finished run does (`IterationCheckpoint.on_train_end`
 writes `last.ckpt` at that iteration and `generator.pt`), and `mangacolor-train` prints where it
-stopped and how to resume, and exits with 128 + the signal's number (130 for Ctrl-C, 143 for
-SIGTERM). No validation is started for the stop: every second of a scheduler's grace time goes
-to the checkpoint.
+stopped and how to resume (`stop_line`), and exits with 128 + the signal's number (130 for Ctrl-C,
+143 for SIGTERM). No validation is started for the stop: every second of a scheduler's grace time
+goes to the checkpoint.
 
 Under DDP a signal may reach one rank only (a `kill` of one process) or all of them at slightly
 different moments. Every `check_every` iterations, and after each validation, the ranks take the
@@ -23,21 +23,31 @@ SLURM it would save from inside the requeue signal's handler (see `mangacolor.ru
 from __future__ import annotations
 
 import logging
+import os
 import signal
+from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
+from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.distributed import max_across_ranks
-from mangacolor.runtime.slurm import signal_named, under_slurm
-from mangacolor.runtime.stop_signals import StopRequest
+from mangacolor.runtime.resume import resume_command
+from mangacolor.runtime.slurm import requeue_job, signal_named, under_slurm
+from mangacolor.runtime.stop_signals import StopRequest, describe
 
 log = logging.getLogger(__name__)
 
 
 class GracefulStop(Callback):
     def __init__(self, check_every: int = 10, requeue_signal: str | None = "SIGUSR1"):
-        if check_every < 1:
-            raise ValueError(f"callbacks.graceful_stop.check_every must be >= 1, got {check_every}")
+        whole = isinstance(check_every, int) and not isinstance(check_every, bool)
+        require(whole and check_every >= 1,
+                f"callbacks.graceful_stop.check_every must be >= 1, got {check_every!r}")
+        if requeue_signal is not None:
+            try:
+                signal_named(requeue_signal)
+            except ValueError as error:
+                raise ConfigError(f"callbacks.graceful_stop.requeue_signal: {error}") from None
         self.check_every = check_every
         self.requeue_signal = requeue_signal
         self.request = StopRequest()
@@ -49,6 +59,44 @@ class GracefulStop(Callback):
     def requeue_requested(self) -> bool:
         """Stopped by SLURM's warning signal: the job should be requeued once everything is saved."""
         return self.stopped_by is not None and self.stopped_by == self._requeue_signum
+
+    def requeue(self) -> bool | str:
+        """Ask SLURM to requeue the job, once everything is saved: True when done, else why not."""
+        # SLURM answers the requeue with a SIGTERM to the job: let it not end this process
+        # before it has said so.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return requeue_job(os.environ) or True
+
+    def stop_line(self, iteration: int, total: int, saved: Path | None, run_dir: Path,
+                  requeued: bool | str | None) -> str:
+        """One line: which signal stopped the run, at which iteration, what was saved (`saved`: the
+        checkpoint written at the stop), and how it goes on (`requeued`: as `requeue` answered)."""
+        if saved:
+            what = f"saved {saved} and generator.pt"
+        else:
+            what = "nothing saved (no callbacks.checkpoint)"
+        resume = resume_command(run_dir)
+        if requeued is True:
+            job = os.environ.get("SLURM_JOB_ID")
+            after = f"SLURM job {job} requeued: it continues in {run_dir} by itself "
+            after += f"(or now: {resume})"
+        elif isinstance(requeued, str):
+            after = f"The SLURM job was not requeued ({requeued}); resume with: {resume}"
+        else:
+            after = f"Resume with: {resume}"
+        how = describe(self.stopped_by)
+        where = f"at iteration {iteration} of {total}"
+        return f"mangacolor-train: stopped by {how} {where}; {what}. {after}"
+
+    def forced_stop_line(self, iteration: int, saved_before: bool, run_dir: Path) -> str:
+        """One line for a run a second Ctrl-C ended at once (`saved_before`: checkpoints exist)."""
+        if not saved_before:
+            kept = "nothing was saved"
+        else:
+            resume = resume_command(run_dir)
+            kept = f"the checkpoints saved before are as they were. Resume with: {resume}"
+        stopped = f"mangacolor-train: stopped at once by a second Ctrl-C after iteration {iteration}"
+        return f"{stopped}; {kept}"
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if stage != "fit":

@@ -28,9 +28,16 @@ from kornia.geometry.transform import crop_and_resize
 
 from mangacolor.color import uint8_to_unit
 from mangacolor.metrics import colorfulness
+from mangacolor.runtime.config_errors import require
 
 PREVIEW_SIDE = 128  # colourful-window scoring works on a page shrunk to about this size
 SCORE_SIDE = 32  # and scores each candidate window at this resolution
+
+
+def check_window(size: int, window: int) -> None:
+    """The rule for data.window, wherever a crop is configured (training, eval, the cropper itself):
+    a window is at least data.size, since it is shrunk to size and never enlarged."""
+    require(window >= size, f"data.window ({window}) must be at least data.size ({size})")
 
 
 def window_sides(sizes: torch.Tensor, window: int) -> torch.Tensor:
@@ -184,8 +191,7 @@ class PageCropper:
     """uint8 padded pages (B, 3, H, W) + sizes (B, 2) -> float RGB windows (B, 3, size, size) in [0, 1]."""
 
     def __init__(self, size: int, window: int, hflip: bool = True, colourful_draws: int = 1):
-        if window < size:
-            raise ValueError(f"data.window ({window}) must be at least data.size ({size})")
+        check_window(size, window)
         if colourful_draws < 1:
             raise ValueError(f"data.colourful_draws must be >= 1, got {colourful_draws}")
         self.size, self.window, self.hflip, self.colourful_draws = size, window, hflip, colourful_draws

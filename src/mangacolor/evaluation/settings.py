@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mangacolor.data.transforms import check_window
 from mangacolor.evaluation.scoring import RANKING_NAMES
 from mangacolor.inference.compose import AUTO, check_composition
 from mangacolor.runtime.config_errors import require
@@ -112,7 +113,7 @@ def check_crop(size: int | None, window: int | None, multiple: int, why: str) ->
              f"data.size and data.window are needed {why}, and no training config was found beside the "
              "checkpoint (RUN/.hydra/config.yaml): set them to the training values")
     require(size > 0, f"data.size must be positive, got {size}")
-    require(window >= size, f"data.window ({window}) must be at least data.size ({size})")
+    check_window(size, window)
     require(size % multiple == 0,
              f"data.size ({size}) must be a multiple of the generator's 2**depth ({multiple})")
 

@@ -6,7 +6,8 @@ So mangacolor resolves these itself and hands Lightning a plain file:
 - `newest_checkpoint(folder)`: the checkpoint of a run folder saved at the highest iteration
   (`last.ckpt` on a tie), read from the files' own counters, not their names or times;
 - `continues_launch(folder, environ)`: whether this process is a restart (SLURM requeue,
-  torchrun elastic restart) of the launch that owns the folder, recorded in its `launch.json`.
+  torchrun elastic restart) of the launch that owns the folder, recorded in its `launch.json`;
+- `resume_command(run_dir)`: the command line a user types to continue a run in its folder.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+
 from mangacolor.runtime.atomic import atomic_write
 from mangacolor.runtime.checkpoint_io import UnsafeCheckpoint, safe_torch_load
+from mangacolor.runtime.overrides import quote_path_overrides
 from mangacolor.runtime.run_folders import launcher_run_name, restart_count
 
 log = logging.getLogger(__name__)
@@ -26,6 +32,7 @@ log = logging.getLogger(__name__)
 LAUNCH_RECORD = "launch.json"  # beside the checkpoints: which launch wrote them
 # On equal iterations: last.ckpt is the one written on every stop, then the numbered ones.
 _TIE_ORDER = {"last.ckpt": 0, "best.ckpt": 2}
+_PLAIN = re.compile(r"[A-Za-z0-9_./:-]+")  # Hydra takes these unquoted
 
 
 def checkpoint_files(folder: os.PathLike | str) -> list[Path]:
@@ -84,3 +91,22 @@ def continues_launch(folder: os.PathLike | str, environ: Mapping[str, str]) -> b
     wrote the checkpoints in `folder`: then it continues them by itself."""
     launch = launcher_run_name(environ)
     return launch is not None and restart_count(environ) > 0 and recorded_launch(folder) == launch
+
+
+def resume_command(run_dir: os.PathLike | str) -> str:
+    """This run's command line, continuing in `run_dir` from its newest checkpoint."""
+
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~")
+
+    try:
+        overrides = HydraConfig.get().overrides
+        given = [o for o in overrides.task if key(o) != "ckpt_path"]
+        # Hydra adds hydra.mode itself; the run folder is given below.
+        given += [o for o in overrides.hydra if key(o) not in ("hydra.run.dir", "hydra.mode")]
+    except ValueError:  # called without @hydra.main: the overrides are not known
+        given = ["<your overrides>"]
+    folder = f"hydra.run.dir={run_dir}"
+    if not _PLAIN.fullmatch(str(run_dir)):
+        folder = quote_path_overrides([folder], ["hydra.run.dir"])[0]
+    return shlex.join(["mangacolor-train", *given, folder, "ckpt_path=last"])

@@ -11,7 +11,7 @@ training itself, without srun).
 The name leaves out the launcher's restart count on purpose: a requeued SLURM job or an elastic
 restart under torchrun comes back to the same folder and continues from its newest checkpoint
 (`mangacolor.runtime.resume.continues_launch`). Anything else that meets a folder holding
-checkpoints is refused (`commands.train_checks.check_checkpoint_folder_is_free`): a second
+checkpoints is refused (`training.checks.check_checkpoint_folder_is_free`): a second
 `srun` in one job has another step id, and a launch id given twice by hand is not a restart.
 """
 

@@ -11,13 +11,14 @@ from helpers.configs import compose_train
 from helpers.pages import make_pages
 from hydra.errors import MissingConfigException
 
-from mangacolor.commands.train import train
-from mangacolor.commands.train_checks import check_train_config, check_train_inputs
 from mangacolor.data.datamodule import PagesDataModule
 from mangacolor.models.pix2pix import Pix2Pix
 from mangacolor.runtime.bundled import config_dir
 from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.resume import record_launch
+from mangacolor.training.checks import check_train_config, check_train_inputs
+from mangacolor.training.settings import TrainSettings
+from mangacolor.training.train import train
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ BAD_VALUES = [  # (override on +debug=tiny: size 32, window 64, depth 5), words 
 def test_a_bad_value_fails_at_start_naming_its_key(override, message, pages, tmp_path, nothing_built):
     cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}", *override.split()], tmp_path / "run")
     with pytest.raises(ConfigError) as caught:
-        train(cfg)
+        train(TrainSettings.from_config(cfg))
     assert message in str(caught.value)
 
 
@@ -107,7 +108,7 @@ def test_missing_or_wrong_paths_fail_at_start_naming_their_key(pages, tmp_path, 
         with pytest.raises(ConfigError, match=message):
             check_train_inputs(cfg)  # ...the paths are not
         with pytest.raises(ConfigError, match=message):
-            train(cfg)
+            TrainSettings.from_config(cfg)
 
 
 def test_every_experiment_passes_the_value_checks(tmp_path):
@@ -130,7 +131,7 @@ def test_the_console_script_reports_a_bad_value_in_one_line(tmp_path, pages):
     assert "mangacolor-train: error: data.window (16) must be at least data.size (32)" in result.stderr
     assert "Traceback" not in result.stderr
     result = run_cli(["mangacolor-train", "+debug=tiny", f"data.train_dir={pages}", "model.ema.decay=1.5",
-                      f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path)
+                      f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "mangacolor-train: error: model.ema.decay must be in (0, 1)" in result.stderr
     assert not (tmp_path / "out" / "runs").exists() or not list((tmp_path / "out").rglob("*.ckpt"))
@@ -148,7 +149,7 @@ def test_a_run_folder_holding_an_earlier_runs_checkpoints_is_refused_unless_resu
     with pytest.raises(ConfigError, match=r"already holds an earlier run's checkpoints \(generator.pt, last.ckpt\)"):
         check_train_inputs(cfg)
     with pytest.raises(ConfigError, match=f"ckpt_path={checkpoints / 'last.ckpt'}"):
-        train(cfg)
+        TrainSettings.from_config(cfg)
     assert (checkpoints / "last.ckpt").read_bytes() == b"an earlier run's"
     # Continuing that run in its own folder is what the folder is for.
     check_train_inputs(compose_train(["+debug=tiny", f"data.train_dir={pages}",
@@ -195,13 +196,30 @@ def test_a_requeued_launch_continues_its_folder_and_nothing_else_takes_it_over(p
         check_train_inputs(compose_train(["+debug=tiny", f"data.train_dir={pages}", f"ckpt_path={other}"], run), requeued)
 
 
-def test_keep_last_and_graceful_stop_values_are_checked(pages, tmp_path):
+def test_keep_last_and_graceful_stop_values_are_checked_as_their_callbacks_are_built(
+    pages, tmp_path, nothing_built
+):
+    """The callbacks' own values are checked where they are built, before any page is read."""
     for override, message in [("callbacks.checkpoint.keep_last=0", "keep_last must be >= 1"),
                               ("callbacks.checkpoint.keep_every=false callbacks.checkpoint.keep_last=3",
                                "keep_last needs keep_every=true"),
                               ("callbacks.graceful_stop.check_every=0", "check_every must be >= 1"),
-                              ("callbacks.graceful_stop.requeue_signal=SIGNOPE", "requeue_signal: not a signal name")]:
+                              ("callbacks.graceful_stop.requeue_signal=SIGNOPE",
+                               "requeue_signal: not a signal name")]:
+        cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}", *override.split()], tmp_path / "run")
         with pytest.raises(ConfigError, match=message):
-            check_train_config(compose_train(["+debug=tiny", *override.split()], tmp_path))
-    check_train_config(compose_train(["+debug=tiny", "callbacks.graceful_stop.requeue_signal=USR2",
-                                      "callbacks.checkpoint.keep_last=3"], tmp_path))
+            train(TrainSettings.from_config(cfg))
+
+
+def test_the_settings_carry_the_checked_sections_and_what_they_resolved(pages, tmp_path):
+    run = tmp_path / "run"
+    newest = save_checkpoint_at(run / "checkpoints" / "last.ckpt", 3)
+    cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}", "ckpt_path=last", "trainer.accelerator=cpu",
+                         "precision=auto", "trainer.enable_progress_bar=false"], run)
+    settings = TrainSettings.from_config(cfg)
+    assert settings.ckpt_path == str(newest)  # ckpt_path=last, resolved to its file
+    assert settings.precision == "32-true"  # auto, on the CPU
+    assert settings.run_dir == run and settings.iterations == cfg.train.iterations
+    assert settings.progress_bar is False
+    assert settings.model._target_ == cfg.model._target_ and set(settings.callbacks) == set(cfg.callbacks)
+    assert settings.callbacks.checkpoint.dirpath == str(run / "checkpoints")  # interpolations still resolve

@@ -2,8 +2,10 @@
 
 `check_train_config` checks values (types, ranges, what the networks can take) and needs nothing
 on disk, so any config composes and checks anywhere; `check_train_inputs` checks that the folders
-and the checkpoint it names exist, and finds the checkpoint the run continues from. `train()` runs
-both before it reads a page or builds a model.
+and the checkpoint it names exist, and finds the checkpoint the run continues from.
+`TrainSettings.from_config` runs both, before a page is read or a model built. The callbacks'
+values are checked where they are built (`IterationCheckpoint`, `GracefulStop`), and a rule shared
+with other commands where its section lives (`data.transforms.check_window`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mangacolor.data.print_settings import PrintSettings, style_probabilities
+from mangacolor.data.transforms import check_window
 from mangacolor.models.components.norms import NORMS
 from mangacolor.models.losses import GAN_MODES
 from mangacolor.runtime.config_errors import ConfigError, number_at, require
@@ -24,7 +27,6 @@ from mangacolor.runtime.resume import (
     continues_launch,
     newest_checkpoint,
 )
-from mangacolor.runtime.slurm import signal_named
 
 log = logging.getLogger("mangacolor.train")
 
@@ -32,32 +34,44 @@ LAST = "last"  # ckpt_path=last: the newest checkpoint of this run's own folder
 
 
 def check_train_config(cfg: DictConfig) -> None:
+    """Every value of train's config that needs nothing on disk, each error naming its key."""
+    _check_data(cfg)
+    _check_training(cfg)
+
+
+def _check_data(cfg: DictConfig) -> None:
+    """The data section, and the crop size against what the networks can take."""
     size = number_at(cfg, "data.size")
     window = number_at(cfg, "data.window")
     depth = number_at(cfg, "model.generator.depth")
     require(size > 0, f"data.size must be positive, got {size}")
     require(depth >= 2, f"model.generator.depth must be at least 2, got {depth}")
+    suggested = max((size & -size).bit_length() - 1, 2)  # the largest power of two dividing size
     require(
         size % 2**depth == 0,
-        f"data.size ({size}) must be a multiple of 2**model.generator.depth ({2**depth}): the U-Net halves "
-        f"it {depth} times; for size {size} try model.generator.depth={max((size & -size).bit_length() - 1, 2)}",
+        f"data.size ({size}) must be a multiple of 2**model.generator.depth ({2**depth}): "
+        f"the U-Net halves it {depth} times; for size {size} try model.generator.depth={suggested}",
     )
     strided = len(OmegaConf.select(cfg, "model.discriminator.channels") or [])
-    require(2**strided <= size, f"model.discriminator.channels: {strided} stride-2 layers need data.size >= "
-                                 f"{2**strided}, got {size}")
-    require(window >= size, f"data.window ({window}) must be at least data.size ({size})")
-    require(number_at(cfg, "data.batch_size") >= 1, f"data.batch_size must be >= 1, got {cfg.data.batch_size}")
+    require(2**strided <= size, f"model.discriminator.channels: {strided} stride-2 layers need "
+                                f"data.size >= {2**strided}, got {size}")
+    check_window(size, window)
+    for key in ("batch_size", "max_pixels", "colourful_draws"):
+        value = number_at(cfg, f"data.{key}")
+        require(value >= 1, f"data.{key} must be >= 1, got {value}")
     val_batch = number_at(cfg, "data.val_batch_size", optional=True)
-    require(val_batch is None or val_batch >= 1, f"data.val_batch_size must be >= 1 (or null), got {val_batch}")
-    require(number_at(cfg, "data.num_workers") >= 0, f"data.num_workers must be >= 0, got {cfg.data.num_workers}")
-    require(number_at(cfg, "data.max_pixels") >= 1, f"data.max_pixels must be >= 1, got {cfg.data.max_pixels}")
-    require(number_at(cfg, "data.colourful_draws") >= 1,
-             f"data.colourful_draws must be >= 1, got {cfg.data.colourful_draws}")
+    require(val_batch is None or val_batch >= 1,
+            f"data.val_batch_size must be >= 1 (or null), got {val_batch}")
+    workers = number_at(cfg, "data.num_workers")
+    require(workers >= 0, f"data.num_workers must be >= 0, got {workers}")
     fraction = number_at(cfg, "data.val_fraction", whole=False)
     require(0.0 <= fraction < 1.0, f"data.val_fraction must be in [0, 1), got {fraction}")
     style_probabilities(cfg.data.get("input_styles"))  # each raises ConfigError naming the key
     PrintSettings.from_config(cfg.data.get("printing"))
 
+
+def _check_training(cfg: DictConfig) -> None:
+    """The model's values, then the schedule's."""
     model = cfg.model
     for key in ("lr_g", "lr_d", "lambda_l1"):
         require(number_at(cfg, f"model.{key}", whole=False) > 0, f"model.{key} must be positive, got {model[key]}")
@@ -77,21 +91,6 @@ def check_train_config(cfg: DictConfig) -> None:
 
     require(number_at(cfg, "train.iterations") >= 1, f"train.iterations must be >= 1, got {cfg.train.iterations}")
     require(number_at(cfg, "train.val_every") >= 1, f"train.val_every must be >= 1, got {cfg.train.val_every}")
-    every = number_at(cfg, "callbacks.checkpoint.every_n_iterations", optional=True)
-    require(every is None or every >= 1, f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every}")
-    keep_last = number_at(cfg, "callbacks.checkpoint.keep_last", optional=True)
-    require(keep_last is None or keep_last >= 1, f"callbacks.checkpoint.keep_last must be >= 1 (or null), got {keep_last}")
-    require(keep_last is None or OmegaConf.select(cfg, "callbacks.checkpoint.keep_every", default=True) is True,
-            "callbacks.checkpoint.keep_last needs keep_every=true (keep_every=false keeps no numbered checkpoints)")
-    if OmegaConf.select(cfg, "callbacks.graceful_stop") is not None:
-        check_every = number_at(cfg, "callbacks.graceful_stop.check_every")
-        require(check_every >= 1, f"callbacks.graceful_stop.check_every must be >= 1, got {check_every}")
-        requeue = OmegaConf.select(cfg, "callbacks.graceful_stop.requeue_signal")
-        if requeue is not None:
-            try:
-                signal_named(requeue)
-            except ValueError as error:
-                raise ConfigError(f"callbacks.graceful_stop.requeue_signal: {error}") from None
 
 
 def check_train_inputs(cfg: DictConfig, environ: Mapping[str, str] = os.environ) -> str | None:
