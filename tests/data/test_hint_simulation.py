@@ -82,11 +82,11 @@ def test_the_configs_ranges_are_the_codes_defaults_and_hints_are_off():
 
 @pytest.mark.parametrize("key, value", [
     ("none", 1.5), ("size", [9, 1]), ("size", 3), ("stroke_squares", [2.5, 4]), ("most", 0),
-    ("mean_count", 100), ("predicts", "rgb"), ("enabled", "yes"), ("chroma", -1), ("colour", 1),
+    ("mean_count", 100), ("predicts", "rgb"), ("val_count", 0), ("val_count", 2.5), ("enabled", "yes"), ("chroma", -1), ("colour", 1),
 ])
 def test_bad_values_are_refused_naming_the_key(key, value):
     with pytest.raises(ConfigError, match=f"data.hints.*{key}"):
-        HintSimulationSettings.from_config({key: value})
+        HintSimulationSettings.from_config({"enabled": True, key: value} if key != "enabled" else {key: value})
 
 
 def test_the_scale_follows_the_page_and_the_shrink():

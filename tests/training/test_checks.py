@@ -88,7 +88,7 @@ def test_a_bad_model_value_fails_naming_its_key_as_the_model_is_built(override, 
     cfg = compose_train(["+debug=tiny", f"data.train_dir={pages}", *override.split()], tmp_path / "run")
     check_train_config(cfg)  # not train's to check: the model's constructor holds the rule
     with pytest.raises(ConfigError) as caught:
-        train(cfg)
+        train(TrainSettings.from_config(cfg))
     assert message in str(caught.value)
     assert not list((tmp_path / "run").rglob("*.ckpt"))
 

@@ -85,9 +85,13 @@ class HintSimulationSettings:
             special["enabled"] = enabled
         if "predicts" in values:
             predicts = values.pop("predicts")
-            require(predicts in HINT_COLOR_CHANNELS,
-                     f"{name}.predicts must be one of {', '.join(HINT_COLOR_CHANNELS)}, got {predicts!r}")
-            special["predicts"] = predicts
+            # It follows model.predicts, which the model checks itself: named here only when the
+            # simulation is on and needs it.
+            if special.get("enabled", False):
+                require(predicts in HINT_COLOR_CHANNELS,
+                        f"{name}.predicts (it follows model.predicts) must be one of "
+                        f"{', '.join(HINT_COLOR_CHANNELS)}, got {predicts!r}")
+                special["predicts"] = predicts
         for key in ("most", "val_count"):  # whole numbers, which the shared checks read as floats
             if key in values:
                 value = values.pop(key)
