@@ -148,8 +148,10 @@ def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
 # Running
 
 
-def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = None) -> Summary:
-    """Colour everything `settings.input` holds into `settings.output`; returns what was done."""
+def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = None,
+             on_page: Callable[[int, int], None] | None = None) -> Summary:
+    """Colour everything `settings.input` holds into `settings.output`; returns what was done.
+    `on_page(done, total)` is called as each page is finished (the studio's progress)."""
     say = say or (lambda message: tqdm.write(message, file=sys.stderr))
     if not settings.ckpt_path.is_file():
         raise ColorizeError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt, a training .ckpt or an exported .onnx)")
@@ -193,7 +195,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         fast.append(f"{threads} threads")
 
     start = time.perf_counter()
-    unreadable, copied = _run(plan, colorizer, settings, say)
+    unreadable, copied = _run(plan, colorizer, settings, say, on_page)
     return Summary(
         coloured=len(plan.tasks) - len(unreadable) - copied, skipped=plan.skipped,
         unreadable=plan.unlisted + unreadable, refused=plan.refused, seconds=time.perf_counter() - start,
@@ -211,13 +213,20 @@ class LoadedPage:
     in_color: bool       # already in colour (and recolor_color_pages is off): copied, not coloured
 
 
-def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say) -> tuple[list[str], int]:
+def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings, say,
+         on_page: Callable[[int, int], None] | None = None) -> tuple[list[str], int]:
     """Decode ahead in threads, colour in batches, write in threads.
     Returns the unreadable pages and how many colour pages were copied."""
     unreadable: list[str] = []
     copied = 0
 
+    done = 0
+
     def finished(task: PageTask) -> None:
+        nonlocal done
+        done += 1
+        if on_page is not None:
+            on_page(done, len(plan.tasks))
         job = task.archive
         if job is not None:
             job.remaining -= 1

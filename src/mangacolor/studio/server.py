@@ -1,0 +1,69 @@
+"""Start the studio: load the one model, list the pages, print the address with its token, serve
+until Ctrl-C (uvicorn stops cleanly on SIGINT and SIGTERM)."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import sys
+import warnings
+import webbrowser
+
+from mangacolor.inference.generator_file import load_generator
+from mangacolor.studio.app import Studio, create_app
+from mangacolor.studio.engine import ColorEngine
+from mangacolor.studio.pages import PageBook
+from mangacolor.studio.settings import StudioSettings
+
+
+class StudioError(Exception):
+    """A problem that stops the studio from starting (its message names what to change)."""
+
+
+def build_studio(settings: StudioSettings) -> Studio:
+    if not settings.ckpt_path.is_file():
+        raise StudioError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
+    generator, _ = load_generator(settings.ckpt_path)
+    short_side = settings.size or generator.training_size or generator.multiple
+    settings.output.mkdir(parents=True, exist_ok=True)
+    book = PageBook(settings.input, settings.output, settings.max_pixels, settings.archive_limits,
+                    settings.max_upload_bytes)
+    return Studio(settings, book, ColorEngine(generator, short_side, settings.device))
+
+
+def free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def address(host: str, port: int, token: str) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/?token={token}"
+
+
+def serve(settings: StudioSettings) -> None:
+    import uvicorn  # the studio extra; imported here so the rest of the package never needs it
+
+    if not settings.is_local:
+        warnings.warn(f"mangacolor-studio: host={settings.host}: other machines on the network can reach "
+                      "the studio; only those given the address with its token can use it", stacklevel=1)
+    studio = build_studio(settings)
+    port = settings.port or free_port(settings.host)
+    studio.settings = dataclasses.replace(settings, port=port)
+    app = create_app(studio)
+    url = address(settings.host, port, studio.token)
+    pages = len(studio.book)
+    print(f"mangacolor-studio: {pages} page{'s' if pages != 1 else ''}, model {settings.ckpt_path} "
+          f"({'takes hints' if studio.engine.takes_hints else 'takes no hints: automatic colouring only'}); "
+          f"writes under {settings.output}", flush=True)
+    for message in studio.book.unlisted:
+        print(f"  skipped {message}", file=sys.stderr)
+    print(f"Open {url}\n(Ctrl-C stops it)", flush=True)
+    if settings.open_browser:
+        webbrowser.open(url)
+    config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="off")
+    uvicorn.Server(config).run()
+    print("mangacolor-studio: stopped; every hint was already saved under "
+          f"{studio.hints_root}", flush=True)
