@@ -27,12 +27,19 @@ ALLOWED: dict[str, set[str]] = {
     "commands": {"color", "metrics", "runtime", "data", "models", "inference", "callbacks", "evaluation",
                  "colorize", "benchmark", "export"},
 }
+# `hints` (issue 22) is a bottom room beside color and runtime: the colour hints a user gives and their
+# one rasteriser. It imports only color and runtime, and every room above those may import it.
+ALLOWED["hints"] = {"color", "runtime"}
+for _room, _allowed in ALLOWED.items():
+    if _room not in {"color", "metrics", "runtime", "hints"}:
+        _allowed.add("hints")
 # Third-party packages some rooms must not touch: the networks are plain torch, the maths is pure.
 FORBIDDEN_LIBRARIES = {
     "models/components": {"lightning", "hydra", "omegaconf"},
     "color": {"lightning", "hydra", "omegaconf"},
     "metrics": {"lightning", "hydra", "omegaconf"},
     "data": {"hydra"},
+    "hints": {"lightning", "hydra", "omegaconf"},
 }
 
 
