@@ -33,6 +33,9 @@ ALLOWED["hints"] = {"color", "runtime"}
 for _room, _allowed in ALLOWED.items():
     if _room not in {"color", "metrics", "runtime", "hints"}:
         _allowed.add("hints")
+# The studio (issue 23): the local web page, on top of colorize's job and guards and inference.
+ALLOWED["studio"] = {"color", "metrics", "runtime", "hints", "data", "models", "inference", "colorize"}
+ALLOWED["commands"].add("studio")
 # Third-party packages some rooms must not touch: the networks are plain torch, the maths is pure.
 FORBIDDEN_LIBRARIES = {
     "models/components": {"lightning", "hydra", "omegaconf"},

@@ -33,9 +33,8 @@ class ColorEngine:
         model that takes none (the page then says so); ValueError for a bad compose or chroma."""
         colorizer = PageColorizer(self.generator, self.short_side, device=self.device,
                                   precision="32-true", compose=compose, chroma=chroma)
-        given = [hints] if hints and self.takes_hints else None
         with self.lock:
-            return colorizer.colour([rgb], hints=given)[0]
+            return self._colour(colorizer, rgb, hints)
 
     def preview(self, page: int, seq: int, rgb: torch.Tensor, hints: PageHints | None, compose: str,
                 chroma: float, width: int) -> torch.Tensor | None:
@@ -49,11 +48,15 @@ class ColorEngine:
             hints = hints.scaled(factor) if hints else hints
         colorizer = PageColorizer(self.generator, self.short_side, device=self.device,
                                   precision="32-true", compose=compose, chroma=chroma)
-        given = [hints] if hints and self.takes_hints else None
         with self.lock:
             if seq < self._latest.get(page, seq):
                 return None
-            return colorizer.colour([rgb], hints=given)[0]
+            return self._colour(colorizer, rgb, hints)
+
+    def _colour(self, colorizer: PageColorizer, rgb: torch.Tensor, hints: PageHints | None) -> torch.Tensor:
+        if hints and self.takes_hints:
+            return colorizer.colour([rgb], hints=[hints])[0]
+        return colorizer.colour([rgb])[0]
 
 
 def shrink(rgb: torch.Tensor, factor: float) -> torch.Tensor:

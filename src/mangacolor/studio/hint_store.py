@@ -1,7 +1,7 @@
 """Each page's hints as hint files under `output/hints/`, in the one format colorize reads.
 
 The browser sends a page's marks as the hint file's own JSON; they are parsed by the one reader
-(`read_hint_file`, from a private temporary copy), so the studio accepts exactly what colorize
+(`parse_hint_file`), so the studio accepts exactly what colorize
 would, and written atomically with `write_hint_file`. A page whose hints are a painted `.png`
 layer (from a paint program) is shown with them but not edited: its marks would need a `.json`
 beside it, and a page with both is refused by colorize.
@@ -10,7 +10,6 @@ beside it, and a page with both is refused by colorize.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -19,6 +18,7 @@ from mangacolor.inference.hint_files import (
     HINT_FILE_VERSION,
     HintFileError,
     hint_file_for,
+    parse_hint_file,
     read_hint_file,
     write_hint_file,
 )
@@ -63,13 +63,10 @@ def parse_hints(body: Any, page_size: tuple[int, int]) -> PageHints:
     if not isinstance(body, dict):
         raise HintsRefused('hints must be {"version": 1, "hints": [...]}')
     body = {"version": body.get("version", HINT_FILE_VERSION), "hints": body.get("hints")}
-    with tempfile.TemporaryDirectory(prefix="mangacolor-studio-") as folder:
-        path = Path(folder) / "page.json"
-        path.write_text(json.dumps(body))
-        try:
-            return read_hint_file(path, page_size)
-        except HintFileError as error:
-            raise HintsRefused(str(error).replace(str(path), "hints")) from None
+    try:
+        return parse_hint_file(json.dumps(body).encode(), "hints.json", page_size)
+    except HintFileError as error:
+        raise HintsRefused(str(error)) from None
 
 
 def save_hints(hints_root: Path, relative: PurePosixPath, hints: PageHints) -> Path:
