@@ -19,10 +19,11 @@ from mangacolor.inference.page_colorizer import PageColorizer
 
 
 class ColorEngine:
-    def __init__(self, generator: nn.Module, short_side: int | None, device: str = "cpu"):
+    def __init__(self, generator: nn.Module, short_side: int | None, device: str = "cpu",
+                 precision: str = "32-true"):
         self.generator = generator.eval().to(device)
         self.short_side = short_side
-        self.device = device
+        self.device, self.precision = device, precision
         self.takes_hints = bool(getattr(generator, "hints", False))
         self.lock = threading.Lock()
         self._latest: dict[int, int] = {}
@@ -32,7 +33,7 @@ class ColorEngine:
         """uint8 RGB (3, H, W) -> the coloured page, uint8 RGB at the same size. Hints are ignored by a
         model that takes none (the page then says so); ValueError for a bad compose or chroma."""
         colorizer = PageColorizer(self.generator, self.short_side, device=self.device,
-                                  precision="32-true", compose=compose, chroma=chroma)
+                                  precision=self.precision, compose=compose, chroma=chroma)
         with self.lock:
             return self._colour(colorizer, rgb, hints)
 
@@ -47,7 +48,7 @@ class ColorEngine:
             rgb = shrink(rgb, factor)
             hints = hints.scaled(factor) if hints else hints
         colorizer = PageColorizer(self.generator, self.short_side, device=self.device,
-                                  precision="32-true", compose=compose, chroma=chroma)
+                                  precision=self.precision, compose=compose, chroma=chroma)
         with self.lock:
             if seq < self._latest.get(page, seq):
                 return None

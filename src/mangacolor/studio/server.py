@@ -10,6 +10,8 @@ import warnings
 import webbrowser
 
 from mangacolor.inference.generator_file import load_generator
+from mangacolor.runtime.devices import resolve_device, resolve_precision
+from mangacolor.runtime.fast_path import fast_generator, resolve_channels_last
 from mangacolor.studio.app import Studio, create_app
 from mangacolor.studio.engine import ColorEngine
 from mangacolor.studio.pages import PageBook
@@ -25,10 +27,15 @@ def build_studio(settings: StudioSettings) -> Studio:
         raise StudioError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
     generator, _ = load_generator(settings.ckpt_path)
     short_side = settings.size or generator.training_size or generator.multiple
+    # colorize's own fast path (precision, layout), so a saved page is the page colorize writes
+    device = resolve_device(settings.device)
+    precision = resolve_precision("auto", device, bf16_cpu=True)
+    generator = fast_generator(generator.to(device), resolve_channels_last("auto", device, precision),
+                               False, precision)
     settings.output.mkdir(parents=True, exist_ok=True)
     book = PageBook(settings.input, settings.output, settings.max_pixels, settings.archive_limits,
                     settings.max_upload_bytes)
-    return Studio(settings, book, ColorEngine(generator, short_side, settings.device))
+    return Studio(settings, book, ColorEngine(generator, short_side, device, precision))
 
 
 def free_port(host: str) -> int:
