@@ -10,6 +10,10 @@ A page is coloured in four steps:
    an axis that fits is one tile; a longer axis (a webtoon strip) is cut into overlapping tiles
    whose predictions are blended with raised-cosine weights, so no seam shows where one tile
    hands over to the next;
+   A generator that takes colour hints (`generator.hints`) gets them beside L: each page's hints, in
+   its own pixels, are rasterised at the working size (`PageHints.raster`), joined to L as
+   `hint_input(L, color, mask)` and cut into the same tiles, so each tile of a tall strip gets the
+   hints that fall in it; a page without hints gets empty maps (it is coloured automatically);
 4. the prediction is enlarged to the page's size and composed with the page at full resolution
    (`mangacolor.inference.compose`): `lightness` recombines predicted ab with the page's own L, so
    line art and lettering stay exactly as sharp as the scan (where a colour falls outside sRGB,
@@ -47,7 +51,9 @@ from mangacolor.inference.compose import (
     descreen,
     is_chroma,
 )
-from mangacolor.inference.generator_file import predicted_channels
+from mangacolor.hints.marks import PageHints
+from mangacolor.hints.raster import hint_input, no_hints
+from mangacolor.inference.generator_file import predicted_channels, takes_hints
 from mangacolor.inference.prediction import pad_to_multiple, predict
 from mangacolor.runtime.devices import resolve_precision
 
@@ -141,6 +147,9 @@ class PageColorizer:
     chroma: colour strength, the predicted chroma (a and b) times this before composing, lightness
     and hue kept: 1 as predicted, 0 no colour at all, above 1 bolder.
     `composed` counts the pages coloured in each mode.
+    Hints (`colour`, `color_lightness`, `predict_pages_ab`): one `PageHints` or None per page, in
+    the page's own pixels; None (or no list) colours a page automatically. Hints for a generator
+    without hint inputs raise ValueError.
     """
 
     def __init__(
@@ -167,6 +176,7 @@ class PageColorizer:
         self.batch_size = batch_size
         self.precision = resolve_precision(precision, self.device)
         self.predicts = generator_predicts(generator)
+        self.hints = takes_hints(generator)
         check_compose(compose, self.predicts)
         if descreen < 0:
             raise ValueError(f"descreen must be 0 (off) or a screen period in pixels, got {descreen}")
@@ -176,21 +186,24 @@ class PageColorizer:
         self.composed: Counter[str] = Counter()
 
     @torch.inference_mode()
-    def colour(self, pages: list[torch.Tensor]) -> list[torch.Tensor]:
+    def colour(self, pages: list[torch.Tensor], hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
         """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same sizes."""
         lightness = [rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages]
-        return [unit_to_uint8(page.rgb)[0].cpu() for page in self.color_lightness(lightness)]
+        return [unit_to_uint8(page.rgb)[0].cpu() for page in self.color_lightness(lightness, hints)]
 
     @torch.inference_mode()
-    def color_lightness(self, lightness: list[torch.Tensor]) -> list[ColoredPage]:
+    def color_lightness(self, lightness: list[torch.Tensor],
+                        hints: list[PageHints | None] | None = None) -> list[ColoredPage]:
         """Full-resolution scaled L (1, 1, H, W) per page -> each page coloured and composed.
 
         `colour` writes exactly these RGB values (rounded to uint8); mangacolor-eval's page mode
         scores them.
         """
+        hints = self._check_hints(hints, len(lightness))
         working = [self._to_working(l) for l in lightness]
+        inputs = self._with_hints(lightness, working, hints)
         coloured = []
-        for full, work, prediction in zip(lightness, working, self._predict_working(working)):
+        for full, work, prediction in zip(lightness, working, self._predict_working(inputs)):
             prediction = self._strength(prediction)
             mode = choose(self.compose, self.predicts, full)
             size = full.shape[-2:]
@@ -213,13 +226,46 @@ class PageColorizer:
         return torch.cat([prediction[:, :-2], prediction[:, -2:] * self.chroma], dim=1)
 
     @torch.inference_mode()
-    def predict_pages_ab(self, lightness: list[torch.Tensor]) -> list[torch.Tensor]:
+    def predict_pages_ab(self, lightness: list[torch.Tensor],
+                         hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
         """Full-resolution scaled L (1, 1, H, W) per page -> predicted scaled ab (1, 2, H, W) per page."""
-        predictions = self._predict_working([self._to_working(l) for l in lightness])
+        hints = self._check_hints(hints, len(lightness))
+        working = [self._to_working(l) for l in lightness]
+        predictions = self._predict_working(self._with_hints(lightness, working, hints))
         return [self._resize(p[:, -2:], full.shape[-2:]) for p, full in zip(predictions, lightness)]
 
+    def _check_hints(self, hints: list[PageHints | None] | None, pages: int) -> list[PageHints | None]:
+        """One entry per page (None: automatic); hints for a generator without hint inputs refused."""
+        if hints is None:
+            return [None] * pages
+        hints = list(hints)
+        if len(hints) != pages:
+            raise ValueError(f"hints for {len(hints)} pages given with {pages} pages: one entry (or None) a page")
+        if not self.hints and any(page_hints for page_hints in hints if page_hints is not None):
+            raise ValueError("this generator takes no hints (it was trained without hint inputs); colour "
+                             "its pages without hints, or use a generator trained with model.hints")
+        return hints
+
+    def _with_hints(self, lightness: list[torch.Tensor], working: list[torch.Tensor],
+                    hints: list[PageHints | None]) -> list[torch.Tensor]:
+        """The generator's input per page at the working size: L alone for a generator without hint
+        inputs (as before hints), else `hint_input(L, color, mask)` with each page's hints
+        rasterised from its own pixels (empty maps for a page without any)."""
+        if not self.hints:
+            return working
+        inputs = []
+        for full, work, page_hints in zip(lightness, working, hints):
+            size = tuple(work.shape[-2:])
+            if page_hints:
+                color, mask = page_hints.raster(tuple(full.shape[-2:]), size, self.predicts, self.device)
+            else:
+                color, mask = no_hints(1, *size, self.predicts, self.device)
+            inputs.append(hint_input(work, color, mask))
+        return inputs
+
     def _predict_working(self, working: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Working-size scaled L (1, 1, h, w) per page -> the generator's output (1, C, h, w) per page.
+        """Working-size generator inputs (1, Cin, h, w) per page (scaled L, with the hint maps for a
+        hint generator) -> the generator's output (1, C, h, w) per page.
 
         The tiles of all the pages are predicted together, so pages (or strips) that share a
         working size share forward passes.
@@ -252,6 +298,9 @@ class PageColorizer:
 
     def _cut_tiles(self, lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]) -> list[torch.Tensor]:
         rows, cols = plan
+        # A hint generator's maps travel as channels of its input, so they are padded and cut exactly
+        # as L: the reflected margin holds the mirrored drawing with its mirrored hints, and every
+        # tile gets the hints that fall in it.
         padded = pad_to_multiple(lightness, self.multiple)
         return [padded[..., y:y + rows.length, x:x + cols.length] for y in rows.starts for x in cols.starts]
 
@@ -275,7 +324,7 @@ class PageColorizer:
         return ab[..., :rows.size, :cols.size]
 
     def _predict_tiles(self, tiles: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Tiles (1, 1, h, w) of any shapes -> the output (1, C, h, w) in float32, same-shape tiles batched."""
+        """Tiles (1, Cin, h, w) of any shapes -> the output (1, C, h, w) in float32, same-shape tiles batched."""
         by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, tile in enumerate(tiles):
             by_shape[tuple(tile.shape[-2:])].append(index)

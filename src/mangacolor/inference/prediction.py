@@ -35,7 +35,10 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict(generator: nn.Module, inputs: torch.Tensor, precision: str = "32-true") -> torch.Tensor:
-    """Scaled input (B, 1, H, W) of any size -> the generator's output (B, C, H, W), float32.
+    """Scaled input (B, Cin, H, W) of any size -> the generator's output (B, C, H, W), float32.
+
+    Cin is 1 (the page's L) or, for a generator that takes hints, L with the hint colour and mask
+    (`mangacolor.hints.raster.hint_input`).
 
     C is 2 (scaled ab) or 3 (scaled L, a, b) as the generator predicts (`generator.predicts`).
     The input is reflect-padded to the generator's multiple and the padding cropped from the
