@@ -8,6 +8,7 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from helpers.generators import TINY
 from PIL import Image, ImageDraw
 
 INK_X = 0.5  # the ink line runs down the middle of a line page: left region | right region
@@ -36,6 +37,19 @@ def make_cbz(path: Path, members: dict[str, Path]) -> Path:
         for name, file in members.items():
             archive.write(file, arcname=name)
     return path
+
+
+def hint_unet(predicts: str = "lab", seed: int = 0):
+    """A tiny untrained generator with hint inputs (1 + hint colour + mask): it drives every control
+    of the studio, though its colours mean nothing."""
+    import torch
+
+    from mangacolor.hints.raster import hint_channels
+    from mangacolor.models.components import UNetGenerator
+
+    torch.manual_seed(seed)
+    out_channels = 3 if predicts == "lab" else 2
+    return UNetGenerator(**TINY, in_channels=1 + hint_channels(predicts), out_channels=out_channels).eval()
 
 
 @contextmanager

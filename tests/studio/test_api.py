@@ -16,7 +16,7 @@ pytest.importorskip("httpx", reason="the studio extra is not installed: pip inst
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from helpers.generators import TINY, vivid_unet  # noqa: E402
-from helpers.studio import draw_line_page, make_cbz, make_chapter  # noqa: E402
+from helpers.studio import draw_line_page, hint_unet, make_cbz, make_chapter  # noqa: E402
 from PIL import Image  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
@@ -94,6 +94,21 @@ def test_preview_without_hints_is_the_automatic_colouring_at_the_width_asked(cli
 def test_preview_with_hints_on_a_model_without_hint_inputs_says_so(client):
     response = client.post("/api/pages/2/preview", json={"hints": HINTS["hints"], "seq": 1})
     assert response.status_code == 200 and "takes no hints" in response.headers["X-Studio-Warning"]
+
+
+def test_preview_with_hints_on_a_hint_model_uses_them_and_the_saved_ones_by_default(chapter, tmp_path):
+    model = export_generator(hint_unet(), TINY, tmp_path / "hint_generator.pt")
+    client, studio = studio_client(model, chapter, tmp_path / "out")
+    with client:
+        assert client.get("/api/state").json()["model"]["hints"] is True
+        plain = png(client.post("/api/pages/2/preview", json={"seq": 1, "hints": []}))
+        hinted = client.post("/api/pages/2/preview", json={"seq": 2, "hints": HINTS["hints"]})
+        assert "X-Studio-Warning" not in hinted.headers
+        hinted = png(hinted)
+        assert (hinted.int() - plain.int()).abs().max() > 0, "the hints changed nothing"
+        client.put("/api/pages/2/hints", json=HINTS)
+        saved = png(client.post("/api/pages/2/preview", json={"seq": 3}))
+    assert torch.equal(saved, hinted)
 
 
 def test_a_stale_preview_is_dropped(client):

@@ -28,8 +28,8 @@ pytest.importorskip("uvicorn", reason="the studio extra is not installed: pip in
 
 import torch  # noqa: E402
 from helpers.cli import REPO  # noqa: E402
-from helpers.generators import TINY, vivid_unet  # noqa: E402
-from helpers.studio import draw_line_page, running  # noqa: E402
+from helpers.generators import TINY  # noqa: E402
+from helpers.studio import draw_line_page, hint_unet, running  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from mangacolor.color import uint8_to_unit  # noqa: E402
@@ -92,7 +92,7 @@ def session(tmp_path_factory):
         draw_line_page(chapter / f"p{number:03d}.png", PAGE_SIZE)
     Image.new("RGB", (40, 30), REFERENCE).save(root / "reference.png")
     trained = FIXTURE.is_file()
-    ckpt = FIXTURE if trained else export_generator(vivid_unet(out_channels=3), TINY, root / "generator.pt")
+    ckpt = FIXTURE if trained else export_generator(hint_unet(), TINY, root / "generator.pt")
     output = root / "out"
     port = free_port()
     studio = build_studio(StudioSettings(ckpt, output, chapter, port=port))

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mangacolor.hints.marks import PageHints
+from mangacolor.inference.generator_file import takes_hints
 from mangacolor.inference.page_colorizer import PageColorizer
 
 
@@ -24,7 +25,7 @@ class ColorEngine:
         self.generator = generator.eval().to(device)
         self.short_side = short_side
         self.device, self.precision = device, precision
-        self.takes_hints = bool(getattr(generator, "hints", False))
+        self.takes_hints = takes_hints(generator)
         self.lock = threading.Lock()
         self._latest: dict[int, int] = {}
         self._latest_lock = threading.Lock()
