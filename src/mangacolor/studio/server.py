@@ -71,6 +71,9 @@ def serve(settings: StudioSettings) -> None:
     if settings.open_browser:
         webbrowser.open(url)
     config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="off")
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn has shut down cleanly, then re-raises the signal it caught
+        pass
     print("mangacolor-studio: stopped; every hint was already saved under "
           f"{studio.hints_root}", flush=True)
