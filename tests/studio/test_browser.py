@@ -10,9 +10,7 @@ chroma at a dot, the paper beyond the ink line) skip, naming the script to run.
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import os
 import shutil
 import socket
@@ -29,14 +27,21 @@ pytest.importorskip("uvicorn", reason="the studio extra is not installed: pip in
 import torch  # noqa: E402
 from helpers.cli import REPO  # noqa: E402
 from helpers.generators import TINY  # noqa: E402
-from helpers.studio import draw_line_page, hint_unet, running  # noqa: E402
+from helpers.studio import (  # noqa: E402
+    CHROMA_SHARE,
+    HINT_RGB,
+    HUE_WITHIN,
+    PAPER_WITHIN,
+    draw_line_page,
+    hint_unet,
+    judge_dot,
+    running,
+)
 from PIL import Image  # noqa: E402
 
-from mangacolor.color import uint8_to_unit  # noqa: E402
 from mangacolor.colorize.job import colorize  # noqa: E402
 from mangacolor.colorize.settings import ColorizeSettings  # noqa: E402
 from mangacolor.inference.generator_file import export_generator  # noqa: E402
-from mangacolor.metrics import delta_e_2000  # noqa: E402
 from mangacolor.studio.app import create_app  # noqa: E402
 from mangacolor.studio.engine import multiply  # noqa: E402
 from mangacolor.studio.server import build_studio  # noqa: E402
@@ -45,7 +50,7 @@ from mangacolor.studio.settings import StudioSettings  # noqa: E402
 FIXTURE = REPO / "tests" / "fixtures" / "studio" / "hint_generator.pt"
 MAKE_FIXTURE = "python scripts/make_studio_fixture.py"
 PAGE_SIZE = (256, 192)          # width, height: shown at its own size (one canvas pixel per page pixel)
-HINT = "#c83c3c"                # a clear red
+HINT = "#%02x%02x%02x" % HINT_RGB
 REFERENCE = (58, 95, 205)       # the reference page's one colour
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOT = os.environ.get("MANGACOLOR_STUDIO_SCREENSHOT")  # a path: save a screenshot there
@@ -187,17 +192,6 @@ def preview(session) -> np.ndarray:
     return np.array(data, dtype=np.uint8).reshape(height, -1, 4)[..., :3]
 
 
-def lab(rgb: np.ndarray) -> torch.Tensor:
-    from kornia.color import rgb_to_lab
-
-    return rgb_to_lab(uint8_to_unit(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]))[0]
-
-
-def hue_and_chroma(rgb: np.ndarray) -> tuple[float, float]:
-    _, a, b = lab(rgb.reshape(1, 1, 3).astype(np.uint8)).flatten().tolist()
-    return math.degrees(math.atan2(b, a)) % 360, math.hypot(a, b)
-
-
 def page_pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
@@ -233,16 +227,10 @@ def test_a_dot_inside_a_region_colours_it_and_the_paper_beyond_the_line_stays(se
     assert saved_hints(session) == [{"x": LEFT[0], "y": LEFT[1], "color": HINT, "size": 7}]
     if not session.trained:
         pytest.skip(f"colours judged on the committed hint model only: run {MAKE_FIXTURE}")
-    shown = preview(session)
-    x, y = LEFT
-    hue, chroma = hue_and_chroma(shown[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).mean(0).round())
-    hint_hue, hint_chroma = hue_and_chroma(np.array([0xC8, 0x3C, 0x3C]))
-    assert min(abs(hue - hint_hue), 360 - abs(hue - hint_hue)) <= 30, (hue, hint_hue)
-    assert chroma >= hint_chroma / 2, (chroma, hint_chroma)
-    page = page_pixels(session.chapter / "p001.png")
-    beyond = (slice(PAGE_SIZE[1] // 4, PAGE_SIZE[1] * 3 // 4), slice(PAGE_SIZE[0] * 5 // 8, PAGE_SIZE[0] * 7 // 8))
-    difference = delta_e_2000(lab(shown[beyond]), lab(page[beyond]), dim=0)
-    assert difference.mean() <= 3, float(difference.mean())
+    judged = judge_dot(preview(session), page_pixels(session.chapter / "p001.png"), LEFT)
+    assert judged["hue_error"] <= HUE_WITHIN, judged
+    assert judged["chroma_share"] >= CHROMA_SHARE, judged
+    assert judged["paper_delta_e"] <= PAPER_WITHIN, judged
 
 
 def test_a_stroke(session):
