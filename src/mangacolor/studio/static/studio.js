@@ -87,8 +87,10 @@
     const hints = await apiJson(`/api/pages/${index}/hints`);
     if (S.page !== index) return;  // another page was asked for meanwhile
     S.width = bitmap.width; S.height = bitmap.height;
-    const room = Math.max(200, $("stage-area").clientWidth - 24);
-    const shown = Math.min(S.width, room);
+    // The whole page in view: as wide as the room allows, and no taller than the room.
+    const area = $("stage-area");
+    const room = Math.max(200, Math.min(area.clientWidth - 24, (area.clientHeight - 50) * S.width / S.height));
+    const shown = Math.min(S.width, Math.round(room));
     S.scale = shown / S.width;
     const h = Math.round(S.height * S.scale);
     for (const id of ["page-canvas", "result-canvas", "hint-canvas"]) {
@@ -417,8 +419,10 @@
     $("upload").addEventListener("change", (e) => { upload([...e.target.files]); e.target.value = ""; });
     $("size").addEventListener("input", (e) => { S.size = Number(e.target.value); $("size-value").textContent = S.size; });
     $("color").addEventListener("input", (e) => setColor(e.target.value));
-    $("hex").addEventListener("change", (e) => setColor(e.target.value));
-    $("hex").addEventListener("keydown", (e) => { if (e.key === "Enter") setColor(e.target.value); });
+    // An emptied field is a user about to type, not a wrong colour: nothing to say yet.
+    const typed = (e) => (e.target.value.trim() ? setColor(e.target.value) : null);
+    $("hex").addEventListener("change", typed);
+    $("hex").addEventListener("keydown", (e) => { if (e.key === "Enter") typed(e); });
     $("undo").addEventListener("click", undo);
     $("redo").addEventListener("click", redo);
     $("clear").addEventListener("click", () => { if (S.marks.length && editable()) commit([]); });
