@@ -8,14 +8,15 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers.generators import TINY
 from PIL import Image, ImageDraw
+
+from helpers.generators import TINY
 
 INK_X = 0.5  # the ink line runs down the middle of a line page: left region | right region
 
 
 def draw_line_page(path: Path, size=(96, 64)) -> Path:
-    """A B&W page: white paper, a black frame and one vertical ink line splitting it in two regions."""
+    """A B&W page: white paper, a black frame and one vertical ink line splitting it in two."""
     width, height = size
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
@@ -49,7 +50,9 @@ def hint_unet(predicts: str = "lab", seed: int = 0):
 
     torch.manual_seed(seed)
     out_channels = 3 if predicts == "lab" else 2
-    return UNetGenerator(**TINY, in_channels=1 + hint_channels(predicts), out_channels=out_channels).eval()
+    return UNetGenerator(
+        **TINY, in_channels=1 + hint_channels(predicts), out_channels=out_channels
+    ).eval()
 
 
 @contextmanager
@@ -57,7 +60,9 @@ def running(app, port: int):
     """The app served by uvicorn on 127.0.0.1:port in a thread, stopped afterwards."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -72,11 +77,11 @@ def running(app, port: int):
         thread.join(10)
 
 
-# ---- how the browser test judges the colours at a dot (scripts/make_studio_fixture.py checks the same)
-HINT_RGB = (0xC8, 0x3C, 0x3C)     # "#c83c3c", a clear red
-HUE_WITHIN = 30.0                 # degrees from the hint's hue, at the dot
-CHROMA_SHARE = 0.5                # of the hint's chroma, at least, at the dot
-PAPER_WITHIN = 3.0                # dE00 from the page, on the paper beyond the ink line
+# ---- how the browser test judges the colours at a dot (scripts/make_studio_fixture.py too)
+HINT_RGB = (0xC8, 0x3C, 0x3C)  # "#c83c3c", a clear red
+HUE_WITHIN = 30.0  # degrees from the hint's hue, at the dot
+CHROMA_SHARE = 0.5  # of the hint's chroma, at least, at the dot
+PAPER_WITHIN = 3.0  # dE00 from the page, on the paper beyond the ink line
 
 
 def hue_and_chroma(rgb) -> tuple[float, float]:
@@ -86,14 +91,18 @@ def hue_and_chroma(rgb) -> tuple[float, float]:
     import torch
     from kornia.color import rgb_to_lab
 
-    _, a, b = rgb_to_lab(torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1) / 255.0).flatten().tolist()
+    _, a, b = (
+        rgb_to_lab(torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1) / 255.0)
+        .flatten()
+        .tolist()
+    )
     return math.degrees(math.atan2(b, a)) % 360, math.hypot(a, b)
 
 
 def judge_dot(colored, page, dot: tuple[int, int], hint_rgb=HINT_RGB) -> dict[str, float]:
-    """A page coloured with one dot of `hint_rgb` at `dot` in its left region (uint8 numpy (H, W, 3),
-    with the B&W page) -> the hue error and chroma share at the dot, and the mean dE00 of the paper
-    beyond the ink line (the right region's middle) against the page."""
+    """A page coloured with one dot of `hint_rgb` at `dot` in its left region (uint8 numpy
+    (H, W, 3), with the B&W page) -> the hue error and chroma share at the dot, and the mean dE00
+    of the paper beyond the ink line (the right region's middle) against the page."""
     import numpy as np
     import torch
     from kornia.color import rgb_to_lab
@@ -101,19 +110,29 @@ def judge_dot(colored, page, dot: tuple[int, int], hint_rgb=HINT_RGB) -> dict[st
     from mangacolor.metrics import delta_e_2000
 
     x, y = dot
-    hue, chroma = hue_and_chroma(colored[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).mean(0).round().tolist())
+    hue, chroma = hue_and_chroma(
+        colored[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3).mean(0).round().tolist()
+    )
     hint_hue, hint_chroma = hue_and_chroma(list(hint_rgb))
     height, width = page.shape[:2]
     beyond = (slice(height // 4, height * 3 // 4), slice(width * 5 // 8, width * 7 // 8))
 
     def lab(rgb):
-        return rgb_to_lab(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0)
+        return rgb_to_lab(
+            torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
+        )
 
     paper = float(delta_e_2000(lab(colored[beyond]), lab(page[beyond])).mean())
-    return {"hue_error": min(abs(hue - hint_hue), 360 - abs(hue - hint_hue)),
-            "chroma_share": chroma / hint_chroma, "paper_delta_e": paper}
+    return {
+        "hue_error": min(abs(hue - hint_hue), 360 - abs(hue - hint_hue)),
+        "chroma_share": chroma / hint_chroma,
+        "paper_delta_e": paper,
+    }
 
 
 def dot_is_obeyed(judged: dict[str, float]) -> bool:
-    return (judged["hue_error"] <= HUE_WITHIN and judged["chroma_share"] >= CHROMA_SHARE
-            and judged["paper_delta_e"] <= PAPER_WITHIN)
+    return (
+        judged["hue_error"] <= HUE_WITHIN
+        and judged["chroma_share"] >= CHROMA_SHARE
+        and judged["paper_delta_e"] <= PAPER_WITHIN
+    )

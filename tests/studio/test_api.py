@@ -1,5 +1,6 @@
 """The studio's web API through Starlette's test client: pages, previews, hint files, the palette,
-uploads, saving, the chapter, and what it refuses (wrong token, Host or Origin, path tricks, bad files)."""
+uploads, saving, the chapter, and what it refuses (wrong token, Host or Origin, path tricks, bad
+files)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("starlette", reason="the studio extra is not installed: pip install -e '.[studio]'")
+pytest.importorskip(
+    "starlette", reason="the studio extra is not installed: pip install -e '.[studio]'"
+)
 pytest.importorskip("httpx", reason="the studio extra is not installed: pip install -e '.[studio]'")
 
 import numpy as np  # noqa: E402
@@ -28,8 +31,13 @@ from mangacolor.studio.engine import multiply  # noqa: E402
 from mangacolor.studio.server import build_studio  # noqa: E402
 from mangacolor.studio.settings import StudioSettings  # noqa: E402
 
-HINTS = {"version": 1, "hints": [{"x": 20, "y": 30, "color": "#d9a066", "size": 7},
-                                 {"points": [[60, 10], [70, 40]], "color": "#3a5fcd", "size": 5}]}
+HINTS = {
+    "version": 1,
+    "hints": [
+        {"x": 20, "y": 30, "color": "#d9a066", "size": 7},
+        {"points": [[60, 10], [70, 40]], "color": "#3a5fcd", "size": 5},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +83,12 @@ def pixels(image: Image.Image) -> torch.Tensor:
 
 def test_pages_are_listed_by_index_with_archive_members_and_the_page_is_served(client):
     state = client.get("/api/state").json()
-    assert [p["name"] for p in state["pages"]] == ["extra.cbz: a/01.png", "extra.cbz: a/02.png", "p001.png", "p002.png"]
+    assert [p["name"] for p in state["pages"]] == [
+        "extra.cbz: a/01.png",
+        "extra.cbz: a/02.png",
+        "p001.png",
+        "p002.png",
+    ]
     assert [p["index"] for p in state["pages"]] == [0, 1, 2, 3]
     assert state["model"]["hints"] is False and state["palette"] == []
     assert png(client.get("/api/pages/2/image")).shape == (3, 64, 96)
@@ -96,7 +109,9 @@ def test_preview_with_hints_on_a_model_without_hint_inputs_says_so(client):
     assert response.status_code == 200 and "takes no hints" in response.headers["X-Studio-Warning"]
 
 
-def test_preview_with_hints_on_a_hint_model_uses_them_and_the_saved_ones_by_default(chapter, tmp_path):
+def test_preview_with_hints_on_a_hint_model_uses_them_and_the_saved_ones_by_default(
+    chapter, tmp_path
+):
     model = export_generator(hint_unet(), TINY, tmp_path / "hint_generator.pt")
     client, studio = studio_client(model, chapter, tmp_path / "out")
     with client:
@@ -118,7 +133,8 @@ def test_a_stale_preview_is_dropped(client):
 
 
 def test_saved_hints_are_the_hint_file_colorize_reads_and_come_back_after_a_restart(
-        generator_path, chapter, tmp_path):
+    generator_path, chapter, tmp_path
+):
     output = tmp_path / "out"
     client, _ = studio_client(generator_path, chapter, output)
     with client:
@@ -136,13 +152,18 @@ def test_saved_hints_are_the_hint_file_colorize_reads_and_come_back_after_a_rest
     assert again["width"] == 96 and again["height"] == 64
 
 
-@pytest.mark.parametrize("hints, field", [
-    ([{"x": 20, "y": 30, "color": "red", "size": 7}], "color"),
-    ([{"x": 500, "y": 30, "color": "#d9a066", "size": 7}], "x"),
-    ([{"x": 20, "y": 30, "color": "#d9a066", "size": -1}], "size"),
-    ("dots", "hints"),
-])
-def test_bad_hints_are_refused_with_the_field_named_and_nothing_written(client, hints, field, tmp_path):
+@pytest.mark.parametrize(
+    "hints, field",
+    [
+        ([{"x": 20, "y": 30, "color": "red", "size": 7}], "color"),
+        ([{"x": 500, "y": 30, "color": "#d9a066", "size": 7}], "x"),
+        ([{"x": 20, "y": 30, "color": "#d9a066", "size": -1}], "size"),
+        ("dots", "hints"),
+    ],
+)
+def test_bad_hints_are_refused_with_the_field_named_and_nothing_written(
+    client, hints, field, tmp_path
+):
     response = client.put("/api/pages/2/hints", json={"version": 1, "hints": hints})
     assert response.status_code == 400 and field in response.json()["error"]
     assert not (tmp_path / "out" / "hints" / "p001.json").exists()
@@ -156,7 +177,10 @@ def test_the_palette_is_kept_in_palette_json(generator_path, chapter, tmp_path):
         bad = client.put("/api/palette", json={"colors": [{"name": "x", "color": "blue"}]})
         assert bad.status_code == 400 and "colors[0].color" in bad.json()["error"]
     kept = json.loads((tmp_path / "out" / "palette.json").read_text())["colors"]
-    assert kept == [{"name": "hero's hair", "color": "#d9a066"}, {"name": "sky", "color": "#3a5fcd"}]
+    assert kept == [
+        {"name": "hero's hair", "color": "#d9a066"},
+        {"name": "sky", "color": "#3a5fcd"},
+    ]
     client, _ = studio_client(generator_path, chapter, tmp_path / "out")
     with client:
         assert client.get("/api/state").json()["palette"] == kept
@@ -173,12 +197,17 @@ def test_uploads_are_saved_under_pages_with_a_number_rather_than_overwriting(cli
     assert (tmp_path / "out" / "pages" / "mine.png").read_bytes() == data
     assert (tmp_path / "out" / "pages" / "mine_2.png").read_bytes() == data
     assert (first["index"], second["index"]) == (4, 5)
-    assert client.put(f"/api/pages/{second['index']}/hints", json=HINTS).json()["saved"] == "hints/pages/mine_2.json"
+    assert (
+        client.put(f"/api/pages/{second['index']}/hints", json=HINTS).json()["saved"]
+        == "hints/pages/mine_2.json"
+    )
     assert not (tmp_path / "mine.png").with_name("mine_2.png").exists()
 
 
 def test_bad_uploads_are_refused_with_a_clear_message(generator_path, chapter, tmp_path):
-    client, _ = studio_client(generator_path, chapter, tmp_path / "out", max_pixels=10_000, max_upload_bytes=50_000)
+    client, _ = studio_client(
+        generator_path, chapter, tmp_path / "out", max_pixels=10_000, max_upload_bytes=50_000
+    )
     big = io.BytesIO()
     Image.new("L", (200, 200)).save(big, format="PNG")
     with client:
@@ -193,11 +222,21 @@ def test_bad_uploads_are_refused_with_a_clear_message(generator_path, chapter, t
             assert response.status_code == 400, name
             assert message in response.json()["error"], (name, response.json())
         assert len(client.get("/api/state").json()["pages"]) == 4
-    assert not (tmp_path / "out" / "pages").exists() or not any((tmp_path / "out" / "pages").iterdir())
+    assert not (tmp_path / "out" / "pages").exists() or not any(
+        (tmp_path / "out" / "pages").iterdir()
+    )
 
 
-@pytest.mark.parametrize("path", ["/api/pages/4/image", "/api/pages/-1/image", "/api/pages/..%2F..%2Fetc/image",
-                                  "/api/pages/p001.png/hints", "/api/pages/1e3/image"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/pages/4/image",
+        "/api/pages/-1/image",
+        "/api/pages/..%2F..%2Fetc/image",
+        "/api/pages/p001.png/hints",
+        "/api/pages/1e3/image",
+    ],
+)
 def test_pages_are_named_by_index_only(client, path):
     response = client.get(path)
     assert response.status_code in (400, 404) and "passwd" not in response.text
@@ -217,11 +256,15 @@ def test_an_archive_climbing_out_is_refused_before_anything(generator_path, tmp_
     draw_line_page(folder / "ok.png")
     make_cbz(folder / "bad.cbz", {"../escape.png": page})
     studio = build_studio(StudioSettings(generator_path, tmp_path / "out2", folder))
-    assert [p.name for p in studio.book.pages] == ["ok.png"] and "outside" in studio.book.unlisted[0]
+    assert [p.name for p in studio.book.pages] == ["ok.png"] and "outside" in studio.book.unlisted[
+        0
+    ]
 
 
 def test_a_wrong_token_host_or_origin_is_refused(generator_path, chapter, tmp_path):
-    client, studio = studio_client(generator_path, chapter, tmp_path / "out", token_in_headers=False)
+    client, studio = studio_client(
+        generator_path, chapter, tmp_path / "out", token_in_headers=False
+    )
     with client:
         assert client.get("/api/state").status_code == 403
         assert client.get("/").status_code == 403
@@ -229,12 +272,26 @@ def test_a_wrong_token_host_or_origin_is_refused(generator_path, chapter, tmp_pa
         assert client.get(f"/api/state?token={studio.token}").status_code == 200
         assert client.get(f"/?token={studio.token}").status_code == 200
         good = {"X-Studio-Token": studio.token}
-        assert client.get("/api/state", headers={**good, "Host": "evil.example:8765"}).status_code == 403
-        cross = client.put("/api/pages/2/hints", json=HINTS, headers={**good, "Origin": "http://evil.example"})
+        assert (
+            client.get("/api/state", headers={**good, "Host": "evil.example:8765"}).status_code
+            == 403
+        )
+        cross = client.put(
+            "/api/pages/2/hints", json=HINTS, headers={**good, "Origin": "http://evil.example"}
+        )
         assert cross.status_code == 403 and "another site" in cross.json()["error"]
-        assert client.put("/api/pages/2/hints", json=HINTS, headers={**good, "Origin": "http://testserver"}).status_code == 200
-        assert client.get("/static/studio.css", headers={"Host": "rebound.example"}).status_code == 403
-    assert read_hint_file(tmp_path / "out" / "hints" / "p001.json", (64, 96)).marks  # only the same-origin write
+        assert (
+            client.put(
+                "/api/pages/2/hints", json=HINTS, headers={**good, "Origin": "http://testserver"}
+            ).status_code
+            == 200
+        )
+        assert (
+            client.get("/static/studio.css", headers={"Host": "rebound.example"}).status_code == 403
+        )
+    assert read_hint_file(
+        tmp_path / "out" / "hints" / "p001.json", (64, 96)
+    ).marks  # only the same-origin write
 
 
 def test_save_writes_the_page_and_a_colour_layer_that_multiplies_back(client, tmp_path):
@@ -246,7 +303,9 @@ def test_save_writes_the_page_and_a_colour_layer_that_multiplies_back(client, tm
     assert layer.shape == (4, 64, 96)
     assert (multiply(page, layer).int() - colored.int()).abs().max() <= 2
     assert saved["layer_error"] <= 2
-    assert (layer[3][page.amax(0) == 0] == 0).float().mean() > 0.5, "pure ink stays mostly transparent"
+    assert (layer[3][page.amax(0) == 0] == 0).float().mean() > 0.5, (
+        "pure ink stays mostly transparent"
+    )
 
 
 def test_colour_the_chapter_runs_colorize_with_progress(client, tmp_path):

@@ -14,15 +14,18 @@ import json
 import os
 import shutil
 import socket
-import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytest.importorskip("starlette", reason="the studio extra is not installed: pip install -e '.[studio]'")
-pytest.importorskip("uvicorn", reason="the studio extra is not installed: pip install -e '.[studio]'")
+pytest.importorskip(
+    "starlette", reason="the studio extra is not installed: pip install -e '.[studio]'"
+)
+pytest.importorskip(
+    "uvicorn", reason="the studio extra is not installed: pip install -e '.[studio]'"
+)
 
 import torch  # noqa: E402
 from helpers.cli import REPO  # noqa: E402
@@ -49,15 +52,17 @@ from mangacolor.studio.settings import StudioSettings  # noqa: E402
 
 FIXTURE = REPO / "tests" / "fixtures" / "studio" / "hint_generator.pt"
 MAKE_FIXTURE = "python scripts/make_studio_fixture.py"
-PAGE_SIZE = (256, 192)          # width, height: shown at its own size (one canvas pixel per page pixel)
+PAGE_SIZE = (256, 192)  # width, height: shown at its own size (one canvas pixel per page pixel)
 HINT = "#%02x%02x%02x" % HINT_RGB
-REFERENCE = (58, 95, 205)       # the reference page's one colour
+REFERENCE = (58, 95, 205)  # the reference page's one colour
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOT = os.environ.get("MANGACOLOR_STUDIO_SCREENSHOT")  # a path: save a screenshot there
 
 
 def browser_or_skip():
-    missing = [name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if not path]
+    missing = [
+        name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if not path
+    ]
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -76,7 +81,7 @@ class Session:
     output: Path
     chapter: Path
     ckpt: Path
-    trained: bool       # the committed hint model: its colours are judged
+    trained: bool  # the committed hint model: its colours are judged
 
 
 def free_port() -> int:
@@ -103,8 +108,14 @@ def session(tmp_path_factory):
     studio = build_studio(StudioSettings(ckpt, output, chapter, port=port))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000", "--force-device-scale-factor=1"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     with running(create_app(studio), port) as base:
@@ -125,7 +136,10 @@ def wait_idle(session, timeout=60):
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(session.driver, timeout, poll_frequency=0.05).until(
-        lambda d: d.execute_script("return !!(window.studio && window.studio.idle && window.studio.idle())"))
+        lambda d: d.execute_script(
+            "return !!(window.studio && window.studio.idle && window.studio.idle())"
+        )
+    )
 
 
 def canvas(session):
@@ -137,20 +151,26 @@ def canvas(session):
 def at(session, x, y):
     """ActionChains offset of page pixel (x, y) from the hint canvas' centre."""
     scale = js(session, "return window.studio.scale")
-    width, height = js(session, "const c = document.getElementById('hint-canvas'); return [c.width, c.height]")
+    width, height = js(
+        session, "const c = document.getElementById('hint-canvas'); return [c.width, c.height]"
+    )
     return round(x * scale - width / 2), round(y * scale - height / 2)
 
 
 def click_page(session, x, y):
     from selenium.webdriver.common.action_chains import ActionChains
 
-    ActionChains(session.driver).move_to_element_with_offset(canvas(session), *at(session, x, y)).click().perform()
+    ActionChains(session.driver).move_to_element_with_offset(
+        canvas(session), *at(session, x, y)
+    ).click().perform()
 
 
 def drag_page(session, start, end, steps=6):
     from selenium.webdriver.common.action_chains import ActionChains
 
-    chain = ActionChains(session.driver).move_to_element_with_offset(canvas(session), *at(session, *start))
+    chain = ActionChains(session.driver).move_to_element_with_offset(
+        canvas(session), *at(session, *start)
+    )
     chain.click_and_hold()
     for step in range(1, steps + 1):
         point = [start[i] + (end[i] - start[i]) * step / steps for i in range(2)]
@@ -180,14 +200,28 @@ def element(session, ident):
     return session.driver.find_element(By.ID, ident)
 
 
+def set_range(session, ident, value):
+    """A slider moved as a user moves it: its value set, its input event sent."""
+    js(
+        session,
+        "const s = document.getElementById(arguments[0]); s.value = arguments[1];"
+        " s.dispatchEvent(new Event('input'));",
+        ident,
+        value,
+    )
+
+
 def saved_hints(session, name="p001.json"):
     return json.loads((session.output / "hints" / name).read_text())["hints"]
 
 
 def preview(session) -> np.ndarray:
     """The preview canvas as uint8 (H, W, 3), at page pixels (the page is shown at its own size)."""
-    data = js(session, """const c = document.getElementById('result-canvas');
-        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);""")
+    data = js(
+        session,
+        """const c = document.getElementById('result-canvas');
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);""",
+    )
     height = js(session, "return document.getElementById('result-canvas').height")
     return np.array(data, dtype=np.uint8).reshape(height, -1, 4)[..., :3]
 
@@ -201,9 +235,9 @@ def no_errors(session):
     assert js(session, "return window.studio.errors") == 0, message
 
 
-# ---- one step per control ------------------------------------------------------------------------------
-LEFT = (PAGE_SIZE[0] // 4, PAGE_SIZE[1] // 2)           # the middle of the region left of the ink line
-RIGHT = (PAGE_SIZE[0] * 3 // 4, PAGE_SIZE[1] // 2)      # beyond the line
+# ---- one step per control -----------------------------------------------------------------
+LEFT = (PAGE_SIZE[0] // 4, PAGE_SIZE[1] // 2)  # the middle of the region left of the ink line
+RIGHT = (PAGE_SIZE[0] * 3 // 4, PAGE_SIZE[1] // 2)  # beyond the line
 
 
 def test_the_page_opens_with_the_pages_listed_and_the_automatic_colouring(session):
@@ -276,20 +310,30 @@ def test_the_eyedropper_takes_a_colour_from_the_result_and_from_a_reference(sess
     shown = preview(session)
     click_page(session, *RIGHT)
     x, y = RIGHT  # the click lands on this pixel or a neighbour (sub-pixel rounding of the offset)
-    near = {"#" + "".join(f"{v:02x}" for v in shown[y + dy, x + dx]) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    near = {
+        "#" + "".join(f"{v:02x}" for v in shown[y + dy, x + dx])
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+    }
     assert js(session, "return window.studio.color") in near
     element(session, "reference-file").send_keys(str(session.output.parent / "reference.png"))
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(session.driver, 10).until(lambda d: element(session, "reference-canvas").size["width"] > 0)
+    WebDriverWait(session.driver, 10).until(
+        lambda d: element(session, "reference-canvas").size["width"] > 0
+    )
     element(session, "reference-canvas").click()
     assert js(session, "return window.studio.color") == "#%02x%02x%02x" % REFERENCE
 
 
 def test_hide_hints(session):
     def painted():
-        return js(session, """const c = document.getElementById('hint-canvas');
-            return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0);""")
+        return js(
+            session,
+            """const c = document.getElementById('hint-canvas');
+            return c.getContext('2d').getImageData(0, 0, c.width, c.height).data
+                .some((v, i) => i % 4 === 3 && v > 0);""",
+        )
 
     assert painted()
     keys(session, "h")
@@ -299,14 +343,14 @@ def test_hide_hints(session):
 
 
 def test_before_after_slider_and_chroma(session):
-    js(session, "const s = document.getElementById('split'); s.value = 50; s.dispatchEvent(new Event('input'));")
+    set_range(session, "split", 50)
     assert "50%" in element(session, "result-canvas").value_of_css_property("clip-path")
-    js(session, "const s = document.getElementById('split'); s.value = 0; s.dispatchEvent(new Event('input'));")
-    js(session, "const s = document.getElementById('chroma'); s.value = 0; s.dispatchEvent(new Event('input'));")
+    set_range(session, "split", 0)
+    set_range(session, "chroma", 0)
     wait_idle(session)
     grey = preview(session).astype(int)
     assert np.abs(grey - grey.mean(axis=2, keepdims=True)).max() <= 2, "chroma 0 leaves colour"
-    js(session, "const s = document.getElementById('chroma'); s.value = 1; s.dispatchEvent(new Event('input'));")
+    set_range(session, "chroma", 1)
     wait_idle(session)
     assert element(session, "compose").get_attribute("value") == "auto"
 
@@ -321,7 +365,8 @@ def test_a_palette_entry_is_kept_and_reused_on_the_next_page(session):
 
     WebDriverWait(session.driver, 10).until(lambda d: (session.output / "palette.json").exists())
     assert json.loads((session.output / "palette.json").read_text())["colors"] == [
-        {"name": "hero's hair", "color": HINT}]
+        {"name": "hero's hair", "color": HINT}
+    ]
     keys(session, "\ue014")  # arrow right: the next page
     WebDriverWait(session.driver, 10).until(lambda d: js(session, "return window.studio.page") == 1)
     wait_idle(session)
@@ -334,7 +379,9 @@ def test_a_palette_entry_is_kept_and_reused_on_the_next_page(session):
     keys(session, "d")
     click_page(session, *RIGHT)
     wait_idle(session)
-    assert saved_hints(session, "p002.json") == [{"x": RIGHT[0], "y": RIGHT[1], "color": HINT, "size": 7}]
+    assert saved_hints(session, "p002.json") == [
+        {"x": RIGHT[0], "y": RIGHT[1], "color": HINT, "size": 7}
+    ]
 
 
 def test_next_page_and_back_keeps_the_hints(session):
@@ -354,8 +401,14 @@ def test_save_gives_the_page_colorize_gives_from_the_saved_hints(session, tmp_pa
     saved = session.output / "saved" / "p001.png"
     WebDriverWait(session.driver, 60).until(lambda d: (saved.with_name("p001.layer.png")).exists())
     takes_hints = js(session, "return window.studio.takesHints")
-    values = dict(ckpt_path=session.ckpt, input=session.chapter / "p001.png", output=tmp_path / "colorized",
-                  format="png", progress=False, device="cpu")
+    values = dict(
+        ckpt_path=session.ckpt,
+        input=session.chapter / "p001.png",
+        output=tmp_path / "colorized",
+        format="png",
+        progress=False,
+        device="cpu",
+    )
     if takes_hints:
         if "hints" not in {f.name for f in fields(ColorizeSettings)}:
             pytest.skip("mangacolor-colorize has no hints= yet (issue 22)")
@@ -368,8 +421,12 @@ def test_save_gives_the_page_colorize_gives_from_the_saved_hints(session, tmp_pa
 
 def test_the_colour_layer_composes_back_within_two_levels(session):
     page = torch.from_numpy(page_pixels(session.chapter / "p001.png").copy()).permute(2, 0, 1)
-    layer = torch.from_numpy(np.asarray(Image.open(session.output / "saved" / "p001.layer.png")).copy()).permute(2, 0, 1)
-    colored = torch.from_numpy(page_pixels(session.output / "saved" / "p001.png").copy()).permute(2, 0, 1)
+    layer = torch.from_numpy(
+        np.asarray(Image.open(session.output / "saved" / "p001.layer.png")).copy()
+    ).permute(2, 0, 1)
+    colored = torch.from_numpy(page_pixels(session.output / "saved" / "p001.png").copy()).permute(
+        2, 0, 1
+    )
     assert layer.shape[0] == 4
     assert (multiply(page, layer).int() - colored.int()).abs().max() <= 2
 
@@ -379,12 +436,16 @@ def test_an_upload_by_the_file_picker_and_a_bad_one(session, tmp_path):
     element(session, "upload").send_keys(str(page))
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(session.driver, 20).until(lambda d: js(session, "return window.studio.pages.length") == 3)
+    WebDriverWait(session.driver, 20).until(
+        lambda d: js(session, "return window.studio.pages.length") == 3
+    )
     assert (session.output / "pages" / "dropped page.png").exists()
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
     element(session, "upload").send_keys(str(bad))
-    WebDriverWait(session.driver, 20).until(lambda d: "notes.png" in element(session, "message").text)
+    WebDriverWait(session.driver, 20).until(
+        lambda d: "notes.png" in element(session, "message").text
+    )
     assert js(session, "return window.studio.pages.length") == 3
 
 
@@ -395,8 +456,12 @@ def test_colour_the_chapter_with_progress(session):
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(session.driver, 120).until(
-        lambda d: js(session, "return !!(window.studio.chapter && !window.studio.chapter.running"
-                              " && window.studio.chapter.total > 0)"))
+        lambda d: js(
+            session,
+            "return !!(window.studio.chapter && !window.studio.chapter.running"
+            " && window.studio.chapter.total > 0)",
+        )
+    )
     state = js(session, "return window.studio.chapter")
     assert state["error"] == "" and (state["done"], state["total"]) == (2, 2), state
     assert (session.output / "colored" / "p001.png").exists()

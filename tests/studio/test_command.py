@@ -1,5 +1,6 @@
 """mangacolor-studio as a user starts it: the address with a token printed, the page served, a
-warning for a host other than this machine, each bad option named, and Ctrl-C stopping it cleanly."""
+warning for a host other than this machine, each bad option named, and Ctrl-C stopping it
+cleanly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import time
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="the studio extra is not installed: pip install -e '.[studio]'")
+pytest.importorskip(
+    "uvicorn", reason="the studio extra is not installed: pip install -e '.[studio]'"
+)
 pytest.importorskip("httpx", reason="the studio extra is not installed: pip install -e '.[studio]'")
 
 import httpx  # noqa: E402
@@ -30,15 +33,28 @@ ADDRESS = re.compile(r"Open (http://127\.0\.0\.1:(\d+)/\?token=(\S+))")
 
 def start(args, cwd):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HYDRA_FULL_ERROR": "1"}
-    return subprocess.Popen([sys.executable, "-m", "mangacolor.commands.studio", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mangacolor.commands.studio", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_the_command_prints_its_address_serves_and_stops_cleanly_on_ctrl_c(tmp_path):
     model = export_generator(hint_unet(), TINY, tmp_path / "generator.pt")
     make_chapter(tmp_path / "chapter", 2)
-    process = start([f"ckpt_path={model}", f"input={tmp_path / 'chapter'}", f"output={tmp_path / 'out'}",
-                     "port=0"], tmp_path)
+    process = start(
+        [
+            f"ckpt_path={model}",
+            f"input={tmp_path / 'chapter'}",
+            f"output={tmp_path / 'out'}",
+            "port=0",
+        ],
+        tmp_path,
+    )
     try:
         lines, deadline = [], time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -58,7 +74,9 @@ def test_the_command_prints_its_address_serves_and_stops_cleanly_on_ctrl_c(tmp_p
                 time.sleep(0.1)
         assert page.status_code == 200 and "studio.js" in page.text
         assert httpx.get(f"http://127.0.0.1:{port}/api/state", timeout=5).status_code == 403
-        state = httpx.get(f"http://127.0.0.1:{port}/api/state", headers={"X-Studio-Token": token}, timeout=5)
+        state = httpx.get(
+            f"http://127.0.0.1:{port}/api/state", headers={"X-Studio-Token": token}, timeout=5
+        )
         assert len(state.json()["pages"]) == 2
     finally:
         process.send_signal(signal.SIGINT)
@@ -70,10 +88,14 @@ def test_the_command_prints_its_address_serves_and_stops_cleanly_on_ctrl_c(tmp_p
 @pytest.mark.slow
 def test_a_host_other_than_this_machine_is_warned_about(tmp_path):
     model = export_generator(hint_unet(), TINY, tmp_path / "generator.pt")
-    process = start([f"ckpt_path={model}", f"output={tmp_path / 'out'}", "port=0", "host=0.0.0.0"], tmp_path)
+    process = start(
+        [f"ckpt_path={model}", f"output={tmp_path / 'out'}", "port=0", "host=0.0.0.0"], tmp_path
+    )
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and "Open http" not in (process.stdout.readline() or "Open http"):
+        while time.monotonic() < deadline and "Open http" not in (
+            process.stdout.readline() or "Open http"
+        ):
             pass
     finally:
         process.send_signal(signal.SIGINT)
@@ -81,10 +103,17 @@ def test_a_host_other_than_this_machine_is_warned_about(tmp_path):
     assert "host=0.0.0.0: other machines on the network can reach the studio" in err
 
 
-@pytest.mark.parametrize("override, key", [
-    ({"port": 70000}, "port"), ({"chroma": -1}, "chroma"), ({"compose": "paint"}, "compose"),
-    ({"ckpt_path": None}, "ckpt_path"), ({"size": 0}, "size"), ({"input": "/no/such/chapter"}, "input"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"port": 70000}, "port"),
+        ({"chroma": -1}, "chroma"),
+        ({"compose": "paint"}, "compose"),
+        ({"ckpt_path": None}, "ckpt_path"),
+        ({"size": 0}, "size"),
+        ({"input": "/no/such/chapter"}, "input"),
+    ],
+)
 def test_bad_settings_name_their_key(tmp_path, override, key):
     config = OmegaConf.load(REPO / "conf" / "studio.yaml")
     config.ckpt_path = str(tmp_path / "g.pt")

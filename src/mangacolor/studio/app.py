@@ -28,14 +28,21 @@ from mangacolor.runtime.atomic import atomic_write
 from mangacolor.studio.chapter import ChapterRun
 from mangacolor.studio.engine import ColorEngine, color_layer
 from mangacolor.studio.guard import GuardMiddleware, allowed_hosts, new_token
-from mangacolor.studio.hint_store import HINTS, HintsRefused, load_hints, marks_as_json, parse_hints, save_hints
+from mangacolor.studio.hint_store import (
+    HINTS,
+    HintsRefused,
+    load_hints,
+    marks_as_json,
+    parse_hints,
+    save_hints,
+)
 from mangacolor.studio.pages import UPLOADS, PageBook, UploadRefused, png_bytes
 from mangacolor.studio.palette import PaletteError, check_palette, read_palette, write_palette
 from mangacolor.studio.settings import StudioSettings
 
 STATIC = Path(__file__).parent / "static"
-SAVED = "saved"                # single pages saved from the page, and their colour layers
-MAX_JSON_BYTES = 4 << 20       # a hint file of tens of thousands of points fits
+SAVED = "saved"  # single pages saved from the page, and their colour layers
+MAX_JSON_BYTES = 4 << 20  # a hint file of tens of thousands of points fits
 
 
 @dataclass
@@ -69,8 +76,10 @@ def page_index(request: Request, studio: Studio) -> int:
         index = int(request.path_params["index"])
         studio.book.page(index)
     except (ValueError, IndexError):
-        raise BadRequest(f"no page {request.path_params['index']!r}: pages are numbered 0 to "
-                         f"{len(studio.book) - 1}") from None
+        raise BadRequest(
+            f"no page {request.path_params['index']!r}: pages are numbered 0 to "
+            f"{len(studio.book) - 1}"
+        ) from None
     return index
 
 
@@ -105,7 +114,8 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
         return await run_in_threadpool(book.rgb, index)
 
     def page_size(rgb: torch.Tensor) -> tuple[int, int]:
-        return int(rgb.shape[-2]), int(rgb.shape[-1])   # (height, width), as the hint reader takes it
+        # (height, width), as the hint reader takes it
+        return int(rgb.shape[-2]), int(rgb.shape[-1])
 
     async def state(request: Request) -> Response:
         palette, palette_error = [], ""
@@ -113,22 +123,34 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
             palette = read_palette(settings.output)
         except PaletteError as problem:
             palette_error = str(problem)
-        return JSONResponse({
-            "pages": [{"index": p.index, "name": p.name, "uploaded": p.uploaded} for p in book.pages],
-            "unlisted": book.unlisted,
-            "palette": palette, "palette_error": palette_error,
-            "model": {"hints": studio.engine.takes_hints,
-                      "predicts": getattr(studio.engine.generator, "predicts", "ab"),
-                      "file": settings.ckpt_path.name},
-            "compose": settings.compose, "chroma": settings.chroma,
-            "compose_modes": list(COMPOSE_MODES), "output": str(settings.output),
-            "chapter": settings.input is not None or any(p.uploaded for p in book.pages),
-        })
+        return JSONResponse(
+            {
+                "pages": [
+                    {"index": p.index, "name": p.name, "uploaded": p.uploaded} for p in book.pages
+                ],
+                "unlisted": book.unlisted,
+                "palette": palette,
+                "palette_error": palette_error,
+                "model": {
+                    "hints": studio.engine.takes_hints,
+                    "predicts": getattr(studio.engine.generator, "predicts", "ab"),
+                    "file": settings.ckpt_path.name,
+                },
+                "compose": settings.compose,
+                "chroma": settings.chroma,
+                "compose_modes": list(COMPOSE_MODES),
+                "output": str(settings.output),
+                "chapter": settings.input is not None or any(p.uploaded for p in book.pages),
+            }
+        )
 
     async def image(request: Request) -> Response:
         rgb = await page_rgb(page_index(request, studio))
-        return Response(await run_in_threadpool(png_bytes, rgb), media_type="image/png",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            await run_in_threadpool(png_bytes, rgb),
+            media_type="image/png",
+            headers={"Cache-Control": "no-store"},
+        )
 
     async def get_hints(request: Request) -> Response:
         index = page_index(request, studio)
@@ -136,21 +158,38 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
         try:
             hints, path = load_hints(studio.hints_root, book.page(index).relative, page_size(rgb))
         except HintFileError as problem:
-            return JSONResponse({"version": 1, "hints": [], "width": rgb.shape[-1], "height": rgb.shape[-2],
-                                 "layer": False, "error": str(problem)})
-        return JSONResponse({
-            "version": 1, "hints": marks_as_json(hints), "layer": hints.layer is not None,
-            "width": rgb.shape[-1], "height": rgb.shape[-2],
-            "file": str(path.relative_to(settings.output)) if path else None,
-        })
+            return JSONResponse(
+                {
+                    "version": 1,
+                    "hints": [],
+                    "width": rgb.shape[-1],
+                    "height": rgb.shape[-2],
+                    "layer": False,
+                    "error": str(problem),
+                }
+            )
+        return JSONResponse(
+            {
+                "version": 1,
+                "hints": marks_as_json(hints),
+                "layer": hints.layer is not None,
+                "width": rgb.shape[-1],
+                "height": rgb.shape[-2],
+                "file": str(path.relative_to(settings.output)) if path else None,
+            }
+        )
 
     async def put_hints(request: Request) -> Response:
         index = page_index(request, studio)
         body = await read_json(request)
         rgb = await page_rgb(index)
         hints = parse_hints(body, page_size(rgb))
-        path = await run_in_threadpool(save_hints, studio.hints_root, book.page(index).relative, hints)
-        return JSONResponse({"saved": str(path.relative_to(settings.output)), "marks": len(hints.marks)})
+        path = await run_in_threadpool(
+            save_hints, studio.hints_root, book.page(index).relative, hints
+        )
+        return JSONResponse(
+            {"saved": str(path.relative_to(settings.output)), "marks": len(hints.marks)}
+        )
 
     async def current_hints(index: int, body: object, rgb: torch.Tensor) -> PageHints | None:
         """The hints a request sends (the page as the user sees it), else those saved."""
@@ -168,18 +207,29 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
         compose, chroma = look(body, studio)
         body = body if isinstance(body, dict) else {}
         width, seq = body.get("width", 0), body.get("seq", 0)
-        if not isinstance(width, int) or isinstance(width, bool) or width < 0 or not isinstance(seq, int):
+        if (
+            not isinstance(width, int)
+            or isinstance(width, bool)
+            or width < 0
+            or not isinstance(seq, int)
+        ):
             raise BadRequest("width and seq must be whole numbers (width 0: the page's own)")
         rgb = await page_rgb(index)
         hints = await current_hints(index, body, rgb)
         width = width or rgb.shape[-1]
-        colored = await run_in_threadpool(studio.engine.preview, index, seq, rgb, hints, compose, chroma, width)
+        colored = await run_in_threadpool(
+            studio.engine.preview, index, seq, rgb, hints, compose, chroma, width
+        )
         if colored is None:
             return Response(status_code=204, headers={"X-Studio-Stale": "1"})
         headers = {"Cache-Control": "no-store", "X-Studio-Seq": str(seq)}
         if hints and not studio.engine.takes_hints:
-            headers["X-Studio-Warning"] = "this model takes no hints: the preview is its automatic colouring"
-        return Response(await run_in_threadpool(png_bytes, colored), media_type="image/png", headers=headers)
+            headers["X-Studio-Warning"] = (
+                "this model takes no hints: the preview is its automatic colouring"
+            )
+        return Response(
+            await run_in_threadpool(png_bytes, colored), media_type="image/png", headers=headers
+        )
 
     async def save(request: Request) -> Response:
         """The coloured page at full size, and its colour layer, under output/saved/."""
@@ -196,9 +246,13 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
             data = await run_in_threadpool(png_bytes, pixels)
             with atomic_write(target) as handle:
                 handle.write(data)
-        return JSONResponse({"page": str(page_file.relative_to(settings.output)),
-                             "layer": str(layer_file.relative_to(settings.output)),
-                             "layer_error": layer_error})
+        return JSONResponse(
+            {
+                "page": str(page_file.relative_to(settings.output)),
+                "layer": str(layer_file.relative_to(settings.output)),
+                "layer_error": layer_error,
+            }
+        )
 
     async def saved_file(request: Request) -> Response:
         index = page_index(request, studio)
@@ -206,15 +260,21 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
         if kind not in ("page", "layer"):
             raise BadRequest("kind is page or layer")
         stem = Path(settings.output, SAVED, *book.page(index).relative.parts).with_suffix("")
-        path = stem.with_suffix(".png") if kind == "page" else stem.with_name(stem.name + ".layer.png")
+        path = (
+            stem.with_suffix(".png") if kind == "page" else stem.with_name(stem.name + ".layer.png")
+        )
         if not path.is_file():
             return error("not saved yet: press Save first", 404)
         return FileResponse(path, media_type="image/png", filename=path.name)
 
     async def upload(request: Request) -> Response:
         if int(request.headers.get("content-length") or 0) > settings.max_upload_bytes + (1 << 16):
-            raise UploadRefused(f"upload over the limit of {settings.max_upload_bytes} bytes (max_upload_bytes)")
-        async with request.form(max_files=1, max_fields=4, max_part_size=settings.max_upload_bytes) as form:
+            raise UploadRefused(
+                f"upload over the limit of {settings.max_upload_bytes} bytes (max_upload_bytes)"
+            )
+        async with request.form(
+            max_files=1, max_fields=4, max_part_size=settings.max_upload_bytes
+        ) as form:
             file = form.get("file")
             if file is None or isinstance(file, str):
                 raise UploadRefused("no file in the upload (the form field is 'file')")
@@ -265,8 +325,18 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
         Route("/api/chapter", chapter_state, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
-    handlers = {exc: on_error for exc in (BadRequest, HintsRefused, UploadRefused, PaletteError,
-                                          UnreadableImage, ArchiveError, HintFileError)}
+    handlers = {
+        exc: on_error
+        for exc in (
+            BadRequest,
+            HintsRefused,
+            UploadRefused,
+            PaletteError,
+            UnreadableImage,
+            ArchiveError,
+            HintFileError,
+        )
+    }
     app = Starlette(routes=routes, exception_handlers=handlers)
     hosts = hosts if hosts is not None else allowed_hosts(settings.host, settings.port)
     return GuardMiddleware(app, studio.token, hosts)

@@ -1,4 +1,4 @@
-""""Colour the chapter": colorize's own job over `input` with every page's hints, in a thread,
+""" "Colour the chapter": colorize's own job over `input` with every page's hints, in a thread,
 with its progress for the page to poll. It holds the model lock while it runs, so previews wait
 instead of competing with it for the CPU."""
 
@@ -36,12 +36,23 @@ class ChapterRun:
         return self.settings.output / CHAPTER_OUTPUT
 
     def colorize_settings(self) -> ColorizeSettings:
-        values = dict(ckpt_path=self.settings.ckpt_path, input=self.source, output=self.output,
-                      size=self.settings.size, compose=self.settings.compose, chroma=self.settings.chroma,
-                      device=self.settings.device, max_pixels=self.settings.max_pixels,
-                      archive_limits=self.settings.archive_limits, overwrite=True, progress=False,
-                      format="png")
-        if self.hints is not None and "hints" in {f.name for f in dataclasses.fields(ColorizeSettings)}:
+        values = dict(
+            ckpt_path=self.settings.ckpt_path,
+            input=self.source,
+            output=self.output,
+            size=self.settings.size,
+            compose=self.settings.compose,
+            chroma=self.settings.chroma,
+            device=self.settings.device,
+            max_pixels=self.settings.max_pixels,
+            archive_limits=self.settings.archive_limits,
+            overwrite=True,
+            progress=False,
+            format="png",
+        )
+        if self.hints is not None and "hints" in {
+            f.name for f in dataclasses.fields(ColorizeSettings)
+        }:
             values["hints"] = self.hints
         return ColorizeSettings(**values)
 
@@ -63,9 +74,11 @@ class ChapterRun:
 
         try:
             with self.lock:
-                summary = colorize(self.colorize_settings(), say=state.messages.append, on_page=on_page)
+                summary = colorize(
+                    self.colorize_settings(), say=state.messages.append, on_page=on_page
+                )
             state.summary = summary.line()
-        except Exception as error:  # noqa: BLE001 - any failure is shown on the page, the server goes on
+        except Exception as error:  # noqa: BLE001 - shown on the page; the server goes on
             state.error = f"{type(error).__name__}: {error}" if not str(error) else str(error)
         finally:
             state.running = False

@@ -20,8 +20,13 @@ from mangacolor.inference.page_colorizer import PageColorizer
 
 
 class ColorEngine:
-    def __init__(self, generator: nn.Module, short_side: int | None, device: str = "cpu",
-                 precision: str = "32-true"):
+    def __init__(
+        self,
+        generator: nn.Module,
+        short_side: int | None,
+        device: str = "cpu",
+        precision: str = "32-true",
+    ):
         self.generator = generator.eval().to(device)
         self.short_side = short_side
         self.device, self.precision = device, precision
@@ -30,16 +35,33 @@ class ColorEngine:
         self._latest: dict[int, int] = {}
         self._latest_lock = threading.Lock()
 
-    def color(self, rgb: torch.Tensor, hints: PageHints | None, compose: str, chroma: float) -> torch.Tensor:
-        """uint8 RGB (3, H, W) -> the coloured page, uint8 RGB at the same size. Hints are ignored by a
-        model that takes none (the page then says so); ValueError for a bad compose or chroma."""
-        colorizer = PageColorizer(self.generator, self.short_side, device=self.device,
-                                  precision=self.precision, compose=compose, chroma=chroma)
+    def color(
+        self, rgb: torch.Tensor, hints: PageHints | None, compose: str, chroma: float
+    ) -> torch.Tensor:
+        """uint8 RGB (3, H, W) -> the coloured page, uint8 RGB at the same size. Hints are ignored
+        by a model that takes none (the page then says so); ValueError for a bad compose or
+        chroma."""
+        colorizer = PageColorizer(
+            self.generator,
+            self.short_side,
+            device=self.device,
+            precision=self.precision,
+            compose=compose,
+            chroma=chroma,
+        )
         with self.lock:
             return self._colour(colorizer, rgb, hints)
 
-    def preview(self, page: int, seq: int, rgb: torch.Tensor, hints: PageHints | None, compose: str,
-                chroma: float, width: int) -> torch.Tensor | None:
+    def preview(
+        self,
+        page: int,
+        seq: int,
+        rgb: torch.Tensor,
+        hints: PageHints | None,
+        compose: str,
+        chroma: float,
+        width: int,
+    ) -> torch.Tensor | None:
         """The page coloured at `width` pixels across (never above its own), or None when a newer
         preview of the same page was asked for while this one waited."""
         with self._latest_lock:
@@ -48,14 +70,22 @@ class ColorEngine:
         if factor < 1.0:
             rgb = shrink(rgb, factor)
             hints = hints.scaled(factor) if hints else hints
-        colorizer = PageColorizer(self.generator, self.short_side, device=self.device,
-                                  precision=self.precision, compose=compose, chroma=chroma)
+        colorizer = PageColorizer(
+            self.generator,
+            self.short_side,
+            device=self.device,
+            precision=self.precision,
+            compose=compose,
+            chroma=chroma,
+        )
         with self.lock:
             if seq < self._latest.get(page, seq):
                 return None
             return self._colour(colorizer, rgb, hints)
 
-    def _colour(self, colorizer: PageColorizer, rgb: torch.Tensor, hints: PageHints | None) -> torch.Tensor:
+    def _colour(
+        self, colorizer: PageColorizer, rgb: torch.Tensor, hints: PageHints | None
+    ) -> torch.Tensor:
         if hints and self.takes_hints:
             return colorizer.colour([rgb], hints=[hints])[0]
         return colorizer.colour([rgb])[0]
@@ -65,7 +95,9 @@ def shrink(rgb: torch.Tensor, factor: float) -> torch.Tensor:
     """uint8 RGB (3, H, W) scaled by `factor` < 1, antialiased."""
     height, width = rgb.shape[-2:]
     size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    small = F.interpolate(rgb[None].float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+    small = F.interpolate(
+        rgb[None].float(), size=size, mode="bilinear", align_corners=False, antialias=True
+    )
     return small[0].round().clamp(0, 255).to(torch.uint8)
 
 
@@ -78,7 +110,9 @@ def color_layer(page: torch.Tensor, colored: torch.Tensor) -> tuple[torch.Tensor
     largest difference, in levels, between the page multiplied by it and the coloured page.
     """
     base, target = page.float(), colored.float()
-    layer = torch.where(base > 0, (255.0 * target / base.clamp_min(1.0)).round(), torch.full_like(base, 255.0))
+    layer = torch.where(
+        base > 0, (255.0 * target / base.clamp_min(1.0)).round(), torch.full_like(base, 255.0)
+    )
     layer = layer.clamp(0, 255)
     changed = (target - base).abs().amax(dim=0, keepdim=True) > 0.5
     layer = torch.where(changed, layer, torch.full_like(layer, 255.0))

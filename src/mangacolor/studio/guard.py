@@ -1,4 +1,5 @@
-"""What keeps another site, or another machine, from driving the studio (a local server that writes files).
+"""What keeps another site, or another machine, from driving the studio (a local server that
+writes files).
 
 - The Host header must name this server (127.0.0.1, localhost or [::1] at its port, or the `host=`
   it was started on): a DNS-rebinding page reaches us under its own name, and is refused.
@@ -24,7 +25,9 @@ def new_token() -> str:
 
 def allowed_hosts(host: str, port: int) -> set[str]:
     names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
-    return {f"{name}:{port}" for name in names} | ({name for name in names} if port == 80 else set())
+    return {f"{name}:{port}" for name in names} | (
+        {name for name in names} if port == 80 else set()
+    )
 
 
 class GuardMiddleware:
@@ -48,15 +51,28 @@ class GuardMiddleware:
         if path == "/" or path.startswith("/api/"):
             given = headers.get(TOKEN_HEADER)
             if given is None:
-                given = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [""])[0]
+                given = (
+                    parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [""]
+                )[0]
             if not secrets.compare_digest(given.encode(), self.token.encode()):
-                return await refuse(send, "refused: wrong or missing token: open the address "
-                                          "mangacolor-studio printed, with its token")
+                return await refuse(
+                    send,
+                    "refused: wrong or missing token: open the address "
+                    "mangacolor-studio printed, with its token",
+                )
         return await self.app(scope, receive, send)
 
 
 async def refuse(send, message: str) -> None:
     body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": 403,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

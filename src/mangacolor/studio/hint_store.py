@@ -45,11 +45,15 @@ def marks_as_json(hints: PageHints) -> list[dict[str, Any]]:
         if isinstance(mark, Dot):
             entries.append({"x": mark.x, "y": mark.y, "color": mark.color, "size": mark.size})
         else:
-            entries.append({"points": [list(p) for p in mark.points], "color": mark.color, "size": mark.size})
+            entries.append(
+                {"points": [list(p) for p in mark.points], "color": mark.color, "size": mark.size}
+            )
     return entries
 
 
-def load_hints(hints_root: Path, relative: PurePosixPath, page_size: tuple[int, int]) -> tuple[PageHints, Path | None]:
+def load_hints(
+    hints_root: Path, relative: PurePosixPath, page_size: tuple[int, int]
+) -> tuple[PageHints, Path | None]:
     """A page's hints and their file (None when it has none yet). Raises HintFileError."""
     path = hint_file_for(hints_root, relative)
     if path is None:
@@ -70,9 +74,12 @@ def parse_hints(body: Any, page_size: tuple[int, int]) -> PageHints:
 
 
 def save_hints(hints_root: Path, relative: PurePosixPath, hints: PageHints) -> Path:
-    """Write a page's marks to its `.json`, atomically. Refused for a page hinted by a `.png` layer."""
+    """Write a page's marks to its `.json`, atomically; refused for a page hinted by a `.png`
+    layer."""
     target = hint_path(hints_root, relative)
     if target.with_suffix(".png").exists():
-        raise HintsRefused(f"{relative}: its hints are a painted layer ({target.with_suffix('.png').name}); "
-                           "the studio edits dots and strokes only: move the layer away to edit here")
+        raise HintsRefused(
+            f"{relative}: its hints are a painted layer ({target.with_suffix('.png').name}); "
+            "the studio edits dots and strokes only: move the layer away to edit here"
+        )
     return write_hint_file(target, hints)

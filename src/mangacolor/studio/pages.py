@@ -40,8 +40,8 @@ from mangacolor.data.files import (
 )
 from mangacolor.runtime.atomic import atomic_write
 
-UPLOADS = "pages"          # the folder under output where uploads are kept, and their hint prefix
-DECODED_KEPT = 4           # decoded pages kept in memory: the one shown and its neighbours
+UPLOADS = "pages"  # the folder under output where uploads are kept, and their hint prefix
+DECODED_KEPT = 4  # decoded pages kept in memory: the one shown and its neighbours
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]+")
 
 
@@ -52,9 +52,9 @@ class UploadRefused(ValueError):
 @dataclass(frozen=True)
 class StudioPage:
     index: int
-    name: str                      # what the page list shows
-    relative: PurePosixPath        # names its hint file and its saved outputs
-    read: Callable[[], bytes]      # the page's file; raises UnreadableImage or ArchiveError
+    name: str  # what the page list shows
+    relative: PurePosixPath  # names its hint file and its saved outputs
+    read: Callable[[], bytes]  # the page's file; raises UnreadableImage or ArchiveError
     uploaded: bool = False
 
 
@@ -68,20 +68,28 @@ def upload_name(filename: str) -> str:
 class PageBook:
     """The list of pages, decoding on demand (a few kept), and uploads."""
 
-    def __init__(self, input_path: Path | None, output: Path, max_pixels: int, archive_limits,
-                 max_upload_bytes: int):
+    def __init__(
+        self,
+        input_path: Path | None,
+        output: Path,
+        max_pixels: int,
+        archive_limits,
+        max_upload_bytes: int,
+    ):
         self.input, self.output = input_path, output
         self.max_pixels, self.max_upload_bytes = max_pixels, max_upload_bytes
         self.archive_limits = archive_limits
         self.uploads = output / UPLOADS
-        self.unlisted: list[str] = []          # input entries that are not pages, with the reason
+        self.unlisted: list[str] = []  # input entries that are not pages, with the reason
         self._lock = threading.Lock()
         self._decoded: OrderedDict[int, torch.Tensor] = OrderedDict()
         self.pages: list[StudioPage] = []
         for name, relative, read in self._input_pages():
             self._add(name, relative, read)
         if self.uploads.is_dir():
-            for path in sorted(p for p in self.uploads.iterdir() if p.is_file() and is_image_path(p)):
+            for path in sorted(
+                p for p in self.uploads.iterdir() if p.is_file() and is_image_path(p)
+            ):
                 self._add_upload(path)
 
     # ---- listing ------------------------------------------------------------------------------
@@ -107,7 +115,8 @@ class PageBook:
 
     def _archive_pages(self, path: Path, prefix: PurePosixPath | None):
         try:
-            pages = list_archive_pages(path, self.archive_limits)  # colorize's guards, every entry checked
+            # colorize's guards, every entry checked
+            pages = list_archive_pages(path, self.archive_limits)
         except ArchiveError as error:
             if prefix is None:
                 raise
@@ -116,9 +125,11 @@ class PageBook:
         lock = threading.Lock()
 
         for page in pages:
+
             def read(page=page) -> bytes:
                 with lock, zipfile.ZipFile(path) as archive:
                     return read_archive_entry(archive, page)
+
             relative = page.relative if prefix is None else prefix / page.relative
             yield f"{path.name}: {page.relative.as_posix()}", relative, read
 
@@ -163,12 +174,17 @@ class PageBook:
         Raises UploadRefused with the message to show."""
         name = upload_name(filename)
         if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
-            raise UploadRefused(f"{name}: not a page: the studio takes {', '.join(sorted(IMAGE_SUFFIXES))}")
+            raise UploadRefused(
+                f"{name}: not a page: the studio takes {', '.join(sorted(IMAGE_SUFFIXES))}"
+            )
         if len(data) > self.max_upload_bytes:
-            raise UploadRefused(f"{name}: {len(data)} bytes, over the limit of {self.max_upload_bytes} "
-                                "(max_upload_bytes)")
+            raise UploadRefused(
+                f"{name}: {len(data)} bytes, over the limit of {self.max_upload_bytes} "
+                "(max_upload_bytes)"
+            )
         try:
-            decode_image(data, name, self.max_pixels)  # size, pixel count and format, as colorize's guards
+            # size, pixel count and format, as colorize's guards
+            decode_image(data, name, self.max_pixels)
         except UnreadableImage as error:
             raise UploadRefused(str(error)) from None
         with self._lock:

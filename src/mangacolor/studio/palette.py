@@ -33,7 +33,9 @@ def check_palette(body: Any) -> list[dict[str, str]]:
             raise PaletteError(f"palette: colors[{number}]: must be an object with name and color")
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-            raise PaletteError(f"palette: colors[{number}].name: a name of 1 to {MAX_NAME} characters")
+            raise PaletteError(
+                f"palette: colors[{number}].name: a name of 1 to {MAX_NAME} characters"
+            )
         try:
             color = check_color(entry.get("color")).lower()
         except ValueError as error:

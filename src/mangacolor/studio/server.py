@@ -24,17 +24,26 @@ class StudioError(Exception):
 
 def build_studio(settings: StudioSettings) -> Studio:
     if not settings.ckpt_path.is_file():
-        raise StudioError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
+        raise StudioError(
+            f"checkpoint not found: {settings.ckpt_path} "
+            "(ckpt_path: a generator.pt or a training .ckpt)"
+        )
     generator, _ = load_generator(settings.ckpt_path)
     short_side = settings.size or generator.training_size or generator.multiple
     # colorize's own fast path (precision, layout), so a saved page is the page colorize writes
     device = resolve_device(settings.device)
     precision = resolve_precision("auto", device, bf16_cpu=True)
-    generator = fast_generator(generator.to(device), resolve_channels_last("auto", device, precision),
-                               False, precision)
+    generator = fast_generator(
+        generator.to(device), resolve_channels_last("auto", device, precision), False, precision
+    )
     settings.output.mkdir(parents=True, exist_ok=True)
-    book = PageBook(settings.input, settings.output, settings.max_pixels, settings.archive_limits,
-                    settings.max_upload_bytes)
+    book = PageBook(
+        settings.input,
+        settings.output,
+        settings.max_pixels,
+        settings.archive_limits,
+        settings.max_upload_bytes,
+    )
     return Studio(settings, book, ColorEngine(generator, short_side, device, precision))
 
 
@@ -54,17 +63,26 @@ def serve(settings: StudioSettings) -> None:
     import uvicorn  # the studio extra; imported here so the rest of the package never needs it
 
     if not settings.is_local:
-        warnings.warn(f"mangacolor-studio: host={settings.host}: other machines on the network can reach "
-                      "the studio; only those given the address with its token can use it", stacklevel=1)
+        warnings.warn(
+            f"mangacolor-studio: host={settings.host}: other machines on the network can reach "
+            "the studio; only those given the address with its token can use it",
+            stacklevel=1,
+        )
     studio = build_studio(settings)
     port = settings.port or free_port(settings.host)
     studio.settings = dataclasses.replace(settings, port=port)
     app = create_app(studio)
     url = address(settings.host, port, studio.token)
     pages = len(studio.book)
-    print(f"mangacolor-studio: {pages} page{'s' if pages != 1 else ''}, model {settings.ckpt_path} "
-          f"({'takes hints' if studio.engine.takes_hints else 'takes no hints: automatic colouring only'}); "
-          f"writes under {settings.output}", flush=True)
+    kind = (
+        "takes hints" if studio.engine.takes_hints else "takes no hints: automatic colouring only"
+    )
+    print(
+        f"mangacolor-studio: {pages} page{'s' if pages != 1 else ''}, model {settings.ckpt_path} "
+        f"({kind}); "
+        f"writes under {settings.output}",
+        flush=True,
+    )
     for message in studio.book.unlisted:
         print(f"  skipped {message}", file=sys.stderr)
     print(f"Open {url}\n(Ctrl-C stops it)", flush=True)
@@ -75,5 +93,7 @@ def serve(settings: StudioSettings) -> None:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:  # uvicorn has shut down cleanly, then re-raises the signal it caught
         pass
-    print("mangacolor-studio: stopped; every hint was already saved under "
-          f"{studio.hints_root}", flush=True)
+    print(
+        f"mangacolor-studio: stopped; every hint was already saved under {studio.hints_root}",
+        flush=True,
+    )

@@ -1,4 +1,5 @@
-"""mangacolor-studio's settings, read from its Hydra config and checked, each error naming its key."""
+"""mangacolor-studio's settings, read from its Hydra config and checked, each error naming its
+key."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 class StudioSettings:
     ckpt_path: Path
     output: Path
-    input: Path | None = None          # an image, a folder or a .cbz/.zip; None: pages come from uploads
+    input: Path | None = None  # an image, a folder or a .cbz/.zip; None: pages come from uploads
     host: str = "127.0.0.1"
-    port: int = 8765                   # 0: any free port
-    size: int | None = None            # working resolution (shorter side); None: the training size
+    port: int = 8765  # 0: any free port
+    size: int | None = None  # working resolution (shorter side); None: the training size
     compose: str = AUTO
     chroma: float = 1.0
     device: str = "cpu"
@@ -43,8 +44,10 @@ class StudioSettings:
         for key in ("ckpt_path", "output"):
             value = cfg.get(key)
             if value in (None, "", "???"):
-                raise ConfigError(f"{key} is required: mangacolor-studio ckpt_path=generator.pt "
-                                  "[input=PAGES] output=DIR")
+                raise ConfigError(
+                    f"{key} is required: mangacolor-studio ckpt_path=generator.pt "
+                    "[input=PAGES] output=DIR"
+                )
             values[key] = Path(os.path.expanduser(str(value)))
         if cfg.get("input") not in (None, ""):
             values["input"] = Path(os.path.expanduser(str(cfg["input"])))
@@ -74,18 +77,31 @@ class StudioSettings:
         return settings
 
     def check(self) -> None:
-        require(isinstance(self.host, str) and self.host.strip() != "",
-                f"host must be an address such as 127.0.0.1, got {self.host!r}")
-        require(0 <= self.port <= 65535, f"port must be in 0..65535 (0: any free port), got {self.port}")
-        require(self.size is None or self.size >= 1,
-                f"size must be null or a positive number of pixels, got {self.size}")
-        require(self.compose in COMPOSE_MODES,
-                f"compose must be one of {', '.join(COMPOSE_MODES)}, got {self.compose!r}")
+        require(
+            isinstance(self.host, str) and self.host.strip() != "",
+            f"host must be an address such as 127.0.0.1, got {self.host!r}",
+        )
+        require(
+            0 <= self.port <= 65535, f"port must be in 0..65535 (0: any free port), got {self.port}"
+        )
+        require(
+            self.size is None or self.size >= 1,
+            f"size must be null or a positive number of pixels, got {self.size}",
+        )
+        require(
+            self.compose in COMPOSE_MODES,
+            f"compose must be one of {', '.join(COMPOSE_MODES)}, got {self.compose!r}",
+        )
         require(is_chroma(self.chroma), f"chroma must be {CHROMA_RULE}, got {self.chroma}")
         require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
-        require(self.max_upload_bytes >= 1, f"max_upload_bytes must be positive, got {self.max_upload_bytes}")
-        require(isinstance(self.open_browser, bool),
-                f"open_browser must be true or false, got {self.open_browser!r}")
+        require(
+            self.max_upload_bytes >= 1,
+            f"max_upload_bytes must be positive, got {self.max_upload_bytes}",
+        )
+        require(
+            isinstance(self.open_browser, bool),
+            f"open_browser must be true or false, got {self.open_browser!r}",
+        )
         try:
             resolve_device(self.device)
         except (RuntimeError, ValueError) as error:
@@ -93,6 +109,8 @@ class StudioSettings:
         if self.input is not None:
             require(self.input.exists(), f"input not found: {self.input}")
             if self.input.is_dir():
-                require(not self.output.resolve().is_relative_to(self.input.resolve()),
-                        f"output {self.output} is inside the input folder {self.input}; "
-                        "choose an output folder outside it")
+                require(
+                    not self.output.resolve().is_relative_to(self.input.resolve()),
+                    f"output {self.output} is inside the input folder {self.input}; "
+                    "choose an output folder outside it",
+                )
