@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from mangacolor.inference.generator_file import export_generator  # noqa: E402
 from mangacolor.inference.hint_files import read_hint_file  # noqa: E402
 from mangacolor.studio.app import create_app  # noqa: E402
 from mangacolor.studio.engine import multiply  # noqa: E402
+from mangacolor.studio.guard import allowed_hosts  # noqa: E402
 from mangacolor.studio.server import build_studio  # noqa: E402
 from mangacolor.studio.settings import StudioSettings  # noqa: E402
 
@@ -320,3 +322,24 @@ def test_colour_the_chapter_runs_colorize_with_progress(client, tmp_path):
     assert (state["done"], state["total"]) == (4, 4)
     assert (tmp_path / "out" / "colored" / "p001.png").exists()
     assert (tmp_path / "out" / "colored" / "extra.cbz").exists()
+
+
+def test_the_hosts_answered_are_this_machines():
+    local = allowed_hosts("127.0.0.1", 8765)
+    assert {"127.0.0.1:8765", "localhost:8765", "[::1]:8765"} <= local
+    assert not any(name.startswith("0.0.0.0") for name in local)
+    every = allowed_hosts("0.0.0.0", 8765)
+    assert f"{socket.gethostname()}:8765" in every
+
+
+def test_a_waiting_preview_is_dropped_only_for_its_own_tab(client):
+    assert (
+        client.post("/api/pages/2/preview", json={"seq": 50, "client": "tab-a"}).status_code == 200
+    )
+    # another tab counts its own previews from 1: not stale
+    assert (
+        client.post("/api/pages/2/preview", json={"seq": 1, "client": "tab-b"}).status_code == 200
+    )
+    assert (
+        client.post("/api/pages/2/preview", json={"seq": 40, "client": "tab-a"}).status_code == 204
+    )

@@ -19,11 +19,11 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mangacolor.colorize.archives import ArchiveError
+from mangacolor.colorize.archives import ArchiveError, is_archive_path
 from mangacolor.data.files import UnreadableImage
 from mangacolor.hints.marks import PageHints
 from mangacolor.inference.compose import COMPOSE_MODES, is_chroma
-from mangacolor.inference.hint_files import HintFileError
+from mangacolor.inference.hint_files import HintFileError, hint_file_for
 from mangacolor.runtime.atomic import atomic_write
 from mangacolor.studio.chapter import ChapterRun
 from mangacolor.studio.engine import ColorEngine, color_layer
@@ -56,10 +56,14 @@ class Studio:
     def hints_root(self) -> Path:
         return self.settings.output / HINTS
 
-    def chapter_source(self) -> tuple[Path, Path]:
-        """What "Colour the chapter" colours, and the hint folder for it."""
-        if self.settings.input is not None:
-            return self.settings.input, self.hints_root
+    def chapter_source(self) -> tuple[Path, Path | None]:
+        """What "Colour the chapter" colours, and its hints: the hint folder, or for a single
+        image its hint file (None while it has none)."""
+        source = self.settings.input
+        if source is not None and source.is_file() and not is_archive_path(source):
+            return source, hint_file_for(self.hints_root, source.name)
+        if source is not None:
+            return source, self.hints_root
         return self.settings.output / UPLOADS, self.hints_root / UPLOADS
 
 
@@ -206,7 +210,7 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
         body = await read_json(request)
         compose, chroma = look(body, studio)
         body = body if isinstance(body, dict) else {}
-        width, seq = body.get("width", 0), body.get("seq", 0)
+        width, seq, tab = body.get("width", 0), body.get("seq", 0), body.get("client", "")
         if (
             not isinstance(width, int)
             or isinstance(width, bool)
@@ -214,11 +218,13 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
             or not isinstance(seq, int)
         ):
             raise BadRequest("width and seq must be whole numbers (width 0: the page's own)")
+        if not isinstance(tab, str) or len(tab) > 64:
+            raise BadRequest("client must be a tab's id of at most 64 characters")
         rgb = await page_rgb(index)
         hints = await current_hints(index, body, rgb)
         width = width or rgb.shape[-1]
         colored = await run_in_threadpool(
-            studio.engine.preview, index, seq, rgb, hints, compose, chroma, width
+            studio.engine.preview, (tab, index), seq, rgb, hints, compose, chroma, width
         )
         if colored is None:
             return Response(status_code=204, headers={"X-Studio-Stale": "1"})
@@ -307,8 +313,7 @@ def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
     async def on_error(request: Request, problem: Exception) -> Response:
         return error(str(problem))
 
-    source, hints = studio.chapter_source()
-    studio.chapter = ChapterRun(settings, studio.engine.lock, source, hints)
+    studio.chapter = ChapterRun(settings, studio.engine.lock, studio.chapter_source)
     routes = [
         Route("/", index_page),
         Route("/api/state", state),

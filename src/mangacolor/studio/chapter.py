@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from mangacolor.colorize.job import colorize
@@ -25,9 +26,13 @@ class ChapterState:
 
 
 class ChapterRun:
-    def __init__(self, settings, lock: threading.Lock, source: Path, hints: Path | None):
-        self.settings, self.lock = settings, lock
-        self.source, self.hints = source, hints
+    """locate() says, when a run starts, what to colour and its hints (a folder, a file or None)."""
+
+    def __init__(
+        self, settings, lock: threading.Lock, locate: Callable[[], tuple[Path, Path | None]]
+    ):
+        self.settings, self.lock, self.locate = settings, lock, locate
+        self.source, self.hints = locate()
         self.state = ChapterState()
         self._thread: threading.Thread | None = None
 
@@ -61,6 +66,7 @@ class ChapterRun:
         if self.state.running:
             return False
         self.settings = dataclasses.replace(self.settings, compose=compose, chroma=chroma)
+        self.source, self.hints = self.locate()
         self.state = ChapterState(running=True)
         self._thread = threading.Thread(target=self._run, name="mangacolor-chapter", daemon=True)
         self._thread.start()

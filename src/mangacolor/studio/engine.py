@@ -1,14 +1,15 @@
 """The one model the studio holds, and what it makes: previews, full pages and colour layers.
 
 Requests to the model are serialised by one lock (a second request waits rather than running a
-second copy beside it). A preview request carries a sequence number per page; when it gets the
-lock after a newer one for the same page arrived, it is dropped unseen: a user placing dots faster
-than the model colours gets the newest state, not a queue of stale ones.
+second copy beside it). A preview request carries its tab's id and a sequence number; when it gets
+the lock after a newer one from the same tab for the same page arrived, it is dropped unseen: a
+user placing dots faster than the model colours gets the newest state, not a queue of stale ones.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +33,7 @@ class ColorEngine:
         self.device, self.precision = device, precision
         self.takes_hints = takes_hints(generator)
         self.lock = threading.Lock()
-        self._latest: dict[int, int] = {}
+        self._latest: dict[Hashable, int] = {}  # (tab, page) -> the newest preview asked for
         self._latest_lock = threading.Lock()
 
     def color(
@@ -54,7 +55,7 @@ class ColorEngine:
 
     def preview(
         self,
-        page: int,
+        key: Hashable,
         seq: int,
         rgb: torch.Tensor,
         hints: PageHints | None,
@@ -63,9 +64,9 @@ class ColorEngine:
         width: int,
     ) -> torch.Tensor | None:
         """The page coloured at `width` pixels across (never above its own), or None when a newer
-        preview of the same page was asked for while this one waited."""
+        preview with the same key (a tab and a page) was asked for while this one waited."""
         with self._latest_lock:
-            self._latest[page] = max(seq, self._latest.get(page, seq))
+            self._latest[key] = max(seq, self._latest.get(key, seq))
         factor = min(1.0, width / rgb.shape[-1])
         if factor < 1.0:
             rgb = shrink(rgb, factor)
@@ -79,7 +80,7 @@ class ColorEngine:
             chroma=chroma,
         )
         with self.lock:
-            if seq < self._latest.get(page, seq):
+            if seq < self._latest.get(key, seq):
                 return None
             return self._colour(colorizer, rgb, hints)
 

@@ -1,8 +1,9 @@
 """What keeps another site, or another machine, from driving the studio (a local server that
 writes files).
 
-- The Host header must name this server (127.0.0.1, localhost or [::1] at its port, or the `host=`
-  it was started on): a DNS-rebinding page reaches us under its own name, and is refused.
+- The Host header must name this server (127.0.0.1, localhost or [::1] at its port, the `host=`
+  it was started on, or for 0.0.0.0 this machine's own names and addresses): a DNS-rebinding
+  page reaches us under its own name, and is refused.
 - An Origin header, sent by browsers with every cross-site and every POST request, must be this
   server's own: another site's form or fetch is refused before it does anything.
 - Every API request carries the token printed with the address (header `X-Studio-Token`, or
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 from urllib.parse import parse_qs
 
 TOKEN_HEADER = b"x-studio-token"
@@ -24,10 +26,22 @@ def new_token() -> str:
 
 
 def allowed_hosts(host: str, port: int) -> set[str]:
-    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
-    return {f"{name}:{port}" for name in names} | (
-        {name for name in names} if port == 80 else set()
-    )
+    """The Host headers this server answers: its loopback names, the host it was started on, and,
+    when that is every interface (0.0.0.0 or ::), this machine's own names and addresses."""
+    names = {"127.0.0.1", "localhost", "::1", host}
+    if host in ("0.0.0.0", "::"):
+        names |= machine_names()
+    spelt = {f"[{name}]" if ":" in name else name for name in names}
+    return {f"{name}:{port}" for name in spelt} | (spelt if port == 80 else set())
+
+
+def machine_names() -> set[str]:
+    names = {socket.gethostname(), socket.getfqdn()}
+    try:
+        names |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        pass  # a machine whose own name does not resolve: its name is all there is
+    return {name for name in names if name}
 
 
 class GuardMiddleware:

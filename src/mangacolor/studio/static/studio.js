@@ -15,6 +15,8 @@
     previewTimer: null, previewsInFlight: 0, savesInFlight: 0, saveChain: Promise.resolve(),
     recent: JSON.parse(localStorage.getItem("mangacolor-recent") || "[]"), palette: [],
     lastSave: null, chapter: null, errors: 0,
+    // This tab's id: the server drops a waiting preview of this tab's when a newer one arrives.
+    client: Math.random().toString(36).slice(2, 12),
   };
 
   // ---- talking to the server ------------------------------------------------------------------
@@ -190,7 +192,8 @@
     if (previewAbort) previewAbort.abort();
     const abort = previewAbort = new AbortController();
     const width = Math.min(S.width, Math.round($("result-canvas").width * (window.devicePixelRatio || 1)));
-    const body = { compose: $("compose").value, chroma: Number($("chroma").value), width, seq };
+    const body = { compose: $("compose").value, chroma: Number($("chroma").value), width, seq,
+      client: S.client };
     if (!S.layerHints) body.hints = S.marks;
     S.previewsInFlight += 1;
     try {
