@@ -27,8 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "commands": {"color", "metrics", "runtime", "data", "models", "inference", "callbacks", "evaluation",
                  "colorize", "benchmark", "export"},
 }
-# `hints` (issue 22) is a bottom room beside color and runtime: the colour hints a user gives and their
-# one rasteriser. It imports only color and runtime, and every room above those may import it.
+# `hints` (issue 22) is a bottom room beside color and runtime: the colour hints a user gives and
+# their one rasteriser. It imports only color and runtime, and every room above may import it.
 ALLOWED["hints"] = {"color", "runtime"}
 for _room, _allowed in ALLOWED.items():
     if _room not in {"color", "metrics", "runtime", "hints"}:

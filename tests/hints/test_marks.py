@@ -47,7 +47,8 @@ def test_page_hints_compare_by_value_layers_included():
 
 
 def test_scaled_marks_stay_on_the_same_spot_of_the_larger_page():
-    # Pixel 0's centre is at 0.5 in edge coordinates; twice as large it is at 1.0: between pixels 0 and 1.
+    # Pixel 0's centre is at 0.5 in edge coordinates; twice as large it is at 1.0, between pixels
+    # 0 and 1.
     hints = PageHints((Dot(0, 10, "#102030", 3), Stroke(((1, 1), (4, 9)), "#405060", 2))).scaled(2)
     dot, stroke = hints.marks
     assert (dot.x, dot.y, dot.size) == (0.5, 20.5, 6)

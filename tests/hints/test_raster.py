@@ -1,4 +1,5 @@
-"""The one rasteriser: marks and layers in page pixels -> hint colour and a 0/1 mask at the working size."""
+"""The one rasteriser: marks and layers in page pixels -> hint colour and a 0/1 mask at the working
+size."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def test_hint_channels_are_the_colour_channels_and_a_mask():
 def test_the_input_with_hints_is_the_page_the_masked_colour_and_the_mask(predicts):
     lightness = torch.rand(2, 1, 8, 8)
     color, mask = no_hints(2, 8, 8, predicts)
-    assert color.shape == (2, hint_channels(predicts) - 1, 8, 8) and not color.any() and not mask.any()
+    assert color.shape == (2, hint_channels(predicts) - 1, 8, 8)
+    assert not color.any() and not mask.any()
     color, mask = torch.rand_like(color), (torch.rand_like(mask) > 0.5).float()
     joined = hint_input(lightness, color, mask)
     assert joined.shape == (2, 1 + hint_channels(predicts), 8, 8)
@@ -53,7 +55,8 @@ def test_a_tiny_dot_survives_the_shrink_as_one_whole_pixel_of_its_colour(predict
     assert set(mask.unique().tolist()) == {0.0, 1.0}
     assert mask.sum() == 1 and mask[0, 0, 300 * 64 // 1000, 520 * 64 // 1000] == 1
     hinted = mask[0, 0].bool()
-    torch.testing.assert_close(color[0][:, hinted][:, 0], expected_encoding(TAN, predicts), rtol=0, atol=1e-6)
+    torch.testing.assert_close(color[0][:, hinted][:, 0], expected_encoding(TAN, predicts),
+                               rtol=0, atol=1e-6)
     assert not color[0][:, ~hinted].any()
 
 
@@ -65,7 +68,8 @@ def test_a_dot_straddling_working_pixels_marks_each_one_it_touches_and_the_mask_
 
 
 def test_at_the_page_size_an_odd_dot_covers_exactly_its_square_round_its_centre_pixel():
-    _, mask = rasterize_marks([Dot(10, 6, BLUE, 7), Dot(2, 14, BLUE, 0.3)], (20, 30), (20, 30), "ab")
+    marks = [Dot(10, 6, BLUE, 7), Dot(2, 14, BLUE, 0.3)]
+    _, mask = rasterize_marks(marks, (20, 30), (20, 30), "ab")
     expected = torch.zeros(20, 30)
     expected[3:10, 7:14] = 1  # rows 6 +- 3, columns 10 +- 3
     expected[14, 2] = 1       # a dot thinner than a pixel still covers the pixel it is on
@@ -128,12 +132,15 @@ def layer_of_squares(page_size, dots) -> torch.Tensor:
     return layer
 
 
-@pytest.mark.parametrize("page_size,working", [((100, 70), (13, 9)), ((37, 53), (64, 91)), ((90, 90), (90, 90))])
+@pytest.mark.parametrize("page_size,working",
+                         [((100, 70), (13, 9)), ((37, 53), (64, 91)), ((90, 90), (90, 90))])
 def test_marks_and_a_layer_painting_the_same_pixels_give_the_same_maps(page_size, working):
-    """One footprint rule for both: a working pixel is hinted iff its footprint holds a hinted page pixel."""
+    """One footprint rule for both: a working pixel is hinted iff its footprint holds a hinted page
+    pixel."""
     torch.manual_seed(0)
     dots = [(int(torch.randint(0, page_size[1], ())), int(torch.randint(0, page_size[0], ())),
-             int(torch.randint(0, 4, ())) * 2 + 1, color) for color in ("#ff0000", "#00ff00", "#0000ff") * 3]
+             int(torch.randint(0, 4, ())) * 2 + 1, color)
+            for color in ("#ff0000", "#00ff00", "#0000ff") * 3]
     marks = [Dot(x, y, c, s) for x, y, s, c in dots]
     color, mask = rasterize_marks(marks, page_size, working, "lab")
     layer_color, layer_mask = rasterize_layer(layer_of_squares(page_size, dots), working, "lab")
@@ -149,14 +156,15 @@ def test_a_layer_pixel_takes_the_alpha_weighted_mean_of_its_footprint():
     layer = torch.zeros(4, 20, 20, dtype=torch.uint8)
     layer[:, 3, 4] = torch.tensor([255, 0, 0, 255], dtype=torch.uint8)
     layer[:, 6, 7] = torch.tensor([0, 0, 255, 85], dtype=torch.uint8)
-    layer[:, 15, 15] = torch.tensor([0, 255, 0, 1], dtype=torch.uint8)  # barely painted is still painted
+    layer[:, 15, 15] = torch.tensor([0, 255, 0, 1], dtype=torch.uint8)  # barely painted: painted
     layer[:3, 12, 2] = 255  # opaque colour, transparent: not painted
     color, mask = rasterize_layer(layer, (2, 2), "ab")
     assert mask[0, 0].tolist() == [[1.0, 0.0], [0.0, 1.0]]
     mean = (torch.tensor([255.0, 0, 0]) * 255 + torch.tensor([0, 0, 255.0]) * 85) / (255 + 85) / 255
     lab = rgb_to_lab(mean.view(1, 3, 1, 1))[0, 1:, 0, 0] / 110
     torch.testing.assert_close(color[0, :, 0, 0], lab, rtol=0, atol=1e-5)
-    torch.testing.assert_close(color[0, :, 1, 1], expected_encoding("#00ff00", "ab"), rtol=0, atol=1e-5)
+    torch.testing.assert_close(color[0, :, 1, 1], expected_encoding("#00ff00", "ab"),
+                               rtol=0, atol=1e-5)
     assert not color[0, :, 0, 1].any() and not color[0, :, 1, 0].any()
 
 
@@ -190,7 +198,8 @@ def test_paint_squares_matches_a_loop_with_later_squares_winning_and_edges_clipp
     expected_color, expected_mask = color.clone(), mask.clone()
     paint_squares(color, mask, image, top, left, size_y, size_x, values, max_side=max_side)
     reference_paint(expected_color, expected_mask,
-                    zip(image.tolist(), top.tolist(), left.tolist(), size_y.tolist(), size_x.tolist(), values))
+                    zip(image.tolist(), top.tolist(), left.tolist(), size_y.tolist(),
+                        size_x.tolist(), values))
     assert torch.equal(mask, expected_mask) and torch.equal(color, expected_color)
 
 
@@ -207,6 +216,30 @@ def test_paint_squares_in_chunks_still_lets_the_later_square_win(monkeypatch):
     monkeypatch.setattr(raster, "_PAINT_CHUNK_PIXELS", 16)  # one 4x4 square a chunk
     color, mask = no_hints(1, 6, 6, "ab")
     index = torch.zeros(3, dtype=torch.long)
-    paint_squares(color, mask, index, torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]),
-                  torch.full((3,), 4), torch.full((3,), 4), torch.tensor([[1.0, 1], [2, 2], [3, 3]]))
+    corners, sides = torch.tensor([0, 1, 2]), torch.full((3,), 4)
+    values = torch.tensor([[1.0, 1], [2, 2], [3, 3]])
+    paint_squares(color, mask, index, corners, corners, sides, sides, values)
     assert color[0, 0].tolist()[2] == [1, 2, 3, 3, 3, 3] and mask.sum() == 16 + 7 + 7
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_the_gpu_paint_squares_matches_the_cpu_without_waiting_for_the_device():
+    torch.manual_seed(5)
+    count, batch, channels, side = 200, 8, 3, 64
+    squares = [torch.randint(0, batch, (count,)), torch.randint(-4, side, (count,)),
+               torch.randint(-4, side, (count,)), torch.randint(1, 10, (count,)),
+               torch.randint(1, 10, (count,))]
+    values = torch.randn(count, channels)
+    cpu = no_hints(batch, side, side, "lab")
+    paint_squares(*cpu, *squares, values, max_side=9)
+    gpu = no_hints(batch, side, side, "lab", "cuda")
+    on_device = [tensor.cuda() for tensor in squares]
+    values = values.cuda()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # a host sync inside raises
+    try:
+        paint_squares(*gpu, *on_device, values, max_side=9)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert torch.equal(gpu[0].cpu(), cpu[0]) and torch.equal(gpu[1].cpu(), cpu[1])

@@ -1,4 +1,5 @@
-"""One page's colour hints as a user gives them: dots and strokes in page pixels, or a painted layer.
+"""One page's colour hints as a user gives them: dots and strokes in page pixels, or a painted
+layer.
 
 Coordinates are the page's own pixels, origin top left, x to the right and y down; a whole number
 names a pixel's centre, so `Dot(x=120, y=340, ...)` is centred on pixel (120, 340) and a dot of
@@ -27,9 +28,18 @@ def check_color(color: object) -> str:
 
 def check_size(size: object) -> float:
     """A mark's side in page pixels: a finite number above 0, else ValueError."""
-    if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size <= 0:
+    number = isinstance(size, (int, float)) and not isinstance(size, bool)
+    if not number or not math.isfinite(size) or size <= 0:
         raise ValueError(f"a size must be a number of page pixels above 0, got {size!r}")
     return float(size)
+
+
+def check_layer(layer: torch.Tensor) -> torch.Tensor:
+    """A painted hint layer: uint8 (4, H, W) RGBA, else ValueError."""
+    if layer.dtype != torch.uint8 or layer.dim() != 3 or layer.shape[0] != 4:
+        shape = tuple(layer.shape)
+        raise ValueError(f"a hint layer is uint8 (4, H, W) RGBA, got {layer.dtype} {shape}")
+    return layer
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
@@ -72,7 +82,8 @@ class Stroke:
         check_size(self.size)
 
     def scaled(self, factor: float) -> Stroke:
-        return Stroke(tuple(_scale_point(p, factor) for p in self.points), self.color, self.size * factor)
+        points = tuple(_scale_point(point, factor) for point in self.points)
+        return Stroke(points, self.color, self.size * factor)
 
 
 Mark = Dot | Stroke
@@ -102,9 +113,7 @@ class PageHints:
         if self.layer is not None:
             if self.marks:
                 raise ValueError("a page's hints are marks or a painted layer, never both")
-            layer = self.layer
-            if layer.dtype != torch.uint8 or layer.dim() != 3 or layer.shape[0] != 4:
-                raise ValueError(f"a hint layer is uint8 (4, H, W) RGBA, got {layer.dtype} {tuple(layer.shape)}")
+            check_layer(self.layer)
 
     def raster(self, page_size: tuple[int, int], working_size: tuple[int, int], predicts: str,
                device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,7 +129,7 @@ class PageHints:
         return rasterize_marks(self.marks, page_size, working_size, predicts, device)
 
     def scaled(self, factor: float) -> PageHints:
-        """The same hints on the page enlarged `factor` times (a layer is resized, nearest pixel)."""
+        """The same hints on the page enlarged `factor` times (a layer resized, nearest pixel)."""
         if self.layer is not None:
             height, width = self.layer.shape[-2:]
             size = (max(1, round(height * factor)), max(1, round(width * factor)))
@@ -138,6 +147,7 @@ class PageHints:
             return NotImplemented
         if (self.layer is None) != (other.layer is None):
             return False
-        return self.marks == other.marks and (self.layer is None or torch.equal(self.layer, other.layer))
+        same_layer = self.layer is None or torch.equal(self.layer, other.layer)
+        return self.marks == other.marks and same_layer
 
     __hash__ = None

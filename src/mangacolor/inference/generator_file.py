@@ -76,7 +76,8 @@ def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[
         if file_format == FORMAT:
             hints = payload.get("hints", False)
             if not isinstance(hints, bool):
-                raise ValueError(f"{path}: records hints={hints!r}; a generator file says true or false")
+                raise ValueError(f"{path}: records hints={hints!r}; a generator file says "
+                                 "true or false")
     elif isinstance(file_format, str) and file_format.startswith(FORMAT_PREFIX):
         raise ValueError(f"{path}: a generator file of format {file_format!r}, which this mangacolor "
                          f"({FORMAT}) cannot read; a newer mangacolor wrote it")
@@ -86,7 +87,8 @@ def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[
             raise ValueError(f"{path}: a Lightning checkpoint, but not of a mangacolor Pix2Pix model")
         config = dict(config)
         predicts = payload["hyper_parameters"].get("predicts", "ab")  # a run from before the option: ab
-        if "hints" in payload["hyper_parameters"]:  # a run from before hints has none, its config as it was
+        # A run from before hints has none: its config builds it as it was.
+        if "hints" in payload["hyper_parameters"]:
             hints = bool(payload["hyper_parameters"]["hints"])
         # The one rule for a .ckpt: the average of G's weights when the run kept one (model.ema), as
         # its validation and its generator.pt used; else the trained G.
@@ -110,13 +112,15 @@ def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[
     return generator.eval(), dict(config)
 
 
-def hint_input_channels(path: os.PathLike | str, hints: bool, predicts: str, config: dict[str, Any]) -> int:
+def hint_input_channels(path: os.PathLike | str, hints: bool, predicts: str,
+                        config: dict[str, Any]) -> int:
     """The input channels a file's `hints` record means (1, or 1 + the hint channels), checked
     against its config's."""
     channels = 1 + hint_channels(predicts) if hints else 1
     if config.get("in_channels", channels) != channels:
-        raise ValueError(f"{path}: records that its generator takes {'' if hints else 'no '}hints "
-                         f"({channels} input channels), but its config has in_channels={config['in_channels']}")
+        takes = "takes hints" if hints else "takes no hints"
+        raise ValueError(f"{path}: records that its generator {takes} ({channels} input channels), "
+                         f"but its config has in_channels={config['in_channels']}")
     return channels
 
 
@@ -130,7 +134,8 @@ def input_channels(generator: torch.nn.Module) -> int:
 
 def takes_hints(generator: torch.nn.Module) -> bool:
     """Whether a generator takes colour hints: as `load_generator` recorded it (`generator.hints`),
-    else from its input channels (a network built in training); a stand-in with neither takes none."""
+    else from its input channels (a network built in training); a stand-in with neither takes
+    none."""
     hints = getattr(generator, "hints", None)
     if hints is not None:
         return bool(hints)

@@ -49,7 +49,8 @@ def read_hint_file(path: os.PathLike | str, page_size: tuple[int, int]) -> PageH
     ((height, width)). Raises HintFileError naming the file and the field."""
     path = Path(path)
     if path.suffix.lower() not in HINT_SUFFIXES:
-        raise HintFileError(path, "file", f"not a hint file: hint files end in {' or '.join(HINT_SUFFIXES)}")
+        endings = " or ".join(HINT_SUFFIXES)
+        raise HintFileError(path, "file", f"not a hint file: hint files end in {endings}")
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -58,7 +59,7 @@ def read_hint_file(path: os.PathLike | str, page_size: tuple[int, int]) -> PageH
 
 
 def parse_hint_file(data: bytes, name: os.PathLike | str, page_size: tuple[int, int]) -> PageHints:
-    """A hint file's bytes (its kind from `name`'s suffix, which also names it in errors) -> hints."""
+    """A hint file's bytes -> hints; `name`'s suffix says the kind, and errors name it."""
     if PurePath(name).suffix.lower() == ".png":
         return PageHints(layer=_parse_layer(data, name, page_size))
     return PageHints(_parse_json(data, name, page_size))
@@ -68,16 +69,17 @@ def write_hint_file(path: os.PathLike | str, hints: PageHints) -> Path:
     """Write `hints` atomically: marks as `.json`, a painted layer as `.png` (the suffix of `path`
     must match what the hints hold; ValueError otherwise). Returns the path."""
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = path.suffix.lower() or "no suffix"
     if hints.layer is not None:
         if suffix != ".png":
-            raise ValueError(f"{path}: a painted hint layer is written as .png, not {suffix or 'no suffix'}")
+            raise ValueError(f"{path}: a painted hint layer is written as .png, not {suffix}")
         buffer = io.BytesIO()
-        Image.fromarray(hints.layer.permute(1, 2, 0).contiguous().numpy(), mode="RGBA").save(buffer, format="PNG")
+        pixels = hints.layer.permute(1, 2, 0).contiguous().numpy()
+        Image.fromarray(pixels, mode="RGBA").save(buffer, format="PNG")
         data = buffer.getvalue()
     else:
         if suffix != ".json":
-            raise ValueError(f"{path}: dots and strokes are written as .json, not {suffix or 'no suffix'}")
+            raise ValueError(f"{path}: dots and strokes are written as .json, not {suffix}")
         data = format_hint_json(hints.marks).encode("utf-8")
     with atomic_write(path, size_hint=len(data)) as handle:
         handle.write(data)
@@ -86,22 +88,25 @@ def write_hint_file(path: os.PathLike | str, hints: PageHints) -> Path:
 
 def format_hint_json(marks: tuple[Mark, ...]) -> str:
     """The `.json` text of a page's marks, one hint a line."""
-    lines = [json.dumps(_mark_record(mark)) for mark in marks]
-    body = ",\n  ".join(lines)
-    return f'{{"version": {HINT_FILE_VERSION}, "hints": [\n  {body}\n]}}\n' if lines else \
-        f'{{"version": {HINT_FILE_VERSION}, "hints": []}}\n'
+    if not marks:
+        return f'{{"version": {HINT_FILE_VERSION}, "hints": []}}\n'
+    body = ",\n  ".join(json.dumps(_mark_record(mark)) for mark in marks)
+    return f'{{"version": {HINT_FILE_VERSION}, "hints": [\n  {body}\n]}}\n'
 
 
-def hint_file_for(hints_root: os.PathLike | str, relative_page_path: os.PathLike | str) -> Path | None:
+def hint_file_for(hints_root: os.PathLike | str,
+                  relative_page_path: os.PathLike | str) -> Path | None:
     """The hint file for a page: `<hints_root>/<relative path with .json or .png for its suffix>`,
     or None when there is none. A page with both raises HintFileError (which one is meant?)."""
     relative = PurePath(relative_page_path)
     if relative.is_absolute():
         raise ValueError(f"a page's path relative to its input folder, not {relative}")
-    found = [path for path in (Path(hints_root) / relative.with_suffix(s) for s in HINT_SUFFIXES) if path.is_file()]
+    candidates = [Path(hints_root) / relative.with_suffix(suffix) for suffix in HINT_SUFFIXES]
+    found = [path for path in candidates if path.is_file()]
     if len(found) > 1:
-        raise HintFileError(found[0], "file", f"{found[0].name} and {found[1].name} both give hints for "
-                            f"the page {relative.as_posix()}; keep one")
+        both = f"{found[0].name} and {found[1].name}"
+        raise HintFileError(found[0], "file", f"{both} both give hints for the page "
+                            f"{relative.as_posix()}; keep one")
     return found[0] if found else None
 
 
@@ -110,9 +115,10 @@ def hint_file_for(hints_root: os.PathLike | str, relative_page_path: os.PathLike
 
 def _mark_record(mark: Mark) -> dict[str, Any]:
     if isinstance(mark, Dot):
-        return {"x": _number(mark.x), "y": _number(mark.y), "color": mark.color, "size": _number(mark.size)}
-    return {"points": [[_number(x), _number(y)] for x, y in mark.points], "color": mark.color,
-            "size": _number(mark.size)}
+        place = {"x": _number(mark.x), "y": _number(mark.y)}
+    else:
+        place = {"points": [[_number(x), _number(y)] for x, y in mark.points]}
+    return {**place, "color": mark.color, "size": _number(mark.size)}
 
 
 def _number(value: float) -> int | float:
@@ -120,7 +126,7 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def _parse_json(data: bytes, name: os.PathLike | str, page_size: tuple[int, int]) -> tuple[Mark, ...]:
+def _parse_json(data: bytes, name, page_size: tuple[int, int]) -> tuple[Mark, ...]:
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -129,78 +135,92 @@ def _parse_json(data: bytes, name: os.PathLike | str, page_size: tuple[int, int]
         raise HintFileError(name, "json", f"not valid JSON: {error.msg} at line {error.lineno} "
                             f"column {error.colno}") from None
     if not isinstance(document, dict):
-        raise HintFileError(name, "json", f'an object {{"version": {HINT_FILE_VERSION}, "hints": [...]}} is '
-                            f"expected, not {_kind(document)}")
+        expected = f'{{"version": {HINT_FILE_VERSION}, "hints": [...]}}'
+        raise HintFileError(name, "json", f"an object {expected} is expected, "
+                            f"not {_kind(document)}")
     _check_fields(document, ("version", "hints"), name, "", "a hint file")
     version = document["version"]
     if isinstance(version, bool) or version != HINT_FILE_VERSION:
-        raise HintFileError(name, "version", f"{json.dumps(version)} is not a hint file version this "
-                            f"mangacolor reads ({HINT_FILE_VERSION})")
+        raise HintFileError(name, "version", f"{json.dumps(version)} is not a hint file version "
+                            f"this mangacolor reads ({HINT_FILE_VERSION})")
     hints = document["hints"]
     if not isinstance(hints, list):
-        raise HintFileError(name, "hints", f"a list of dots and strokes is expected, not {_kind(hints)}")
+        raise HintFileError(name, "hints", f"a list of dots and strokes is expected, "
+                            f"not {_kind(hints)}")
     return tuple(_parse_mark(hint, name, f"hints[{i}]", page_size) for i, hint in enumerate(hints))
 
 
 def _parse_mark(hint: Any, name, field: str, page_size: tuple[int, int]) -> Mark:
     if not isinstance(hint, dict):
-        raise HintFileError(name, field, f"a dot or a stroke (an object) is expected, not {_kind(hint)}")
+        raise HintFileError(name, field, f"a dot or a stroke (an object) is expected, "
+                            f"not {_kind(hint)}")
     is_stroke = "points" in hint and not ({"x", "y"} & hint.keys())
-    is_dot = not is_stroke and "points" not in hint and bool({"x", "y"} & hint.keys())
+    is_dot = "points" not in hint and bool({"x", "y"} & hint.keys())
     if not (is_dot or is_stroke):
         raise HintFileError(name, field, f"neither a dot ({', '.join(DOT_FIELDS)}) nor a stroke "
                             f"({', '.join(STROKE_FIELDS)})")
-    _check_fields(hint, DOT_FIELDS if is_dot else STROKE_FIELDS, name, f"{field}.", "a dot" if is_dot else "a stroke")
+    fields, what = (DOT_FIELDS, "a dot") if is_dot else (STROKE_FIELDS, "a stroke")
+    _check_fields(hint, fields, name, f"{field}.", what)
     color = _color(hint["color"], name, f"{field}.color")
     size = _size(hint["size"], name, f"{field}.size", page_size)
     if is_dot:
-        x, y = _point([hint["x"], hint["y"]], name, f"{field}.x", f"{field}.y", page_size)
+        x = _coordinate(hint["x"], name, f"{field}.x", "x", page_size)
+        y = _coordinate(hint["y"], name, f"{field}.y", "y", page_size)
         return Dot(x, y, color, size)
     points = hint["points"]
     if not isinstance(points, list) or not points:
-        raise HintFileError(name, f"{field}.points", f"a list of [x, y] points (at least one) is expected, "
-                            f"not {_kind(points)}")
-    return Stroke(tuple(_point(p, name, f"{field}.points[{i}]", None, page_size) for i, p in enumerate(points)),
-                  color, size)
+        raise HintFileError(name, f"{field}.points", f"a list of [x, y] points (at least one) is "
+                            f"expected, not {json.dumps(points)}")
+    points = tuple(_point(point, name, f"{field}.points[{i}]", page_size)
+                   for i, point in enumerate(points))
+    return Stroke(points, color, size)
 
 
 def _check_fields(record: dict, fields: tuple[str, ...], name, prefix: str, what: str) -> None:
+    known = f"{what} has {', '.join(fields)}"
     for field in fields:
         if field not in record:
-            raise HintFileError(name, f"{prefix}{field}", f"missing ({what} has {', '.join(fields)})")
+            raise HintFileError(name, f"{prefix}{field}", f"missing ({known})")
     for field in record:
         if field not in fields:
-            raise HintFileError(name, f"{prefix}{field}", f"unknown field ({what} has {', '.join(fields)})")
+            raise HintFileError(name, f"{prefix}{field}", f"unknown field ({known})")
 
 
-def _point(value: Any, name, field: str, y_field: str | None, page_size: tuple[int, int]) -> tuple[float, float]:
-    """An [x, y] inside the page: 0 <= x <= width - 1, 0 <= y <= height - 1 (pixel centres)."""
+def _point(value: Any, name, field: str, page_size: tuple[int, int]) -> tuple[float, float]:
+    """A stroke's [x, y], inside the page; an error names the point (`points[3]`)."""
     if not isinstance(value, list) or len(value) != 2:
         raise HintFileError(name, field, f"a point [x, y] is expected, not {json.dumps(value)}")
+    try:
+        return tuple(_coordinate(v, name, field, axis, page_size) for v, axis in zip(value, "xy"))
+    except HintFileError as error:  # the whole point, so the user sees which one
+        raise HintFileError(name, field, f"{json.dumps(value)}: {error.problem}") from None
+
+
+def _coordinate(value: Any, name, field: str, axis: str, page_size: tuple[int, int]) -> float:
+    """x or y of a page pixel's centre: 0 <= x <= width - 1, 0 <= y <= height - 1."""
     height, width = page_size
-    checked = []
-    for coordinate, axis_field, limit, axis in zip(value, (field, y_field or field), (width, height), "xy"):
-        if not _is_number(coordinate):
-            raise HintFileError(name, axis_field, f"{axis} must be a number of page pixels, not {json.dumps(coordinate)}")
-        if not 0 <= coordinate <= limit - 1:
-            where = f"{json.dumps(coordinate)}" if y_field else f"[{', '.join(json.dumps(v) for v in value)}]"
-            raise HintFileError(name, axis_field, f"{where} is outside the page ({axis} from 0 to {limit - 1} on "
-                                f"a page of {width}x{height} pixels)")
-        checked.append(float(coordinate))
-    return checked[0], checked[1]
+    limit = width if axis == "x" else height
+    if not _is_number(value):
+        raise HintFileError(name, field, f"{axis} must be a number of page pixels, "
+                            f"not {json.dumps(value)}")
+    if not 0 <= value <= limit - 1:
+        raise HintFileError(name, field, f"{json.dumps(value)} is outside the page ({axis} from 0 "
+                            f"to {limit - 1} on a page of {width}x{height} pixels)")
+    return float(value)
 
 
 def _color(value: Any, name, field: str) -> str:
     if not isinstance(value, str) or not HEX_COLOR.fullmatch(value):
-        raise HintFileError(name, field, f"a colour is written '#rrggbb' (e.g. '#d9a066'), not {json.dumps(value)}")
+        raise HintFileError(name, field, f"a colour is written '#rrggbb' (e.g. '#d9a066'), "
+                            f"not {json.dumps(value)}")
     return value
 
 
 def _size(value: Any, name, field: str, page_size: tuple[int, int]) -> float:
     largest = max(page_size)
     if not _is_number(value) or not 0 < value <= largest:
-        raise HintFileError(name, field, f"the square's side in page pixels, above 0 and at most the page's "
-                            f"longer side ({largest}), not {json.dumps(value)}")
+        raise HintFileError(name, field, f"the square's side in page pixels, above 0 and at most "
+                            f"the page's longer side ({largest}), not {json.dumps(value)}")
     return float(value)
 
 
@@ -209,8 +229,9 @@ def _is_number(value: Any) -> bool:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
-        type(value), "a number")
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true/false",
+             type(None): "null"}
+    return kinds.get(type(value), "a number")
 
 
 # ---- .png -------------------------------------------------------------------------------------
@@ -224,23 +245,25 @@ def _parse_layer(data: bytes, name, page_size: tuple[int, int]) -> torch.Tensor:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format != "PNG":
-                raise HintFileError(name, "png", f"a {image.format or 'non-PNG'} image; a hint layer is a PNG")
+                kind = image.format or "non-PNG"
+                raise HintFileError(name, "png", f"a {kind} image; a hint layer is a PNG")
             if image.size != (width, height):
-                raise HintFileError(name, "layer", f"{image.size[0]}x{image.size[1]} pixels, but the page is "
+                found = f"{image.size[0]}x{image.size[1]}"
+                raise HintFileError(name, "layer", f"{found} pixels, but the page is "
                                     f"{width}x{height}: a hint layer is the page's size")
             if not _has_alpha(image):
-                raise HintFileError(name, "layer", f"a {image.mode} image without transparency; a hint layer is "
-                                    "RGBA, transparent except where painted")
+                raise HintFileError(name, "layer", f"a {image.mode} image without transparency; a "
+                                    "hint layer is RGBA, transparent except where painted")
             image.load()
-            rgba = image.convert("RGBA")
+            rgba = np.asarray(image.convert("RGBA")).copy()
     except HintFileError:
         raise
     except Exception as error:  # noqa: BLE001 - Pillow raises many kinds for a damaged file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise HintFileError(name, "png", f"cannot be read as an image ({reason})") from None
-    return torch.from_numpy(np.asarray(rgba).copy()).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(rgba).permute(2, 0, 1).contiguous()
 
 
 def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "RGBa", "La", "PA") or (image.mode in ("P", "L", "RGB") and
-                                                                "transparency" in image.info)
+    """An alpha channel, or a palette or grey image with a transparent colour."""
+    return image.mode in ("RGBA", "LA", "RGBa", "La", "PA") or "transparency" in image.info

@@ -186,7 +186,8 @@ class PageColorizer:
         self.composed: Counter[str] = Counter()
 
     @torch.inference_mode()
-    def colour(self, pages: list[torch.Tensor], hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
+    def colour(self, pages: list[torch.Tensor],
+               hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
         """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same sizes."""
         lightness = [rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages]
         return [unit_to_uint8(page.rgb)[0].cpu() for page in self.color_lightness(lightness, hints)]
@@ -234,16 +235,20 @@ class PageColorizer:
         predictions = self._predict_working(self._with_hints(lightness, working, hints))
         return [self._resize(p[:, -2:], full.shape[-2:]) for p, full in zip(predictions, lightness)]
 
-    def _check_hints(self, hints: list[PageHints | None] | None, pages: int) -> list[PageHints | None]:
-        """One entry per page (None: automatic); hints for a generator without hint inputs refused."""
+    def _check_hints(self, hints: list[PageHints | None] | None,
+                     pages: int) -> list[PageHints | None]:
+        """One entry per page (None: automatic); hints for a generator without hint inputs are
+        refused."""
         if hints is None:
             return [None] * pages
         hints = list(hints)
         if len(hints) != pages:
-            raise ValueError(f"hints for {len(hints)} pages given with {pages} pages: one entry (or None) a page")
+            raise ValueError(f"hints for {len(hints)} pages given with {pages} pages: one entry "
+                             "(or None) a page")
         if not self.hints and any(page_hints for page_hints in hints if page_hints is not None):
-            raise ValueError("this generator takes no hints (it was trained without hint inputs); colour "
-                             "its pages without hints, or use a generator trained with model.hints")
+            raise ValueError("this generator takes no hints (it was trained without hint inputs); "
+                             "colour its pages without hints, or use a generator trained with "
+                             "model.hints")
         return hints
 
     def _with_hints(self, lightness: list[torch.Tensor], working: list[torch.Tensor],
@@ -257,7 +262,8 @@ class PageColorizer:
         for full, work, page_hints in zip(lightness, working, hints):
             size = tuple(work.shape[-2:])
             if page_hints:
-                color, mask = page_hints.raster(tuple(full.shape[-2:]), size, self.predicts, self.device)
+                page_size = tuple(full.shape[-2:])
+                color, mask = page_hints.raster(page_size, size, self.predicts, self.device)
             else:
                 color, mask = no_hints(1, *size, self.predicts, self.device)
             inputs.append(hint_input(work, color, mask))
@@ -298,9 +304,9 @@ class PageColorizer:
 
     def _cut_tiles(self, lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]) -> list[torch.Tensor]:
         rows, cols = plan
-        # A hint generator's maps travel as channels of its input, so they are padded and cut exactly
-        # as L: the reflected margin holds the mirrored drawing with its mirrored hints, and every
-        # tile gets the hints that fall in it.
+        # A hint generator's maps travel as channels of its input, so they are padded and cut
+        # exactly as L: the reflected margin holds the mirrored drawing with its mirrored hints,
+        # and every tile gets the hints that fall in it.
         padded = pad_to_multiple(lightness, self.multiple)
         return [padded[..., y:y + rows.length, x:x + cols.length] for y in rows.starts for x in cols.starts]
 
@@ -324,7 +330,8 @@ class PageColorizer:
         return ab[..., :rows.size, :cols.size]
 
     def _predict_tiles(self, tiles: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Tiles (1, Cin, h, w) of any shapes -> the output (1, C, h, w) in float32, same-shape tiles batched."""
+        """Tiles (1, Cin, h, w) of any shapes -> the output (1, C, h, w) in float32, same-shape
+        tiles batched."""
         by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, tile in enumerate(tiles):
             by_shape[tuple(tile.shape[-2:])].append(index)
