@@ -305,6 +305,15 @@ def test_drag_a_dot_to_move_it(session):
     assert len(dots) == 1 and (dots[0]["x"], dots[0]["y"]) == (LEFT[0] + 12, LEFT[1] - 8)
 
 
+def test_clear_removes_every_hint_and_undo_brings_them_back(session):
+    element(session, "clear").click()
+    wait_idle(session)
+    assert saved_hints(session) == []
+    keys(session, "z", ctrl=True)
+    wait_idle(session)
+    assert len(saved_hints(session)) == 1
+
+
 def test_the_eyedropper_takes_a_colour_from_the_result_and_from_a_reference(session, tmp_path):
     keys(session, "i")
     shown = preview(session)
@@ -352,7 +361,16 @@ def test_before_after_slider_and_chroma(session):
     assert np.abs(grey - grey.mean(axis=2, keepdims=True)).max() <= 2, "chroma 0 leaves colour"
     set_range(session, "chroma", 1)
     wait_idle(session)
-    assert element(session, "compose").get_attribute("value") == "auto"
+    from selenium.webdriver.support.ui import Select
+
+    compose = Select(element(session, "compose"))
+    before = js(session, "return window.studio.editSeq")
+    compose.select_by_value("lightness")
+    wait_idle(session)
+    assert js(session, "return window.studio.editSeq") == before + 1  # a new preview was made
+    compose.select_by_value("auto")
+    wait_idle(session)
+    no_errors(session)
 
 
 def test_a_palette_entry_is_kept_and_reused_on_the_next_page(session):
@@ -447,6 +465,25 @@ def test_an_upload_by_the_file_picker_and_a_bad_one(session, tmp_path):
         lambda d: "notes.png" in element(session, "message").text
     )
     assert js(session, "return window.studio.pages.length") == 3
+
+
+def test_a_page_dropped_on_the_window(session):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    js(session, """const c = document.createElement('canvas'); c.width = 60; c.height = 40;
+        const g = c.getContext('2d'); g.fillStyle = '#fff'; g.fillRect(0, 0, 60, 40);
+        g.fillStyle = '#000'; g.fillRect(29, 0, 2, 40);
+        c.toBlob((blob) => {
+          const files = new DataTransfer();
+          files.items.add(new File([blob], 'dropped.png', {type: 'image/png'}));
+          window.dispatchEvent(new DragEvent('drop', {dataTransfer: files, cancelable: true}));
+        }, 'image/png');""")
+    WebDriverWait(session.driver, 20).until(
+        lambda d: js(session, "return window.studio.pages.length") == 4
+    )
+    assert (session.output / "pages" / "dropped.png").exists()
+    wait_idle(session)
+    assert js(session, "return window.studio.page") == 3
 
 
 def test_colour_the_chapter_with_progress(session):
