@@ -46,7 +46,8 @@
   }
   function status() {
     const page = S.pages[S.page];
-    const parts = [page ? `page ${S.page + 1}/${S.pages.length}: ${page.name}` : "no pages: drop some on the window",
+    const parts = [page ? `page ${S.page + 1}/${S.pages.length}: ${page.name}`
+      : "no pages: drop some on the window",
       `${S.marks.length} hint${S.marks.length === 1 ? "" : "s"}`];
     if (S.lastLatencyMs !== null) parts.push(`preview ${Math.round(S.lastLatencyMs)} ms`);
     if (!S.takesHints) parts.push("this model takes no hints: automatic colouring only");
@@ -67,7 +68,8 @@
     if (!compose.options.length) {
       for (const mode of state.compose_modes) {
         const option = new Option(mode, mode);
-        option.disabled = state.model.predicts !== "lab" && (mode === "ink" || mode === "predicted");
+        const fullColorOnly = mode === "ink" || mode === "predicted";
+        option.disabled = state.model.predicts !== "lab" && fullColorOnly;
         compose.add(option);
       }
       compose.value = state.compose;
@@ -91,7 +93,8 @@
     S.width = bitmap.width; S.height = bitmap.height;
     // The whole page in view: as wide as the room allows, and no taller than the room.
     const area = $("stage-area");
-    const room = Math.max(200, Math.min(area.clientWidth - 24, (area.clientHeight - 50) * S.width / S.height));
+    const fitted = (area.clientHeight - 50) * S.width / S.height;
+    const room = Math.max(200, Math.min(area.clientWidth - 24, fitted));
     const shown = Math.min(S.width, Math.round(room));
     S.scale = shown / S.width;
     const h = Math.round(S.height * S.scale);
@@ -106,7 +109,9 @@
     S.marks = hints.hints;
     S.layerHints = hints.layer;
     if (hints.error) say(hints.error);
-    else if (hints.layer) say("this page's hints are a painted layer (.png): shown in the preview, not editable here");
+    else if (hints.layer) {
+      say("this page's hints are a painted layer (.png): shown in the preview, not editable here");
+    }
     else say("");
     S.shownSeq = -1; S.shownPage = -1;
     drawHints();
@@ -127,24 +132,33 @@
       const side = Math.max(3, mark.size * S.scale);
       if (mark.points) {
         ctx.lineCap = "square"; ctx.lineJoin = "round";
-        ctx.strokeStyle = "#000"; ctx.lineWidth = side + 2; tracePath(ctx, mark.points); ctx.stroke();
-        ctx.strokeStyle = mark.color; ctx.lineWidth = side; tracePath(ctx, mark.points); ctx.stroke();
+        ctx.strokeStyle = "#000"; ctx.lineWidth = side + 2;
+        tracePath(ctx, mark.points); ctx.stroke();
+        ctx.strokeStyle = mark.color; ctx.lineWidth = side;
+        tracePath(ctx, mark.points); ctx.stroke();
       } else {
         const x = mark.x * S.scale - side / 2, y = mark.y * S.scale - side / 2;
         ctx.fillStyle = mark.color; ctx.fillRect(x, y, side, side);
-        ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.strokeRect(x - 0.5, y - 0.5, side + 1, side + 1);
+        ctx.strokeStyle = "#fff"; ctx.lineWidth = 1;
+        ctx.strokeRect(x - 0.5, y - 0.5, side + 1, side + 1);
         ctx.strokeStyle = "#000"; ctx.strokeRect(x - 1.5, y - 1.5, side + 3, side + 3);
       }
     }
   }
   function tracePath(ctx, points) {
     ctx.beginPath();
-    points.forEach(([x, y], i) => (i ? ctx.lineTo(x * S.scale, y * S.scale) : ctx.moveTo(x * S.scale, y * S.scale)));
+    points.forEach(([x, y], i) => {
+      if (i) ctx.lineTo(x * S.scale, y * S.scale);
+      else ctx.moveTo(x * S.scale, y * S.scale);
+    });
     if (points.length === 1) ctx.lineTo(points[0][0] * S.scale + 0.01, points[0][1] * S.scale);
   }
 
   function editable() {
-    if (S.layerHints) { say("this page's hints are a painted layer (.png); move it away to edit here"); return false; }
+    if (S.layerHints) {
+      say("this page's hints are a painted layer (.png); move it away to edit here");
+      return false;
+    }
     return true;
   }
   function commit(marks) {
@@ -164,8 +178,10 @@
   function saveHints() {
     const page = S.page, body = { version: 1, hints: S.marks };
     S.savesInFlight += 1;
-    // Chained, so the file always ends as the newest edit even when requests would overtake each other.
-    S.saveChain = S.saveChain.then(() => apiJson(`/api/pages/${page}/hints`, { method: "PUT", json: body }))
+    // Chained, so the file always ends as the newest edit even when requests would overtake
+    // each other.
+    const put = () => apiJson(`/api/pages/${page}/hints`, { method: "PUT", json: body });
+    S.saveChain = S.saveChain.then(put)
       .then(() => {}, (error) => say(`hints not saved: ${error.message}`))
       .finally(() => { S.savesInFlight -= 1; });
   }
@@ -191,14 +207,17 @@
     const seq = ++S.requestSeq, editSeq = S.editSeq, page = S.page, started = S.editTime;
     if (previewAbort) previewAbort.abort();
     const abort = previewAbort = new AbortController();
-    const width = Math.min(S.width, Math.round($("result-canvas").width * (window.devicePixelRatio || 1)));
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.min(S.width, Math.round($("result-canvas").width * ratio));
     const body = { compose: $("compose").value, chroma: Number($("chroma").value), width, seq,
       client: S.client };
     if (!S.layerHints) body.hints = S.marks;
     S.previewsInFlight += 1;
     try {
-      const response = await api(`/api/pages/${page}/preview`, { method: "POST", json: body, signal: abort.signal });
-      if (response.status === 204 || seq !== S.requestSeq || page !== S.page) return;  // stale: dropped
+      const response = await api(`/api/pages/${page}/preview`,
+        { method: "POST", json: body, signal: abort.signal });
+      // stale: dropped
+      if (response.status === 204 || seq !== S.requestSeq || page !== S.page) return;
       const warning = response.headers.get("X-Studio-Warning");
       const bitmap = await createImageBitmap(await response.blob());
       if (seq !== S.requestSeq || page !== S.page) return;
@@ -225,8 +244,9 @@
     $("divider").hidden = split === 0;
   }
 
-  // ---- pointer tools ------------------------------------------------------------------------------
-  const toPage = (event) => [Math.round(event.offsetX / S.scale), Math.round(event.offsetY / S.scale)];
+  // ---- pointer tools ------------------------------------------------------------------------
+  const toPage = (event) => [Math.round(event.offsetX / S.scale),
+    Math.round(event.offsetY / S.scale)];
   function hits(mark, [x, y]) {
     const reach = mark.size / 2 + 3 / S.scale;
     if (!mark.points) return Math.abs(mark.x - x) <= reach && Math.abs(mark.y - y) <= reach;
@@ -238,20 +258,27 @@
   }
   function segmentDistance(p, a, b) {
     const dx = b[0] - a[0], dy = b[1] - a[1], length = dx * dx + dy * dy;
-    const t = length ? Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length)) : 0;
+    const along = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length;
+    const t = length ? Math.max(0, Math.min(1, along)) : 0;
     return Math.hypot(p[0] - a[0] - t * dx, p[1] - a[1] - t * dy);
   }
   let gesture = null;
   function pointerDown(event) {
     if (!S.pages.length) return;
     const p = toPage(event);
-    if (S.tool === "eyedropper") { pickFrom($("result-canvas"), event.offsetX, event.offsetY, $("page-canvas")); return; }
+    if (S.tool === "eyedropper") {
+      pickFrom($("result-canvas"), event.offsetX, event.offsetY, $("page-canvas"));
+      return;
+    }
     if (!editable()) return;
     $("hint-canvas").setPointerCapture(event.pointerId);
     if (S.tool === "dot") {
       let index = -1;
-      for (let i = S.marks.length - 1; i >= 0; i--) if (!S.marks[i].points && hits(S.marks[i], p)) { index = i; break; }
-      gesture = index >= 0 ? { kind: "move", index, from: p, before: S.marks, moved: false } : { kind: "dot", at: p };
+      for (let i = S.marks.length - 1; i >= 0; i--) {
+        if (!S.marks[i].points && hits(S.marks[i], p)) { index = i; break; }
+      }
+      gesture = index >= 0 ? { kind: "move", index, from: p, before: S.marks, moved: false }
+        : { kind: "dot", at: p };
     } else if (S.tool === "stroke") {
       gesture = { kind: "stroke", points: [p] };
     } else if (S.tool === "eraser") {
@@ -264,14 +291,17 @@
     const p = toPage(event);
     if (gesture.kind === "move") {
       const mark = gesture.before[gesture.index];
-      const moved = Object.assign({}, mark, { x: mark.x + p[0] - gesture.from[0], y: mark.y + p[1] - gesture.from[1] });
-      moved.x = Math.max(0, Math.min(S.width - 1, moved.x)); moved.y = Math.max(0, Math.min(S.height - 1, moved.y));
+      const moved = Object.assign({}, mark,
+        { x: mark.x + p[0] - gesture.from[0], y: mark.y + p[1] - gesture.from[1] });
+      moved.x = Math.max(0, Math.min(S.width - 1, moved.x));
+      moved.y = Math.max(0, Math.min(S.height - 1, moved.y));
       gesture.moved = moved.x !== mark.x || moved.y !== mark.y;
       S.marks = gesture.before.map((m, i) => (i === gesture.index ? moved : m));
       drawHints();
     } else if (gesture.kind === "stroke") {
       const last = gesture.points[gesture.points.length - 1];
-      if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= Math.max(1, S.size / 3)) gesture.points.push(clampPoint(p));
+      const far = Math.hypot(p[0] - last[0], p[1] - last[1]) >= Math.max(1, S.size / 3);
+      if (far) gesture.points.push(clampPoint(p));
       drawHints({ points: gesture.points, color: S.color, size: S.size });
     } else if (gesture.kind === "erase") {
       erase(p);
@@ -287,23 +317,29 @@
     } else if (done.kind === "move") {
       if (done.moved) { const after = S.marks; S.marks = done.before; commit(after); }
     } else if (done.kind === "stroke") {
-      commit(S.marks.concat([{ points: done.points.map(clampPoint), color: S.color, size: S.size }]));
+      const points = done.points.map(clampPoint);
+      commit(S.marks.concat([{ points, color: S.color, size: S.size }]));
       remember(S.color);
     } else if (done.kind === "erase") {
-      if (S.marks.length !== done.before.length) { const after = S.marks; S.marks = done.before; commit(after); }
+      if (S.marks.length !== done.before.length) {
+        const after = S.marks; S.marks = done.before; commit(after);
+      }
     }
   }
-  const clampPoint = ([x, y]) => [Math.max(0, Math.min(S.width - 1, x)), Math.max(0, Math.min(S.height - 1, y))];
+  const clampPoint = ([x, y]) => [Math.max(0, Math.min(S.width - 1, x)),
+    Math.max(0, Math.min(S.height - 1, y))];
   function erase(p) {
     const kept = S.marks.filter((mark) => !hits(mark, p));
     if (kept.length !== S.marks.length) { S.marks = kept; drawHints(); }
   }
   function setTool(tool) {
     S.tool = tool;
-    for (const button of document.querySelectorAll(".tool")) button.classList.toggle("active", button.dataset.tool === tool);
+    for (const button of document.querySelectorAll(".tool")) {
+      button.classList.toggle("active", button.dataset.tool === tool);
+    }
   }
 
-  // ---- colours: picker, hex, recent, eyedropper, palette ---------------------------------------------
+  // ---- colours: picker, hex, recent, eyedropper, palette ------------------------------------
   function setColor(value) {
     const match = HEX.exec(String(value).trim());
     if (!match) { say(`${value} is not a colour: type #rrggbb, e.g. #d9a066`); return false; }
@@ -357,7 +393,7 @@
     } catch (error) { say(`palette not saved: ${error.message}`); }
   }
 
-  // ---- uploads, reference, saving, the chapter ---------------------------------------------------------
+  // ---- uploads, reference, saving, the chapter ----------------------------------------------
   async function upload(files) {
     let last = null;
     for (const file of files) {
@@ -374,7 +410,8 @@
     const bitmap = await createImageBitmap(file);
     const canvas = $("reference-canvas");
     const scale = Math.min(1, 600 / bitmap.width);
-    canvas.width = Math.round(bitmap.width * scale); canvas.height = Math.round(bitmap.height * scale);
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
     canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   }
   async function save(kind) {
@@ -383,7 +420,8 @@
       const body = { compose: $("compose").value, chroma: Number($("chroma").value) };
       if (!S.layerHints) body.hints = S.marks;
       S.lastSave = await apiJson(`/api/pages/${S.page}/save`, { method: "POST", json: body });
-      const note = kind === "layer" ? ` (Multiply over the page gives it within ${S.lastSave.layer_error} levels)` : "";
+      const note = kind === "layer"
+        ? ` (Multiply over the page gives it within ${S.lastSave.layer_error} levels)` : "";
       say(`saved ${S.lastSave[kind]} under the output folder${note}`, true);
       const link = document.createElement("a");
       link.href = `/api/pages/${S.page}/saved/${kind}?${tokenQuery()}`;
@@ -401,26 +439,36 @@
     const poll = async () => {
       S.chapter = await apiJson("/api/chapter");
       bar.max = Math.max(1, S.chapter.total); bar.value = S.chapter.done;
-      if (S.chapter.running) { say(`colouring the chapter: ${S.chapter.done}/${S.chapter.total} pages`, true); setTimeout(poll, 400); return; }
+      if (S.chapter.running) {
+        say(`colouring the chapter: ${S.chapter.done}/${S.chapter.total} pages`, true);
+        setTimeout(poll, 400);
+        return;
+      }
       if (S.chapter.error) say(`chapter: ${S.chapter.error}`);
       else say(S.chapter.summary, true);
     };
     poll();
   }
 
-  // ---- wiring ------------------------------------------------------------------------------------
+  // ---- wiring -------------------------------------------------------------------------------
   function wire() {
     const canvas = $("hint-canvas");
     canvas.addEventListener("pointerdown", pointerDown);
     canvas.addEventListener("pointermove", pointerMove);
     canvas.addEventListener("pointerup", pointerUp);
     canvas.addEventListener("pointercancel", pointerUp);
-    for (const button of document.querySelectorAll(".tool")) button.addEventListener("click", () => setTool(button.dataset.tool));
+    for (const button of document.querySelectorAll(".tool")) {
+      button.addEventListener("click", () => setTool(button.dataset.tool));
+    }
     $("prev").addEventListener("click", () => showPage(S.page - 1));
     $("next").addEventListener("click", () => showPage(S.page + 1));
     $("page-list").addEventListener("change", (e) => showPage(Number(e.target.value)));
-    $("upload").addEventListener("change", (e) => { upload([...e.target.files]); e.target.value = ""; });
-    $("size").addEventListener("input", (e) => { S.size = Number(e.target.value); $("size-value").textContent = S.size; });
+    $("upload").addEventListener("change", (e) => {
+      upload([...e.target.files]); e.target.value = "";
+    });
+    $("size").addEventListener("input", (e) => {
+      S.size = Number(e.target.value); $("size-value").textContent = S.size;
+    });
     $("color").addEventListener("input", (e) => setColor(e.target.value));
     // An emptied field is a user about to type, not a wrong colour: nothing to say yet.
     const typed = (e) => (e.target.value.trim() ? setColor(e.target.value) : null);
@@ -430,9 +478,12 @@
     $("redo").addEventListener("click", redo);
     $("clear").addEventListener("click", () => { if (S.marks.length && editable()) commit([]); });
     $("hide").addEventListener("change", (e) => { S.hidden = e.target.checked; drawHints(); });
-    $("compose").addEventListener("change", () => { S.editSeq += 1; S.editTime = performance.now(); schedulePreview(0); });
+    $("compose").addEventListener("change", () => {
+      S.editSeq += 1; S.editTime = performance.now(); schedulePreview(0);
+    });
     $("chroma").addEventListener("input", (e) => {
-      $("chroma-value").textContent = e.target.value; S.editSeq += 1; S.editTime = performance.now(); schedulePreview();
+      $("chroma-value").textContent = e.target.value;
+      S.editSeq += 1; S.editTime = performance.now(); schedulePreview();
     });
     $("split").addEventListener("input", applySplit);
     $("save-page").addEventListener("click", () => save("page"));
@@ -444,28 +495,41 @@
       savePalette(S.palette.concat([{ name, color: S.color }]));
       $("palette-name").value = "";
     });
-    $("reference-file").addEventListener("change", (e) => { if (e.target.files[0]) openReference(e.target.files[0]); });
-    $("reference-canvas").addEventListener("click", (e) => pickFrom($("reference-canvas"), e.offsetX, e.offsetY));
-    window.addEventListener("dragover", (e) => { e.preventDefault(); $("drop-hint").hidden = false; });
+    $("reference-file").addEventListener("change", (e) => {
+      if (e.target.files[0]) openReference(e.target.files[0]);
+    });
+    $("reference-canvas").addEventListener("click",
+      (e) => pickFrom($("reference-canvas"), e.offsetX, e.offsetY));
+    window.addEventListener("dragover", (e) => {
+      e.preventDefault(); $("drop-hint").hidden = false;
+    });
     window.addEventListener("dragleave", () => { $("drop-hint").hidden = true; });
-    window.addEventListener("drop", (e) => { e.preventDefault(); $("drop-hint").hidden = true; upload([...e.dataTransfer.files]); });
+    window.addEventListener("drop", (e) => {
+      e.preventDefault(); $("drop-hint").hidden = true; upload([...e.dataTransfer.files]);
+    });
     document.addEventListener("keydown", keyboard);
   }
   function keyboard(event) {
     const target = event.target;
     if (target.tagName === "SELECT" || target.tagName === "TEXTAREA"
-        || (target.tagName === "INPUT" && !["checkbox", "color", "button"].includes(target.type))) return;
+        || (target.tagName === "INPUT"
+            && !["checkbox", "color", "button"].includes(target.type))) return;
     const key = event.key.toLowerCase(), ctrl = event.ctrlKey || event.metaKey;
     const actions = {
       z: () => (ctrl ? (event.shiftKey ? redo() : undo()) : null),
       y: () => (ctrl ? redo() : null),
       d: () => (!ctrl ? setTool("dot") : null), s: () => (!ctrl ? setTool("stroke") : null),
       e: () => (!ctrl ? setTool("eraser") : null), i: () => (!ctrl ? setTool("eyedropper") : null),
-      h: () => { if (ctrl) return; $("hide").checked = !$("hide").checked; S.hidden = $("hide").checked; drawHints(); },
+      h: () => {
+        if (ctrl) return;
+        $("hide").checked = !$("hide").checked; S.hidden = $("hide").checked; drawHints();
+      },
       arrowleft: () => showPage(S.page - 1), pageup: () => showPage(S.page - 1),
       arrowright: () => showPage(S.page + 1), pagedown: () => showPage(S.page + 1),
     };
-    if (actions[key] && !(ctrl && !["z", "y"].includes(key))) { event.preventDefault(); actions[key](); }
+    if (actions[key] && !(ctrl && !["z", "y"].includes(key))) {
+      event.preventDefault(); actions[key]();
+    }
   }
 
   async function start() {
