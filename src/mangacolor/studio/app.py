@@ -1,347 +1,45 @@
-"""The studio's web API (Starlette) over one page book, one model and the hint files.
-
-Pages are named by their index; every write lands under `output` (hints, palette, uploads, saved
-pages, the chapter's pages). Slow work (decoding, the model, encoding) runs in threads, so the
-server keeps answering while a preview is made.
-"""
+"""The studio's web application: its routes (`mangacolor.studio.routes`), its static page, the
+errors a user can cause turned into one-line messages, and the guard in front of it all."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import torch
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import Response
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from mangacolor.colorize.archives import ArchiveError, is_archive_path
+from mangacolor.colorize.archives import ArchiveError
 from mangacolor.data.files import UnreadableImage
-from mangacolor.hints.marks import PageHints
-from mangacolor.inference.compose import COMPOSE_MODES, is_chroma
-from mangacolor.inference.hint_files import HintFileError, hint_file_for
-from mangacolor.runtime.atomic import atomic_write
-from mangacolor.studio.chapter import ChapterRun
-from mangacolor.studio.engine import ColorEngine, color_layer
-from mangacolor.studio.guard import GuardMiddleware, allowed_hosts, new_token
-from mangacolor.studio.hint_store import (
-    HINTS,
+from mangacolor.inference.hint_files import HintFileError
+from mangacolor.studio.guard import GuardMiddleware, allowed_hosts
+from mangacolor.studio.hint_store import HintsRefused
+from mangacolor.studio.pages import UploadRefused
+from mangacolor.studio.palette import PaletteError
+from mangacolor.studio.routes import ROUTES, STATIC, BadRequest, error
+from mangacolor.studio.session import Studio
+
+# What a user's request can get wrong; each becomes a 400 with its message, shown on the page.
+USER_ERRORS = (
+    BadRequest,
     HintsRefused,
-    load_hints,
-    marks_as_json,
-    parse_hints,
-    save_hints,
+    UploadRefused,
+    PaletteError,
+    UnreadableImage,
+    ArchiveError,
+    HintFileError,
 )
-from mangacolor.studio.pages import UPLOADS, PageBook, UploadRefused, png_bytes
-from mangacolor.studio.palette import PaletteError, check_palette, read_palette, write_palette
-from mangacolor.studio.settings import StudioSettings
-
-STATIC = Path(__file__).parent / "static"
-SAVED = "saved"  # single pages saved from the page, and their colour layers
-MAX_JSON_BYTES = 4 << 20  # a hint file of tens of thousands of points fits
 
 
-@dataclass
-class Studio:
-    settings: StudioSettings
-    book: PageBook
-    engine: ColorEngine
-    token: str = field(default_factory=new_token)
-
-    @property
-    def hints_root(self) -> Path:
-        return self.settings.output / HINTS
-
-    def chapter_source(self) -> tuple[Path, Path | None]:
-        """What "Colour the chapter" colours, and its hints: the hint folder, or for a single
-        image its hint file (None while it has none)."""
-        source = self.settings.input
-        if source is not None and source.is_file() and not is_archive_path(source):
-            return source, hint_file_for(self.hints_root, source.name)
-        if source is not None:
-            return source, self.hints_root
-        return self.settings.output / UPLOADS, self.hints_root / UPLOADS
+async def on_error(request: Request, problem: Exception) -> Response:
+    return error(str(problem))
 
 
-class BadRequest(ValueError):
-    pass
-
-
-def error(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-def page_index(request: Request, studio: Studio) -> int:
-    try:
-        index = int(request.path_params["index"])
-        studio.book.page(index)
-    except (ValueError, IndexError):
-        raise BadRequest(
-            f"no page {request.path_params['index']!r}: pages are numbered 0 to "
-            f"{len(studio.book) - 1}"
-        ) from None
-    return index
-
-
-async def read_json(request: Request) -> object:
-    body = await request.body()
-    if len(body) > MAX_JSON_BYTES:
-        raise BadRequest(f"request of {len(body)} bytes, over {MAX_JSON_BYTES}")
-    try:
-        return json.loads(body or b"null")
-    except json.JSONDecodeError as problem:
-        raise BadRequest(f"not JSON: {problem}") from None
-
-
-def look(body: object, studio: Studio) -> tuple[str, float]:
-    """compose and chroma from a request body, checked, defaulting to the settings."""
-    body = body if isinstance(body, dict) else {}
-    compose = body.get("compose", studio.settings.compose)
-    chroma = body.get("chroma", studio.settings.chroma)
-    if compose not in COMPOSE_MODES:
-        raise BadRequest(f"compose must be one of {', '.join(COMPOSE_MODES)}, got {compose!r}")
-    if isinstance(chroma, bool) or not isinstance(chroma, (int, float)) or not is_chroma(chroma):
-        raise BadRequest(f"chroma must be a number >= 0, got {chroma!r}")
-    if compose in COMPOSE_MODES[2:] and getattr(studio.engine.generator, "predicts", "ab") != "lab":
-        raise BadRequest(f"compose {compose} needs a full-colour generator; this one predicts ab")
-    return compose, float(chroma)
-
-
-def create_app(studio: Studio, hosts: set[str] | None = None) -> Starlette:
-    book, settings = studio.book, studio.settings
-
-    async def page_rgb(index: int) -> torch.Tensor:
-        return await run_in_threadpool(book.rgb, index)
-
-    def page_size(rgb: torch.Tensor) -> tuple[int, int]:
-        # (height, width), as the hint reader takes it
-        return int(rgb.shape[-2]), int(rgb.shape[-1])
-
-    async def state(request: Request) -> Response:
-        palette, palette_error = [], ""
-        try:
-            palette = read_palette(settings.output)
-        except PaletteError as problem:
-            palette_error = str(problem)
-        return JSONResponse(
-            {
-                "pages": [
-                    {"index": p.index, "name": p.name, "uploaded": p.uploaded} for p in book.pages
-                ],
-                "unlisted": book.unlisted,
-                "palette": palette,
-                "palette_error": palette_error,
-                "model": {
-                    "hints": studio.engine.takes_hints,
-                    "predicts": getattr(studio.engine.generator, "predicts", "ab"),
-                    "file": settings.ckpt_path.name,
-                },
-                "compose": settings.compose,
-                "chroma": settings.chroma,
-                "compose_modes": list(COMPOSE_MODES),
-                "output": str(settings.output),
-                "chapter": settings.input is not None or any(p.uploaded for p in book.pages),
-            }
-        )
-
-    async def image(request: Request) -> Response:
-        rgb = await page_rgb(page_index(request, studio))
-        return Response(
-            await run_in_threadpool(png_bytes, rgb),
-            media_type="image/png",
-            headers={"Cache-Control": "no-store"},
-        )
-
-    async def get_hints(request: Request) -> Response:
-        index = page_index(request, studio)
-        rgb = await page_rgb(index)
-        try:
-            hints, path = load_hints(studio.hints_root, book.page(index).relative, page_size(rgb))
-        except HintFileError as problem:
-            return JSONResponse(
-                {
-                    "version": 1,
-                    "hints": [],
-                    "width": rgb.shape[-1],
-                    "height": rgb.shape[-2],
-                    "layer": False,
-                    "error": str(problem),
-                }
-            )
-        return JSONResponse(
-            {
-                "version": 1,
-                "hints": marks_as_json(hints),
-                "layer": hints.layer is not None,
-                "width": rgb.shape[-1],
-                "height": rgb.shape[-2],
-                "file": str(path.relative_to(settings.output)) if path else None,
-            }
-        )
-
-    async def put_hints(request: Request) -> Response:
-        index = page_index(request, studio)
-        body = await read_json(request)
-        rgb = await page_rgb(index)
-        hints = parse_hints(body, page_size(rgb))
-        path = await run_in_threadpool(
-            save_hints, studio.hints_root, book.page(index).relative, hints
-        )
-        return JSONResponse(
-            {"saved": str(path.relative_to(settings.output)), "marks": len(hints.marks)}
-        )
-
-    async def current_hints(index: int, body: object, rgb: torch.Tensor) -> PageHints | None:
-        """The hints a request sends (the page as the user sees it), else those saved."""
-        if isinstance(body, dict) and "hints" in body:
-            return parse_hints(body, page_size(rgb))
-        try:
-            hints, _ = load_hints(studio.hints_root, book.page(index).relative, page_size(rgb))
-        except HintFileError as problem:
-            raise BadRequest(str(problem)) from None
-        return hints
-
-    async def preview(request: Request) -> Response:
-        index = page_index(request, studio)
-        body = await read_json(request)
-        compose, chroma = look(body, studio)
-        body = body if isinstance(body, dict) else {}
-        width, seq, tab = body.get("width", 0), body.get("seq", 0), body.get("client", "")
-        if (
-            not isinstance(width, int)
-            or isinstance(width, bool)
-            or width < 0
-            or not isinstance(seq, int)
-        ):
-            raise BadRequest("width and seq must be whole numbers (width 0: the page's own)")
-        if not isinstance(tab, str) or len(tab) > 64:
-            raise BadRequest("client must be a tab's id of at most 64 characters")
-        rgb = await page_rgb(index)
-        hints = await current_hints(index, body, rgb)
-        width = width or rgb.shape[-1]
-        colored = await run_in_threadpool(
-            studio.engine.preview, (tab, index), seq, rgb, hints, compose, chroma, width
-        )
-        if colored is None:
-            return Response(status_code=204, headers={"X-Studio-Stale": "1"})
-        headers = {"Cache-Control": "no-store", "X-Studio-Seq": str(seq)}
-        if hints and not studio.engine.takes_hints:
-            headers["X-Studio-Warning"] = (
-                "this model takes no hints: the preview is its automatic colouring"
-            )
-        return Response(
-            await run_in_threadpool(png_bytes, colored), media_type="image/png", headers=headers
-        )
-
-    async def save(request: Request) -> Response:
-        """The coloured page at full size, and its colour layer, under output/saved/."""
-        index = page_index(request, studio)
-        body = await read_json(request)
-        compose, chroma = look(body, studio)
-        rgb = await page_rgb(index)
-        hints = await current_hints(index, body, rgb)
-        colored = await run_in_threadpool(studio.engine.color, rgb, hints, compose, chroma)
-        layer, layer_error = await run_in_threadpool(color_layer, rgb, colored)
-        stem = Path(settings.output, SAVED, *book.page(index).relative.parts).with_suffix("")
-        page_file, layer_file = stem.with_suffix(".png"), stem.with_name(stem.name + ".layer.png")
-        for target, pixels in ((page_file, colored), (layer_file, layer)):
-            data = await run_in_threadpool(png_bytes, pixels)
-            with atomic_write(target) as handle:
-                handle.write(data)
-        return JSONResponse(
-            {
-                "page": str(page_file.relative_to(settings.output)),
-                "layer": str(layer_file.relative_to(settings.output)),
-                "layer_error": layer_error,
-            }
-        )
-
-    async def saved_file(request: Request) -> Response:
-        index = page_index(request, studio)
-        kind = request.path_params["kind"]
-        if kind not in ("page", "layer"):
-            raise BadRequest("kind is page or layer")
-        stem = Path(settings.output, SAVED, *book.page(index).relative.parts).with_suffix("")
-        path = (
-            stem.with_suffix(".png") if kind == "page" else stem.with_name(stem.name + ".layer.png")
-        )
-        if not path.is_file():
-            return error("not saved yet: press Save first", 404)
-        return FileResponse(path, media_type="image/png", filename=path.name)
-
-    async def upload(request: Request) -> Response:
-        if int(request.headers.get("content-length") or 0) > settings.max_upload_bytes + (1 << 16):
-            raise UploadRefused(
-                f"upload over the limit of {settings.max_upload_bytes} bytes (max_upload_bytes)"
-            )
-        async with request.form(
-            max_files=1, max_fields=4, max_part_size=settings.max_upload_bytes
-        ) as form:
-            file = form.get("file")
-            if file is None or isinstance(file, str):
-                raise UploadRefused("no file in the upload (the form field is 'file')")
-            data = await file.read(settings.max_upload_bytes + 1)
-            name = file.filename or "page.png"
-        page = await run_in_threadpool(book.upload, name, data)
-        return JSONResponse({"index": page.index, "name": page.name})
-
-    async def get_palette(request: Request) -> Response:
-        return JSONResponse({"colors": read_palette(settings.output)})
-
-    async def put_palette(request: Request) -> Response:
-        colors = check_palette(await read_json(request))
-        write_palette(settings.output, colors)
-        return JSONResponse({"colors": colors})
-
-    async def chapter_start(request: Request) -> Response:
-        compose, chroma = look(await read_json(request), studio)
-        if not studio.chapter_source()[0].exists():
-            raise BadRequest("no pages to colour: give input= or upload pages")
-        started = studio.chapter.start(compose, chroma)
-        return JSONResponse({"started": started, **vars(studio.chapter.state)})
-
-    async def chapter_state(request: Request) -> Response:
-        return JSONResponse({**vars(studio.chapter.state), "output": str(studio.chapter.output)})
-
-    async def index_page(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
-
-    async def on_error(request: Request, problem: Exception) -> Response:
-        return error(str(problem))
-
-    studio.chapter = ChapterRun(settings, studio.engine.lock, studio.chapter_source)
-    routes = [
-        Route("/", index_page),
-        Route("/api/state", state),
-        Route("/api/pages/{index}/image", image),
-        Route("/api/pages/{index}/hints", get_hints, methods=["GET"]),
-        Route("/api/pages/{index}/hints", put_hints, methods=["PUT"]),
-        Route("/api/pages/{index}/preview", preview, methods=["POST"]),
-        Route("/api/pages/{index}/save", save, methods=["POST"]),
-        Route("/api/pages/{index}/saved/{kind}", saved_file),
-        Route("/api/upload", upload, methods=["POST"]),
-        Route("/api/palette", get_palette, methods=["GET"]),
-        Route("/api/palette", put_palette, methods=["PUT"]),
-        Route("/api/chapter", chapter_start, methods=["POST"]),
-        Route("/api/chapter", chapter_state, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=STATIC)),
-    ]
-    handlers = {
-        exc: on_error
-        for exc in (
-            BadRequest,
-            HintsRefused,
-            UploadRefused,
-            PaletteError,
-            UnreadableImage,
-            ArchiveError,
-            HintFileError,
-        )
-    }
-    app = Starlette(routes=routes, exception_handlers=handlers)
-    hosts = hosts if hosts is not None else allowed_hosts(settings.host, settings.port)
+def create_app(studio: Studio, hosts: set[str] | None = None) -> GuardMiddleware:
+    """The ASGI app for `studio`; `hosts`: the Host headers answered (default: its own address)."""
+    routes = [*ROUTES, Mount("/static", StaticFiles(directory=STATIC))]
+    app = Starlette(routes=routes, exception_handlers={kind: on_error for kind in USER_ERRORS})
+    app.state.studio = studio
+    if hosts is None:
+        hosts = allowed_hosts(studio.settings.host, studio.settings.port)
     return GuardMiddleware(app, studio.token, hosts)

@@ -12,9 +12,10 @@ import webbrowser
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.runtime.devices import resolve_device, resolve_precision
 from mangacolor.runtime.fast_path import fast_generator, resolve_channels_last
-from mangacolor.studio.app import Studio, create_app
+from mangacolor.studio.app import create_app
 from mangacolor.studio.engine import ColorEngine
 from mangacolor.studio.pages import PageBook
+from mangacolor.studio.session import Studio
 from mangacolor.studio.settings import StudioSettings
 
 
