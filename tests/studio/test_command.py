@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 
 import pytest
 
@@ -41,6 +42,17 @@ def start(args, cwd):
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_the_console_script_the_extra_and_make_studio_are_declared():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["mangacolor-studio"] == "mangacolor.commands.studio:main"
+    studio = {re.split(r"[<>=]", name)[0] for name in project["optional-dependencies"]["studio"]}
+    assert studio == {"starlette", "uvicorn", "python-multipart", "httpx"}
+    assert any(name.startswith("selenium") for name in project["optional-dependencies"]["test"])
+    makefile = (REPO / "Makefile").read_text()
+    assert "'.[test,export,studio]'" in makefile
+    assert re.search(r"^studio: .*##", makefile, re.MULTILINE)
 
 
 def test_the_command_prints_its_address_serves_and_stops_cleanly_on_ctrl_c(tmp_path):
