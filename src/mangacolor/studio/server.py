@@ -12,7 +12,6 @@ import webbrowser
 from mangacolor.inference.generator_file import load_generator
 from mangacolor.runtime.devices import resolve_device, resolve_precision
 from mangacolor.runtime.fast_path import fast_generator, resolve_channels_last
-from mangacolor.studio.app import create_app
 from mangacolor.studio.engine import ColorEngine
 from mangacolor.studio.pages import PageBook
 from mangacolor.studio.session import Studio
@@ -61,7 +60,13 @@ def address(host: str, port: int, token: str) -> str:
 
 
 def serve(settings: StudioSettings) -> None:
-    import uvicorn  # the studio extra; imported here so the rest of the package never needs it
+    try:  # the studio extra: imported here, so a missing one is a message, not a traceback
+        import uvicorn
+
+        from mangacolor.studio.app import create_app
+    except ImportError as missing:
+        raise StudioError(f"the studio needs its extra ({missing.name} is missing): "
+                          "pip install 'mangacolor[studio]' (make install does)") from None
 
     if not settings.is_local:
         warnings.warn(
