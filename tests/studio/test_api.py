@@ -28,7 +28,7 @@ from mangacolor.colorize.archives import ArchiveError  # noqa: E402
 from mangacolor.inference.generator_file import export_generator  # noqa: E402
 from mangacolor.inference.hint_files import read_hint_file  # noqa: E402
 from mangacolor.studio.app import create_app  # noqa: E402
-from mangacolor.studio.engine import multiply  # noqa: E402
+from mangacolor.studio.engine import color_layer, multiply  # noqa: E402
 from mangacolor.studio.guard import allowed_hosts  # noqa: E402
 from mangacolor.studio.server import build_studio  # noqa: E402
 from mangacolor.studio.settings import StudioSettings  # noqa: E402
@@ -343,3 +343,26 @@ def test_a_waiting_preview_is_dropped_only_for_its_own_tab(client):
     assert (
         client.post("/api/pages/2/preview", json={"seq": 40, "client": "tab-a"}).status_code == 204
     )
+
+
+def test_a_page_hinted_by_a_painted_layer_is_coloured_with_it_but_not_edited(client, tmp_path):
+    layer = Image.new("RGBA", (96, 64), (0, 0, 0, 0))
+    layer.paste((200, 60, 60, 255), (10, 10, 30, 30))
+    (tmp_path / "out" / "hints").mkdir(parents=True)
+    layer.save(tmp_path / "out" / "hints" / "p001.png")
+    shown = client.get("/api/pages/2/hints").json()
+    assert shown["layer"] is True and shown["hints"] == [] and shown["file"] == "hints/p001.png"
+    refused = client.put("/api/pages/2/hints", json=HINTS)
+    assert refused.status_code == 400 and "painted layer" in refused.json()["error"]
+    assert not (tmp_path / "out" / "hints" / "p001.json").exists()
+
+
+def test_the_colour_layer_says_what_multiply_cannot_give_back():
+    white = torch.full((3, 4, 4), 255, dtype=torch.uint8)
+    colored = torch.tensor([200, 120, 40], dtype=torch.uint8).view(3, 1, 1).expand(3, 4, 4).clone()
+    layer, worst = color_layer(white, colored)
+    assert worst == 0 and torch.equal(multiply(white, layer), colored)
+    assert torch.equal(color_layer(white, white)[0][3], torch.zeros(4, 4, dtype=torch.uint8))
+    grey = torch.full((3, 4, 4), 100, dtype=torch.uint8)
+    _, worst = color_layer(grey, colored)  # 200 and 120 are lighter than the page: Multiply darkens
+    assert worst == 100
