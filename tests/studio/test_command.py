@@ -10,9 +10,9 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 
 import pytest
+import tomllib
 
 pytest.importorskip(
     "uvicorn", reason="the studio extra is not installed: pip install -e '.[studio]'"
