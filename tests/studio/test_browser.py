@@ -470,14 +470,17 @@ def test_an_upload_by_the_file_picker_and_a_bad_one(session, tmp_path):
 def test_a_page_dropped_on_the_window(session):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    js(session, """const c = document.createElement('canvas'); c.width = 60; c.height = 40;
+    js(
+        session,
+        """const c = document.createElement('canvas'); c.width = 60; c.height = 40;
         const g = c.getContext('2d'); g.fillStyle = '#fff'; g.fillRect(0, 0, 60, 40);
         g.fillStyle = '#000'; g.fillRect(29, 0, 2, 40);
         c.toBlob((blob) => {
           const files = new DataTransfer();
           files.items.add(new File([blob], 'dropped.png', {type: 'image/png'}));
           window.dispatchEvent(new DragEvent('drop', {dataTransfer: files, cancelable: true}));
-        }, 'image/png');""")
+        }, 'image/png');""",
+    )
     WebDriverWait(session.driver, 20).until(
         lambda d: js(session, "return window.studio.pages.length") == 4
     )
