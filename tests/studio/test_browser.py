@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -35,6 +36,8 @@ from helpers.studio import (  # noqa: E402
     HINT_RGB,
     HUE_WITHIN,
     PAPER_WITHIN,
+    PaintBucket,
+    dot_is_obeyed,
     draw_line_page,
     hint_unet,
     judge_dot,
@@ -46,8 +49,13 @@ from mangacolor.colorize.job import colorize  # noqa: E402
 from mangacolor.colorize.settings import ColorizeSettings  # noqa: E402
 from mangacolor.inference.generator_file import export_generator  # noqa: E402
 from mangacolor.studio.app import create_app  # noqa: E402
-from mangacolor.studio.engine import multiply  # noqa: E402
+from mangacolor.studio.engine import (
+    ColorEngine,  # noqa: E402
+    multiply,  # noqa: E402
+)
+from mangacolor.studio.pages import PageBook  # noqa: E402
 from mangacolor.studio.server import build_studio  # noqa: E402
+from mangacolor.studio.session import Studio  # noqa: E402
 from mangacolor.studio.settings import StudioSettings  # noqa: E402
 
 FIXTURE = REPO / "tests" / "fixtures" / "studio" / "hint_generator.pt"
@@ -90,22 +98,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    browser_or_skip()
+def chromium_options():
     from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
-    root = tmp_path_factory.mktemp("studio")
-    chapter = root / "chapter"
-    for number in (1, 2):
-        draw_line_page(chapter / f"p{number:03d}.png", PAGE_SIZE)
-    Image.new("RGB", (40, 30), REFERENCE).save(root / "reference.png")
-    trained = FIXTURE.is_file()
-    ckpt = FIXTURE if trained else export_generator(hint_unet(), TINY, root / "generator.pt")
-    output = root / "out"
-    port = free_port()
-    studio = build_studio(StudioSettings(ckpt, output, chapter, port=port))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in (
@@ -117,14 +112,44 @@ def session(tmp_path_factory):
         "--force-device-scale-factor=1",
     ):
         options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return options
+
+
+@contextmanager
+def studio_in_browser(studio: Studio, port: int):
+    """The studio served and opened in headless chromium; yields the driver and the address."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     with running(create_app(studio), port) as base:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=chromium_options())
         try:
             driver.get(f"{base}/?token={studio.token}")
-            yield Session(driver, base, output, chapter, ckpt, trained)
+            yield driver, base
         finally:
             driver.quit()
+
+
+def make_chapter_folder(root: Path) -> Path:
+    chapter = root / "chapter"
+    for number in (1, 2):
+        draw_line_page(chapter / f"p{number:03d}.png", PAGE_SIZE)
+    return chapter
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    browser_or_skip()
+    root = tmp_path_factory.mktemp("studio")
+    chapter = make_chapter_folder(root)
+    Image.new("RGB", (40, 30), REFERENCE).save(root / "reference.png")
+    trained = FIXTURE.is_file()
+    ckpt = FIXTURE if trained else export_generator(hint_unet(), TINY, root / "generator.pt")
+    output = root / "out"
+    port = free_port()
+    studio = build_studio(StudioSettings(ckpt, output, chapter, port=port))
+    with studio_in_browser(studio, port) as (driver, base):
+        yield Session(driver, base, output, chapter, ckpt, trained)
 
 
 # ---- helpers: the page's state, clicks at page pixels, reading the preview -----------------------
@@ -516,3 +541,32 @@ def test_edit_to_preview_time_is_measured(session):
     assert 0 < latency < 30_000
     if SCREENSHOT:
         session.driver.save_screenshot(SCREENSHOT)
+
+
+def test_with_a_model_that_obeys_hints_a_dot_placed_in_the_browser_passes_the_judge(tmp_path):
+    """The colour step end to end on a stand-in that fills a dot's region up to the ink (tests/
+    helpers/studio.py, PaintBucket): the click, the hint file, the preview at the shown size and
+    the judge, all as with the trained model, at the demo's working size."""
+    browser_or_skip()
+    chapter = make_chapter_folder(tmp_path)
+    port = free_port()
+    settings = StudioSettings(tmp_path / "unused.pt", tmp_path / "out", chapter, port=port)
+    book = PageBook(
+        chapter,
+        settings.output,
+        settings.max_pixels,
+        settings.archive_limits,
+        settings.max_upload_bytes,
+    )
+    studio = Studio(settings, book, ColorEngine(PaintBucket(), 64))
+    with studio_in_browser(studio, port) as (driver, base):
+        bucket = Session(driver, base, settings.output, chapter, settings.ckpt_path, True)
+        wait_idle(bucket)
+        field = element(bucket, "hex")
+        field.clear()
+        field.send_keys(HINT, "\n")
+        click_page(bucket, *LEFT)
+        wait_idle(bucket)
+        assert saved_hints(bucket) == [{"x": LEFT[0], "y": LEFT[1], "color": HINT, "size": 7}]
+        judged = judge_dot(preview(bucket), page_pixels(chapter / "p001.png"), LEFT)
+    assert dot_is_obeyed(judged), judged
