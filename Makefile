@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_BW := data/demo/bw/animals_cartoon_squirrel_mike_sm1_0c5e40.jpg
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: help install demo train test test-full tensorboard bench clean
+.PHONY: help install demo train test test-full tensorboard bench studio clean
 # A GPU session's benchmark sweep runs from scripts/ (plain python3, no venv): docs/benchmarks.md.
 
 help:  ## list the targets
@@ -18,10 +18,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PIN)
-	$(PY) -m pip install -q -e '.[test,export]'
+	$(PY) -m pip install -q -e '.[test,export,studio]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install mangacolor with its test and export extras
+install: $(STAMP)  ## create .venv and install mangacolor with its test, export and studio extras
 
 demo: $(STAMP)  ## train briefly on the bundled pages, evaluate, colour a B&W manga page, show where the results are
 	$(VENV)/bin/mangacolor-train +experiment=demo paths.output_dir=outputs/demo
@@ -46,6 +46,11 @@ test-full: $(STAMP)  ## every test, the slow ones too
 
 bench: $(STAMP)  ## print speed numbers for this machine
 	$(VENV)/bin/mangacolor-bench $(ARGS)
+
+studio: $(STAMP)  ## colour pages in the browser with hints, on the newest demo model (trains the demo first if none)
+	@test -n "$$(ls -t outputs/demo/runs/*/checkpoints/generator.pt 2>/dev/null | head -n 1)" || $(MAKE) demo
+	$(VENV)/bin/mangacolor-studio ckpt_path="$$(ls -t outputs/demo/runs/*/checkpoints/generator.pt | head -n 1)" \
+		input=$(DEMO_BW) output=outputs/studio $(ARGS)
 
 tensorboard: $(STAMP)  ## open the dashboards of every run under outputs/
 	$(VENV)/bin/tensorboard --logdir outputs

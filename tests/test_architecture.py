@@ -30,8 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     "benchmark": BASE | {"data", "models", "inference", "callbacks"},
     "export": BASE | {"models", "inference"},
     "training": BASE | {"data", "models", "inference", "callbacks"},
+    # The studio: the local web page, on top of colorize's job and guards and inference.
+    "studio": BASE | {"data", "models", "inference", "colorize"},
     "commands": BASE | {"data", "models", "inference", "callbacks", "evaluation", "colorize",
-                        "benchmark", "export", "training"},
+                        "benchmark", "export", "training", "studio"},
 }
 # Third-party packages some rooms must not touch: the networks are plain torch, the maths is pure.
 FORBIDDEN_LIBRARIES = {

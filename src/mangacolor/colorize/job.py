@@ -148,8 +148,10 @@ def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
 # Running
 
 
-def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = None) -> Summary:
-    """Colour everything `settings.input` holds into `settings.output`; returns what was done."""
+def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = None,
+             on_page: Callable[[int, int], None] | None = None) -> Summary:
+    """Colour everything `settings.input` holds into `settings.output`; returns what was done.
+    `on_page(done, total)` is called as each page is finished (the studio's progress)."""
     say = say or (lambda message: tqdm.write(message, file=sys.stderr))
     if not settings.ckpt_path.is_file():
         raise ColorizeError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt, a training .ckpt or an exported .onnx)")
@@ -193,7 +195,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         fast.append(f"{threads} threads")
 
     start = time.perf_counter()
-    unreadable, copied = _run(plan, colorizer, settings, say)
+    unreadable, copied = _run(plan, colorizer, settings, say, on_page)
     return Summary(
         coloured=len(plan.tasks) - len(unreadable) - copied, skipped=plan.skipped,
         unreadable=plan.unlisted + unreadable, refused=plan.refused, seconds=time.perf_counter() - start,
@@ -212,13 +214,14 @@ class LoadedPage:
 
 
 def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings,
-         say: Callable[[str], None]) -> tuple[list[str], int]:
+         say: Callable[[str], None],
+         on_page: Callable[[int, int], None] | None = None) -> tuple[list[str], int]:
     """Decode ahead in threads, colour in batches, write in threads.
     Returns the unreadable pages and how many colour pages were copied."""
     for job in plan.archives:
         if job.remaining == 0:  # every page was staged by an interrupted run: only packing is left
             finish_archive(job, say)
-    pipeline = PagePipeline(plan, colorizer, settings, say)
+    pipeline = PagePipeline(plan, colorizer, settings, say, on_page)
     try:
         pipeline.run()
     finally:
@@ -231,8 +234,11 @@ class PagePipeline:
     thread, written back in the pool. At most a batch and a pool's worth wait in memory."""
 
     def __init__(self, plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None],
+                 on_page: Callable[[int, int], None] | None = None) -> None:
         self.plan, self.colorizer, self.settings, self.say = plan, colorizer, settings, say
+        self.on_page = on_page  # (pages done, pages in all) after each page, e.g. the studio's bar
+        self.done = 0
         self.unreadable: list[str] = []
         self.copied = 0
         self.workers = max(1, settings.num_workers)
@@ -305,6 +311,9 @@ class PagePipeline:
 
     def finished(self, task: PageTask) -> None:
         """A page done (written or skipped): its archive is packed when it was the last one."""
+        self.done += 1
+        if self.on_page is not None:
+            self.on_page(self.done, len(self.plan.tasks))
         job = task.archive
         if job is not None:
             job.remaining -= 1
