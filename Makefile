@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed
 # fetching a different multi-GB torch build.
 # The demo's B&W manga page, printed from a held-out bundled drawing (data/demo/README.md).
 DEMO_BW := data/demo/bw/animals_cartoon_squirrel_mike_sm1_0c5e40.jpg
+# Its hint file: ten dots a person would place, chosen before any hint model was trained.
+DEMO_HINTS := data/demo/hints/animals_cartoon_squirrel_mike_sm1_0c5e40.json
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: help install demo train test test-full tensorboard bench studio clean
@@ -30,9 +32,12 @@ demo: $(STAMP)  ## train briefly on the bundled pages, evaluate, colour a B&W ma
 		data.train_dir=data/demo/train paths.output_dir=outputs/demo && \
 	$(VENV)/bin/mangacolor-colorize ckpt_path=$${run}checkpoints/generator.pt input=$(DEMO_BW) \
 		output=$${run}bw format=png overwrite=true && \
+	$(VENV)/bin/mangacolor-colorize ckpt_path=$${run}checkpoints/generator.pt input=$(DEMO_BW) \
+		hints=$(DEMO_HINTS) output=$${run}bw_hinted format=png overwrite=true && \
 	$(PY) scripts/demo_compare.py $(DEMO_BW) $${run}bw/$(notdir $(basename $(DEMO_BW))).png \
+		$${run}bw_hinted/$(notdir $(basename $(DEMO_BW))).png $(DEMO_HINTS) \
 		$(basename $(DEMO_BW)).truth.jpg $${run}bw_demo.png && \
-	echo "Demo done. Pictures: $${run}bw_demo.png (a B&W page coloured), $${run}images/ (validation grids) and the newest outputs/demo/evals/*/ (best.png, worst.png)." && \
+	echo "Demo done. Pictures: $${run}bw_demo.png (a B&W page coloured automatically and with ten hint dots), $${run}images/ (validation grids) and the newest outputs/demo/evals/*/ (best.png, worst.png)." && \
 	echo "Dashboards: $(VENV)/bin/tensorboard --logdir outputs/demo   (or: make tensorboard)"
 
 train: $(STAMP)  ## train with the defaults; pass ARGS='+experiment=manga data.train_dir=...'
