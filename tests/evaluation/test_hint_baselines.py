@@ -57,9 +57,11 @@ def test_nearest_hint_floods_across_the_line():
 def test_nearest_hint_gives_each_pixel_its_nearest_dot():
     page = two_regions()
     ab = nearest_hint_ab(page, PageHints((Dot(5, 16, RED, 7), Dot(40, 16, BLUE, 7))))
-    assert torch.allclose(ab[0, :, 0, 0], hint_ab(RED)) and torch.allclose(ab[0, :, 0, 47], hint_ab(BLUE))
+    assert torch.allclose(ab[0, :, 0, 0], hint_ab(RED))
+    assert torch.allclose(ab[0, :, 0, 47], hint_ab(BLUE))
     # The boundary is the bisector, column 22.5: column 22 is red's, 23 blue's.
-    assert torch.allclose(ab[0, :, 9, 22], hint_ab(RED)) and torch.allclose(ab[0, :, 9, 23], hint_ab(BLUE))
+    assert torch.allclose(ab[0, :, 9, 22], hint_ab(RED))
+    assert torch.allclose(ab[0, :, 9, 23], hint_ab(BLUE))
 
 
 def test_two_hints_fill_their_own_regions_and_the_first_wins_a_shared_one():
@@ -87,8 +89,10 @@ def test_the_tolerance_is_in_lightness_units_around_the_seed():
 
 def test_the_bucket_follows_a_winding_corridor_only_through_4_connected_pixels():
     cie_l = torch.full((9, 9), 5.0)  # ink everywhere but a spiral of paper
-    for y, x in [(1, c) for c in range(1, 8)] + [(r, 7) for r in range(1, 8)] \
-            + [(7, c) for c in range(1, 8)] + [(r, 1) for r in range(3, 8)] + [(3, c) for c in range(1, 6)]:
+    corridor = [(1, c) for c in range(1, 8)] + [(r, 7) for r in range(1, 8)] \
+        + [(7, c) for c in range(1, 8)] + [(r, 1) for r in range(3, 8)] \
+        + [(3, c) for c in range(1, 6)]
+    for y, x in corridor:
         cie_l[y, x] = 90.0
     cie_l[5, 4] = 90.0   # touches the spiral only at a corner: not reached
     owner = bucket_fill(scaled(cie_l), PageHints((Dot(3, 3, RED, 1),))).owner
@@ -120,7 +124,8 @@ def test_the_vectorised_fill_matches_a_breadth_first_fill_with_first_wins(seed):
     hints = PageHints(tuple(Dot(x, y, RED, 1) for y, x in points))
     owner = bucket_fill(scaled(cie_l), hints, 6.0).owner
     expected = torch.full((24, 30), -1)
-    for number, (y, x) in reversed(list(enumerate(points))):   # earlier hints painted last: they win
+    # Earlier hints painted last, so they win.
+    for number, (y, x) in reversed(list(enumerate(points))):
         for py, px in flood(cie_l, y, x, 6.0):
             expected[py, px] = number
     assert torch.equal(owner, expected)
@@ -140,8 +145,9 @@ def test_component_labels_label_each_4_connected_piece_once():
 def test_both_return_the_page_composed_with_its_lightness_kept():
     page = two_regions()
     hints = PageHints((Dot(10, 16, RED, 7),))
-    assert torch.equal(paint_bucket(page, hints), compose_lightness(page, paint_bucket_ab(page, hints)))
-    assert torch.equal(nearest_hint(page, hints), compose_lightness(page, nearest_hint_ab(page, hints)))
+    bucket_ab, nearest_ab = paint_bucket_ab(page, hints), nearest_hint_ab(page, hints)
+    assert torch.equal(paint_bucket(page, hints), compose_lightness(page, bucket_ab))
+    assert torch.equal(nearest_hint(page, hints), compose_lightness(page, nearest_ab))
     lightness_back = rgb_to_scaled_lab(paint_bucket(page, hints))[0]
     assert torch.allclose(lightness_back, page, atol=2e-3)
 
@@ -164,7 +170,7 @@ def test_a_512px_page_with_50_hints_fills_quickly():
 
     generator = torch.Generator().manual_seed(0)
     cie_l = (torch.rand(64, 64, generator=generator) * 5).floor() * 18.0 + 8.0
-    cie_l = torch.nn.functional.interpolate(cie_l[None, None], size=(512, 512), mode="nearest")[0, 0]
+    cie_l = torch.nn.functional.interpolate(cie_l[None, None], size=(512, 512))[0, 0]
     cie_l = cie_l + torch.rand(512, 512, generator=generator)     # no two seeds share a band
     rng = random.Random(0)
     hints = PageHints(tuple(Dot(rng.randrange(512), rng.randrange(512), RED, 7) for _ in range(50)))

@@ -20,7 +20,7 @@ from mangacolor.inference.hint_files import hint_file_for, read_hint_file
 
 
 def lab_page(height: int = 40, width: int = 48) -> torch.Tensor:
-    """A grey page (chroma 0) with a coloured square, an orange stripe and a faint tint: (3, H, W)."""
+    """Lab (3, H, W): grey (chroma 0), a red square, an orange stripe and a too faint tint."""
     lab = torch.zeros(3, height, width)
     lab[0] = 80.0
     lab[:, 5:20, 5:20] = torch.tensor([55.0, 40.0, 30.0])[:, None, None]   # red, chroma 50

@@ -71,7 +71,7 @@ def hint_seeds(hints: PageHints | None, page_size: tuple[int, int],
     return Seeds(rows.to(device), cols.to(device), ab.to(device))
 
 
-# ---- nearest hint ---------------------------------------------------------------------------------
+# ---- nearest hint --------------------------------------------------------------------------------
 
 
 def nearest_hint_ab(lightness: torch.Tensor, hints: PageHints | None) -> torch.Tensor:
@@ -102,7 +102,7 @@ def nearest_hint(lightness: torch.Tensor, hints: PageHints | None) -> torch.Tens
     return compose_lightness(lightness, nearest_hint_ab(lightness, hints))
 
 
-# ---- paint bucket ---------------------------------------------------------------------------------
+# ---- paint bucket --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,8 @@ class BucketFill:
 
 def bucket_fill(lightness: torch.Tensor, hints: PageHints | None,
                 tolerance: float = BUCKET_TOLERANCE) -> BucketFill:
-    """Scaled L (1, 1, H, W) and the page's hints -> which hint fills each pixel (see the module)."""
+    """Scaled L (1, 1, H, W) and the page's hints -> which hint fills each pixel (see the
+    module)."""
     if tolerance < 0:
         raise ValueError(f"a bucket tolerance is a number of CIE L units >= 0, got {tolerance}")
     height, width = lightness.shape[-2:]
@@ -146,7 +147,8 @@ def bucket_fill(lightness: torch.Tensor, hints: PageHints | None,
         labels = component_labels(allowed)                       # (n, H, W): 0 off a band
         numbers = torch.nonzero((band_of_seed >= first) & (band_of_seed < first + len(chunk)))
         numbers = numbers.flatten()
-        seed_labels = labels[band_of_seed[numbers] - first, seeds.rows[numbers], seeds.cols[numbers]]
+        band = band_of_seed[numbers] - first
+        seed_labels = labels[band, seeds.rows[numbers], seeds.cols[numbers]]
         # Each component's owner is the first seed in it (the smallest number); entry 0, off the
         # band, is nobody.
         table = torch.full((int(labels.max()) + 1,), none, dtype=torch.long, device=device)

@@ -41,12 +41,13 @@ def check_upsample(upsample: str) -> str:
 
 
 def bilinear_upsample(color: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(1, C, h, w) -> (1, C, H, W) bilinearly (align_corners=False), as the page has always been."""
+    """(1, C, h, w) -> (1, C, H, W) bilinearly (align_corners=False), as pages always were."""
     return F.interpolate(color, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-def guided_upsample(color: torch.Tensor, working_lightness: torch.Tensor, page_lightness: torch.Tensor,
-                    radius: int = GUIDE_RADIUS, sigma_space: float = GUIDE_SIGMA_SPACE,
+def guided_upsample(color: torch.Tensor, working_lightness: torch.Tensor,
+                    page_lightness: torch.Tensor, radius: int = GUIDE_RADIUS,
+                    sigma_space: float = GUIDE_SIGMA_SPACE,
                     sigma_range: float = GUIDE_SIGMA_RANGE) -> torch.Tensor:
     """A prediction at the working size -> the page's size, following the page's lines (see the
     module).
@@ -62,7 +63,8 @@ def guided_upsample(color: torch.Tensor, working_lightness: torch.Tensor, page_l
     page_l = (page_lightness.float() + 1.0) * L_SCALE
     work_l = (working_lightness.float() + 1.0) * L_SCALE
     device = color.device
-    rows, cols = (_source_positions(page, work, device) for page, work in zip(size, color.shape[-2:]))
+    rows, cols = (_source_positions(page, work, device)
+                  for page, work in zip(size, color.shape[-2:]))
     best = torch.full_like(page_l, float("-inf"))
     total = torch.zeros_like(page_l)
     weighted = torch.zeros(1, color.shape[1], *size, device=device)
@@ -76,7 +78,8 @@ def guided_upsample(color: torch.Tensor, working_lightness: torch.Tensor, page_l
             col_index = col_index.long()
             near_l = work_l.index_select(-2, row_index).index_select(-1, col_index)
             near_color = color.index_select(-2, row_index).index_select(-1, col_index)
-            log_weight = row_log[:, None] + col_log[None, :] - (page_l - near_l) ** 2 / (2 * sigma_range**2)
+            range_log = -((page_l - near_l) ** 2) / (2 * sigma_range**2)
+            log_weight = row_log[:, None] + col_log[None, :] + range_log
             # A running log-sum-exp: a page pixel whose L matches no working pixel near it (ink
             # thinner than a working pixel) still gets the nearest-in-L colours, not 0 / 0.
             new_best = torch.maximum(best, log_weight)
