@@ -20,6 +20,7 @@ The generator's input with hints is `hint_input(L_or_page, color, mask)`: 1 + C 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -79,8 +80,10 @@ def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Te
     Batched on the device, without a loop over squares: each square enumerates a max_side x
     max_side grid of offsets, the ones outside it or the image go to a spare slot, and a
     scatter-amax of the square's number gives each pixel its last square. `max_side` bounds every
-    height and width; without it, it is read from the tensors (one wait for the device), so callers
-    that know their largest square (the training simulation) pass it.
+    height and width (a longer side is cut to it); without it, it is read from the tensors (one
+    wait for the device), so callers that know their largest square (the training simulation)
+    pass it. Deterministic (a maximum does not depend on the order of the writes), also under
+    torch.use_deterministic_algorithms.
     """
     count = image_index.numel()
     if count == 0:
@@ -194,44 +197,69 @@ def rasterize_layer(layer: torch.Tensor, working_size: tuple[int, int], predicts
     A working pixel is hinted iff any page pixel in its footprint has alpha > 0; its colour is the
     alpha-weighted mean of those pixels' sRGB values, then converted to Lab. Sums over footprints
     are exact integer box sums (cumulative sums), so no pixel of paint is lost however large the
-    shrink.
+    shrink. Only the rows and columns round the paint are summed and only hinted pixels are
+    converted, so a page with a few strokes costs little even at its full size.
     """
     height, width = (int(s) for s in working_size)
     check_layer(layer)
-    page_height, page_width = layer.shape[-2:]
-    row_span = _footprints(page_height, height)
-    col_span = _footprints(page_width, width)
-    alpha = layer[3].long()
-    alpha_sum = _box_sums(alpha, row_span, col_span)
-    weighted = torch.stack([_box_sums(layer[c].long() * alpha, row_span, col_span)
-                            for c in range(3)])
-    painted = alpha_sum > 0
-    rgb = (weighted.double() / alpha_sum.clamp_min(1).double() / 255.0).float()   # (3, h, w)
-    flat = encode_colors(rgb.reshape(3, -1).T, predicts)                        # (h*w, C)
-    color = flat.T.reshape(1, -1, height, width) * painted
-    mask = painted[None, None].float()
+    color, mask = no_hints(1, height, width, predicts, layer.device)
+    alpha = layer[3]
+    painted_rows = alpha.any(dim=1).nonzero()[:, 0]
+    if len(painted_rows):
+        painted_cols = alpha.any(dim=0).nonzero()[:, 0]
+        rows = _painted_span(painted_rows, alpha.shape[0], height)
+        cols = _painted_span(painted_cols, alpha.shape[1], width)
+        sums = _footprint_sums(layer[:, rows.page, cols.page], rows, cols)  # (4, h', w') int64
+        hinted = (sums[3] > 0).nonzero(as_tuple=True)
+        rgb = sums[:3, hinted[0], hinted[1]].double() / sums[3][hinted].double() / 255.0
+        at = (hinted[0] + rows.working.start, hinted[1] + cols.working.start)
+        color[0, :, at[0], at[1]] = encode_colors(rgb.T.float(), predicts).T
+        mask[0, 0, at[0], at[1]] = 1.0
     if device is not None:
         color, mask = color.to(device), mask.to(device)
     return color, mask
 
 
-def _footprints(page: int, working: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per working pixel, the first and one-past-last page pixel of its footprint."""
-    j = torch.arange(working)
-    return (j * page) // working, -(-((j + 1) * page) // working)
+@dataclass(frozen=True)
+class _Span:
+    """Along one axis: the working pixels whose footprints hold paint, the page pixels those
+    footprints cover, and each footprint's first and one-past-last page pixel within that range."""
+
+    working: slice
+    page: slice
+    starts: torch.Tensor
+    stops: torch.Tensor
+    identity: bool
 
 
-def _box_sums(values: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor],
-              cols: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """(H, W) int64 -> (h, w): the sum over each working pixel's footprint."""
-    by_rows = _range_sums(values, *rows)                                       # (h, W)
-    return _range_sums(by_rows.T, *cols).T                                     # (h, w)
+def _painted_span(painted: torch.Tensor, page: int, working: int) -> _Span:
+    # Working pixel j covers page pixels floor(j P / w) .. ceil((j + 1) P / w) - 1 (see the module).
+    first = int(painted[0]) * working // page
+    last = -(-(int(painted[-1]) + 1) * working // page) - 1
+    j = torch.arange(first, last + 1)
+    starts, stops = (j * page) // working, -(-((j + 1) * page) // working)
+    offset = int(starts[0])
+    return _Span(slice(first, last + 1), slice(offset, int(stops[-1])), starts - offset,
+                 stops - offset, page == working)
 
 
-def _range_sums(values: torch.Tensor, starts: torch.Tensor, stops: torch.Tensor) -> torch.Tensor:
-    """Sums of values[starts[j]:stops[j]] along dim 0, by one cumulative sum."""
-    total = torch.cat([values.new_zeros(1, values.shape[1]), values.cumsum(0)])
-    return total[stops] - total[starts]
+def _footprint_sums(layer: torch.Tensor, rows: _Span, cols: _Span) -> torch.Tensor:
+    """uint8 RGBA (4, H', W') -> (4, h', w') int64: per working pixel, the sums over its footprint
+    of alpha x R, alpha x G, alpha x B and alpha."""
+    # Within each row first: a cumulative sum runs fastest along the contiguous axis, and the page
+    # has shrunk before the other. int32 while a row's running sum fits (255^2 x columns < 2^31).
+    wide = torch.int32 if layer.shape[2] * 255 * 255 < 2**31 else torch.int64
+    alpha = layer[3:].to(wide)
+    values = torch.cat([layer[:3].to(wide) * alpha, alpha])
+    return _range_sums(_range_sums(values, 2, cols).long(), 1, rows)
+
+
+def _range_sums(values: torch.Tensor, dim: int, span: _Span) -> torch.Tensor:
+    """Sums of values over [starts[j], stops[j]) along `dim`, by one cumulative sum."""
+    if span.identity:  # footprints of one pixel each
+        return values
+    total = torch.nn.functional.pad(values.cumsum(dim), (0, 0, 1, 0) if dim == 1 else (1, 0))
+    return total.index_select(dim, span.stops) - total.index_select(dim, span.starts)
 
 
 __all__ = ["HINT_COLOR_CHANNELS", "hint_channels", "hint_input", "no_hints", "encode_colors",
