@@ -14,7 +14,9 @@ A page is coloured in four steps:
    its own pixels, are rasterised at the working size (`PageHints.raster`), joined to L as
    `hint_input(L, color, mask)` and cut into the same tiles, so each tile of a tall strip gets the
    hints that fall in it; a page without hints gets empty maps (it is coloured automatically);
-4. the prediction is enlarged to the page's size and composed with the page at full resolution
+4. the prediction is enlarged to the page's size (bilinearly, or with `upsample="guided"` by joint
+   bilateral upsampling guided by the page's own L, so colour stops at the lines:
+   `mangacolor.inference.guided_upsample`) and composed with the page at full resolution
    (`mangacolor.inference.compose`): `lightness` recombines predicted ab with the page's own L, so
    line art and lettering stay exactly as sharp as the scan (where a colour falls outside sRGB,
    clipping would change L, so such a pixel gives up chroma instead); `ink` lays the predicted
