@@ -32,6 +32,7 @@ class ColorizeSettings:
     ckpt_path: Path
     input: Path
     output: Path
+    hints: Path | None = None       # hint files: a folder mirroring the input, or one page's file
     size: int | None = None
     full_resolution: bool = False
     tile: int = 1024
@@ -63,6 +64,8 @@ class ColorizeSettings:
             if value in (None, "", "???"):
                 raise ConfigError(f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES output=DIR")
             values[key] = Path(os.path.expanduser(str(value)))
+        if cfg.get("hints") not in (None, ""):
+            values["hints"] = Path(os.path.expanduser(str(cfg["hints"])))
         archive = cfg.get("archive") or {}
         try:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
