@@ -162,3 +162,37 @@ def test_colourfulness_is_zero_for_grey_and_positive_for_colour():
 def test_delta_e_of_rgb_images_through_kornia_lab_is_zero_for_identical_images():
     image = torch.rand(2, 3, 5, 5)
     assert torch.allclose(mean_delta_e_2000(rgb_to_lab(image), rgb_to_lab(image)), torch.zeros(2))
+
+
+# ---- masked CIEDE2000 and the ring (issue 22) ---------------------------------------------------
+
+
+def test_masked_mean_delta_e_2000_averages_only_the_masked_pixels():
+    from mangacolor.metrics import masked_mean_delta_e_2000
+
+    true = torch.zeros(2, 3, 4, 4)
+    true[:, 0] = 50.0
+    pred = true.clone()
+    pred[0, 0, :2] = 60.0          # the top half of image 0 is off by 10 L units
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[0, :, :2] = 1.0
+    result = masked_mean_delta_e_2000(pred, true, mask)
+    expected = delta_e_2000(pred[0, :, 0, 0], true[0, :, 0, 0], dim=0)
+    assert torch.allclose(result[0], expected)
+    assert math.isnan(result[1])   # no masked pixel: no score
+    assert torch.allclose(masked_mean_delta_e_2000(pred, true, mask.bool())[0], expected)
+
+
+def test_the_neutral_ring_is_the_neutral_pixels_within_reach_of_colour():
+    from mangacolor.metrics import neutral_ring
+
+    lab = torch.zeros(1, 3, 41, 41)
+    lab[:, 0] = 90.0
+    lab[:, 1, 20, 20] = 30.0                       # one coloured pixel in the middle
+    lab[:, 2, 0, 0] = 4.0                          # a faint tint: still neutral
+    ring = neutral_ring(lab, neutral_chroma=5.0, reach=8)[0, 0]
+    ys, xs = torch.meshgrid(torch.arange(41), torch.arange(41), indexing="ij")
+    distance = ((ys - 20) ** 2 + (xs - 20) ** 2).float().sqrt()
+    expected = (distance <= 8) & (distance > 0)     # a disk of radius 8 round it, less itself
+    assert torch.equal(ring, expected)
+    assert not neutral_ring(torch.zeros(1, 3, 5, 5), 5.0, 8).any()   # no colour: no ring

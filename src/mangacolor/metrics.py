@@ -114,3 +114,30 @@ def delta_e_2000(lab1: torch.Tensor, lab2: torch.Tensor, dim: int = 1) -> torch.
 def mean_delta_e_2000(pred_lab: torch.Tensor, true_lab: torch.Tensor) -> torch.Tensor:
     """Mean CIEDE2000 over the pixels of each image; Lab images (B, 3, H, W) in CIE units."""
     return delta_e_2000(pred_lab, true_lab, dim=1).flatten(1).mean(1)
+
+
+def masked_mean_delta_e_2000(pred_lab: torch.Tensor, true_lab: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean CIEDE2000 over the pixels where mask (B, 1, H, W), 0/1 or bool, is set, per image;
+    NaN for an image with no such pixel. Lab images (B, 3, H, W) in CIE units."""
+    differences = delta_e_2000(pred_lab, true_lab, dim=1).flatten(1)
+    weights = mask.to(differences.dtype).flatten(1)
+    return (differences * weights).sum(1) / weights.sum(1)
+
+
+def neutral_ring(true_lab: torch.Tensor, neutral_chroma: float, reach: int) -> torch.Tensor:
+    """Bool (B, 1, H, W): the pixels whose true chroma is under `neutral_chroma` (paper, ink, greys)
+    and that lie within `reach` pixels (Euclidean, centre to centre) of a pixel with colour (chroma
+    at least `neutral_chroma`): where colour bleeding past a figure's outline shows."""
+    chroma = torch.hypot(true_lab[:, 1:2].float(), true_lab[:, 2:3].float())
+    colored = (chroma >= neutral_chroma).float()
+    near = torch.zeros_like(colored, dtype=torch.bool)
+    # A disk as rows of different half-widths: per row offset, a horizontal max over the half-width
+    # that row of the disk spans, shifted into place; separable work instead of a (2r+1)^2 kernel.
+    padded = torch.nn.functional.pad(colored, (reach, reach, reach, reach))
+    height, width = colored.shape[-2:]
+    for dy in range(-reach, reach + 1):
+        half = math.isqrt(reach * reach - dy * dy)
+        rows = padded[..., reach + dy:reach + dy + height, :]
+        spread = torch.nn.functional.max_pool2d(rows, (1, 2 * half + 1), stride=1, padding=0)
+        near |= spread[..., reach - half:reach - half + width] > 0
+    return near & (chroma < neutral_chroma)

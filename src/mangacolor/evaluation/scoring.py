@@ -20,6 +20,13 @@ scores the pages a reader would get.
                    colouring's error lies; a page with no such pixels has no score for that half
                    (the means are over the pages that have one)
     colourfulness  Hasler & Suesstrunk, of the prediction (the truth's is scored once per image)
+
+For hints (issue 22), two more, each a mean CIEDE2000 over part of the page:
+    delta_e_2000_hinted  inside the hinted squares (the hints' mask at the page's size): does the
+                   colouring obey the user, with nothing pasted onto it
+    delta_e_2000_ring    the ring: pixels whose truth is neutral (chroma under NEUTRAL_CHROMA) within
+                   RING_REACH page pixels of a pixel with colour, where colour carried up from the
+                   working size bleeds past a figure's outline onto the paper
 """
 
 from __future__ import annotations
@@ -37,9 +44,18 @@ from mangacolor.color import (
     rgb_to_scaled_lab,
     scaled_lab_to_rgb,
 )
-from mangacolor.metrics import ab_l1, colorfulness, delta_e_2000, psnr, ssim
+from mangacolor.metrics import (
+    ab_l1,
+    colorfulness,
+    delta_e_2000,
+    masked_mean_delta_e_2000,
+    neutral_ring,
+    psnr,
+    ssim,
+)
 
 NEUTRAL_CHROMA = 5.0  # Lab chroma under which a true pixel counts as neutral (about what reads as "no colour")
+RING_REACH = 8  # page pixels: how far from a coloured pixel a neutral one counts as the ring (issue 22)
 
 
 @dataclass(frozen=True)
@@ -118,3 +134,15 @@ def constant_ab(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     `ab` should already be on like's device in float32 (the runner moves each baseline there once);
     otherwise it is copied on every call."""
     return ab.to(like.device, torch.float32).view(1, 2, 1, 1).expand_as(like)
+
+
+def delta_e_2000_hinted(pred_rgb: torch.Tensor, truth: Truth, hint_mask: torch.Tensor) -> torch.Tensor:
+    """Mean CIEDE2000 inside the hinted squares, per image: pred RGB (B, 3, H, W) as shown, the hints'
+    mask (B, 1, H, W) at the same size (`PageHints.raster(size, size, ...)`); NaN without hints."""
+    return masked_mean_delta_e_2000(rgb_to_lab(pred_rgb.float()), truth.lab, hint_mask)
+
+
+def delta_e_2000_ring(pred_rgb: torch.Tensor, truth: Truth) -> torch.Tensor:
+    """Mean CIEDE2000 on the ring (see the module), per image; NaN for a page without one."""
+    ring = neutral_ring(truth.lab, NEUTRAL_CHROMA, RING_REACH)
+    return masked_mean_delta_e_2000(rgb_to_lab(pred_rgb.float()), truth.lab, ring)

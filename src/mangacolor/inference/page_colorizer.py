@@ -54,6 +54,7 @@ from mangacolor.inference.compose import (
 from mangacolor.hints.marks import PageHints
 from mangacolor.hints.raster import hint_input, no_hints
 from mangacolor.inference.generator_file import predicted_channels, takes_hints
+from mangacolor.inference.guided_upsample import check_upsample, guided_upsample
 from mangacolor.inference.prediction import pad_to_multiple, predict
 from mangacolor.runtime.devices import resolve_precision
 
@@ -146,6 +147,8 @@ class PageColorizer:
     0 leaves the page as it is.
     chroma: colour strength, the predicted chroma (a and b) times this before composing, lightness
     and hue kept: 1 as predicted, 0 no colour at all, above 1 bolder.
+    upsample: how the prediction is enlarged to the page: "bilinear" (as always), or "guided" by
+    the page's own lightness so colour stops at the lines (`mangacolor.inference.guided_upsample`).
     `composed` counts the pages coloured in each mode.
     Hints (`colour`, `color_lightness`, `predict_pages_ab`): one `PageHints` or None per page, in
     the page's own pixels; None (or no list) colours a page automatically. Hints for a generator
@@ -164,6 +167,7 @@ class PageColorizer:
         compose: str = AUTO,
         descreen: int = 0,
         chroma: float = 1.0,
+        upsample: str = "bilinear",
     ):
         self.device = torch.device(device)
         self.generator = generator.eval().to(self.device)
@@ -183,6 +187,7 @@ class PageColorizer:
         if not is_chroma(chroma):
             raise ValueError(f"chroma must be {CHROMA_RULE}, got {chroma}")
         self.compose, self.descreen, self.chroma = compose, int(descreen), float(chroma)
+        self.upsample = check_upsample(upsample)
         self.composed: Counter[str] = Counter()
 
     @torch.inference_mode()
@@ -207,15 +212,14 @@ class PageColorizer:
         for full, work, prediction in zip(lightness, working, self._predict_working(inputs)):
             prediction = self._strength(prediction)
             mode = choose(self.compose, self.predicts, full)
-            size = full.shape[-2:]
-            ab = self._resize(prediction[:, -2:], size)
+            ab = self._enlarge(prediction[:, -2:], work, full)
             page = descreen(full, self.descreen) if self.descreen and mode != PREDICTED else full
             if mode == LIGHTNESS:
                 rgb = compose_lightness(page, ab)
             elif mode == INK:
-                rgb = compose_ink(self._resize(color_under_ink(prediction, work), size), page)
+                rgb = compose_ink(self._enlarge(color_under_ink(prediction, work), work, full), page)
             else:
-                rgb = compose_predicted(self._resize(prediction, size))
+                rgb = compose_predicted(self._enlarge(prediction, work, full))
             self.composed[mode] += 1
             coloured.append(ColoredPage(rgb, ab, mode))
         return coloured
@@ -233,7 +237,7 @@ class PageColorizer:
         hints = self._check_hints(hints, len(lightness))
         working = [self._to_working(l) for l in lightness]
         predictions = self._predict_working(self._with_hints(lightness, working, hints))
-        return [self._resize(p[:, -2:], full.shape[-2:]) for p, full in zip(predictions, lightness)]
+        return [self._enlarge(p[:, -2:], work, full) for p, work, full in zip(predictions, working, lightness)]
 
     def _check_hints(self, hints: list[PageHints | None] | None,
                      pages: int) -> list[PageHints | None]:
@@ -286,6 +290,13 @@ class PageColorizer:
             return lightness
         height, width = lightness.shape[-2:]
         return self._resize(lightness, working_size(height, width, self.short_side))
+
+    def _enlarge(self, prediction: torch.Tensor, working: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+        """A prediction at the working size (1, C, h, w) -> the page's size, as `upsample` says;
+        `working` is the L the network saw, `full` the page's L."""
+        if self.upsample == "guided":
+            return guided_upsample(prediction, working, full)
+        return self._resize(prediction, full.shape[-2:])
 
     @staticmethod
     def _resize(image: torch.Tensor, size) -> torch.Tensor:
