@@ -84,6 +84,7 @@ class Summary:
     chroma: float = 1.0                                    # the colour strength, said when it is not 1
     hint_refused: list[str] = field(default_factory=list)  # pages not coloured: their hint files failed
     unmatched_hints: list[str] = field(default_factory=list)  # hint files that match no page
+    upsample: str = "bilinear"                             # how colour was enlarged, said when guided
 
     def line(self) -> str:
         parts = [f"{self.coloured} pages coloured", f"{self.skipped} skipped (already done)"]
@@ -102,6 +103,7 @@ class Summary:
         composed = ", ".join(f"{count} {mode}" for mode, count in sorted(self.composed.items()))
         how = f", compose {self.compose}" + (f" ({composed})" if composed else "")
         how += f", chroma {self.chroma:g}" if self.chroma != 1.0 else ""
+        how += f", upsample {self.upsample}" if self.upsample != "bilinear" else ""
         return (f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}{how}. "
                 f"Output folder {printable(self.output)}")
 
@@ -208,7 +210,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
                                     settings.batch_size, device, precision,
                                     compose=settings.compose, descreen=settings.descreen,
-                                    chroma=settings.chroma)
+                                    chroma=settings.chroma, upsample=settings.upsample)
     except ValueError as error:
         raise ConfigError(f"tile / tile_overlap: {error}") from None
     fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if compile_generator else [])]
@@ -230,6 +232,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
         copied=copied, composed=dict(colorizer.composed), compose=settings.compose,
         chroma=settings.chroma, hint_refused=hint_refused, unmatched_hints=unmatched,
+        upsample=settings.upsample,
     )
 
 
