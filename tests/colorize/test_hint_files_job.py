@@ -102,10 +102,11 @@ def test_json_and_png_hint_files_colour_their_pages_and_the_rest_is_automatic(hi
     automatic = tmp_path / "auto"
     run(hint_model, source, automatic, None)
     assert summary.coloured == 3 and summary.hint_refused == [] and summary.unmatched_hints == []
-    for name, hint_file in (("001.png", hints / "001.json"), ("sub/003.png", hints / "sub/003.png")):
+    hinted = {"001.png": hints / "001.json", "sub/003.png": hints / "sub/003.png"}
+    for name, hint_file in hinted.items():
         ours = pixels(tmp_path / "out" / name)
         assert np.abs(ours - reference(hint_model, source / name, hint_file)).max() <= 1
-        assert np.abs(ours - pixels(automatic / name)).max() > 10, f"{name}: the hints changed nothing"
+        assert np.abs(ours - pixels(automatic / name)).max() > 10, f"{name}: hints changed nothing"
     assert np.array_equal(pixels(tmp_path / "out" / "002.png"), pixels(automatic / "002.png"))
 
 
@@ -134,7 +135,8 @@ def test_a_colour_page_given_hints_is_coloured_not_copied(hint_model, tmp_path):
 
 BAD = {
     "malformed.json": (b'{"version": 1, "hints": [', "json"),
-    "outside.json": (json.dumps({"version": 1, "hints": [{**RED, "x": 400}]}).encode(), "hints[0].x"),
+    "outside.json": (json.dumps({"version": 1, "hints": [{**RED, "x": 400}]}).encode(),
+                     "hints[0].x"),
     "stroke.json": (json.dumps({"version": 1, "hints": [{**BLUE, "points": [[1, 1], [2, -3]]}]}
                                ).encode(), "hints[0].points[1]"),
     "colour.json": (json.dumps({"version": 1, "hints": [{**RED, "color": "red"}]}).encode(),
@@ -205,19 +207,22 @@ def member(archive: Path, name: str, folder: Path) -> np.ndarray:
 def test_archive_pages_take_hints_by_member_path(hint_model, tmp_path):
     loose = book(tmp_path / "loose")
     source = tmp_path / "in"
-    cbz(source / "vol" / "extra.cbz", {"a/01.png": loose / "001.png", "02.png": loose / "sub/003.png"})
+    cbz(source / "vol" / "extra.cbz",
+        {"a/01.png": loose / "001.png", "02.png": loose / "sub/003.png"})
     hints = tmp_path / "hints"
     dots(hints / "vol" / "extra" / "a" / "01.json", RED)  # under the archive's path in the folder
     summary = run(hint_model, source, tmp_path / "out", hints)
     assert summary.coloured == 2 and summary.unmatched_hints == []
     packed = tmp_path / "out" / "vol" / "extra.cbz"
     got = member(packed, "a/01.png", tmp_path / "got")
-    assert np.abs(got - reference(hint_model, loose / "001.png", hints / "vol/extra/a/01.json")).max() <= 1
+    expected = reference(hint_model, loose / "001.png", hints / "vol/extra/a/01.json")
+    assert np.abs(got - expected).max() <= 1
 
     single = tmp_path / "single hints"  # the archive itself as input: member paths alone
     dots(single / "a" / "01.json", RED)
     run(hint_model, source / "vol" / "extra.cbz", tmp_path / "out2", single)
-    assert np.array_equal(member(tmp_path / "out2" / "extra.cbz", "a/01.png", tmp_path / "got2"), got)
+    again = member(tmp_path / "out2" / "extra.cbz", "a/01.png", tmp_path / "got2")
+    assert np.array_equal(again, got)
 
 
 def test_an_archive_with_a_bad_hint_file_is_not_packed_until_it_is_fixed(hint_model, tmp_path):
@@ -248,10 +253,11 @@ def test_a_tall_strip_is_tiled_with_the_hints_in_each_tile(hint_model, tmp_path)
     source = page(tmp_path / "in" / "strip.png", SIZE, 8 * SIZE, seed=5)  # at working size already
     hint_file = dots(tmp_path / "hints" / "strip.json", {"x": 16, "y": 240, "color": "#e01010",
                                                          "size": 9})
-    tiling = dict(tile=SIZE, tile_overlap=8)
+    tiling = {"tile": SIZE, "tile_overlap": 8}
     run(hint_model, tmp_path / "in", tmp_path / "out", tmp_path / "hints", **tiling)
     run(hint_model, tmp_path / "in", tmp_path / "auto", None, **tiling)
-    ours, automatic = pixels(tmp_path / "out" / "strip.png"), pixels(tmp_path / "auto" / "strip.png")
+    ours = pixels(tmp_path / "out" / "strip.png")
+    automatic = pixels(tmp_path / "auto" / "strip.png")
     expected = reference(hint_model, source, hint_file, tile=SIZE, overlap=8)
     assert np.abs(ours - expected).max() <= 1
     assert np.abs(ours[224:] - automatic[224:]).max() > 10, "the hint did not reach its tile"

@@ -22,7 +22,7 @@ from mangacolor.inference.generator_file import export_generator
 from mangacolor.inference.onnx_generator import HINTS_FORMAT, OnnxGenerator
 from mangacolor.models.components import UNetGenerator
 
-TINY = dict(depth=4, width=8, max_width=16)
+TINY = {"depth": 4, "width": 8, "max_width": 16}
 
 
 def hint_generator_file(folder: Path, predicts: str) -> Path:
@@ -85,7 +85,8 @@ def test_a_hint_generator_exports_with_torch_export(hint_exports):
 def pages(folder: Path) -> Path:
     rng = np.random.default_rng(1)
     folder.mkdir(parents=True)
-    for name, (height, width) in {"a.png": (40, 48), "b.png": (32, 40), "strip.png": (200, 32)}.items():
+    sizes = {"a.png": (40, 48), "b.png": (32, 40), "strip.png": (200, 32)}
+    for name, (height, width) in sizes.items():
         grey = np.kron(rng.integers(0, 256, (height // 4, width // 4)), np.ones((4, 4)))
         Image.fromarray(grey.astype(np.uint8)).convert("RGB").save(folder / name)
     return folder

@@ -82,9 +82,10 @@ class Summary:
     composed: dict[str, int] = field(default_factory=dict)  # pages coloured in each compose mode
     compose: str = "auto"
     chroma: float = 1.0                                    # the colour strength, said when it is not 1
-    hint_refused: list[str] = field(default_factory=list)  # pages not coloured: their hint files failed
-    unmatched_hints: list[str] = field(default_factory=list)  # hint files that match no page
-    upsample: str = "bilinear"                             # how colour was enlarged, said when guided
+    # pages not coloured because their hint files failed, and hint files that match no page
+    hint_refused: list[str] = field(default_factory=list)
+    unmatched_hints: list[str] = field(default_factory=list)
+    upsample: str = "bilinear"  # how colour was enlarged, said when guided
 
     def line(self) -> str:
         parts = [f"{self.coloured} pages coloured", f"{self.skipped} skipped (already done)"]
@@ -95,8 +96,8 @@ class Summary:
         if self.refused:
             parts.append(f"{len(self.refused)} archives refused (named above)")
         if self.hint_refused:
-            parts.append(f"{len(self.hint_refused)} not coloured for their hint files (named above; "
-                         "fix them and rerun)")
+            parts.append(f"{len(self.hint_refused)} not coloured for their hint files "
+                         "(named above; fix them and rerun)")
         if self.unmatched_hints:
             parts.append(f"{len(self.unmatched_hints)} hint files match no page (named above)")
         speed = (f", {self.coloured / self.seconds:.2f} pages/s" if self.coloured and self.seconds > 0 else "")
@@ -151,8 +152,8 @@ def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
     """Pack the staged pages, in the archive's order, into the output `.cbz`; drop the staging folder."""
     job.close()
     if job.waiting:  # packing now would leave those pages out and mark the archive done
-        say(f"{printable(job.source)}: not packed yet: {len(job.waiting)} pages wait for their hint "
-            "files (named above); fix them and rerun")
+        say(f"{printable(job.source)}: not packed yet: {len(job.waiting)} pages wait for their "
+            "hint files (named above); fix them and rerun")
         return
     present = [(name, staged) for name, staged in job.entries if staged.exists()]
     if not present:
@@ -197,9 +198,9 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     else:
         generator, _config = load_generator(settings.ckpt_path)
     if settings.hints is not None and not takes_hints(generator):
-        raise ColorizeError(f"hints={settings.hints}: {settings.ckpt_path} takes no hints (it was "
-                            "trained without hint inputs); colour without hints=, or use a generator "
-                            "trained with model.hints")
+        raise ColorizeError(f"hints={settings.hints}: {settings.ckpt_path} takes no hints (it "
+                            "was trained without hint inputs); colour without hints=, or use a "
+                            "generator trained with model.hints")
     try:
         check_compose(settings.compose, generator_predicts(generator), str(settings.ckpt_path))
     except ValueError as error:

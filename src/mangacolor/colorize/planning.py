@@ -56,7 +56,7 @@ class ArchiveJob:
     staging: Path                          # finished pages wait here until the archive is packed
     entries: list[tuple[str, Path]]        # (name in the output archive, staged file), archive order
     remaining: int = 0                     # pages not yet finished (written or failed) in this run
-    waiting: list[str] = field(default_factory=list)  # pages whose hint files failed: not packed yet
+    waiting: list[str] = field(default_factory=list)  # pages whose hint files failed: not packed
     _zip: zipfile.ZipFile | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,7 +81,7 @@ class PageTask:
     read: Callable[[], bytes]              # the page's file as it is; raises UnreadableImage/ArchiveError
     max_pixels: int
     archive: ArchiveJob | None = None
-    hint_file: Path | None = None          # the page's hint file (hints=), None: coloured automatically
+    hint_file: Path | None = None          # the page's hint file (hints=); None: automatic
     hint_error: HintFileError | None = None  # its hint files could not be chosen (both kinds)
 
     def load(self) -> tuple[bytes, torch.Tensor]:
@@ -161,8 +161,8 @@ def plan_job(settings: ColorizeSettings) -> Plan:
             relative = path.relative_to(source)
             if is_archive_path(path):
                 try:
-                    _plan_archive(plan, names, path, output / relative.with_suffix(".cbz"), settings,
-                                  hint_prefix=relative.with_suffix(""))
+                    _plan_archive(plan, names, path, output / relative.with_suffix(".cbz"),
+                                  settings, hint_prefix=relative.with_suffix(""))
                 except ArchiveError as error:
                     plan.refused.append(printable(str(error)))
             else:
@@ -195,8 +195,8 @@ def _done(output: Path, hints: tuple[Path | None, HintFileError | None],
             and not hints_newer(hint_file, output))
 
 
-def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path, settings: ColorizeSettings,
-               relative: PurePath) -> None:
+def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path,
+               settings: ColorizeSettings, relative: PurePath) -> None:
     out = names.claim(target.with_suffix(output_suffix(path.suffix, settings.format)), path.suffix)
     _refuse_overwriting(out, path)
     hints = _page_hints(plan, relative)
@@ -207,15 +207,16 @@ def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path, settin
                                settings.max_pixels, None, *hints))
 
 
-def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path, settings: ColorizeSettings,
-                  hint_prefix: PurePath | None = None) -> None:
+def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path,
+                  settings: ColorizeSettings, hint_prefix: PurePath | None = None) -> None:
     pages = list_archive_pages(path, settings.archive_limits)  # every safety check, before anything is written
     out = names.claim(target, path.suffix)
     _refuse_overwriting(out, path)
     # Members' hint files by member path (under the archive's own path in an input folder). A
     # packed archive stands only while none of its pages' hints changed since.
-    hints = [_page_hints(plan, page.relative if hint_prefix is None else hint_prefix / page.relative)
-             for page in pages]
+    members = [page.relative if hint_prefix is None else hint_prefix / page.relative
+               for page in pages]
+    hints = [_page_hints(plan, member) for member in members]
     if all(_done(out, page_hints, settings) for page_hints in hints):
         plan.skipped += len(pages)
         return

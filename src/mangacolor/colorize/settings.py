@@ -53,7 +53,7 @@ class ColorizeSettings:
     compose: str = AUTO                 # how the predicted colour meets the page (inference.compose)
     descreen: int = 0                   # screentone period (page pixels) smoothed into tone first; 0: off
     chroma: float = 1.0                 # colour strength: predicted chroma times this (0: grey, 1: as predicted)
-    upsample: str = "bilinear"          # the prediction enlarged to the page: bilinear | guided (by its L)
+    upsample: str = "bilinear"          # the colour enlarged to the page: bilinear | guided (by L)
     recolor_color_pages: bool = False   # False: pages already in colour are copied as they are
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 

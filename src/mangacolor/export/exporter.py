@@ -23,7 +23,12 @@ import torch
 import torch.fx.experimental._config as fx_config
 from torch import nn
 
-from mangacolor.export.metadata import METADATA_KEY, OUTPUT_NAME, describe, input_name, json_path
+from mangacolor.export.metadata import (
+    METADATA_KEY,
+    OUTPUT_NAME,
+    describe,
+    json_path,
+)
 from mangacolor.export.settings import FORMATS, TOLERANCE, ExportSettings
 from mangacolor.inference.generator_file import input_channels, load_generator
 from mangacolor.runtime.atomic import atomic_write
@@ -92,8 +97,8 @@ def export(settings: ExportSettings, say: Callable[[str], None] = lambda message
                           f"{difference:.3g} (tolerance {tolerance:g}) on random pages; nothing written")
     pages_are = "uniform random scaled L in [-1, 1], shape [batch, height, width]"
     if description["hints"]:
-        pages_are += ("; hint mask 1 on about a tenth of the pixels, hint colour uniform in [-1, 1] "
-                      "there and 0 elsewhere")
+        pages_are += ("; hint mask 1 on about a tenth of the pixels, hint colour uniform in "
+                      "[-1, 1] there and 0 elsewhere")
     description["check"] = {"max_abs_difference": difference, "tolerance": tolerance, "pages": pages,
                             "pages_are": pages_are}
     with atomic_write(output, size_hint=len(data)) as handle:
@@ -134,7 +139,8 @@ def onnx_bytes(program: torch.export.ExportedProgram, description: dict) -> byte
         raise ExportError("format=onnx needs onnx and onnxscript (and onnxruntime to check the export): "
                           "pip install 'mangacolor[export]'") from None
     try:
-        onnx_program = torch.onnx.export(program, dynamo=True, input_names=[description["input"]["name"]],
+        onnx_program = torch.onnx.export(program, dynamo=True,
+                                         input_names=[description["input"]["name"]],
                                          output_names=[OUTPUT_NAME], verbose=False)
     except Exception as error:  # noqa: BLE001
         raise ExportError(f"torch.onnx.export could not translate the generator: {error}") from error
@@ -162,8 +168,8 @@ def onnx_runner(data: bytes, name: str) -> Callable[[torch.Tensor], torch.Tensor
 @torch.no_grad()
 def max_abs_difference(generator: nn.Module, exported: Callable[[torch.Tensor], torch.Tensor],
                        pages: list[list[int]], seed: int = 0) -> float:
-    """The largest |exported - generator| over random scaled-L pages of the given (batch, height, width),
-    with random hint maps for a hint generator."""
+    """The largest |exported - generator| over random scaled-L pages of the given (batch, height,
+    width), with random hint maps for a hint generator."""
     random = torch.Generator().manual_seed(seed)
     channels = input_channels(generator)
     worst = 0.0

@@ -30,8 +30,16 @@ from mangacolor.inference.onnx_generator import (
     OUTPUT_NAME,
 )
 
-__all__ = ["FORMAT", "METADATA_KEY", "INPUT_NAME", "HINT_INPUT_NAME", "OUTPUT_NAME", "describe",
-           "input_name", "json_path"]
+__all__ = [
+    "FORMAT",
+    "HINT_INPUT_NAME",
+    "INPUT_NAME",
+    "METADATA_KEY",
+    "OUTPUT_NAME",
+    "describe",
+    "input_name",
+    "json_path",
+]
 
 CHANNELS = {"ab": ["a", "b"], "lab": ["L", "a", "b"]}
 

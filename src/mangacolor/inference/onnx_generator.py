@@ -70,7 +70,7 @@ class OnnxGenerator(nn.Module):
             self.training_size = description.get("training_size")
             # Exports from before hints have no record: L alone.
             self.hints = description.get("hints", False)
-            if not isinstance(self.hints, bool):
+            if type(self.hints) is not bool:
                 raise ValueError(f"it records hints={self.hints!r}, not true or false")
             self.input_name = description["input"].get("name", INPUT_NAME)
             self.in_channels = 1 + hint_channels(predicts) if self.hints else 1
