@@ -372,3 +372,19 @@ def test_hints_come_from_the_config(tmp_path):
         assert ColorizeSettings.from_config(compose("colorize", overrides=base)).hints is None
         cfg = compose("colorize", overrides=[*base, "hints='~/my hints'"])
         assert ColorizeSettings.from_config(cfg).hints == Path.home() / "my hints"
+
+
+def test_hints_and_pages_may_not_share_a_folder(hint_model, tmp_path):
+    source = book(tmp_path / "work" / "in")
+    dots(tmp_path / "work" / "001.json", RED)
+    with pytest.raises(ColorizeError, match="and the input .* lie one inside the other"):
+        run(hint_model, source, tmp_path / "out", tmp_path / "work")
+    single = page(tmp_path / "one" / "p.png", 40, 32)
+    with pytest.raises(ColorizeError, match="give its hint file: hints=page.json"):
+        run(hint_model, single, tmp_path / "out", tmp_path / "one")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ColorizeError, match="and the output .* lie one inside the other"):
+        run(hint_model, source, tmp_path / "out", tmp_path / "out")
+    (tmp_path / "hints").mkdir()
+    with pytest.raises(ColorizeError, match="and the output .* lie one inside the other"):
+        run(hint_model, source, tmp_path / "hints" / "coloured", tmp_path / "hints")

@@ -30,7 +30,7 @@ class HintFolder:
         self.matched: set[Path] = set()
 
     @classmethod
-    def for_job(cls, hints: Path | None, source: Path) -> HintFolder | None:
+    def for_job(cls, hints: Path | None, source: Path, output: Path) -> HintFolder | None:
         """The job's hint files, checked before anything runs; None without `hints=`.
         Raises ColorizeError naming what is wrong."""
         if hints is None:
@@ -48,6 +48,13 @@ class HintFolder:
         if source.is_dir() and hints.resolve().is_relative_to(source.resolve()):
             raise ColorizeError(f"hints folder {hints} is inside the input folder {source}: its "
                                 "files would be taken for pages; keep hint files outside it")
+        # Pages and coloured pages are images too: under the hints folder they would be read as
+        # hint layers (a page as its own) and listed as hint files that match no page.
+        for what, path in (("input", source), ("output", output)):
+            if _overlap(hints, path):
+                one = "; for one page, give its hint file: hints=page.json" if what == "input" else ""
+                raise ColorizeError(f"hints folder {hints} and the {what} {path} lie one inside "
+                                    f"the other: keep hint files apart from the pages{one}")
         return cls(root=hints)
 
     def find(self, relative: PurePath) -> Path | None:
@@ -74,6 +81,11 @@ class HintFolder:
                 if hint_like and not name.startswith(".") and path.resolve() not in self.matched:
                     files.append(path)
         return files
+
+
+def _overlap(folder: Path, path: Path) -> bool:
+    folder, path = folder.resolve(), path.resolve()
+    return path.is_relative_to(folder) or folder.is_relative_to(path)
 
 
 def hints_newer(hint_file: Path | None, output: Path) -> bool:

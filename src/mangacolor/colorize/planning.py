@@ -143,7 +143,8 @@ def plan_job(settings: ColorizeSettings) -> Plan:
     source, output = settings.input, settings.output
     if not source.exists():
         raise ColorizeError(f"input not found: {source}")
-    plan, names = Plan(hints=HintFolder.for_job(settings.hints, source)), _OutputNames()
+    plan = Plan(hints=HintFolder.for_job(settings.hints, source, output))
+    names = _OutputNames()
     if source.is_dir():
         if output.resolve().is_relative_to(source.resolve()):
             raise ColorizeError(
