@@ -52,7 +52,7 @@ class HintFolder:
         # hint layers (a page as its own) and listed as hint files that match no page.
         for what, path in (("input", source), ("output", output)):
             if _overlap(hints, path):
-                one = "; for one page, give its hint file: hints=page.json" if what == "input" else ""
+                one = "; for one page, give its hint file: hints=page.json" * (what == "input")
                 raise ColorizeError(f"hints folder {hints} and the {what} {path} lie one inside "
                                     f"the other: keep hint files apart from the pages{one}")
         return cls(root=hints)
