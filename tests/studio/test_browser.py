@@ -15,7 +15,7 @@ import os
 import shutil
 import socket
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -453,8 +453,6 @@ def test_save_gives_the_page_colorize_gives_from_the_saved_hints(session, tmp_pa
         device="cpu",
     )
     if takes_hints:
-        if "hints" not in {f.name for f in fields(ColorizeSettings)}:
-            pytest.skip("mangacolor-colorize has no hints= yet (issue 22)")
         values["hints"] = session.output / "hints"
     colorize(ColorizeSettings(**values))
     ours = page_pixels(saved).astype(int)

@@ -14,6 +14,7 @@ from mangacolor.data.files import (
     DEFAULT_MAX_PIXELS,
 )
 from mangacolor.inference.compose import AUTO, CHROMA_RULE, check_composition
+from mangacolor.inference.guided_upsample import UPSAMPLE_MODES
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 from mangacolor.runtime.fast_path import CHANNELS_LAST
@@ -32,6 +33,7 @@ class ColorizeSettings:
     ckpt_path: Path
     input: Path
     output: Path
+    hints: Path | None = None       # hint files: a folder mirroring the input, or one page's file
     size: int | None = None
     full_resolution: bool = False
     tile: int = 1024
@@ -51,6 +53,7 @@ class ColorizeSettings:
     compose: str = AUTO                 # how the predicted colour meets the page (inference.compose)
     descreen: int = 0                   # screentone period (page pixels) smoothed into tone first; 0: off
     chroma: float = 1.0                 # colour strength: predicted chroma times this (0: grey, 1: as predicted)
+    upsample: str = "bilinear"          # the colour enlarged to the page: bilinear | guided (by L)
     recolor_color_pages: bool = False   # False: pages already in colour are copied as they are
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
@@ -63,6 +66,8 @@ class ColorizeSettings:
             if value in (None, "", "???"):
                 raise ConfigError(f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES output=DIR")
             values[key] = Path(os.path.expanduser(str(value)))
+        if cfg.get("hints") not in (None, ""):
+            values["hints"] = Path(os.path.expanduser(str(cfg["hints"])))
         archive = cfg.get("archive") or {}
         try:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
@@ -84,7 +89,7 @@ class ColorizeSettings:
             except (TypeError, ValueError):
                 raise ConfigError(f"chroma must be {CHROMA_RULE}, got {cfg['chroma']!r}") from None
         for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile",
-                    "compose", "recolor_color_pages"):
+                    "compose", "recolor_color_pages", "upsample"):
             if key in cfg:
                 values[key] = cfg[key]
         # `precision=...` picks an option of the precision group, which writes trainer.precision (as
@@ -111,6 +116,8 @@ class ColorizeSettings:
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
         check_composition("", self.compose, self.descreen, self.chroma)
+        require(self.upsample in UPSAMPLE_MODES,
+                f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}")
         require(isinstance(self.recolor_color_pages, bool),
                 f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}")
         try:

@@ -19,7 +19,7 @@ from mangacolor.commands.user_errors import exit_on_user_error
 from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir
 
-PATH_KEYS = ("ckpt_path", "input", "output")
+PATH_KEYS = ("ckpt_path", "input", "output", "hints")
 
 
 def main() -> None:

@@ -54,11 +54,8 @@ class ChapterRun:
             overwrite=True,
             progress=False,
             format="png",
+            hints=self.hints,
         )
-        if self.hints is not None and "hints" in {
-            f.name for f in dataclasses.fields(ColorizeSettings)
-        }:
-            values["hints"] = self.hints
         return ColorizeSettings(**values)
 
     def start(self, compose: str, chroma: float) -> bool:
