@@ -32,18 +32,18 @@ def delta_e(page: torch.Tensor, truth: torch.Tensor) -> float:
     return float(mean_delta_e_2000(rgb_to_lab(page), rgb_to_lab(truth)))
 
 
-def main(bw_path: str, coloured_path: str, truth_path: str, picture: str) -> None:
-    bw, coloured, truth = unit(bw_path), unit(coloured_path), unit(truth_path)
-    if not bw.shape == coloured.shape == truth.shape:
-        raise SystemExit(f"the three pages differ in size: {bw.shape}, {coloured.shape}, {truth.shape}")
-    small = {name: reading_scale(page) for name, page in (("bw", bw), ("coloured", coloured), ("truth", truth))}
+def main(bw_path: str, colored_path: str, truth_path: str, picture: str) -> None:
+    bw, colored, truth = unit(bw_path), unit(colored_path), unit(truth_path)
+    if not bw.shape == colored.shape == truth.shape:
+        raise SystemExit(f"the three pages differ in size: {bw.shape}, {colored.shape}, {truth.shape}")
+    small = {name: reading_scale(page) for name, page in (("bw", bw), ("coloured", colored), ("truth", truth))}
     width = round(truth.shape[-1] * PICTURE_HEIGHT / truth.shape[-2])
     shown = [torch.nn.functional.interpolate(page, size=(PICTURE_HEIGHT, width), mode="area")
-             for page in (bw, coloured, truth)]
+             for page in (bw, colored, truth)]
     Path(picture).parent.mkdir(parents=True, exist_ok=True)
     save_image(torch.cat(shown), picture, nrow=3, padding=4, pad_value=1.0)
     ratio = float(colorfulness(small["coloured"]) / colorfulness(small["truth"]))
-    print(f"B&W page coloured by the demo model: dE00 against the true colours {delta_e(coloured, truth):.2f} "
+    print(f"B&W page coloured by the demo model: dE00 against the true colours {delta_e(colored, truth):.2f} "
           f"(the B&W page: {delta_e(bw, truth):.2f}); at reading scale {delta_e(small['coloured'], small['truth']):.2f} "
           f"(B&W page: {delta_e(small['bw'], small['truth']):.2f}), colourfulness {ratio:.2f} of the truth's. "
           f"Picture (B&W | coloured | truth): {picture}", flush=True)

@@ -92,7 +92,7 @@ def judge(generator_file: Path) -> dict[str, float]:
     short_side = generator.training_size or generator.multiple
     colorizer = PageColorizer(generator, short_side, precision="32-true")
     rgb = torch.from_numpy(page.copy()).permute(2, 0, 1)
-    colored = colorizer.colour([rgb], hints=[hints])[0].permute(1, 2, 0).numpy()
+    colored = colorizer.color([rgb], hints=[hints])[0].permute(1, 2, 0).numpy()
     return judge_dot(colored, page, dot)
 
 

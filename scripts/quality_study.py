@@ -225,13 +225,13 @@ def mean_and_spread(values: list[float]) -> str:
     return f"{mean:.2f} ± {spread:.2f}"
 
 
-def neutral_and_colour(model: list[dict[str, float]], baseline: dict[str, float]) -> str:
+def neutral_and_color(model: list[dict[str, float]], baseline: dict[str, float]) -> str:
     """ΔE00 where the truth is neutral / where it has colour, for results that have the split."""
     if not all("delta_e_2000_neutral" in m for m in model):
         return "-"
     neutral = mean_and_spread([m["delta_e_2000_neutral"] for m in model])
-    colour = mean_and_spread([m["delta_e_2000_colour"] for m in model])
-    return f"{neutral} / {colour} ({baseline['delta_e_2000_neutral']:.2f} / {baseline['delta_e_2000_colour']:.2f})"
+    color = mean_and_spread([m["delta_e_2000_colour"] for m in model])
+    return f"{neutral} / {color} ({baseline['delta_e_2000_neutral']:.2f} / {baseline['delta_e_2000_colour']:.2f})"
 
 
 def headline(scored: list[dict[str, Any]], base: str) -> tuple[list[dict[str, Any]], float]:
@@ -284,7 +284,7 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
             cells += [f"{model_de} ({base_de:.2f})", mean_and_spread([m["ssim"] for m in model]),
                       mean_and_spread([m["colourfulness_ratio"] for m in model])]
             if base == "grey":
-                cells.append(neutral_and_colour(model, scored[0][base]))
+                cells.append(neutral_and_color(model, scored[0][base]))
         for name, spec in also.items():
             scored = [r["scores"][name]["overall"] for r in rows if name in r["scores"]]
             if len(scored) != len(rows):  # not yet scored for every seed: no mean of a subset

@@ -258,7 +258,7 @@ def test_a_validation_page_keeps_its_hints_whatever_its_batch(tmp_path):
     batch = loaded(dm, False)
     whole = dm.to_lab_batch(batch, train=False)
     # The same pages in reverse order, and the last page alone: each keeps its own hints.
-    reverse = collate_pages([{"path": p, "image": img, "bad": []} for p, img in
+    reverse = collate_pages([{"path": p, "image": img, "unreadable": []} for p, img in
                              reversed(list(zip(batch["paths"], unpadded(batch))))])
     backwards = dm.to_lab_batch(reverse, train=False)
     assert torch.equal(backwards["hint_mask"].flip(0), whole["hint_mask"])

@@ -303,7 +303,7 @@ def test_validation_pages_keep_their_style_and_draw(styled):
     datamodule._rank_and_world = lambda: (1, 2)
     assert torch.equal(datamodule.to_lab_batch(pages, train=False)["input"], first["input"])
     for i, path in enumerate(first["paths"]):
-        alone = collate_pages([{"image": pages["pages"][i, :, :64, :64], "path": path, "bad": []}])
+        alone = collate_pages([{"image": pages["pages"][i, :, :64, :64], "path": path, "unreadable": []}])
         assert torch.equal(datamodule.to_lab_batch(alone, train=False)["input"][0], first["input"][i])
 
 

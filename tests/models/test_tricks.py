@@ -218,7 +218,7 @@ def test_the_cie94_term_is_the_textbook_formula_and_forgives_saturated_colours_m
     # The same 10-unit shift of b costs less on a saturated colour than on grey.
     grey, saturated = torch.tensor([0.0, 0.0]), torch.tensor([0.0, 60.0]) / AB_SCALE
     shift = torch.tensor([0.0, 10.0]) / AB_SCALE
-    cost = lambda colour: float(delta_e_94((colour + shift).view(1, 2, 1, 1), colour.view(1, 2, 1, 1)))
+    cost = lambda color: float(delta_e_94((color + shift).view(1, 2, 1, 1), color.view(1, 2, 1, 1)))
     assert cost(saturated) < cost(grey) / 3
 
 

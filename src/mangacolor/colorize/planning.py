@@ -85,7 +85,7 @@ class PageTask:
 class Plan:
     tasks: list[PageTask] = field(default_factory=list)
     archives: list[ArchiveJob] = field(default_factory=list)
-    skipped: int = 0                       # pages whose output already exists
+    already_done: int = 0                       # pages whose output already exists
     refused: list[str] = field(default_factory=list)   # archives refused, with the reason
     unlisted: list[str] = field(default_factory=list)  # entries that cannot be pages, with the reason
 
@@ -161,7 +161,7 @@ def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path, settin
     out = names.claim(target.with_suffix(output_suffix(path.suffix, settings.format)), path.suffix)
     _refuse_overwriting(out, path)
     if out.exists() and not settings.overwrite:
-        plan.skipped += 1
+        plan.already_done += 1
         return
     plan.tasks.append(PageTask(str(path), out, lambda: read_file_bytes(path, settings.max_pixels), settings.max_pixels))
 
@@ -171,7 +171,7 @@ def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path, set
     out = names.claim(target, path.suffix)
     _refuse_overwriting(out, path)
     if out.exists() and not settings.overwrite:
-        plan.skipped += len(pages)
+        plan.already_done += len(pages)
         return
     job = ArchiveJob(path, out, out.with_name(f".{out.name}.pages"), [])
     entry_names = _OutputNames()
@@ -184,7 +184,7 @@ def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path, set
         staged = job.staging / f"{index:05d}{suffix}"
         job.entries.append((name.as_posix(), staged))
         if staged.exists() and not settings.overwrite:
-            plan.skipped += 1
+            plan.already_done += 1
             continue
         job.remaining += 1
         plan.tasks.append(PageTask(

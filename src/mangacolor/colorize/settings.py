@@ -32,7 +32,7 @@ class ColorizeSettings:
     ckpt_path: Path
     input: Path
     output: Path
-    size: int | None = None
+    short_side: int | None = None
     full_resolution: bool = False
     tile: int = 1024
     tile_overlap: int = 256
@@ -68,7 +68,7 @@ class ColorizeSettings:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"archive: {error}") from None
-        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads",
+        numbers = ("short_side", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads",
                    "descreen")
         for key in numbers:
             if cfg.get(key) is not None:
@@ -100,7 +100,7 @@ class ColorizeSettings:
         return settings
 
     def check(self) -> None:
-        require(self.size is None or self.size >= 1, f"size must be null or a positive number of pixels, got {self.size}")
+        require(self.short_side is None or self.short_side >= 1, f"short_side must be null or a positive number of pixels, got {self.short_side}")
         require(self.tile >= 1, f"tile must be positive, got {self.tile}")
         require(0 <= self.tile_overlap < self.tile,
                 f"tile_overlap must be at least 0 and less than tile ({self.tile}), got {self.tile_overlap}")
