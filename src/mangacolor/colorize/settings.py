@@ -17,6 +17,7 @@ from mangacolor.inference.compose import AUTO, CHROMA_RULE, check_composition
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 from mangacolor.runtime.fast_path import CHANNELS_LAST
+from mangacolor.runtime.renamed_keys import refuse_renamed_keys
 
 # format= choices -> the suffix written; "keep" keeps each page's own where it can hold a colour
 # page (GIF cannot: 256 colours), else writes PNG.
@@ -57,6 +58,7 @@ class ColorizeSettings:
     @classmethod
     def from_config(cls, cfg: Any) -> ColorizeSettings:
         """From the Hydra config; a bad value raises ConfigError naming its key."""
+        refuse_renamed_keys("colorize", cfg)
         values = {}
         for key in ("ckpt_path", "input", "output"):
             value = cfg.get(key)

@@ -13,6 +13,7 @@ from mangacolor.data.files import DEFAULT_MAX_PIXELS
 from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import resolve_device
+from mangacolor.runtime.renamed_keys import refuse_renamed_keys
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -40,6 +41,7 @@ class StudioSettings:
     @classmethod
     def from_config(cls, cfg: Any) -> StudioSettings:
         """From the Hydra config; a bad value raises ConfigError naming its key."""
+        refuse_renamed_keys("studio", cfg)
         values: dict[str, Any] = {}
         for key in ("ckpt_path", "output"):
             value = cfg.get(key)
