@@ -165,9 +165,10 @@ def run_study(args: argparse.Namespace) -> None:
             generator = run / "checkpoints" / "generator.pt"
             key = result_key(recipe["name"], seed, args.split, budget)
 
-            def score(name: str) -> dict[str, Any]:
+            def score(name: str) -> dict[str, Any]:  # called only in this iteration
                 style, extra = scoring[name]
-                return evaluate(generator, pages[args.split], style, run / args.split, [*extra, *args.eval_extra], name)
+                return evaluate(generator, pages[args.split], style, run / args.split,  # noqa: B023
+                                [*extra, *args.eval_extra], name)
 
             if key in done:
                 missing = [name for name in scoring if name not in done[key]["scores"]]
@@ -264,7 +265,10 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in results:
         groups.setdefault((r["recipe"], r["split"], r["budget_images"]), []).append(r)
-    rank = lambda name: order.index(name) if name in order else len(order)
+
+    def rank(name: str) -> int:
+        return order.index(name) if name in order else len(order)
+
     for (name, split, budget), rows in sorted(groups.items(), key=lambda kv: (kv[0][1] != "val", kv[0][2],
                                                                              rank(kv[0][0]), kv[0][0])):
         minutes = [r["train_seconds"] / 60 for r in rows if r.get("train_seconds")]

@@ -352,7 +352,10 @@ def test_an_old_ab_generator_writes_the_pages_it_wrote_before(tmp_path):
 def test_chroma_sets_the_colour_strength_and_the_summary_says_it(tmp_path, generator_path):
     source = tmp_path / "in"
     page(source / "p.png", 40, 32)
-    chroma = lambda image: np.ptp(np.asarray(image.convert("RGB"), dtype=np.int16), axis=2).mean()  # spread of R, G, B
+
+    def chroma(image) -> float:  # the spread of R, G, B
+        return np.ptp(np.asarray(image.convert("RGB"), dtype=np.int16), axis=2).mean()
+
     strengths = {}
     for strength in (1.0, 0.5, 0.0):
         summary = run(generator_path, source, tmp_path / f"out {strength}", chroma=strength, format="png")

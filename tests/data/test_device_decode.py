@@ -94,7 +94,7 @@ def test_batches_and_lab_windows_match_worker_decoding(mixed_folder):
     pending = first_batches(on_device.train_dataloader(), 3)
     expected = first_batches(in_workers.train_dataloader(), 3)
     assert any(batch.get("jpegs") for batch in pending)
-    for number, (batch, reference) in enumerate(zip(pending, expected), start=1):
+    for number, (batch, reference) in enumerate(zip(pending, expected, strict=True), start=1):
         encoded = [Path(batch["paths"][slot]).name for slot in batch.get("jpeg_slots", [])]
         assert set(encoded) <= DEVICE_DECODED and batch["pages"].shape[0] + len(encoded) == len(batch["paths"])
         assert_same_batch(on_device.decode_pending_pages(batch), reference)
@@ -179,8 +179,8 @@ def test_encoded_pages_cross_from_workers_and_stay_on_the_host(mixed_folder):
     [batch] = list(loader)
     assert all(isinstance(jpeg, EncodedJpeg) for jpeg in batch["jpegs"]) and len(batch["jpegs"]) == 3
     moved = move_data_to_device(batch, torch.device("cpu"))
-    assert all(after is before for after, before in zip(moved["jpegs"], batch["jpegs"]))  # not walked byte by byte
-    for jpeg, slot in zip(batch["jpegs"], batch["jpeg_slots"]):
+    assert all(after is before for after, before in zip(moved["jpegs"], batch["jpegs"], strict=True))  # not walked byte by byte
+    for jpeg, slot in zip(batch["jpegs"], batch["jpeg_slots"], strict=True):
         assert torch.equal(decode_image(jpeg.data), read_image(batch["paths"][slot]))
 
 
@@ -243,7 +243,7 @@ def test_nvjpeg_matches_the_cpu_decoder_and_feeds_a_finite_batch(mixed_folder):
     names = sorted(DEVICE_DECODED)
     jpegs = [EncodedJpeg((mixed_folder / name).read_bytes()) for name in names]
     on_gpu = device_decode._decode_together([jpeg.as_tensor() for jpeg in jpegs], cuda)  # one nvJPEG call, no fallback
-    for name, jpeg, page in zip(names, jpegs, on_gpu):
+    for name, jpeg, page in zip(names, jpegs, on_gpu, strict=True):
         assert isinstance(page, torch.Tensor) and page.device.type == "cuda", (name, page)
         on_cpu = decode_image(jpeg.data, name)
         assert page.shape == on_cpu.shape, name

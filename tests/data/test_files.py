@@ -62,7 +62,7 @@ def test_every_good_file_decodes_to_its_size_orientation_and_colours(hostile):
             continue
         for y, x, rgb in expected.probes:
             got = tuple(image[:, y, x].tolist())
-            if max(abs(a - b) for a, b in zip(got, rgb)) > expected.tolerance:
+            if max(abs(a - b) for a, b in zip(got, rgb, strict=True)) > expected.tolerance:
                 problems.append(f"{printable(name)}: pixel (y={y}, x={x}) is {got}, expected {rgb}")
     assert not problems, "\n".join(problems)
 
@@ -84,21 +84,22 @@ def test_every_bad_entry_is_refused_with_a_reason_naming_the_file(hostile):
         assert any(word in reason for word in words), f"{name}: reason {reason!r} lacks any of {words}"
 
 
+def read_into(path: Path, outcome: list) -> None:
+    """read_image(path), its result or error appended to `outcome` (run in a thread)."""
+    try:
+        read_image(path)
+        outcome.append("decoded")
+    except UnreadableImage as error:
+        outcome.append(error)
+
+
 def test_read_image_itself_refuses_directories_pipes_and_dead_links(hostile):
     """Commands that take file names directly (colourise) get the same clear errors."""
     for name in ("x.jpg", "broken link.png", "loop.png", "pipe.jpg"):
         if name not in hostile.unreadable:
             continue
         outcome: list = []
-
-        def read(path=hostile.path(name)):
-            try:
-                read_image(path)
-                outcome.append("decoded")
-            except UnreadableImage as error:
-                outcome.append(error)
-
-        reader = threading.Thread(target=read, daemon=True)
+        reader = threading.Thread(target=read_into, args=(hostile.path(name), outcome), daemon=True)
         reader.start()
         reader.join(60)  # a generous guard against a hang (a pipe blocks forever), not a timing check
         assert outcome and isinstance(outcome[0], UnreadableImage), f"{name}: {outcome or 'still reading'}"

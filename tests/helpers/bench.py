@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.configs import compose_config
 from omegaconf import DictConfig
 
+from helpers.configs import compose_config
 from mangacolor.benchmark.settings import BenchSettings
 
 TINY_BENCH = [

@@ -11,7 +11,13 @@ from helpers.generators import SKIN, KnownColor, vivid_unet
 from kornia.color import rgb_to_lab
 from PIL import Image, ImageDraw
 
-from mangacolor.color import grey_as_lightness, lightness_as_grey, rgb_to_scaled_lab, scaled_lab_to_rgb, uint8_to_unit
+from mangacolor.color import (
+    grey_as_lightness,
+    lightness_as_grey,
+    rgb_to_scaled_lab,
+    scaled_lab_to_rgb,
+    uint8_to_unit,
+)
 from mangacolor.inference.compose import check_compose, descreen
 from mangacolor.inference.page_colorizer import PageColorizer
 
@@ -124,7 +130,10 @@ def test_shading_is_applied_once_on_flat_tone_and_on_screentone():
     dots = page[0, screen[0], screen[1]] == 0
     assert int(result[:, screen[0], screen[1]][:, dots].max()) == 0
     assert (result[:, screen[0], screen[1]][:, ~dots].float() - torch.tensor(SKIN).view(3, 1) * 255).abs().max() <= 1
-    read = lambda image: rgb_to_lab(F.avg_pool2d(uint8_to_unit(image)[None][..., screen[0], screen[1]], 8))[0]
+
+    def read(image: torch.Tensor) -> torch.Tensor:
+        return rgb_to_lab(F.avg_pool2d(uint8_to_unit(image)[None][..., screen[0], screen[1]], 8))[0]
+
     truth = (torch.tensor(SKIN).view(3, 1, 1) * page.float()).round().to(torch.uint8)
     assert (read(result) - read(truth)).abs().amax(dim=(1, 2)).max() < 1.5
     assert skin_lab[0] - read(result)[0].mean() > 20  # the screen still shades it
@@ -154,7 +163,10 @@ def test_descreen_smooths_screentone_into_its_tone_and_keeps_the_lines():
     assert torch.allclose(descreen(text, 6), text, atol=1e-4)
     # Composed: colour lies under even tone instead of dots; ink is still black. (What texture is
     # left is the screen's own moire with the pixel grid, slower than its period.)
-    texture = lambda image: float(uint8_to_unit(image)[:, screen[0], screen[1]].std(dim=(1, 2)).max())
+
+    def texture(image: torch.Tensor) -> float:
+        return float(uint8_to_unit(image)[:, screen[0], screen[1]].std(dim=(1, 2)).max())
+
     result, dotted = color(KnownColor(), page, "ink", descreen=6), color(KnownColor(), page, "ink")
     assert texture(result) < 0.05 and texture(result) < texture(dotted) / 8
     assert int(result[:, :, 119:121].max()) == 0
@@ -193,7 +205,7 @@ def test_every_mode_keeps_pages_and_tiled_strips_at_their_size(compose):
     colorizer = PageColorizer(generator, short_side=16, tile=64, tile_overlap=16, compose=compose, precision="32-true")
     pages = [m.screentone_page(900, 50, period=4), m.grey_page(37, 23), torch.zeros(3, 1, 1, dtype=torch.uint8),
              m.line_art_page(90, 31)]
-    for page, result in zip(pages, colorizer.color(pages)):
+    for page, result in zip(pages, colorizer.color(pages), strict=True):
         assert result.shape == page.shape and result.dtype == torch.uint8
     assert sum(colorizer.composed.values()) == len(pages)
 
@@ -204,13 +216,19 @@ def test_chroma_scales_the_colour_and_keeps_lightness_and_hue():
     full = lab(color(KnownColor(flat=True), page, "predicted"))
     half = lab(color(KnownColor(flat=True), page, "predicted", chroma=0.5))
     none = lab(color(KnownColor(flat=True), page, "predicted", chroma=0.0))
-    chroma = lambda image: image[1:].norm(dim=0)[paper]
+
+    def chroma(image: torch.Tensor) -> torch.Tensor:
+        return image[1:].norm(dim=0)[paper]
+
     assert float(chroma(full).mean()) > 20
     assert torch.allclose(chroma(half), chroma(full) / 2, atol=1.0)
     assert float(chroma(none).max()) < 1.0
     for scaled in (half, none):  # lightness is the prediction's whatever the strength
         assert (scaled[0][paper] - full[0][paper]).abs().max() < 1.0
-    hue = lambda image: torch.atan2(image[2], image[1])[paper]
+
+    def hue(image: torch.Tensor) -> torch.Tensor:
+        return torch.atan2(image[2], image[1])[paper]
+
     assert (hue(half) - hue(full)).abs().max() < 0.05
     # With the page's lightness and no chroma, the page comes back grey as it was.
     assert (color(KnownColor(), page, "lightness", chroma=0.0).int() - page.int()).abs().max() <= 1

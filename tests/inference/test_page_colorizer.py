@@ -72,7 +72,7 @@ def test_a_long_axis_is_covered_by_tiles_overlapping_by_at_least_the_overlap(siz
     axis = plan_axis(size, tile=64, tile_overlap=16, multiple=16)
     assert axis.padded == -(-size // 16) * 16 and axis.length == 64 and axis.starts[0] == 0
     assert axis.starts[-1] + axis.length == axis.padded
-    assert all(b - a <= 64 - 16 for a, b in zip(axis.starts, axis.starts[1:]))
+    assert all(b - a <= 64 - 16 for a, b in zip(axis.starts, axis.starts[1:], strict=False))
 
 
 def test_the_cosine_ramp_is_a_partition_of_unity():
@@ -85,7 +85,7 @@ def test_tile_weights_fade_only_at_shared_edges_and_cover_every_pixel():
     axis = plan_axis(300, tile=64, tile_overlap=16, multiple=16)
     weights = tile_weights(axis, 16)
     total = torch.zeros(axis.padded)
-    for start, weight in zip(axis.starts, weights):
+    for start, weight in zip(axis.starts, weights, strict=True):
         total[start:start + axis.length] += weight
     assert weights[0][0] == 1 and weights[-1][-1] == 1  # the strip's own ends are not faded
     assert weights[0][-1] < 0.01 and weights[1][0] < 0.01
@@ -97,7 +97,7 @@ def test_pages_of_odd_sizes_come_back_at_their_size_with_their_lightness(short_s
     colorizer = PageColorizer(tiny_generator(vivid=True), short_side=short_side, tile=64, tile_overlap=16)
     pages = [random_page(37, 23, 1), random_page(7, 5, 2), random_page(1, 1, 3), random_page(90, 31, 4)]
     colored = colorizer.color(pages)
-    for page, result in zip(pages, colored):
+    for page, result in zip(pages, colored, strict=True):
         assert result.shape == page.shape and result.dtype == torch.uint8
         assert (lab_lightness(result) - lab_lightness(page)).abs().max() < 1.0
     assert any(rgb_to_scaled_lab(r[None].float() / 255)[1].abs().max() > 0.2 for r in colored)
@@ -110,7 +110,7 @@ def test_a_tall_strip_blends_even_disagreeing_tiles_without_a_step():
     ab = colorizer.predict_pages_ab([ramp])[0][0, 0, :, 0]
     axis = plan_axis(1000, 64, 32, 16)
     tile_means = [float(ramp[0, 0, s:s + 64].mean()) for s in axis.starts]
-    largest_jump = max(abs(b - a) for a, b in zip(tile_means, tile_means[1:]))  # what stitching would show
+    largest_jump = max(abs(b - a) for a, b in zip(tile_means, tile_means[1:], strict=False))  # what stitching would show
     steps = (ab[1:] - ab[:-1]).abs()
     # A raised cosine over 32 pixels changes by at most pi/(2*32) of the jump per pixel.
     assert steps.max() <= largest_jump * math.pi / (2 * 32) * 1.05
@@ -161,7 +161,7 @@ def test_pages_sharing_a_working_size_share_a_forward_pass_and_match_one_by_one(
     together = colorizer.color(pages)
     assert sorted(calls) == [1, 4]
     one_by_one = [colorizer.color([page])[0] for page in pages]
-    for a, b in zip(together, one_by_one):
+    for a, b in zip(together, one_by_one, strict=True):
         assert (a.int() - b.int()).abs().max() <= 1
 
 
@@ -176,7 +176,7 @@ def test_on_the_gpu_pages_keep_size_and_lightness_under_bf16():
     colorizer = PageColorizer(tiny_generator(vivid=True), short_side=16, tile=64, tile_overlap=16, device="cuda")
     pages = [random_page(37, 23, 1), random_page(300, 41, 2)]
     colored = colorizer.color(pages)
-    for page, result in zip(pages, colored):
+    for page, result in zip(pages, colored, strict=True):
         assert result.shape == page.shape and result.device.type == "cpu"
         assert (lab_lightness(result) - lab_lightness(page)).abs().max() < 1.0
 
@@ -207,6 +207,6 @@ def test_an_old_ab_generator_colours_exactly_as_before(compose):
                               precision="32-true", compose=compose)
     names = list(recorded["pages"])
     colored = colorizer.color([recorded["pages"][name] for name in names])
-    for name, result in zip(names, colored):
+    for name, result in zip(names, colored, strict=True):
         assert torch.equal(result, recorded["coloured"][name]), name
     assert colorizer.composed == {"lightness": len(names)}

@@ -61,7 +61,7 @@ def test_a_tall_strip_s_tiles_get_the_hints_that_fall_in_them():
     predicted = colorizer.predict_pages_ab([strip_lightness(*strip)] * 3, hints)
     assert len(echo.inputs) > 3  # many tiles...
     assert all(shape[1] == 4 for shape in echo.inputs)  # ...of L, a, b and the mask
-    for page_hints, ab in zip(hints[:2], predicted):
+    for page_hints, ab in zip(hints[:2], predicted, strict=False):
         torch.testing.assert_close(ab, expected_maps(page_hints, strip, strip), rtol=0, atol=1e-6)
         assert set(ab[:, 1].unique().tolist()) == {0.0, 1.0}  # blending equal tiles keeps it 0/1
     assert not predicted[2].any()  # no hints: empty maps, automatic colouring

@@ -254,9 +254,9 @@ def measure_model_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
                     "compile": bool(compile_), "channels_last": bool(channels_last),
                     "warmup": options.warmup, "iterations": options.iterations,
                     "profile_iterations": options.profile_iterations if profiler else 0, **bench.networks}
-        results = measure_unless_out_of_memory(device, lambda: measure_model_speed(
-            factory, size, batch_size, precision, device, options.warmup, options.iterations, cudnn_benchmark,
-            profiler))
+        results = measure_unless_out_of_memory(device, functools.partial(
+            measure_model_speed, factory, size, batch_size, precision, device, options.warmup,
+            options.iterations, cudnn_benchmark, profiler))
         if "error" not in results:
             results = add_flop_figures(results, flops, *bench.peak(precision))
             if profiler is not None:

@@ -297,7 +297,7 @@ class PagePipeline:
     def color_and_write(self) -> None:
         colored = self.colorizer.color([page for _, page in self.batch])
         self.wait_for_writes()  # at most one batch of pages waits in memory to be written
-        for (task, _), rgb in zip(self.batch, colored):
+        for (task, _), rgb in zip(self.batch, colored, strict=True):
             written = self.pool.submit(save_page, rgb, task.output, self.settings.quality)
             self.writes.append((task, written))
         self.batch.clear()

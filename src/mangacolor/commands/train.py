@@ -17,8 +17,8 @@ from omegaconf import DictConfig
 from mangacolor.commands.user_errors import exit_on_user_error
 from mangacolor.models.nonfinite import NonFiniteLoss
 from mangacolor.runtime.bundled import config_dir, register_resolvers
-from mangacolor.runtime.renamed_keys import refuse_renamed_overrides
 from mangacolor.runtime.disk_space import DiskWriteError
+from mangacolor.runtime.renamed_keys import refuse_renamed_overrides
 from mangacolor.runtime.stop_signals import exit_code
 from mangacolor.training.settings import TrainSettings
 from mangacolor.training.train import train

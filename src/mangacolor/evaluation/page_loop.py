@@ -148,7 +148,7 @@ def score_group(
     stacked = torch.stack([columns[name].float() for name in names]).cpu().tolist()
     # The grids draw a page as it is written: its own (L, a, b), whatever the compose mode.
     drawn = fake if fake_rgb is None else torch.cat(rgb_to_scaled_lab(fake_rgb), dim=1)
-    return dict(zip(names, stacked)), truth, drawn
+    return dict(zip(names, stacked, strict=True)), truth, drawn
 
 
 def score_batch(

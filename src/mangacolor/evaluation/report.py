@@ -123,7 +123,7 @@ def format_metrics_table(overall: dict[str, dict[str, float]], predictors: list[
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
     def render(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True)))
 
     rule = "-" * len(render(header))
     return "\n".join([render(header), rule, *map(render, lines)]) + "\n(^ higher is better, v lower is better)"

@@ -36,6 +36,8 @@ from mangacolor.color import (
     uint8_to_unit,
     unit_to_uint8,
 )
+from mangacolor.hints.marks import PageHints
+from mangacolor.hints.raster import hint_input, no_hints
 from mangacolor.inference.compose import (
     AUTO,
     CHROMA_RULE,
@@ -51,8 +53,6 @@ from mangacolor.inference.compose import (
     descreen,
     is_chroma,
 )
-from mangacolor.hints.marks import PageHints
-from mangacolor.hints.raster import hint_input, no_hints
 from mangacolor.inference.generator_file import predicted_channels, takes_hints
 from mangacolor.inference.prediction import pad_to_multiple, predict
 from mangacolor.runtime.devices import resolve_precision
@@ -201,10 +201,10 @@ class PageColorizer:
         scores them.
         """
         hints = self._check_hints(hints, len(lightness))
-        working = [self._to_working(l) for l in lightness]
+        working = [self._to_working(page_l) for page_l in lightness]
         inputs = self._with_hints(lightness, working, hints)
         colored = []
-        for full, work, prediction in zip(lightness, working, self._predict_working(inputs)):
+        for full, work, prediction in zip(lightness, working, self._predict_working(inputs), strict=True):
             prediction = self._strength(prediction)
             mode = choose(self.compose, self.predicts, full)
             size = full.shape[-2:]
@@ -231,9 +231,9 @@ class PageColorizer:
                          hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
         """Full-resolution scaled L (1, 1, H, W) per page -> predicted scaled ab (1, 2, H, W) per page."""
         hints = self._check_hints(hints, len(lightness))
-        working = [self._to_working(l) for l in lightness]
+        working = [self._to_working(page_l) for page_l in lightness]
         predictions = self._predict_working(self._with_hints(lightness, working, hints))
-        return [self._resize(p[:, -2:], full.shape[-2:]) for p, full in zip(predictions, lightness)]
+        return [self._resize(p[:, -2:], full.shape[-2:]) for p, full in zip(predictions, lightness, strict=True)]
 
     def _check_hints(self, hints: list[PageHints | None] | None,
                      pages: int) -> list[PageHints | None]:
@@ -259,7 +259,7 @@ class PageColorizer:
         if not self.hints:
             return working
         inputs = []
-        for full, work, page_hints in zip(lightness, working, hints):
+        for full, work, page_hints in zip(lightness, working, hints, strict=True):
             size = tuple(work.shape[-2:])
             if page_hints:
                 page_size = tuple(full.shape[-2:])
@@ -276,10 +276,10 @@ class PageColorizer:
         The tiles of all the pages are predicted together, so pages (or strips) that share a
         working size share forward passes.
         """
-        plans = [self._plan(l) for l in working]
-        tiles = [self._cut_tiles(l, plan) for l, plan in zip(working, plans)]
+        plans = [self._plan(page_l) for page_l in working]
+        tiles = [self._cut_tiles(page_l, plan) for page_l, plan in zip(working, plans, strict=True)]
         predictions = iter(self._predict_tiles([tile for page in tiles for tile in page]))
-        return [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans)]
+        return [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans, strict=True)]
 
     def _to_working(self, lightness: torch.Tensor) -> torch.Tensor:
         if self.short_side is None:
@@ -321,8 +321,8 @@ class PageColorizer:
             weight_sum = torch.zeros(1, 1, rows.padded, cols.padded, device=self.device)
             predictions = iter(predictions)
             col_weights = tile_weights(cols, self.tile_overlap, self.device)
-            for y, row_weight in zip(rows.starts, tile_weights(rows, self.tile_overlap, self.device)):
-                for x, col_weight in zip(cols.starts, col_weights):
+            for y, row_weight in zip(rows.starts, tile_weights(rows, self.tile_overlap, self.device), strict=True):
+                for x, col_weight in zip(cols.starts, col_weights, strict=True):
                     weight = row_weight[:, None] * col_weight[None, :]
                     total[..., y:y + rows.length, x:x + cols.length] += next(predictions) * weight
                     weight_sum[..., y:y + rows.length, x:x + cols.length] += weight
@@ -340,6 +340,6 @@ class PageColorizer:
             for first in range(0, len(indices), self.batch_size):
                 chunk = indices[first:first + self.batch_size]
                 output = predict(self.generator, torch.cat([tiles[i] for i in chunk]), self.precision)
-                for i, prediction in zip(chunk, output.split(1)):
+                for i, prediction in zip(chunk, output.split(1), strict=True):
                     results[i] = prediction
         return results
