@@ -165,9 +165,10 @@ def run_study(args: argparse.Namespace) -> None:
             generator = run / "checkpoints" / "generator.pt"
             key = result_key(recipe["name"], seed, args.split, budget)
 
-            def score(name: str) -> dict[str, Any]:  # called only in this iteration
+            # this iteration's generator and run, bound now
+            def score(name: str, generator: Path = generator, run: Path = run) -> dict[str, Any]:
                 style, extra = scoring[name]
-                return evaluate(generator, pages[args.split], style, run / args.split,  # noqa: B023
+                return evaluate(generator, pages[args.split], style, run / args.split,
                                 [*extra, *args.eval_extra], name)
 
             if key in done:
