@@ -44,7 +44,7 @@ def plain_model(tmp_path_factory) -> Path:
 
 def run(model: Path, source: Path, output: Path, hints: Path | None, messages: list | None = None,
         **options):
-    settings = ColorizeSettings(model, source, output, hints=hints, size=SIZE, progress=False,
+    settings = ColorizeSettings(model, source, output, hints=hints, short_side=SIZE, progress=False,
                                 precision="32-true", device="cpu", format="png", **options)
     return colorize(settings, say=messages.append if messages is not None else lambda m: None)
 
@@ -78,8 +78,8 @@ def reference(model: Path, source: Path, hint_file: Path | None, tile: int = 102
     colorizer = PageColorizer(generator, SIZE, tile, overlap, precision="32-true")
     rgb = torch.from_numpy(pixels(source).astype(np.uint8)).permute(2, 0, 1).contiguous()
     hints = None if hint_file is None else read_hint_file(hint_file, tuple(rgb.shape[-2:]))
-    coloured = colorizer.colour([rgb], hints=[hints])[0]
-    return coloured.permute(1, 2, 0).numpy().astype(np.int16)
+    colored = colorizer.color([rgb], hints=[hints])[0]
+    return colored.permute(1, 2, 0).numpy().astype(np.int16)
 
 
 def book(folder: Path) -> Path:
@@ -101,7 +101,7 @@ def test_json_and_png_hint_files_colour_their_pages_and_the_rest_is_automatic(hi
     summary = run(hint_model, source, tmp_path / "out", hints)
     automatic = tmp_path / "auto"
     run(hint_model, source, automatic, None)
-    assert summary.coloured == 3 and summary.hint_refused == [] and summary.unmatched_hints == []
+    assert summary.colored == 3 and summary.hint_refused == [] and summary.unmatched_hints == []
     hinted = {"001.png": hints / "001.json", "sub/003.png": hints / "sub/003.png"}
     for name, hint_file in hinted.items():
         ours = pixels(tmp_path / "out" / name)
@@ -127,7 +127,7 @@ def test_a_colour_page_given_hints_is_coloured_not_copied(hint_model, tmp_path):
     Image.new("RGB", (40, 32), (200, 40, 40)).save(source)
     dots(tmp_path / "hints" / "colour.json", RED)
     summary = run(hint_model, tmp_path / "in", tmp_path / "out", tmp_path / "hints")
-    assert summary.copied == 0 and summary.coloured == 1
+    assert summary.copied == 0 and summary.colored == 1
 
 
 # ---- bad hint files: one line naming the file and the field; the page alone is not coloured ------
@@ -159,7 +159,7 @@ def test_a_bad_hint_file_fails_its_page_alone_and_a_rerun_after_the_fix_colours_
         bad.write_bytes(data)
     messages = []
     summary = run(hint_model, source, tmp_path / "out", hints, messages)
-    assert summary.coloured == 2 and len(summary.hint_refused) == 1
+    assert summary.colored == 2 and len(summary.hint_refused) == 1
     line = next(m for m in messages if m.startswith("not coloured"))
     assert "001.png" in line and f"{bad}: {field}: " in line and "\n" not in line
     assert not (tmp_path / "out" / "001.png").exists()
@@ -168,7 +168,7 @@ def test_a_bad_hint_file_fails_its_page_alone_and_a_rerun_after_the_fix_colours_
     bad.unlink()
     dots(hints / "001.json", RED)
     again = run(hint_model, source, tmp_path / "out", hints)
-    assert (again.coloured, again.skipped, again.hint_refused) == (1, 2, [])
+    assert (again.colored, again.already_done, again.hint_refused) == (1, 2, [])
     assert (tmp_path / "out" / "001.png").exists()
 
 
@@ -179,7 +179,7 @@ def test_a_page_with_both_a_json_and_a_png_is_refused_and_the_rest_go_on(hint_mo
     layer(hints / "002.png", 40, 32)
     messages = []
     summary = run(hint_model, source, tmp_path / "out", hints, messages)
-    assert summary.coloured == 2 and len(summary.hint_refused) == 1
+    assert summary.colored == 2 and len(summary.hint_refused) == 1
     line = next(m for m in messages if m.startswith("not coloured"))
     assert "002.json and 002.png both give hints" in line
     assert not (tmp_path / "out" / "002.png").exists()
@@ -212,7 +212,7 @@ def test_archive_pages_take_hints_by_member_path(hint_model, tmp_path):
     hints = tmp_path / "hints"
     dots(hints / "vol" / "extra" / "a" / "01.json", RED)  # under the archive's path in the folder
     summary = run(hint_model, source, tmp_path / "out", hints)
-    assert summary.coloured == 2 and summary.unmatched_hints == []
+    assert summary.colored == 2 and summary.unmatched_hints == []
     packed = tmp_path / "out" / "vol" / "extra.cbz"
     got = member(packed, "a/01.png", tmp_path / "got")
     expected = reference(hint_model, loose / "001.png", hints / "vol/extra/a/01.json")
@@ -233,14 +233,14 @@ def test_an_archive_with_a_bad_hint_file_is_not_packed_until_it_is_fixed(hint_mo
     (hints / "02.json").write_text('{"version": 1, "hints": [{"x": 1}]}')
     messages = []
     summary = run(hint_model, source, tmp_path / "out", hints, messages)
-    assert summary.coloured == 1 and len(summary.hint_refused) == 1
+    assert summary.colored == 1 and len(summary.hint_refused) == 1
     assert any("02.json: hints[0].y: missing" in m for m in messages)
     assert any("not packed yet" in m for m in messages)
     assert files_under(tmp_path / "out") == [".ch.cbz.pages/00000.png"]
 
     dots(hints / "02.json", RED)
     again = run(hint_model, source, tmp_path / "out", hints)
-    assert (again.coloured, again.skipped) == (1, 1)
+    assert (again.colored, again.already_done) == (1, 1)
     assert files_under(tmp_path / "out") == ["ch.cbz"]
     with zipfile.ZipFile(tmp_path / "out" / "ch.cbz") as packed:
         assert packed.namelist() == ["01.png", "02.png"]
@@ -258,7 +258,7 @@ def test_a_tall_strip_is_tiled_with_the_hints_in_each_tile(hint_model, tmp_path)
     run(hint_model, tmp_path / "in", tmp_path / "auto", None, **tiling)
     ours = pixels(tmp_path / "out" / "strip.png")
     automatic = pixels(tmp_path / "auto" / "strip.png")
-    expected = reference(hint_model, source, hint_file, tile=SIZE, overlap=8)
+    expected = reference(hint_model, source, hint_file, tile=SIZE, tile_overlap=8)
     assert np.abs(ours - expected).max() <= 1
     assert np.abs(ours[224:] - automatic[224:]).max() > 10, "the hint did not reach its tile"
     assert np.array_equal(ours[:160], automatic[:160]), "tiles far from the hint changed"
@@ -282,12 +282,12 @@ def test_a_rerun_recolours_a_page_whose_hint_file_was_edited(hint_model, tmp_pat
     for output in (tmp_path / "out").rglob("*.png"):  # outputs written well after the hints
         later(output)
     unchanged = run(hint_model, source, tmp_path / "out", hints)
-    assert (unchanged.coloured, unchanged.skipped) == (0, 3)
+    assert (unchanged.colored, unchanged.already_done) == (0, 3)
 
     dots(hint_file, BLUE)
     later(hint_file, 10.0)
     edited = run(hint_model, source, tmp_path / "out", hints)
-    assert (edited.coloured, edited.skipped) == (1, 2)
+    assert (edited.colored, edited.already_done) == (1, 2)
     second = pixels(tmp_path / "out" / "001.png")
     assert np.abs(second - reference(hint_model, source / "001.png", hint_file)).max() <= 1
     assert np.abs(second - first).max() > 10
@@ -297,7 +297,7 @@ def test_a_rerun_recolours_a_page_whose_hint_file_was_edited(hint_model, tmp_pat
     layer(tmp_path / "hints" / "002.png", 40, 32)  # a page that gets hints for the first time
     later(tmp_path / "hints" / "002.png", 30.0)
     added = run(hint_model, source, tmp_path / "out", hints)
-    assert (added.coloured, added.skipped) == (1, 2)
+    assert (added.colored, added.already_done) == (1, 2)
 
 
 def test_a_packed_archive_is_recoloured_when_a_members_hint_file_is_edited(hint_model, tmp_path):
@@ -307,11 +307,11 @@ def test_a_packed_archive_is_recoloured_when_a_members_hint_file_is_edited(hint_
     hint_file = dots(hints / "02.json", RED)
     run(hint_model, source, tmp_path / "out", hints)
     later(tmp_path / "out" / "ch.cbz")
-    assert run(hint_model, source, tmp_path / "out", hints).skipped == 2
+    assert run(hint_model, source, tmp_path / "out", hints).already_done == 2
     dots(hint_file, BLUE)
     later(hint_file, 10.0)
     again = run(hint_model, source, tmp_path / "out", hints)
-    assert (again.coloured, again.skipped) == (2, 0)
+    assert (again.colored, again.already_done) == (2, 0)
     got = member(tmp_path / "out" / "ch.cbz", "02.png", tmp_path / "got")
     assert np.abs(got - reference(hint_model, loose / "002.jpg", hint_file)).max() <= 1
 

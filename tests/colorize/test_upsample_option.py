@@ -42,16 +42,16 @@ def test_bilinear_is_the_default_and_guided_is_read_from_the_config():
 def test_the_job_colours_as_page_colorizer_does_with_that_upsampling(generator_path, tmp_path,
                                                                      upsample):
     source = page(tmp_path / "p.png", 96, 80, seed=3)
-    summary = colorize(ColorizeSettings(generator_path, source, tmp_path / upsample, size=32,
+    summary = colorize(ColorizeSettings(generator_path, source, tmp_path / upsample, short_side=32,
                                         upsample=upsample, progress=False, precision="32-true",
                                         device="cpu"), say=lambda message: None)
     assert (f"upsample {upsample}" in summary.line()) == (upsample == "guided")
     generator, _ = load_generator(generator_path)
     colorizer = PageColorizer(generator, 32, precision="32-true", upsample=upsample)
     rgb = torch.from_numpy(np.asarray(load(source).convert("RGB")).copy()).permute(2, 0, 1)
-    expected = colorizer.colour([rgb])[0].permute(1, 2, 0).numpy().astype(int)
+    expected = colorizer.color([rgb])[0].permute(1, 2, 0).numpy().astype(int)
     got = np.asarray(load(tmp_path / upsample / "p.png").convert("RGB")).astype(int)
     assert np.abs(got - expected).max() <= 1
     if upsample == "guided":
-        bilinear = PageColorizer(generator, 32, precision="32-true").colour([rgb])[0]
+        bilinear = PageColorizer(generator, 32, precision="32-true").color([rgb])[0]
         assert np.abs(got - bilinear.permute(1, 2, 0).numpy().astype(int)).max() > 0

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from mangacolor.hints.raster import hint_channels
-from mangacolor.inference.generator_file import export_generator, input_channels, load_generator, takes_hints
+from mangacolor.inference.generator_file import (
+    export_generator,
+    input_channels,
+    load_generator,
+    takes_hints,
+)
 from mangacolor.models.pix2pix import Pix2Pix
 from mangacolor.runtime.config_errors import ConfigError
 

@@ -70,8 +70,8 @@ from mangacolor.runtime.progress import Progress
 
 @dataclass
 class Summary:
-    coloured: int
-    skipped: int
+    colored: int
+    already_done: int
     unreadable: list[str]
     refused: list[str]
     seconds: float
@@ -88,7 +88,7 @@ class Summary:
     upsample: str = "bilinear"  # how colour was enlarged, said when guided
 
     def line(self) -> str:
-        parts = [f"{self.coloured} pages coloured", f"{self.skipped} skipped (already done)"]
+        parts = [f"{self.colored} pages coloured", f"{self.already_done} skipped (already done)"]
         if self.copied:
             parts.append(f"{self.copied} already in colour, copied as they were")
         if self.unreadable:
@@ -100,7 +100,7 @@ class Summary:
                          "(named above; fix them and rerun)")
         if self.unmatched_hints:
             parts.append(f"{len(self.unmatched_hints)} hint files match no page (named above)")
-        speed = (f", {self.coloured / self.seconds:.2f} pages/s" if self.coloured and self.seconds > 0 else "")
+        speed = (f", {self.colored / self.seconds:.2f} pages/s" if self.colored and self.seconds > 0 else "")
         composed = ", ".join(f"{count} {mode}" for mode, count in sorted(self.composed.items()))
         how = f", compose {self.compose}" + (f" ({composed})" if composed else "")
         how += f", chroma {self.chroma:g}" if self.chroma != 1.0 else ""
@@ -205,7 +205,7 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         check_compose(settings.compose, generator_predicts(generator), str(settings.ckpt_path))
     except ValueError as error:
         raise ColorizeError(str(error)) from None
-    short_side = None if settings.full_resolution else settings.size or generator.training_size or generator.multiple
+    short_side = None if settings.full_resolution else settings.short_side or generator.training_size or generator.multiple
     generator = fast_generator(generator.to(device), channels_last, compile_generator, precision)
     try:
         colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
@@ -226,8 +226,8 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     for path in unmatched:
         say(f"hint file matches no page: {path}")
     return Summary(
-        coloured=len(plan.tasks) - len(unreadable) - copied - len(hint_refused),
-        skipped=plan.skipped,
+        colored=len(plan.tasks) - len(unreadable) - copied - len(hint_refused),
+        already_done=plan.already_done,
         unreadable=plan.unlisted + unreadable, refused=plan.refused, seconds=time.perf_counter() - start,
         output=settings.output, device=f"{device} ({', '.join(fast)})",
         resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
@@ -340,10 +340,10 @@ class PagePipeline:
             self.loads.append((task, self.pool.submit(self.load, task)))
 
     def color_and_write(self) -> None:
-        coloured = self.colorizer.colour([page for _, page, _ in self.batch],
+        colored = self.colorizer.color([page for _, page, _ in self.batch],
                                          hints=[hints for _, _, hints in self.batch])
         self.wait_for_writes()  # at most one batch of pages waits in memory to be written
-        for (task, _, _), rgb in zip(self.batch, coloured):
+        for (task, _, _), rgb in zip(self.batch, colored, strict=True):
             written = self.pool.submit(save_page, rgb, task.output, self.settings.quality)
             self.writes.append((task, written))
         self.batch.clear()

@@ -102,7 +102,7 @@ class PageTask:
 class Plan:
     tasks: list[PageTask] = field(default_factory=list)
     archives: list[ArchiveJob] = field(default_factory=list)
-    skipped: int = 0                       # pages whose output already exists
+    already_done: int = 0                       # pages whose output already exists
     refused: list[str] = field(default_factory=list)   # archives refused, with the reason
     unlisted: list[str] = field(default_factory=list)  # entries that cannot be pages, with the reason
     hints: HintFolder | None = None        # where the pages' hint files are (hints=)
@@ -202,7 +202,7 @@ def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path,
     _refuse_overwriting(out, path)
     hints = _page_hints(plan, relative)
     if _done(out, hints, settings):
-        plan.skipped += 1
+        plan.already_done += 1
         return
     plan.tasks.append(PageTask(str(path), out, lambda: read_file_bytes(path, settings.max_pixels),
                                settings.max_pixels, None, *hints))
@@ -219,7 +219,7 @@ def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path,
                for page in pages]
     hints = [_page_hints(plan, member) for member in members]
     if all(_done(out, page_hints, settings) for page_hints in hints):
-        plan.skipped += len(pages)
+        plan.already_done += len(pages)
         return
     job = ArchiveJob(path, out, out.with_name(f".{out.name}.pages"), [])
     entry_names = _OutputNames()
@@ -232,7 +232,7 @@ def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path,
         staged = job.staging / f"{index:05d}{suffix}"
         job.entries.append((name.as_posix(), staged))
         if _done(staged, page_hints, settings):
-            plan.skipped += 1
+            plan.already_done += 1
             continue
         job.remaining += 1
         plan.tasks.append(PageTask(

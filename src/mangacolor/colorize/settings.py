@@ -18,6 +18,7 @@ from mangacolor.inference.guided_upsample import UPSAMPLE_MODES
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 from mangacolor.runtime.fast_path import CHANNELS_LAST
+from mangacolor.runtime.renamed_keys import refuse_renamed_keys
 
 # format= choices -> the suffix written; "keep" keeps each page's own where it can hold a colour
 # page (GIF cannot: 256 colours), else writes PNG.
@@ -34,7 +35,7 @@ class ColorizeSettings:
     input: Path
     output: Path
     hints: Path | None = None       # hint files: a folder mirroring the input, or one page's file
-    size: int | None = None
+    short_side: int | None = None
     full_resolution: bool = False
     tile: int = 1024
     tile_overlap: int = 256
@@ -60,6 +61,7 @@ class ColorizeSettings:
     @classmethod
     def from_config(cls, cfg: Any) -> ColorizeSettings:
         """From the Hydra config; a bad value raises ConfigError naming its key."""
+        refuse_renamed_keys("colorize", cfg)
         values = {}
         for key in ("ckpt_path", "input", "output"):
             value = cfg.get(key)
@@ -73,7 +75,7 @@ class ColorizeSettings:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"archive: {error}") from None
-        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads",
+        numbers = ("short_side", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads",
                    "descreen")
         for key in numbers:
             if cfg.get(key) is not None:
@@ -105,7 +107,7 @@ class ColorizeSettings:
         return settings
 
     def check(self) -> None:
-        require(self.size is None or self.size >= 1, f"size must be null or a positive number of pixels, got {self.size}")
+        require(self.short_side is None or self.short_side >= 1, f"short_side must be null or a positive number of pixels, got {self.short_side}")
         require(self.tile >= 1, f"tile must be positive, got {self.tile}")
         require(0 <= self.tile_overlap < self.tile,
                 f"tile_overlap must be at least 0 and less than tile ({self.tile}), got {self.tile_overlap}")

@@ -54,21 +54,21 @@ def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
     settings = settings.for_generator(generator.multiple, getattr(generator, "training_size", None))
     if settings.mode == "page":  # before any page is read: ink and predicted need a full-colour generator
         check_compose(settings.compose, generator_predicts(generator), str(ckpt_path))
-    paths, unusable = list_test_pages(test_dir, settings.limit)
+    paths, unlisted = list_test_pages(test_dir, settings.limit)
 
     baselines, mean_ab_report = {}, None
     if settings.train_dir is not None:
         baselines["mean_ab"], mean_ab_report = mean_ab_of_folder(settings.train_dir, settings)
     result = evaluate_pages(generator, paths, settings, baselines)
     if not result.records:
-        path, reason = result.skipped[0]
+        path, reason = result.unreadable[0]
         raise NothingReadable(f"none of the {len(paths)} image files under {test_dir} could be read "
                               f"(e.g. {printable(path)}: {reason})")
 
     predictors = ["model", "grey", *(["bw"] if settings.input_style != "plain" else []), *baselines]
     if settings.mode == "page":  # the same predictors at reading scale, where screentone reads as tone
         predictors += [f"{name}@reading" for name in predictors]
-    payload = metrics_payload(result, unusable + result.skipped, predictors, ckpt_path, test_dir, settings,
+    payload = metrics_payload(result, unlisted + result.unreadable, predictors, ckpt_path, test_dir, settings,
                               generator_config, mean_ab_report)
     write_outputs(settings.run_dir, payload, result, test_dir, settings.tensorboard)
     return payload, predictors

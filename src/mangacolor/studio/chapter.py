@@ -45,7 +45,7 @@ class ChapterRun:
             ckpt_path=self.settings.ckpt_path,
             input=self.source,
             output=self.output,
-            size=self.settings.size,
+            short_side=self.settings.short_side,
             compose=self.settings.compose,
             chroma=self.settings.chroma,
             device=self.settings.device,

@@ -177,7 +177,7 @@ class UNetGenerator(nn.Module):
         for block in self.down:
             x = block(x)
             skips.append(x)
-        for block, skip in zip(self.up, reversed(skips[:-1])):
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             x = block(x, skip)
         if self.upsample == "resize":
             return self.head(torch.cat([self.head_up(x), lightness], dim=1))
