@@ -11,7 +11,8 @@ from mangacolor.callbacks import TrainingMonitor
 
 def summary_line(results: dict[str, Any], monitor: TrainingMonitor | None, run_dir: Path) -> str:
     """One line: iterations, speed, then quality led by val dE00 against grey (lower is better),
-    dE00 against the B&W page on B&W inputs, the colourfulness ratio, ab-L1 and PSNR."""
+    dE00 against the B&W page on B&W inputs, for a hint model dE00 with each page's validation
+    hints, the colourfulness ratio, ab-L1 and PSNR."""
     rate = monitor.images_per_second if monitor else None
     speed = f", {rate:.1f} img/s" if rate else ""
     quality = "; " + "; ".join(_quality(results)) if "val/delta_e_2000" in results else ""
@@ -29,6 +30,9 @@ def _quality(results: dict[str, Any]) -> list[str]:
         bw = _versus(results["val/bw_inputs/delta_e_2000"], results["val/bw_delta_e_2000"],
                      "the B&W page")
         parts.append(f"on B&W inputs {delta_e} {bw}")
+    if "val/hints/delta_e_2000" in results:  # a hint model: the same pages with their val hints
+        hinted = _versus(results["val/hints/delta_e_2000"], results["val/grey_delta_e_2000"], "grey")
+        parts.append(f"with hints (data.hints.val_count a page) {delta_e} {hinted}")
     parts.append(f"colourfulness {results['val/colourfulness_ratio']:.2f} of the truth's (grey 0)")
     ab_l1 = f"ab-L1 {results['val/ab_l1']:.2f} vs grey {results['val/grey_ab_l1']:.2f} (Lab units)"
     parts.append(f"{ab_l1}, PSNR {results['val/psnr']:.2f} vs {results['val/grey_psnr']:.2f} dB")
