@@ -1,4 +1,5 @@
-"""Facts about the machine a benchmark ran on: CPU, cores, load, GPU, torch, commit, and the card's peak."""
+"""Facts about the machine a benchmark ran on: CPU, cores, load, GPU, torch, commit, and the card's
+peak."""
 
 from __future__ import annotations
 
@@ -58,14 +59,16 @@ def cpu_clock_ghz() -> tuple[float | None, str]:
 def cpu_peak_tflops(
     precision: str, capabilities: dict[str, object], cores: int, clock: tuple[float | None, str]
 ) -> tuple[float | None, str]:
-    """(peak TFLOP/s of `cores` cores for this precision, how it was worked out), or (None, why not)."""
+    """(peak TFLOP/s of `cores` cores for this precision, how it was worked out), or
+    (None, why not)."""
     ghz, clock_source = clock
     kind = "bf16" if precision in ("bf16-mixed", "bf16-true") else "float32"
     for flag, rate in CPU_FLOPS_PER_CYCLE[kind]:
         if capabilities.get(flag) and ghz is not None:
             return (
                 cores * ghz * rate / 1000,
-                f"{cores} cores x {ghz:.2f} GHz ({clock_source}) x {rate} {kind} FLOP/cycle ({flag})",
+                f"{cores} cores x {ghz:.2f} GHz ({clock_source}) x {rate} {kind} FLOP/cycle "
+                f"({flag})",
             )
     return None, f"no {kind} peak known for this CPU"
 
@@ -151,7 +154,8 @@ def git_commit(folder: Path) -> str:
 
 
 def peak_tflops(device_name: str, precision: str) -> float | None:
-    """The card's dense peak for this training precision, or None when the card is not in the table."""
+    """The card's dense peak for this training precision, or None when the card is not in the
+    table."""
     for pattern, half, tf32 in PEAK_TFLOPS:
         if re.search(pattern, device_name):
             if precision in ("bf16-mixed", "16-mixed", "bf16-true", "16-true"):

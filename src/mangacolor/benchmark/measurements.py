@@ -6,14 +6,15 @@ Each figure comes from the code that trains or colours, never from a copy of it:
   are counted on one such step (`torch.utils.flop_counter`, 2 FLOPs per multiply-add) and MFU is
   taken against the card's dense tensor-core peak from a small table ("unknown" elsewhere);
 - data: `PagesDataModule`'s loader (decoding in workers), the copy to the device and its device
-  transforms (crop, resize, flip, Lab, and the B&W page synthesis of data.input_styles), with no model;
+  transforms (crop, resize, flip, Lab, and the B&W page synthesis of data.input_styles), with no
+  model;
 - end to end: a real fit on a folder, loader and model together (no validation, no checkpoints);
 - colourise: `PageColorizer` on pages of a given size.
 Timed windows start after `warmup` untimed iterations (cuDNN autotuning, compiling, worker
 start-up) and synchronise the device only at their two edges. With `bench.profile`, a model row
-profiles a few more iterations after its window has closed (`mangacolor.benchmark.profiling`). `run(cfg)`
-measures what a composed `conf/bench.yaml` asks for and returns the report (`mangacolor.benchmark.report`
-prints and writes it).
+profiles a few more iterations after its window has closed (`mangacolor.benchmark.profiling`).
+`run(cfg)` measures what a composed `conf/bench.yaml` asks for and returns the report
+(`mangacolor.benchmark.report` prints and writes it).
 """
 
 from __future__ import annotations

@@ -110,7 +110,8 @@ class StepProfiler(Callback):
         self._stop_unfinished()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        self._stop_unfinished()  # Lightning skips on_fit_end when the fit raises (out of memory, say)
+        # Lightning skips on_fit_end when the fit raises (out of memory, say).
+        self._stop_unfinished()
 
     def _stop_unfinished(self) -> None:
         if self.profiler is not None and self.wall_seconds is None:
@@ -126,9 +127,10 @@ def activities(device: torch.device) -> list[ProfilerActivity]:
     )
 
 
-# ---- from events to figures -------------------------------------------------------------------------
+# ---- from events to figures ----------------------------------------------------------------------
 def in_optimizer_step(event) -> bool:
-    """Whether a host event ran inside `Optimizer.step` (torch's record_function around every step)."""
+    """Whether a host event ran inside `Optimizer.step` (torch's record_function around every
+    step)."""
     while event is not None:
         if event.name.startswith(OPTIMIZER_STEP):
             return True
@@ -176,7 +178,8 @@ def is_cpu_operator(event) -> bool:
 
 
 def linked_id(event) -> int:
-    """The id of the host operator that launched a device event (0: none, or a torch too old to say)."""
+    """The id of the host operator that launched a device event (0: none, or a torch too old to
+    say)."""
     return getattr(event, "linked_correlation_id", 0) or 0
 
 
@@ -253,7 +256,8 @@ def sort_key(device: torch.device) -> str:
 def write_outputs(
     step_profiler: StepProfiler, folder: Path, row_index: int, trace: bool
 ) -> dict[str, Any]:
-    """Summarise a finished StepProfiler and write `profile_<row>.txt` (and `.json`, a Chrome trace)."""
+    """Summarise a finished StepProfiler and write `profile_<row>.txt` (and `.json`, a Chrome
+    trace)."""
     prof = step_profiler.profiler
     if prof is None or step_profiler.wall_seconds is None:
         raise RuntimeError("the profiled iterations never ran: training stopped before them")
@@ -273,11 +277,12 @@ def write_outputs(
 
 def profile_text(summary: dict[str, Any], prof: profile, device: torch.device) -> str:
     header = [
-        f"{summary['iterations']} profiled iterations: {summary['wall_ms_per_iteration']:.2f} ms wall, "
-        f"{summary['busy_ms_per_iteration']:.2f} ms busy per iteration "
-        f"(busy fraction {summary['busy_fraction']:.3f}: {summary['busy_measure']})",
+        f"{summary['iterations']} profiled iterations: {summary['wall_ms_per_iteration']:.2f} ms "
+        f"wall, {summary['busy_ms_per_iteration']:.2f} ms busy per iteration (busy fraction "
+        f"{summary['busy_fraction']:.3f}: {summary['busy_measure']})",
         "shares of busy time: " + shares_text(summary["shares"]),
-        f"categories from names by mangacolor.benchmark.profiling.CATEGORY_RULES; ops sorted by {sort_key(device)}",
+        "categories from names by mangacolor.benchmark.profiling.CATEGORY_RULES; ops sorted by "
+        f"{sort_key(device)}",
         "",
     ]
     table = prof.key_averages().table(

@@ -15,7 +15,7 @@ from mangacolor.benchmark import profiling
 from mangacolor.runtime.atomic import atomic_write
 
 
-# ---- the printed table ----------------------------------------------------------------------------------
+# ---- the printed table ---------------------------------------------------------------------------
 def on_off(value: Any) -> str:
     return "on" if value else "off"
 
@@ -78,7 +78,10 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
         )
         return settings, f"{format_number(r['images_per_s'])} img/s", details
     if task == "colourise":
-        settings = f"{s['page_height']}x{s['page_width']} short side {s['short_side']} {s['precision']}{fast_path_text(s)}"
+        settings = (
+            f"{s['page_height']}x{s['page_width']} short side {s['short_side']} "
+            f"{s['precision']}{fast_path_text(s)}"
+        )
         details = f"{format_number(r['ms_per_page'])} ms/page"
         if r.get("process_cpu_s_per_page") is not None:
             details += f" (process CPU {format_number(r['process_cpu_s_per_page'])} s)"
@@ -93,7 +96,8 @@ def row_summary(row: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def fast_path_text(s: dict[str, Any]) -> str:
-    """ " cl=on compile=off threads=2" for colourise rows that record them (older reports do not)."""
+    """ " cl=on compile=off threads=2" for colourise rows that record them (older reports do
+    not)."""
     if "channels_last" not in s:
         return ""
     return f" cl={on_off(s['channels_last'])} compile={on_off(s['compile'])} threads={s['threads']}"
@@ -144,7 +148,7 @@ def format_bench_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(printed)
 
 
-# ---- markdown ----------------------------------------------------------------------------------------
+# ---- markdown ------------------------------------------------------------------------------------
 COLUMNS = ("card", "task", "settings", "images/s", "MFU", "peak memory", "date", "commit")
 
 
@@ -153,8 +157,8 @@ def row_settings(row: dict[str, Any]) -> str:
     s, task = row["settings"], row["task"]
     if task == "model":
         return (
-            f"{s['size']}², {s['precision']}, batch {s['batch_size']}, compile {on_off(s['compile'])}, "
-            f"channels_last {on_off(s['channels_last'])}"
+            f"{s['size']}², {s['precision']}, batch {s['batch_size']}, compile "
+            f"{on_off(s['compile'])}, channels_last {on_off(s['channels_last'])}"
         )
     if task == "data":
         decode = (
@@ -165,8 +169,8 @@ def row_settings(row: dict[str, Any]) -> str:
         styles = f", inputs {styles_text(s)}" if styles_text(s) else ""
         hints = ", hints" if s.get("hints") else ""
         return (
-            f"{s['size']}² of {s['window']} windows, batch {s['batch_size']}, {s['workers']} workers"
-            f"{decode}{styles}{hints}"
+            f"{s['size']}² of {s['window']} windows, batch {s['batch_size']}, {s['workers']} "
+            f"workers{decode}{styles}{hints}"
         )
     if task == "end_to_end":
         return (
@@ -181,8 +185,8 @@ def row_settings(row: dict[str, Any]) -> str:
             else ""
         )
         return (
-            f"{s['page_height']} x {s['page_width']} pages, short side {s['short_side']}, {s['precision']}"
-            f"{fast}, tile {s['tile']}, {s['pages_per_call']} pages per call"
+            f"{s['page_height']} x {s['page_width']} pages, short side {s['short_side']}, "
+            f"{s['precision']}{fast}, tile {s['tile']}, {s['pages_per_call']} pages per call"
         )
     return ""
 
@@ -235,9 +239,11 @@ def markdown_table(report: dict[str, Any]) -> str:
         "",
         f"Command: `{report['command']}`",
         "",
-        f"Machine: {machine['name']}, torch {machine['torch']}, CUDA {machine.get('cuda') or '-'}, "
-        f"Lightning {machine['lightning']}, Python {machine['python']}, {machine['cpu_cores']} CPU cores "
-        f"({machine['cpu']}{isa_text(machine)}); load average {machine.get('load_average_at_start')} at the start, "
+        f"Machine: {machine['name']}, torch {machine['torch']}, CUDA "
+        f"{machine.get('cuda') or '-'}, Lightning {machine['lightning']}, Python "
+        f"{machine['python']}, {machine['cpu_cores']} CPU cores "
+        f"({machine['cpu']}{isa_text(machine)}); load average "
+        f"{machine.get('load_average_at_start')} at the start, "
         f"{report.get('load_average_at_end')} at the end; {report['date']}.",
     ]
     peaks = dict.fromkeys(row["results"].get("peak_how") for row in report["rows"])

@@ -27,7 +27,8 @@ class BenchSettings:
 
     @classmethod
     def from_config(cls, cfg: Any) -> BenchSettings:
-        """From the composed conf/bench.yaml; a mistake is a ValueError naming its key, before any row."""
+        """From the composed conf/bench.yaml; a mistake is a ValueError naming its key, before any
+        row."""
         refuse_renamed_keys("bench", cfg)
         check_bench_config(cfg)
         return cls(bench=cfg.bench, model=cfg.model, data=cfg.data, trainer=cfg.trainer)
@@ -63,7 +64,8 @@ def input_style_choices(cfg: Any) -> list:
 
 
 def hint_choices(cfg: Any) -> list:
-    """The data rows' `data.hints.enabled` values: bench.data_hints' list, or [None] (as configured)."""
+    """The data rows' `data.hints.enabled` values: bench.data_hints' list, or [None] (as
+    configured)."""
     choices = cfg.bench.get("data_hints")
     if choices is None:
         return [None]

@@ -72,7 +72,8 @@ def _choices(values, default) -> list:
 
 
 def _data_folder(settings: BenchSettings) -> str | None:
-    """The folder the data rows read: data_dir when set (the datamodule splits it), else train_dir."""
+    """The folder the data rows read: data_dir when set (the datamodule splits it), else
+    train_dir."""
     return settings.data.get("data_dir") or settings.data.get("train_dir")
 
 
@@ -214,7 +215,8 @@ class Report:
 
 @dataclass(frozen=True)
 class RowPlan:
-    """Every row a run measures, planned before the first, so the progress display knows the total."""
+    """Every row a run measures, planned before the first, so the progress display knows the
+    total."""
 
     model: list[tuple]  # (precision, batch_size, compile, channels_last)
     data: list[tuple]  # (workers, decode_on_device, input style)
@@ -275,7 +277,8 @@ def run(
     precisions = [resolve_precision(precision, device) for precision in asked]
     bench = Bench(settings, device, machine, precisions)
     plan = plan_rows(bench)
-    # A bar of rows on a terminal; in a log, each row's result in a line with the count and time left.
+    # A bar of rows on a terminal; in a log, each row's result in a line with the count and time
+    # left.
     progress = Progress(plan.total, "mangacolor-bench", "row", every=1)
     report = Report(machine, commit, " ".join(["mangacolor-bench", *argv]), progress, on_row)
     if plan.model:
@@ -440,7 +443,9 @@ def measure_colorize_rows(bench: Bench, rows: list[tuple], report: Report) -> No
                 raise
             log.warning("compiled colourise row failed: %s", error)
             results = {
-                "error": f"compile failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                "error": (
+                    f"compile failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                )
             }
         if "error" not in results:
             results = add_colorize_flop_figures(results, flops, *bench.peak(precision))

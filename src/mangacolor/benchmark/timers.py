@@ -141,7 +141,8 @@ class HostSyncCounter(Callback):
         self._stop_counting()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        self._stop_counting()  # e.g. out of memory: the sweep goes on, without the debug mode left on
+        # E.g. out of memory: the sweep goes on, without the debug mode left on.
+        self._stop_counting()
 
     def _stop_counting(self) -> None:
         if self._counting is not None:
