@@ -110,7 +110,8 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
             except DiskWriteError as error:
                 failure = error
         if then is not None:
-            # Rank zero alone ran `then`: no collective may run in it, or the ranks' barriers would not pair.
+            # Rank zero alone ran `then`: no collective may run in it, or the ranks' barriers would
+            # not pair.
             trainer.strategy.barrier()
         if max_across_ranks(trainer, failure is not None):
             raise failure or DiskWriteError(f"rank 0 could not write {path} (its message says why)")
@@ -177,7 +178,8 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
             return
         self.save_last(trainer, pl_module)
         if trainer.is_global_zero:
-            export_generator(  # the average of G's weights when the run kept one (model.ema), as validation used
+            # The average of G's weights when the run kept one (model.ema), as validation used.
+            export_generator(
                 pl_module.inference_generator,
                 pl_module.hparams.generator,
                 self.dirpath / "generator.pt",
@@ -217,10 +219,11 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
         )
         if free is not None and free < needed:
             log.warning(
-                "%s has %s free, but this run's checkpoints need about %s more (%d files of %s: numbered "
-                "checkpoints, last.ckpt, best.ckpt; and generator.pt). Training goes on, and stops with an error "
-                "when the disk is full: free space now, or keep fewer files "
-                "(callbacks.checkpoint.keep_last=K keeps the newest K, keep_every=false keeps none)",
+                "%s has %s free, but this run's checkpoints need about %s more (%d files of %s: "
+                "numbered checkpoints, last.ckpt, best.ckpt; and generator.pt). Training goes "
+                "on, and stops with an error when the disk is full: free space now, or keep "
+                "fewer files (callbacks.checkpoint.keep_last=K keeps the newest K, "
+                "keep_every=false keeps none)",
                 self.dirpath,
                 size_text(free),
                 size_text(needed),

@@ -1,4 +1,5 @@
-"""Stop cleanly on Ctrl-C, SIGTERM or SLURM's warning signal: finish what is in progress, save, stop.
+"""Stop cleanly on Ctrl-C, SIGTERM or SLURM's warning signal: finish what is in progress, save,
+stop.
 
 The signal handlers (`mangacolor.runtime.stop_signals.StopRequest`) only record the signal. This
 callback acts on it between iterations: the iteration, validation or checkpoint write in
@@ -59,7 +60,8 @@ class GracefulStop(Callback):
 
     @property
     def requeue_requested(self) -> bool:
-        """Stopped by SLURM's warning signal: the job should be requeued once everything is saved."""
+        """Stopped by SLURM's warning signal: the job should be requeued once everything is
+        saved."""
         return self.stopped_by is not None and self.stopped_by == self._requeue_signum
 
     def requeue(self) -> bool | str:

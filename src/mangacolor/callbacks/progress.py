@@ -14,7 +14,7 @@ one line per validation (`mangacolor.runtime.progress`):
 Rates are over wall-clock time since this process started training, validation included, so the
 time left allows for the validations still to come. Rank zero alone prints. Being Lightning's
 `ProgressBar`, it replaces Lightning's bar; `trainer.enable_progress_bar=false` turns it off.
-"""
+"""  # noqa: E501 (an example log line, shown whole)
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def baseline_key(headline: str) -> str:
 
 class IterationProgress(ProgressBar):
     """headline: the validation scalar shown (with `baseline_key(headline)` beside it, when logged);
-    lower is taken as better. losses: the training scalars shown, each under its name without "loss/".
-    mode: auto (a bar on a terminal, else lines) | bar | lines | off.
+    lower is taken as better. losses: the training scalars shown, each under its name without
+    "loss/". mode: auto (a bar on a terminal, else lines) | bar | lines | off.
     """
 
     def __init__(
@@ -70,7 +70,7 @@ class IterationProgress(ProgressBar):
         else:
             print(*args, sep=sep, **kwargs)
 
-    # ---- training ----------------------------------------------------------------------------------
+    # ---- training --------------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
         if not self._enabled:
             return
@@ -135,7 +135,8 @@ class IterationProgress(ProgressBar):
                 ""
                 if baseline is None
                 else (
-                    f" vs grey {baseline:.4g}, {'better' if value < baseline else 'NOT better'} than grey"
+                    f" vs grey {baseline:.4g}, {'better' if value < baseline else 'NOT better'} "
+                    "than grey"
                 )
             )
             self.progress.write(
