@@ -1,8 +1,8 @@
 """Comic archives (`.cbz` / `.zip`): list their pages safely, read them boundedly, write new ones.
 
 An archive from the web is untrusted. Before any page is read, its central directory is checked:
-- an entry whose name is absolute (`/x`, `C:x`, `\\\\server\\x`) or climbs out (`..`) makes the whole
-  archive refused: no honest comic needs one, and its other pages are not worth the risk;
+- an entry whose name is absolute (`/x`, `C:x`, `\\\\server\\x`) or climbs out (`..`) makes the
+  whole archive refused: no honest comic needs one, and its other pages are not worth the risk;
 - declared uncompressed sizes are bounded per entry and in total, and so is the compression ratio
   of large entries (zip bombs). `zipfile` never returns more than an entry's declared size, so
   the declared sizes bound what is actually decompressed;
@@ -131,7 +131,8 @@ def list_archive_pages(
         if total > limits.max_total_bytes:
             raise ArchiveError(
                 path,
-                f"refused: pages uncompress to more than {limits.max_total_bytes} bytes (max_total_bytes)",
+                f"refused: pages uncompress to more than {limits.max_total_bytes} bytes "
+                "(max_total_bytes)",
             )
         pages.append(ArchivePage(info, relative))
     if not pages:

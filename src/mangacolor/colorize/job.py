@@ -1,8 +1,9 @@
-"""Colour a user's pages: one image, a folder tree (mirrored) or a comic archive, safely and resumably.
+"""Colour a user's pages: one image, a folder tree (mirrored) or a comic archive, safely and
+resumably.
 
 The job is planned before any model is built: every input is listed, every archive checked
-(`mangacolor.colorize.archives`), every output path chosen, pages already done counted as skipped, and
-the output folder proved writable. Then pages are decoded in background threads, coloured in
+(`mangacolor.colorize.archives`), every output path chosen, pages already done counted as skipped,
+and the output folder proved writable. Then pages are decoded in background threads, coloured in
 batches (`mangacolor.inference.page_colorizer`), and written each to a temporary name and renamed.
 
 A page already in colour (`mangacolor.inference.page_kind.is_color_page`, checked in the decoding
@@ -112,8 +113,8 @@ class Summary:
         how += f", chroma {self.chroma:g}" if self.chroma != 1.0 else ""
         how += f", upsample {self.upsample}" if self.upsample != "bilinear" else ""
         return (
-            f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}{how}. "
-            f"Output folder {printable(self.output)}"
+            f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at "
+            f"{self.resolution}{how}. Output folder {printable(self.output)}"
         )
 
 
@@ -141,7 +142,8 @@ def save_page(rgb: torch.Tensor, path: Path, quality: int) -> None:
 
 def keep_color_page(data: bytes, rgb: torch.Tensor, path: Path, quality: int) -> None:
     """A page already in colour -> its output, byte for byte when the file already is in the format
-    the output's name asks for, else re-encoded (like `save_page`). Atomic; a failure stops the job."""
+    the output's name asks for, else re-encoded (like `save_page`). Atomic; a failure stops the
+    job."""
     wanted = Image.registered_extensions().get(path.suffix.lower(), "PNG")
     try:
         with Image.open(io.BytesIO(data)) as image:  # reads the header only
@@ -161,7 +163,8 @@ def keep_color_page(data: bytes, rgb: torch.Tensor, path: Path, quality: int) ->
 
 
 def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
-    """Pack the staged pages, in the archive's order, into the output `.cbz`; drop the staging folder."""
+    """Pack the staged pages, in the archive's order, into the output `.cbz`; drop the staging
+    folder."""
     job.close()
     if job.waiting:  # packing now would leave those pages out and mark the archive done
         say(
@@ -196,7 +199,8 @@ def colorize(
     say = say or (lambda message: tqdm.write(message, file=sys.stderr))
     if not settings.ckpt_path.is_file():
         raise ColorizeError(
-            f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt, a training .ckpt or an exported .onnx)"
+            f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt, a training "
+            ".ckpt or an exported .onnx)"
         )
     plan = plan_job(settings)
     for message in plan.unlisted:
@@ -205,8 +209,8 @@ def colorize(
         say(f"refused {message}")
     prepare_output(settings.output)
     device = resolve_device(settings.device)
-    # The CPU fast path: auto is bf16 on a CPU where it was measured faster and within the stated dE00
-    # of float32 (docs/benchmarks.md), NHWC where that helps, and the threads asked for.
+    # The CPU fast path: auto is bf16 on a CPU where it was measured faster and within the stated
+    # dE00 of float32 (docs/benchmarks.md), NHWC where that helps, and the threads asked for.
     precision = resolve_precision(settings.precision, device, bf16_cpu=True)
     channels_last = resolve_channels_last(settings.channels_last, device, precision)
     threads = set_threads(settings.threads)

@@ -138,7 +138,8 @@ class _OutputNames:
 def _refuse_overwriting(output: Path, source: Path) -> None:
     if output.exists() and os.path.samefile(output, source):
         raise ColorizeError(
-            f"{source}: refused: its output {output} is the input itself; choose another output folder"
+            f"{source}: refused: its output {output} is the input itself; choose another output "
+            "folder"
         )
 
 
@@ -152,8 +153,8 @@ def plan_job(settings: ColorizeSettings) -> Plan:
     if source.is_dir():
         if output.resolve().is_relative_to(source.resolve()):
             raise ColorizeError(
-                f"output {output} is inside the input folder {source}: a rerun would colour the outputs; "
-                "choose an output folder outside it"
+                f"output {output} is inside the input folder {source}: a rerun would colour the "
+                "outputs; choose an output folder outside it"
             )
         not_pages: dict[str, str] = {}
         items = sorted([*find_images(source, not_pages), *find_archives(source, not_pages)])
@@ -162,7 +163,8 @@ def plan_job(settings: ColorizeSettings) -> Plan:
         ]
         if not items:
             raise ColorizeError(
-                f"{source}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or comic archives (.cbz, .zip) found"
+                f"{source}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or comic archives "
+                "(.cbz, .zip) found"
             )
         for path in items:
             relative = path.relative_to(source)
@@ -186,7 +188,8 @@ def plan_job(settings: ColorizeSettings) -> Plan:
         _plan_file(plan, names, source, output / source.name, settings, PurePath(source.name))
     else:
         raise ColorizeError(
-            f"{source}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}), a .cbz/.zip archive or a folder"
+            f"{source}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}), a .cbz/.zip archive "
+            "or a folder"
         )
     return plan
 
@@ -249,9 +252,8 @@ def _plan_archive(
     settings: ColorizeSettings,
     hint_prefix: PurePath | None = None,
 ) -> None:
-    pages = list_archive_pages(
-        path, settings.archive_limits
-    )  # every safety check, before anything is written
+    # Every safety check, before anything is written.
+    pages = list_archive_pages(path, settings.archive_limits)
     out = names.claim(target, path.suffix)
     _refuse_overwriting(out, path)
     # Members' hint files by member path (under the archive's own path in an input folder). A
@@ -265,7 +267,7 @@ def _plan_archive(
         return
     job = ArchiveJob(path, out, out.with_name(f".{out.name}.pages"), [])
     entry_names = _OutputNames()
-    for index, (page, page_hints) in enumerate(zip(pages, hints)):
+    for index, (page, page_hints) in enumerate(zip(pages, hints, strict=True)):
         suffix = output_suffix(page.relative.suffix, settings.format)
         name = entry_names.claim(page.relative.with_suffix(suffix), page.relative.suffix)
         # Staged under its index, never its entry name: entries `x.png` and `x.png/y.png`, a name
@@ -291,7 +293,8 @@ def _plan_archive(
 
 
 def prepare_output(output: Path) -> None:
-    """Create the output folder and prove it writable, so a bad one fails before any model is built."""
+    """Create the output folder and prove it writable, so a bad one fails before any model is
+    built."""
     try:
         output.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".mangacolor-probe-", dir=output)

@@ -1,4 +1,5 @@
-"""mangacolor-colorize's settings, read from its Hydra config and checked, each error naming its key."""
+"""mangacolor-colorize's settings, read from its Hydra config and checked, each error naming its
+key."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ class ColorizeSettings:
             value = cfg.get(key)
             if value in (None, "", "???"):
                 raise ConfigError(
-                    f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES output=DIR"
+                    f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES "
+                    "output=DIR"
                 )
             values[key] = Path(os.path.expanduser(str(value)))
         if cfg.get("hints") not in (None, ""):
@@ -137,7 +139,8 @@ class ColorizeSettings:
         require(self.tile >= 1, f"tile must be positive, got {self.tile}")
         require(
             0 <= self.tile_overlap < self.tile,
-            f"tile_overlap must be at least 0 and less than tile ({self.tile}), got {self.tile_overlap}",
+            f"tile_overlap must be at least 0 and less than tile ({self.tile}), got "
+            f"{self.tile_overlap}",
         )
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(
