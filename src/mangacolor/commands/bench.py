@@ -3,7 +3,8 @@
 Composes `conf/bench.yaml` (the training config plus a `bench` section), runs the measurements in
 `mangacolor.benchmark.sweep`, prints a table and writes every row, with machine, torch version,
 settings and commit, to JSON and as a markdown table (`mangacolor.benchmark.report`). Both files are
-rewritten after each row, so a run cut short keeps what it measured. Also `python -m mangacolor.commands.bench`.
+rewritten after each row, so a run cut short keeps what it measured. Also
+`python -m mangacolor.commands.bench`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""mangacolor-export: write a trained generator as ONNX or torch.export, for use outside this package.
+"""mangacolor-export: write a trained generator as ONNX or torch.export, for use outside this
+package.
 
     mangacolor-export ckpt_path=run/checkpoints/generator.pt format=onnx [output=colorizer.onnx]
 
