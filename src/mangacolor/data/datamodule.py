@@ -100,15 +100,17 @@ class PagesDataModule(L.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        # Plain dicts and lists, not the config's DictConfig: checkpoints load with weights_only=True.
+        # Plain dicts and lists, not the config's DictConfig: checkpoints load with
+        # weights_only=True.
         input_styles, printing, hints = (
             plain_data(input_styles),
             plain_data(printing),
             plain_data(hints),
         )
         # In checkpoints, so a generator knows the crop size it learnt at. The hint simulation's
-        # settings stay out: Lightning merges these with the model's for the loggers, and the model's
-        # `hints` (whether G takes hints) would clash with them; the run's config keeps them.
+        # settings stay out: Lightning merges these with the model's for the loggers, and the
+        # model's `hints` (whether G takes hints) would clash with them; the run's config keeps
+        # them.
         self.save_hyperparameters(ignore=["hints"])
         if data_dir is None and train_dir is None:
             raise ValueError(
@@ -269,8 +271,8 @@ class PagesDataModule(L.LightningDataModule):
         batch_number: int,
         padded_shape: torch.Size,
     ) -> torch.Tensor:
-        """The windows `picked` (and `index`, the same on the device) printed in their styles at their
-        pages' resolution, and shrunk."""
+        """The windows `picked` (and `index`, the same on the device) printed in their styles at
+        their pages' resolution, and shrunk."""
         settings = self.print_settings
         scales = sizes.min(dim=1).values.to(torch.float32) / settings.scan_short_side
         largest_scale = (
@@ -317,8 +319,8 @@ class PagesDataModule(L.LightningDataModule):
 
     def to_lab_batch(self, batch: dict, train: bool, batch_number: int = 0) -> dict:
         """Padded uint8 pages on the device -> windows scaled to [-1, 1]: {"L" (B, 1, S, S), "ab"
-        (B, 2, S, S) of the colour window; "input" (B, 1, S, S), the page the networks see, scaled like
-        L (L itself for plain); "style": B style names; "paths"}; with data.hints enabled also
+        (B, 2, S, S) of the colour window; "input" (B, 1, S, S), the page the networks see, scaled
+        like L (L itself for plain); "style": B style names; "paths"}; with data.hints enabled also
         "hint_color" (B, C, S, S) and "hint_mask" (B, 1, S, S), the generator's hint inputs.
 
         JPEG pages the workers left encoded (decode_on_device) are decoded here first, so that
@@ -364,7 +366,8 @@ class PagesDataModule(L.LightningDataModule):
         train: bool,
         batch_number: int,
     ) -> dict:
-        """`out` with the hints simulated from its colour windows `rgb` where data.hints is enabled."""
+        """`out` with the hints simulated from its colour windows `rgb` where data.hints is
+        enabled."""
         settings = self.hint_settings
         if not settings.enabled:
             return out
@@ -416,8 +419,8 @@ class PagesDataModule(L.LightningDataModule):
 
     def _substitute_page(self, unreadable: UnreadableImage) -> tuple[str, torch.Tensor]:
         """The next readable training page after an unreadable one, decoded on the CPU by the
-        workers' own replacement (`PageDataset(replace_unreadable=True)`). Rare: a JPEG damaged past its
-        header."""
+        workers' own replacement (`PageDataset(replace_unreadable=True)`). Rare: a JPEG damaged past
+        its header."""
         self.note_unreadable([(unreadable.path, unreadable.reason)])
         if self._substitutes is None:  # kept: it remembers the pages it found unreadable
             self._substitutes = PageDataset(

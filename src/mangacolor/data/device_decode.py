@@ -1,4 +1,5 @@
-"""Decoding JPEG pages on the device (data.decode_on_device), for sets whose CPU workers cannot keep up.
+"""Decoding JPEG pages on the device (data.decode_on_device), for sets whose CPU workers cannot keep
+up.
 
 Workers leave each JPEG that the device decodes exactly as they would (`files.read_page`) encoded,
 and decode every other page as usual; `collate_pages` pads the decoded ones as always and lists the

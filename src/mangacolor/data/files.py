@@ -68,7 +68,8 @@ def find_files(
     unlisted: dict[str, str] | None = None,
     kind: str = "input",
 ) -> list[Path]:
-    """Every file under `folder` whose suffix, in any case, is one of `suffixes` (lower case), sorted.
+    """Every file under `folder` whose suffix, in any case, is one of `suffixes` (lower case),
+    sorted.
 
     Entries so named that cannot be read as inputs are left out, each with its reason: a
     directory named `x.jpg`, a pipe or device (reading one would hang), a broken or looping
@@ -367,7 +368,8 @@ class EncodedJpeg:
 
 
 def decodes_on_device_as_is(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> bool:
-    """Whether torchvision's decode_jpeg, on any device, gives this file's page as `decode_image` does.
+    """Whether torchvision's decode_jpeg, on any device, gives this file's page as `decode_image`
+    does.
 
     True for a baseline or progressive JPEG in RGB or greyscale that passes decode_image's header
     checks, with no EXIF orientation other than 1 (decode_jpeg on CUDA cannot turn a page), no

@@ -1,4 +1,5 @@
-"""Colour hints a user might give, simulated from the true colour window: the generator's hint inputs.
+"""Colour hints a user might give, simulated from the true colour window: the generator's hint
+inputs.
 
 A user colouring a page drops a few dots (or short strokes) of colour where they know it: "this
 shirt is this blue", "this stays white". From a batch of true colour windows at the training size
@@ -112,11 +113,13 @@ class HintSimulationSettings:
         settings = dataclasses.replace(settings_section(cls, values, name), **special)
         require(
             settings.mean_count <= settings.most,
-            f"{name}.mean_count ({settings.mean_count}) must not exceed {name}.most ({settings.most})",
+            f"{name}.mean_count ({settings.mean_count}) must not exceed {name}.most "
+            f"({settings.most})",
         )
         require(
             settings.val_count <= settings.most,
-            f"{name}.val_count ({settings.val_count}) must not exceed {name}.most ({settings.most})",
+            f"{name}.val_count ({settings.val_count}) must not exceed {name}.most "
+            f"({settings.most})",
         )
         return settings
 
@@ -140,20 +143,20 @@ def hints_page_seed(key: str) -> int:
 def hint_scales(
     short_sides: torch.Tensor, window_sides: torch.Tensor, size: int, scan_short_side: float
 ) -> torch.Tensor:
-    """Working pixels per pixel at scan size, (B,): the page's scale (as the print styles scale their
-    features) times the window's shrink to the training size."""
+    """Working pixels per pixel at scan size, (B,): the page's scale (as the print styles scale
+    their features) times the window's shrink to the training size."""
     return short_sides.to(torch.float32) / scan_short_side * size / window_sides.to(torch.float32)
 
 
 def largest_hint_scale(
     padded_short_side: int, window: int, size: int, scan_short_side: float
 ) -> float:
-    """A bound on `hint_scales` known on the host: a page's short side is at most the padded batch's,
-    its window side min(window, short side)."""
+    """A bound on `hint_scales` known on the host: a page's short side is at most the padded
+    batch's, its window side min(window, short side)."""
     return max(size / scan_short_side, padded_short_side * size / (scan_short_side * window))
 
 
-# ---- the draw --------------------------------------------------------------------------------------
+# ---- the draw ------------------------------------------------------------------------------------
 @dataclass
 class _Hints:
     """One draw: for each image b, hint n and stroke square k (B, N, K)."""
@@ -177,10 +180,11 @@ def simulate_hints(
     """True colour windows (B, 3, H, W), RGB in [0, 1] at the training size -> (color (B, C, H, W),
     mask (B, 1, H, W)) in `settings.predicts`' space (C = 2 for ab, 3 for lab), float32.
 
-    scales: (B,) working pixels per pixel at scan size (`hint_scales`); largest_scale: a bound on them
-    known on the host (`largest_hint_scale`); counts: (B,) hints per image instead of drawn ones (for
-    validation at a fixed count), the rest of the draw unchanged; lab: the windows' scaled L, a, b
-    (B, 3, H, W) where the caller has them (the Lab conversion is most of the cost on a CPU).
+    scales: (B,) working pixels per pixel at scan size (`hint_scales`); largest_scale: a bound on
+    them known on the host (`largest_hint_scale`); counts: (B,) hints per image instead of drawn
+    ones (for validation at a fixed count), the rest of the draw unchanged; lab: the windows' scaled
+    L, a, b (B, 3, H, W) where the caller has them (the Lab conversion is most of the cost on a
+    CPU).
     """
     if lab is None:
         lab = torch.cat(rgb_to_scaled_lab(rgb), dim=1)
@@ -220,7 +224,8 @@ def draw_hints(
     settings: HintSimulationSettings,
     counts: torch.Tensor | None = None,
 ) -> _Hints:
-    """The hints of windows `lab` (B, 3, H, W) in scaled Lab: every number drawn, in a fixed order."""
+    """The hints of windows `lab` (B, 3, H, W) in scaled Lab: every number drawn, in a fixed
+    order."""
     batch, _, height, width = lab.shape
     most, squares = settings.most, settings.stroke_squares[1]
     hinted = draw.chance(1.0 - settings.none, batch)
@@ -259,7 +264,8 @@ def draw_hints(
     active = (k == 0) | (stroke[..., None] & (k < length[..., None]) & keeps)
     active = active & (torch.arange(most, device=lab.device) < counts[:, None])[..., None]
 
-    # The colour a user picks: the truth's mean over a square a little off the first one, plus noise.
+    # The colour a user picks: the truth's mean over a square a little off the first one, plus
+    # noise.
     offset = (shift * sides[..., None]).round().long()
     picked_rows, picked_cols = _top_left(centre + offset, sides, height, width)
     color = _square_means(

@@ -21,7 +21,8 @@ from mangacolor.data.files import (
 
 
 class PageDataset(Dataset):
-    """Page i -> {"image": uint8 (3, H, W) or None, "path": str, "unreadable": [(path, reason), ...]}.
+    """Page i -> {"image": uint8 (3, H, W) or None, "path": str, "unreadable": [(path, reason),
+    ...]}.
 
     With `replace_unreadable` (training) an unreadable page is replaced by the next readable one and
     reported in "unreadable"; without it (validation, eval) the item has image None, so the page is
@@ -89,7 +90,8 @@ def pad_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def pad_and_stack(images: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(C, h, w) images of different sizes -> (B, C, H, W) edge-padded to the largest, and (B, 2) sizes.
+    """(C, h, w) images of different sizes -> (B, C, H, W) edge-padded to the largest, and (B, 2)
+    sizes.
 
     Edge padding (not zeros) keeps the antialiasing blur from darkening windows at a page's edge.
     """
@@ -169,7 +171,8 @@ def shard(indices: Sequence[int], rank: int, world_size: int) -> list[int]:
 def page_loader(
     paths: list[Path], batch_size: int, num_workers: int, max_pixels: int
 ) -> DataLoader:
-    """Pages in path order, unreadable ones reported in each batch's "unreadable" (never replaced)."""
+    """Pages in path order, unreadable ones reported in each batch's "unreadable" (never
+    replaced)."""
     dataset = PageDataset(paths, replace_unreadable=False, max_pixels=max_pixels)
     return DataLoader(
         dataset,

@@ -186,8 +186,8 @@ def resize_weights(sides: torch.Tensor, source: int, size: int) -> torch.Tensor:
 class NativeWindows:
     """Square windows at their pages' own resolution, before the shrink to `size`.
 
-    rgb: (B, 3, S, S) in [0, 1], window b in its top-left sides[b] x sides[b] pixels; flips: (B,) bool,
-    which windows are mirrored once shrunk, or None.
+    rgb: (B, 3, S, S) in [0, 1], window b in its top-left sides[b] x sides[b] pixels; flips: (B,)
+    bool, which windows are mirrored once shrunk, or None.
     """
 
     rgb: torch.Tensor
@@ -196,11 +196,12 @@ class NativeWindows:
     size: int
 
     def shrink(self, images: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
-        """Images (B', C, S, S) laid out like `rgb` (of the windows `index` picks, or all) -> (B', C,
-        size, size), shrunk as colourise shrinks a page and mirrored like their windows."""
+        """Images (B', C, S, S) laid out like `rgb` (of the windows `index` picks, or all) ->
+        (B', C, size, size), shrunk as colourise shrinks a page and mirrored like their windows."""
         sides = self.sides if index is None else self.sides[index]
         weights = resize_weights(sides, images.shape[-1], self.size)[:, None]  # (B', 1, size, S)
-        # float32 (under TF32 matmuls, which training allows on a GPU, within a fraction of an 8-bit level)
+        # float32 (under TF32 matmuls, which training allows on a GPU, within a fraction of an 8-bit
+        # level)
         with torch.autocast(device_type=images.device.type, enabled=False):
             out = weights @ images.float() @ weights.transpose(-1, -2)
         if self.flips is None:
@@ -210,7 +211,8 @@ class NativeWindows:
 
 
 class PageCropper:
-    """uint8 padded pages (B, 3, H, W) + sizes (B, 2) -> float RGB windows (B, 3, size, size) in [0, 1]."""
+    """uint8 padded pages (B, 3, H, W) + sizes (B, 2) -> float RGB windows (B, 3, size, size) in
+    [0, 1]."""
 
     def __init__(self, size: int, window: int, hflip: bool = True, colourful_draws: int = 1):
         check_window(size, window)
