@@ -67,7 +67,8 @@ def mean_ab_of_pages(
 
 
 def mean_ab_of_folder(train_dir: Path, settings: EvalSettings) -> tuple[torch.Tensor, dict]:
-    """The baseline's scaled (a, b) from up to settings.mean_ab_limit training pages, and a report of it."""
+    """The baseline's scaled (a, b) from up to settings.mean_ab_limit training pages, and a report
+    of it."""
     unlisted: dict[str, str] = {}
     paths = evenly_spaced(find_images(train_dir, unlisted=unlisted), settings.mean_ab_limit)
     cropper = PageCropper(settings.size, settings.window, hflip=False)

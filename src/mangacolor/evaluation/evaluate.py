@@ -1,4 +1,5 @@
-"""One evaluation from its checked settings (`EvalSettings.from_config`): check the inputs, claim the output folder, score, report.
+"""One evaluation from its checked settings (`EvalSettings.from_config`): check the inputs, claim
+the output folder, score, report.
 
 A failed evaluation gives its output folder back (the claim and any partial outputs are removed),
 so the same command can simply be run again; a finished one keeps it, and is never overwritten.
@@ -32,7 +33,8 @@ class NothingReadable(FileNotFoundError):
 
 
 def evaluate(settings: EvalSettings) -> dict[str, Any]:
-    """Evaluate as `settings` say; writes the outputs into settings.run_dir and returns metrics.json's content."""
+    """Evaluate as `settings` say; writes the outputs into settings.run_dir and returns
+    metrics.json's content."""
     check_inputs(
         settings
     )  # a wrong path is one clear error before any folder is claimed or model loaded

@@ -18,7 +18,8 @@ from mangacolor.inference.grids import comparison_grid
 def fit_in_square(
     lightness: torch.Tensor, ab: torch.Tensor, fake: torch.Tensor, side: int
 ) -> torch.Tensor:
-    """One image's scaled L, ab, prediction (C, h, w) -> (5 or 6, side, side), aspect kept, white margins."""
+    """One image's scaled L, ab, prediction (C, h, w) -> (5 or 6, side, side), aspect kept, white
+    margins."""
     stacked = torch.cat([lightness, ab, fake])[None].float()
     height, width = stacked.shape[-2:]
     scale = side / max(height, width)
@@ -67,7 +68,8 @@ class ExtremeImages:
         ab: torch.Tensor,
         fake: torch.Tensor,
     ) -> None:
-        """One group of scored images: metric values, paths, and tensors (n, C, h, w) on any device."""
+        """One group of scored images: metric values, paths, and tensors (n, C, h, w) on any
+        device."""
         if self.k == 0:
             return
         for i, (value, path) in enumerate(zip(values, paths, strict=True)):
@@ -84,11 +86,13 @@ class ExtremeImages:
                 self.kept[which] = sorted(self.kept[which] + [item])[: self.k]
 
     def ranked(self, which: str) -> list[tuple[str, float]]:
-        """(path, metric value) of the kept images: best first for 'best', worst first for 'worst'."""
+        """(path, metric value) of the kept images: best first for 'best', worst first for
+        'worst'."""
         return [(item.path, item.value) for item in self.kept[which]]
 
     def grid(self, which: str) -> torch.Tensor | None:
-        """Three rows (input L, truth, prediction), one column per kept image; None when none kept."""
+        """Three rows (input L, truth, prediction), one column per kept image; None when none
+        kept."""
         kept = self.kept[which]
         if not kept:
             return None

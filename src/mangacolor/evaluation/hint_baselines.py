@@ -90,7 +90,7 @@ def nearest_hint_ab(lightness: torch.Tensor, hints: PageHints | None) -> torch.T
     owner = torch.zeros(height, width, dtype=torch.long, device=device)
     # One pass per seed (a few dozen), each over the page: (seeds, H, W) at once would not fit a
     # large page's memory, and the loop is as fast.
-    for index, (row, col) in enumerate(zip(seeds.rows.tolist(), seeds.cols.tolist())):
+    for index, (row, col) in enumerate(zip(seeds.rows.tolist(), seeds.cols.tolist(), strict=True)):
         distance = (ys - row).square() + (xs - col).square()
         nearer = distance < best
         best = torch.where(nearer, distance, best)

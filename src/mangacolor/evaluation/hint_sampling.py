@@ -93,7 +93,7 @@ def sample_page_hints(true_lab: torch.Tensor, name: str, count: int) -> PageHint
     return PageHints(
         tuple(
             Dot(float(x), float(y), color, float(HINT_SIZE))
-            for y, x, color in zip(rows, cols, colors)
+            for y, x, color in zip(rows, cols, colors, strict=True)
         )
     )
 

@@ -52,8 +52,9 @@ READING_SHORT_SIDE = 256  # px: a page shrunk to about this is read as tone, not
 
 @dataclass
 class EvalResult:
-    # One dict per scored image, in path order: path, height, width (of the page), truth_colourfulness,
-    # and "<predictor>/<metric>" for each predictor (model, grey, mean_ab) and metric.
+    # One dict per scored image, in path order: path, height, width (of the page),
+    # truth_colourfulness, and "<predictor>/<metric>" for each predictor (model, grey, mean_ab) and
+    # metric.
     records: list[dict] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     extremes: ExtremeImages | None = None
@@ -70,13 +71,15 @@ def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[t
     return paths, sorted(unlisted.items())
 
 
-# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour
-# crop; the RGB written for a page (n, 3, h, w), or None where the mode's shown_rgb shows the prediction)
+# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a
+# full-colour crop; the RGB written for a page (n, 3, h, w), or None where the mode's shown_rgb
+# shows the prediction)
 ModelPrediction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
-    """How the generator predicts in settings.mode: crops as validation does, pages as colourising does."""
+    """How the generator predicts in settings.mode: crops as validation does, pages as colourising
+    does."""
     if settings.mode == "crop":
         return lambda lightness: (predict(generator, lightness, settings.precision), None)
     colorizer = PageColorizer(
@@ -100,8 +103,8 @@ def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPredi
 def printed_inputs(
     rgb: torch.Tensor, paths: list[str], style: str, printing: PrintSettings
 ) -> torch.Tensor:
-    """The B&W pages a reader would hold for these true pages (scaled L), each drawn from its own path,
-    so a page gets the same print in every evaluation (on the same kind of device)."""
+    """The B&W pages a reader would hold for these true pages (scaled L), each drawn from its own
+    path, so a page gets the same print in every evaluation (on the same kind of device)."""
     return torch.cat(
         [
             print_page(rgb[i : i + 1], style, page_seed(path), printing)
@@ -111,8 +114,8 @@ def printed_inputs(
 
 
 def reading_scale(images: torch.Tensor) -> torch.Tensor:
-    """Images as a reader sees a page: area-averaged, shrunk at least 4 times, or to a shorter side of
-    256 where that shrinks more, so screentone dots blend into tone."""
+    """Images as a reader sees a page: area-averaged, shrunk at least 4 times, or to a shorter side
+    of 256 where that shrinks more, so screentone dots blend into tone."""
     factor = max(4.0, min(images.shape[-2:]) / READING_SHORT_SIDE)
     size = [max(1, round(side / factor)) for side in images.shape[-2:]]
     return F.interpolate(images, size=size, mode="area")

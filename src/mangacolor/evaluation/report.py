@@ -39,7 +39,8 @@ PREDICTOR_LABELS = {"model": "model", "grey": "grey", "mean_ab": "mean-ab", "bw"
 
 
 def claim_output_folder(folder: Path) -> None:
-    """Take `folder` for this evaluation before any work, or stop if another one has it or wrote there.
+    """Take `folder` for this evaluation before any work, or stop if another one has it or wrote
+    there.
 
     Hydra names run folders by the second, so two evaluations started together could meet in one;
     the claim file is created exclusively, so only one of them goes on.
@@ -53,14 +54,14 @@ def claim_output_folder(folder: Path) -> None:
         except FileExistsError:
             existing = [CLAIM_NAME]
     raise FileExistsError(
-        f"{folder} already holds {', '.join(existing)} from another evaluation; choose a new folder "
-        "(paths.output_dir=... or hydra.run.dir=...) -- nothing is overwritten"
+        f"{folder} already holds {', '.join(existing)} from another evaluation; choose a new "
+        "folder (paths.output_dir=... or hydra.run.dir=...) -- nothing is overwritten"
     )
 
 
 def release_output_folder(folder: Path) -> None:
-    """Undo `claim_output_folder` after a failed evaluation: remove the claim and whatever outputs it
-    had written. The claim proved none of OUTPUT_NAMES was there before, so all of them are this
+    """Undo `claim_output_folder` after a failed evaluation: remove the claim and whatever outputs
+    it had written. The claim proved none of OUTPUT_NAMES was there before, so all of them are this
     evaluation's own; metrics.json goes first, so no half-removed folder looks finished."""
     for name in OUTPUT_NAMES:
         path = folder / name
@@ -192,7 +193,8 @@ def display_path(path: str, root: Path) -> str:
 
 
 def write_per_image_csv(path: Path, records: list[dict], root: Path) -> None:
-    """One row per scored image; columns path, height, width, truth_colourfulness, <predictor>/<metric>."""
+    """One row per scored image; columns path, height, width, truth_colourfulness,
+    <predictor>/<metric>."""
     buffer = io.StringIO()
     if records:
         writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
@@ -255,7 +257,8 @@ def metrics_payload(
     generator_config: dict[str, Any],
     mean_ab_report: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The content of metrics.json: overall numbers, what was evaluated, how, and what was skipped."""
+    """The content of metrics.json: overall numbers, what was evaluated, how, and what was
+    skipped."""
     overall = summarise(result.records, predictors)
     ranked = {
         which: [
@@ -284,7 +287,8 @@ def metrics_payload(
 def write_outputs(
     folder: Path, payload: dict[str, Any], result: EvalResult, test_dir: Path, tensorboard: bool
 ) -> None:
-    """per_image.csv, the grids, TensorBoard when asked, and metrics.json last: its presence means done."""
+    """per_image.csv, the grids, TensorBoard when asked, and metrics.json last: its presence means
+    done."""
     write_per_image_csv(folder / "per_image.csv", result.records, test_dir)
     grids = write_grids(folder, result.extremes)
     if tensorboard:
@@ -318,7 +322,8 @@ def summary_line(payload: dict[str, Any], folder: Path) -> str:
             f", colourfulness {overall['model@reading']['colourfulness_ratio']:.2f} of the truth's"
         )
     return (
-        f"mangacolor-eval: {images}{unreadable} in {payload['seconds']:.1f} s; "
-        f"dE00 {change['model']:.2f} vs grey {change['grey']:.2f} ({verdict} than grey){versus_bw}{reading}. "
-        f"Outputs in {folder} (metrics.json, per_image.csv, best.png, worst.png)"
+        f"mangacolor-eval: {images}{unreadable} in {payload['seconds']:.1f} s; dE00 "
+        f"{change['model']:.2f} vs grey {change['grey']:.2f} ({verdict} than "
+        f"grey){versus_bw}{reading}. Outputs in {folder} (metrics.json, per_image.csv, best.png, "
+        "worst.png)"
     )

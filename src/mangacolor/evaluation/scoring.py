@@ -24,9 +24,9 @@ scores the pages a reader would get.
 For hints (issue 22), two more, each a mean CIEDE2000 over part of the page:
     delta_e_2000_hinted  inside the hinted squares (the hints' mask at the page's size): does the
                    colouring obey the user, with nothing pasted onto it
-    delta_e_2000_ring    the ring: pixels whose truth is neutral (chroma under NEUTRAL_CHROMA) within
-                   RING_REACH page pixels of a pixel with colour, where colour carried up from the
-                   working size bleeds past a figure's outline onto the paper
+    delta_e_2000_ring    the ring: pixels whose truth is neutral (chroma under NEUTRAL_CHROMA)
+                   within RING_REACH page pixels of a pixel with colour, where colour carried up
+                   from the working size bleeds past a figure's outline onto the paper
 """
 
 from __future__ import annotations
@@ -144,12 +144,14 @@ def score_prediction(
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per row of (B, N) values, the mean where mask (0 or 1) is 1; NaN for a row with no such value."""
+    """Per row of (B, N) values, the mean where mask (0 or 1) is 1; NaN for a row with no such
+    value."""
     return (values * mask).sum(1) / mask.sum(1)
 
 
 def constant_ab(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A prediction of one colour everywhere: scaled (a, b) of shape (2,) -> like's shape (B, 2, H, W).
+    """A prediction of one colour everywhere: scaled (a, b) of shape (2,) -> like's shape
+    (B, 2, H, W).
 
     `ab` should already be on like's device in float32 (the runner moves each baseline there once);
     otherwise it is copied on every call."""
@@ -159,8 +161,9 @@ def constant_ab(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 def delta_e_2000_hinted(
     pred_rgb: torch.Tensor, truth: Truth, hint_mask: torch.Tensor
 ) -> torch.Tensor:
-    """Mean CIEDE2000 inside the hinted squares, per image: pred RGB (B, 3, H, W) as shown, the hints'
-    mask (B, 1, H, W) at the same size (`PageHints.raster(size, size, ...)`); NaN without hints."""
+    """Mean CIEDE2000 inside the hinted squares, per image: pred RGB (B, 3, H, W) as shown, the
+    hints' mask (B, 1, H, W) at the same size (`PageHints.raster(size, size, ...)`); NaN without
+    hints."""
     return masked_mean_delta_e_2000(rgb_to_lab(pred_rgb.float()), truth.lab, hint_mask)
 
 

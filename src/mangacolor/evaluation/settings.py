@@ -1,4 +1,5 @@
-"""mangacolor-eval's settings, checked at start, with the training's crop found beside the checkpoint.
+"""mangacolor-eval's settings, checked at start, with the training's crop found beside the
+checkpoint.
 
 In `crop` mode the images are scored as validation scores them: the centre square window of
 side min(window, height, width), resized to size x size. Left unset, size and window are the
@@ -86,8 +87,9 @@ class EvalSettings:
         return build_settings(cfg)
 
     def for_generator(self, multiple: int, training_size: int | None = None) -> EvalSettings:
-        """These settings for the loaded generator (`generator.multiple`, `.training_size`): the crop
-        checked against its multiple, page mode's working size chosen as mangacolor-colorize's."""
+        """These settings for the loaded generator (`generator.multiple`, `.training_size`): the
+        crop checked against its multiple, page mode's working size chosen as
+        mangacolor-colorize's."""
         if self.mode == "crop":
             check_crop(self.size, self.window, multiple, "in crop mode")
             return self
@@ -162,7 +164,8 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
 
 
 def check_inputs(settings: EvalSettings) -> None:
-    """The checkpoint and the folders exist: checked before the output folder is claimed or a model loaded."""
+    """The checkpoint and the folders exist: checked before the output folder is claimed or a model
+    loaded."""
     require(
         settings.ckpt_path.is_file(), f"ckpt_path: checkpoint file not found: {settings.ckpt_path}"
     )
@@ -174,13 +177,14 @@ def check_inputs(settings: EvalSettings) -> None:
 
 
 def page_short_side(requested: int | None, training_size: int | None, multiple: int) -> int:
-    """Page mode's working resolution: as asked, else mangacolor-colorize's default (the training size,
-    or the generator's multiple when the checkpoint does not record it)."""
+    """Page mode's working resolution: as asked, else mangacolor-colorize's default (the training
+    size, or the generator's multiple when the checkpoint does not record it)."""
     return int(requested or training_size or multiple)
 
 
 def build_settings(cfg: Any) -> EvalSettings:
-    """EvalSettings from the composed config, checked; crop from the run if unset (`EvalSettings.from_config`)."""
+    """EvalSettings from the composed config, checked; crop from the run if unset
+    (`EvalSettings.from_config`)."""
     data, options = cfg.data, cfg.eval
     ckpt_path = Path(str(cfg.ckpt_path))
     train_dir = data.get("train_dir")
@@ -237,8 +241,8 @@ def build_settings(cfg: Any) -> EvalSettings:
 
 
 def training_printing(ckpt_path: Path) -> dict | None:
-    """The training run's `data.printing` (how its B&W inputs were printed), when its config is there:
-    eval's B&W pages are then made as that run's were."""
+    """The training run's `data.printing` (how its B&W inputs were printed), when its config is
+    there: eval's B&W pages are then made as that run's were."""
     found = training_config_path(ckpt_path)
     if found is None:
         return None

@@ -18,7 +18,8 @@ from mangacolor.data.transforms import PageCropper
 
 
 def centre_crops(pages: torch.Tensor, sizes: torch.Tensor, cropper: PageCropper) -> torch.Tensor:
-    """Padded uint8 pages (B, 3, H, W) and their (h, w) -> centre windows (B, 3, size, size) in [0, 1]."""
+    """Padded uint8 pages (B, 3, H, W) and their (h, w) -> centre windows (B, 3, size, size) in
+    [0, 1]."""
     return cropper(pages, sizes, None, train=False)
 
 
@@ -40,7 +41,8 @@ def scored_views(
 ) -> Iterator[tuple[torch.Tensor, list[int]]]:
     """The groups of RGB images to score for `mode`, each with the batch indices it holds.
 
-    `sizes` stay on the CPU (the collated (B, 2) tensor): grouping reads them, the crop copies them itself.
+    `sizes` stay on the CPU (the collated (B, 2) tensor): grouping reads them, the crop copies them
+    itself.
     """
     if mode == "crop":
         yield (
