@@ -56,21 +56,23 @@ class ExportSummary:
     def line(self) -> str:
         sizes = ", ".join(f"{b}x{h}x{w}" for b, h, w in self.pages)
         return (
-            f"mangacolor-export: wrote {self.path} ({self.model_format}) and {self.json_path.name}; "
-            f"max abs difference from PyTorch {self.max_abs_difference:.2e} on random pages {sizes} "
-            f"in {self.seconds:.0f} s"
+            f"mangacolor-export: wrote {self.path} ({self.model_format}) and "
+            f"{self.json_path.name}; max abs difference from PyTorch "
+            f"{self.max_abs_difference:.2e} on random pages {sizes} in {self.seconds:.0f} s"
         )
 
 
 def default_output(ckpt_path: os.PathLike | str, model_format: str) -> Path:
-    """Beside the checkpoint, named after it: generator.pt -> generator.onnx, best.ckpt -> best.pt2."""
+    """Beside the checkpoint, named after it: generator.pt -> generator.onnx, best.ckpt ->
+    best.pt2."""
     return Path(ckpt_path).with_suffix(FORMATS[model_format])
 
 
 def export(
     settings: ExportSettings, say: Callable[[str], None] = lambda message: None
 ) -> ExportSummary:
-    """Export the generator of `settings.ckpt_path` (generator.pt or a training .ckpt) as `settings.format`."""
+    """Export the generator of `settings.ckpt_path` (generator.pt or a training .ckpt) as
+    `settings.format`."""
     start = time.perf_counter()
     ckpt_path, model_format, tolerance = settings.ckpt_path, settings.format, settings.tolerance
     if not ckpt_path.is_file():
@@ -93,7 +95,8 @@ def export(
     description = describe(generator, config, model_format, output.name, ckpt_path.name)
 
     say(
-        f"tracing the generator ({generator.predicts}, multiple {generator.multiple}) with torch.export"
+        f"tracing the generator ({generator.predicts}, multiple {generator.multiple}) with "
+        "torch.export"
     )
     program = trace(generator)
     if model_format == "onnx":
@@ -133,7 +136,8 @@ def export(
 
 
 def trace(generator: nn.Module) -> torch.export.ExportedProgram:
-    """The generator as a torch.export program with dynamic batch, height and width (whole multiples)."""
+    """The generator as a torch.export program with dynamic batch, height and width (whole
+    multiples)."""
     multiple = int(generator.multiple)
     blocks = max(2, MAX_SIDE // multiple)
     height, width = (
@@ -147,8 +151,9 @@ def trace(generator: nn.Module) -> torch.export.ExportedProgram:
             3: multiple * width,
         }
     }
-    # An example of 2 in every dynamic dimension: export specialises dimensions of 0 or 1. Size-oblivious
-    # tracing keeps one multiple (a 1 x 1 bottleneck) allowed rather than guarded against.
+    # An example of 2 in every dynamic dimension: export specialises dimensions of 0 or 1.
+    # Size-oblivious tracing keeps one multiple (a 1 x 1 bottleneck) allowed rather than guarded
+    # against.
     example = torch.zeros(2, input_channels(generator), 2 * multiple, 2 * multiple)
     try:
         with fx_config.patch(backed_size_oblivious=True), torch.no_grad():
@@ -164,7 +169,8 @@ def torch_export_bytes(program: torch.export.ExportedProgram) -> bytes:
 
 
 def onnx_bytes(program: torch.export.ExportedProgram, description: dict) -> bytes:
-    """The program as an ONNX model (torch's dynamo exporter), with the description in its metadata."""
+    """The program as an ONNX model (torch's dynamo exporter), with the description in its
+    metadata."""
     try:
         import onnx  # noqa: F401 - the exporter needs onnx and onnxscript; say so before it fails deep inside
         import onnxscript  # noqa: F401

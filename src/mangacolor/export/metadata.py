@@ -43,15 +43,23 @@ __all__ = [
 
 CHANNELS = {"ab": ["a", "b"], "lab": ["L", "a", "b"]}
 
-# What each of colourise's compose modes does with the output (docs/bw-manga.md, inference/compose.py).
+# What each of colourise's compose modes does with the output (docs/bw-manga.md,
+# inference/compose.py).
 COMPOSE = {
-    "lightness": "the page's own L at full resolution with the predicted a and b, enlarged (bilinear) to the page; "
-    "the only mode for an ab generator, and right for grey-tone scans",
-    "ink": "the predicted colour, divided by the page's grey at the working size, enlarged, then multiplied "
-    "by the page's grey at full resolution in sRGB (the colour under the page's ink); full-colour only",
+    "lightness": (
+        "the page's own L at full resolution with the predicted a and b, enlarged (bilinear) to "
+        "the page; the only mode for an ab generator, and right for grey-tone scans"
+    ),
+    "ink": (
+        "the predicted colour, divided by the page's grey at the working size, enlarged, then "
+        "multiplied by the page's grey at full resolution in sRGB (the colour under the page's "
+        "ink); full-colour only"
+    ),
     "predicted": "the predicted L, a and b alone, enlarged to the page; full-colour only",
-    "auto": "mangacolor-colorize's choice per page: lightness for an ab generator; for a full-colour one, ink on "
-    "black-and-white ink pages and lightness on continuous grey pages",
+    "auto": (
+        "mangacolor-colorize's choice per page: lightness for an ab generator; for a full-colour "
+        "one, ink on black-and-white ink pages and lightness on continuous grey pages"
+    ),
 }
 
 
@@ -89,7 +97,8 @@ def describe(
     file_name: str,
     source: str,
 ) -> dict[str, Any]:
-    """The description of an exported generator (without `check`, added once it has been checked)."""
+    """The description of an exported generator (without `check`, added once it has been
+    checked)."""
     predicts = generator.predicts
     multiple = int(generator.multiple)
     hints = takes_hints(generator)
@@ -116,8 +125,10 @@ def describe(
             **({"hints": describe_hints(predicts)} if hints else {}),
             "range": [-1.0, 1.0],
             "color_space": "CIE L*a*b*, D65 white, from sRGB (L in 0..100)",
-            "padding": f"height and width must be multiples of {multiple}: reflect-pad the bottom and right "
-            f"edges up to the next multiple and crop the output back",
+            "padding": (
+                f"height and width must be multiples of {multiple}: reflect-pad the bottom and "
+                "right edges up to the next multiple and crop the output back"
+            ),
         },
         "output": {
             "name": OUTPUT_NAME,
@@ -129,8 +140,10 @@ def describe(
             "range": [-1.0, 1.0],
         },
         "training_size": generator.training_size,
-        "working_size": "shrink the page (antialiased, aspect kept) so its shorter side is training_size; "
-        "predict; enlarge the output to the page's size",
+        "working_size": (
+            "shrink the page (antialiased, aspect kept) so its shorter side is training_size; "
+            "predict; enlarge the output to the page's size"
+        ),
         "compose": {
             "default": LIGHTNESS if predicts == "ab" else "auto",
             "modes": {

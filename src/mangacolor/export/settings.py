@@ -1,4 +1,5 @@
-"""mangacolor-export's settings, read from its Hydra config and checked, each error naming its key."""
+"""mangacolor-export's settings, read from its Hydra config and checked, each error naming its
+key."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class ExportSettings:
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path in (None, "", "???"):
             raise ConfigError(
-                "ckpt_path is required: mangacolor-export ckpt_path=generator.pt format=onnx|torch-export"
+                "ckpt_path is required: mangacolor-export ckpt_path=generator.pt "
+                "format=onnx|torch-export"
             )
         output = cfg.get("output")
         try:
