@@ -114,8 +114,9 @@ def check_compose(compose: str, predicts: str, generator_name: str = "the genera
     if compose in NEEDS_FULL_COLOR and predicts != "lab":
         raise ValueError(
             f"compose={compose} needs a full-colour generator (one that predicts L, a and b), but "
-            f"{generator_name} predicts ab only (a and b for the page's own L): use compose=lightness "
-            "or compose=auto with it, or a generator trained with full-colour output"
+            f"{generator_name} predicts ab only (a and b for the page's own L): use "
+            "compose=lightness or compose=auto with it, or a generator trained with full-colour "
+            "output"
         )
 
 
@@ -129,7 +130,8 @@ def choose(compose: str, predicts: str, lightness: torch.Tensor) -> str:
 
 
 def compose_lightness(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """The page's scaled L (1, 1, H, W) with predicted scaled ab at the same size -> RGB in [0, 1]."""
+    """The page's scaled L (1, 1, H, W) with predicted scaled ab at the same size -> RGB in
+    [0, 1]."""
     return lightness_preserving_rgb(lightness, ab)
 
 
@@ -185,8 +187,8 @@ def color_under_ink(prediction: torch.Tensor, working_lightness: torch.Tensor) -
 
 
 def compose_ink(layer: torch.Tensor, lightness: torch.Tensor) -> torch.Tensor:
-    """The colour layer enlarged to the page's size (1, 3, H, W) and the page's scaled L (1, 1, H, W)
-    -> RGB in [0, 1]: the layer multiplied by the page's grey, brought into sRGB."""
+    """The colour layer enlarged to the page's size (1, 3, H, W) and the page's scaled L
+    (1, 1, H, W) -> RGB in [0, 1]: the layer multiplied by the page's grey, brought into sRGB."""
     return fit_to_gamut(layer * lightness_as_grey(lightness))
 
 

@@ -188,7 +188,8 @@ def output_channels(path: os.PathLike | str, predicts: Any, config: dict[str, An
 
 def predicted_channels(generator: UNetGenerator) -> str:
     """What a generator's output holds: "ab" (2 channels, scaled a and b: the seed's kind) or "lab"
-    (3 channels, scaled L, a and b: a full-colour generator, for inputs that are not the page's L)."""
+    (3 channels, scaled L, a and b: a full-colour generator, for inputs that are not the page's
+    L)."""
     channels = generator.out_channels
     if channels not in PREDICTS:
         raise ValueError(

@@ -61,7 +61,8 @@ class OnnxGenerator(nn.Module):
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if text is None:
             raise ValueError(
-                f"{path}: an ONNX file without mangacolor's description; write it with mangacolor-export"
+                f"{path}: an ONNX file without mangacolor's description; write it with "
+                "mangacolor-export"
             )
         try:
             description = json.loads(text)

@@ -1,4 +1,5 @@
-"""Colour whole pages of any size with a trained generator, composed with the scan as `compose` says.
+"""Colour whole pages of any size with a trained generator, composed with the scan as `compose`
+says.
 
 A page is coloured in four steps:
 1. its lightness L is taken at full resolution (a colour page is reduced to its L);
@@ -74,7 +75,8 @@ class AxisTiles:
 
 
 def plan_axis(size: int, tile: int, tile_overlap: int, multiple: int) -> AxisTiles:
-    """One tile when the padded axis fits in `tile`, else evenly spaced tiles overlapping by >= overlap.
+    """One tile when the padded axis fits in `tile`, else evenly spaced tiles overlapping by >=
+    overlap.
 
     `tile` must be a multiple of `multiple` and larger than `overlap`.
     """
@@ -82,7 +84,8 @@ def plan_axis(size: int, tile: int, tile_overlap: int, multiple: int) -> AxisTil
     if padded <= tile:
         return AxisTiles(size, padded, padded, (0,))
     count = -(-(padded - tile_overlap) // (tile - tile_overlap))
-    # Even spacing: every step is at most tile - overlap, so neighbours overlap by at least `overlap`.
+    # Even spacing: every step is at most tile - overlap, so neighbours overlap by at least
+    # `overlap`.
     starts = tuple(round(i * (padded - tile) / (count - 1)) for i in range(count))
     return AxisTiles(size, padded, tile, starts)
 
@@ -97,7 +100,8 @@ def blend_ramp(tile_overlap: int, device: torch.device | str | None = None) -> t
 def tile_weights(
     axis: AxisTiles, tile_overlap: int, device: torch.device | str | None = None
 ) -> list[torch.Tensor]:
-    """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a neighbour.
+    """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a
+    neighbour.
 
     Made on `device` directly: weights made on the host would cost a GPU page one upload per tile.
     """
@@ -120,8 +124,8 @@ def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
 
 
 def generator_predicts(generator: nn.Module) -> str:
-    """What the generator predicts, "ab" or "lab": as `load_generator` recorded it, else from the network's output channels;
-    a stand-in module with neither predicts ab."""
+    """What the generator predicts, "ab" or "lab": as `load_generator` recorded it, else from the
+    network's output channels; a stand-in module with neither predicts ab."""
     predicts = getattr(generator, "predicts", None)
     if predicts is None and hasattr(generator, "out_channels"):
         predicts = predicted_channels(generator)
@@ -130,7 +134,8 @@ def generator_predicts(generator: nn.Module) -> str:
 
 @dataclass
 class ColoredPage:
-    """One page as colourised: what is written, and the predicted ab it was composed with (what ab_l1 scores)."""
+    """One page as colourised: what is written, and the predicted ab it was composed with (what
+    ab_l1 scores)."""
 
     rgb: torch.Tensor  # (1, 3, H, W) in [0, 1], float32, on the colorizer's device
     ab: torch.Tensor  # (1, 2, H, W) predicted scaled ab (times `chroma`), enlarged to the page
@@ -180,7 +185,8 @@ class PageColorizer:
         self.tile = max(self.multiple, tile // self.multiple * self.multiple)
         if not 0 <= tile_overlap < self.tile:
             raise ValueError(
-                f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got {tile_overlap}"
+                f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got "
+                f"{tile_overlap}"
             )
         self.tile_overlap = tile_overlap
         self.batch_size = batch_size
@@ -202,7 +208,8 @@ class PageColorizer:
     def color(
         self, pages: list[torch.Tensor], hints: list[PageHints | None] | None = None
     ) -> list[torch.Tensor]:
-        """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same sizes."""
+        """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same
+        sizes."""
         lightness = [
             rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages
         ]
@@ -250,7 +257,8 @@ class PageColorizer:
     def predict_pages_ab(
         self, lightness: list[torch.Tensor], hints: list[PageHints | None] | None = None
     ) -> list[torch.Tensor]:
-        """Full-resolution scaled L (1, 1, H, W) per page -> predicted scaled ab (1, 2, H, W) per page."""
+        """Full-resolution scaled L (1, 1, H, W) per page -> predicted scaled ab (1, 2, H, W) per
+        page."""
         hints = self._check_hints(hints, len(lightness))
         working = [self._to_working(page_l) for page_l in lightness]
         predictions = self._predict_working(self._with_hints(lightness, working, hints))
@@ -367,7 +375,8 @@ class PageColorizer:
     def _blend(
         self, predictions: list[torch.Tensor], plan: tuple[AxisTiles, AxisTiles]
     ) -> torch.Tensor:
-        """Tile predictions (in `_cut_tiles` order) -> one image, blended and cropped to the page."""
+        """Tile predictions (in `_cut_tiles` order) -> one image, blended and cropped to the
+        page."""
         rows, cols = plan
         if len(predictions) == 1:
             ab = predictions[0]

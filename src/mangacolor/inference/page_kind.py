@@ -22,7 +22,8 @@ among pixels whose neighbourhood (5 x 5) is a mid-tone, those that are smooth (l
 within the neighbourhood, unlike a screen) and not on one of a few flat levels (unlike digital
 tone) count as continuous tone; the page is "grey" when they cover more than `GREY_AREA` of it.
 A screen so fine and so blurred that its dots vary less than `SMOOTH_STD` within 5 x 5 pixels
-reads as grey. A large page is measured on 128 blocks of 64 x 64 of its pixels spread evenly over it.
+reads as grey. A large page is measured on 128 blocks of 64 x 64 of its pixels spread evenly over
+it.
 
 Pure torch; runs on the page's device.
 """
@@ -58,7 +59,8 @@ BLOCK, SAMPLE_BLOCKS = 64, 128  # a large page is measured on this many blocks o
 def _percentile(
     values: torch.Tensor, q: float, low: float, high: float, bins: int = 512
 ) -> torch.Tensor:
-    """The q-quantile of `values` in [low, high] from a histogram (torch.quantile refuses large inputs)."""
+    """The q-quantile of `values` in [low, high] from a histogram (torch.quantile refuses large
+    inputs)."""
     histogram = torch.histc(values.float().flatten(), bins=bins, min=low, max=high)
     cumulative = histogram.cumsum(0) / histogram.sum().clamp_min(1.0)
     index = torch.searchsorted(cumulative, torch.tensor([q], device=values.device)).clamp(
@@ -75,7 +77,8 @@ def color_share(rgb: torch.Tensor) -> float:
     scale = min(1.0 / COLOR_SHRINK, COLOR_SIDE / min(height, width))
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
     image = F.interpolate(image, size=size, mode="area")
-    # Then each pixel with its neighbours: a fringe's two sides (one red, one cyan) fall in one window.
+    # Then each pixel with its neighbours: a fringe's two sides (one red, one cyan) fall in one
+    # window.
     image = F.avg_pool2d(F.pad(image, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
     pixels = image[0].flatten(1)  # (3, N)
     grey = pixels.mean(0, keepdim=True)  # (1, N)
@@ -129,7 +132,8 @@ def _sample_blocks(lightness: torch.Tensor) -> torch.Tensor:
 
 
 def continuous_tone_share(lightness: torch.Tensor) -> float:
-    """Scaled L (1, 1, H, W) at the page's own size -> the share of the page in continuous grey tone."""
+    """Scaled L (1, 1, H, W) at the page's own size -> the share of the page in continuous grey
+    tone."""
     lightness = (_sample_blocks(lightness).float() + 1.0) * 50.0
     # Paper and ink levels from the extremes, but not from the last few pixels (dust, a stray
     # mark); sparse line art has its ink in well under 1 % of the page.
