@@ -38,13 +38,15 @@ def averaged_copy(network: nn.Module) -> nn.Module:
 
 
 def ema_weight(update: int, decay: float, start: float) -> float:
-    """How far the average moves towards the live weights after generator update `update` (1-based)."""
+    """How far the average moves towards the live weights after generator update `update`
+    (1-based)."""
     return 1.0 if update <= start else 1.0 - decay
 
 
 @torch.no_grad()
 def update_average(average: nn.Module, live: nn.Module, weight: float) -> None:
-    """average <- average + weight * (live - average), for weights and float buffers; other buffers copied.
+    """average <- average + weight * (live - average), for weights and float buffers; other buffers
+    copied.
 
     `weight` is a host number, so this runs as a few fused device kernels with no synchronisation.
     """

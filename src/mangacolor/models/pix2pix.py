@@ -9,11 +9,11 @@ A batch without "input" is the seed's: x = L. With predicts=ab and such batches 
 model and losses exactly.
 
 Colour hints (`hints=True`, issue 22): G also sees the batch's simulated hints, h = (hint colour in
-G's output space, times the mask; the mask), so G(x, h) carries a colour the user gave up to the ink,
-and with empty hints colours automatically. D still judges (x, y) alone: the hints are the truth's
-own colours at a few points, so showing them to D would only let D check what L1 already enforces
-there, and keeping D's input the page alone keeps D the seed's network and its checkpoints' shapes.
-Validation scores G twice, without hints (val/...) and with each page's fixed draw of
+G's output space, times the mask; the mask), so G(x, h) carries a colour the user gave up to the
+ink, and with empty hints colours automatically. D still judges (x, y) alone: the hints are the
+truth's own colours at a few points, so showing them to D would only let D check what L1 already
+enforces there, and keeping D's input the page alone keeps D the seed's network and its checkpoints'
+shapes. Validation scores G twice, without hints (val/...) and with each page's fixed draw of
 data.hints.val_count hints (val/hints/...).
 
 Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's

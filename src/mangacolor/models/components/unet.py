@@ -22,11 +22,11 @@ levels have, which the seed's head lacks), so colours can follow the page's own 
 `transposed` stays the default.
 
 `hint_spread=True` (hint generators only, whose input is the page, the hint colour times the mask,
-and the mask: `mangacolor.hints.raster.hint_input`) adds a fixed, parameter-free layer in front of the
-network: `HintSpread`, a push-pull fill that carries every hint's colour over the whole image (each
-pixel takes the colour of the nearest hints, averaged at the finest scale that has one), given to the
-first and the last convolution beside the input. A dot is one working pixel; without the fill the
-network must learn to move its colour across a region through every level, which a small network
+and the mask: `mangacolor.hints.raster.hint_input`) adds a fixed, parameter-free layer in front of
+the network: `HintSpread`, a push-pull fill that carries every hint's colour over the whole image
+(each pixel takes the colour of the nearest hints, averaged at the finest scale that has one), given
+to the first and the last convolution beside the input. A dot is one working pixel; without the fill
+the network must learn to move its colour across a region through every level, which a small network
 trained for minutes on a CPU does not (measured: docs/hints.md). With it, G only decides where the
 carried colour stops: at the ink.
 """
@@ -87,10 +87,11 @@ class UpBlock(nn.Module):
 
 
 class HintSpread(nn.Module):
-    """Hint colour times mask (B, C, H, W) and mask (B, 1, H, W) -> a dense colour field (B, C, H, W):
-    at each pixel the mean hint colour at the finest of `levels` halvings whose cell holds a hint,
-    enlarged bilinearly between scales (a push-pull fill); zero where the image has no hint at all.
-    H and W must be multiples of 2**levels. No weights: the same in every checkpoint and export."""
+    """Hint colour times mask (B, C, H, W) and mask (B, 1, H, W) -> a dense colour field
+    (B, C, H, W): at each pixel the mean hint colour at the finest of `levels` halvings whose cell
+    holds a hint, enlarged bilinearly between scales (a push-pull fill); zero where the image has no
+    hint at all. H and W must be multiples of 2**levels. No weights: the same in every checkpoint
+    and export."""
 
     def __init__(self, levels: int):
         super().__init__()
