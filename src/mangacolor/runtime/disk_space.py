@@ -79,7 +79,8 @@ def write_error(path: os.PathLike | str, error: OSError, needed: int | None) -> 
     reason = os.strerror(error.errno) if error.errno is not None else str(error)
     need = f", about {size_text(needed)} needed" if needed else ""
     message = (
-        f"could not write {path.name} in {path.parent}: {reason} ({size_text(free_bytes(path.parent))} "
-        f"free there{need}); nothing half-written was left and the files already there are intact"
+        f"could not write {path.name} in {path.parent}: {reason} "
+        f"({size_text(free_bytes(path.parent))} free there{need}); nothing half-written was left "
+        "and the files already there are intact"
     )
     return DiskWriteError(message, error.errno)

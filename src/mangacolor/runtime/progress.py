@@ -1,4 +1,5 @@
-"""Progress of a long job, shown the way its output is read: a live bar on a terminal, plain lines in a log.
+"""Progress of a long job, shown the way its output is read: a live bar on a terminal, plain lines
+in a log.
 
 On a terminal (the stream's `isatty()`) a tqdm bar redraws in place with the total, the rate and
 the time left. Anywhere else (a SLURM or CI log, `make demo > log`, a pipe) every redraw would be
@@ -8,8 +9,8 @@ comes first, and at the end:
 
     mangacolor-eval: 40/187 (21%), 3.1 img/s, 00:12 elapsed, 00:47 left | dE00 12.41, skipped 0
 
-Training (`mangacolor.callbacks.progress`), mangacolor-eval, mangacolor-colorize and mangacolor-bench
-all show their progress through `Progress`.
+Training (`mangacolor.callbacks.progress`), mangacolor-eval, mangacolor-colorize and
+mangacolor-bench all show their progress through `Progress`.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ class Progress:
 
     def _line_due(self) -> bool:
         if self._last_line_n is None:
-            return True  # the first item: the log shows at once that the job runs, and how fast it starts
+            # The first item: the log shows at once that the job runs, and how fast it starts.
+            return True
         return (
             self.n - self._last_line_n >= self.every
             or time.perf_counter() - self._last_line_time >= self.seconds
@@ -174,7 +176,10 @@ class Progress:
             left = f", {format_seconds(self.seconds_left)} left"
         else:
             count, left = f"{self.count_label}{self.n}", ""
-        text = f"{self.desc}: {count}, {format_rate(self.rate, self.unit)}, {format_seconds(self.elapsed)} elapsed{left}"
+        text = (
+            f"{self.desc}: {count}, {format_rate(self.rate, self.unit)}, "
+            f"{format_seconds(self.elapsed)} elapsed{left}"
+        )
         fields = self._fields_text()
         return f"{text} | {fields}" if fields else text
 
@@ -184,7 +189,8 @@ class Progress:
         self._last_line_n, self._last_line_time = self.n, time.perf_counter()
 
     def write(self, message: str) -> None:
-        """A message of its own (a skipped file, a validation result) that does not break the bar."""
+        """A message of its own (a skipped file, a validation result) that does not break the
+        bar."""
         if self._bar is not None:
             self._bar.write(message, file=self.stream)
         else:

@@ -36,7 +36,8 @@ _PLAIN = re.compile(r"[A-Za-z0-9_./:-]+")  # Hydra takes these unquoted
 
 
 def checkpoint_files(folder: os.PathLike | str) -> list[Path]:
-    """The checkpoints (`*.ckpt`, `*.pt`) in `folder`, without temporary files; [] if none or no folder."""
+    """The checkpoints (`*.ckpt`, `*.pt`) in `folder`, without temporary files; [] if none or no
+    folder."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -46,7 +47,8 @@ def checkpoint_files(folder: os.PathLike | str) -> list[Path]:
 
 
 def checkpoint_iteration(path: os.PathLike | str) -> int:
-    """The iteration a mangacolor training checkpoint was saved at, read without loading its tensors."""
+    """The iteration a mangacolor training checkpoint was saved at, read without loading its
+    tensors."""
     payload = safe_torch_load(path, mmap=True)
     try:
         return int(payload["mangacolor"]["iteration"])

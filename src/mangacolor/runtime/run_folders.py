@@ -35,7 +35,8 @@ def _int(environ: Mapping[str, str], key: str, default: int = 0) -> int:
 
 
 def launcher_run_name(environ: Mapping[str, str]) -> str | None:
-    """The launch's name from torchrun or SLURM, the same in all its processes and restarts; else None."""
+    """The launch's name from torchrun or SLURM, the same in all its processes and restarts; else
+    None."""
     run_id = environ.get("TORCHELASTIC_RUN_ID", "")
     # "none" is torchrun's default --rdzv-id: not a name that tells two launches apart.
     if run_id and run_id != "none":

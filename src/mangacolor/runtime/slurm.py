@@ -72,6 +72,9 @@ def requeue_job(environ: Mapping[str, str]) -> str | None:
     except (OSError, ValueError, KeyError, subprocess.SubprocessError) as error:
         return f"scontrol requeue could not run: {error}"
     if result.returncode != 0:
-        return f"scontrol requeue {job} failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
+        return (
+            f"scontrol requeue {job} failed ({result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()}"
+        )
     log.info("requeued SLURM job %s", job)
     return None
