@@ -33,7 +33,8 @@ def _float32(x: torch.Tensor) -> torch.Tensor:
 
 
 def rgb_to_scaled_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """RGB in [0, 1], shape (B, 3, H, W) -> (L, ab) scaled to [-1, 1]: (B, 1, H, W), (B, 2, H, W)."""
+    """RGB in [0, 1], shape (B, 3, H, W) -> (L, ab) scaled to [-1, 1]: (B, 1, H, W),
+    (B, 2, H, W)."""
     with torch.autocast(device_type=rgb.device.type, enabled=False):
         lab = rgb_to_lab(_float32(rgb).clamp(0.0, 1.0))
     return lab[:, :1] / L_SCALE - 1.0, lab[:, 1:] / AB_SCALE
@@ -83,9 +84,9 @@ def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch
 
     Clipping an out-of-gamut colour to sRGB changes its lightness: a tint predicted on white paper
     comes back darker, one on black ink lighter, and line art loses contrast. L depends only on the
-    luminance Y, which is linear in linear RGB, so each clipped pixel is mixed with white (if it came
-    out too dark) or black (too light) in exactly the proportion that restores its Y: the result is
-    in gamut, keeps roughly its hue, and loses only the chroma that could not be shown.
+    luminance Y, which is linear in linear RGB, so each clipped pixel is mixed with white (if it
+    came out too dark) or black (too light) in exactly the proportion that restores its Y: the
+    result is in gamut, keeps roughly its hue, and loses only the chroma that could not be shown.
     """
     rgb = scaled_lab_to_rgb(lightness, ab)
     # Only a pixel that clipping touched (a channel at exactly 0 or 1) can have moved. Every pixel
@@ -105,7 +106,7 @@ def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch
     return torch.where(clipped, mapped, rgb)
 
 
-# ---- composing a colour page with a scanned page's own ink (mangacolor-colorize compose=ink) --------
+# ---- composing a colour page with a scanned page's own ink (mangacolor-colorize compose=ink) -----
 
 
 def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
@@ -130,7 +131,8 @@ def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
 
 def linear_to_srgb_unbounded(linear: torch.Tensor) -> torch.Tensor:
     """Linear light >= 0, possibly above 1 -> sRGB-encoded values, above 1 where the light is: the
-    inverse of `srgb_to_linear` over its whole range (for colours still to be brought into gamut)."""
+    inverse of `srgb_to_linear` over its whole range (for colours still to be brought into
+    gamut)."""
     linear = _float32(linear).clamp_min(0.0)
     return torch.where(
         linear > 0.0031308,
@@ -140,7 +142,8 @@ def linear_to_srgb_unbounded(linear: torch.Tensor) -> torch.Tensor:
 
 
 def luminance(linear: torch.Tensor) -> torch.Tensor:
-    """Linear RGB (B, 3, H, W) -> relative luminance Y (B, 1, H, W), the Y that Lab's L is computed from."""
+    """Linear RGB (B, 3, H, W) -> relative luminance Y (B, 1, H, W), the Y that Lab's L is computed
+    from."""
     return sum(
         linear[:, channel : channel + 1] * weight for channel, weight in enumerate(_LUMINANCE)
     )
