@@ -126,8 +126,8 @@ def check_train_inputs(cfg: DictConfig, environ: Mapping[str, str] = os.environ)
     data = cfg.data
     require(
         data.train_dir is not None or data.data_dir is not None,
-        "data.train_dir is not set: give a folder of colour pages (data.train_dir=..., and data.val_dir=...), "
-        "or one folder to split (data.data_dir=...)",
+        "data.train_dir is not set: give a folder of colour pages (data.train_dir=..., and "
+        "data.val_dir=...), or one folder to split (data.data_dir=...)",
     )
     for key in ("train_dir", "val_dir", "data_dir"):
         folder = data.get(key)
@@ -147,7 +147,8 @@ def _own_checkpoints(cfg: DictConfig) -> Path | None:
 
 
 def resolve_ckpt_path(cfg: DictConfig, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The checkpoint file this run starts from, as Lightning should get it (see check_train_inputs)."""
+    """The checkpoint file this run starts from, as Lightning should get it (see
+    check_train_inputs)."""
     value = cfg.get("ckpt_path")
     own = _own_checkpoints(cfg)
     if value is None:
@@ -191,7 +192,8 @@ def check_checkpoint_folder_is_free(cfg: DictConfig, ckpt_path: str | None = Non
         return  # continuing that run in its own folder
     shown = ", ".join(earlier[:4]) + (", ..." if len(earlier) > 4 else "")
     raise ConfigError(
-        f"the run folder's checkpoints folder {folder} already holds an earlier run's checkpoints ({shown}); "
-        f"a new run would overwrite them. Continue that run with ckpt_path=last (its newest checkpoint; "
-        f"or ckpt_path={folder / 'last.ckpt'}), or give this one another folder (hydra.run.dir=... or paths.output_dir=...)"
+        f"the run folder's checkpoints folder {folder} already holds an earlier run's checkpoints "
+        f"({shown}); a new run would overwrite them. Continue that run with ckpt_path=last (its "
+        f"newest checkpoint; or ckpt_path={folder / 'last.ckpt'}), or give this one another "
+        "folder (hydra.run.dir=... or paths.output_dir=...)"
     )
