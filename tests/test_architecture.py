@@ -1,4 +1,5 @@
-"""Imports run one way (docs/architecture.md): a module importing against that direction fails here."""
+"""Imports run one way (docs/architecture.md): a module importing against that direction fails
+here."""
 
 from __future__ import annotations
 

@@ -141,7 +141,8 @@ def test_fit_to_gamut_keeps_luminance_and_leaves_colours_in_gamut_alone():
     assert fitted.min() >= 0 and fitted.max() <= 1
     wanted = luminance(srgb_to_linear(outside)).clamp(0, 1)
     assert (luminance(srgb_to_linear(fitted)) - wanted).abs().max() < 1e-4
-    # A saturated colour asked too bright is lightened toward white: it keeps its hue's order of channels.
+    # A saturated colour asked too bright is lightened toward white: it keeps its hue's order of
+    # channels.
     red = torch.tensor([1.6, 0.4, 0.4]).view(1, 3, 1, 1)
     shown = fit_to_gamut(red)[0, :, 0, 0]
     assert (

@@ -18,7 +18,8 @@ from mangacolor.metrics import (
     ssim,
 )
 
-# Sharma, Wu and Dalal (2005), Table 1: the 34 CIEDE2000 test pairs, (L1, a1, b1), (L2, a2, b2), dE00.
+# Sharma, Wu and Dalal (2005), Table 1: the 34 CIEDE2000 test pairs, (L1, a1, b1), (L2, a2, b2),
+# dE00.
 SHARMA_PAIRS = [
     ((50.0000, 2.6772, -79.7751), (50.0000, 0.0000, -82.7485), 2.0425),
     ((50.0000, 3.1571, -77.2803), (50.0000, 0.0000, -82.7485), 2.8615),

@@ -1,4 +1,5 @@
-"""mangacolor.benchmark.measurements: the figures derived from a row's timings, and the sample page."""
+"""mangacolor.benchmark.measurements: the figures derived from a row's timings, and the sample
+page."""
 
 from __future__ import annotations
 

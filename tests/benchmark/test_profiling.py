@@ -1,5 +1,6 @@
-"""mangacolor.benchmark.profiling and timers: where a profiled step's time goes, from torch.profiler's
-events (faked here, so the CUDA path is tested without a GPU), and nothing left running after a failure."""
+"""mangacolor.benchmark.profiling and timers: where a profiled step's time goes, from
+torch.profiler's events (faked here, so the CUDA path is tested without a GPU), and nothing left
+running after a failure."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def test_busy_time_counts_overlapping_kernels_once():
 
 
 def fake_event(name, device_type, start=0.0, end=0.0, id=0, linked=0, parent=None, self_cpu=0.0):
-    """What torch.profiler's events offer the breakdown: enough to test the CUDA path without a GPU."""
+    """What torch.profiler's events offer the breakdown: enough to test the CUDA path without a
+    GPU."""
     return SimpleNamespace(
         name=name,
         device_type=device_type,

@@ -1,4 +1,5 @@
-"""mangacolor.benchmark.report: the printed table, the JSON and the markdown rows of docs/benchmarks.md."""
+"""mangacolor.benchmark.report: the printed table, the JSON and the markdown rows of
+docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -153,12 +154,12 @@ def test_markdown_rows_have_the_layout_of_the_gpu_table_in_docs():
     lines = bench_report.markdown_table(sample_report()).splitlines()
     assert lines[0] == header and lines[1] == "| --- | --- | --- | --- | --- | --- | --- | --- |"
     assert lines[2] == (
-        "| NVIDIA H100 80GB HBM3 | model | 512², bf16-mixed, batch 32, compile on, channels_last off "
-        "| 812 | 31.1 % | 41.3 GiB | 2026-11-26 | `abc1234` |"
+        "| NVIDIA H100 80GB HBM3 | model | 512², bf16-mixed, batch 32, compile on, channels_last "
+        "off | 812 | 31.1 % | 41.3 GiB | 2026-11-26 | `abc1234` |"
     )
     assert lines[3] == (
-        "| NVIDIA H100 80GB HBM3 | data | 512² of 1024 windows, batch 16, 16 workers, decode on device on "
-        "| 1,500 (1.85 x the model) |  |  | 2026-11-26 | `abc1234` |"
+        "| NVIDIA H100 80GB HBM3 | data | 512² of 1024 windows, batch 16, 16 workers, decode on "
+        "device on | 1,500 (1.85 x the model) |  |  | 2026-11-26 | `abc1234` |"
     )
     assert "| 31.2 pages/s |" in lines[4]
     text = "\n".join(lines)
@@ -167,8 +168,8 @@ def test_markdown_rows_have_the_layout_of_the_gpu_table_in_docs():
         and "torch 2.11.0, CUDA 13.0" in text
     )
     assert (
-        "- row 0 (model, 512², bf16-mixed, batch 32, compile on, channels_last off): profile: busy 97%"
-        in text
+        "- row 0 (model, 512², bf16-mixed, batch 32, compile on, channels_last off): profile: "
+        "busy 97%" in text
     )
     assert "Incomplete" not in text
     assert "**Incomplete" in bench_report.markdown_table(sample_report(complete=False))

@@ -49,7 +49,8 @@ def test_bench_colourises_at_each_asked_precision_and_names_it_as_the_other_rows
     ],
 )
 def test_a_cpu_peak_follows_onednns_instruction_limit(isa, peak, monkeypatch):
-    """With ONEDNN_MAX_CPU_ISA below AMX, bf16 runs on AVX512-BF16: its peak is the one to read against."""
+    """With ONEDNN_MAX_CPU_ISA below AMX, bf16 runs on AVX512-BF16: its peak is the one to read
+    against."""
     monkeypatch.setattr(
         sweep, "cpu_capabilities", lambda: {"amx_bf16": True, "avx512_bf16": True, "avx512_f": True}
     )

@@ -1,4 +1,5 @@
-"""The validation grid shows the B&W page the model saw, and generator.pt records a full-colour model."""
+"""The validation grid shows the B&W page the model saw, and generator.pt records a full-colour
+model."""
 
 import lightning as L
 import numpy as np

@@ -1,4 +1,5 @@
-"""Pages already in colour are copied through, byte for byte, in folders and archives; scans are not taken for colour."""
+"""Pages already in colour are copied through, byte for byte, in folders and archives; scans are not
+taken for colour."""
 
 from __future__ import annotations
 

@@ -23,11 +23,11 @@ from mangacolor.models.components import UNetGenerator
 from mangacolor.runtime import devices
 from mangacolor.runtime.fast_path import fast_generator
 
-# The stated bound (docs/benchmarks.md, "CPU fast path"): over a set of pages, bf16 pages differ from
-# float32 pages by a CIEDE2000 of at most 0.25 on average, 1.5 at the 99th percentile of the pixels,
-# and no page by more than 1 on average (one unit is about a just-noticeable difference). Measured
-# here: 0.02 and 0.41; the demo's generator on 187 clip-art pages (AVX512-BF16): 0.05, 0.56 and
-# 0.18 for its worst page. oneDNN's AMX kernels missed it (worst pages 2.8 to 97).
+# The stated bound (docs/benchmarks.md, "CPU fast path"): over a set of pages, bf16 pages differ
+# from float32 pages by a CIEDE2000 of at most 0.25 on average, 1.5 at the 99th percentile of the
+# pixels, and no page by more than 1 on average (one unit is about a just-noticeable difference).
+# Measured here: 0.02 and 0.41; the demo's generator on 187 clip-art pages (AVX512-BF16): 0.05, 0.56
+# and 0.18 for its worst page. oneDNN's AMX kernels missed it (worst pages 2.8 to 97).
 MEAN_DELTA_E00, P99_DELTA_E00, PAGE_DELTA_E00 = 0.25, 1.5, 1.0
 GENERATOR = dict(depth=4, width=16, max_width=64, norm="instance", dropout=0.0, dropout_blocks=0)
 
@@ -59,7 +59,8 @@ def lab(path: Path) -> torch.Tensor:
 
 
 def color(generator: Path, pages: Path, output: Path, **options) -> str:
-    # make_pages draws colour pages, which colourise would copy as they are: colour them all the same.
+    # make_pages draws colour pages, which colourise would copy as they are: colour them all the
+    # same.
     summary = colorize(
         ColorizeSettings(
             generator,
@@ -77,8 +78,8 @@ def color(generator: Path, pages: Path, output: Path, **options) -> str:
     return summary.device
 
 
-# The bf16 pages are coloured in a process of their own with oneDNN held to AVX512-BF16 (no AMX): the
-# path `precision=auto` takes where it picks bf16. oneDNN reads the limit once, before its first
+# The bf16 pages are coloured in a process of their own with oneDNN held to AVX512-BF16 (no AMX):
+# the path `precision=auto` takes where it picks bf16. oneDNN reads the limit once, before its first
 # primitive, so it cannot be set inside this test process. (On an AMX CPU, AMX's kernels returned
 # wrong batches now and then: there auto stays float32, docs/benchmarks.md.)
 BF16_RUN = """
@@ -87,10 +88,12 @@ from pathlib import Path
 from mangacolor.colorize.job import colorize
 from mangacolor.colorize.settings import ColorizeSettings
 generator, pages, output, channels_last = sys.argv[1:]
-summary = colorize(ColorizeSettings(Path(generator), Path(pages), Path(output), format="png", device="cpu",
-                                    num_workers=0, progress=False, precision="bf16-mixed", tile=128,
-                                    tile_overlap=32, channels_last=channels_last, recolor_color_pages=True),
-                   say=lambda message: None)
+settings = ColorizeSettings(
+    Path(generator), Path(pages), Path(output), format="png", device="cpu", num_workers=0,
+    progress=False, precision="bf16-mixed", tile=128, tile_overlap=32,
+    channels_last=channels_last, recolor_color_pages=True,
+)
+summary = colorize(settings, say=lambda message: None)
 print(summary.device)
 """
 
@@ -222,7 +225,8 @@ def test_threads_are_set_as_asked(trained_generator, tmp_path, monkeypatch):
 
 
 class SometimesNaN(torch.nn.Module):
-    """A network whose mixed-precision output is NaN on its first call, as AMX bf16 gave now and then."""
+    """A network whose mixed-precision output is NaN on its first call, as AMX bf16 gave now and
+    then."""
 
     multiple = 16
 

@@ -333,7 +333,8 @@ def test_config_values_are_checked_naming_the_key(tmp_path):
 # ---- compose modes ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def full_color_generator_path(tmp_path_factory) -> Path:
-    """A tiny full-colour generator (L, a, b out), as training writes one with model.generator.out_channels=3."""
+    """A tiny full-colour generator (L, a, b out), as training writes one with
+    model.generator.out_channels=3."""
     from helpers.generators import vivid_unet
 
     return export_generator(

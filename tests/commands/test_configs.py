@@ -76,7 +76,8 @@ def test_the_default_model_is_the_seeds_kind_and_demo_predicts_full_colour(tmp_p
     "experiment,ema_decay", [(None, None), ("seed", None), ("demo", 0.99), ("manga", 0.999)]
 )
 def test_the_training_tricks_are_the_studys_choice(experiment, ema_decay, tmp_path):
-    """docs/quality.md: demo and manga average G's weights over the second half; the rest stays off."""
+    """docs/quality.md: demo and manga average G's weights over the second half; the rest stays
+    off."""
     model = compose_train([f"+experiment={experiment}"] if experiment else [], tmp_path).model
     assert model.ema.decay == ema_decay and model.ema.start_fraction == (0.5 if ema_decay else 0.0)
     assert model.discriminator.spectral_norm is False
@@ -85,8 +86,8 @@ def test_the_training_tricks_are_the_studys_choice(experiment, ema_decay, tmp_pa
 
 def test_the_studys_demo_row_stays_the_recipe_it_measured(tmp_path):
     """The study trains its recipes over +experiment=demo; its base turns the demo's EMA and resize
-    upsampling off again, so the `demo` row is the recipe it started from and the `ema_resize` row the
-    one demo took."""
+    upsampling off again, so the `demo` row is the recipe it started from and the `ema_resize` row
+    the one demo took."""
     study = OmegaConf.load(config_dir() / "study" / "quality.yaml")
     recipes = {recipe.name: list(recipe.overrides) for recipe in study.recipes}
     base = compose_train(list(study.base), tmp_path).model
@@ -97,8 +98,8 @@ def test_the_studys_demo_row_stays_the_recipe_it_measured(tmp_path):
 
 
 def test_the_cpu_experiment_is_the_studys_l1_resize_at_its_budget(tmp_path):
-    """+experiment=cpu trains what the study's `l1_resize` row at 28,800 images measured: the same model
-    and data settings, that many images, on the user's pages instead of the bundled ones."""
+    """+experiment=cpu trains what the study's `l1_resize` row at 28,800 images measured: the same
+    model and data settings, that many images, on the user's pages instead of the bundled ones."""
     study = OmegaConf.load(config_dir() / "study" / "quality.yaml")
     recipes = {recipe.name: list(recipe.overrides) for recipe in study.recipes}
     measured = compose_train([*study.base, *recipes["l1_resize"]], tmp_path)

@@ -34,7 +34,8 @@ def ddp_run(folders: tuple[Path, Path], output: Path, probe: Path, *extra: str):
         "+callbacks.rank_probe.run_dir=${paths.run_dir}",
         *extra,
     ]
-    # tests/ for the probe, before what the tests inherited (a worktree's src/ must stay the code that runs).
+    # tests/ for the probe, before what the tests inherited (a worktree's src/ must stay the code
+    # that runs).
     python_path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     result = run_cli(
         args, cwd=output.parent, env={"PYTHONPATH": python_path, "OMP_NUM_THREADS": "1"}
@@ -119,8 +120,9 @@ def test_two_cpu_processes_shard_pages_share_one_run_folder_and_resume(tmp_path)
 
 @pytest.mark.slow
 def test_two_cpu_processes_train_with_every_training_trick_on(tmp_path):
-    """The average of G is in no gradient all-reduce (requires_grad False) and spectral norm's vectors
-    are buffers: with both, and the warm-up and ramp, the ranks still end with the same weights."""
+    """The average of G is in no gradient all-reduce (requires_grad False) and spectral norm's
+    vectors are buffers: with both, and the warm-up and ramp, the ranks still end with the same
+    weights."""
     train, val = tmp_path / "pages" / "train", tmp_path / "pages" / "val"
     make_pages(train, TRAIN_PAGES, (48, 40), seed=1)
     make_pages(val, 4, (44, 44), seed=2)

@@ -9,11 +9,11 @@ its config key after the command's own checks for train and bench. A row the par
 fails, so a newly documented option cannot slip past.
 
 The tables' shape, for whoever edits the docs:
-  | option | default | values | meaning |      one backticked key per row, as typed after the command;
-                                               default: one backticked value, or `required`;
-                                               values: every backticked value in the cell is tested
-  | group | options | what it sets |           one backticked group (`+debug` where it needs the +);
-                                               options: every backticked option is tested
+  | option | default | values | meaning |   one backticked key per row, as typed after the command;
+                                            default: one backticked value, or `required`;
+                                            values: every backticked value in the cell is tested
+  | group | options | what it sets |        one backticked group (`+debug` where it needs the +);
+                                            options: every backticked option is tested
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def backticked(cell: str) -> list[str]:
 
 
 def read_tables(command: str, text: str, page: str) -> tuple[list[Option], list[str]]:
-    """(options, problems): every row of the page's option and group tables, or why it cannot be read."""
+    """(options, problems): every row of the page's option and group tables, or why it cannot be
+    read."""
     options, problems = [], []
     lines = text.splitlines()
     header = None
@@ -104,7 +105,8 @@ def read_tables(command: str, text: str, page: str) -> tuple[list[Option], list[
             if first in ("option", "group"):
                 if line.strip() not in (OPTION_HEADER, GROUP_HEADER):
                     problems.append(
-                        f"{where}: an option table must start {OPTION_HEADER} or {GROUP_HEADER}, got {line!r}"
+                        f"{where}: an option table must start {OPTION_HEADER} or {GROUP_HEADER}, "
+                        f"got {line!r}"
                     )
                     header = "unreadable"
                 else:
@@ -138,7 +140,8 @@ def read_tables(command: str, text: str, page: str) -> tuple[list[Option], list[
             default = default_cell[1:-1]
         else:
             problems.append(
-                f"{where}: the default must be one backticked value or 'required', got {default_cell!r}"
+                f"{where}: the default must be one backticked value or 'required', got "
+                f"{default_cell!r}"
             )
             continue
         values = tuple(
@@ -175,7 +178,7 @@ def case_id(case) -> str:
     )
 
 
-# ---- the parser itself ------------------------------------------------------------------------------
+# ---- the parser itself ---------------------------------------------------------------------------
 def test_every_table_row_of_the_docs_is_readable():
     assert not PROBLEMS, "\n".join(PROBLEMS)
 
@@ -218,7 +221,7 @@ def test_every_colorize_config_key_is_documented():
     assert config_keys | {"precision"} == keys
 
 
-# ---- composing each documented option ----------------------------------------------------------------
+# ---- composing each documented option ------------------------------------------------------------
 def compose_command(command: str, args: list[str], hydra_config: bool = False) -> DictConfig:
     _, name, quote = COMMANDS[command]
     register_resolvers()
@@ -256,8 +259,8 @@ def needs_cuda(value: Any) -> bool:
 
 # Base arguments each command needs to compose, and where a key is read only in some mode.
 COLORIZE_BASE = {"ckpt_path": "generator.pt", "input": "pages", "output": "coloured"}
-# paths.run_dir stands for the folder Hydra makes for the console script (${hydra:runtime.output_dir},
-# unresolvable outside a Hydra run); the settings record it.
+# paths.run_dir stands for the folder Hydra makes for the console script
+# (${hydra:runtime.output_dir}, unresolvable outside a Hydra run); the settings record it.
 EVAL_BASE = {
     "ckpt_path": "run/checkpoints/last.ckpt",
     "data.test_dir": "held-out",
@@ -265,7 +268,8 @@ EVAL_BASE = {
 }
 EVAL_CONTEXT = {"eval.short_side": {"eval.mode": "page"}}  # read in page mode only
 RUN_SIZE, RUN_WINDOW, MULTIPLE = 256, 512, 32
-# eval's nulls are filled in: the crop from the training run's config, page mode's side from the training size
+# eval's nulls are filled in: the crop from the training run's config, page mode's side from the
+# training size
 EVAL_NULLS = {"data.size": RUN_SIZE, "data.window": RUN_WINDOW, "eval.short_side": RUN_SIZE}
 # eval's keys read from the config itself rather than through the settings builder
 EVAL_FROM_CONFIG = ("ckpt_path", "data.test_dir", "data.train_dir", "eval.device", "precision")
@@ -273,7 +277,8 @@ EVAL_FROM_CONFIG = ("ckpt_path", "data.test_dir", "data.train_dir", "eval.device
 
 @pytest.fixture
 def training_run(tmp_path, monkeypatch) -> Path:
-    """A run folder whose config gives eval its crop, as RUN/.hydra/config.yaml does; cwd beside it."""
+    """A run folder whose config gives eval its crop, as RUN/.hydra/config.yaml does; cwd beside
+    it."""
     hydra_dir = tmp_path / "run" / ".hydra"
     hydra_dir.mkdir(parents=True)
     (hydra_dir / "config.yaml").write_text(f"data:\n  size: {RUN_SIZE}\n  window: {RUN_WINDOW}\n")
@@ -344,7 +349,8 @@ def check_eval(key: str, value: str, expected: Any) -> None:
         return
     settings = EvalSettings.from_config(cfg).for_generator(MULTIPLE, RUN_SIZE)
     if key in EVAL_FROM_CONFIG:
-        return  # read from the config itself, checked above; the settings built from it all the same
+        # Read from the config itself, checked above; the settings built from it all the same.
+        return
     landed = getattr(settings, key.split(".")[-1])
     assert plain(landed) == (
         EVAL_NULLS.get(key) if expected is None and key in EVAL_NULLS else expected
@@ -365,7 +371,7 @@ def test_documented_default_is_the_configs_default(option):
     )
 
 
-# ---- one real console-script call per command, with a documented option ------------------------------
+# ---- one real console-script call per command, with a documented option --------------------------
 @pytest.fixture(scope="module")
 def generator_file(tmp_path_factory) -> Path:
     torch.manual_seed(0)
@@ -456,7 +462,8 @@ def test_train_console_script_takes_documented_options(tmp_path):
 
 
 def test_bench_console_script_takes_documented_options(tmp_path):
-    # +debug=tiny sets float32 itself, after the precision group: bench.precisions asks for bf16 here.
+    # +debug=tiny sets float32 itself, after the precision group: bench.precisions asks for bf16
+    # here.
     result = run_cli(
         [
             "mangacolor-bench",

@@ -1,6 +1,7 @@
-"""mangacolor-eval from the command line, on tiny folders with a tiny checkpoint made here: the printed
-table, the files written (every number checked against a recomputation, tests/helpers/eval_runs.py),
-awkward paths, one clear line on error. The library's tests are in tests/evaluation/."""
+"""mangacolor-eval from the command line, on tiny folders with a tiny checkpoint made here: the
+printed table, the files written (every number checked against a recomputation,
+tests/helpers/eval_runs.py), awkward paths, one clear line on error. The library's tests are in
+tests/evaluation/."""
 
 from __future__ import annotations
 

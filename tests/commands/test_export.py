@@ -1,4 +1,5 @@
-"""mangacolor-export from the command line: the summary line, no overwrite, a bad checkpoint in one line."""
+"""mangacolor-export from the command line: the summary line, no overwrite, a bad checkpoint in one
+line."""
 
 from __future__ import annotations
 

@@ -102,7 +102,8 @@ def test_a_folder_without_image_files_is_an_error_before_any_model_is_built(
 
 
 def test_every_good_page_gives_finite_windows_in_range(hostile):
-    """Odd shapes (1 x 1, 7 x 5, 33 x 4000) through crop, resize and Lab: no NaN reaches a network."""
+    """Odd shapes (1 x 1, 7 x 5, 33 x 4000) through crop, resize and Lab: no NaN reaches a
+    network."""
     cropper = PageCropper(size=32, window=64, colourful_draws=3)
     pages = [
         {"image": read_image(hostile.path(name)), "path": name, "unreadable": []}

@@ -122,7 +122,8 @@ def assert_same_losses(resumed: dict, whole: dict) -> None:
 
 
 def run_printed_command(line: str, cwd: Path, name: str, drop: str = "") -> tuple[int, str, str]:
-    """Run the command a stop or error line ends with, as printed (less the overrides starting with `drop`)."""
+    """Run the command a stop or error line ends with, as printed (less the overrides starting with
+    `drop`)."""
     command = shlex.split(re.search(r"(?:Resume with|with): (mangacolor-train .*)$", line).group(1))
     return finish(
         start([a for a in command[1:] if not (drop and a.startswith(drop))], cwd, name), cwd, name
@@ -227,8 +228,8 @@ def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, pages):
 
     assert returncode == 130, err[-3000:]
     assert (
-        "mangacolor-train: stopped at once by a second Ctrl-C after iteration 3; the checkpoints saved before are "
-        "as they were. Resume with: mangacolor-train " in out
+        "mangacolor-train: stopped at once by a second Ctrl-C after iteration 3; the checkpoints "
+        "saved before are as they were. Resume with: mangacolor-train " in out
     )
     assert "Traceback" not in err
     checkpoints = run_dir / "checkpoints"
@@ -271,7 +272,8 @@ def test_under_ddp_a_signal_to_one_rank_stops_both_at_one_iteration_with_one_che
 
     assert returncode == 143, err[-4000:]
     ranks = [json.loads((probe / f"rank{r}.json").read_text()) for r in (0, 1)]
-    # Held after iteration 3: the ranks compare notes at 4 (check_every=2), validate (due at 4), stop.
+    # Held after iteration 3: the ranks compare notes at 4 (check_every=2), validate (due at 4),
+    # stop.
     assert [r["iteration"] for r in ranks] == [4, 4]
     assert ranks[0]["weights_sum"] == pytest.approx(ranks[1]["weights_sum"], rel=1e-9)
     assert STOP_LINE.search(out).group(1, 2) == ("SIGTERM", "4")
@@ -432,6 +434,7 @@ def test_keep_last_keeps_exactly_the_newest_k_iteration_checkpoints(tmp_path, pa
         checkpoints / "last.ckpt", checkpoints / "iter_0000005.ckpt"
     )  # a link, not a copy
     assert [iteration_of(checkpoints / n) for n in ("iter_0000004.ckpt", "best.ckpt")] == [4, 5]
-    # The size the free-space check planned with is the size written, give or take Lightning's extras.
+    # The size the free-space check planned with is the size written, give or take Lightning's
+    # extras.
     planned = float(re.search(r"checkpoints: about ([\d.]+) MB each", out + err).group(1)) * 1e6
     assert planned == pytest.approx((checkpoints / "iter_0000005.ckpt").stat().st_size, rel=0.1)

@@ -111,7 +111,8 @@ def run_until_paused_then_kill(args: list[str], tmp_path: Path, name: str, pause
         while not marker.exists():
             if process.poll() is not None:
                 pytest.fail(
-                    f"{name} ended (rc {process.returncode}) before pausing:\n{log.read_text()[-3000:]}"
+                    f"{name} ended (rc {process.returncode}) before "
+                    f"pausing:\n{log.read_text()[-3000:]}"
                 )
             if time.monotonic() > deadline:
                 pytest.fail(f"{name} never paused:\n{log.read_text()[-3000:]}")

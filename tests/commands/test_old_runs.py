@@ -1,4 +1,5 @@
-"""Runs written before the package layout moved (tests/fixtures/pre_layout_run/) still load and resume.
+"""Runs written before the package layout moved (tests/fixtures/pre_layout_run/) still load and
+resume.
 
 Lightning keys callback and datamodule state by class name and silently drops state it cannot
 place, so only a checkpoint written by the old code shows that a move kept everything.
@@ -31,7 +32,8 @@ def loss_rows(metrics_csv: Path) -> dict[int, dict[str, float]]:
 def test_an_old_checkpoint_resumes_exactly_where_the_old_code_went_on(tmp_path):
     pages = tmp_path / "pages"
     shutil.copytree(OLD_RUN / "pages", pages)
-    # The settings the old run was trained with (the defaults of its day), as a user resuming it would keep them.
+    # The settings the old run was trained with (the defaults of its day), as a user resuming it
+    # would keep them.
     result = run_cli(
         [
             "mangacolor-train",

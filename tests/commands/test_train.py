@@ -125,7 +125,8 @@ PRINTED_INPUTS = [
 ]
 
 
-# The printed run costs as much again; tests/data/test_print_styles.py resumes its data stream in a second.
+# The printed run costs as much again; tests/data/test_print_styles.py resumes its data stream in a
+# second.
 @pytest.mark.parametrize(
     "inputs", [[], pytest.param(PRINTED_INPUTS, marks=pytest.mark.slow)], ids=["plain", "printed"]
 )
@@ -172,7 +173,8 @@ def test_a_resume_with_every_training_trick_on_continues_exactly(tmp_path, page_
         "model.adversarial.ramp_fraction=0.5",
     ]
     train_cli(tmp_path, page_folders, *common, "train.iterations=6", out="whole")
-    # The first part runs to 3 of the 6 iterations, so its schedule and average start are those of 6.
+    # The first part runs to 3 of the 6 iterations, so its schedule and average start are those of
+    # 6.
     train_cli(
         tmp_path, page_folders, *common, "train.iterations=6", "trainer.max_steps=6", out="first"
     )
@@ -328,8 +330,8 @@ def test_wheel_ships_configs_and_demo_pages(tmp_path):
             sys.executable,
             "-I",
             "-c",
-            "import sys; sys.path.insert(0, sys.argv[1]); "
-            "from mangacolor.runtime.bundled import config_dir, demo_data_dir; print(config_dir()); print(demo_data_dir())",
+            "import sys; sys.path.insert(0, sys.argv[1]); from mangacolor.runtime.bundled import "
+            "config_dir, demo_data_dir; print(config_dir()); print(demo_data_dir())",
             str(site),
         ],
         cwd=tmp_path,
@@ -362,7 +364,8 @@ def test_the_console_script_reports_a_bad_value_in_one_line(tmp_path):
 
 
 def test_a_callbacks_bad_value_is_one_line_too(tmp_path):
-    """Checked where the callback is built, it still ends the command in one line, not a traceback."""
+    """Checked where the callback is built, it still ends the command in one line, not a
+    traceback."""
     make_pages(tmp_path / "pages", 2)
     result = run_cli(
         [

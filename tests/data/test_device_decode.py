@@ -1,4 +1,5 @@
-"""data.decode_on_device: plain JPEG pages decoded on the device give the batches worker decoding gives."""
+"""data.decode_on_device: plain JPEG pages decoded on the device give the batches worker decoding
+gives."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def mixed_folder(tmp_path: Path) -> Path:
     save(folder, "progressive.jpg", jpeg_bytes(two_tone(36, 52, GREEN, BLUE), progressive=True))
     draw_page(folder / "drawing.png", (44, 30), seed=2)
     save(folder, "cmyk.jpg", jpeg_bytes(two_tone(32, 16, RED, BLUE).convert("CMYK")))
-    # Stored 48 x 24 with a red block top-left; EXIF orientation 6 shows it 24 x 48, block top right.
+    # Stored 48 x 24 with a red block top-left; EXIF orientation 6 shows it 24 x 48, block top
+    # right.
     stored = Image.new("RGB", (48, 24), WHITE)
     stored.paste(RED, (0, 0, 16, 16))
     exif = Image.Exif()
@@ -83,7 +85,8 @@ def assert_same_batch(finished: dict, expected: dict) -> None:
 
 
 def test_padding_a_padded_batch_further_pads_each_page_as_if_alone():
-    """What lets worker-decoded pages join device-decoded ones without their own sizes on the host."""
+    """What lets worker-decoded pages join device-decoded ones without their own sizes on the
+    host."""
     small, large = (
         torch.arange(6, dtype=torch.uint8).view(1, 2, 3),
         torch.arange(20, dtype=torch.uint8).view(1, 4, 5),
@@ -144,7 +147,8 @@ def test_an_exif_rotated_jpeg_comes_out_turned(mixed_folder):
 
 
 def damaged_past_its_header() -> bytes:
-    """A JPEG whose header is fine and that ends properly, with marker bytes in the middle of its scan."""
+    """A JPEG whose header is fine and that ends properly, with marker bytes in the middle of its
+    scan."""
     data = bytearray(noisy_jpeg())
     middle = len(data) // 2
     data[middle : middle + 64] = b"\xff" * 64

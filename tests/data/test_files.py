@@ -1,4 +1,5 @@
-"""Finding and decoding page files: awkward files load correctly, hostile ones are refused clearly."""
+"""Finding and decoding page files: awkward files load correctly, hostile ones are refused
+clearly."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def test_every_good_file_decodes_to_its_size_orientation_and_colours(hostile):
             or tuple(image.shape[1:]) != expected.size
         ):
             problems.append(
-                f"{printable(name)}: got {image.dtype} {tuple(image.shape)}, expected (3, *{expected.size})"
+                f"{printable(name)}: got {image.dtype} {tuple(image.shape)}, expected (3, "
+                f"*{expected.size})"
             )
             continue
         for y, x, rgb in expected.probes:

@@ -88,7 +88,7 @@ def peak_frequency(values: torch.Tensor) -> float:
     return float(torch.sqrt(fy[row, 0] ** 2 + fx[0, col] ** 2))
 
 
-# ---- each style makes what it claims ---------------------------------------------------------------
+# ---- each style makes what it claims -------------------------------------------------------------
 def test_plain_is_the_windows_own_lightness():
     rgb = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(0))
     out = print_windows(rgb, ["plain", "plain"], torch.ones(2), torch.Generator(), PrintSettings())
@@ -97,8 +97,9 @@ def test_plain_is_the_windows_own_lightness():
 
 @pytest.mark.parametrize("kind", ["round", "square", "lines", "hatching"])
 def test_screentone_is_ink_on_paper_and_its_coverage_follows_lightness(kind):
-    """Flat patches of five greys: each patch is black ink and white paper only (bar the pixels a dot's
-    edge cuts), and its ink covers (white - L) / (white - black) of it, the linear tone curve."""
+    """Flat patches of five greys: each patch is black ink and white paper only (bar the pixels a
+    dot's edge cuts), and its ink covers (white - L) / (white - black) of it, the linear tone
+    curve."""
     greys = [0.2, 0.35, 0.5, 0.65, 0.8]
     rgb = torch.cat([flat_grey_page(g, 96) for g in greys], dim=-1)
     page = grey_values(
@@ -260,7 +261,8 @@ def test_scan_degradations_blur_noise_and_compress_the_page():
 
 
 def test_grey_jpeg_matches_libjpeg():
-    """The codec behind the JPEG artefacts is baseline JPEG: within a level of Pillow's on average."""
+    """The codec behind the JPEG artefacts is baseline JPEG: within a level of Pillow's on
+    average."""
     generator = torch.Generator().manual_seed(0)
     image = torch.nn.functional.interpolate(
         torch.rand(1, 1, 12, 12, generator=generator), size=(96, 96), mode="bicubic"
@@ -277,7 +279,7 @@ def test_grey_jpeg_matches_libjpeg():
         assert float((ours - image[0, 0]).abs().mean()) > 0  # it did compress
 
 
-# ---- randomness -------------------------------------------------------------------------------------
+# ---- randomness ----------------------------------------------------------------------------------
 def test_the_same_seed_gives_the_same_page_and_another_seed_another():
     rgb = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     for style in STYLES[1:]:
@@ -300,7 +302,7 @@ def test_every_style_but_plain_has_a_renderer():
     assert set(RENDERERS) == set(STYLES) - {PLAIN}
 
 
-# ---- the data module ---------------------------------------------------------------------------------
+# ---- the data module -----------------------------------------------------------------------------
 @pytest.fixture
 def styled(tmp_path):
     make_pages(tmp_path / "train", 8, (72, 60), seed=1)

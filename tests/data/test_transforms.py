@@ -128,8 +128,8 @@ def test_resize_weights_shrink_and_enlarge_as_colourise_does():
 
 
 def test_native_windows_are_the_croppers_windows():
-    """Same draws in the same order: the native windows, shrunk, are the cropper's own windows (up to
-    the two antialiasing filters) and mirrored alike; the windows stream is untouched."""
+    """Same draws in the same order: the native windows, shrunk, are the cropper's own windows (up
+    to the two antialiasing filters) and mirrored alike; the windows stream is untouched."""
     from mangacolor.data.transforms import PageCropper
 
     generator = torch.Generator().manual_seed(3)

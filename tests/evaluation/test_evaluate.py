@@ -1,7 +1,7 @@
 """mangacolor.evaluation.evaluate end to end, on tiny folders with a tiny checkpoint made here: page
-and crop modes, compose modes, Lightning checkpoints, hostile folders, limits, progress and failures,
-every number checked against a recomputation (tests/helpers/eval_runs.py). The console script's own
-tests are in tests/commands/test_eval.py."""
+and crop modes, compose modes, Lightning checkpoints, hostile folders, limits, progress and
+failures, every number checked against a recomputation (tests/helpers/eval_runs.py). The console
+script's own tests are in tests/commands/test_eval.py."""
 
 from __future__ import annotations
 
@@ -184,7 +184,8 @@ def test_page_mode_scores_whole_pages_as_colorize_colours_them_from_a_lightning_
     payload = evaluate_config(cfg)
     metrics, rows = read_outputs(out)
     assert payload["images"] == metrics["images"] == 5 and metrics["settings"]["mode"] == "page"
-    # This checkpoint records no training size: colorize's fallback, the generator's multiple (2**3).
+    # This checkpoint records no training size: colorize's fallback, the generator's multiple
+    # (2**3).
     assert metrics["settings"]["short_side"] == 8
     assert {(row["height"], row["width"]) for row in rows} == {("40", "44"), ("37", "50")}
     assert "mean_ab" not in metrics["overall"] and metrics["mean_ab_baseline"] is None
@@ -198,8 +199,8 @@ def test_page_mode_scores_whole_pages_as_colorize_colours_them_from_a_lightning_
 
 
 def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_out):
-    """Working size from the checkpoint's training size (or eval.short_side), the mean-ab baseline shown
-    lightness-preserving too, and the model's numbers those of colorize's own output pages."""
+    """Working size from the checkpoint's training size (or eval.short_side), the mean-ab baseline
+    shown lightness-preserving too, and the model's numbers those of colorize's own output pages."""
     from mangacolor.colorize.job import colorize
     from mangacolor.colorize.settings import ColorizeSettings
 
@@ -237,8 +238,9 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
         short_side=SIZE,
     )
 
-    # The pages mangacolor-colorize writes (PNG, so only uint8 rounding apart) score what eval reported.
-    # (The held-out pages are in colour: colourise would copy them unless told to recolour them.)
+    # The pages mangacolor-colorize writes (PNG, so only uint8 rounding apart) score what eval
+    # reported. (The held-out pages are in colour: colourise would copy them unless told to recolour
+    # them.)
     colored = tmp_path / "coloured"
     colorize(
         ColorizeSettings.from_config(
@@ -332,7 +334,8 @@ def test_limit_and_bf16_precision(tmp_path, tiny_run, held_out):
 
 
 def test_progress_in_a_log_is_a_few_plain_lines(tmp_path, tiny_run, held_out, capsys):
-    """stderr is not a terminal here: plain lines with the count and the running dE00, no redrawn bar."""
+    """stderr is not a terminal here: plain lines with the count and the running dE00, no redrawn
+    bar."""
     cfg = compose_eval(
         [
             f"ckpt_path={tiny_run / 'checkpoints' / 'generator.pt'}",
@@ -346,7 +349,8 @@ def test_progress_in_a_log_is_a_few_plain_lines(tmp_path, tiny_run, held_out, ca
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("mangacolor-eval: ")]
     assert "\r" not in err
-    # A line every twentieth of the images: here every one of the six (the first is the unreadable file).
+    # A line every twentieth of the images: here every one of the six (the first is the unreadable
+    # file).
     assert [line.split(",")[0] for line in lines] == [
         f"mangacolor-eval: {n}/6 ({100 * n / 6:.0f}%)" for n in range(1, 7)
     ]
@@ -446,7 +450,8 @@ def test_a_failed_evaluation_leaves_its_folder_free_for_a_retry(
 
 
 def test_crop_mode_gives_training_validations_numbers(tmp_path, held_out):
-    """Eval and validation share the crop and the metric functions: same checkpoint, same numbers."""
+    """Eval and validation share the crop and the metric functions: same checkpoint, same
+    numbers."""
     from mangacolor.data.datamodule import PagesDataModule
     from mangacolor.models.pix2pix import Pix2Pix
     from mangacolor.models.validation import validation_scalars
@@ -490,7 +495,8 @@ def test_crop_mode_gives_training_validations_numbers(tmp_path, held_out):
     overall = evaluate_config(cfg)["overall"]
     assert overall["model"]["ab_l1"] == pytest.approx(validation["ab_l1"], abs=1e-4)
     assert overall["grey"]["ab_l1"] == pytest.approx(validation["grey_ab_l1"], abs=1e-4)
-    # Validation's truth is RGB rebuilt from (L, ab); eval's is the page itself: a float32 round trip apart.
+    # Validation's truth is RGB rebuilt from (L, ab); eval's is the page itself: a float32 round
+    # trip apart.
     assert overall["model"]["psnr"] == pytest.approx(validation["psnr"], abs=1e-3)
     assert overall["grey"]["psnr"] == pytest.approx(validation["grey_psnr"], abs=1e-3)
 

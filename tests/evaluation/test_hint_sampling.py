@@ -48,7 +48,7 @@ def test_smaller_sets_are_the_first_hints_of_larger_ones():
     lab = lab_page()
     sets = hint_sets(lab, "p.png", [0, 1, 2, 5, 10, 20, 50])
     assert not sets[0]
-    for small, large in zip([1, 2, 5, 10, 20], [2, 5, 10, 20, 50]):
+    for small, large in zip([1, 2, 5, 10, 20], [2, 5, 10, 20, 50], strict=True):
         assert sets[large].marks[:small] == sets[small].marks
     # Drawn on their own, each count gives the same set as cut from the largest.
     assert sample_page_hints(lab, "p.png", 5) == sets[5]

@@ -1,5 +1,6 @@
 """mangacolor-eval's input styles: held-out colour pages printed as B&W pages by training's
-synthesis, scored against the truth with the B&W page as a baseline, at page size and reading scale."""
+synthesis, scored against the truth with the B&W page as a baseline, at page size and reading
+scale."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ def test_page_mode_scores_b_and_w_pages_against_the_b_and_w_page_at_both_scales(
     for predictor in ("model", "grey", "bw", "model@reading", "grey@reading", "bw@reading"):
         assert set(overall[predictor]) >= {"delta_e_2000", "ssim", "colourfulness_ratio"}, predictor
     assert overall["bw"]["colourfulness"] < 1.0  # the B&W page holds no colour
-    # grey keeps the true L: closer to the truth than the printed page, whose tones became ink and paper
+    # grey keeps the true L: closer to the truth than the printed page, whose tones became ink and
+    # paper
     assert overall["grey"]["delta_e_2000"] < overall["bw"]["delta_e_2000"]
     again = evaluate_config(compose_eval(base, tmp_path / "again"))["overall"]
     assert (

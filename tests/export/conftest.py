@@ -1,5 +1,6 @@
-"""Tiny generators (an ab one and a full-colour one), their generator.pt and their exports, made once
-per session: an export traces and translates the network, which takes seconds even when tiny."""
+"""Tiny generators (an ab one and a full-colour one), their generator.pt and their exports, made
+once per session: an export traces and translates the network, which takes seconds even when
+tiny."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """mangacolor-colorize with an exported .onnx file gives the pages it gives with generator.pt: the
-same tiles, compose modes and archives, within one uint8 level per channel (the two runtimes' float32
-sums differ by ~1e-6 on the scaled output; a rounding at .5 can then tip one level)."""
+same tiles, compose modes and archives, within one uint8 level per channel (the two runtimes'
+float32 sums differ by ~1e-6 on the scaled output; a rounding at .5 can then tip one level)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ TOLERANCE = 1  # uint8 levels, per channel
 
 
 def pages(folder: Path) -> Path:
-    """Black-and-white pages: line art on paper (ink), grey tones, and a tall strip that is tiled."""
+    """Black-and-white pages: line art on paper (ink), grey tones, and a tall strip that is
+    tiled."""
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)
     ink = np.full((90, 70), 255, np.uint8)

@@ -1,5 +1,6 @@
 """mangacolor-export's library: the exported files reproduce the PyTorch generator on pages of sizes
-it was not checked on, the JSON says how to use them, and nothing is written over or written wrong."""
+it was not checked on, the JSON says how to use them, and nothing is written over or written
+wrong."""
 
 from __future__ import annotations
 

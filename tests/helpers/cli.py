@@ -18,8 +18,9 @@ BIN = Path(sys.executable).parent
 def run_cli(
     args: list[str], cwd: Path, timeout: int = 300, env: dict | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:
-    """Run one of the installed console scripts from `cwd`; fail the test with its output when it exits
-    with an error. `check=False` is for a test that expects the failure and reads it from the result."""
+    """Run one of the installed console scripts from `cwd`; fail the test with its output when it
+    exits with an error. `check=False` is for a test that expects the failure and reads it from the
+    result."""
     full_env = {**os.environ, "HYDRA_FULL_ERROR": "1", **(env or {})}
     result = subprocess.run(
         [str(BIN / args[0]), *args[1:]],

@@ -58,12 +58,14 @@ def compose_eval(overrides: list[str], run_dir: Path) -> DictConfig:
 
 
 def evaluate_config(cfg):
-    """The library as mangacolor-eval calls it: the settings from the config, then the evaluation."""
+    """The library as mangacolor-eval calls it: the settings from the config, then the
+    evaluation."""
     return evaluate(EvalSettings.from_config(cfg))
 
 
 def make_tiny_run(folder: Path) -> Path:
-    """RUN/checkpoints/generator.pt of a random tiny U-Net, and RUN/.hydra/config.yaml as training writes it."""
+    """RUN/checkpoints/generator.pt of a random tiny U-Net, and RUN/.hydra/config.yaml as training
+    writes it."""
     torch.manual_seed(0)
     generator = UNetGenerator(**GENERATOR)
     with (

@@ -26,7 +26,8 @@ class KnownColor(nn.Module):
     them, exactly like a well-trained full-colour network on line art and screentone.
 
     soften: a Gaussian sigma (working pixels) by which its copy of the lines is blurrier than its
-    input (a network whose lines come out wider); flat: no copy of the page at all (the colour alone).
+    input (a network whose lines come out wider); flat: no copy of the page at all (the colour
+    alone).
     """
 
     multiple = 16
@@ -52,8 +53,8 @@ TINY = dict(depth=4, width=8, max_width=16)
 
 
 def vivid_unet(out_channels: int = 2, seed: int = 0) -> UNetGenerator:
-    """A tiny random U-Net whose head is scaled up, so it predicts strong (often out-of-gamut) colour;
-    out_channels=3 makes it a full-colour generator."""
+    """A tiny random U-Net whose head is scaled up, so it predicts strong (often out-of-gamut)
+    colour; out_channels=3 makes it a full-colour generator."""
     torch.manual_seed(seed)
     generator = UNetGenerator(**TINY, out_channels=out_channels)
     with torch.no_grad():

@@ -37,7 +37,8 @@ RED, GREEN, BLUE, WHITE, BLACK = (
 
 @dataclass(frozen=True)
 class Good:
-    """A file that must decode to `size` (height, width) showing `probes` [(y, x, rgb)] within `tolerance`."""
+    """A file that must decode to `size` (height, width) showing `probes` [(y, x, rgb)] within
+    `tolerance`."""
 
     size: tuple[int, int]
     probes: tuple[tuple[int, int, tuple[int, int, int]], ...] = ()
@@ -155,7 +156,8 @@ def _write_good(h: HostileFolder) -> None:
     )
     h.good["palette.gif"] = Good((12, 16), halves_probes(16, 12, RED, GREEN))
 
-    # 16 bits: 65535 is white and 32896 mid grey; a dark 16-bit page stays dark (not x256 too bright).
+    # 16 bits: 65535 is white and 32896 mid grey; a dark 16-bit page stays dark (not x256 too
+    # bright).
     grey16 = np.zeros((12, 16), np.uint16)
     grey16[:, 8:] = 65535
     grey16[:6, :8] = 32896
@@ -224,7 +226,8 @@ def _write_good(h: HostileFolder) -> None:
             save(f, name, image)
         h.good[name] = Good((16, 32), halves_probes(32, 16, GREEN, RED), 14)
 
-    # A name whose bytes are not UTF-8 (Latin-1 from an old archive): Linux allows it, others may not.
+    # A name whose bytes are not UTF-8 (Latin-1 from an old archive): Linux allows it, others may
+    # not.
     raw_name = b"latin1 caf\xe9.png"
     try:
         save(f, raw_name, two_tone(16, 12, RED, GREEN))
@@ -242,7 +245,8 @@ def _write_bad(h: HostileFolder, outside: Path) -> None:
     save(
         f,
         "saved web page.jpg",
-        b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body>gone</body></html>\n",
+        b"<!DOCTYPE html>\n"
+        b"<html><head><title>404 Not Found</title></head><body>gone</body></html>\n",
     )
     h.unreadable["saved web page.jpg"] = ("HTML",)
 

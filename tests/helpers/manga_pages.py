@@ -1,4 +1,5 @@
-"""Black-and-white and colour pages drawn for the compose and page-kind tests, as a scan would give them.
+"""Black-and-white and colour pages drawn for the compose and page-kind tests, as a scan would give
+them.
 
 Every page is uint8 RGB (3, H, W). Shapes are outlined in black ink on white paper; what fills
 them says what kind of page it is: clustered-dot screentone (binary at the pixel scale), flat
@@ -34,7 +35,8 @@ def _shapes(
 
 
 def _outlined(height: int, width: int, seed: int, fill) -> np.ndarray:
-    """Shapes drawn in order, each filled by `fill(mask, index)` -> (H, W) grey values, then outlined."""
+    """Shapes drawn in order, each filled by `fill(mask, index)` -> (H, W) grey values, then
+    outlined."""
     grey = np.full((height, width), float(PAPER))
     for index, (kind, box) in enumerate(_shapes(height, width, seed)):
         mask_image = Image.new("L", (width, height), 0)
@@ -50,7 +52,8 @@ def _outlined(height: int, width: int, seed: int, fill) -> np.ndarray:
 def clustered_dots(
     height: int, width: int, darkness: float, period: float, angle: float = 45.0
 ) -> np.ndarray:
-    """A halftone screen of round clustered dots: True where the ink is, covering about `darkness`."""
+    """A halftone screen of round clustered dots: True where the ink is, covering about
+    `darkness`."""
     y, x = np.mgrid[0:height, 0:width].astype(float)
     theta = math.radians(angle)
     u = (x * math.cos(theta) + y * math.sin(theta)) * 2 * math.pi / period
@@ -100,7 +103,8 @@ def flat_tone_page(height: int = 240, width: int = 180, seed: int = 0) -> torch.
 
 
 def grey_page(height: int = 240, width: int = 180, seed: int = 0) -> torch.Tensor:
-    """Continuous grey tones, as a grey scan of painted art: smooth shading everywhere, a few lines."""
+    """Continuous grey tones, as a grey scan of painted art: smooth shading everywhere, a few
+    lines."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(float)
     grey = 150 + 60 * (y / height) - 40 * (x / width)
@@ -167,7 +171,8 @@ def jpeg(page: torch.Tensor, quality: int = 75) -> torch.Tensor:
 
 
 def yellowed(page: torch.Tensor, paper=(246, 233, 196)) -> torch.Tensor:
-    """Old paper: the white takes a yellow-brown tint, ink stays near black (a multiplicative tint)."""
+    """Old paper: the white takes a yellow-brown tint, ink stays near black (a multiplicative
+    tint)."""
     tint = torch.tensor(paper, dtype=torch.float64).view(3, 1, 1) / 255
     return (page.double() * tint + 6).round().clamp(0, 255).to(torch.uint8)
 
@@ -178,8 +183,9 @@ def cast(page: torch.Tensor, shift=(7, 0, -7)) -> torch.Tensor:
 
 
 def fringed(page: torch.Tensor) -> torch.Tensor:
-    """A scanner's colour fringes: red sampled half a pixel right of green and blue half a pixel left
-    (a one-pixel misregistration between red and blue), so every line gets red and cyan edges."""
+    """A scanner's colour fringes: red sampled half a pixel right of green and blue half a pixel
+    left (a one-pixel misregistration between red and blue), so every line gets red and cyan
+    edges."""
     out, wide = page.clone(), page.float()
     out[0] = ((wide[0] + torch.roll(wide[0], 1, dims=1)) / 2).round().to(torch.uint8)
     out[2] = ((wide[2] + torch.roll(wide[2], -1, dims=1)) / 2).round().to(torch.uint8)

@@ -1,4 +1,5 @@
-"""compose=ink|predicted|lightness|auto: the colour under the ink, no halo, no double shading, descreen."""
+"""compose=ink|predicted|lightness|auto: the colour under the ink, no halo, no double shading,
+descreen."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def distance_to_ink(page: torch.Tensor, reach: int = 16) -> torch.Tensor:
 
 
 def naive_multiply(generator, page: torch.Tensor) -> torch.Tensor:
-    """The prediction enlarged and multiplied by the page as it is, with no lift: what `ink` avoids."""
+    """The prediction enlarged and multiplied by the page as it is, with no lift: what `ink`
+    avoids."""
     colorizer = PageColorizer(generator, short_side=SHORT_SIDE, precision="32-true")
     lightness = rgb_to_scaled_lab(uint8_to_unit(page)[None])[0]
     [prediction] = colorizer._predict_working([colorizer._to_working(lightness)])
@@ -103,7 +105,8 @@ def test_ink_keeps_ink_black_and_lines_pixel_sharp_while_colouring_paper():
     assert (
         result[:, paper].float() - skin
     ).abs().max() <= 1.0  # every paper pixel, even next to a line, takes the colour
-    # Pixel-sharp: between the two, the result is the colour times the page's own grey, pixel by pixel.
+    # Pixel-sharp: between the two, the result is the colour times the page's own grey, pixel by
+    # pixel.
     expected = (torch.tensor(SKIN).view(3, 1, 1) * page.float()).round()
     assert (result.float() - expected).abs().max() <= 1.0
     # The mode exists because keeping the page's L cannot colour paper: lightness leaves it white.
@@ -175,7 +178,8 @@ def test_descreen_smooths_screentone_into_its_tone_and_keeps_the_lines():
         smooth[..., 60:220, 145:205], lightness[..., 60:220, 145:205], atol=1e-4
     )  # flat tone too
     assert torch.equal(descreen(lightness, 0), lightness)
-    # Lettering is drawn ink, though its counters and dots are as small as a screen's dots and holes.
+    # Lettering is drawn ink, though its counters and dots are as small as a screen's dots and
+    # holes.
     letters = Image.new("L", (200, 40), 255)
     draw = ImageDraw.Draw(letters)
     for x in range(8, 150, 16):  # a word of o's: rings with small counters

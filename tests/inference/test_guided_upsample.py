@@ -50,7 +50,10 @@ def test_guided_keeps_colour_off_the_paper_beyond_a_line_better_than_bilinear():
     assert paper_guided < 0.35 * paper_bilinear, (paper_guided, paper_bilinear)
     # The paper 1-7 px past the line, column by column: how far from grey (max - min of RGB).
     beyond = slice(size[1] // 2 + 3, size[1] // 2 + 10)
-    tint = lambda rgb: (rgb[0].amax(0) - rgb[0].amin(0)).amax(0)[beyond]
+
+    def tint(rgb):
+        return (rgb[0].amax(0) - rgb[0].amin(0)).amax(0)[beyond]
+
     assert tint(bilinear).max() > 0.03
     assert tint(guided).sum() < 0.3 * tint(bilinear).sum()
 

@@ -22,7 +22,8 @@ from mangacolor.models.components import UNetGenerator
 
 
 def tiny_generator(vivid: bool = False, seed: int = 0) -> UNetGenerator:
-    """A small random U-Net; `vivid` scales its head so it predicts strong, often out-of-gamut colour."""
+    """A small random U-Net; `vivid` scales its head so it predicts strong, often out-of-gamut
+    colour."""
     torch.manual_seed(seed)
     generator = UNetGenerator(depth=4, width=8, max_width=16)
     if vivid:
@@ -42,7 +43,8 @@ def lab_lightness(page: torch.Tensor) -> torch.Tensor:
 
 
 class TileConstant(nn.Module):
-    """Worst case for seams: each tile gets one flat colour, its mean lightness, unlike its neighbours'."""
+    """Worst case for seams: each tile gets one flat colour, its mean lightness, unlike its
+    neighbours'."""
 
     multiple = 16
 

@@ -54,7 +54,9 @@ def test_bilinear_is_the_default_and_colours_exactly_as_before():
     )
     assert PageColorizer(generator, 64).upsample == "bilinear"
     names = list(recorded["pages"])
-    for name, result in zip(names, colorizer.color([recorded["pages"][name] for name in names])):
+    for name, result in zip(
+        names, colorizer.color([recorded["pages"][name] for name in names]), strict=True
+    ):
         assert torch.equal(result, recorded["coloured"][name]), name
 
 
@@ -77,7 +79,10 @@ def test_guided_keeps_the_predicted_colour_off_the_paper_beside_the_outline():
         colorizer = PageColorizer(ColorsMidTones(), 24, precision="32-true", upsample=mode)
         results[mode] = colorizer.color([page])[0].float()
     paper_beside = (slice(None), slice(30, 66), slice(71, 75))  # 1-4 px outside the outline
-    tint = lambda rgb: (rgb[paper_beside].amax(0) - rgb[paper_beside].amin(0)).mean()
+
+    def tint(rgb):
+        return (rgb[paper_beside].amax(0) - rgb[paper_beside].amin(0)).mean()
+
     assert tint(results["bilinear"]) > 4.0
     assert tint(results["guided"]) < 0.25 * tint(results["bilinear"])
 

@@ -1,4 +1,5 @@
-"""What a page is: already in colour, black-and-white ink (screentone, lines, flat tone), or grey tones."""
+"""What a page is: already in colour, black-and-white ink (screentone, lines, flat tone), or grey
+tones."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def test_black_and_white_scans_are_not_taken_for_colour(name):
 
 
 def test_the_tint_is_what_is_taken_away_not_the_colour():
-    # Strong yellowing is still no colour, while a red area a tenth of the page is, on yellowed paper too.
+    # Strong yellowing is still no colour, while a red area a tenth of the page is, on yellowed
+    # paper too.
     page = m.screentone_page()
     assert not is_color_page(m.yellowed(page, paper=(250, 220, 150)))
     stamped = page.clone()

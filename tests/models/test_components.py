@@ -82,7 +82,8 @@ def test_resize_upsampling_leaves_no_checkerboard_where_transposed_convs_draw_on
 
 def test_resize_head_sees_the_input_at_full_resolution():
     # With the head's conv reading only the input channel (a centre tap), the output is the input
-    # pixel for pixel: a one-pixel detail, finer than any encoder level, reaches the output as it is.
+    # pixel for pixel: a one-pixel detail, finer than any encoder level, reaches the output as it
+    # is.
     generator = UNetGenerator(depth=4, width=8, max_width=32, dropout=0.0, upsample="resize").eval()
     conv = generator.head[0]
     with torch.no_grad():

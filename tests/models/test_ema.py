@@ -22,7 +22,8 @@ TINY_D = dict(channels=[8, 16], stride1_channels=16)
 
 
 class Batches(torch.utils.data.IterableDataset):
-    """The same batch every time, so a resumed run (whose loader starts afresh) sees what one run would."""
+    """The same batch every time, so a resumed run (whose loader starts afresh) sees what one run
+    would."""
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(0)
@@ -115,7 +116,8 @@ def test_the_average_is_not_trained_and_follows_the_live_generator_after_each_st
     assert not any(
         id(p) in in_optimizers or p.requires_grad for p in model.generator_ema.parameters()
     )
-    # By hand: a copy for update 1 (start = 0.25 x 4 = 1), then 0.4 of the way to G after each of 2 to 4.
+    # By hand: a copy for update 1 (start = 0.25 x 4 = 1), then 0.4 of the way to G after each of 2
+    # to 4.
     expected = initial
     for update, live in enumerate(snapshots.states, start=1):
         weight = 1.0 if update <= 1 else 0.4
@@ -147,7 +149,8 @@ def test_off_by_default_with_no_second_generator():
     ],
 )
 def test_bad_settings_name_the_key(ema, key):
-    """The model's constructor holds the rule, so every builder of the model (train, the bench) gets it."""
+    """The model's constructor holds the rule, so every builder of the model (train, the bench) gets
+    it."""
     with pytest.raises(ConfigError, match=key):
         Pix2Pix(TINY_G, TINY_D, ema=ema)
 
@@ -211,8 +214,9 @@ def test_without_an_average_the_exports_give_the_trained_generator(tmp_path):
 
 # ---- resuming ------------------------------------------------------------------------------
 def test_a_run_with_an_average_resumes_exactly(tmp_path):
-    """Two iterations, a checkpoint, two more: the same average (and everything else) as four in one go.
-    start_fraction 0.25 of 4: the copy phase ends before the checkpoint, the averaging crosses it."""
+    """Two iterations, a checkpoint, two more: the same average (and everything else) as four in one
+    go. start_fraction 0.25 of 4: the copy phase ends before the checkpoint, the averaging crosses
+    it."""
     options = dict(
         generator=TINY_G,
         discriminator=TINY_D,

@@ -1,4 +1,5 @@
-"""Pix2Pix's fast-path switches, which mangacolor-bench's model rows time: channels_last and compile."""
+"""Pix2Pix's fast-path switches, which mangacolor-bench's model rows time: channels_last and
+compile."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Learning checks: a tiny full-colour model learns to colour white paper that was colour on the page.
+"""Learning checks: a tiny full-colour model learns to colour white paper that was colour on the
+page.
 
 On a B&W page the areas that were coloured are largely paper white: L = 100 holds no chroma, so a
 model that keeps the page's L and predicts ab can only leave them white. A full-colour model
@@ -45,7 +46,8 @@ FILL = (0.9, 0.45, 0.25)  # an orange skin-like tone: L about 63, chroma about 6
 
 def line_art_pages(count: int, generator: torch.Generator) -> tuple[dict, torch.Tensor]:
     """Colour pages of one outlined, filled rectangle each, at random places and sizes, and their
-    B&W input: the ink outline on white. Returns the batch and where the fill is (count, 1, S, S)."""
+    B&W input: the ink outline on white. Returns the batch and where the fill is
+    (count, 1, S, S)."""
     rgb = torch.ones(count, 3, SIZE, SIZE)
     inside = torch.zeros(count, 1, SIZE, SIZE, dtype=torch.bool)
     for i in range(count):
@@ -112,7 +114,7 @@ def test_a_full_colour_model_colours_paper_white_regions_from_the_ink_around_the
     assert chroma(kept_lightness)[inside].mean() < 1.0
 
 
-# ---- screentone, end to end ------------------------------------------------------------------------
+# ---- screentone, end to end ----------------------------------------------------------------------
 NATIVE = 192  # pages' short side where they are printed: a screen's dots are a few pixels here
 WORKING = 64  # the training size, and so colourise's working short side
 CELL = NATIVE // 2  # pages are a grid of cells, a shape in most of them, so no shape hides another
@@ -123,10 +125,10 @@ OUTLINE = 3  # px of ink around each shape
 POOL = 32  # training pages, printed once (printing is the costly part) and cycled through
 ITERATIONS = 300  # at 200, torch seed 1 passed the chroma check by a hair and missed the plain one
 TORCH_SEED = 0  # torch seeds 0, 1 and 2 all pass at 300, with the margins the comments below give
-# conf/data/pages.yaml's printing, with the scan size set to the page's own, so its periods (given for
-# a 1,200 px scan) land on the page as they are, a few pixels, but not all of its ranges: with the
-# finest screens (2-3 px) and the stronger scan blurs (0.6-1.2 px) half the pages' fills printed as
-# grey with almost no paper white left, which is not the case in point. The paper is scanned pure
+# conf/data/pages.yaml's printing, with the scan size set to the page's own, so its periods (given
+# for a 1,200 px scan) land on the page as they are, a few pixels, but not all of its ranges: with
+# the finest screens (2-3 px) and the stronger scan blurs (0.6-1.2 px) half the pages' fills printed
+# as grey with almost no paper white left, which is not the case in point. The paper is scanned pure
 # white (L = 100), where a lightness compose can show no colour; a greyer paper (L 96) holds some:
 # there the plain model's chroma was measured at about 10.
 PRINTING = dataclasses.replace(
@@ -142,8 +144,9 @@ INK_GREY = 0.15  # and this dark is ink: dots, lines and outlines
 def shape_pages(
     count: int, rows: int, cols: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Colour pages (count, 3, rows x CELL, cols x CELL) of white paper with an outlined SKIN ellipse
-    or SKY rectangle of random size and place in most cells, and where the fills are (count, 1, H, W)."""
+    """Colour pages (count, 3, rows x CELL, cols x CELL) of white paper with an outlined SKIN
+    ellipse or SKY rectangle of random size and place in most cells, and where the fills are
+    (count, 1, H, W)."""
     height, width = rows * CELL, cols * CELL
     rgb = torch.ones(count, 3, height, width)
     inside = torch.zeros(count, 1, height, width, dtype=torch.bool)
@@ -332,9 +335,9 @@ def test_a_screentone_model_colours_paper_white_where_a_plain_model_leaves_it_wh
     screentone = colored.results["screentone"]
     assert chroma(lab(screentone))[paper].mean() > 0.5 * truth_chroma
     assert reading_error(screentone) < 0.4 * page_error
-    # The plain model keeps the page's L: its paper white stays white (chroma 1.1-1.3); only the dots
-    # and their grey edges take some colour, so it beats the B&W page by 20-30 % (dE00 17-19), and
-    # the screentone model beats it by far more.
+    # The plain model keeps the page's L: its paper white stays white (chroma 1.1-1.3); only the
+    # dots and their grey edges take some colour, so it beats the B&W page by 20-30 % (dE00 17-19),
+    # and the screentone model beats it by far more.
     plain = colored.results["plain"]
     assert chroma(lab(plain))[paper].mean() < 2.0
     assert reading_error(plain) > 0.6 * page_error

@@ -47,7 +47,8 @@ def network_state(module) -> dict[str, torch.Tensor]:
 
 
 class NaNInjector(Callback):
-    """Fills the lightness of the batches of the given iterations with NaN; notes what each step changed."""
+    """Fills the lightness of the batches of the given iterations with NaN; notes what each step
+    changed."""
 
     def __init__(self, iterations: list[int]):
         self.iterations = set(iterations)
@@ -98,7 +99,8 @@ def nan_run(tmp_path: Path, nan_at: list[int], extra: list[str] = ()) -> tuple[d
 
 @pytest.fixture(params=["host", "device"])
 def mode(request, monkeypatch):
-    """host: the CPU default (unfused Adam, one free host check); device: fused Adam's found_inf, as on a GPU."""
+    """host: the CPU default (unfused Adam, one free host check); device: fused Adam's found_inf, as
+    on a GPU."""
     if request.param == "device":
         adam = torch.optim.Adam
         monkeypatch.setattr(

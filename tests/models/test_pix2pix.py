@@ -77,7 +77,8 @@ def test_bad_hyperparameters_name_the_key(key):
 
 
 def weights_after_two_iterations(monkeypatch, rank: int, global_seed: int) -> list[torch.Tensor]:
-    """Same initial weights and batches; only the rank and the global RNG state before fit differ."""
+    """Same initial weights and batches; only the rank and the global RNG state before fit
+    differ."""
     torch.manual_seed(0)
     model = Pix2Pix(dict(TINY_G, dropout=0.5), TINY_D, iterations=2, log_every=2, seed=7)
     monkeypatch.setattr(Pix2Pix, "global_rank", property(lambda self: rank))
@@ -181,7 +182,8 @@ def test_an_ab_model_builds_exactly_the_networks_it_built_before_the_option():
 
 
 def test_an_ab_model_trains_the_same_on_a_plain_input_as_on_a_batch_without_one():
-    """A plain input is the page's L: the seed's batches and the new ones train bit for bit alike."""
+    """A plain input is the page's L: the seed's batches and the new ones train bit for bit
+    alike."""
 
     class WithPlainInput(OneBatch):
         def __iter__(self):
@@ -283,7 +285,8 @@ def test_the_seed_experiment_builds_the_seeds_networks():
 
 # ---- validation by input style ----------------------------------------------------------
 def styled_batches() -> list[dict]:
-    """Two validation batches: plain pages (input = L) and B&W ones (thresholded L), styles mixed."""
+    """Two validation batches: plain pages (input = L) and B&W ones (thresholded L), styles
+    mixed."""
     from mangacolor.color import rgb_to_scaled_lab
 
     generator = torch.Generator().manual_seed(4)
@@ -447,7 +450,8 @@ def test_an_unknown_style_is_named():
 
 
 def test_best_checkpoints_can_be_chosen_by_delta_e():
-    """For a full-colour model ab-L1 misses errors in L: val/delta_e_2000 is there for the checkpoint monitor."""
+    """For a full-colour model ab-L1 misses errors in L: val/delta_e_2000 is there for the
+    checkpoint monitor."""
     model = Pix2Pix(TINY_G, TINY_D, predicts="lab")
     trainer = L.Trainer(
         accelerator="cpu",

@@ -21,7 +21,8 @@ TINY_D = dict(channels=[8, 16], stride1_channels=16)
 
 
 class SameBatch(torch.utils.data.IterableDataset):
-    """The same batch every time, so a resumed run (whose loader starts afresh) sees what one run would."""
+    """The same batch every time, so a resumed run (whose loader starts afresh) sees what one run
+    would."""
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(0)
@@ -115,7 +116,8 @@ def generator_after(lr_d: float, warmup_fraction: float) -> list[torch.Tensor]:
 
 
 def test_during_the_warm_up_the_generator_learns_from_l1_alone():
-    """Whatever D does (here: another learning rate), G's weights are the same during the warm-up."""
+    """Whatever D does (here: another learning rate), G's weights are the same during the
+    warm-up."""
     warm = [generator_after(lr_d, warmup_fraction=1.0) for lr_d in (2e-4, 2e-2)]
     assert all(torch.equal(a, b) for a, b in zip(*warm, strict=True))
     adversarial = [generator_after(lr_d, warmup_fraction=0.0) for lr_d in (2e-4, 2e-2)]
@@ -261,9 +263,10 @@ def test_every_trick_on_resumes_exactly(tmp_path):
         assert torch.equal(a, b), name
 
 
-# ---- the reconstruction term ----------------------------------------------------------------------
+# ---- the reconstruction term ---------------------------------------------------------------------
 def cie94_by_hue_angle(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
-    """CIE94 written the textbook way, with the hue difference from hue angles (float64), lab2 the reference."""
+    """CIE94 written the textbook way, with the hue difference from hue angles (float64), lab2 the
+    reference."""
     lab1, lab2 = lab1.double(), lab2.double()
     c1, c2 = torch.hypot(lab1[1], lab1[2]), torch.hypot(lab2[1], lab2[2])
     hue_angle = torch.atan2(lab1[2], lab1[1]) - torch.atan2(lab2[2], lab2[1])

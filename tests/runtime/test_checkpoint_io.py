@@ -56,7 +56,8 @@ def trained(tmp_path_factory) -> dict:
 
 
 def booby_trap(source: Path, target: Path, marker: Path) -> Path:
-    """A real checkpoint with the payload added: it looks and loads like ours under plain torch.load."""
+    """A real checkpoint with the payload added: it looks and loads like ours under plain
+    torch.load."""
     checkpoint = torch.load(source, weights_only=True)
     checkpoint["extra"] = WritesAFileWhenUnpickled(marker)
     torch.save(checkpoint, target)

@@ -1,4 +1,5 @@
-"""mangacolor.runtime.overrides: what the console scripts do to their arguments before Hydra parses them."""
+"""mangacolor.runtime.overrides: what the console scripts do to their arguments before Hydra parses
+them."""
 
 from __future__ import annotations
 

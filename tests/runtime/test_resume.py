@@ -1,4 +1,5 @@
-"""Which checkpoint a run continues from: the newest of a folder, and a restarted launch's own folder."""
+"""Which checkpoint a run continues from: the newest of a folder, and a restarted launch's own
+folder."""
 
 from __future__ import annotations
 
@@ -100,7 +101,8 @@ def test_the_resume_command_continues_the_run_in_its_folder_from_its_newest_chec
         words = shlex.split(resume_command(odd))
     finally:
         HydraConfig.instance().cfg = None
-    # The typed overrides, less the old ckpt_path and run folder; then this run's folder and its newest.
+    # The typed overrides, less the old ckpt_path and run folder; then this run's folder and its
+    # newest.
     assert words == [
         "mangacolor-train",
         "+debug=tiny",

@@ -46,7 +46,8 @@ def run_script(
 
 
 def dry_run(name: str, *args: str, **env: str) -> list[list[str]]:
-    """The commands a script would run (DRY_RUN=1 prints them shell-quoted), split as the shell would."""
+    """The commands a script would run (DRY_RUN=1 prints them shell-quoted), split as the shell
+    would."""
     result = run_script(name, *args, env={"DRY_RUN": "1", **env})
     assert result.returncode == 0, result.stderr
     return [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("'")]
@@ -190,7 +191,8 @@ def test_test_gpu_script_runs_the_gpu_tests_of_a_file():
 
 @pytest.mark.slow
 def test_gpu_sweep_runs_at_tiny_sizes_on_the_cpu(tmp_path):
-    """The exact lines of scripts/bench-gpu.sh, shrunk by overrides: a typo costs CI, not a GPU call."""
+    """The exact lines of scripts/bench-gpu.sh, shrunk by overrides: a typo costs CI, not a GPU
+    call."""
     pages, out = tmp_path / "pages", tmp_path / "out"
     make_pages(pages, 6, (48, 40), suffix=".jpg")
     tiny = [

@@ -1,4 +1,5 @@
-"""Bad settings fail at start, before any page is read or model built, with a message naming the key."""
+"""Bad settings fail at start, before any page is read or model built, with a message naming the
+key."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def nothing_built(monkeypatch):
     monkeypatch.setattr(PagesDataModule, "setup", refuse)
 
 
-BAD_VALUES = [  # (override on +debug=tiny: size 32, window 64, depth 5), words the message must hold
+# (override on +debug=tiny: size 32, window 64, depth 5), words the message must hold
+BAD_VALUES = [
     ("data.size=48", "data.size (48) must be a multiple of 2**model.generator.depth (32)"),
     ("data.size=0", "data.size must be positive"),
     ("data.size=abc", "data.size must be a whole number, got 'abc'"),
@@ -93,7 +95,8 @@ MODEL_RULES = [
     ("model.ema.start_fraction=1.0", "model.ema.start_fraction must be in [0, 1), got 1.0"),
     (
         "model.adversarial.warmup_fraction=0.8 model.adversarial.ramp_fraction=0.3",
-        "model.adversarial: warmup_fraction (0.8) and ramp_fraction (0.3) must be >= 0 and add up to at most 1",
+        "model.adversarial: warmup_fraction (0.8) and ramp_fraction (0.3) must be >= 0 and add "
+        "up to at most 1",
     ),
 ]
 
