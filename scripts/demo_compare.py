@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""The end of `make demo`: the B&W page, the demo model's automatic colouring of it, its colouring with
-the bundled hint file (the dots drawn over it) and the true colour page side by side in one picture,
-and ΔE00 of each colouring against the truth beside the B&W page's.
+"""The end of `make demo`: the B&W page, the demo model's automatic colouring of it, its colouring
+with the bundled hint file (the dots drawn over it) and the true colour page side by side in one
+picture, and ΔE00 of each colouring against the truth beside the B&W page's.
 
     python scripts/demo_compare.py BW_PAGE AUTOMATIC_PAGE HINTED_PAGE HINT_FILE TRUE_PAGE PICTURE.png
 
-ΔE00 is given at the page's own size and at reading scale (area-shrunk as mangacolor-eval does), where
-screentone dots blend into the tone a reader sees.
-"""
+ΔE00 is given at the page's own size and at reading scale (area-shrunk as mangacolor-eval does),
+where screentone dots blend into the tone a reader sees.
+"""  # noqa: E501 (a command line, shown whole)
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ def main(
     )
     if not bw.shape == automatic.shape == hinted.shape == truth.shape:
         raise SystemExit(
-            f"the pages differ in size: {bw.shape}, {automatic.shape}, {hinted.shape}, {truth.shape}"
+            f"the pages differ in size: {bw.shape}, {automatic.shape}, {hinted.shape}, "
+            f"{truth.shape}"
         )
     dots = [
         mark
@@ -90,10 +91,11 @@ def main(
     def line(name: str, what: str) -> str:
         ratio = float(colorfulness(small[name]) / colorfulness(small["truth"]))
         return (
-            f"{what}: dE00 against the true colours {delta_e(pages[name], truth):.2f} "
-            f"(the B&W page: {delta_e(bw, truth):.2f}); at reading scale "
-            f"{delta_e(small[name], small['truth']):.2f} (B&W page: {delta_e(small['bw'], small['truth']):.2f}), "
-            f"colourfulness {ratio:.2f} of the truth's."
+            f"{what}: dE00 against the true colours {delta_e(pages[name], truth):.2f} (the B&W "
+            f"page: {delta_e(bw, truth):.2f}); at reading scale "
+            f"{delta_e(small[name], small['truth']):.2f} (B&W page: "
+            f"{delta_e(small['bw'], small['truth']):.2f}), colourfulness {ratio:.2f} of the "
+            "truth's."
         )
 
     print(line("automatic", "B&W page coloured automatically by the demo model"), flush=True)

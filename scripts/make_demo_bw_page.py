@@ -8,7 +8,7 @@ The drawing (one of the bundled validation pages, never trained on) is enlarged 
 training's synthesis (`mangacolor.data.print_styles.print_page`, screentone, a fixed seed). Both the
 B&W page and the enlarged truth are written: `make demo` colours the first and scores it against the
 second (scripts/demo_compare.py).
-"""
+"""  # noqa: E501 (a command line, shown whole)
 
 from __future__ import annotations
 

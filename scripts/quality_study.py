@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""The recipe study of docs/quality.md: train each candidate recipe on one budget, score it, tabulate.
+"""The recipe study of docs/quality.md: train each candidate recipe on one budget, score it,
+tabulate.
 
-    python scripts/quality_study.py run                 # every recipe of conf/study/quality.yaml, seed 0
-    python scripts/quality_study.py run --seeds 0,1,2 --only demo,ema   # more seeds for the leaders
-    python scripts/quality_study.py run --split test --only demo,ema    # the chosen ones on the test split
-    python scripts/quality_study.py table               # rewrite the table in docs/quality.md
+    # every recipe of conf/study/quality.yaml, seed 0
+    python scripts/quality_study.py run
+    # more seeds for the leaders
+    python scripts/quality_study.py run --seeds 0,1,2 --only demo,ema
+    # the chosen ones on the test split
+    python scripts/quality_study.py run --split test --only demo,ema
+    # rewrite the table in docs/quality.md
+    python scripts/quality_study.py table
 
 Each recipe is `mangacolor-train` with the study's base overrides plus its own, for the same number
 of training images (iterations x batch), then `mangacolor-eval` in page mode on the held-out split,
@@ -54,8 +59,8 @@ def stable_bucket(name: str, buckets: int) -> int:
 
 
 def prepare_pages(source: Path, folder: Path, test_every: int) -> dict[str, Path]:
-    """Folders train/, test/ (carved from source/train by name hash) and val/ (source/val), as copies:
-    the page finder refuses links that leave their folder."""
+    """Folders train/, test/ (carved from source/train by name hash) and val/ (source/val), as
+    copies: the page finder refuses links that leave their folder."""
     splits = {split: folder / split for split in ("train", "test", "val")}
     if all(path.is_dir() and any(path.iterdir()) for path in splits.values()):
         return splits
@@ -133,8 +138,8 @@ def run_command(args: list[str], log: Path) -> tuple[float, float]:
 
 
 def score_settings(study: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
-    """Every score a run gets: name -> (input style, more eval overrides). The study's `styles` (each
-    scored as mangacolor-colorize would colour it by default) and its `also` entries."""
+    """Every score a run gets: name -> (input style, more eval overrides). The study's `styles`
+    (each scored as mangacolor-colorize would colour it by default) and its `also` entries."""
     scores = {style: (style, []) for style in study["eval"]["styles"]}
     for name, spec in (study["eval"].get("also") or {}).items():
         scores[name] = (spec["style"], list(spec.get("overrides", [])))
@@ -306,12 +311,15 @@ def neutral_and_color(model: list[dict[str, float]], baseline: dict[str, float])
         return "-"
     neutral = mean_and_spread([m["delta_e_2000_neutral"] for m in model])
     color = mean_and_spread([m["delta_e_2000_colour"] for m in model])
-    return f"{neutral} / {color} ({baseline['delta_e_2000_neutral']:.2f} / {baseline['delta_e_2000_colour']:.2f})"
+    return (
+        f"{neutral} / {color} ({baseline['delta_e_2000_neutral']:.2f} / "
+        f"{baseline['delta_e_2000_colour']:.2f})"
+    )
 
 
 def headline(scored: list[dict[str, Any]], base: str) -> tuple[list[dict[str, Any]], float]:
-    """The model's overall metrics of each seed and the baseline's ΔE00, as the table shows them: B&W
-    pages where their dots blend into tone (eval's reading scale), grey pages as they are."""
+    """The model's overall metrics of each seed and the baseline's ΔE00, as the table shows them:
+    B&W pages where their dots blend into tone (eval's reading scale), grey pages as they are."""
     at = "@reading" if base == "bw" and "model@reading" in scored[0] else ""
     return [s[f"model{at}"] for s in scored], scored[0].get(f"{base}{at}", scored[0]["grey"])[
         "delta_e_2000"
