@@ -35,7 +35,10 @@ def test_readme_fits_on_a_screen():
 
 
 def test_the_link_finder_finds_links_and_ignores_code():
-    page = "[a](docs/a.md) ![b](img/b.png \"title\") [c](https://x.org) [d](#top) `[e](nope.md)`\n```\n[f](no.md)\n```\n"
+    page = (
+        '[a](docs/a.md) ![b](img/b.png "title") [c](https://x.org) [d](#top) '
+        "`[e](nope.md)`\n```\n[f](no.md)\n```\n"
+    )
     assert LINK.findall(prose(page)) == ["docs/a.md", "img/b.png", "https://x.org", "#top"]
 
 
@@ -80,7 +83,8 @@ def documented_tree() -> list[str]:
 
 
 def package_modules() -> list[str]:
-    """Every module of the package, relative to src/mangacolor/ (a subpackage's __init__.py aside)."""
+    """Every module of the package, relative to src/mangacolor/ (a subpackage's __init__.py
+    aside)."""
     found = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
     return [p for p in found if not (p.endswith("__init__.py") and p != "__init__.py")]
 

@@ -1,5 +1,6 @@
-"""Tiny generators (an ab one and a full-colour one), their generator.pt and their exports, made once
-per session: an export traces and translates the network, which takes seconds even when tiny."""
+"""Tiny generators (an ab one and a full-colour one), their generator.pt and their exports, made
+once per session: an export traces and translates the network, which takes seconds even when
+tiny."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ def generator_files(tmp_path_factory) -> dict[str, Path]:
             generator.head[0].weight.mul_(30.0)
             generator.head[0].bias.fill_(0.2)
         folder = tmp_path_factory.mktemp(f"generator_{predicts}")
-        files[predicts] = export_generator(generator, TINY, folder / "generator.pt", training_size=64)
+        files[predicts] = export_generator(
+            generator, TINY, folder / "generator.pt", training_size=64
+        )
     return files
 
 
@@ -40,7 +43,9 @@ def exports(generator_files):
 
     def get(model_format: str, predicts: str):
         if (model_format, predicts) not in made:
-            made[model_format, predicts] = export(ExportSettings(generator_files[predicts], model_format))
+            made[model_format, predicts] = export(
+                ExportSettings(generator_files[predicts], model_format)
+            )
         return made[model_format, predicts]
 
     return get

@@ -28,7 +28,8 @@ def strong_color_generator(folder: Path) -> Path:
 
 
 def load(path: Path) -> Image.Image:
-    """The image, read and its file closed: a file left open fails a later test at garbage collection."""
+    """The image, read and its file closed: a file left open fails a later test at garbage
+    collection."""
     with Image.open(path) as image:
         image.load()
         return image.copy()

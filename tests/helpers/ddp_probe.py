@@ -1,7 +1,8 @@
 """A test-only callback for tests/test_ddp.py: what each DDP rank trained on and where it ended.
 
-Loaded by the training subprocesses through `+callbacks.rank_probe._target_=helpers.ddp_probe.RankProbe`
-with tests/ on PYTHONPATH; each rank writes `rank<N>.json` into `dirpath`.
+Loaded by the training subprocesses through
+`+callbacks.rank_probe._target_=helpers.ddp_probe.RankProbe` with tests/ on PYTHONPATH; each rank
+writes `rank<N>.json` into `dirpath`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,11 @@ from torch import nn
 from mangacolor.color import lightness_as_grey, rgb_to_scaled_lab
 from mangacolor.models.components import UNetGenerator
 
-SKIN = (0.96, 0.78, 0.64)  # a known colour for paper to take: light enough to show lines, clearly not grey
+SKIN = (
+    0.96,
+    0.78,
+    0.64,
+)  # a known colour for paper to take: light enough to show lines, clearly not grey
 
 
 class KnownColor(nn.Module):
@@ -22,7 +26,8 @@ class KnownColor(nn.Module):
     them, exactly like a well-trained full-colour network on line art and screentone.
 
     soften: a Gaussian sigma (working pixels) by which its copy of the lines is blurrier than its
-    input (a network whose lines come out wider); flat: no copy of the page at all (the colour alone).
+    input (a network whose lines come out wider); flat: no copy of the page at all (the colour
+    alone).
     """
 
     multiple = 16
@@ -37,7 +42,9 @@ class KnownColor(nn.Module):
         grey = torch.ones_like(lightness) if self.flat else lightness_as_grey(lightness)
         if self.soften:
             side = 2 * round(3 * self.soften) + 1
-            grey = gaussian_blur2d(grey, (side, side), (self.soften, self.soften), border_type="replicate")
+            grey = gaussian_blur2d(
+                grey, (side, side), (self.soften, self.soften), border_type="replicate"
+            )
         scaled_l, ab = rgb_to_scaled_lab(self.rgb * grey)
         return torch.cat([scaled_l, ab], dim=1)
 
@@ -46,8 +53,8 @@ TINY = dict(depth=4, width=8, max_width=16)
 
 
 def vivid_unet(out_channels: int = 2, seed: int = 0) -> UNetGenerator:
-    """A tiny random U-Net whose head is scaled up, so it predicts strong (often out-of-gamut) colour;
-    out_channels=3 makes it a full-colour generator."""
+    """A tiny random U-Net whose head is scaled up, so it predicts strong (often out-of-gamut)
+    colour; out_channels=3 makes it a full-colour generator."""
     torch.manual_seed(seed)
     generator = UNetGenerator(**TINY, out_channels=out_channels)
     with torch.no_grad():

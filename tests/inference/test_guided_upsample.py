@@ -23,7 +23,7 @@ def figure_beyond_a_line(size: int = 256) -> Truth:
     lab = torch.zeros(1, 3, size, size)
     lab[:, 0] = 95.0
     lab[:, :, :, : size // 2] = torch.tensor([60.0, 40.0, 30.0])[None, :, None, None]
-    lab[:, :, :, size // 2 - 2: size // 2 + 2] = torch.tensor([5.0, 0.0, 0.0])[None, :, None, None]
+    lab[:, :, :, size // 2 - 2 : size // 2 + 2] = torch.tensor([5.0, 0.0, 0.0])[None, :, None, None]
     return Truth.from_rgb(lab_to_rgb(lab, clip=True))
 
 
@@ -36,7 +36,7 @@ def through_working_size(truth: Truth, working: int) -> tuple[torch.Tensor, torc
 
 def test_guided_keeps_colour_off_the_paper_beyond_a_line_better_than_bilinear():
     truth = figure_beyond_a_line()
-    working_l, working_ab = through_working_size(truth, 32)   # 8 page pixels a working pixel
+    working_l, working_ab = through_working_size(truth, 32)  # 8 page pixels a working pixel
     size = truth.lightness.shape[-2:]
     bilinear = compose_lightness(truth.lightness, bilinear_upsample(working_ab, size))
     guided_ab = guided_upsample(working_ab, working_l, truth.lightness)
@@ -50,7 +50,10 @@ def test_guided_keeps_colour_off_the_paper_beyond_a_line_better_than_bilinear():
     assert paper_guided < 0.35 * paper_bilinear, (paper_guided, paper_bilinear)
     # The paper 1-7 px past the line, column by column: how far from grey (max - min of RGB).
     beyond = slice(size[1] // 2 + 3, size[1] // 2 + 10)
-    tint = lambda rgb: (rgb[0].amax(0) - rgb[0].amin(0)).amax(0)[beyond]
+
+    def tint(rgb):
+        return (rgb[0].amax(0) - rgb[0].amin(0)).amax(0)[beyond]
+
     assert tint(bilinear).max() > 0.03
     assert tint(guided).sum() < 0.3 * tint(bilinear).sum()
 

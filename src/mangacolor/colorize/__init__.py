@@ -1,1 +1,2 @@
-"""mangacolor-colorize's library: settings, planning a job over images, folders and archives, writing pages."""
+"""mangacolor-colorize's library: settings, planning a job over images, folders and archives,
+writing pages."""

@@ -1,1 +1,2 @@
-"""The console scripts: each composes its Hydra config and wires it to the library; no behaviour of its own."""
+"""The console scripts: each composes its Hydra config and wires it to the library; no behaviour of
+its own."""

@@ -3,7 +3,8 @@
 Composes `conf/bench.yaml` (the training config plus a `bench` section), runs the measurements in
 `mangacolor.benchmark.sweep`, prints a table and writes every row, with machine, torch version,
 settings and commit, to JSON and as a markdown table (`mangacolor.benchmark.report`). Both files are
-rewritten after each row, so a run cut short keeps what it measured. Also `python -m mangacolor.commands.bench`.
+rewritten after each row, so a run cut short keeps what it measured. Also
+`python -m mangacolor.commands.bench`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def main() -> None:
         torch.set_float32_matmul_precision("high")  # as mangacolor-train: TF32 for float32 maths
         with exit_on_user_error("mangacolor-bench", ValueError):
             settings = BenchSettings.from_config(cfg)
-            write = functools.partial(write_report, json_path=settings.bench.json, markdown=settings.bench.markdown)
+            write = functools.partial(
+                write_report, json_path=settings.bench.json, markdown=settings.bench.markdown
+            )
             report = sweep.run(settings, sys.argv[1:], on_row=write)
         write(report)
         print(format_bench_table(report["rows"]))

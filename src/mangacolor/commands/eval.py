@@ -5,7 +5,7 @@
 Wiring only: Hydra composes conf/eval.yaml, `EvalSettings.from_config` checks it and
 `mangacolor.evaluation.evaluate.evaluate` does the work (see
 mangacolor.evaluation for what each metric means and what each output holds).
-"""
+"""  # noqa: E501 (a command line, shown whole)
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""mangacolor-export: write a trained generator as ONNX or torch.export, for use outside this package.
+"""mangacolor-export: write a trained generator as ONNX or torch.export, for use outside this
+package.
 
     mangacolor-export ckpt_path=run/checkpoints/generator.pt format=onnx [output=colorizer.onnx]
 
@@ -30,8 +31,10 @@ def main() -> None:
     @hydra.main(config_path=str(config_dir()), config_name="export", version_base="1.3")
     def _main(cfg: DictConfig) -> None:
         with exit_on_user_error("mangacolor-export", ExportError, FileExistsError, ValueError):
-            summary = export(ExportSettings.from_config(cfg),
-                             say=lambda message: print(message, file=sys.stderr, flush=True))
+            summary = export(
+                ExportSettings.from_config(cfg),
+                say=lambda message: print(message, file=sys.stderr, flush=True),
+            )
         print(summary.line(), flush=True)
 
     _main()

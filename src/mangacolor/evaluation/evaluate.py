@@ -1,4 +1,5 @@
-"""One evaluation from its checked settings (`EvalSettings.from_config`): check the inputs, claim the output folder, score, report.
+"""One evaluation from its checked settings (`EvalSettings.from_config`): check the inputs, claim
+the output folder, score, report.
 
 A failed evaluation gives its output folder back (the claim and any partial outputs are removed),
 so the same command can simply be run again; a finished one keeps it, and is never overwritten.
@@ -32,8 +33,11 @@ class NothingReadable(FileNotFoundError):
 
 
 def evaluate(settings: EvalSettings) -> dict[str, Any]:
-    """Evaluate as `settings` say; writes the outputs into settings.run_dir and returns metrics.json's content."""
-    check_inputs(settings)  # a wrong path is one clear error before any folder is claimed or model loaded
+    """Evaluate as `settings` say; writes the outputs into settings.run_dir and returns
+    metrics.json's content."""
+    check_inputs(
+        settings
+    )  # a wrong path is one clear error before any folder is claimed or model loaded
     run_dir = settings.run_dir
     claim_output_folder(run_dir)  # before any work: an earlier evaluation is never overwritten
     try:
@@ -52,7 +56,9 @@ def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
     generator, generator_config = load_generator(ckpt_path)
     generator.to(torch.device(settings.device))
     settings = settings.for_generator(generator.multiple, getattr(generator, "training_size", None))
-    if settings.mode == "page":  # before any page is read: ink and predicted need a full-colour generator
+    if (
+        settings.mode == "page"
+    ):  # before any page is read: ink and predicted need a full-colour generator
         check_compose(settings.compose, generator_predicts(generator), str(ckpt_path))
     paths, unlisted = list_test_pages(test_dir, settings.limit)
 
@@ -62,13 +68,25 @@ def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
     result = evaluate_pages(generator, paths, settings, baselines)
     if not result.records:
         path, reason = result.unreadable[0]
-        raise NothingReadable(f"none of the {len(paths)} image files under {test_dir} could be read "
-                              f"(e.g. {printable(path)}: {reason})")
+        raise NothingReadable(
+            f"none of the {len(paths)} image files under {test_dir} could be read "
+            f"(e.g. {printable(path)}: {reason})"
+        )
 
     predictors = ["model", "grey", *(["bw"] if settings.input_style != "plain" else []), *baselines]
-    if settings.mode == "page":  # the same predictors at reading scale, where screentone reads as tone
+    if (
+        settings.mode == "page"
+    ):  # the same predictors at reading scale, where screentone reads as tone
         predictors += [f"{name}@reading" for name in predictors]
-    payload = metrics_payload(result, unlisted + result.unreadable, predictors, ckpt_path, test_dir, settings,
-                              generator_config, mean_ab_report)
+    payload = metrics_payload(
+        result,
+        unlisted + result.unreadable,
+        predictors,
+        ckpt_path,
+        test_dir,
+        settings,
+        generator_config,
+        mean_ab_report,
+    )
     write_outputs(settings.run_dir, payload, result, test_dir, settings.tensorboard)
     return payload, predictors

@@ -52,8 +52,9 @@ READING_SHORT_SIDE = 256  # px: a page shrunk to about this is read as tone, not
 
 @dataclass
 class EvalResult:
-    # One dict per scored image, in path order: path, height, width (of the page), truth_colourfulness,
-    # and "<predictor>/<metric>" for each predictor (model, grey, mean_ab) and metric.
+    # One dict per scored image, in path order: path, height, width (of the page),
+    # truth_colourfulness, and "<predictor>/<metric>" for each predictor (model, grey, mean_ab) and
+    # metric.
     records: list[dict] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     extremes: ExtremeImages | None = None
@@ -70,19 +71,27 @@ def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[t
     return paths, sorted(unlisted.items())
 
 
-# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour
-# crop; the RGB written for a page (n, 3, h, w), or None where the mode's shown_rgb shows the prediction)
+# scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a
+# full-colour crop; the RGB written for a page (n, 3, h, w), or None where the mode's shown_rgb
+# shows the prediction)
 ModelPrediction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
-    """How the generator predicts in settings.mode: crops as validation does, pages as colourising does."""
+    """How the generator predicts in settings.mode: crops as validation does, pages as colourising
+    does."""
     if settings.mode == "crop":
         return lambda lightness: (predict(generator, lightness, settings.precision), None)
-    colorizer = PageColorizer(generator, settings.short_side, batch_size=settings.batch_size,
-                                device=settings.device, precision=settings.precision,
-                                compose=settings.compose, descreen=settings.descreen,
-                                chroma=settings.chroma)
+    colorizer = PageColorizer(
+        generator,
+        settings.short_side,
+        batch_size=settings.batch_size,
+        device=settings.device,
+        precision=settings.precision,
+        compose=settings.compose,
+        descreen=settings.descreen,
+        chroma=settings.chroma,
+    )
 
     def predict_pages(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pages = colorizer.color_lightness(list(lightness.split(1)))
@@ -91,24 +100,35 @@ def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPredi
     return predict_pages
 
 
-def printed_inputs(rgb: torch.Tensor, paths: list[str], style: str, printing: PrintSettings) -> torch.Tensor:
-    """The B&W pages a reader would hold for these true pages (scaled L), each drawn from its own path,
-    so a page gets the same print in every evaluation (on the same kind of device)."""
-    return torch.cat([print_page(rgb[i:i + 1], style, page_seed(path), printing) for i, path in enumerate(paths)])
+def printed_inputs(
+    rgb: torch.Tensor, paths: list[str], style: str, printing: PrintSettings
+) -> torch.Tensor:
+    """The B&W pages a reader would hold for these true pages (scaled L), each drawn from its own
+    path, so a page gets the same print in every evaluation (on the same kind of device)."""
+    return torch.cat(
+        [
+            print_page(rgb[i : i + 1], style, page_seed(path), printing)
+            for i, path in enumerate(paths)
+        ]
+    )
 
 
 def reading_scale(images: torch.Tensor) -> torch.Tensor:
-    """Images as a reader sees a page: area-averaged, shrunk at least 4 times, or to a shorter side of
-    256 where that shrinks more, so screentone dots blend into tone."""
+    """Images as a reader sees a page: area-averaged, shrunk at least 4 times, or to a shorter side
+    of 256 where that shrinks more, so screentone dots blend into tone."""
     factor = max(4.0, min(images.shape[-2:]) / READING_SHORT_SIDE)
     size = [max(1, round(side / factor)) for side in images.shape[-2:]]
     return F.interpolate(images, size=size, mode="area")
 
 
 def score_group(
-    predict: ModelPrediction, rgb: torch.Tensor, baselines: dict[str, torch.Tensor],
+    predict: ModelPrediction,
+    rgb: torch.Tensor,
+    baselines: dict[str, torch.Tensor],
     shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = SHOWN_RGB["crop"],
-    paths: list[str] | None = None, input_style: str = "plain", printing: PrintSettings | None = None,
+    paths: list[str] | None = None,
+    input_style: str = "plain",
+    printing: PrintSettings | None = None,
     at_reading_scale: bool = False,
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
     """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction as
@@ -120,8 +140,13 @@ def score_group(
     """
     truth = Truth.from_rgb(rgb)
     printed = input_style != "plain"
-    inputs = printed_inputs(truth.rgb, paths or [""] * len(rgb), input_style, printing or PrintSettings()) \
-        if printed else truth.lightness
+    inputs = (
+        printed_inputs(
+            truth.rgb, paths or [""] * len(rgb), input_style, printing or PrintSettings()
+        )
+        if printed
+        else truth.lightness
+    )
     fake, fake_rgb = predict(inputs)
     predictions = {"model": fake, "grey": torch.zeros_like(truth.ab)}
     if printed:
@@ -130,7 +155,11 @@ def score_group(
     columns = {"truth_colourfulness": colorfulness(truth.rgb)}
     shown_of = {}
     for predictor, prediction in predictions.items():
-        shown = shown_rgb if predictor != "model" or fake_rgb is None else (lambda lightness, ab: fake_rgb)
+        shown = (
+            shown_rgb
+            if predictor != "model" or fake_rgb is None
+            else (lambda lightness, ab: fake_rgb)
+        )
         for metric, values in score_prediction(truth, prediction, shown).items():
             columns[f"{predictor}/{metric}"] = values
         if at_reading_scale:
@@ -152,8 +181,12 @@ def score_group(
 
 
 def score_batch(
-    batch: dict, predict: ModelPrediction, settings: EvalSettings, cropper: PageCropper | None,
-    baselines: dict[str, torch.Tensor], extremes: ExtremeImages,
+    batch: dict,
+    predict: ModelPrediction,
+    settings: EvalSettings,
+    cropper: PageCropper | None,
+    baselines: dict[str, torch.Tensor],
+    extremes: ExtremeImages,
 ) -> list[dict]:
     """The readable pages of one collated batch -> their rows, in the batch's order.
 
@@ -167,35 +200,61 @@ def score_batch(
     for rgb, indices in scored_views(pages, sizes, settings.mode, cropper):
         group_paths = [batch["paths"][i] for i in indices]
         columns, truth, fake = score_group(
-            predict, rgb, baselines, SHOWN_RGB[settings.mode], paths=[Path(path).name for path in group_paths],
-            input_style=settings.input_style, printing=PrintSettings.from_config(settings.printing, "data.printing"),
-            at_reading_scale=settings.mode == "page")
+            predict,
+            rgb,
+            baselines,
+            SHOWN_RGB[settings.mode],
+            paths=[Path(path).name for path in group_paths],
+            input_style=settings.input_style,
+            printing=PrintSettings.from_config(settings.printing, "data.printing"),
+            at_reading_scale=settings.mode == "page",
+        )
         for position, index in enumerate(indices):
             height, width = heights_widths[index]
-            rows[index] = {"path": group_paths[position], "height": height, "width": width,
-                           **{name: values[position] for name, values in columns.items()}}
-        extremes.add(columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake)
+            rows[index] = {
+                "path": group_paths[position],
+                "height": height,
+                "width": width,
+                **{name: values[position] for name, values in columns.items()},
+            }
+        extremes.add(
+            columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake
+        )
     return rows
 
 
 @torch.inference_mode()
 def evaluate_pages(
-    generator: nn.Module, paths: list[Path], settings: EvalSettings,
+    generator: nn.Module,
+    paths: list[Path],
+    settings: EvalSettings,
     baselines: dict[str, torch.Tensor] | None = None,
 ) -> EvalResult:
     """Score `paths` for the generator (on settings.device, eval mode), grey, and `baselines`
     (each a scaled (a, b) of shape (2,), on any device)."""
     device = torch.device(settings.device)
-    baselines = {name: ab.to(device, torch.float32) for name, ab in (baselines or {}).items()}  # once, not per group
+    baselines = {
+        name: ab.to(device, torch.float32) for name, ab in (baselines or {}).items()
+    }  # once, not per group
     predict = model_prediction(generator, settings)
-    cropper = PageCropper(settings.size, settings.window, hflip=False) if settings.mode == "crop" else None
+    cropper = (
+        PageCropper(settings.size, settings.window, hflip=False)
+        if settings.mode == "crop"
+        else None
+    )
     rank_metric = next(metric for metric in METRICS if metric.name == settings.rank_by)
-    result = EvalResult(extremes=ExtremeImages(
-        settings.grid_images, rank_metric.higher_is_better,
-        fit_side=settings.grid_side if settings.mode == "page" else None, shown_rgb=SHOWN_RGB[settings.mode],
-    ))
+    result = EvalResult(
+        extremes=ExtremeImages(
+            settings.grid_images,
+            rank_metric.higher_is_better,
+            fit_side=settings.grid_side if settings.mode == "page" else None,
+            shown_rgb=SHOWN_RGB[settings.mode],
+        )
+    )
     started = time.perf_counter()
-    bar = Progress(len(paths), "mangacolor-eval", "img", mode="auto" if settings.progress else "off")
+    bar = Progress(
+        len(paths), "mangacolor-eval", "img", mode="auto" if settings.progress else "off"
+    )
     delta_e_sum = 0.0
     for batch in page_loader(paths, settings.batch_size, settings.num_workers, settings.max_pixels):
         for path, reason in batch["unreadable"]:
@@ -205,8 +264,11 @@ def evaluate_pages(
             rows = score_batch(batch, predict, settings, cropper, baselines, result.extremes)
             result.records.extend(rows)
             delta_e_sum += sum(row["model/delta_e_2000"] for row in rows)
-        running = ({"dE00": f"{delta_e_sum / len(result.records):.2f}", "skipped": len(result.unreadable)}
-                   if result.records else None)
+        running = (
+            {"dE00": f"{delta_e_sum / len(result.records):.2f}", "skipped": len(result.unreadable)}
+            if result.records
+            else None
+        )
         bar.update(len(batch["paths"]) + len(batch["unreadable"]), running)
     bar.close()
     result.seconds = time.perf_counter() - started

@@ -24,9 +24,9 @@ scores the pages a reader would get.
 For hints (issue 22), two more, each a mean CIEDE2000 over part of the page:
     delta_e_2000_hinted  inside the hinted squares (the hints' mask at the page's size): does the
                    colouring obey the user, with nothing pasted onto it
-    delta_e_2000_ring    the ring: pixels whose truth is neutral (chroma under NEUTRAL_CHROMA) within
-                   RING_REACH page pixels of a pixel with colour, where colour carried up from the
-                   working size bleeds past a figure's outline onto the paper
+    delta_e_2000_ring    the ring: pixels whose truth is neutral (chroma under NEUTRAL_CHROMA)
+                   within RING_REACH page pixels of a pixel with colour, where colour carried up
+                   from the working size bleeds past a figure's outline onto the paper
 """
 
 from __future__ import annotations
@@ -54,8 +54,12 @@ from mangacolor.metrics import (
     ssim,
 )
 
-NEUTRAL_CHROMA = 5.0  # Lab chroma under which a true pixel counts as neutral (about what reads as "no colour")
-RING_REACH = 8  # page pixels: how far from a coloured pixel a neutral one counts as the ring (issue 22)
+NEUTRAL_CHROMA = (
+    5.0  # Lab chroma under which a true pixel counts as neutral (about what reads as "no colour")
+)
+RING_REACH = (
+    8  # page pixels: how far from a coloured pixel a neutral one counts as the ring (issue 22)
+)
 
 
 @dataclass(frozen=True)
@@ -71,22 +75,36 @@ METRICS = (
     Metric("psnr", "PSNR (dB)", higher_is_better=True),
     Metric("ssim", "SSIM", higher_is_better=True),
     Metric("delta_e_2000", "CIEDE2000 dE00", higher_is_better=False),
-    Metric("delta_e_2000_neutral", "dE00 where the truth is neutral", higher_is_better=False, partial=True),
-    Metric("delta_e_2000_colour", "dE00 where the truth has colour", higher_is_better=False, partial=True),
+    Metric(
+        "delta_e_2000_neutral",
+        "dE00 where the truth is neutral",
+        higher_is_better=False,
+        partial=True,
+    ),
+    Metric(
+        "delta_e_2000_colour",
+        "dE00 where the truth has colour",
+        higher_is_better=False,
+        partial=True,
+    ),
     Metric("colourfulness", "colourfulness", higher_is_better=True),
 )
 METRIC_NAMES = tuple(metric.name for metric in METRICS)
-RANKING_NAMES = tuple(metric.name for metric in METRICS if not metric.partial)  # every page has a score
+RANKING_NAMES = tuple(
+    metric.name for metric in METRICS if not metric.partial
+)  # every page has a score
 
 
 @dataclass(frozen=True)
 class Truth:
     """The true images of a group, with what every prediction is compared against, computed once."""
 
-    rgb: torch.Tensor        # (B, 3, H, W) in [0, 1]
-    lightness: torch.Tensor  # scaled L, (B, 1, H, W): the generator's input and every prediction's L
-    ab: torch.Tensor         # scaled ab, (B, 2, H, W)
-    lab: torch.Tensor        # CIE Lab, (B, 3, H, W)
+    rgb: torch.Tensor  # (B, 3, H, W) in [0, 1]
+    lightness: (
+        torch.Tensor
+    )  # scaled L, (B, 1, H, W): the generator's input and every prediction's L
+    ab: torch.Tensor  # scaled ab, (B, 2, H, W)
+    lab: torch.Tensor  # CIE Lab, (B, 3, H, W)
 
     @classmethod
     def from_rgb(cls, rgb: torch.Tensor) -> Truth:
@@ -103,7 +121,9 @@ SHOWN_RGB: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 
 
 def score_prediction(
-    truth: Truth, prediction: torch.Tensor, shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = scaled_lab_to_rgb,
+    truth: Truth,
+    prediction: torch.Tensor,
+    shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = scaled_lab_to_rgb,
 ) -> dict[str, torch.Tensor]:
     """Each metric per image, (B,) float32, for a prediction shown by `shown_rgb`: scaled ab
     (B, 2, H, W) on the true L, or a full-colour generator's scaled (L, a, b) (B, 3, H, W)."""
@@ -124,21 +144,26 @@ def score_prediction(
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per row of (B, N) values, the mean where mask (0 or 1) is 1; NaN for a row with no such value."""
+    """Per row of (B, N) values, the mean where mask (0 or 1) is 1; NaN for a row with no such
+    value."""
     return (values * mask).sum(1) / mask.sum(1)
 
 
 def constant_ab(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A prediction of one colour everywhere: scaled (a, b) of shape (2,) -> like's shape (B, 2, H, W).
+    """A prediction of one colour everywhere: scaled (a, b) of shape (2,) -> like's shape
+    (B, 2, H, W).
 
     `ab` should already be on like's device in float32 (the runner moves each baseline there once);
     otherwise it is copied on every call."""
     return ab.to(like.device, torch.float32).view(1, 2, 1, 1).expand_as(like)
 
 
-def delta_e_2000_hinted(pred_rgb: torch.Tensor, truth: Truth, hint_mask: torch.Tensor) -> torch.Tensor:
-    """Mean CIEDE2000 inside the hinted squares, per image: pred RGB (B, 3, H, W) as shown, the hints'
-    mask (B, 1, H, W) at the same size (`PageHints.raster(size, size, ...)`); NaN without hints."""
+def delta_e_2000_hinted(
+    pred_rgb: torch.Tensor, truth: Truth, hint_mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean CIEDE2000 inside the hinted squares, per image: pred RGB (B, 3, H, W) as shown, the
+    hints' mask (B, 1, H, W) at the same size (`PageHints.raster(size, size, ...)`); NaN without
+    hints."""
     return masked_mean_delta_e_2000(rgb_to_lab(pred_rgb.float()), truth.lab, hint_mask)
 
 

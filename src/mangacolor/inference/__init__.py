@@ -1,1 +1,2 @@
-"""Running a trained generator: its file, padding and autocast, whole pages in tiles, comparison grids."""
+"""Running a trained generator: its file, padding and autocast, whole pages in tiles, comparison
+grids."""

@@ -1,8 +1,9 @@
-"""Running a trained generator on pages of any size: padding to its multiple, autocast, cropping back.
+"""Running a trained generator on pages of any size: padding to its multiple, autocast, cropping
+back.
 
-Shared by mangacolor-colorize's tiles (`mangacolor.inference.page_colorizer`), mangacolor-eval's crops and
-anything else that runs the generator, so that every caller pads and crops the same way. Knows
-nothing of Lightning or of the data code.
+Shared by mangacolor-colorize's tiles (`mangacolor.inference.page_colorizer`), mangacolor-eval's
+crops and anything else that runs the generator, so that every caller pads and crops the same way.
+Knows nothing of Lightning or of the data code.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def predict(generator: nn.Module, inputs: torch.Tensor, precision: str = "32-tru
     return fake[..., :height, :width].float()
 
 
-def predict_ab(generator: nn.Module, lightness: torch.Tensor, precision: str = "32-true") -> torch.Tensor:
-    """Scaled L (B, 1, H, W) -> predicted scaled ab (B, 2, H, W): the last two channels of `predict`."""
+def predict_ab(
+    generator: nn.Module, lightness: torch.Tensor, precision: str = "32-true"
+) -> torch.Tensor:
+    """Scaled L (B, 1, H, W) -> predicted scaled ab (B, 2, H, W): the last two channels of
+    `predict`."""
     return predict(generator, lightness, precision)[:, -2:]

@@ -55,12 +55,15 @@ def skip_mode(optimizer, grad_scaler_active: bool) -> str:
     if grad_scaler_active:
         return "scaler"
     inner = getattr(optimizer, "optimizer", optimizer)  # under a LightningOptimizer wrapper
-    fused = bool(getattr(inner, "defaults", {}).get("fused")) and getattr(inner, "_step_supports_amp_scaling", False)
+    fused = bool(getattr(inner, "defaults", {}).get("fused")) and getattr(
+        inner, "_step_supports_amp_scaling", False
+    )
     return "device" if fused else "host"
 
 
 def step_unless_nonfinite(optimizer, finite: torch.Tensor, mode: str) -> None:
-    """optimizer.step(), except that nothing changes (weights, moments, step count) when not `finite`."""
+    """optimizer.step(), except that nothing changes (weights, moments, step count) when not
+    `finite`."""
     if mode == "device":
         inner = getattr(optimizer, "optimizer", optimizer)
         inner.found_inf = (~finite).float()  # fused Adam returns early on the device when it is 1
@@ -81,7 +84,9 @@ def snapshot_buffers(*modules: nn.Module) -> list[tuple[torch.Tensor, torch.Tens
 
 
 @torch.no_grad()
-def restore_buffers_unless(finite: torch.Tensor, snapshot: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+def restore_buffers_unless(
+    finite: torch.Tensor, snapshot: list[tuple[torch.Tensor, torch.Tensor]]
+) -> None:
     """Put each buffer back to its copy when the step was not finite; device operations only."""
     for buffer, old in snapshot:
         buffer.copy_(torch.where(finite, buffer, old))
@@ -116,15 +121,17 @@ class NonFiniteGuard:
         return total, streak, start
 
     def check(self, iteration: int, last_checkpoint: str) -> int:
-        """Raise NonFiniteLoss after `max_consecutive` in a row; else return how many are new since the last check."""
+        """Raise NonFiniteLoss after `max_consecutive` in a row; else return how many are new since
+        the last check."""
         total, streak, start = self.counts()
         if streak >= self.max_consecutive:
             raise NonFiniteLoss(
-                f"stopped at iteration {iteration}: the loss was NaN or infinite in {streak} iterations in a row "
-                f"(iterations {start} to {start + streak - 1}; the limit is model.max_nonfinite="
-                f"{self.max_consecutive}). Their updates were skipped, so the weights are those from before "
-                f"iteration {start}. Last good checkpoint: {last_checkpoint}. Resume from it (ckpt_path=...) with "
-                f"a lower model.lr_g / model.lr_d or a model.grad_clip, or check the data."
+                f"stopped at iteration {iteration}: the loss was NaN or infinite in {streak} "
+                f"iterations in a row (iterations {start} to {start + streak - 1}; the limit is "
+                f"model.max_nonfinite={self.max_consecutive}). Their updates were skipped, so the "
+                f"weights are those from before iteration {start}. Last good checkpoint: "
+                f"{last_checkpoint}. Resume from it (ckpt_path=...) with a lower model.lr_g / "
+                "model.lr_d or a model.grad_clip, or check the data."
             )
         new, self.reported_total = total - self.reported_total, total
         return new

@@ -9,11 +9,11 @@ A batch without "input" is the seed's: x = L. With predicts=ab and such batches 
 model and losses exactly.
 
 Colour hints (`hints=True`, issue 22): G also sees the batch's simulated hints, h = (hint colour in
-G's output space, times the mask; the mask), so G(x, h) carries a colour the user gave up to the ink,
-and with empty hints colours automatically. D still judges (x, y) alone: the hints are the truth's
-own colours at a few points, so showing them to D would only let D check what L1 already enforces
-there, and keeping D's input the page alone keeps D the seed's network and its checkpoints' shapes.
-Validation scores G twice, without hints (val/...) and with each page's fixed draw of
+G's output space, times the mask; the mask), so G(x, h) carries a colour the user gave up to the
+ink, and with empty hints colours automatically. D still judges (x, y) alone: the hints are the
+truth's own colours at a few points, so showing them to D would only let D check what L1 already
+enforces there, and keeping D's input the page alone keeps D the seed's network and its checkpoints'
+shapes. Validation scores G twice, without hints (val/...) and with each page's fixed draw of
 data.hints.val_count hints (val/hints/...).
 
 Training tricks, each off by default (docs/training.md, "Training tricks"): `adversarial` scales G's
@@ -130,7 +130,10 @@ class Pix2Pix(L.LightningModule):
         return self.generator(inputs)
 
     def generator_input(
-        self, inputs: torch.Tensor, color: torch.Tensor | None = None, mask: torch.Tensor | None = None
+        self,
+        inputs: torch.Tensor,
+        color: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """What G sees: the page, and for a hint model the hint maps (empty ones where none are
         given: the automatic colouring)."""
@@ -390,12 +393,19 @@ class Pix2Pix(L.LightningModule):
         if self._val_hinted_sums is not None:
             hinted = self.trainer.strategy.reduce(self._val_hinted_sums, reduce_op="sum")
             scalars.update(
-                {f"val/hints/{k.removeprefix('val/')}": v for k, v in validation_scalars(hinted).items()}
+                {
+                    f"val/hints/{k.removeprefix('val/')}": v
+                    for k, v in validation_scalars(hinted).items()
+                }
             )
             # Selectable as callbacks.checkpoint.monitor: best.ckpt chosen on the hinted colouring.
             if "val/hints/delta_e_2000" in scalars:
-                self.log("val/hints/delta_e_2000", scalars["val/hints/delta_e_2000"], logger=False,
-                         sync_dist=False)
+                self.log(
+                    "val/hints/delta_e_2000",
+                    scalars["val/hints/delta_e_2000"],
+                    logger=False,
+                    sync_dist=False,
+                )
         self.last_val_scalars = scalars
         # For checkpoint selection and the progress bar; dashboards get it against the iteration.
         self.log("val/ab_l1", scalars["val/ab_l1"], prog_bar=True, logger=False, sync_dist=False)
@@ -432,7 +442,9 @@ def generator_config(
     gives and, for a hint model, the page's channels plus the hint channels as its input."""
     config = {**generator, "out_channels": out_channels}
     if generator.get("hint_spread") and not hints:
-        raise ConfigError("model.generator.hint_spread carries hint colours: it needs model.hints=true")
+        raise ConfigError(
+            "model.generator.hint_spread carries hint colours: it needs model.hints=true"
+        )
     if hints:
         config["in_channels"] = generator.get("in_channels", 1) + hint_channels(predicts)
     return config

@@ -33,10 +33,13 @@ def demo_data_dir() -> Path:
 
 
 def register_resolvers() -> None:
-    """`${mangacolor.demo:}` in configs resolves to the bundled demo pages, `${mangacolor.run_name:}`
-    to a run folder name shared by every process of a torchrun or SLURM job (see run_folders.py)."""
+    """`${mangacolor.demo:}` in configs resolves to the bundled demo pages,
+    `${mangacolor.run_name:}` to a run folder name shared by every process of a torchrun or SLURM
+    job (see run_folders.py)."""
     if not OmegaConf.has_resolver("mangacolor.demo"):
         OmegaConf.register_new_resolver("mangacolor.demo", lambda: str(demo_data_dir()))
     if not OmegaConf.has_resolver("mangacolor.run_name"):
         # use_cache: one name per config, however often run.dir is read.
-        OmegaConf.register_new_resolver("mangacolor.run_name", lambda: run_name(os.environ), use_cache=True)
+        OmegaConf.register_new_resolver(
+            "mangacolor.run_name", lambda: run_name(os.environ), use_cache=True
+        )

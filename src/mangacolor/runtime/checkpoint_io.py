@@ -23,7 +23,8 @@ from mangacolor.runtime.disk_space import tensor_bytes
 
 
 class UnsafeCheckpoint(Exception):
-    """A checkpoint refused: it holds more than weights (arbitrary pickled objects) or is damaged."""
+    """A checkpoint refused: it holds more than weights (arbitrary pickled objects) or is
+    damaged."""
 
 
 class DamagedCheckpoint(UnsafeCheckpoint):
@@ -48,21 +49,26 @@ def safe_torch_load(path: os.PathLike | str, map_location: Any = "cpu", mmap: bo
     except pickle.UnpicklingError as error:
         operand = re.search(r"Unsupported operand \d+", str(error))
         if "Weights only load failed" not in str(error) or operand:
-            # Bytes that are no pickle torch reads (text, an LFS pointer, a raw pickle): nothing ran.
+            # Bytes that are no pickle torch reads (text, an LFS pointer, a raw pickle): nothing
+            # ran.
             detail = operand.group(0) if operand else _first_line(error)
-            raise DamagedCheckpoint(f"{path}: damaged or not a torch checkpoint ({detail})") from None
+            raise DamagedCheckpoint(
+                f"{path}: damaged or not a torch checkpoint ({detail})"
+            ) from None
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         what = f" (it asks for {found.group(1)})" if found else ""
         raise UnsafeCheckpoint(
-            f"{path}: refused to load: it holds pickled Python objects beyond plain weights{what}, which "
-            f"could run code when loaded. mangacolor loads checkpoints with torch.load(weights_only=True) "
-            f"only; use checkpoints written by mangacolor, or re-save the weights from a trusted source."
+            f"{path}: refused to load: it holds pickled Python objects beyond plain "
+            f"weights{what}, which could run code when loaded. mangacolor loads checkpoints with "
+            "torch.load(weights_only=True) only; use checkpoints written by mangacolor, or "
+            "re-save the weights from a trusted source."
         ) from None
     except Exception as error:  # noqa: BLE001
         # torch says "failed finding central directory" for a truncated zip, EOFError for an empty
         # file, KeyError for text, others for other junk: all mean "not a complete checkpoint".
         raise DamagedCheckpoint(
-            f"{path}: damaged, truncated or not a torch checkpoint ({type(error).__name__}: {_first_line(error)})"
+            f"{path}: damaged, truncated or not a torch checkpoint ({type(error).__name__}: "
+            f"{_first_line(error)})"
         ) from None
 
 

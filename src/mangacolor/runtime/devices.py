@@ -14,7 +14,8 @@ PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed")  # Lightning's 
 
 
 def resolve_device(device: str) -> torch.device:
-    """'auto' -> the current CUDA GPU when there is one, else the CPU; 'cpu', 'gpu', 'cuda', 'cuda:N'."""
+    """'auto' -> the current CUDA GPU when there is one, else the CPU; 'cpu', 'gpu', 'cuda',
+    'cuda:N'."""
     name = str(device)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -22,8 +23,14 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cpu")
     if name in ("gpu", "cuda") or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU (use auto or cpu)")
-        return torch.device(name) if name.startswith("cuda:") else torch.device("cuda", torch.cuda.current_device())
+            raise ValueError(
+                f"device {device!r} asked for, but this machine has no CUDA GPU (use auto or cpu)"
+            )
+        return (
+            torch.device(name)
+            if name.startswith("cuda:")
+            else torch.device("cuda", torch.cuda.current_device())
+        )
     raise ValueError(f"device must be auto, cpu, gpu, cuda or cuda:N, got {device!r}")
 
 
@@ -45,8 +52,8 @@ def resolve_precision(precision: str | int, device: torch.device, bf16_cpu: bool
 
 
 def bf16_pays_on_cpu(capabilities: dict[str, object] | None = None) -> bool:
-    """Whether bf16 autocast colours pages faster than float32 on this CPU, and correctly: a CPU that
-    multiplies bf16 with AVX512-BF16 and has no AMX.
+    """Whether bf16 autocast colours pages faster than float32 on this CPU, and correctly: a CPU
+    that multiplies bf16 with AVX512-BF16 and has no AMX.
 
     Looked for, never assumed (docs/benchmarks.md, "CPU"): without AVX512-BF16 or AMX-BF16 oneDNN
     emulates bf16, slower than float32 (pytorch/pytorch#86270, #118499). With AVX512-BF16 alone (the
@@ -60,8 +67,8 @@ def bf16_pays_on_cpu(capabilities: dict[str, object] | None = None) -> bool:
 
 
 def cpu_capabilities() -> dict[str, object]:
-    """The CPU's features as torch's cpuinfo reports them (`torch.cpu.get_capabilities`, in recent torch),
-    else the flags of /proc/cpuinfo (Linux), else nothing."""
+    """The CPU's features as torch's cpuinfo reports them (`torch.cpu.get_capabilities`, in recent
+    torch), else the flags of /proc/cpuinfo (Linux), else nothing."""
     get = getattr(torch.cpu, "get_capabilities", None)
     if get is not None:
         try:
@@ -79,7 +86,8 @@ def cpu_capabilities() -> dict[str, object]:
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The autocast context for a resolved precision ('32-true' runs in float32 with no autocast)."""
+    """The autocast context for a resolved precision ('32-true' runs in float32 with no
+    autocast)."""
     dtypes = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
     if precision not in dtypes:
         return contextlib.nullcontext()

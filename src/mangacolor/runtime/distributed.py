@@ -25,7 +25,8 @@ def union_across_ranks(trainer, entries: dict[str, str]) -> dict[str, str]:
 
 
 def max_across_ranks(trainer, value: int) -> int:
-    """The largest of every rank's `value` (a small whole number); this rank's where not distributed.
+    """The largest of every rank's `value` (a small whole number); this rank's where not
+    distributed.
 
     A collective with one host sync: under DDP every rank must call it at the same point, and it
     belongs where the ranks are in step anyway (between iterations, after a validation).

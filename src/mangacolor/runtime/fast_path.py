@@ -29,8 +29,9 @@ def set_threads(threads: int | None) -> int:
 
 def resolve_channels_last(setting: bool | str | None, device: torch.device, precision: str) -> bool:
     """'auto' -> NHWC where it was measured to help: on a GPU (tensor cores), and for bf16 on a CPU
-    with AMX (oneDNN's AMX convolutions work in NHWC). float32 on a CPU gained nothing measurable and
-    bf16 through AVX512-BF16 lost a little (docs/benchmarks.md), so those stay NCHW. true / false as given."""
+    with AMX (oneDNN's AMX convolutions work in NHWC). float32 on a CPU gained nothing measurable
+    and bf16 through AVX512-BF16 lost a little (docs/benchmarks.md), so those stay NCHW. true /
+    false as given."""
     name = str(setting).lower() if setting is not None else "auto"
     if name not in CHANNELS_LAST:
         raise ValueError(f"channels_last must be auto, true or false, got {setting!r}")
@@ -38,19 +39,28 @@ def resolve_channels_last(setting: bool | str | None, device: torch.device, prec
         return name == "true"
     if device.type == "cuda":
         return True
-    return device.type == "cpu" and precision == "bf16-mixed" and bool(devices.cpu_capabilities().get("amx_bf16"))
+    return (
+        device.type == "cpu"
+        and precision == "bf16-mixed"
+        and bool(devices.cpu_capabilities().get("amx_bf16"))
+    )
 
 
-def fast_generator(generator: nn.Module, channels_last: bool = False, compile: bool = False,
-                   precision: str = "32-true") -> nn.Module:
-    """`generator` in NHWC layout and/or compiled in place (`Module.compile`: its parameter names and
-    attributes such as `multiple` stay the plain module's), and, in a mixed precision, guarded by
-    `FloatFallback`. Its inputs may stay NCHW: a convolution with NHWC weights gives NHWC outputs,
-    so the layout carries through the network."""
+def fast_generator(
+    generator: nn.Module,
+    channels_last: bool = False,
+    compile: bool = False,
+    precision: str = "32-true",
+) -> nn.Module:
+    """`generator` in NHWC layout and/or compiled in place (`Module.compile`: its parameter names
+    and attributes such as `multiple` stay the plain module's), and, in a mixed precision, guarded
+    by `FloatFallback`. Its inputs may stay NCHW: a convolution with NHWC weights gives NHWC
+    outputs, so the layout carries through the network."""
     if channels_last:
         generator = generator.to(memory_format=torch.channels_last)
     if compile:
-        generator.compile()  # each new tile shape compiles again: worth it for many pages of one size
+        # Each new tile shape compiles again: worth it for many pages of one size.
+        generator.compile()
     if precision in ("bf16-mixed", "16-mixed"):
         generator = FloatFallback(generator)
     return generator
@@ -82,7 +92,11 @@ class FloatFallback(nn.Module):
         if bool(torch.isfinite(outputs).all()):
             return outputs
         self.recomputed += 1
-        log.warning("a batch of %d came out with NaN or infinite values in mixed precision; computed again "
-                    "in float32 (%d so far)", inputs.shape[0], self.recomputed)
+        log.warning(
+            "a batch of %d came out with NaN or infinite values in mixed precision; computed again "
+            "in float32 (%d so far)",
+            inputs.shape[0],
+            self.recomputed,
+        )
         with torch.autocast(inputs.device.type, enabled=False):
             return self.network(inputs.float())

@@ -36,20 +36,26 @@ _PLAIN = re.compile(r"[A-Za-z0-9_./:-]+")  # Hydra takes these unquoted
 
 
 def checkpoint_files(folder: os.PathLike | str) -> list[Path]:
-    """The checkpoints (`*.ckpt`, `*.pt`) in `folder`, without temporary files; [] if none or no folder."""
+    """The checkpoints (`*.ckpt`, `*.pt`) in `folder`, without temporary files; [] if none or no
+    folder."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".ckpt", ".pt") and not p.name.startswith("."))
+    return sorted(
+        p for p in folder.iterdir() if p.suffix in (".ckpt", ".pt") and not p.name.startswith(".")
+    )
 
 
 def checkpoint_iteration(path: os.PathLike | str) -> int:
-    """The iteration a mangacolor training checkpoint was saved at, read without loading its tensors."""
+    """The iteration a mangacolor training checkpoint was saved at, read without loading its
+    tensors."""
     payload = safe_torch_load(path, mmap=True)
     try:
         return int(payload["mangacolor"]["iteration"])
     except (KeyError, TypeError, ValueError):
-        raise UnsafeCheckpoint(f"{path}: not a mangacolor training checkpoint (no iteration count)") from None
+        raise UnsafeCheckpoint(
+            f"{path}: not a mangacolor training checkpoint (no iteration count)"
+        ) from None
 
 
 def newest_checkpoint(folder: os.PathLike | str) -> tuple[Path, int] | None:

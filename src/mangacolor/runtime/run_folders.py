@@ -35,7 +35,8 @@ def _int(environ: Mapping[str, str], key: str, default: int = 0) -> int:
 
 
 def launcher_run_name(environ: Mapping[str, str]) -> str | None:
-    """The launch's name from torchrun or SLURM, the same in all its processes and restarts; else None."""
+    """The launch's name from torchrun or SLURM, the same in all its processes and restarts; else
+    None."""
     run_id = environ.get("TORCHELASTIC_RUN_ID", "")
     # "none" is torchrun's default --rdzv-id: not a name that tells two launches apart.
     if run_id and run_id != "none":
@@ -51,7 +52,9 @@ def restart_count(environ: Mapping[str, str]) -> int:
     """How often the launchers have restarted this launch: torchrun's elastic restarts of the
     workers plus SLURM's requeues of the job (by `scontrol requeue`, preemption or a node failure;
     torchrun inside a requeued SLURM job starts again from 0 restarts of its own)."""
-    torchrun = _int(environ, "TORCHELASTIC_RESTART_COUNT") if environ.get("TORCHELASTIC_RUN_ID") else 0
+    torchrun = (
+        _int(environ, "TORCHELASTIC_RESTART_COUNT") if environ.get("TORCHELASTIC_RUN_ID") else 0
+    )
     slurm = _int(environ, "SLURM_RESTART_COUNT") if environ.get("SLURM_JOB_ID") else 0
     return torchrun + slurm
 

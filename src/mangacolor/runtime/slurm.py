@@ -66,10 +66,15 @@ def requeue_job(environ: Mapping[str, str]) -> str | None:
     worked, else why not."""
     try:
         job = job_to_requeue(environ)
-        result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            ["scontrol", "requeue", job], capture_output=True, text=True, timeout=60, check=False
+        )
     except (OSError, ValueError, KeyError, subprocess.SubprocessError) as error:
         return f"scontrol requeue could not run: {error}"
     if result.returncode != 0:
-        return f"scontrol requeue {job} failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
+        return (
+            f"scontrol requeue {job} failed ({result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()}"
+        )
     log.info("requeued SLURM job %s", job)
     return None

@@ -69,9 +69,15 @@ class StopRequest:
             return
         if self.signum is None:
             self.signum = signum
-            self._say(f"{describe(signum)} received: stopping after the current iteration, once last.ckpt and "
-                      f"generator.pt are saved" + (" (Ctrl-C again stops at once, without saving)"
-                                                   if signum == signal.SIGINT else ""))
+            self._say(
+                f"{describe(signum)} received: stopping after the current iteration, once "
+                "last.ckpt and generator.pt are saved"
+                + (
+                    " (Ctrl-C again stops at once, without saving)"
+                    if signum == signal.SIGINT
+                    else ""
+                )
+            )
             return
         if signum == signal.SIGINT:
             self.forced = True
@@ -80,5 +86,6 @@ class StopRequest:
 
     def _say(self, text: str) -> None:
         if not self.quiet:
-            # os.write, not print: print's buffer may be mid-write in the code this handler interrupted.
+            # os.write, not print: print's buffer may be mid-write in the code this handler
+            # interrupted.
             os.write(2, f"\nmangacolor: {text}\n".encode(errors="replace"))
