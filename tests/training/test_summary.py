@@ -67,6 +67,8 @@ def test_without_validation_the_summary_has_no_quality_and_a_latin_1_terminal_re
 
 def test_a_hint_model_also_says_its_colouring_with_the_validation_hints(tmp_path):
     line = summary_line({**RESULTS, "val/hints/delta_e_2000": 7.5}, None, tmp_path)
-    assert ("(NOT better than grey); with hints (data.hints.val_count a page) ΔE00 7.50 vs grey 11.88 "
-            "(better than grey); colourfulness") in line
+    assert (
+        "(NOT better than grey); with hints (data.hints.val_count a page) "
+        "ΔE00 7.50 vs grey 11.88 (better than grey); colourfulness"
+    ) in line
     assert "with hints" not in summary_line(RESULTS, None, tmp_path)

@@ -36,7 +36,9 @@ def _quality(results: dict[str, Any]) -> list[str]:
         )
         parts.append(f"on B&W inputs {delta_e} {bw}")
     if "val/hints/delta_e_2000" in results:  # a hint model: the same pages with their val hints
-        hinted = _versus(results["val/hints/delta_e_2000"], results["val/grey_delta_e_2000"], "grey")
+        hinted = _versus(
+            results["val/hints/delta_e_2000"], results["val/grey_delta_e_2000"], "grey"
+        )
         parts.append(f"with hints (data.hints.val_count a page) {delta_e} {hinted}")
     parts.append(f"colourfulness {results['val/colourfulness_ratio']:.2f} of the truth's (grey 0)")
     ab_l1 = f"ab-L1 {results['val/ab_l1']:.2f} vs grey {results['val/grey_ab_l1']:.2f} (Lab units)"
