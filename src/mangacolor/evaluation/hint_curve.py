@@ -12,7 +12,7 @@ import math
 from PIL import Image, ImageDraw, ImageFont
 
 SIZE = (800, 520)
-MARGINS = (80, 50, 210, 70)  # left, top, right, bottom: the right one holds the legend
+MARGINS = (80, 64, 210, 70)  # left, top, right, bottom: the right one holds the legend
 COLORS = {"model": (214, 39, 40), "nearest hint": (44, 160, 44), "paint bucket": (31, 119, 180),
           "grey": (110, 110, 110), "B&W page": (20, 20, 20)}
 OTHER_COLORS = [(148, 103, 189), (140, 86, 75), (227, 119, 194), (188, 189, 34)]
@@ -65,8 +65,8 @@ def draw_hint_curve(counts: list[int], curves: dict[str, list[float]], title: st
     draw.rectangle([left, top, right, bottom], outline="black")
     axis = "hints per page (log scale, 0 shown)"
     draw.text(((left + right - draw.textlength(axis, font=font)) / 2, bottom + 28), axis, fill="black", font=font)
-    draw.text((10, top - 30), "dE00 (lower is better)", fill="black", font=font)
-    draw.text((left, 12), title, fill="black", font=font)
+    draw.text((10, top - 24), "dE00 (lower is better)", fill="black", font=font)
+    draw.text((left, 10), title, fill="black", font=font)
 
     for index, (label, line) in enumerate(curves.items()):
         color = COLORS.get(label, OTHER_COLORS[index % len(OTHER_COLORS)])
