@@ -210,6 +210,8 @@ def raw_value(cfg: DictConfig, dotted: str) -> Any:
 def plain(value: Any) -> Any:
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=False)
+    if isinstance(value, tuple):  # a settings field holding a list as a tuple (eval.hints)
+        return list(value)
     return str(value) if isinstance(value, Path) else value
 
 
@@ -227,7 +229,7 @@ COLORIZE_BASE = {"ckpt_path": "generator.pt", "input": "pages", "output": "colou
 # paths.run_dir stands for the folder Hydra makes for the console script (${hydra:runtime.output_dir},
 # unresolvable outside a Hydra run); the settings record it.
 EVAL_BASE = {"ckpt_path": "run/checkpoints/last.ckpt", "data.test_dir": "held-out", "paths.run_dir": "eval"}
-EVAL_CONTEXT = {"eval.short_side": {"eval.mode": "page"}}  # read in page mode only
+EVAL_CONTEXT = {"eval.short_side": {"eval.mode": "page"}, "eval.hints": {"eval.mode": "page"}}  # page mode only
 RUN_SIZE, RUN_WINDOW, MULTIPLE = 256, 512, 32
 # eval's nulls are filled in: the crop from the training run's config, page mode's side from the training size
 EVAL_NULLS = {"data.size": RUN_SIZE, "data.window": RUN_WINDOW, "eval.short_side": RUN_SIZE}
