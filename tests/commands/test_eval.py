@@ -58,7 +58,7 @@ def test_console_script_scores_crops_against_grey_and_mean_ab(tmp_path, tiny_run
     assert skipped["path"] == str(held_out / "broken.png") and skipped["reason"]
     assert metrics["checkpoint"] == str(ckpt.resolve()) and metrics["data_dir"] == str(held_out.resolve())
     assert metrics["mangacolor_version"] == mangacolor.__version__
-    assert metrics["generator"] == {**GENERATOR, "out_channels": 2}  # an ab generator
+    assert metrics["generator"] == {**GENERATOR, "in_channels": 1, "out_channels": 2}  # an ab generator, no hints
     settings = metrics["settings"]
     assert (settings["mode"], settings["size"], settings["window"]) == ("crop", SIZE, WINDOW)  # from the run
     assert settings["device"] == "cpu" and settings["precision"] == "32-true"
