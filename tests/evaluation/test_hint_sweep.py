@@ -65,7 +65,8 @@ def test_the_sweep_writes_hint_files_colorize_reads_and_scores_every_count_and_m
     assert section["counts"] == list(COUNTS) and section["pages"] == 3
     assert json.loads((out / "metrics.json").read_text())["hints"]["counts"] == list(COUNTS)
     for count in COUNTS:
-        for method in ("model", "nearest_hint", "paint_bucket", "grey", "model@reading", "paint_bucket@reading"):
+        assert set(section["per_count"][str(count)]) == {"truth", "model", "nearest_hint", "paint_bucket", "grey"}
+        for method in ("model", "nearest_hint", "paint_bucket", "grey"):
             assert set(section["per_count"][str(count)][method]) >= set(SWEEP_METRICS), (count, method)
     zero = section["per_count"]["0"]
     # k = 0 is the automatic colouring, and with no hint both baselines are the grey page
@@ -122,7 +123,9 @@ def test_printed_pages_are_swept_against_the_b_and_w_page_and_the_curve_is_a_pic
         flat = section["per_count"]["0"]["bw@reading"]
         assert means["bw@reading"]["delta_e_2000"] == flat["delta_e_2000"]  # a flat line
     # no hint: the baselines are the B&W page itself
-    assert section["per_count"]["0"]["paint_bucket"]["delta_e_2000"] == section["per_count"]["0"]["bw"]["delta_e_2000"]
+    zero = section["per_count"]["0"]
+    assert zero["paint_bucket@reading"]["delta_e_2000"] == zero["bw@reading"]["delta_e_2000"]
+    assert set(zero) >= {"model@reading", "nearest_hint@reading", "grey@reading"} and "model" not in zero
     with Image.open(out / "hints_curve.png") as image:
         assert image.format == "PNG" and image.mode == "RGB" and min(image.size) >= 400
         colours = {colour for _, colour in image.getcolors(maxcolors=1 << 16)}

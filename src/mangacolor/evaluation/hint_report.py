@@ -60,7 +60,7 @@ def hints_payload(sweep: HintSweep, tolerance: float, input_style: str) -> dict[
 
 
 def curve_methods(methods: list[str], scale: str) -> list[str]:
-    """The methods drawn and tabled, at the curve's scale: the three hint methods then the flat ones."""
+    """The methods drawn and tabled, at the curve's scale (the sweep scores at that one only)."""
     return [method for method in methods if method.endswith(READING) == bool(scale)]
 
 

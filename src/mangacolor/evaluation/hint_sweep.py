@@ -20,9 +20,11 @@ a page without a pixel of colour) both baselines are the flat page itself, and a
 
 Every metric of `scoring.METRICS` per (page, count, method), plus CIEDE2000 inside the hinted
 squares (`delta_e_2000_hinted`: the mask of the k hints at the page's size, nothing pasted onto the
-output) and on the ring (`delta_e_2000_ring`), at the page's size and at reading scale
-("<method>@reading"; there the hinted region is the shrunk pixels wholly inside a hint, the ring
-those more than half ring).
+output) and on the ring (`delta_e_2000_ring`), on the page kind eval.input_style asks for: grey
+pages at their own size, printed pages at reading scale ("<method>@reading", where screentone reads
+as tone, as eval's summary reads them; there the hinted region is the shrunk pixels wholly inside a
+hint, the ring those more than half ring). One scale each keeps the sweep's time down: scoring a
+full page is most of its cost.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class HintSweep:
         self.colorizer, self.counts, self.tolerance = colorizer, tuple(counts), tolerance
         self.run_dir, self.test_dir = run_dir, test_dir
         self.flat = ("grey", "bw") if printed else ("grey",)
+        self.scale = READING if printed else ""
         self.input_page = "bw" if printed else "grey"   # what the baselines are with no hint
         self.rows: list[dict] = []
         self.seconds = 0.0
@@ -93,9 +96,8 @@ class HintSweep:
 
     @property
     def methods(self) -> list[str]:
-        """Every method scored, page size then reading scale, as metrics.json names them."""
-        names = [*HINT_METHODS, *self.flat]
-        return names + [name + READING for name in names]
+        """Every method scored, at the sweep's scale, as metrics.json names them."""
+        return [name + self.scale for name in (*HINT_METHODS, *self.flat)]
 
     def score_pages(self, truth: Truth, inputs: torch.Tensor, paths: list[str]) -> None:
         """One group of same-size pages: their truth, the L the model sees (n, 1, H, W), their paths."""
@@ -115,9 +117,10 @@ class HintSweep:
         masks = {count: hints.raster(size, size, "ab", truth.rgb.device)[1] for count, hints in sets.items()}
         ring = neutral_ring(truth.lab, NEUTRAL_CHROMA, RING_REACH).float()
         scores = self._scores(truth, shown, masks, ring)
-        small_truth = Truth.from_rgb(reading_scale(truth.rgb))
-        common = {"path": path, "truth_colourfulness": colorfulness(truth.rgb).item(),
-                  "truth_colourfulness@reading": colorfulness(small_truth.rgb).item()}
+        scored_truth = Truth.from_rgb(reading_scale(truth.rgb)) if self.scale else truth
+        common = {"path": path, f"truth_colourfulness{self.scale}": colorfulness(scored_truth.rgb).item()}
+        if self.scale:  # summarise reads the truth's colourfulness at page size too
+            common["truth_colourfulness"] = colorfulness(truth.rgb).item()
         rows = []
         for count in self.counts:
             row = {**common, "hints": count, "hints_given": len(sets[count].marks)}
@@ -164,33 +167,28 @@ class HintSweep:
 
     def _scores(self, truth: Truth, shown: list[Shown], masks: dict[int, torch.Tensor],
                 ring: torch.Tensor) -> dict[tuple[str, int | None], dict[str, float]]:
-        """(method, count) -> every metric, at the page's size and at reading scale."""
-        small_truth = Truth.from_rgb(reading_scale(truth.rgb))
-        small_ring = (reading_scale(ring) > 0.5).float()
+        """(method + scale, count) -> every metric at the sweep's scale."""
         empty = torch.zeros_like(ring)
+        if self.scale:
+            scored_truth = Truth.from_rgb(reading_scale(truth.rgb))
+            ring = (reading_scale(ring) > 0.5).float()
+        else:
+            scored_truth = truth
         scores: dict[tuple[str, int | None], dict[str, float]] = {}
         for first in range(0, len(shown), _SCORED_TOGETHER):
             chunk = shown[first:first + _SCORED_TOGETHER]
             rgb = torch.cat([item.rgb for item in chunk])
             ab = torch.cat([item.ab for item in chunk])
             hinted = torch.cat([masks[item.count] if item.count is not None else empty for item in chunk])
+            if self.scale:  # as eval scores every predictor at reading scale: the shrunk RGB back to Lab
+                small = torch.cat(rgb_to_scaled_lab(reading_scale(rgb).clamp(0.0, 1.0)), dim=1)
+                rgb, ab = scaled_lab_to_rgb(small[:, :1], small[:, 1:]), small[:, 1:]
+                hinted = (reading_scale(hinted) >= 1.0 - 1e-6).float()
             regions = {"delta_e_2000_hinted": hinted, "delta_e_2000_ring": ring}
-            full = score_shown(repeated(truth, len(chunk)), rgb, ab, regions)
-            # At reading scale, as eval scores every predictor there: the shrunk RGB back to Lab.
-            small = torch.cat(rgb_to_scaled_lab(reading_scale(rgb).clamp(0.0, 1.0)), dim=1)
-            small_regions = {"delta_e_2000_hinted": (reading_scale(hinted) >= 1.0 - 1e-6).float(),
-                             "delta_e_2000_ring": small_ring}
-            small_scores = score_shown(repeated(small_truth, len(chunk)),
-                                       scaled_lab_to_rgb(small[:, :1], small[:, 1:]), small[:, 1:],
-                                       small_regions)
-            columns = {**full, **{f"{READING}|{metric}": values for metric, values in small_scores.items()}}
+            columns = score_shown(repeated(scored_truth, len(chunk)), rgb, ab, regions)
             names = list(columns)
             values = torch.stack([columns[metric].float() for metric in names]).cpu().tolist()
             for position, item in enumerate(chunk):
-                page_size = {metric: values[i][position] for i, metric in enumerate(names)
-                             if not metric.startswith(READING)}
-                reading = {metric.split("|", 1)[1]: values[i][position] for i, metric in enumerate(names)
-                           if metric.startswith(READING)}
-                scores[(item.method, item.count)] = page_size
-                scores[(item.method + READING, item.count)] = reading
+                scores[(item.method + self.scale, item.count)] = {
+                    metric: values[i][position] for i, metric in enumerate(names)}
         return scores
