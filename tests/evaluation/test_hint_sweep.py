@@ -167,3 +167,25 @@ def test_nearest_hint_for_every_count_at_once_is_each_prefix_s_nearest_hint():
     found = nearest_hint_ab_counts(lightness, hints, [0, 1, 2, 3, 5])
     for count in (0, 1, 2, 3, 5):
         assert torch.equal(found[count], nearest_hint_ab(lightness, PageHints(hints.marks[:count])))
+
+
+def test_each_count_s_bucket_page_is_the_bucket_baseline_composed_for_that_count():
+    from mangacolor.color import lightness_preserving_rgb
+    from mangacolor.evaluation.hint_baselines import paint_bucket
+    from mangacolor.evaluation.hint_sweep import HintSweep
+    from mangacolor.evaluation.scoring import Truth
+
+    rgb = torch.rand(1, 3, 30, 34)
+    rgb[..., 5:25, 5:15] = torch.tensor([0.9, 0.2, 0.2])[:, None, None]
+    rgb[..., 5:25, 18:30] = torch.tensor([0.2, 0.3, 0.9])[:, None, None]
+    truth = Truth.from_rgb(rgb)
+    sweep = HintSweep.__new__(HintSweep)
+    sweep.counts, sweep.tolerance, sweep.flat = (0, 1, 3), 6.0, ("grey",)
+    sweep.colorizer = type("Stub", (), {"color_lightness": lambda self, pages, hints: [
+        type("Page", (), {"rgb": lightness_preserving_rgb(page, torch.zeros_like(truth.ab)),
+                          "ab": torch.zeros_like(truth.ab)})() for page in pages]})()
+    sets = hint_sets(truth.lab[0], "p.png", sweep.counts)
+    shown = {(item.method, item.count): item for item in sweep._predictions(truth, truth.lightness, sets)}
+    for count in (1, 3):
+        expected = paint_bucket(truth.lightness, sets[count], 6.0)
+        assert torch.allclose(shown[("paint_bucket", count)].rgb, expected, atol=1e-6)

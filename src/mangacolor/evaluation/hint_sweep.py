@@ -155,14 +155,22 @@ class HintSweep:
         shown.append(Shown("grey", None, lightness_preserving_rgb(truth.lightness, zeros), zeros))
         if "bw" in self.flat:
             shown.append(Shown("bw", None, lightness_preserving_rgb(page, zeros), zeros))
+        bare = shown[-1].rgb  # the page the baselines colour, without colour
         hinted = [count for count in counts if sets[count]]
-        if hinted:
-            nearest = nearest_hint_ab_counts(page, sets[hinted[-1]], [len(sets[c].marks) for c in hinted])
-            fill = bucket_fill(page, sets[hinted[-1]], self.tolerance)
-            for count in hinted:
-                given = len(sets[count].marks)
-                for method, ab in (("nearest_hint", nearest[given]), ("paint_bucket", fill.ab(given))):
-                    shown.append(Shown(method, count, lightness_preserving_rgb(page, ab), ab))
+        if not hinted:
+            return shown
+        nearest = nearest_hint_ab_counts(page, sets[hinted[-1]], [len(sets[c].marks) for c in hinted])
+        fill = bucket_fill(page, sets[hinted[-1]], self.tolerance)
+        # First-wins makes a pixel's fill the same at every count that fills it, and composing is
+        # per pixel: each count's bucket page is the largest set's, bare where that count has no
+        # fill (one composition a page instead of one a count).
+        filled_rgb = lightness_preserving_rgb(page, fill.ab())
+        for count in hinted:
+            given = len(sets[count].marks)
+            ab = nearest[given]
+            shown.append(Shown("nearest_hint", count, lightness_preserving_rgb(page, ab), ab))
+            filled = (fill.owners_up_to(given) >= 0)[None, None]
+            shown.append(Shown("paint_bucket", count, torch.where(filled, filled_rgb, bare), fill.ab(given)))
         return shown
 
     def _scores(self, truth: Truth, shown: list[Shown], masks: dict[int, torch.Tensor],
