@@ -11,7 +11,7 @@ DEMO_BW := data/demo/bw/animals_cartoon_squirrel_mike_sm1_0c5e40.jpg
 DEMO_HINTS := data/demo/hints/animals_cartoon_squirrel_mike_sm1_0c5e40.json
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: help install demo train test test-full tensorboard bench studio clean
+.PHONY: help install demo train lint format test test-full tensorboard bench studio clean
 # A GPU session's benchmark sweep runs from scripts/ (plain python3, no venv): docs/benchmarks.md.
 
 help:  ## list the targets
@@ -43,7 +43,15 @@ demo: $(STAMP)  ## train briefly on the bundled pages, evaluate, colour a B&W ma
 train: $(STAMP)  ## train with the defaults; pass ARGS='+experiment=manga data.train_dir=...'
 	$(VENV)/bin/mangacolor-train $(ARGS)
 
-test: $(STAMP)  ## the default suite (CPU, under 10 minutes on 2 cores)
+lint: $(STAMP)  ## ruff: the lint rules, and the formatting checked (seconds)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)  ## ruff: fix what the lint rules can fix safely, then format the tree
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint  ## ruff, then the default suite (CPU, under 10 minutes on 2 cores)
 	$(PY) -m pytest -q $(ARGS)
 
 test-full: $(STAMP)  ## every test, the slow ones too

@@ -88,11 +88,11 @@ def judge(generator_file: Path) -> dict[str, float]:
             Image.open(draw_line_page(Path(folder) / "page.png", PAGE_SIZE)).convert("RGB")
         )
     dot = (PAGE_SIZE[0] // 4, PAGE_SIZE[1] // 2)
-    hints = PageHints((Dot(*dot, "#%02x%02x%02x" % HINT_RGB, 7),))
+    hints = PageHints((Dot(*dot, "#{:02x}{:02x}{:02x}".format(*HINT_RGB), 7),))
     short_side = generator.training_size or generator.multiple
     colorizer = PageColorizer(generator, short_side, precision="32-true")
     rgb = torch.from_numpy(page.copy()).permute(2, 0, 1)
-    colored = colorizer.colour([rgb], hints=[hints])[0].permute(1, 2, 0).numpy()
+    colored = colorizer.color([rgb], hints=[hints])[0].permute(1, 2, 0).numpy()
     return judge_dot(colored, page, dot)
 
 

@@ -165,9 +165,11 @@ def run_study(args: argparse.Namespace) -> None:
             generator = run / "checkpoints" / "generator.pt"
             key = result_key(recipe["name"], seed, args.split, budget)
 
-            def score(name: str) -> dict[str, Any]:
+            # this iteration's generator and run, bound now
+            def score(name: str, generator: Path = generator, run: Path = run) -> dict[str, Any]:
                 style, extra = scoring[name]
-                return evaluate(generator, pages[args.split], style, run / args.split, [*extra, *args.eval_extra], name)
+                return evaluate(generator, pages[args.split], style, run / args.split,
+                                [*extra, *args.eval_extra], name)
 
             if key in done:
                 missing = [name for name in scoring if name not in done[key]["scores"]]
@@ -225,13 +227,13 @@ def mean_and_spread(values: list[float]) -> str:
     return f"{mean:.2f} ± {spread:.2f}"
 
 
-def neutral_and_colour(model: list[dict[str, float]], baseline: dict[str, float]) -> str:
+def neutral_and_color(model: list[dict[str, float]], baseline: dict[str, float]) -> str:
     """ΔE00 where the truth is neutral / where it has colour, for results that have the split."""
     if not all("delta_e_2000_neutral" in m for m in model):
         return "-"
     neutral = mean_and_spread([m["delta_e_2000_neutral"] for m in model])
-    colour = mean_and_spread([m["delta_e_2000_colour"] for m in model])
-    return f"{neutral} / {colour} ({baseline['delta_e_2000_neutral']:.2f} / {baseline['delta_e_2000_colour']:.2f})"
+    color = mean_and_spread([m["delta_e_2000_colour"] for m in model])
+    return f"{neutral} / {color} ({baseline['delta_e_2000_neutral']:.2f} / {baseline['delta_e_2000_colour']:.2f})"
 
 
 def headline(scored: list[dict[str, Any]], base: str) -> tuple[list[dict[str, Any]], float]:
@@ -264,7 +266,10 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in results:
         groups.setdefault((r["recipe"], r["split"], r["budget_images"]), []).append(r)
-    rank = lambda name: order.index(name) if name in order else len(order)
+
+    def rank(name: str) -> int:
+        return order.index(name) if name in order else len(order)
+
     for (name, split, budget), rows in sorted(groups.items(), key=lambda kv: (kv[0][1] != "val", kv[0][2],
                                                                              rank(kv[0][0]), kv[0][0])):
         minutes = [r["train_seconds"] / 60 for r in rows if r.get("train_seconds")]
@@ -284,7 +289,7 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
             cells += [f"{model_de} ({base_de:.2f})", mean_and_spread([m["ssim"] for m in model]),
                       mean_and_spread([m["colourfulness_ratio"] for m in model])]
             if base == "grey":
-                cells.append(neutral_and_colour(model, scored[0][base]))
+                cells.append(neutral_and_color(model, scored[0][base]))
         for name, spec in also.items():
             scored = [r["scores"][name]["overall"] for r in rows if name in r["scores"]]
             if len(scored) != len(rows):  # not yet scored for every seed: no mean of a subset

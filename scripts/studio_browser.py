@@ -120,9 +120,12 @@ def main() -> None:
             driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
             try:
                 driver.get(f"{base}/?token={studio.token}")
-                idle = lambda d: d.execute_script(
-                    "return !!(window.studio && window.studio.idle && window.studio.idle())"
-                )
+
+                def idle(d) -> bool:
+                    return d.execute_script(
+                        "return !!(window.studio && window.studio.idle && window.studio.idle())"
+                    )
+
                 WebDriverWait(driver, 300, 0.02).until(idle)
                 canvas = driver.find_element(By.ID, "hint-canvas")
                 width, height = canvas.size["width"], canvas.size["height"]

@@ -4,6 +4,7 @@ shows the package as it is: every module in its tree, and the import rules of te
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -55,12 +56,14 @@ def test_the_readme_links_every_docs_page():
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 
 
-def documented_tree() -> set[str]:
-    """Paths (relative to src/mangacolor/) named in the tree block: two spaces of indent per level."""
+def documented_tree() -> list[str]:
+    """Paths (relative to src/mangacolor/) named in the tree block, in order and with repeats: two
+    spaces of indent per level."""
     text = ARCHITECTURE.read_text(encoding="utf-8")
     block = re.search(r"```\nsrc/mangacolor/\n(.*?)```", text, flags=re.DOTALL)
     assert block, "docs/architecture.md has no tree block starting with src/mangacolor/"
-    paths, folders = set(), []
+    paths: list[str] = []
+    folders: list[str] = []
     for line in block.group(1).splitlines():
         if not line.strip():
             continue
@@ -72,16 +75,39 @@ def documented_tree() -> set[str]:
         if name.endswith("/"):
             folders.append(name.rstrip("/"))
         else:
-            paths.add("/".join([*folders, name]))
+            paths.append("/".join([*folders, name]))
     return paths
 
 
-def test_the_architecture_tree_names_every_module_and_no_other():
-    actual = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")}
-    actual = {p for p in actual if not (p.endswith("__init__.py") and p != "__init__.py")}
-    documented = documented_tree()
-    assert not actual - documented, f"add to docs/architecture.md's tree: {sorted(actual - documented)}"
-    assert not documented - actual, f"docs/architecture.md names modules that do not exist: {sorted(documented - actual)}"
+def package_modules() -> list[str]:
+    """Every module of the package, relative to src/mangacolor/ (a subpackage's __init__.py aside)."""
+    found = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
+    return [p for p in found if not (p.endswith("__init__.py") and p != "__init__.py")]
+
+
+def tree_mismatches(documented: list[str], actual: list[str]) -> list[str]:
+    """What keeps the documented tree from naming each module exactly once."""
+    counts = Counter(documented)
+    problems = [f"listed {counts[p]} times: {p}" for p in sorted(counts) if counts[p] > 1]
+    problems += [f"missing from the tree: {p}" for p in sorted(set(actual) - set(documented))]
+    problems += [f"listed but does not exist: {p}" for p in sorted(set(documented) - set(actual))]
+    return problems
+
+
+def test_the_architecture_tree_names_every_module_once_and_no_other():
+    problems = tree_mismatches(documented_tree(), package_modules())
+    assert not problems, "docs/architecture.md's tree:\n" + "\n".join(problems)
+
+
+def test_the_tree_check_rejects_a_module_listed_twice_one_missing_and_one_made_up():
+    actual = ["color.py", "runtime/atomic.py", "runtime/resume.py"]
+    documented = ["color.py", "runtime/atomic.py", "runtime/atomic.py", "runtime/ghost.py"]
+    assert tree_mismatches(documented, actual) == [
+        "listed 2 times: runtime/atomic.py",
+        "missing from the tree: runtime/resume.py",
+        "listed but does not exist: runtime/ghost.py",
+    ]
+    assert tree_mismatches(actual, actual) == []
 
 
 def test_the_architecture_page_states_the_import_rules_of_the_test():

@@ -73,7 +73,7 @@ def test_delta_e_2000_matches_all_sharma_pairs_to_4_decimals():
     got = delta_e_2000(first, second, dim=1)
     rounded = torch.round(got * 10_000) / 10_000
     mismatches = [(number, float(g), float(e))
-                  for number, (g, r, e) in enumerate(zip(got, rounded, expected), start=1) if abs(r - e) > 1e-9]
+                  for number, (g, r, e) in enumerate(zip(got, rounded, expected, strict=True), start=1) if abs(r - e) > 1e-9]
     assert not mismatches, f"pairs (number, got, published) off at 4 decimals: {mismatches}"
 
 

@@ -49,13 +49,13 @@ def sample_report(complete=True) -> dict:
     data = {"task": "data", **common,
             "settings": {"size": 512, "window": 1024, "batch_size": 16, "workers": 16, "decode_on_device": True},
             "results": {"images_per_s": 1500.0, "ratio_to_model": 1.85}}
-    colourise = {"task": "colourise", **common,
+    colorize_row = {"task": "colourise", **common,
                  "settings": {"page_height": 1152, "page_width": 800, "short_side": 512, "precision": "bf16-mixed",
                               "tile": 1024, "pages_per_call": 4},
                  "results": {"pages_per_s": 31.25}}
     return {"date": "2026-11-26T10:00:00+00:00", "command": "mangacolor-bench +experiment=manga", "commit": "abc1234",
             "machine": machine, "load_average_at_end": [0.2, 0.1, 0.1], "complete": complete,
-            "rows": [model, data, colourise]}
+            "rows": [model, data, colorize_row]}
 
 
 def test_markdown_rows_have_the_layout_of_the_gpu_table_in_docs():

@@ -42,10 +42,10 @@ def test_a_cpu_peak_follows_onednns_instruction_limit(isa, peak, monkeypatch):
 def test_colourise_rows_default_to_what_mangacolor_colorize_does(monkeypatch):
     monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"avx512_bf16": True})
     cpu = torch.device("cpu")
-    assert sweep.colourise_plan(bench_settings(["+debug=tiny"]), cpu) == [("bf16-mixed", False, False, None)]
+    assert sweep.colorize_plan(bench_settings(["+debug=tiny"]), cpu) == [("bf16-mixed", False, False, None)]
     asked = bench_settings(["+debug=tiny", "bench.precisions=[32-true,auto]", "bench.channels_last=[false]",
                            "bench.colourise.threads=[1,2]"])
-    assert sweep.colourise_plan(asked, cpu) == [("32-true", False, False, 1), ("32-true", False, False, 2),
+    assert sweep.colorize_plan(asked, cpu) == [("32-true", False, False, 1), ("32-true", False, False, 2),
                                                 ("bf16-mixed", False, False, 1), ("bf16-mixed", False, False, 2)]
 
 

@@ -51,6 +51,6 @@ def test_training_exports_a_full_colour_generator_that_says_so(tmp_path):
     for name in ("generator.pt", "last.ckpt"):
         generator, config = load_generator(tmp_path / name)
         assert generator.predicts == "lab" and config["out_channels"] == 3, name
-        for exported, trained in zip(generator.state_dict().values(), model.generator.state_dict().values()):
+        for exported, trained in zip(generator.state_dict().values(), model.generator.state_dict().values(), strict=True):
             assert torch.equal(exported, trained)
     assert torch.load(tmp_path / "generator.pt", weights_only=True)["predicts"] == "lab"

@@ -18,10 +18,10 @@ class Clock:
         return self.now
 
 
-def fake_run(bad_files: dict[str, str]):
+def fake_run(unreadable: dict[str, str]):
     logged: list[dict] = []
     module = SimpleNamespace(iteration=0, hparams=SimpleNamespace(log_every=2), log_scalars=logged.append)
-    trainer = SimpleNamespace(world_size=1, datamodule=SimpleNamespace(bad_files=bad_files))
+    trainer = SimpleNamespace(world_size=1, datamodule=SimpleNamespace(unreadable=unreadable))
     return trainer, module, logged
 
 
@@ -44,7 +44,7 @@ def test_images_per_second_leaves_out_validation_time(monkeypatch):
             monitor.on_validation_end(trainer, module)
         monitor.on_train_batch_end(trainer, module, None, batch, 0)
     assert logged[-1]["perf/images_per_s"] == 8 / 2.0  # 8 images in 2 s of training
-    assert logged[-1]["data/bad_files"] == 1.0 and monitor.bad_files == {"a.png": "empty file (0 bytes)"}
+    assert logged[-1]["data/bad_files"] == 1.0 and monitor.unreadable == {"a.png": "empty file (0 bytes)"}
 
 
 def test_a_batch_that_lost_pages_counts_only_what_it_trained_on(monkeypatch):
@@ -70,4 +70,4 @@ def test_unreadable_pages_found_before_a_resume_are_still_counted():
     # other ranks found (here a.png), which the monitor's checkpointed list still has.
     trainer, module, _ = fake_run({"c.png": "a text file, not an image"})
     resumed.on_train_end(trainer, module)
-    assert set(resumed.bad_files) == {"a.png", "c.png"}
+    assert set(resumed.unreadable) == {"a.png", "c.png"}

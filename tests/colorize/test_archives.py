@@ -22,9 +22,9 @@ from mangacolor.colorize.archives import (
 )
 
 
-def png(width: int = 12, height: int = 9, colour=(200, 40, 40)) -> bytes:
+def png(width: int = 12, height: int = 9, color=(200, 40, 40)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -159,10 +159,10 @@ def test_find_archives_is_recursive_and_skips_symlinks_leaving_the_folder(tmp_pa
     (root / "notes.txt").write_text("x")
     outside = make_zip(tmp_path / "outside.cbz", [("1.png", png())])
     (root / "link.cbz").symlink_to(outside)
-    skipped: dict[str, str] = {}
-    found = find_archives(root, skipped)
+    unlisted: dict[str, str] = {}
+    found = find_archives(root, unlisted)
     assert [p.relative_to(root).as_posix() for p in found] == ["ch2.zip", "series/v1/ch1.CBZ"]
-    assert "outside" in skipped[str(root / "link.cbz")]
+    assert "outside" in unlisted[str(root / "link.cbz")]
 
 
 def test_limits_must_be_positive():
@@ -183,10 +183,10 @@ def test_find_archives_names_what_it_skips_as_find_images_does(tmp_path, monkeyp
         return scandir(path)
 
     monkeypatch.setattr(os, "scandir", unreadable_locked)  # as chmod 000 would, even for root
-    skipped: dict[str, str] = {}
-    assert find_archives(root, skipped) == [root / "ch2.cbz"]
-    assert skipped == {str(root / "volume.cbz"): "is a directory, not an archive file",
+    unlisted: dict[str, str] = {}
+    assert find_archives(root, unlisted) == [root / "ch2.cbz"]
+    assert unlisted == {str(root / "volume.cbz"): "is a directory, not an archive file",
                        str(root / "locked"): "cannot list this folder: Permission denied"}
     with pytest.warns(UserWarning) as caught:
         find_archives(root)
-    assert sorted(str(warning.message).split(": skipped, ")[0] for warning in caught) == sorted(skipped)
+    assert sorted(str(warning.message).split(": skipped, ")[0] for warning in caught) == sorted(unlisted)

@@ -36,7 +36,7 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def run(generator_path: Path, source: Path, output: Path, **options):
-    settings = ColorizeSettings(generator_path, source, output, progress=False, size=32, **options)
+    settings = ColorizeSettings(generator_path, source, output, progress=False, short_side=32, **options)
     return colorize(settings, say=lambda message: None)
 
 
@@ -56,11 +56,11 @@ def test_colour_pages_in_a_folder_are_copied_byte_for_byte_and_counted(generator
     summary = run(generator_path, source, out)
     assert (out / "000 cover.png").read_bytes() == insert_png.read_bytes()
     assert (out / "001 insert.jpg").read_bytes() == insert_jpg.read_bytes()
-    assert (summary.copied, summary.coloured) == (2, 3)  # the yellowed and the tinted scans are coloured
+    assert (summary.copied, summary.colored) == (2, 3)  # the yellowed and the tinted scans are coloured
     for name in ("002.png", "003.jpg", "004.png"):
         assert (out / name).read_bytes() != (source / name).read_bytes()
     assert "2 already in colour, copied as they were" in summary.line()
-    assert run(generator_path, source, out).skipped == 5  # a rerun finds the copies done too
+    assert run(generator_path, source, out).already_done == 5  # a rerun finds the copies done too
 
 
 def test_colour_pages_in_an_archive_are_copied_byte_for_byte_in_their_place(generator_path, tmp_path):
@@ -76,7 +76,7 @@ def test_colour_pages_in_an_archive_are_copied_byte_for_byte_in_their_place(gene
         assert result.namelist() == list(pages)
         assert result.read("02 colour.jpg") == pages["02 colour.jpg"]
         assert result.read("01.png") != pages["01.png"]
-    assert (summary.copied, summary.coloured) == (1, 2)
+    assert (summary.copied, summary.colored) == (1, 2)
 
 
 def test_another_format_re_encodes_a_colour_page_and_recolor_colours_it(generator_path, tmp_path):
@@ -93,6 +93,6 @@ def test_another_format_re_encodes_a_colour_page_and_recolor_colours_it(generato
     run(generator_path, gif, tmp_path / "gif out")
     with Image.open(tmp_path / "gif out" / "insert.png") as image:
         assert image.format == "PNG"
-    recoloured = run(generator_path, source.parent, tmp_path / "recoloured", recolor_color_pages=True)
-    assert (recoloured.copied, recoloured.coloured) == (0, 1)
+    recolored = run(generator_path, source.parent, tmp_path / "recoloured", recolor_color_pages=True)
+    assert (recolored.copied, recolored.colored) == (0, 1)
     assert not np.array_equal(decoded((tmp_path / "recoloured" / "insert.png").read_bytes()), page.permute(1, 2, 0).numpy())

@@ -58,7 +58,7 @@ def lab(path: Path) -> torch.Tensor:
     return torch.cat([(lightness + 1) * 50, ab * 110], dim=1)
 
 
-def colour(generator: Path, pages: Path, output: Path, **options) -> str:
+def color(generator: Path, pages: Path, output: Path, **options) -> str:
     # make_pages draws colour pages, which colourise would copy as they are: colour them all the same.
     summary = colorize(ColorizeSettings(generator, pages, output, format="png", device="cpu", num_workers=0,
                                         progress=False, recolor_color_pages=True, **options), say=lambda message: None)
@@ -88,7 +88,7 @@ def test_bf16_pages_stay_within_the_stated_delta_e_of_float32(trained_generator,
     pages = tmp_path / "pages"
     make_pages(pages, 3, (120, 90), seed=7)
     make_pages(pages / "strips", 2, (64, 300), seed=8)  # tiled: tiles blend in bf16 too
-    assert "32-true" in colour(trained_generator, pages, tmp_path / "fp32", precision="32-true", tile=128, tile_overlap=32)
+    assert "32-true" in color(trained_generator, pages, tmp_path / "fp32", precision="32-true", tile=128, tile_overlap=32)
     result = subprocess.run([sys.executable, "-c", BF16_RUN, str(trained_generator), str(pages), str(tmp_path / "bf16"),
                              channels_last], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"})
@@ -108,16 +108,16 @@ def test_bf16_pages_stay_within_the_stated_delta_e_of_float32(trained_generator,
     assert differences.max() > 0  # bf16 did run: the pages are not float32's to the last level
 
 
-@pytest.mark.parametrize("flags, colour_auto", [
+@pytest.mark.parametrize("flags, color_auto", [
     ({"avx512_bf16": True, "avx512_f": True}, "bf16-mixed"),  # e.g. AMD Zen 4: measured 1.86 x float32
     ({"amx_bf16": True, "avx512_bf16": True}, "32-true"),  # AMX: fast, but wrong batches now and then
     ({"avx512_f": True, "avx2": True}, "32-true"),  # bf16 would be emulated: slower than float32
     ({}, "32-true"),
 ])
-def test_auto_picks_bf16_only_on_a_cpu_where_it_pays(monkeypatch, flags, colour_auto):
+def test_auto_picks_bf16_only_on_a_cpu_where_it_pays(monkeypatch, flags, color_auto):
     monkeypatch.setattr(devices, "cpu_capabilities", lambda: flags)
     cpu = torch.device("cpu")
-    assert devices.resolve_precision("auto", cpu, bf16_cpu=True) == colour_auto
+    assert devices.resolve_precision("auto", cpu, bf16_cpu=True) == color_auto
     assert devices.resolve_precision("auto", cpu) == "32-true"  # training and eval: the same on every CPU
     assert devices.resolve_precision("32-true", cpu, bf16_cpu=True) == "32-true"  # asked for: kept
 
@@ -126,10 +126,10 @@ def test_colorize_defaults_take_the_fast_path_where_it_pays(trained_generator, t
     pages = tmp_path / "pages"
     make_pages(pages, 1, (40, 40))
     monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"avx512_bf16": True})
-    assert colour(trained_generator, pages, tmp_path / "fast", threads=1) == "cpu (bf16-mixed, 1 threads)"
+    assert color(trained_generator, pages, tmp_path / "fast", threads=1) == "cpu (bf16-mixed, 1 threads)"
     monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"avx512_bf16": True, "amx_bf16": True})
-    assert colour(trained_generator, pages, tmp_path / "amx", threads=1) == "cpu (32-true, 1 threads)"
-    assert colour(trained_generator, pages, tmp_path / "asked", threads=1, precision="bf16-mixed") == (
+    assert color(trained_generator, pages, tmp_path / "amx", threads=1) == "cpu (32-true, 1 threads)"
+    assert color(trained_generator, pages, tmp_path / "asked", threads=1, precision="bf16-mixed") == (
         "cpu (bf16-mixed, channels_last, 1 threads)")  # asked for on an AMX CPU: NHWC, as AMX works
 
 
@@ -155,7 +155,7 @@ def test_threads_are_set_as_asked(trained_generator, tmp_path, monkeypatch):
     asked = []
     monkeypatch.setattr(job, "set_threads", lambda threads: asked.append(threads) or 3)
     make_pages(tmp_path / "pages", 1, (40, 40))
-    assert colour(trained_generator, tmp_path / "pages", tmp_path / "out", precision="32-true", threads=3).endswith(
+    assert color(trained_generator, tmp_path / "pages", tmp_path / "out", precision="32-true", threads=3).endswith(
         "3 threads)")
     assert asked == [3]
 

@@ -47,12 +47,12 @@ def test_an_odd_sized_page_comes_back_at_its_size_with_its_lightness(generator_p
     assert result.size == (123, 77) and result.mode == "RGB"
     assert (lightness(result) - lightness(load(source))).abs().max() < 1.0
     assert np.asarray(result).std(axis=2).mean() > 5  # coloured, not grey
-    assert summary.coloured == 1 and summary.skipped == 0 and summary.unreadable == []
+    assert summary.colored == 1 and summary.already_done == 0 and summary.unreadable == []
 
 
 def test_full_resolution_and_a_chosen_working_size_also_keep_size_and_lightness(generator_path, tmp_path):
     source = page(tmp_path / "p.png", 45, 61, seed=2)
-    for options in ({"full_resolution": True}, {"size": 40}):
+    for options in ({"full_resolution": True}, {"short_side": 40}):
         out = tmp_path / str(sorted(options))
         run(generator_path, source, out, **options)
         result = load(out / "p.png")
@@ -72,7 +72,7 @@ def test_a_folder_tree_is_mirrored_with_the_chosen_format(generator_path, tmp_pa
     assert files_under(tmp_path / "out") == ["001.webp", "002.webp", "extras/deeper/4.webp",
                                              "extras/deeper/4_webp.webp", "extras/ページ 3.webp"]
     assert load(tmp_path / "out" / "002.webp").size == (56, 40)
-    assert summary.coloured == 5
+    assert summary.colored == 5
 
 
 def test_a_cbz_round_trips_with_page_order_and_sizes_kept(generator_path, tmp_path):
@@ -90,7 +90,7 @@ def test_a_cbz_round_trips_with_page_order_and_sizes_kept(generator_path, tmp_pa
         assert result.namelist() == order
         for name in order:
             assert Image.open(io.BytesIO(result.read(name))).size == sizes[name]
-    assert summary.coloured == 3
+    assert summary.colored == 3
 
 
 def test_a_rerun_skips_done_pages_and_overwrite_redoes_them(generator_path, tmp_path):
@@ -101,10 +101,10 @@ def test_a_rerun_skips_done_pages_and_overwrite_redoes_them(generator_path, tmp_
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
     (tmp_path / "out" / "1.png").unlink()  # as if interrupted before page 1 was written
     second = run(generator_path, source, tmp_path / "out")
-    assert (first.coloured, second.coloured, second.skipped) == (3, 1, 2)
+    assert (first.colored, second.colored, second.already_done) == (3, 1, 2)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items() if p.exists() and p.name != "1.png")
     third = run(generator_path, source, tmp_path / "out", overwrite=True)
-    assert (third.coloured, third.skipped) == (3, 0)
+    assert (third.colored, third.already_done) == (3, 0)
 
 
 def test_an_interrupted_archive_resumes_from_its_staged_pages(generator_path, tmp_path):
@@ -115,12 +115,12 @@ def test_an_interrupted_archive_resumes_from_its_staged_pages(generator_path, tm
     staging = tmp_path / "out" / ".ch.cbz.pages"
     page(staging / "00001.png", 20, 20)  # page 1 (staged by its index) finished before the interruption
     summary = run(generator_path, source, tmp_path / "out")
-    assert (summary.coloured, summary.skipped) == (2, 1)
+    assert (summary.colored, summary.already_done) == (2, 1)
     with zipfile.ZipFile(tmp_path / "out" / "ch.cbz") as result:
         assert result.namelist() == ["0.png", "1.png", "2.png"]
     assert not staging.exists()
     again = run(generator_path, source, tmp_path / "out")
-    assert (again.coloured, again.skipped) == (0, 3)
+    assert (again.colored, again.already_done) == (0, 3)
 
 
 def test_archive_entry_names_that_cannot_be_file_names_still_colour_the_whole_archive(generator_path, tmp_path):
@@ -134,7 +134,7 @@ def test_archive_entry_names_that_cannot_be_file_names_still_colour_the_whole_ar
             for seed, name in enumerate(order):
                 archive.writestr(name, page_bytes(20 + seed, 20, seed=seed))
     summary = run(generator_path, library, tmp_path / "out")
-    assert (summary.coloured, summary.unreadable, summary.refused) == (10, [], [])
+    assert (summary.colored, summary.unreadable, summary.refused) == (10, [], [])
     assert files_under(tmp_path / "out") == ["a.cbz", "b.cbz"]  # both packed, staging folders gone
     for book in ("a.cbz", "b.cbz"):
         with zipfile.ZipFile(tmp_path / "out" / book) as result:
@@ -196,7 +196,7 @@ def test_unreadable_pages_are_skipped_named_and_counted(generator_path, tmp_path
         archive.writestr("2.png", b"not an image")
     messages: list[str] = []
     summary = run(generator_path, source, tmp_path / "out", messages, max_pixels=50 * 50)
-    assert summary.coloured == 2 and len(summary.unreadable) == 4
+    assert summary.colored == 2 and len(summary.unreadable) == 4
     for name in ["empty.jpg", "web page.png", "huge.png", "book.cbz:2.png"]:
         assert any(name in m for m in messages), name
     assert any("max_pixels" in m for m in messages)
@@ -211,9 +211,9 @@ def test_the_hostile_folder_is_coloured_or_skipped_file_by_file(generator_path, 
     hostile = make_hostile_folder(tmp_path)
     messages: list[str] = []
     summary = run(generator_path, hostile.folder, tmp_path / "out", messages)
-    assert summary.coloured + summary.copied == len(hostile.good)  # its colour pages are copied
-    assert summary.copied > 0 and summary.coloured > 0
-    assert len(summary.unreadable) == len(hostile.bad)
+    assert summary.colored + summary.copied == len(hostile.good)  # its colour pages are copied
+    assert summary.copied > 0 and summary.colored > 0
+    assert len(summary.unreadable) == len(hostile.unreadable)
     for name, expected in hostile.good.items():
         out = (tmp_path / "out" / name)
         out = out if out.exists() else out.with_suffix(".png")
@@ -269,10 +269,10 @@ def test_a_full_disk_stops_the_job_with_a_clear_error_and_no_partial_files(gener
 def test_config_values_are_checked_naming_the_key(tmp_path):
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         base = ["ckpt_path=m.pt", "input=in", "output=out"]
-        assert ColorizeSettings.from_config(compose("colorize", overrides=base)).size is None
+        assert ColorizeSettings.from_config(compose("colorize", overrides=base)).short_side is None
         for override, key in [("format=gif", "format"), ("tile_overlap=2000", "tile_overlap"),
                               ("batch_size=0", "batch_size"), ("quality=0", "quality"),
-                              ("archive.max_ratio=-1", "max_ratio"), ("size=big", "size"),
+                              ("archive.max_ratio=-1", "max_ratio"), ("short_side=big", "short_side"),
                               ("device=tpu", "device"), ("compose=multiply", "compose"),
                               ("descreen=-1", "descreen"), ("descreen=1", "descreen"), ("descreen=true", "descreen"),
                               ("chroma=-1", "chroma"), ("chroma=strong", "chroma"),
@@ -315,8 +315,8 @@ def test_a_webtoon_strip_and_a_cbz_keep_their_pages_and_sizes_in_every_compose_m
     models = [full_color_generator_path] + ([generator_path] if compose in ("auto", "lightness") else [])
     for index, model in enumerate(models):
         out = tmp_path / f"out {index}"
-        summary = run(model, source, out, compose=compose, tile=64, tile_overlap=16, size=16)
-        assert summary.coloured == 4 and summary.unreadable == []
+        summary = run(model, source, out, compose=compose, tile=64, tile_overlap=16, short_side=16)
+        assert summary.colored == 4 and summary.unreadable == []
         assert load(out / "strip.png").size == (60, 1500)
         with zipfile.ZipFile(out / "chapter.cbz") as result:
             assert result.namelist() == list(sizes)
@@ -341,9 +341,9 @@ def test_an_old_ab_generator_writes_the_pages_it_wrote_before(tmp_path):
         bw_page(tmp_path / "in" / f"{name}.png", rgb)
     settings = recorded["settings"]
     summary = run(fixtures / "pre_layout_run" / "generator.pt", tmp_path / "in", tmp_path / "out",
-                  size=settings["short_side"], tile=settings["tile"], tile_overlap=settings["overlap"],
+                  short_side=settings["short_side"], tile=settings["tile"], tile_overlap=settings["overlap"],
                   precision="32-true", recolor_color_pages=True)
-    assert summary.coloured == len(recorded["pages"]) and summary.composed == {"lightness": summary.coloured}
+    assert summary.colored == len(recorded["pages"]) and summary.composed == {"lightness": summary.colored}
     for name, expected in recorded["coloured"].items():
         written = torch.from_numpy(np.array(load(tmp_path / "out" / f"{name}.png"))).permute(2, 0, 1)
         assert torch.equal(written, expected), name
@@ -352,7 +352,10 @@ def test_an_old_ab_generator_writes_the_pages_it_wrote_before(tmp_path):
 def test_chroma_sets_the_colour_strength_and_the_summary_says_it(tmp_path, generator_path):
     source = tmp_path / "in"
     page(source / "p.png", 40, 32)
-    chroma = lambda image: np.ptp(np.asarray(image.convert("RGB"), dtype=np.int16), axis=2).mean()  # spread of R, G, B
+
+    def chroma(image) -> float:  # the spread of R, G, B
+        return np.ptp(np.asarray(image.convert("RGB"), dtype=np.int16), axis=2).mean()
+
     strengths = {}
     for strength in (1.0, 0.5, 0.0):
         summary = run(generator_path, source, tmp_path / f"out {strength}", chroma=strength, format="png")

@@ -62,9 +62,9 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
     # Host syncs are counted with CUDA's sync debug mode: on a CPU there is nothing to count.
     assert model["host_syncs_per_iteration"] is None and data["results"]["host_syncs_per_batch"] is None
     for channels_last in (False, True):  # bench.channels_last applies to the colourise rows too
-        colourise = rows[("colourise", channels_last)]
-        assert colourise["results"]["pages_per_s"] > 0 and colourise["settings"]["page_height"] == 72
-        assert colourise["results"]["gflop_per_page"] > 0 and colourise["settings"]["threads"] >= 1
+        colorize_row = rows[("colourise", channels_last)]
+        assert colorize_row["results"]["pages_per_s"] > 0 and colorize_row["settings"]["page_height"] == 72
+        assert colorize_row["results"]["gflop_per_page"] > 0 and colorize_row["settings"]["threads"] >= 1
 
 
 @pytest.mark.slow

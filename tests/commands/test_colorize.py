@@ -66,3 +66,20 @@ def test_the_console_script_names_the_generator_that_cannot_do_ink(generator_pat
     message = str(caught.value)
     assert message.startswith("mangacolor-colorize: error: compose=ink needs a full-colour generator")
     assert str(generator_path) in message and "\n" not in message
+
+
+def test_the_console_script_refuses_a_hints_folder_inside_the_input_in_one_line(
+        generator_path, tmp_path, monkeypatch):
+    from mangacolor.commands import colorize as entry_point
+
+    page(tmp_path / "pages" / "p.png", 20, 20)
+    (tmp_path / "pages" / "my hints").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["mangacolor-colorize", f"ckpt_path={generator_path}",
+                                     "input=pages", "output=o", "hints=pages/my hints"])
+    with pytest.raises(SystemExit) as caught:
+        entry_point.main()
+    message = str(caught.value)
+    assert message.startswith("mangacolor-colorize: error: hints folder pages/my hints is inside "
+                              "the input folder pages")
+    assert "\n" not in message and files_under(tmp_path) == ["pages/p.png"]

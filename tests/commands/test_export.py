@@ -6,8 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 
+import tomllib
 import torch
 from helpers.cli import REPO
 

@@ -41,13 +41,13 @@ def test_training_on_a_hostile_folder_skips_each_bad_file_once_and_counts_it(hos
         results = train(TrainSettings.from_config(cfg))
     assert results["iteration"] == cfg.train.iterations
     assert math.isfinite(results["val/ab_l1"]) and math.isfinite(results["loss/g_l1"])
-    assert results["bad_files"] == len(hostile.bad)
-    assert f"{len(hostile.bad)} unreadable pages skipped" in capsys.readouterr().out
+    assert results["unreadable"] == len(hostile.unreadable)
+    assert f"{len(hostile.unreadable)} unreadable pages skipped" in capsys.readouterr().out
     messages = [r.getMessage() for r in caplog.records if "skipped unreadable page" in r.getMessage()]
-    for name in hostile.bad:
+    for name in hostile.unreadable:
         about_it = [m for m in messages if m.split(": ")[0].endswith(printable(hostile.path(name)))]
         assert len(about_it) == 1, f"{name}: {about_it}"  # one message, naming the file and the reason
-    assert len(messages) == len(hostile.bad)
+    assert len(messages) == len(hostile.unreadable)
     assert (tmp_path / "run" / "checkpoints" / "generator.pt").is_file()
 
 
@@ -85,7 +85,7 @@ def test_a_folder_without_image_files_is_an_error_before_any_model_is_built(cont
 def test_every_good_page_gives_finite_windows_in_range(hostile):
     """Odd shapes (1 x 1, 7 x 5, 33 x 4000) through crop, resize and Lab: no NaN reaches a network."""
     cropper = PageCropper(size=32, window=64, colourful_draws=3)
-    pages = [{"image": read_image(hostile.path(name)), "path": name, "bad": []} for name in hostile.good]
+    pages = [{"image": read_image(hostile.path(name)), "path": name, "unreadable": []} for name in hostile.good]
     for batch in [collate_pages([page]) for page in pages] + [collate_pages(pages)]:
         for training in (True, False):
             rgb = cropper(batch["pages"], batch["sizes"], torch.Generator().manual_seed(0), train=training)
@@ -111,8 +111,8 @@ def long_run_of_bad_files(folder: Path, bad: int = 40, good: int = 2) -> list[Pa
 def test_a_long_run_of_bad_files_is_passed_over_and_each_reported_once(tmp_path):
     paths = long_run_of_bad_files(tmp_path / "pages")
     require_readable(paths, tmp_path, max_pixels=10**6)  # readable pages after the first 40: not an error
-    dataset = PageDataset(paths, replace_bad=True)
+    dataset = PageDataset(paths, replace_unreadable=True)
     first = dataset[0]
-    assert first["path"].endswith("b_good.png") and len(first["bad"]) == 40
+    assert first["path"].endswith("b_good.png") and len(first["unreadable"]) == 40
     again = dataset[5]  # known-bad pages are passed over without being read or reported again
-    assert again["path"].endswith("b_good.png") and again["bad"] == []
+    assert again["path"].endswith("b_good.png") and again["unreadable"] == []

@@ -156,5 +156,5 @@ def test_killed_three_times_and_resumed_it_finishes_as_if_never_killed(tmp_path)
     whole = start(overrides(pages, tmp_path / "uninterrupted"), log, {})
     assert whole.wait(timeout=300) == 0, log.read_text()[-3000:]
     uninterrupted, _ = load_generator(tmp_path / "uninterrupted" / "checkpoints" / "generator.pt")
-    for (name, a), b in zip(resumed.state_dict().items(), uninterrupted.state_dict().values()):
+    for (name, a), b in zip(resumed.state_dict().items(), uninterrupted.state_dict().values(), strict=True):
         assert torch.equal(a, b), name

@@ -94,7 +94,7 @@ def test_batches_and_lab_windows_match_worker_decoding(mixed_folder):
     pending = first_batches(on_device.train_dataloader(), 3)
     expected = first_batches(in_workers.train_dataloader(), 3)
     assert any(batch.get("jpegs") for batch in pending)
-    for number, (batch, reference) in enumerate(zip(pending, expected), start=1):
+    for number, (batch, reference) in enumerate(zip(pending, expected, strict=True), start=1):
         encoded = [Path(batch["paths"][slot]).name for slot in batch.get("jpeg_slots", [])]
         assert set(encoded) <= DEVICE_DECODED and batch["pages"].shape[0] + len(encoded) == len(batch["paths"])
         assert_same_batch(on_device.decode_pending_pages(batch), reference)
@@ -105,7 +105,7 @@ def test_batches_and_lab_windows_match_worker_decoding(mixed_folder):
     assert sum(len(batch.get("jpegs", [])) for batch in val_batches) == len(DEVICE_DECODED)
     for batch, reference in zip(val_batches, in_workers.val_dataloader(), strict=True):
         assert_same_batch(on_device.decode_pending_pages(batch), reference)
-    assert not on_device.bad_files
+    assert not on_device.unreadable
 
 
 def test_an_exif_rotated_jpeg_comes_out_turned(mixed_folder):
@@ -138,18 +138,18 @@ def test_a_jpeg_damaged_past_its_header_is_reported_dropped_in_validation_and_re
     with caplog.at_level(logging.WARNING, logger="mangacolor"):
         out = dm.to_lab_batch(batch, train=False)
     damaged = str(mixed_folder / "damaged.jpg")
-    assert list(dm.bad_files) == [damaged] and "damaged JPEG file" in dm.bad_files[damaged]
+    assert list(dm.unreadable) == [damaged] and "damaged JPEG file" in dm.unreadable[damaged]
     assert any(damaged in record.getMessage() for record in caplog.records)
     assert out["L"].shape[0] == 6 and damaged not in out["paths"]
     assert torch.isfinite(out["L"]).all() and torch.isfinite(out["ab"]).all()
     # In training the next readable page takes its place, as a worker's replace_bad does: a
     # training batch never shrinks, nor empties (a DDP rank without a batch would hang the others).
-    alone = collate_pages([{"image": EncodedJpeg(damaged_past_its_header()), "path": damaged, "bad": []}])
+    alone = collate_pages([{"image": EncodedJpeg(damaged_past_its_header()), "path": damaged, "unreadable": []}])
     out = dm.to_lab_batch(alone, train=True)
     paths = [str(path) for path in dm.train_paths]
     assert out["paths"] == [paths[(paths.index(damaged) + 1) % len(paths)]] and out["L"].shape[0] == 1
     assert torch.equal(dm.decode_pending_pages(alone, train=True)["pages"][0], read_image(out["paths"][0]))
-    assert list(dm.bad_files) == [damaged]
+    assert list(dm.unreadable) == [damaged]
 
 
 @pytest.mark.parametrize("fails_on", ["lists", "everything"])
@@ -170,17 +170,17 @@ def test_when_the_batched_call_fails_each_page_is_decoded_alone(mixed_folder, mo
     [reference] = list(datamodule(mixed_folder, False).val_dataloader())
     dm = datamodule(mixed_folder, True)
     assert_same_batch(dm.decode_pending_pages(batch), reference)
-    assert calls == [3, 1, 1, 1] and not dm.bad_files
+    assert calls == [3, 1, 1, 1] and not dm.unreadable
 
 
 def test_encoded_pages_cross_from_workers_and_stay_on_the_host(mixed_folder):
-    dataset = PageDataset(sorted(mixed_folder.iterdir()), replace_bad=False, leave_jpegs_encoded=True)
+    dataset = PageDataset(sorted(mixed_folder.iterdir()), replace_unreadable=False, leave_jpegs_encoded=True)
     loader = DataLoader(dataset, batch_size=6, num_workers=1, collate_fn=collate_pages)
     [batch] = list(loader)
     assert all(isinstance(jpeg, EncodedJpeg) for jpeg in batch["jpegs"]) and len(batch["jpegs"]) == 3
     moved = move_data_to_device(batch, torch.device("cpu"))
-    assert all(after is before for after, before in zip(moved["jpegs"], batch["jpegs"]))  # not walked byte by byte
-    for jpeg, slot in zip(batch["jpegs"], batch["jpeg_slots"]):
+    assert all(after is before for after, before in zip(moved["jpegs"], batch["jpegs"], strict=True))  # not walked byte by byte
+    for jpeg, slot in zip(batch["jpegs"], batch["jpeg_slots"], strict=True):
         assert torch.equal(decode_image(jpeg.data), read_image(batch["paths"][slot]))
 
 
@@ -211,7 +211,7 @@ def test_training_with_decode_on_device(tmp_path, mixed_folder, monkeypatch):
 
     monkeypatch.setattr(device_decode, "_decode_together", counting)
     results = train_tiny(tmp_path / "run", mixed_folder, "train.iterations=2", "train.val_every=2")
-    assert results["iteration"] == 2 and results["bad_files"] == 0
+    assert results["iteration"] == 2 and results["unreadable"] == 0
     assert math.isfinite(results["loss/g_l1"]) and math.isfinite(results["val/ab_l1"])
     assert sum(decoded_on_device) >= 2
 
@@ -222,7 +222,7 @@ def test_training_at_batch_size_one_goes_past_a_damaged_jpeg(tmp_path):
         draw_page(folder / f"page_{seed}.jpg", (40, 36), seed=seed)
     save(folder, "page_1_damaged.jpg", damaged_past_its_header())
     results = train_tiny(tmp_path / "run", folder, "data.batch_size=1", "train.iterations=8", "train.val_every=8")
-    assert results["iteration"] == 8 and results["bad_files"] == 1 and math.isfinite(results["loss/g_l1"])
+    assert results["iteration"] == 8 and results["unreadable"] == 1 and math.isfinite(results["loss/g_l1"])
 
 
 def test_training_on_a_hostile_folder_with_decode_on_device_skips_each_bad_file_once(tmp_path, caplog):
@@ -230,9 +230,9 @@ def test_training_on_a_hostile_folder_with_decode_on_device_skips_each_bad_file_
     with caplog.at_level(logging.WARNING, logger="mangacolor"):
         results = train_tiny(tmp_path / "run", hostile.folder, "train.val_batches=null", "train.val_every=4",
                              "data.val_batch_size=8")
-    assert results["bad_files"] == len(hostile.bad) and math.isfinite(results["val/ab_l1"])
+    assert results["unreadable"] == len(hostile.unreadable) and math.isfinite(results["val/ab_l1"])
     messages = [r.getMessage() for r in caplog.records if "skipped unreadable page" in r.getMessage()]
-    assert len(messages) == len(hostile.bad)
+    assert len(messages) == len(hostile.unreadable)
     assert any("corrupted.jpg: damaged JPEG file" in message for message in messages)  # found on the device
 
 
@@ -243,7 +243,7 @@ def test_nvjpeg_matches_the_cpu_decoder_and_feeds_a_finite_batch(mixed_folder):
     names = sorted(DEVICE_DECODED)
     jpegs = [EncodedJpeg((mixed_folder / name).read_bytes()) for name in names]
     on_gpu = device_decode._decode_together([jpeg.as_tensor() for jpeg in jpegs], cuda)  # one nvJPEG call, no fallback
-    for name, jpeg, page in zip(names, jpegs, on_gpu):
+    for name, jpeg, page in zip(names, jpegs, on_gpu, strict=True):
         assert isinstance(page, torch.Tensor) and page.device.type == "cuda", (name, page)
         on_cpu = decode_image(jpeg.data, name)
         assert page.shape == on_cpu.shape, name

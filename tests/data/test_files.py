@@ -30,15 +30,15 @@ def hostile(tmp_path_factory) -> HostileFolder:
 
 
 def test_find_images_lists_every_good_file_and_names_each_entry_it_skips(hostile):
-    skipped: dict[str, str] = {}
-    found = {str(p.relative_to(hostile.folder)) for p in find_images(hostile.folder, skipped)}
-    skipped_names = {str(Path(p).relative_to(hostile.folder)) for p in skipped}
+    unlisted: dict[str, str] = {}
+    found = {str(p.relative_to(hostile.folder)) for p in find_images(hostile.folder, unlisted)}
+    unlisted_names = {str(Path(p).relative_to(hostile.folder)) for p in unlisted}
     assert set(hostile.good) <= found
-    assert found | skipped_names == set(hostile.good) | set(hostile.bad)  # nothing vanishes silently
-    assert found.isdisjoint(skipped_names)
+    assert found | unlisted_names == set(hostile.good) | set(hostile.unreadable)  # nothing vanishes silently
+    assert found.isdisjoint(unlisted_names)
     # What find_images lets through is a regular file: reading it cannot hang or leave the folder.
-    for name in skipped_names:
-        assert any(word in skipped[str(hostile.path(name))] for word in hostile.bad[name]), (name, skipped)
+    for name in unlisted_names:
+        assert any(word in unlisted[str(hostile.path(name))] for word in hostile.unreadable[name]), (name, unlisted)
 
 
 def test_find_images_without_a_record_warns_naming_each_skipped_entry(hostile):
@@ -62,19 +62,19 @@ def test_every_good_file_decodes_to_its_size_orientation_and_colours(hostile):
             continue
         for y, x, rgb in expected.probes:
             got = tuple(image[:, y, x].tolist())
-            if max(abs(a - b) for a, b in zip(got, rgb)) > expected.tolerance:
+            if max(abs(a - b) for a, b in zip(got, rgb, strict=True)) > expected.tolerance:
                 problems.append(f"{printable(name)}: pixel (y={y}, x={x}) is {got}, expected {rgb}")
     assert not problems, "\n".join(problems)
 
 
 def test_every_bad_entry_is_refused_with_a_reason_naming_the_file(hostile):
     """Through the pipeline (find, then read): each bad entry stops at one of the two, clearly."""
-    skipped: dict[str, str] = {}
-    listed = set(find_images(hostile.folder, skipped))
-    for name, words in hostile.bad.items():
+    unlisted: dict[str, str] = {}
+    listed = set(find_images(hostile.folder, unlisted))
+    for name, words in hostile.unreadable.items():
         path = hostile.path(name)
-        if str(path) in skipped:
-            reason = skipped[str(path)]
+        if str(path) in unlisted:
+            reason = unlisted[str(path)]
         else:
             assert path in listed
             with pytest.raises(UnreadableImage) as caught:
@@ -84,21 +84,22 @@ def test_every_bad_entry_is_refused_with_a_reason_naming_the_file(hostile):
         assert any(word in reason for word in words), f"{name}: reason {reason!r} lacks any of {words}"
 
 
+def read_into(path: Path, outcome: list) -> None:
+    """read_image(path), its result or error appended to `outcome` (run in a thread)."""
+    try:
+        read_image(path)
+        outcome.append("decoded")
+    except UnreadableImage as error:
+        outcome.append(error)
+
+
 def test_read_image_itself_refuses_directories_pipes_and_dead_links(hostile):
     """Commands that take file names directly (colourise) get the same clear errors."""
     for name in ("x.jpg", "broken link.png", "loop.png", "pipe.jpg"):
-        if name not in hostile.bad:
+        if name not in hostile.unreadable:
             continue
         outcome: list = []
-
-        def read(path=hostile.path(name)):
-            try:
-                read_image(path)
-                outcome.append("decoded")
-            except UnreadableImage as error:
-                outcome.append(error)
-
-        reader = threading.Thread(target=read, daemon=True)
+        reader = threading.Thread(target=read_into, args=(hostile.path(name), outcome), daemon=True)
         reader.start()
         reader.join(60)  # a generous guard against a hang (a pipe blocks forever), not a timing check
         assert outcome and isinstance(outcome[0], UnreadableImage), f"{name}: {outcome or 'still reading'}"
@@ -160,8 +161,8 @@ def test_find_images_is_recursive_sorted_and_case_blind(tmp_path):
 def test_find_images_follows_symlinks_that_stay_inside_the_folder(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
     (tmp_path / "alias.png").symlink_to(tmp_path / "a.png")
-    skipped: dict[str, str] = {}
-    assert [p.name for p in find_images(tmp_path, skipped)] == ["a.png", "alias.png"] and not skipped
+    unlisted: dict[str, str] = {}
+    assert [p.name for p in find_images(tmp_path, unlisted)] == ["a.png", "alias.png"] and not unlisted
 
 
 def test_find_images_of_a_missing_folder_says_so(tmp_path):

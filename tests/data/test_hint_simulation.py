@@ -258,8 +258,8 @@ def test_a_validation_page_keeps_its_hints_whatever_its_batch(tmp_path):
     batch = loaded(dm, False)
     whole = dm.to_lab_batch(batch, train=False)
     # The same pages in reverse order, and the last page alone: each keeps its own hints.
-    reverse = collate_pages([{"path": p, "image": img, "bad": []} for p, img in
-                             reversed(list(zip(batch["paths"], unpadded(batch))))])
+    reverse = collate_pages([{"path": p, "image": img, "unreadable": []} for p, img in
+                             reversed(list(zip(batch["paths"], unpadded(batch), strict=True)))])
     backwards = dm.to_lab_batch(reverse, train=False)
     assert torch.equal(backwards["hint_mask"].flip(0), whole["hint_mask"])
     assert torch.equal(backwards["hint_color"].flip(0), whole["hint_color"])
@@ -267,4 +267,4 @@ def test_a_validation_page_keeps_its_hints_whatever_its_batch(tmp_path):
 
 
 def unpadded(batch: dict) -> list[torch.Tensor]:
-    return [page[:, :int(h), :int(w)] for page, (h, w) in zip(batch["pages"], batch["sizes"])]
+    return [page[:, :int(h), :int(w)] for page, (h, w) in zip(batch["pages"], batch["sizes"], strict=True)]

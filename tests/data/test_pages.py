@@ -45,16 +45,16 @@ def test_pad_to_repeats_edges():
 
 def test_collate_pads_mixed_sizes_and_drops_unreadable_items():
     items = [
-        {"image": torch.zeros(3, 4, 6, dtype=torch.uint8), "path": "a", "bad": []},
-        {"image": None, "path": "b", "bad": [("b", "empty file")]},
-        {"image": torch.zeros(3, 7, 2, dtype=torch.uint8), "path": "c", "bad": [("x", "truncated")]},
+        {"image": torch.zeros(3, 4, 6, dtype=torch.uint8), "path": "a", "unreadable": []},
+        {"image": None, "path": "b", "unreadable": [("b", "empty file")]},
+        {"image": torch.zeros(3, 7, 2, dtype=torch.uint8), "path": "c", "unreadable": [("x", "truncated")]},
     ]
     batch = collate_pages(items)
     assert batch["pages"].shape == (2, 3, 7, 6)
     assert batch["sizes"].tolist() == [[4, 6], [7, 2]]
-    assert batch["paths"] == ["a", "c"] and batch["bad"] == [("b", "empty file"), ("x", "truncated")]
+    assert batch["paths"] == ["a", "c"] and batch["unreadable"] == [("b", "empty file"), ("x", "truncated")]
     empty = collate_pages([items[1]])
-    assert empty["pages"].shape[0] == 0 and empty["bad"] == [("b", "empty file")]
+    assert empty["pages"].shape[0] == 0 and empty["unreadable"] == [("b", "empty file")]
 
 
 def test_training_dataset_replaces_a_bad_page_and_reports_it(tmp_path):
@@ -63,12 +63,12 @@ def test_training_dataset_replaces_a_bad_page_and_reports_it(tmp_path):
     (tmp_path / "0.png").write_bytes(b"")
     Image.new("RGB", (5, 4), "red").save(tmp_path / "1.png")
     paths = [tmp_path / "0.png", tmp_path / "1.png"]
-    item = PageDataset(paths, replace_bad=True)[0]
+    item = PageDataset(paths, replace_unreadable=True)[0]
     assert item["image"].shape == (3, 4, 5) and item["path"].endswith("1.png")
-    [(bad_path, reason)] = item["bad"]
+    [(bad_path, reason)] = item["unreadable"]
     assert bad_path == str(paths[0]) and reason.startswith("empty file")
-    skipped = PageDataset(paths, replace_bad=False)[0]
-    assert skipped["image"] is None and skipped["bad"][0][0] == str(paths[0])
+    skipped = PageDataset(paths, replace_unreadable=False)[0]
+    assert skipped["image"] is None and skipped["unreadable"][0][0] == str(paths[0])
 
 
 def test_page_loader_keeps_path_order_and_reports_unreadable_pages(tmp_path):
@@ -84,4 +84,4 @@ def test_page_loader_keeps_path_order_and_reports_unreadable_pages(tmp_path):
     paths.insert(1, tmp_path / "bad.png")
     batches = list(page_loader(paths, batch_size=2, num_workers=0, max_pixels=10_000))
     assert [p for b in batches for p in b["paths"]] == [str(paths[i]) for i in (0, 2, 3)]
-    assert [p for b in batches for p, _ in b["bad"]] == [str(tmp_path / "bad.png")]
+    assert [p for b in batches for p, _ in b["unreadable"]] == [str(tmp_path / "bad.png")]

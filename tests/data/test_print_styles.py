@@ -286,7 +286,7 @@ def test_a_resumed_stream_gives_the_same_inputs(styled):
     whole = train_batches(styled(), 4)
     resumed = styled()
     resumed.load_state_dict({"train_batches_consumed": 2})
-    for original, again in zip(whole[2:], train_batches(resumed, 2, first=3)):
+    for original, again in zip(whole[2:], train_batches(resumed, 2, first=3), strict=True):
         assert again["paths"] == original["paths"] and again["style"] == original["style"]
         assert torch.equal(again["input"], original["input"]) and torch.equal(again["ab"], original["ab"])
 
@@ -303,7 +303,7 @@ def test_validation_pages_keep_their_style_and_draw(styled):
     datamodule._rank_and_world = lambda: (1, 2)
     assert torch.equal(datamodule.to_lab_batch(pages, train=False)["input"], first["input"])
     for i, path in enumerate(first["paths"]):
-        alone = collate_pages([{"image": pages["pages"][i, :, :64, :64], "path": path, "bad": []}])
+        alone = collate_pages([{"image": pages["pages"][i, :, :64, :64], "path": path, "unreadable": []}])
         assert torch.equal(datamodule.to_lab_batch(alone, train=False)["input"][0], first["input"][i])
 
 
@@ -331,7 +331,7 @@ def test_printed_pages_are_the_page_printed_at_its_size_then_shrunk_as_colourise
     batch = list(iter(datamodule.val_dataloader()))[0]  # 64 x 64 pages, 48 px centre windows
     out = datamodule.to_lab_batch(batch, train=False)
     checked = 0
-    for i, (path, style) in enumerate(zip(out["paths"], out["style"])):
+    for i, (path, style) in enumerate(zip(out["paths"], out["style"], strict=True)):
         if style == "plain":
             continue
         window = batch["pages"][i:i + 1, :, 8:56, 8:56].float() / 255

@@ -41,7 +41,7 @@ def test_a_drawn_circle_stays_round(tmp_path):
     cropper = PageCropper(size=64, window=1024, hflip=False)
     for width, height in [(300, 120), (120, 300), (200, 200)]:
         page = read_image(circle_page(tmp_path, width, height))
-        batch = collate_pages([{"image": page, "path": "p", "bad": []}])
+        batch = collate_pages([{"image": page, "path": "p", "unreadable": []}])
         crop = cropper(batch["pages"], batch["sizes"], None, train=False)[0]
         h, w = extents(crop)
         assert abs(h - w) <= 1, (width, height, h, w)
@@ -53,12 +53,12 @@ def test_a_drawn_circle_stays_round(tmp_path):
 def test_mixed_sizes_share_a_batch_and_match_single_pages(tmp_path):
     cropper = PageCropper(size=32, window=96, hflip=False)
     pages = [read_image(circle_page(tmp_path, w, h, f"{w}x{h}.png")) for w, h in [(300, 120), (64, 80), (90, 90)]]
-    batch = collate_pages([{"image": p, "path": str(i), "bad": []} for i, p in enumerate(pages)])
+    batch = collate_pages([{"image": p, "path": str(i), "unreadable": []} for i, p in enumerate(pages)])
     assert batch["pages"].shape == (3, 3, 120, 300)
     assert batch["sizes"].tolist() == [[120, 300], [80, 64], [90, 90]]
     together = cropper(batch["pages"], batch["sizes"], None, train=False)
     for i, page in enumerate(pages):
-        alone_batch = collate_pages([{"image": page, "path": "x", "bad": []}])
+        alone_batch = collate_pages([{"image": page, "path": "x", "unreadable": []}])
         alone = cropper(alone_batch["pages"], alone_batch["sizes"], None, train=False)[0]
         # The antialias blur's kernel size is set by the batch's largest shrink, which can add
         # a faint tail; the crops must agree to well under one grey level.
@@ -78,14 +78,14 @@ def test_colourful_draws_prefer_colour_over_white(tmp_path):
     image = Image.new("RGB", (400, 100), "white")
     ImageDraw.Draw(image).rectangle([300, 0, 399, 99], fill=(30, 160, 220))
     image.save(tmp_path / "half.png")
-    batch = collate_pages([{"image": read_image(tmp_path / "half.png"), "path": "h", "bad": []}] * 8)
+    batch = collate_pages([{"image": read_image(tmp_path / "half.png"), "path": "h", "unreadable": []}] * 8)
     generator = torch.Generator().manual_seed(0)
     plain = PageCropper(32, 100, hflip=False, colourful_draws=1)(batch["pages"], batch["sizes"], generator, True)
     picky = PageCropper(32, 100, hflip=False, colourful_draws=8)(batch["pages"], batch["sizes"], generator, True)
-    def colour_share(crops):
+    def color_share(crops):
         return float(((crops.max(1).values - crops.min(1).values) > 0.3).float().mean())
-    assert colour_share(picky) > colour_share(plain)
-    assert colour_share(picky) > 0.6
+    assert color_share(picky) > color_share(plain)
+    assert color_share(picky) > 0.6
 
 
 def test_resize_weights_shrink_and_enlarge_as_colourise_does():

@@ -66,14 +66,14 @@ def test_page_mode_scores_what_colorize_writes_in_every_compose_mode(tmp_path, h
     payload = evaluate_config(compose_eval(base, tmp_path / "eval"))
     assert payload["settings"]["compose"] == mode and payload["settings"]["chroma"] == chroma
     _, rows = read_outputs(tmp_path / "eval")
-    coloured = tmp_path / "coloured"
-    summary = colorize(ColorizeSettings(ckpt, held_out, coloured, format="png", device="cpu", precision="32-true",
+    colored = tmp_path / "coloured"
+    summary = colorize(ColorizeSettings(ckpt, held_out, colored, format="png", device="cpu", precision="32-true",
                                         num_workers=0, progress=False, compose=mode, chroma=chroma,
                                         recolor_color_pages=True))
-    assert summary.coloured == len(rows)
+    assert summary.colored == len(rows)
     for row in rows:
         truth = read_image(held_out / row["path"])[None].float() / 255
-        written = read_image((coloured / row["path"]).with_suffix(".png"))[None].float() / 255
+        written = read_image((colored / row["path"]).with_suffix(".png"))[None].float() / 255
         assert float(row["model/psnr"]) == pytest.approx(psnr(written, truth).item(), abs=0.05), row["path"]
         assert float(row["model/delta_e_2000"]) == pytest.approx(
             mean_delta_e_2000(rgb_to_lab(written), rgb_to_lab(truth)).item(), abs=0.05), row["path"]
@@ -154,14 +154,14 @@ def test_page_mode_scores_the_pages_mangacolor_colorize_writes(tmp_path, held_ou
 
     # The pages mangacolor-colorize writes (PNG, so only uint8 rounding apart) score what eval reported.
     # (The held-out pages are in colour: colourise would copy them unless told to recolour them.)
-    coloured = tmp_path / "coloured"
+    colored = tmp_path / "coloured"
     colorize(ColorizeSettings.from_config(OmegaConf.create({
-        "ckpt_path": str(ckpt), "input": str(held_out), "output": str(coloured), "format": "png",
+        "ckpt_path": str(ckpt), "input": str(held_out), "output": str(colored), "format": "png",
         "device": "cpu", "trainer": {"precision": "32-true"}, "num_workers": 0, "progress": False,
         "recolor_color_pages": True})))
     for row in rows:
         truth = read_image(held_out / row["path"])[None].float() / 255
-        written = read_image((coloured / row["path"]).with_suffix(".png"))[None].float() / 255
+        written = read_image((colored / row["path"]).with_suffix(".png"))[None].float() / 255
         assert float(row["model/psnr"]) == pytest.approx(psnr(written, truth).item(), abs=0.05), row["path"]
 
     payload = evaluate_config(compose_eval([*base, "eval.short_side=24"], tmp_path / "chosen"))
@@ -230,8 +230,8 @@ def test_hostile_folder_is_scored_with_every_bad_file_skipped_and_listed(tmp_pat
     listed = {Path(entry["path"]).relative_to(hostile.folder).as_posix() for entry in payload["skipped_files"]}
     good = {name.encode("utf-8", "backslashreplace").decode() for name in hostile.good}
     assert scored == good
-    assert listed == set(hostile.bad)
-    assert payload["images"] == len(hostile.good) and payload["skipped"] == len(hostile.bad)
+    assert listed == set(hostile.unreadable)
+    assert payload["images"] == len(hostile.good) and payload["skipped"] == len(hostile.unreadable)
 
 
 def test_missing_folder_or_checkpoint_fails_naming_the_key_before_the_folder_is_claimed(tmp_path, tiny_run):

@@ -114,7 +114,7 @@ def test_page_mode_shows_predictions_as_colorize_writes_them_and_crop_mode_as_va
     page, crop = score_prediction(truth, vivid, SHOWN_RGB["page"]), score_prediction(truth, vivid)
     expected = lightness_preserving_rgb(truth.lightness, vivid)
     assert page["colourfulness"].item() == pytest.approx(
-        score_prediction(truth, vivid, lambda l, ab: expected)["colourfulness"].item())
+        score_prediction(truth, vivid, lambda lightness, ab: expected)["colourfulness"].item())
     assert page["delta_e_2000"].item() != pytest.approx(crop["delta_e_2000"].item(), abs=0.5)
     assert page["ab_l1"].item() == pytest.approx(crop["ab_l1"].item())  # on the raw prediction either way
 
@@ -128,7 +128,7 @@ def test_a_full_colour_prediction_is_scored_with_its_own_lightness():
     assert torch.equal(scores["ab_l1"], torch.zeros(2))  # ab-L1 looks at a and b only
     assert (scores["delta_e_2000"] > 10).all() and (scores["psnr"] < perfect["psnr"] - 10).all()
     shown = scaled_lab_to_rgb(torch.ones_like(truth.lightness), truth.ab)
-    assert torch.allclose(scores["colourfulness"], score_prediction(truth, white, lambda l, ab: shown)["colourfulness"])
+    assert torch.allclose(scores["colourfulness"], score_prediction(truth, white, lambda lightness, ab: shown)["colourfulness"])
 
 
 def test_constant_ab_fills_every_pixel():

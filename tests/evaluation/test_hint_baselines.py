@@ -8,7 +8,7 @@ from collections import deque
 import pytest
 import torch
 
-from mangacolor.color import AB_SCALE, rgb_to_scaled_lab
+from mangacolor.color import rgb_to_scaled_lab
 from mangacolor.evaluation.hint_baselines import (
     bucket_fill,
     component_labels,

@@ -60,9 +60,9 @@ def test_colorize_with_the_onnx_file_matches_generator_pt(tmp_path, generator_fi
     for name, model in (("pt", generator_files[predicts]), ("onnx", onnx_file)):
         for what in (source, tmp_path / "chapter.cbz"):
             output = tmp_path / f"out_{name}_{what.stem}"
-            summary = colorize(ColorizeSettings(model, what, output, progress=False, compose=compose, size=48,
+            summary = colorize(ColorizeSettings(model, what, output, progress=False, compose=compose, short_side=48,
                                                 tile=64, tile_overlap=16, precision="32-true"), say=lambda m: None)
-            assert summary.coloured == (3 if what == source else 2) and not summary.unreadable
+            assert summary.colored == (3 if what == source else 2) and not summary.unreadable
         results[name] = {**images_under(tmp_path / f"out_{name}_pages"), **images_under(tmp_path / f"out_{name}_chapter")}
         if name == "onnx":
             assert "onnxruntime" in summary.line()
@@ -70,8 +70,8 @@ def test_colorize_with_the_onnx_file_matches_generator_pt(tmp_path, generator_fi
                                                                  "grey.png", "ink.png", "strip.png"]
     for page, expected in results["pt"].items():
         assert np.abs(results["onnx"][page] - expected).max() <= TOLERANCE, page
-    coloured = results["pt"]["grey.png"]  # mid greys: every mode can show colour there
-    assert np.abs(coloured - coloured.mean(axis=2, keepdims=True)).max() > 10  # it was coloured, not copied grey
+    colored = results["pt"]["grey.png"]  # mid greys: every mode can show colour there
+    assert np.abs(colored - colored.mean(axis=2, keepdims=True)).max() > 10  # it was coloured, not copied grey
 
 
 def test_the_onnx_generator_reports_what_the_file_holds(exports):

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.configs import compose_config
-from helpers.pages import make_pages
 from kornia.color import rgb_to_lab
 from omegaconf import DictConfig
 
+from helpers.configs import compose_config
+from helpers.pages import make_pages
 from mangacolor.color import (
     lightness_preserving_rgb,
     rgb_to_scaled_lab,

@@ -7,7 +7,7 @@ reach) and says what each entry must give:
   progressive JPEG, 1x1 and 33x4000 pages, BMP/TIFF/WebP, upper-case suffixes, names with spaces,
   non-ASCII and non-UTF-8 bytes) with the size they must decode to and a few pixels they must
   show;
-- bad: entries that must be skipped with a reason naming the file (empty, text or HTML named
+- unreadable: entries that must be skipped with a reason naming the file (empty, text or HTML named
   .jpg, truncated, corrupted, a header claiming 30000x30000, a directory named x.jpg, symlinks
   leaving the folder or going nowhere, a named pipe), with words the reason must contain.
 
@@ -42,7 +42,7 @@ class Good:
 class HostileFolder:
     folder: Path  # the page folder to point a command at
     good: dict[str, Good] = field(default_factory=dict)  # path relative to folder -> expectation
-    bad: dict[str, tuple[str, ...]] = field(default_factory=dict)  # relative path -> any of these in the reason
+    unreadable: dict[str, tuple[str, ...]] = field(default_factory=dict)  # relative path -> any of these in the reason
 
     def path(self, name: str) -> Path:
         return self.folder / name
@@ -60,13 +60,13 @@ def halves_probes(width: int, height: int, left, right) -> tuple:
     return ((height // 2, width // 4, left), (height // 2, (3 * width) // 4, right))
 
 
-def png_bytes(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
+def png_bytes(width: int, height: int, bit_depth: int, color_type: int, rows: bytes) -> bytes:
     """A PNG written by hand, so its header can say anything (16-bit RGB, 30000 x 30000, 0 wide)."""
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
@@ -205,41 +205,41 @@ def _write_good(h: HostileFolder) -> None:
 def _write_bad(h: HostileFolder, outside: Path) -> None:
     f = h.folder
     save(f, "empty.jpg", b"")
-    h.bad["empty.jpg"] = ("empty",)
+    h.unreadable["empty.jpg"] = ("empty",)
     save(f, "notes.jpg", b"These are not the pages you are looking for.\nChapter 3 is missing.\n")
-    h.bad["notes.jpg"] = ("text file",)
+    h.unreadable["notes.jpg"] = ("text file",)
     save(f, "saved web page.jpg", b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body>gone</body></html>\n")
-    h.bad["saved web page.jpg"] = ("HTML",)
+    h.unreadable["saved web page.jpg"] = ("HTML",)
 
     jpeg = noisy_jpeg()
     save(f, "truncated.jpg", jpeg[: len(jpeg) // 2])
-    h.bad["truncated.jpg"] = ("truncated",)
+    h.unreadable["truncated.jpg"] = ("truncated",)
     corrupted = bytearray(jpeg)
     middle = len(corrupted) // 2
     corrupted[middle : middle + 64] = b"\xff" * 64  # a run of marker bytes in the middle of the scan
     save(f, "corrupted.jpg", bytes(corrupted))
-    h.bad["corrupted.jpg"] = ("damaged", "truncated")
+    h.unreadable["corrupted.jpg"] = ("damaged", "truncated")
     png = io.BytesIO()
     two_tone(64, 64, RED, GREEN).save(png, "PNG")
     save(f, "truncated.png", png.getvalue()[:-40])
-    h.bad["truncated.png"] = ("truncated", "damaged")
+    h.unreadable["truncated.png"] = ("truncated", "damaged")
 
     # Headers that lie: 900 megapixels in a few bytes (decoding would need 2.7 GB), and 0 wide.
     save(f, "huge header.png", png_bytes(30000, 30000, 8, 2, b"\x00" * 64))
-    h.bad["huge header.png"] = ("30000x30000",)
+    h.unreadable["huge header.png"] = ("30000x30000",)
     save(f, "zero width.png", png_bytes(0, 16, 8, 2, b""))
-    h.bad["zero width.png"] = ("0x16", "damaged", "not an image")
+    h.unreadable["zero width.png"] = ("0x16", "damaged", "not an image")
 
     (f / "x.jpg").mkdir()
-    h.bad["x.jpg"] = ("directory",)
+    h.unreadable["x.jpg"] = ("directory",)
 
     save(outside, "secret.png", two_tone(16, 12, RED, GREEN))
     (f / "outside link.jpg").symlink_to(outside / "secret.png")
-    h.bad["outside link.jpg"] = ("outside",)
+    h.unreadable["outside link.jpg"] = ("outside",)
     (f / "broken link.png").symlink_to(f / "no such file.png")
-    h.bad["broken link.png"] = ("broken symlink",)
+    h.unreadable["broken link.png"] = ("broken symlink",)
     (f / "loop.png").symlink_to(f / "loop.png")
-    h.bad["loop.png"] = ("broken symlink",)
+    h.unreadable["loop.png"] = ("broken symlink",)
     if hasattr(os, "mkfifo"):  # reading a named pipe would wait forever for a writer
         os.mkfifo(f / "pipe.jpg")
-        h.bad["pipe.jpg"] = ("not a regular file",)
+        h.unreadable["pipe.jpg"] = ("not a regular file",)

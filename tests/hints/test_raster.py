@@ -119,7 +119,7 @@ def test_a_stroke_paints_its_whole_path_without_gaps():
 def test_a_stroke_of_one_point_is_a_dot():
     dot = rasterize_marks([Dot(7, 4, TAN, 3)], (20, 20), (9, 9), "lab")
     stroke = rasterize_marks([Stroke(((7, 4),), TAN, 3)], (20, 20), (9, 9), "lab")
-    assert all(torch.equal(a, b) for a, b in zip(dot, stroke))
+    assert all(torch.equal(a, b) for a, b in zip(dot, stroke, strict=True))
 
 
 def layer_of_squares(page_size, dots) -> torch.Tensor:
@@ -199,7 +199,7 @@ def test_paint_squares_matches_a_loop_with_later_squares_winning_and_edges_clipp
     paint_squares(color, mask, image, top, left, size_y, size_x, values, max_side=max_side)
     reference_paint(expected_color, expected_mask,
                     zip(image.tolist(), top.tolist(), left.tolist(), size_y.tolist(),
-                        size_x.tolist(), values))
+                        size_x.tolist(), values, strict=True))
     assert torch.equal(mask, expected_mask) and torch.equal(color, expected_color)
 
 

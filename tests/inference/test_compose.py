@@ -11,7 +11,13 @@ from helpers.generators import SKIN, KnownColor, vivid_unet
 from kornia.color import rgb_to_lab
 from PIL import Image, ImageDraw
 
-from mangacolor.color import grey_as_lightness, lightness_as_grey, rgb_to_scaled_lab, scaled_lab_to_rgb, uint8_to_unit
+from mangacolor.color import (
+    grey_as_lightness,
+    lightness_as_grey,
+    rgb_to_scaled_lab,
+    scaled_lab_to_rgb,
+    uint8_to_unit,
+)
 from mangacolor.inference.compose import check_compose, descreen
 from mangacolor.inference.page_colorizer import PageColorizer
 
@@ -43,9 +49,9 @@ def toned_page() -> torch.Tensor:
     return (grey * 255).round().to(torch.uint8).expand(3, -1, -1).contiguous()
 
 
-def colour(generator, page: torch.Tensor, compose: str, **options) -> torch.Tensor:
+def color(generator, page: torch.Tensor, compose: str, **options) -> torch.Tensor:
     colorizer = PageColorizer(generator, short_side=SHORT_SIDE, compose=compose, precision="32-true", **options)
-    return colorizer.colour([page])[0]
+    return colorizer.color([page])[0]
 
 
 def lab(rgb_uint8: torch.Tensor) -> torch.Tensor:
@@ -83,7 +89,7 @@ def halo(result: torch.Tensor, page: torch.Tensor) -> float:
 
 def test_ink_keeps_ink_black_and_lines_pixel_sharp_while_colouring_paper():
     page = lines_page()
-    result = colour(KnownColor(), page, "ink")
+    result = color(KnownColor(), page, "ink")
     ink, paper = page[0] == 0, page[0] == 255
     assert result.shape == page.shape
     assert int(result[:, ink].max()) == 0  # every ink pixel black, however close to paper
@@ -93,7 +99,7 @@ def test_ink_keeps_ink_black_and_lines_pixel_sharp_while_colouring_paper():
     expected = (torch.tensor(SKIN).view(3, 1, 1) * page.float()).round()
     assert (result.float() - expected).abs().max() <= 1.0
     # The mode exists because keeping the page's L cannot colour paper: lightness leaves it white.
-    assert int(colour(KnownColor(), page, "lightness")[:, paper].float().std(0).max()) == 0
+    assert int(color(KnownColor(), page, "lightness")[:, paper].float().std(0).max()) == 0
 
 
 @pytest.mark.parametrize("network", ["its lines softer", "its lines sharp", "exact"])
@@ -101,7 +107,7 @@ def test_no_halo_around_lines_whatever_copy_of_them_the_prediction_carries(netwo
     generator = {"its lines softer": KnownColor(soften=1.0), "its lines sharp": KnownColor(flat=True),
                  "exact": KnownColor()}[network]
     page = lines_page()
-    ink_halo, naive_halo = halo(colour(generator, page, "ink"), page), halo(naive_multiply(generator, page), page)
+    ink_halo, naive_halo = halo(color(generator, page, "ink"), page), halo(naive_multiply(generator, page), page)
     if network == "exact":
         assert ink_halo < 0.1 and naive_halo > 12  # the naive multiply darkens the paper along every line
     elif network == "its lines sharp":  # the division alone would lift the paper along every line
@@ -112,7 +118,7 @@ def test_no_halo_around_lines_whatever_copy_of_them_the_prediction_carries(netwo
 
 def test_shading_is_applied_once_on_flat_tone_and_on_screentone():
     page, generator = toned_page(), KnownColor()
-    result, naive = colour(generator, page, "ink"), naive_multiply(generator, page)
+    result, naive = color(generator, page, "ink"), naive_multiply(generator, page)
     skin_lab = rgb_to_lab(torch.tensor(SKIN).view(1, 3, 1, 1))[0, :, 0, 0]
     half_tone_lab = rgb_to_lab(torch.tensor(SKIN).view(1, 3, 1, 1) * 0.5)[0, :, 0, 0]
     flat = (slice(60, 220), slice(140, 210))
@@ -124,7 +130,10 @@ def test_shading_is_applied_once_on_flat_tone_and_on_screentone():
     dots = page[0, screen[0], screen[1]] == 0
     assert int(result[:, screen[0], screen[1]][:, dots].max()) == 0
     assert (result[:, screen[0], screen[1]][:, ~dots].float() - torch.tensor(SKIN).view(3, 1) * 255).abs().max() <= 1
-    read = lambda image: rgb_to_lab(F.avg_pool2d(uint8_to_unit(image)[None][..., screen[0], screen[1]], 8))[0]
+
+    def read(image: torch.Tensor) -> torch.Tensor:
+        return rgb_to_lab(F.avg_pool2d(uint8_to_unit(image)[None][..., screen[0], screen[1]], 8))[0]
+
     truth = (torch.tensor(SKIN).view(3, 1, 1) * page.float()).round().to(torch.uint8)
     assert (read(result) - read(truth)).abs().amax(dim=(1, 2)).max() < 1.5
     assert skin_lab[0] - read(result)[0].mean() > 20  # the screen still shades it
@@ -154,25 +163,28 @@ def test_descreen_smooths_screentone_into_its_tone_and_keeps_the_lines():
     assert torch.allclose(descreen(text, 6), text, atol=1e-4)
     # Composed: colour lies under even tone instead of dots; ink is still black. (What texture is
     # left is the screen's own moire with the pixel grid, slower than its period.)
-    texture = lambda image: float(uint8_to_unit(image)[:, screen[0], screen[1]].std(dim=(1, 2)).max())
-    result, dotted = colour(KnownColor(), page, "ink", descreen=6), colour(KnownColor(), page, "ink")
+
+    def texture(image: torch.Tensor) -> float:
+        return float(uint8_to_unit(image)[:, screen[0], screen[1]].std(dim=(1, 2)).max())
+
+    result, dotted = color(KnownColor(), page, "ink", descreen=6), color(KnownColor(), page, "ink")
     assert texture(result) < 0.05 and texture(result) < texture(dotted) / 8
     assert int(result[:, :, 119:121].max()) == 0
 
 
 def test_predicted_is_the_networks_page_alone():
     page = lines_page()
-    result = colour(KnownColor(flat=True), page, "predicted")
+    result = color(KnownColor(flat=True), page, "predicted")
     assert (result.float() - torch.tensor(SKIN).view(3, 1, 1) * 255).abs().max() <= 1.0  # no ink: not the page's
 
 
 def test_auto_chooses_per_page_from_the_generator_and_the_page():
     pages = [m.screentone_page(), m.line_art_page(), m.grey_page()]
-    full_colour = PageColorizer(KnownColor(), short_side=SHORT_SIDE, precision="32-true")
-    full_colour.colour(pages)
-    assert full_colour.composed == {"ink": 2, "lightness": 1}
+    full_color = PageColorizer(KnownColor(), short_side=SHORT_SIDE, precision="32-true")
+    full_color.color(pages)
+    assert full_color.composed == {"ink": 2, "lightness": 1}
     ab_only = PageColorizer(vivid_unet(), short_side=16, precision="32-true")
-    ab_only.colour(pages)
+    ab_only.color(pages)
     assert ab_only.composed == {"lightness": 3}
 
 
@@ -190,10 +202,10 @@ def test_ink_and_predicted_need_a_full_colour_generator():
 @pytest.mark.parametrize("compose", ["auto", "lightness", "ink", "predicted"])
 def test_every_mode_keeps_pages_and_tiled_strips_at_their_size(compose):
     generator = vivid_unet(out_channels=3)
-    colorizer = PageColorizer(generator, short_side=16, tile=64, overlap=16, compose=compose, precision="32-true")
+    colorizer = PageColorizer(generator, short_side=16, tile=64, tile_overlap=16, compose=compose, precision="32-true")
     pages = [m.screentone_page(900, 50, period=4), m.grey_page(37, 23), torch.zeros(3, 1, 1, dtype=torch.uint8),
              m.line_art_page(90, 31)]
-    for page, result in zip(pages, colorizer.colour(pages)):
+    for page, result in zip(pages, colorizer.color(pages), strict=True):
         assert result.shape == page.shape and result.dtype == torch.uint8
     assert sum(colorizer.composed.values()) == len(pages)
 
@@ -201,19 +213,25 @@ def test_every_mode_keeps_pages_and_tiled_strips_at_their_size(compose):
 def test_chroma_scales_the_colour_and_keeps_lightness_and_hue():
     page = lines_page()
     paper = distance_to_ink(page) >= 8
-    full = lab(colour(KnownColor(flat=True), page, "predicted"))
-    half = lab(colour(KnownColor(flat=True), page, "predicted", chroma=0.5))
-    none = lab(colour(KnownColor(flat=True), page, "predicted", chroma=0.0))
-    chroma = lambda image: image[1:].norm(dim=0)[paper]
+    full = lab(color(KnownColor(flat=True), page, "predicted"))
+    half = lab(color(KnownColor(flat=True), page, "predicted", chroma=0.5))
+    none = lab(color(KnownColor(flat=True), page, "predicted", chroma=0.0))
+
+    def chroma(image: torch.Tensor) -> torch.Tensor:
+        return image[1:].norm(dim=0)[paper]
+
     assert float(chroma(full).mean()) > 20
     assert torch.allclose(chroma(half), chroma(full) / 2, atol=1.0)
     assert float(chroma(none).max()) < 1.0
     for scaled in (half, none):  # lightness is the prediction's whatever the strength
         assert (scaled[0][paper] - full[0][paper]).abs().max() < 1.0
-    hue = lambda image: torch.atan2(image[2], image[1])[paper]
+
+    def hue(image: torch.Tensor) -> torch.Tensor:
+        return torch.atan2(image[2], image[1])[paper]
+
     assert (hue(half) - hue(full)).abs().max() < 0.05
     # With the page's lightness and no chroma, the page comes back grey as it was.
-    assert (colour(KnownColor(), page, "lightness", chroma=0.0).int() - page.int()).abs().max() <= 1
+    assert (color(KnownColor(), page, "lightness", chroma=0.0).int() - page.int()).abs().max() <= 1
 
 
 def test_chroma_must_be_a_number_at_least_zero():

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from kornia.color import lab_to_rgb, rgb_to_lab
 
-from mangacolor.evaluation.scoring import NEUTRAL_CHROMA, RING_REACH, Truth, delta_e_2000_ring
+from mangacolor.evaluation.scoring import NEUTRAL_CHROMA, RING_REACH, Truth
 from mangacolor.inference.compose import compose_lightness
 from mangacolor.inference.guided_upsample import (
     bilinear_upsample,

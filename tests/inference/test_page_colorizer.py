@@ -63,16 +63,16 @@ def test_working_size_puts_the_training_size_on_the_shorter_side():
 
 
 def test_an_axis_that_fits_is_one_tile_padded_to_the_multiple():
-    axis = plan_axis(37, tile=64, overlap=16, multiple=16)
+    axis = plan_axis(37, tile=64, tile_overlap=16, multiple=16)
     assert (axis.padded, axis.length, axis.starts) == (48, 48, (0,))
 
 
 @pytest.mark.parametrize("size", [65, 100, 300, 1000, 1777])
 def test_a_long_axis_is_covered_by_tiles_overlapping_by_at_least_the_overlap(size):
-    axis = plan_axis(size, tile=64, overlap=16, multiple=16)
+    axis = plan_axis(size, tile=64, tile_overlap=16, multiple=16)
     assert axis.padded == -(-size // 16) * 16 and axis.length == 64 and axis.starts[0] == 0
     assert axis.starts[-1] + axis.length == axis.padded
-    assert all(b - a <= 64 - 16 for a, b in zip(axis.starts, axis.starts[1:]))
+    assert all(b - a <= 64 - 16 for a, b in zip(axis.starts, axis.starts[1:], strict=False))
 
 
 def test_the_cosine_ramp_is_a_partition_of_unity():
@@ -82,10 +82,10 @@ def test_the_cosine_ramp_is_a_partition_of_unity():
 
 
 def test_tile_weights_fade_only_at_shared_edges_and_cover_every_pixel():
-    axis = plan_axis(300, tile=64, overlap=16, multiple=16)
+    axis = plan_axis(300, tile=64, tile_overlap=16, multiple=16)
     weights = tile_weights(axis, 16)
     total = torch.zeros(axis.padded)
-    for start, weight in zip(axis.starts, weights):
+    for start, weight in zip(axis.starts, weights, strict=True):
         total[start:start + axis.length] += weight
     assert weights[0][0] == 1 and weights[-1][-1] == 1  # the strip's own ends are not faded
     assert weights[0][-1] < 0.01 and weights[1][0] < 0.01
@@ -94,23 +94,23 @@ def test_tile_weights_fade_only_at_shared_edges_and_cover_every_pixel():
 
 @pytest.mark.parametrize("short_side", [16, None])
 def test_pages_of_odd_sizes_come_back_at_their_size_with_their_lightness(short_side):
-    colorizer = PageColorizer(tiny_generator(vivid=True), short_side=short_side, tile=64, overlap=16)
+    colorizer = PageColorizer(tiny_generator(vivid=True), short_side=short_side, tile=64, tile_overlap=16)
     pages = [random_page(37, 23, 1), random_page(7, 5, 2), random_page(1, 1, 3), random_page(90, 31, 4)]
-    coloured = colorizer.colour(pages)
-    for page, result in zip(pages, coloured):
+    colored = colorizer.color(pages)
+    for page, result in zip(pages, colored, strict=True):
         assert result.shape == page.shape and result.dtype == torch.uint8
         assert (lab_lightness(result) - lab_lightness(page)).abs().max() < 1.0
-    assert any(rgb_to_scaled_lab(r[None].float() / 255)[1].abs().max() > 0.2 for r in coloured)
+    assert any(rgb_to_scaled_lab(r[None].float() / 255)[1].abs().max() > 0.2 for r in colored)
 
 
 def test_a_tall_strip_blends_even_disagreeing_tiles_without_a_step():
     generator = TileConstant()
-    colorizer = PageColorizer(generator, short_side=None, tile=64, overlap=32)
+    colorizer = PageColorizer(generator, short_side=None, tile=64, tile_overlap=32)
     ramp = torch.linspace(-1, 1, 1000).view(1, 1, 1000, 1).expand(1, 1, 1000, 40).contiguous()
     ab = colorizer.predict_pages_ab([ramp])[0][0, 0, :, 0]
     axis = plan_axis(1000, 64, 32, 16)
     tile_means = [float(ramp[0, 0, s:s + 64].mean()) for s in axis.starts]
-    largest_jump = max(abs(b - a) for a, b in zip(tile_means, tile_means[1:]))  # what stitching would show
+    largest_jump = max(abs(b - a) for a, b in zip(tile_means, tile_means[1:], strict=False))  # what stitching would show
     steps = (ab[1:] - ab[:-1]).abs()
     # A raised cosine over 32 pixels changes by at most pi/(2*32) of the jump per pixel.
     assert steps.max() <= largest_jump * math.pi / (2 * 32) * 1.05
@@ -133,13 +133,13 @@ class BlurColor(nn.Module):
         return torch.tanh(self.conv(lightness + 1.0))
 
 
-@pytest.mark.parametrize("overlap", [16, 32])
-def test_a_tiled_strip_matches_one_pass_over_the_whole_strip(overlap):
+@pytest.mark.parametrize("tile_overlap", [16, 32])
+def test_a_tiled_strip_matches_one_pass_over_the_whole_strip(tile_overlap):
     strip = (torch.sin(torch.linspace(0, 20, 1500))[:, None] * torch.cos(torch.linspace(0, 3, 48))[None, :])
     lightness = strip.view(1, 1, 1500, 48)
     whole = PageColorizer(BlurColor(), short_side=None, tile=4096).predict_pages_ab([lightness])[0]
-    tiled = PageColorizer(BlurColor(), short_side=None, tile=128, overlap=overlap).predict_pages_ab([lightness])[0]
-    stitched = PageColorizer(BlurColor(), short_side=None, tile=128, overlap=0).predict_pages_ab([lightness])[0]
+    tiled = PageColorizer(BlurColor(), short_side=None, tile=128, tile_overlap=tile_overlap).predict_pages_ab([lightness])[0]
+    stitched = PageColorizer(BlurColor(), short_side=None, tile=128, tile_overlap=0).predict_pages_ab([lightness])[0]
     inside = slice(8, -8)  # the strip's own ends are padded differently in one pass: not seams
     seam = (stitched - whole)[..., inside, :].abs().max()
     assert seam > 0.1  # cutting without blending shows the tile edges...
@@ -156,27 +156,27 @@ def test_pages_sharing_a_working_size_share_a_forward_pass_and_match_one_by_one(
     generator = tiny_generator()
     calls = []
     generator.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
-    colorizer = PageColorizer(generator, short_side=16, tile=64, overlap=16, batch_size=4)
+    colorizer = PageColorizer(generator, short_side=16, tile=64, tile_overlap=16, batch_size=4)
     pages = [random_page(40, 30, i) for i in range(4)] + [random_page(30, 60, 9)]
-    together = colorizer.colour(pages)
+    together = colorizer.color(pages)
     assert sorted(calls) == [1, 4]
-    one_by_one = [colorizer.colour([page])[0] for page in pages]
-    for a, b in zip(together, one_by_one):
+    one_by_one = [colorizer.color([page])[0] for page in pages]
+    for a, b in zip(together, one_by_one, strict=True):
         assert (a.int() - b.int()).abs().max() <= 1
 
 
 def test_overlap_must_be_smaller_than_the_tile():
     with pytest.raises(ValueError, match="overlap"):
-        PageColorizer(tiny_generator(), short_side=16, tile=32, overlap=32)
+        PageColorizer(tiny_generator(), short_side=16, tile=32, tile_overlap=32)
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_on_the_gpu_pages_keep_size_and_lightness_under_bf16():
-    colorizer = PageColorizer(tiny_generator(vivid=True), short_side=16, tile=64, overlap=16, device="cuda")
+    colorizer = PageColorizer(tiny_generator(vivid=True), short_side=16, tile=64, tile_overlap=16, device="cuda")
     pages = [random_page(37, 23, 1), random_page(300, 41, 2)]
-    coloured = colorizer.colour(pages)
-    for page, result in zip(pages, coloured):
+    colored = colorizer.color(pages)
+    for page, result in zip(pages, colored, strict=True):
         assert result.shape == page.shape and result.device.type == "cpu"
         assert (lab_lightness(result) - lab_lightness(page)).abs().max() < 1.0
 
@@ -184,7 +184,7 @@ def test_on_the_gpu_pages_keep_size_and_lightness_under_bf16():
 def test_blending_makes_its_weights_on_the_device_not_one_upload_per_tile(monkeypatch):
     weights = tile_weights(plan_axis(300, 64, 16, 16), 16, device="meta")
     assert len(weights) > 1 and all(weight.device.type == "meta" for weight in weights)
-    colorizer = PageColorizer(TileConstant(), short_side=None, tile=64, overlap=16)
+    colorizer = PageColorizer(TileConstant(), short_side=None, tile=64, tile_overlap=16)
     plan = colorizer._plan(torch.zeros(1, 1, 300, 100))
     predictions = [torch.rand(1, 2, 64, 64) for _ in range(len(plan[0].starts) * len(plan[1].starts))]
     moves = []
@@ -206,7 +206,7 @@ def test_an_old_ab_generator_colours_exactly_as_before(compose):
     colorizer = PageColorizer(generator, settings["short_side"], settings["tile"], settings["overlap"],
                               precision="32-true", compose=compose)
     names = list(recorded["pages"])
-    coloured = colorizer.colour([recorded["pages"][name] for name in names])
-    for name, result in zip(names, coloured):
+    colored = colorizer.color([recorded["pages"][name] for name in names])
+    for name, result in zip(names, colored, strict=True):
         assert torch.equal(result, recorded["coloured"][name]), name
     assert colorizer.composed == {"lightness": len(names)}

@@ -50,7 +50,7 @@ def expected_maps(hints: PageHints, page_size, working, predicts="ab", channel=0
 
 def test_a_tall_strip_s_tiles_get_the_hints_that_fall_in_them():
     echo = Echo()
-    colorizer = PageColorizer(echo, short_side=None, tile=64, overlap=32)
+    colorizer = PageColorizer(echo, short_side=None, tile=64, tile_overlap=32)
     strip = (600, 40)
     marks = PageHints((Dot(5, 3, "#d9a066", 5), Dot(30, 300, "#3a5fcd", 9),
                        Dot(20, 598, "#20c040", 3), Stroke(((2, 100), (38, 250)), "#c03020", 4)))
@@ -61,14 +61,14 @@ def test_a_tall_strip_s_tiles_get_the_hints_that_fall_in_them():
     predicted = colorizer.predict_pages_ab([strip_lightness(*strip)] * 3, hints)
     assert len(echo.inputs) > 3  # many tiles...
     assert all(shape[1] == 4 for shape in echo.inputs)  # ...of L, a, b and the mask
-    for page_hints, ab in zip(hints[:2], predicted):
+    for page_hints, ab in zip(hints[:2], predicted, strict=False):
         torch.testing.assert_close(ab, expected_maps(page_hints, strip, strip), rtol=0, atol=1e-6)
         assert set(ab[:, 1].unique().tolist()) == {0.0, 1.0}  # blending equal tiles keeps it 0/1
     assert not predicted[2].any()  # no hints: empty maps, automatic colouring
 
 
 def test_hints_are_rasterised_from_the_page_s_pixels_at_the_working_size():
-    colorizer = PageColorizer(Echo(), short_side=16, tile=32, overlap=16)
+    colorizer = PageColorizer(Echo(), short_side=16, tile=32, tile_overlap=16)
     page = (64, 160)  # working 16 x 40: two tiles across
     hints = PageHints((Dot(150, 60, "#d9a066", 3), Dot(2, 2, "#3a5fcd", 1),
                        Stroke(((10, 30), (90, 30)), "#80ff80", 2)))
@@ -81,7 +81,7 @@ def test_hints_are_rasterised_from_the_page_s_pixels_at_the_working_size():
 
 def test_a_full_colour_hint_generator_gets_lightness_a_and_b_of_each_hint():
     echo = Echo("lab", channels=(1, 2, 3))  # its output is the hint's scaled L, a, b
-    colorizer = PageColorizer(echo, short_side=None, tile=32, overlap=16, compose="predicted")
+    colorizer = PageColorizer(echo, short_side=None, tile=32, tile_overlap=16, compose="predicted")
     hints = PageHints((Dot(10, 10, "#ffd0d8", 5), Dot(20, 50, "#401018", 5)))
     lightness = strip_lightness(80, 30)
     predicted = colorizer.predict_pages_ab([lightness], [hints])[0]
@@ -94,23 +94,23 @@ def test_a_full_colour_hint_generator_gets_lightness_a_and_b_of_each_hint():
 @pytest.mark.parametrize("hints", [None, [None], [PageHints()]])
 def test_a_hint_generator_without_hints_gets_empty_maps(hints):
     echo = Echo()
-    colorizer = PageColorizer(echo, short_side=None, tile=64, overlap=16)
+    colorizer = PageColorizer(echo, short_side=None, tile=64, tile_overlap=16)
     ab = colorizer.predict_pages_ab([strip_lightness(40, 40)], hints)
     assert echo.inputs == [(1, 4, 48, 48)] and not ab[0].any()
 
 
 def test_a_generator_without_hint_inputs_refuses_hints_and_colours_as_before_without():
     torch.manual_seed(0)
-    colorizer = PageColorizer(UNetGenerator(**TINY).eval(), short_side=16, tile=64, overlap=16)
+    colorizer = PageColorizer(UNetGenerator(**TINY).eval(), short_side=16, tile=64, tile_overlap=16)
     page = random_page(40, 30)
     with pytest.raises(ValueError, match="this generator takes no hints"):
-        colorizer.colour([page], [PageHints((Dot(3, 3, "#ff0000", 3),))])
-    before = colorizer.colour([page])
-    assert torch.equal(colorizer.colour([page], [None])[0], before[0])
+        colorizer.color([page], [PageHints((Dot(3, 3, "#ff0000", 3),))])
+    before = colorizer.color([page])
+    assert torch.equal(colorizer.color([page], [None])[0], before[0])
     # An empty hint file hints nothing: no refusal, the same colours.
-    assert torch.equal(colorizer.colour([page], [PageHints()])[0], before[0])
+    assert torch.equal(colorizer.color([page], [PageHints()])[0], before[0])
     with pytest.raises(ValueError, match="hints for 2 pages given with 1 pages"):
-        colorizer.colour([page], [None, None])
+        colorizer.color([page], [None, None])
 
 
 def test_a_trained_hint_generator_loads_and_its_hints_change_the_colours(tmp_path):
@@ -118,8 +118,8 @@ def test_a_trained_hint_generator_loads_and_its_hints_change_the_colours(tmp_pat
     generator = UNetGenerator(**TINY, in_channels=4)
     generator, _ = load_generator(export_generator(generator, TINY, tmp_path / "generator.pt"))
     assert generator.hints
-    colorizer = PageColorizer(generator, short_side=32, tile=64, overlap=16, precision="32-true")
+    colorizer = PageColorizer(generator, short_side=32, tile=64, tile_overlap=16, precision="32-true")
     page = random_page(64, 48)
-    automatic = colorizer.colour([page])[0]
-    hinted = colorizer.colour([page], [PageHints((Dot(24, 32, "#00ff00", 15),))])[0]
+    automatic = colorizer.color([page])[0]
+    hinted = colorizer.color([page], [PageHints((Dot(24, 32, "#00ff00", 15),))])[0]
     assert automatic.shape == hinted.shape == page.shape and not torch.equal(automatic, hinted)

@@ -48,17 +48,17 @@ def test_bilinear_is_the_default_and_colours_exactly_as_before():
                               upsample="bilinear")
     assert PageColorizer(generator, 64).upsample == "bilinear"
     names = list(recorded["pages"])
-    for name, result in zip(names, colorizer.colour([recorded["pages"][name] for name in names])):
+    for name, result in zip(names, colorizer.color([recorded["pages"][name] for name in names])):
         assert torch.equal(result, recorded["coloured"][name]), name
 
 
 def test_guided_pages_keep_their_size_and_lightness():
     page = figure_page(90, 131)
     colorizer = PageColorizer(tiny_generator(), 32, precision="32-true", upsample="guided")
-    (coloured,) = colorizer.colour([page])
-    assert coloured.shape == page.shape
+    (colored,) = colorizer.color([page])
+    assert colored.shape == page.shape
     lightness = rgb_to_scaled_lab(page[None].float() / 255)[0]
-    back = rgb_to_scaled_lab(coloured[None].float() / 255)[0]
+    back = rgb_to_scaled_lab(colored[None].float() / 255)[0]
     assert (back - lightness).abs().max() < 0.03   # uint8 rounding only
     ab = colorizer.predict_pages_ab([lightness])[0]
     assert ab.shape == (1, 2, 90, 131)
@@ -69,7 +69,7 @@ def test_guided_keeps_the_predicted_colour_off_the_paper_beside_the_outline():
     results = {}
     for mode in ("bilinear", "guided"):
         colorizer = PageColorizer(ColorsMidTones(), 24, precision="32-true", upsample=mode)
-        results[mode] = colorizer.colour([page])[0].float()
+        results[mode] = colorizer.color([page])[0].float()
     paper_beside = (slice(None), slice(30, 66), slice(71, 75))   # 1-4 px outside the outline
     tint = lambda rgb: (rgb[paper_beside].amax(0) - rgb[paper_beside].amin(0)).mean()
     assert tint(results["bilinear"]) > 4.0
@@ -81,7 +81,7 @@ def test_at_the_pages_own_size_guided_is_bilinear():
     pages = {}
     for mode in ("bilinear", "guided"):
         colorizer = PageColorizer(tiny_generator(), None, precision="32-true", upsample=mode)
-        pages[mode] = colorizer.colour([page])[0]
+        pages[mode] = colorizer.color([page])[0]
     assert torch.equal(pages["bilinear"], pages["guided"])
 
 

@@ -41,7 +41,7 @@ def cpu_trainer(**options) -> L.Trainer:
 
 
 def states_equal(a: dict, b: dict) -> bool:
-    return list(a) == list(b) and all(torch.equal(x, y) for x, y in zip(a.values(), b.values()))
+    return list(a) == list(b) and all(torch.equal(x, y) for x, y in zip(a.values(), b.values(), strict=True))
 
 
 class LiveSnapshots(Callback):
@@ -186,7 +186,7 @@ def test_a_run_with_an_average_resumes_exactly(tmp_path):
     resumed = Pix2Pix(iterations=4, **options)
     cpu_trainer().fit(resumed, loader(), ckpt_path=tmp_path / "half.ckpt")
     assert resumed.iteration == 4
-    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
 

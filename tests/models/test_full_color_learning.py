@@ -228,7 +228,7 @@ def train_and_color() -> Colored:
     results, modes = {}, {}
     for name, generator in generators.items():
         colorizer = PageColorizer(generator, short_side=WORKING)  # colourise's defaults: compose auto
-        results[name] = torch.stack([uint8_to_unit(p) for p in colorizer.colour(list(unit_to_uint8(page)))])
+        results[name] = torch.stack([uint8_to_unit(p) for p in colorizer.color(list(unit_to_uint8(page)))])
         modes[name] = dict(colorizer.composed)
     return Colored(truth, inside, page, results, modes)
 

@@ -208,5 +208,5 @@ def test_on_a_gpu_the_guard_never_waits_for_the_device():
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert guard.counts() == (1, 0, 2)
-    assert all(torch.equal(a, b) for a, b in zip(weights, skipped))
+    assert all(torch.equal(a, b) for a, b in zip(weights, skipped, strict=True))
     assert all(torch.isfinite(p).all() for p in net.parameters()) and torch.isfinite(net[1].running_mean).all()

@@ -29,8 +29,8 @@ def test_one_step_changes_both_networks():
     trainer.fit(model, torch.utils.data.DataLoader(OneBatch(), batch_size=2))
     assert model.iteration == 1
     assert trainer.global_step == 2  # Lightning counts both optimizer steps
-    assert all(not torch.equal(a, b) for a, b in zip(before_g, model.generator.parameters()))
-    assert all(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, model.generator.parameters(), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters(), strict=True))
     assert set(model.last_train_scalars) >= {"loss/d_real", "loss/d_fake", "loss/g_adv", "loss/g_l1",
                                               "d/real_score", "d/fake_score", "lr/g", "lr/d"}
 
@@ -71,8 +71,8 @@ def test_dropout_masks_depend_on_seed_rank_and_iteration_only(monkeypatch):
     rank0 = weights_after_two_iterations(monkeypatch, rank=0, global_seed=1)
     rank0_again = weights_after_two_iterations(monkeypatch, rank=0, global_seed=2)
     rank1 = weights_after_two_iterations(monkeypatch, rank=1, global_seed=1)
-    assert all(torch.equal(a, b) for a, b in zip(rank0, rank0_again))  # no state carried in from outside
-    assert not all(torch.equal(a, b) for a, b in zip(rank0, rank1))
+    assert all(torch.equal(a, b) for a, b in zip(rank0, rank0_again, strict=True))  # no state carried in from outside
+    assert not all(torch.equal(a, b) for a, b in zip(rank0, rank1, strict=True))
 
 
 # ---- full-colour prediction -------------------------------------------------------------
@@ -103,8 +103,8 @@ def test_a_full_colour_model_predicts_lab_and_its_discriminator_sees_input_besid
     before_d = [p.detach().clone() for p in model.discriminator.parameters()]
     cpu_trainer().fit(model, torch.utils.data.DataLoader(InkBatch(), batch_size=None))
     assert model.iteration == 3
-    assert all(not torch.equal(a, b) for a, b in zip(before_g, model.generator.parameters()))
-    assert all(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, model.generator.parameters(), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters(), strict=True))
     batch = next(iter(InkBatch()))
     inputs, target = model.inputs_and_target(batch)
     assert inputs is batch["input"]  # the B&W page, not the page's L
@@ -122,7 +122,7 @@ def test_an_ab_model_builds_exactly_the_networks_it_built_before_the_option():
     generator, discriminator = UNetGenerator(**TINY_G), PatchDiscriminator(**TINY_D)  # the seed's construction
     for built, direct in ((model.generator, generator), (model.discriminator, discriminator)):
         assert list(built.state_dict()) == list(direct.state_dict())
-        assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), direct.state_dict().values()))
+        assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), direct.state_dict().values(), strict=True))
     assert model.hparams.predicts == "ab" and model.discriminator.net[0].in_channels == 3
 
 
@@ -140,7 +140,7 @@ def test_an_ab_model_trains_the_same_on_a_plain_input_as_on_a_batch_without_one(
         model = Pix2Pix(dict(TINY_G, dropout=0.5), TINY_D, iterations=3, log_every=3)
         cpu_trainer().fit(model, torch.utils.data.DataLoader(dataset, batch_size=2))
         weights.append([p.detach().clone() for p in model.parameters()])
-    assert all(torch.equal(a, b) for a, b in zip(*weights))
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
 
 
 def test_predicts_is_checked_and_out_channels_may_not_contradict_it():
@@ -168,7 +168,7 @@ def test_a_full_colour_run_resumes_exactly(tmp_path):
     resumed = Pix2Pix(iterations=4, **options)
     cpu_trainer().fit(resumed, loader, ckpt_path=tmp_path / "half.ckpt")
     assert resumed.iteration == 4
-    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -213,8 +213,8 @@ def styled_batches() -> list[dict]:
     batches = []
     for styles in (["plain", "screentone", "screentone"], ["lines", "plain"]):
         lightness, ab = rgb_to_scaled_lab(torch.rand(len(styles), 3, 32, 32, generator=generator))
-        inputs = torch.stack([l if style == "plain" else torch.where(l > 0, 1.0, -1.0)
-                              for l, style in zip(lightness, styles)])
+        inputs = torch.stack([page_l if style == "plain" else torch.where(page_l > 0, 1.0, -1.0)
+                              for page_l, style in zip(lightness, styles, strict=True)])
         batches.append({"L": lightness, "ab": ab, "input": inputs, "style": styles, "paths": ["x"] * len(styles)})
     return batches
 

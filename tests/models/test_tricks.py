@@ -84,9 +84,9 @@ def generator_after(lr_d: float, warmup_fraction: float) -> list[torch.Tensor]:
 def test_during_the_warm_up_the_generator_learns_from_l1_alone():
     """Whatever D does (here: another learning rate), G's weights are the same during the warm-up."""
     warm = [generator_after(lr_d, warmup_fraction=1.0) for lr_d in (2e-4, 2e-2)]
-    assert all(torch.equal(a, b) for a, b in zip(*warm))
+    assert all(torch.equal(a, b) for a, b in zip(*warm, strict=True))
     adversarial = [generator_after(lr_d, warmup_fraction=0.0) for lr_d in (2e-4, 2e-2)]
-    assert not all(torch.equal(a, b) for a, b in zip(*adversarial))
+    assert not all(torch.equal(a, b) for a, b in zip(*adversarial, strict=True))
 
 
 def test_the_discriminator_trains_during_the_warm_up():
@@ -94,7 +94,7 @@ def test_the_discriminator_trains_during_the_warm_up():
     model = Pix2Pix(TINY_G, TINY_D, iterations=2, log_every=1, adversarial={"warmup_fraction": 1.0})
     before = [p.detach().clone() for p in model.discriminator.parameters()]
     fit(model)
-    assert all(not torch.equal(a, p) for a, p in zip(before, model.discriminator.parameters()))
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.discriminator.parameters(), strict=True))
     assert torch.isfinite(torch.tensor(model.last_train_scalars["loss/g_adv"]))  # still logged
 
 
@@ -130,7 +130,7 @@ def test_off_the_discriminator_is_the_seeds():
     torch.manual_seed(1)
     off = PatchDiscriminator(**TINY_D, spectral_norm=False)
     assert list(off.state_dict()) == list(seeds.state_dict())
-    assert all(torch.equal(a, b) for a, b in zip(off.state_dict().values(), seeds.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(off.state_dict().values(), seeds.state_dict().values(), strict=True))
     assert not any("parametrizations" in key for key in off.state_dict())
 
 
@@ -190,7 +190,7 @@ def test_every_trick_on_resumes_exactly(tmp_path):
     assert resumed.iteration == 4
     state = resumed.state_dict()
     assert any(key.startswith("generator_ema.") for key in state) and any(key.endswith("_u") for key in state)
-    for (name, a), b in zip(whole.state_dict().items(), state.values()):
+    for (name, a), b in zip(whole.state_dict().items(), state.values(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -208,7 +208,10 @@ def test_the_cie94_term_is_the_textbook_formula_and_forgives_saturated_colours_m
     torch.manual_seed(0)
     fake_lab = torch.stack([torch.rand(64) * 100, torch.randn(64) * 40, torch.randn(64) * 40])
     true_lab = torch.stack([torch.rand(64) * 100, torch.randn(64) * 40, torch.randn(64) * 40])
-    scaled = lambda lab: torch.cat([lab[:1] / L_SCALE - 1, lab[1:] / AB_SCALE])[None, :, :, None]
+
+    def scaled(lab: torch.Tensor) -> torch.Tensor:
+        return torch.cat([lab[:1] / L_SCALE - 1, lab[1:] / AB_SCALE])[None, :, :, None]
+
     got = delta_e_94(scaled(fake_lab), scaled(true_lab))[0, :, 0]
     torch.testing.assert_close(got.double(), cie94_by_hue_angle(fake_lab, true_lab), rtol=1e-4, atol=1e-3)
     # ab predictions on the page's own L: no lightness term
@@ -218,7 +221,10 @@ def test_the_cie94_term_is_the_textbook_formula_and_forgives_saturated_colours_m
     # The same 10-unit shift of b costs less on a saturated colour than on grey.
     grey, saturated = torch.tensor([0.0, 0.0]), torch.tensor([0.0, 60.0]) / AB_SCALE
     shift = torch.tensor([0.0, 10.0]) / AB_SCALE
-    cost = lambda colour: float(delta_e_94((colour + shift).view(1, 2, 1, 1), colour.view(1, 2, 1, 1)))
+
+    def cost(color: torch.Tensor) -> float:
+        return float(delta_e_94((color + shift).view(1, 2, 1, 1), color.view(1, 2, 1, 1)))
+
     assert cost(saturated) < cost(grey) / 3
 
 
@@ -235,6 +241,6 @@ def test_a_model_trains_on_the_cie94_term_and_a_bad_name_is_named():
     before = [p.detach().clone() for p in model.generator.parameters()]
     fit(model)
     assert all(torch.isfinite(p).all() for p in model.generator.parameters())
-    assert any(not torch.equal(a, p) for a, p in zip(before, model.generator.parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.generator.parameters(), strict=True))
     with pytest.raises(ConfigError, match="model.reconstruction must be one of l1, delta_e_94, got 'l2'"):
         Pix2Pix(TINY_G, TINY_D, reconstruction="l2")

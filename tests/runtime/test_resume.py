@@ -9,6 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
+from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.resume import (
     LAUNCH_RECORD,
     checkpoint_iteration,
@@ -17,7 +18,6 @@ from mangacolor.runtime.resume import (
     record_launch,
     resume_command,
 )
-from mangacolor.runtime.bundled import config_dir, register_resolvers
 
 
 def save(path, iteration: int) -> None:

@@ -19,7 +19,6 @@ from helpers.pages import make_pages
 
 from mangacolor.benchmark import machine
 
-
 SCRIPTS = REPO / "scripts"
 
 

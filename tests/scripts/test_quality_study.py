@@ -63,8 +63,8 @@ def test_the_table_gives_each_recipe_its_mean_and_spread_over_seeds_against_the_
     assert rows[4].startswith("| demo | val | 3,000 | 1 |") and "8.00 (10.00)" in rows[4]
     # where the error lies, for results that score it
     split = fake_result("ema", 0, 9.0, budget=5)
-    for predictor, (neutral, colour) in (("model", (3.0, 15.0)), ("grey", (0.1, 20.0))):
-        split["scores"]["plain"]["overall"][predictor].update(delta_e_2000_neutral=neutral, delta_e_2000_colour=colour)
+    for predictor, (neutral, color) in (("model", (3.0, 15.0)), ("grey", (0.1, 20.0))):
+        split["scores"]["plain"]["overall"][predictor].update(delta_e_2000_neutral=neutral, delta_e_2000_colour=color)
     assert "| 3.00 / 15.00 (0.10 / 20.00) |" in study_script.table([split], study)
     assert rows[5].startswith("| demo | test | 64 | 1 |")  # test rows after every val row
 

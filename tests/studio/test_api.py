@@ -324,6 +324,47 @@ def test_colour_the_chapter_runs_colorize_with_progress(client, tmp_path):
     assert (tmp_path / "out" / "colored" / "extra.cbz").exists()
 
 
+def run_chapter(client) -> dict:
+    assert client.post("/api/chapter", json={}).json()["started"] is True
+    for _ in range(600):
+        state = client.get("/api/chapter").json()
+        if not state["running"]:
+            return state
+        time.sleep(0.1)
+    raise AssertionError("the chapter run did not end")
+
+
+def test_colour_the_chapter_uses_the_saved_hints_as_colorize_hints_does(chapter, tmp_path):
+    model = export_generator(hint_unet(), TINY, tmp_path / "hint_generator.pt")
+    client, studio = studio_client(model, chapter, tmp_path / "out")
+    with client:
+        assert client.put("/api/pages/2/hints", json=HINTS).status_code == 200  # p001.png
+        assert client.put("/api/pages/0/hints", json=HINTS).status_code == 200  # extra.cbz a/01.png
+        state = run_chapter(client)
+    assert state["error"] == "" and "4 pages coloured" in state["summary"], state
+    assert "match no page" not in state["summary"]
+    settings = studio.chapter.colorize_settings()
+    assert settings.hints == tmp_path / "out" / "hints"
+    from dataclasses import replace
+
+    from mangacolor.colorize.job import colorize
+
+    colorize(replace(settings, output=tmp_path / "cli"), say=lambda m: None)
+    colorize(replace(settings, output=tmp_path / "auto", hints=None), say=lambda m: None)
+    chapter_page = pixels(Image.open(tmp_path / "out" / "colored" / "p001.png"))
+    assert torch.equal(chapter_page, pixels(Image.open(tmp_path / "cli" / "p001.png")))
+    automatic = pixels(Image.open(tmp_path / "auto" / "p001.png"))
+    assert (chapter_page.int() - automatic.int()).abs().max() > 0, "the saved hints were not used"
+    assert torch.equal(pixels(Image.open(tmp_path / "out" / "colored" / "p002.png")),
+                       pixels(Image.open(tmp_path / "auto" / "p002.png")))
+
+
+def test_colour_the_chapter_with_a_model_without_hint_inputs_ignores_saved_hints(client, tmp_path):
+    assert client.put("/api/pages/2/hints", json=HINTS).status_code == 200
+    state = run_chapter(client)
+    assert state["error"] == "" and "4 pages coloured" in state["summary"], state
+
+
 def test_the_hosts_answered_are_this_machines():
     local = allowed_hosts("127.0.0.1", 8765)
     assert {"127.0.0.1:8765", "localhost:8765", "[::1]:8765"} <= local

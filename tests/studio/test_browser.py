@@ -15,7 +15,7 @@ import os
 import shutil
 import socket
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ from mangacolor.studio.settings import StudioSettings  # noqa: E402
 FIXTURE = REPO / "tests" / "fixtures" / "studio" / "hint_generator.pt"
 MAKE_FIXTURE = "python scripts/make_studio_fixture.py"
 PAGE_SIZE = (256, 192)  # width, height: shown at its own size (one canvas pixel per page pixel)
-HINT = "#%02x%02x%02x" % HINT_RGB
+HINT = "#{:02x}{:02x}{:02x}".format(*HINT_RGB)
 REFERENCE = (58, 95, 205)  # the reference page's one colour
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOT = os.environ.get("MANGACOLOR_STUDIO_SCREENSHOT")  # a path: save a screenshot there
@@ -357,7 +357,7 @@ def test_the_eyedropper_takes_a_colour_from_the_result_and_from_a_reference(sess
         lambda d: element(session, "reference-canvas").size["width"] > 0
     )
     element(session, "reference-canvas").click()
-    assert js(session, "return window.studio.color") == "#%02x%02x%02x" % REFERENCE
+    assert js(session, "return window.studio.color") == "#{:02x}{:02x}{:02x}".format(*REFERENCE)
 
 
 def test_hide_hints(session):
@@ -453,8 +453,6 @@ def test_save_gives_the_page_colorize_gives_from_the_saved_hints(session, tmp_pa
         device="cpu",
     )
     if takes_hints:
-        if "hints" not in {f.name for f in fields(ColorizeSettings)}:
-            pytest.skip("mangacolor-colorize has no hints= yet (issue 22)")
         values["hints"] = session.output / "hints"
     colorize(ColorizeSettings(**values))
     ours = page_pixels(saved).astype(int)

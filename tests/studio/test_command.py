@@ -122,7 +122,7 @@ def test_a_host_other_than_this_machine_is_warned_about(tmp_path):
         ({"chroma": -1}, "chroma"),
         ({"compose": "paint"}, "compose"),
         ({"ckpt_path": None}, "ckpt_path"),
-        ({"size": 0}, "size"),
+        ({"short_side": 0}, "short_side"),
         ({"input": "/no/such/chapter"}, "input"),
     ],
 )

@@ -25,10 +25,10 @@ DOT = (PAGE_SIZE[0] // 4, PAGE_SIZE[1] // 2)
 
 def colored_with_a_dot(generator, tmp_path) -> tuple[np.ndarray, np.ndarray]:
     page = np.asarray(Image.open(draw_line_page(tmp_path / "page.png", PAGE_SIZE)).convert("RGB"))
-    hints = PageHints((Dot(*DOT, "#%02x%02x%02x" % HINT_RGB, 7),))
+    hints = PageHints((Dot(*DOT, "#{:02x}{:02x}{:02x}".format(*HINT_RGB), 7),))
     colorizer = PageColorizer(generator, 64, precision="32-true")  # the demo's working size
     rgb = torch.from_numpy(page.copy()).permute(2, 0, 1)
-    return colorizer.colour([rgb], hints=[hints])[0].permute(1, 2, 0).numpy(), page
+    return colorizer.color([rgb], hints=[hints])[0].permute(1, 2, 0).numpy(), page
 
 
 def test_a_model_that_obeys_the_dot_passes_the_judge(tmp_path):

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from mangacolor.training.summary import summary_line
 
-RESULTS = {"iteration": 600, "bad_files": 0, "val/delta_e_2000": 13.53,
+RESULTS = {"iteration": 600, "unreadable": 0, "val/delta_e_2000": 13.53,
            "val/grey_delta_e_2000": 11.88, "val/colourfulness_ratio": 0.8, "val/ab_l1": 18.41,
            "val/grey_ab_l1": 19.58, "val/psnr": 15.6, "val/grey_psnr": 15.51}
 BW = {"val/bw_inputs/delta_e_2000": 20.1, "val/bw_delta_e_2000": 25.3}
@@ -41,7 +41,7 @@ def test_with_bw_inputs_the_summary_also_compares_with_the_bw_page(tmp_path):
 def test_without_validation_the_summary_has_no_quality_and_a_latin_1_terminal_reads_de00(
     tmp_path, monkeypatch
 ):
-    line = summary_line({"iteration": 4, "bad_files": 2}, None, tmp_path)
+    line = summary_line({"iteration": 4, "unreadable": 2}, None, tmp_path)
     assert line.startswith("mangacolor-train: 4 iterations; 2 unreadable pages skipped. Run folder")
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="latin-1"))
     latin = summary_line(RESULTS, None, tmp_path)

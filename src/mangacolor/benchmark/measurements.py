@@ -128,7 +128,7 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
     images, start, batch = 0, 0.0, None
     for number in range(1, warmup + batches + 1):
         batch = move_data_to_device(next(iterator), device)
-        datamodule.note_bad_files(batch["bad"])
+        datamodule.note_unreadable(batch["unreadable"])
         out = datamodule.to_lab_batch(batch, train=True, batch_number=number)
         if number == warmup:
             synchronize(device)
@@ -161,7 +161,7 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
         "transforms_images_per_s": transformed / transform_seconds,
         "transforms_cpu_ms_per_image": 1000 * transform_cpu_seconds / transformed if transformed else None,
         "train_pages": len(datamodule.train_paths),
-        "bad_files": len(datamodule.bad_files),
+        "bad_files": len(datamodule.unreadable),
         "host_syncs_per_batch": syncs.count,
         "host_sync_lines": syncs.where,
     }
@@ -208,7 +208,7 @@ def measure_end_to_end(
     model = make_model(iterations=total)
     timer = IterationWindowTimer(warmup)
     timing_trainer(device, precision, [timer], benchmark).fit(model, datamodule=datamodule)
-    return {**timer.rates(datamodule.batch_size), "bad_files": len(datamodule.bad_files)}
+    return {**timer.rates(datamodule.batch_size), "bad_files": len(datamodule.unreadable)}
 
 
 # ---- colourise ---------------------------------------------------------------------------------
@@ -227,10 +227,10 @@ def measure_colorize(colorizer, page: torch.Tensor, pages_per_call: int, warmup:
     """Pages/s for `colorizer.colour` (a PageColorizer), uint8 pages in and out on the CPU."""
     pages = [page] * pages_per_call
     for _ in range(warmup):
-        colorizer.colour(pages)
+        colorizer.color(pages)
     start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(calls):
-        colorizer.colour(pages)  # returns CPU tensors: the device has finished
+        colorizer.color(pages)  # returns CPU tensors: the device has finished
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     timed = calls * pages_per_call
     # CPU time of this process (all its threads) per page: on a shared CPU it grows much less than
@@ -243,7 +243,7 @@ def colorize_flops_per_page(colorizer, page: torch.Tensor) -> float:
     """FLOPs of colouring one page (`torch.utils.flop_counter`: the network's convolutions on the
     padded tiles, 2 per multiply-add; the colour maths is not counted). Count it uncompiled."""
     with FlopCounterMode(display=False) as counter:
-        colorizer.colour([page])
+        colorizer.color([page])
     return float(counter.get_total_flops())
 
 

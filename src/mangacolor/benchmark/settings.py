@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from mangacolor.runtime.renamed_keys import refuse_renamed_keys
 from mangacolor.styles import STYLES
 
 TASKS = ("model", "data", "end_to_end", "colourise")
@@ -27,6 +28,7 @@ class BenchSettings:
     @classmethod
     def from_config(cls, cfg: Any) -> BenchSettings:
         """From the composed conf/bench.yaml; a mistake is a ValueError naming its key, before any row."""
+        refuse_renamed_keys("bench", cfg)
         check_bench_config(cfg)
         return cls(bench=cfg.bench, model=cfg.model, data=cfg.data, trainer=cfg.trainer)
 

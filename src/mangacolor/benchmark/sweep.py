@@ -100,7 +100,7 @@ def _colorizer(settings: BenchSettings, device: torch.device, precision: str, ch
     if compile:
         torch._dynamo.reset()  # each compiled row compiles its own generator afresh
     generator = fast_generator(generator.to(device), channels_last, compile, precision)
-    return PageColorizer(generator, short_side=options.short_side, tile=options.tile, overlap=options.overlap,
+    return PageColorizer(generator, short_side=options.short_side, tile=options.tile, tile_overlap=options.tile_overlap,
                           batch_size=options.batch_size, device=device, precision=precision)
 
 
@@ -186,11 +186,11 @@ class RowPlan:
     model: list[tuple]        # (precision, batch_size, compile, channels_last)
     data: list[tuple]         # (workers, decode_on_device, input style)
     end_to_end: bool
-    colourise: list[tuple]    # (precision, channels_last, compile, threads): see colourise_plan
+    colorize: list[tuple]     # (precision, channels_last, compile, threads): see colorize_plan
 
     @property
     def total(self) -> int:
-        return len(self.model) + len(self.data) + int(self.end_to_end) + len(self.colourise)
+        return len(self.model) + len(self.data) + int(self.end_to_end) + len(self.colorize)
 
 
 def plan_rows(bench: Bench) -> RowPlan:
@@ -203,8 +203,8 @@ def plan_rows(bench: Bench) -> RowPlan:
     data_rows = list(itertools.product(
         _choices(options.data_workers, settings.data.num_workers), decode_choices(settings),
         input_style_choices(settings), hint_choices(settings))) if "data" in tasks else []
-    colourise_rows = colourise_plan(settings, bench.device) if "colourise" in tasks else []
-    return RowPlan(model_rows, data_rows, "end_to_end" in tasks, colourise_rows)
+    colorize_rows = colorize_plan(settings, bench.device) if "colourise" in tasks else []
+    return RowPlan(model_rows, data_rows, "end_to_end" in tasks, colorize_rows)
 
 
 def run(settings: BenchSettings, argv: Sequence[str] = (),
@@ -231,8 +231,8 @@ def run(settings: BenchSettings, argv: Sequence[str] = (),
         measure_data_rows(bench, plan.data, report)
     if plan.end_to_end:
         measure_end_to_end_row(bench, report)
-    if plan.colourise:
-        measure_colourise_rows(bench, plan.colourise, report)
+    if plan.colorize:
+        measure_colorize_rows(bench, plan.colorize, report)
     progress.close()
     return report.as_dict(complete=True)
 
@@ -254,9 +254,9 @@ def measure_model_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
                     "compile": bool(compile_), "channels_last": bool(channels_last),
                     "warmup": options.warmup, "iterations": options.iterations,
                     "profile_iterations": options.profile_iterations if profiler else 0, **bench.networks}
-        results = measure_unless_out_of_memory(device, lambda: measure_model_speed(
-            factory, size, batch_size, precision, device, options.warmup, options.iterations, cudnn_benchmark,
-            profiler))
+        results = measure_unless_out_of_memory(device, functools.partial(
+            measure_model_speed, factory, size, batch_size, precision, device, options.warmup,
+            options.iterations, cudnn_benchmark, profiler))
         if "error" not in results:
             results = add_flop_figures(results, flops, *bench.peak(precision))
             if profiler is not None:
@@ -300,7 +300,7 @@ def measure_end_to_end_row(bench: Bench, report: Report) -> None:
                                   "iterations": options.iterations, **bench.networks}, results)
 
 
-def measure_colourise_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
+def measure_colorize_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
     """Whole pages coloured as mangacolor-colorize colours them, at each (precision, channels_last,
     compile, threads)."""
     options, device = bench.settings.bench.colourise, bench.device
@@ -310,7 +310,7 @@ def measure_colourise_rows(bench: Bench, rows: list[tuple], report: Report) -> N
     for precision, channels_last, compile_, threads in rows:
         threads_used = set_threads(threads)
         settings = {"page_height": options.page_height, "page_width": options.page_width,
-                    "short_side": options.short_side, "tile": options.tile, "overlap": options.overlap,
+                    "short_side": options.short_side, "tile": options.tile, "overlap": options.tile_overlap,
                     "batch_size": options.batch_size, "pages_per_call": options.pages_per_call,
                     "precision": precision, "channels_last": channels_last, "compile": compile_,
                     "threads": threads_used, "generator": options.generator or bench.networks["generator"]}
@@ -328,7 +328,7 @@ def measure_colourise_rows(bench: Bench, rows: list[tuple], report: Report) -> N
         torch.set_num_threads(threads_before)
 
 
-def colourise_plan(settings: BenchSettings, device: torch.device) -> list[tuple[str, bool, bool, int | None]]:
+def colorize_plan(settings: BenchSettings, device: torch.device) -> list[tuple[str, bool, bool, int | None]]:
     """(precision, channels_last, compile, threads) of each colourise row. Unset lists mean what
     mangacolor-colorize does by default: precision auto (bf16 where it pays, `bf16_pays_on_cpu`),
     channels_last auto, no compiling, torch's threads."""

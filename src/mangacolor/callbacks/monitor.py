@@ -23,8 +23,8 @@ class TrainingMonitor(Callback):
         self._paused_seconds = 0.0  # validation time inside the current window
         self._validation_start: float | None = None
         self.images_per_second: float | None = None
-        self.bad_files: dict[str, str] = {}  # path -> reason, from every rank
-        self._bad_files_before: dict[str, str] = {}  # from the checkpoint this run resumed
+        self.unreadable: dict[str, str] = {}  # path -> reason, from every rank
+        self._unreadable_before: dict[str, str] = {}  # from the checkpoint this run resumed
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._window_start = time.perf_counter()
@@ -51,7 +51,7 @@ class TrainingMonitor(Callback):
         self._window_start, self._window_images, self._paused_seconds = now, 0, 0.0
         scalars = {"perf/images_per_s": self.images_per_second}
         if self._gather_bad_files(trainer):
-            scalars["data/bad_files"] = float(len(self.bad_files))
+            scalars["data/bad_files"] = float(len(self.unreadable))
         pl_module.log_scalars(scalars)
 
     def _images_on_every_rank(self, trainer, pl_module) -> float:
@@ -65,17 +65,17 @@ class TrainingMonitor(Callback):
         self._gather_bad_files(trainer)  # the last iterations' finds, for the run's summary
 
     def _gather_bad_files(self, trainer) -> bool:
-        """Refresh `bad_files` from every rank; False when the data module keeps no such record."""
+        """Refresh `unreadable` from every rank; False when the data module keeps no such record."""
         datamodule = trainer.datamodule
-        if datamodule is None or not hasattr(datamodule, "bad_files"):
+        if datamodule is None or not hasattr(datamodule, "unreadable"):
             return False
-        found = union_across_ranks(trainer, datamodule.bad_files)
-        self.bad_files = {**found, **self._bad_files_before}
+        found = union_across_ranks(trainer, datamodule.unreadable)
+        self.unreadable = {**found, **self._unreadable_before}
         return True
 
     def state_dict(self) -> dict:
-        return {"bad_files": dict(self.bad_files)}
+        return {"bad_files": dict(self.unreadable)}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self._bad_files_before = dict(state_dict.get("bad_files", {}))
-        self.bad_files = dict(self._bad_files_before)
+        self._unreadable_before = dict(state_dict.get("bad_files", {}))
+        self.unreadable = dict(self._unreadable_before)

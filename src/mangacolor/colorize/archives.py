@@ -168,10 +168,10 @@ def write_cbz(path: os.PathLike | str, pages: list[tuple[str, Path]]) -> Path:
     return Path(path)
 
 
-def find_archives(folder: os.PathLike | str, skipped: dict[str, str] | None = None) -> list[Path]:
+def find_archives(folder: os.PathLike | str, unlisted: dict[str, str] | None = None) -> list[Path]:
     """Every `.cbz` / `.zip` file under `folder` (recursive, any case of suffix), sorted.
 
     Entries that cannot be archives are left out and reported exactly as `find_images` does:
-    recorded in `skipped` (path -> reason) or warned about.
+    recorded in `unlisted` (path -> reason) or warned about.
     """
-    return find_files(folder, ARCHIVE_SUFFIXES, skipped, "archive")
+    return find_files(folder, ARCHIVE_SUFFIXES, unlisted, "archive")

@@ -14,6 +14,12 @@ Archive pages are first written to a hidden folder beside the output `.cbz`
 (`.<name>.cbz.pages/`, each page named by its index: `00000.png`...), so an interrupted archive
 resumes page by page; when its last page is done they are packed, in the archive's own order and
 under their own entry names, into the `.cbz` and the folder is removed.
+
+With `hints=` (a hint generator only), each page is coloured with its hint file
+(`mangacolor.colorize.hint_folder`), read in the decoding threads against the page's size. A page
+whose hint file cannot be used is named with the file and the field, is not coloured (nor copied,
+nor packed into its archive, which waits for it) and is tried again by a rerun; the other pages
+go on. Hint files that match no page are named when the job ends.
 """
 
 from __future__ import annotations
@@ -48,8 +54,10 @@ from mangacolor.data.files import (
     UnreadableImage,
     printable,
 )
+from mangacolor.hints.marks import PageHints
 from mangacolor.inference.compose import check_compose
-from mangacolor.inference.generator_file import load_generator
+from mangacolor.inference.generator_file import load_generator, takes_hints
+from mangacolor.inference.hint_files import HintFileError
 from mangacolor.inference.onnx_generator import OnnxGenerator, is_onnx_file
 from mangacolor.inference.page_colorizer import PageColorizer, generator_predicts
 from mangacolor.inference.page_kind import is_color_page
@@ -62,8 +70,8 @@ from mangacolor.runtime.progress import Progress
 
 @dataclass
 class Summary:
-    coloured: int
-    skipped: int
+    colored: int
+    already_done: int
     unreadable: list[str]
     refused: list[str]
     seconds: float
@@ -74,19 +82,29 @@ class Summary:
     composed: dict[str, int] = field(default_factory=dict)  # pages coloured in each compose mode
     compose: str = "auto"
     chroma: float = 1.0                                    # the colour strength, said when it is not 1
+    # pages not coloured because their hint files failed, and hint files that match no page
+    hint_refused: list[str] = field(default_factory=list)
+    unmatched_hints: list[str] = field(default_factory=list)
+    upsample: str = "bilinear"  # how colour was enlarged, said when guided
 
     def line(self) -> str:
-        parts = [f"{self.coloured} pages coloured", f"{self.skipped} skipped (already done)"]
+        parts = [f"{self.colored} pages coloured", f"{self.already_done} skipped (already done)"]
         if self.copied:
             parts.append(f"{self.copied} already in colour, copied as they were")
         if self.unreadable:
             parts.append(f"{len(self.unreadable)} unreadable (named above)")
         if self.refused:
             parts.append(f"{len(self.refused)} archives refused (named above)")
-        speed = (f", {self.coloured / self.seconds:.2f} pages/s" if self.coloured and self.seconds > 0 else "")
+        if self.hint_refused:
+            parts.append(f"{len(self.hint_refused)} not coloured for their hint files "
+                         "(named above; fix them and rerun)")
+        if self.unmatched_hints:
+            parts.append(f"{len(self.unmatched_hints)} hint files match no page (named above)")
+        speed = (f", {self.colored / self.seconds:.2f} pages/s" if self.colored and self.seconds > 0 else "")
         composed = ", ".join(f"{count} {mode}" for mode, count in sorted(self.composed.items()))
         how = f", compose {self.compose}" + (f" ({composed})" if composed else "")
         how += f", chroma {self.chroma:g}" if self.chroma != 1.0 else ""
+        how += f", upsample {self.upsample}" if self.upsample != "bilinear" else ""
         return (f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}{how}. "
                 f"Output folder {printable(self.output)}")
 
@@ -133,6 +151,10 @@ def keep_color_page(data: bytes, rgb: torch.Tensor, path: Path, quality: int) ->
 def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
     """Pack the staged pages, in the archive's order, into the output `.cbz`; drop the staging folder."""
     job.close()
+    if job.waiting:  # packing now would leave those pages out and mark the archive done
+        say(f"{printable(job.source)}: not packed yet: {len(job.waiting)} pages wait for their "
+            "hint files (named above); fix them and rerun")
+        return
     present = [(name, staged) for name, staged in job.entries if staged.exists()]
     if not present:
         say(f"{printable(job.source)}: no page could be coloured; no archive written")
@@ -175,17 +197,21 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         precision, channels_last, compile_generator = "32-true", False, False
     else:
         generator, _config = load_generator(settings.ckpt_path)
+    if settings.hints is not None and not takes_hints(generator):
+        raise ColorizeError(f"hints={settings.hints}: {settings.ckpt_path} takes no hints (it "
+                            "was trained without hint inputs); colour without hints=, or use a "
+                            "generator trained with model.hints")
     try:
         check_compose(settings.compose, generator_predicts(generator), str(settings.ckpt_path))
     except ValueError as error:
         raise ColorizeError(str(error)) from None
-    short_side = None if settings.full_resolution else settings.size or generator.training_size or generator.multiple
+    short_side = None if settings.full_resolution else settings.short_side or generator.training_size or generator.multiple
     generator = fast_generator(generator.to(device), channels_last, compile_generator, precision)
     try:
         colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
                                     settings.batch_size, device, precision,
                                     compose=settings.compose, descreen=settings.descreen,
-                                    chroma=settings.chroma)
+                                    chroma=settings.chroma, upsample=settings.upsample)
     except ValueError as error:
         raise ConfigError(f"tile / tile_overlap: {error}") from None
     fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if compile_generator else [])]
@@ -195,14 +221,19 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
         fast.append(f"{threads} threads")
 
     start = time.perf_counter()
-    unreadable, copied = _run(plan, colorizer, settings, say, on_page)
+    unreadable, copied, hint_refused = _run(plan, colorizer, settings, say, on_page)
+    unmatched = [printable(path) for path in (plan.hints.unmatched() if plan.hints else [])]
+    for path in unmatched:
+        say(f"hint file matches no page: {path}")
     return Summary(
-        coloured=len(plan.tasks) - len(unreadable) - copied, skipped=plan.skipped,
+        colored=len(plan.tasks) - len(unreadable) - copied - len(hint_refused),
+        already_done=plan.already_done,
         unreadable=plan.unlisted + unreadable, refused=plan.refused, seconds=time.perf_counter() - start,
         output=settings.output, device=f"{device} ({', '.join(fast)})",
         resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
         copied=copied, composed=dict(colorizer.composed), compose=settings.compose,
-        chroma=settings.chroma,
+        chroma=settings.chroma, hint_refused=hint_refused, unmatched_hints=unmatched,
+        upsample=settings.upsample,
     )
 
 
@@ -211,13 +242,15 @@ class LoadedPage:
     data: bytes          # the file as it is
     rgb: torch.Tensor    # uint8 RGB (3, H, W)
     in_color: bool       # already in colour (and recolor_color_pages is off): copied, not coloured
+    hints: PageHints | None = None  # from its hint file; a page given hints is always coloured
 
 
 def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings,
          say: Callable[[str], None],
-         on_page: Callable[[int, int], None] | None = None) -> tuple[list[str], int]:
+         on_page: Callable[[int, int], None] | None = None) -> tuple[list[str], int, list[str]]:
     """Decode ahead in threads, colour in batches, write in threads.
-    Returns the unreadable pages and how many colour pages were copied."""
+    Returns the unreadable pages, how many colour pages were copied and the pages refused for
+    their hint files."""
     for job in plan.archives:
         if job.remaining == 0:  # every page was staged by an interrupted run: only packing is left
             finish_archive(job, say)
@@ -226,7 +259,7 @@ def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings,
         pipeline.run()
     finally:
         pipeline.close()
-    return pipeline.unreadable, pipeline.copied
+    return pipeline.unreadable, pipeline.copied, pipeline.hint_refused
 
 
 class PagePipeline:
@@ -240,12 +273,13 @@ class PagePipeline:
         self.on_page = on_page  # (pages done, pages in all) after each page, e.g. the studio's bar
         self.done = 0
         self.unreadable: list[str] = []
+        self.hint_refused: list[str] = []
         self.copied = 0
         self.workers = max(1, settings.num_workers)
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mangacolor-pages")
         self.loads: deque[tuple[PageTask, Future]] = deque()
         self.writes: list[tuple[PageTask, Future]] = []
-        self.batch: list[tuple[PageTask, torch.Tensor]] = []
+        self.batch: list[tuple[PageTask, torch.Tensor, PageHints | None]] = []
         self.pending = iter(plan.tasks)
         # A bar on a terminal, a plain line every so often in a log (mangacolor.runtime.progress).
         self.bar = Progress(len(plan.tasks), "colouring", "page", stream=sys.stderr,
@@ -273,6 +307,15 @@ class PagePipeline:
             self.bar.update(1)
             self.finished(task)
             return
+        except HintFileError as error:
+            # Nothing is written, so the page is not done: a rerun tries it again.
+            self.hint_refused.append(printable(task.name))
+            self.say(f"not coloured {printable(task.name)}: {printable(str(error))}")
+            if task.archive is not None:
+                task.archive.waiting.append(task.name)
+            self.bar.update(1)
+            self.finished(task)
+            return
         if loaded.in_color:
             self.copied += 1
             if len(self.writes) >= self.settings.batch_size + self.workers:
@@ -281,13 +324,15 @@ class PagePipeline:
                                        self.settings.quality)
             self.writes.append((task, written))
             return
-        self.batch.append((task, loaded.rgb))
+        self.batch.append((task, loaded.rgb, loaded.hints))
         if len(self.batch) >= self.settings.batch_size:
             self.color_and_write()
 
     def load(self, task: PageTask) -> LoadedPage:
         data, rgb = task.load()
-        return LoadedPage(data, rgb, not self.settings.recolor_color_pages and is_color_page(rgb))
+        hints = task.read_hints(tuple(rgb.shape[-2:]))
+        copy = not hints and not self.settings.recolor_color_pages and is_color_page(rgb)
+        return LoadedPage(data, rgb, copy, hints)
 
     def load_next(self) -> None:
         task = next(self.pending, None)
@@ -295,9 +340,10 @@ class PagePipeline:
             self.loads.append((task, self.pool.submit(self.load, task)))
 
     def color_and_write(self) -> None:
-        coloured = self.colorizer.colour([page for _, page in self.batch])
+        colored = self.colorizer.color([page for _, page, _ in self.batch],
+                                         hints=[hints for _, _, hints in self.batch])
         self.wait_for_writes()  # at most one batch of pages waits in memory to be written
-        for (task, _), rgb in zip(self.batch, coloured):
+        for (task, _, _), rgb in zip(self.batch, colored, strict=True):
             written = self.pool.submit(save_page, rgb, task.output, self.settings.quality)
             self.writes.append((task, written))
         self.batch.clear()

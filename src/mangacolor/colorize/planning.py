@@ -1,6 +1,10 @@
 """Plan a colourise job before any model is built: every input listed, every archive checked
 (`mangacolor.colorize.archives`), every output path chosen, pages already done counted as skipped,
 and the output folder proved writable. Inputs are never overwritten.
+
+With `hints=`, each page's hint file is found here (`mangacolor.colorize.hint_folder`): a page whose
+hint file is newer than its output is not done, and a hint file that cannot be used (a `.json` and
+a `.png` for one page) is kept with its page's task, which then fails alone when it is loaded.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from mangacolor.colorize.archives import (
     list_archive_pages,
     read_archive_entry,
 )
+from mangacolor.colorize.hint_folder import HintFolder, hints_newer
 from mangacolor.colorize.settings import (
     FORMAT_SUFFIXES,
     ColorizeError,
@@ -36,6 +41,8 @@ from mangacolor.data.files import (
     printable,
     read_file_bytes,
 )
+from mangacolor.hints.marks import PageHints
+from mangacolor.inference.hint_files import HintFileError, read_hint_file
 
 KEPT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 
@@ -49,6 +56,7 @@ class ArchiveJob:
     staging: Path                          # finished pages wait here until the archive is packed
     entries: list[tuple[str, Path]]        # (name in the output archive, staged file), archive order
     remaining: int = 0                     # pages not yet finished (written or failed) in this run
+    waiting: list[str] = field(default_factory=list)  # pages whose hint files failed: not packed
     _zip: zipfile.ZipFile | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,6 +81,8 @@ class PageTask:
     read: Callable[[], bytes]              # the page's file as it is; raises UnreadableImage/ArchiveError
     max_pixels: int
     archive: ArchiveJob | None = None
+    hint_file: Path | None = None          # the page's hint file (hints=); None: automatic
+    hint_error: HintFileError | None = None  # its hint files could not be chosen (both kinds)
 
     def load(self) -> tuple[bytes, torch.Tensor]:
         """The page's bytes (a colour page is copied as they are) and its uint8 RGB (3, H, W).
@@ -80,14 +90,22 @@ class PageTask:
         data = self.read()
         return data, decode_image(data, self.name, self.max_pixels)
 
+    def read_hints(self, page_size: tuple[int, int]) -> PageHints | None:
+        """The page's hints, checked against its (height, width); None without a hint file.
+        Raises HintFileError naming the file and the field."""
+        if self.hint_error is not None:
+            raise self.hint_error
+        return None if self.hint_file is None else read_hint_file(self.hint_file, page_size)
+
 
 @dataclass
 class Plan:
     tasks: list[PageTask] = field(default_factory=list)
     archives: list[ArchiveJob] = field(default_factory=list)
-    skipped: int = 0                       # pages whose output already exists
+    already_done: int = 0                       # pages whose output already exists
     refused: list[str] = field(default_factory=list)   # archives refused, with the reason
     unlisted: list[str] = field(default_factory=list)  # entries that cannot be pages, with the reason
+    hints: HintFolder | None = None        # where the pages' hint files are (hints=)
 
 
 def output_suffix(source_suffix: str, fmt: str) -> str:
@@ -125,7 +143,8 @@ def plan_job(settings: ColorizeSettings) -> Plan:
     source, output = settings.input, settings.output
     if not source.exists():
         raise ColorizeError(f"input not found: {source}")
-    plan, names = Plan(), _OutputNames()
+    plan = Plan(hints=HintFolder.for_job(settings.hints, source, output))
+    names = _OutputNames()
     if source.is_dir():
         if output.resolve().is_relative_to(source.resolve()):
             raise ColorizeError(
@@ -143,39 +162,68 @@ def plan_job(settings: ColorizeSettings) -> Plan:
             relative = path.relative_to(source)
             if is_archive_path(path):
                 try:
-                    _plan_archive(plan, names, path, output / relative.with_suffix(".cbz"), settings)
+                    _plan_archive(plan, names, path, output / relative.with_suffix(".cbz"),
+                                  settings, hint_prefix=relative.with_suffix(""))
                 except ArchiveError as error:
                     plan.refused.append(printable(str(error)))
             else:
-                _plan_file(plan, names, path, output / relative, settings)
+                _plan_file(plan, names, path, output / relative, settings, relative)
     elif is_archive_path(source):
         _plan_archive(plan, names, source, output / f"{source.stem}.cbz", settings)
     elif is_image_path(source):
-        _plan_file(plan, names, source, output / source.name, settings)
+        _plan_file(plan, names, source, output / source.name, settings, PurePath(source.name))
     else:
         raise ColorizeError(f"{source}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}), a .cbz/.zip archive or a folder")
     return plan
 
 
-def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path, settings: ColorizeSettings) -> None:
+def _page_hints(plan: Plan, relative: PurePath) -> tuple[Path | None, HintFileError | None]:
+    """A page's hint file, or the error that says why none can be chosen."""
+    if plan.hints is None:
+        return None, None
+    try:
+        return plan.hints.find(relative), None
+    except HintFileError as error:
+        return None, error
+
+
+def _done(output: Path, hints: tuple[Path | None, HintFileError | None],
+          settings: ColorizeSettings) -> bool:
+    """Whether a page's output stands: it exists, no overwrite was asked, and the page's hints
+    are usable and no newer than it."""
+    hint_file, hint_error = hints
+    return (output.exists() and not settings.overwrite and hint_error is None
+            and not hints_newer(hint_file, output))
+
+
+def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path,
+               settings: ColorizeSettings, relative: PurePath) -> None:
     out = names.claim(target.with_suffix(output_suffix(path.suffix, settings.format)), path.suffix)
     _refuse_overwriting(out, path)
-    if out.exists() and not settings.overwrite:
-        plan.skipped += 1
+    hints = _page_hints(plan, relative)
+    if _done(out, hints, settings):
+        plan.already_done += 1
         return
-    plan.tasks.append(PageTask(str(path), out, lambda: read_file_bytes(path, settings.max_pixels), settings.max_pixels))
+    plan.tasks.append(PageTask(str(path), out, lambda: read_file_bytes(path, settings.max_pixels),
+                               settings.max_pixels, None, *hints))
 
 
-def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path, settings: ColorizeSettings) -> None:
+def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path,
+                  settings: ColorizeSettings, hint_prefix: PurePath | None = None) -> None:
     pages = list_archive_pages(path, settings.archive_limits)  # every safety check, before anything is written
     out = names.claim(target, path.suffix)
     _refuse_overwriting(out, path)
-    if out.exists() and not settings.overwrite:
-        plan.skipped += len(pages)
+    # Members' hint files by member path (under the archive's own path in an input folder). A
+    # packed archive stands only while none of its pages' hints changed since.
+    members = [page.relative if hint_prefix is None else hint_prefix / page.relative
+               for page in pages]
+    hints = [_page_hints(plan, member) for member in members]
+    if all(_done(out, page_hints, settings) for page_hints in hints):
+        plan.already_done += len(pages)
         return
     job = ArchiveJob(path, out, out.with_name(f".{out.name}.pages"), [])
     entry_names = _OutputNames()
-    for index, page in enumerate(pages):
+    for index, (page, page_hints) in enumerate(zip(pages, hints)):
         suffix = output_suffix(page.relative.suffix, settings.format)
         name = entry_names.claim(page.relative.with_suffix(suffix), page.relative.suffix)
         # Staged under its index, never its entry name: entries `x.png` and `x.png/y.png`, a name
@@ -183,12 +231,13 @@ def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path, set
         # The index is stable for one archive, so a rerun still finds its staged pages.
         staged = job.staging / f"{index:05d}{suffix}"
         job.entries.append((name.as_posix(), staged))
-        if staged.exists() and not settings.overwrite:
-            plan.skipped += 1
+        if _done(staged, page_hints, settings):
+            plan.already_done += 1
             continue
         job.remaining += 1
         plan.tasks.append(PageTask(
             f"{path}:{page.name}", staged, lambda page=page: job.read(page), settings.max_pixels, job,
+            *page_hints,
         ))
     plan.archives.append(job)
 

@@ -14,9 +14,11 @@ from mangacolor.data.files import (
     DEFAULT_MAX_PIXELS,
 )
 from mangacolor.inference.compose import AUTO, CHROMA_RULE, check_composition
+from mangacolor.inference.guided_upsample import UPSAMPLE_MODES
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 from mangacolor.runtime.fast_path import CHANNELS_LAST
+from mangacolor.runtime.renamed_keys import refuse_renamed_keys
 
 # format= choices -> the suffix written; "keep" keeps each page's own where it can hold a colour
 # page (GIF cannot: 256 colours), else writes PNG.
@@ -32,7 +34,8 @@ class ColorizeSettings:
     ckpt_path: Path
     input: Path
     output: Path
-    size: int | None = None
+    hints: Path | None = None       # hint files: a folder mirroring the input, or one page's file
+    short_side: int | None = None
     full_resolution: bool = False
     tile: int = 1024
     tile_overlap: int = 256
@@ -51,24 +54,28 @@ class ColorizeSettings:
     compose: str = AUTO                 # how the predicted colour meets the page (inference.compose)
     descreen: int = 0                   # screentone period (page pixels) smoothed into tone first; 0: off
     chroma: float = 1.0                 # colour strength: predicted chroma times this (0: grey, 1: as predicted)
+    upsample: str = "bilinear"          # the colour enlarged to the page: bilinear | guided (by L)
     recolor_color_pages: bool = False   # False: pages already in colour are copied as they are
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
     @classmethod
     def from_config(cls, cfg: Any) -> ColorizeSettings:
         """From the Hydra config; a bad value raises ConfigError naming its key."""
+        refuse_renamed_keys("colorize", cfg)
         values = {}
         for key in ("ckpt_path", "input", "output"):
             value = cfg.get(key)
             if value in (None, "", "???"):
                 raise ConfigError(f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES output=DIR")
             values[key] = Path(os.path.expanduser(str(value)))
+        if cfg.get("hints") not in (None, ""):
+            values["hints"] = Path(os.path.expanduser(str(cfg["hints"])))
         archive = cfg.get("archive") or {}
         try:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"archive: {error}") from None
-        numbers = ("size", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads",
+        numbers = ("short_side", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads",
                    "descreen")
         for key in numbers:
             if cfg.get(key) is not None:
@@ -84,7 +91,7 @@ class ColorizeSettings:
             except (TypeError, ValueError):
                 raise ConfigError(f"chroma must be {CHROMA_RULE}, got {cfg['chroma']!r}") from None
         for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile",
-                    "compose", "recolor_color_pages"):
+                    "compose", "recolor_color_pages", "upsample"):
             if key in cfg:
                 values[key] = cfg[key]
         # `precision=...` picks an option of the precision group, which writes trainer.precision (as
@@ -100,7 +107,7 @@ class ColorizeSettings:
         return settings
 
     def check(self) -> None:
-        require(self.size is None or self.size >= 1, f"size must be null or a positive number of pixels, got {self.size}")
+        require(self.short_side is None or self.short_side >= 1, f"short_side must be null or a positive number of pixels, got {self.short_side}")
         require(self.tile >= 1, f"tile must be positive, got {self.tile}")
         require(0 <= self.tile_overlap < self.tile,
                 f"tile_overlap must be at least 0 and less than tile ({self.tile}), got {self.tile_overlap}")
@@ -111,6 +118,8 @@ class ColorizeSettings:
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
         check_composition("", self.compose, self.descreen, self.chroma)
+        require(self.upsample in UPSAMPLE_MODES,
+                f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}")
         require(isinstance(self.recolor_color_pages, bool),
                 f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}")
         try:

@@ -21,9 +21,12 @@ from mangacolor.benchmark.report import format_bench_table, summary_line, write_
 from mangacolor.benchmark.settings import BenchSettings
 from mangacolor.commands.user_errors import exit_on_user_error
 from mangacolor.runtime.bundled import config_dir, register_resolvers
+from mangacolor.runtime.renamed_keys import refuse_renamed_overrides
 
 
 def main() -> None:
+    with exit_on_user_error("mangacolor-bench"):
+        refuse_renamed_overrides("bench", sys.argv[1:])
     register_resolvers()
 
     @hydra.main(config_path=str(config_dir()), config_name="bench", version_base="1.3")

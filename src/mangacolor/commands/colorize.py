@@ -18,11 +18,14 @@ from mangacolor.colorize.settings import ColorizeError, ColorizeSettings
 from mangacolor.commands.user_errors import exit_on_user_error
 from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir
+from mangacolor.runtime.renamed_keys import refuse_renamed_overrides
 
-PATH_KEYS = ("ckpt_path", "input", "output")
+PATH_KEYS = ("ckpt_path", "input", "output", "hints")
 
 
 def main() -> None:
+    with exit_on_user_error("mangacolor-colorize"):
+        refuse_renamed_overrides("colorize", sys.argv[1:])
     sys.argv[1:] = overrides.quote_path_overrides(sys.argv[1:], PATH_KEYS)
 
     @hydra.main(config_path=str(config_dir()), config_name="colorize", version_base="1.3")

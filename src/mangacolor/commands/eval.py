@@ -19,11 +19,14 @@ from mangacolor.evaluation.evaluate import evaluate
 from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir, register_resolvers
+from mangacolor.runtime.renamed_keys import refuse_renamed_overrides
 
 PATH_KEYS = ("ckpt_path", "data.test_dir", "data.train_dir")
 
 
 def main() -> None:
+    with exit_on_user_error("mangacolor-eval"):
+        refuse_renamed_overrides("eval", sys.argv[1:])
     register_resolvers()
     sys.argv[1:] = overrides.quote_path_overrides(sys.argv[1:], PATH_KEYS)
 

@@ -17,11 +17,14 @@ from mangacolor.export.exporter import ExportError, export
 from mangacolor.export.settings import ExportSettings
 from mangacolor.runtime import overrides
 from mangacolor.runtime.bundled import config_dir
+from mangacolor.runtime.renamed_keys import refuse_renamed_overrides
 
 PATH_KEYS = ("ckpt_path", "output")
 
 
 def main() -> None:
+    with exit_on_user_error("mangacolor-export"):
+        refuse_renamed_overrides("export", sys.argv[1:])
     sys.argv[1:] = overrides.quote_path_overrides(sys.argv[1:], PATH_KEYS)
 
     @hydra.main(config_path=str(config_dir()), config_name="export", version_base="1.3")

@@ -9,6 +9,7 @@ Wiring only: Hydra composes conf/train.yaml, `TrainSettings.from_config` checks 
 from __future__ import annotations
 
 import signal
+import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -17,12 +18,15 @@ from mangacolor.commands.user_errors import exit_on_user_error
 from mangacolor.models.nonfinite import NonFiniteLoss
 from mangacolor.runtime.bundled import config_dir, register_resolvers
 from mangacolor.runtime.disk_space import DiskWriteError
+from mangacolor.runtime.renamed_keys import refuse_renamed_overrides
 from mangacolor.runtime.stop_signals import exit_code
 from mangacolor.training.settings import TrainSettings
 from mangacolor.training.train import train
 
 
 def main() -> None:
+    with exit_on_user_error("mangacolor-train"):
+        refuse_renamed_overrides("train", sys.argv[1:])
     register_resolvers()
 
     @hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")

@@ -126,7 +126,7 @@ class PagesDataModule(L.LightningDataModule):
         self.train_paths: list[Path] = []
         self.val_paths: list[Path] = []
         self.train_batches_consumed = 0
-        self.bad_files: dict[str, str] = {}  # path -> reason, each logged once
+        self.unreadable: dict[str, str] = {}  # path -> reason, each logged once
         self._generator: torch.Generator | None = None
         self._print_generator: torch.Generator | None = None
         self._hint_generator: torch.Generator | None = None
@@ -136,15 +136,15 @@ class PagesDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_paths or self.val_paths:
             return
-        skipped: dict[str, str] = {}  # directories named x.jpg, pipes, symlinks leaving the folder
+        unlisted: dict[str, str] = {}  # directories named x.jpg, pipes, symlinks leaving the folder
         if self.data_dir is not None:
-            paths = find_images(self.data_dir, skipped)
+            paths = find_images(self.data_dir, unlisted)
             self.train_paths, self.val_paths = split_by_hash(paths, self.data_dir, self.val_fraction)
         else:
-            self.train_paths = find_images(self.train_dir, skipped)
-            self.val_paths = find_images(self.val_dir, skipped) if self.val_dir else []
+            self.train_paths = find_images(self.train_dir, unlisted)
+            self.val_paths = find_images(self.val_dir, unlisted) if self.val_dir else []
         self._val_root = self.data_dir or self.val_dir
-        self.note_bad_files(list(skipped.items()))
+        self.note_unreadable(list(unlisted.items()))
         if self.val_limit:
             self.val_paths = self.val_paths[: self.val_limit]
         where = self.data_dir or self.train_dir
@@ -172,7 +172,7 @@ class PagesDataModule(L.LightningDataModule):
         sampler = ShardedStreamSampler(
             len(self.train_paths), self.seed, rank, world, start=self.train_batches_consumed * self.batch_size
         )
-        dataset = PageDataset(self.train_paths, replace_bad=True, max_pixels=self.max_pixels,
+        dataset = PageDataset(self.train_paths, replace_unreadable=True, max_pixels=self.max_pixels,
                               leave_jpegs_encoded=self.decode_on_device)
         return self._loader(dataset, sampler, self.batch_size)
 
@@ -184,7 +184,7 @@ class PagesDataModule(L.LightningDataModule):
             # A rank with no validation page would skip validation while the others wait for it.
             raise ValueError(f"{len(self.val_paths)} validation pages for {world} processes: give each at least "
                              f"one (more pages in data.val_dir, or a larger data.val_limit)")
-        dataset = PageDataset(self.val_paths, replace_bad=False, max_pixels=self.max_pixels,
+        dataset = PageDataset(self.val_paths, replace_unreadable=False, max_pixels=self.max_pixels,
                               leave_jpegs_encoded=self.decode_on_device)
         return self._loader(dataset, shard(range(len(self.val_paths)), rank, world), self.val_batch_size)
 
@@ -242,10 +242,10 @@ class PagesDataModule(L.LightningDataModule):
                 for j, i in enumerate(picked)])
         return windows.shrink(printed, index)
 
-    def note_bad_files(self, bad: list[tuple[str, str]]) -> None:
-        for path, reason in bad:
-            if path not in self.bad_files:
-                self.bad_files[path] = reason
+    def note_unreadable(self, pages: list[tuple[str, str]]) -> None:
+        for path, reason in pages:
+            if path not in self.unreadable:
+                self.unreadable[path] = reason
                 log.warning("skipped unreadable page %s: %s", printable(path), reason)
 
     def to_lab_batch(self, batch: dict, train: bool, batch_number: int = 0) -> dict:
@@ -316,35 +316,35 @@ class PagesDataModule(L.LightningDataModule):
         training batch never shrinks or empties (under DDP a rank without a batch would leave the
         others waiting); in validation they are dropped."""
         batch, unreadable = finish_on_device(batch, self.max_pixels, self._substitute_page if train else None)
-        self.note_bad_files(unreadable)
+        self.note_unreadable(unreadable)
         return batch
 
     def _substitute_page(self, unreadable: UnreadableImage) -> tuple[str, torch.Tensor]:
         """The next readable training page after an unreadable one, decoded on the CPU by the
-        workers' own replacement (`PageDataset(replace_bad=True)`). Rare: a JPEG damaged past its
+        workers' own replacement (`PageDataset(replace_unreadable=True)`). Rare: a JPEG damaged past its
         header."""
-        self.note_bad_files([(unreadable.path, unreadable.reason)])
+        self.note_unreadable([(unreadable.path, unreadable.reason)])
         if self._substitutes is None:  # kept: it remembers the pages it found unreadable
-            self._substitutes = PageDataset(self.train_paths, replace_bad=True, max_pixels=self.max_pixels)
+            self._substitutes = PageDataset(self.train_paths, replace_unreadable=True, max_pixels=self.max_pixels)
         paths = self._substitutes.paths
         start = paths.index(unreadable.path) if unreadable.path in paths else -1
         item = self._substitutes[(start + 1) % len(paths)]
-        self.note_bad_files(item["bad"])
+        self.note_unreadable(item["unreadable"])
         return item["path"], item["image"]
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        self.note_bad_files(batch["bad"])
+        self.note_unreadable(batch["unreadable"])
         training = self.trainer is not None and self.trainer.training
         if training:
             self.train_batches_consumed += 1
         return self.to_lab_batch(batch, train=training, batch_number=self.train_batches_consumed)
 
     def state_dict(self) -> dict:
-        return {"train_batches_consumed": self.train_batches_consumed, "bad_files": dict(self.bad_files)}
+        return {"train_batches_consumed": self.train_batches_consumed, "bad_files": dict(self.unreadable)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.train_batches_consumed = int(state_dict.get("train_batches_consumed", 0))
-        self.bad_files = dict(state_dict.get("bad_files", {}))
+        self.unreadable = dict(state_dict.get("bad_files", {}))
 
 
 def plain_data(value):

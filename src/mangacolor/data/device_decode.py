@@ -50,7 +50,7 @@ def finish_on_device(
     decoded = decode_jpegs(jpegs, [batch["paths"][slot] for slot in slots], device, max_pixels)
     unreadable = [(error.path, error.reason) for error in decoded if isinstance(error, UnreadableImage)]
     paths, pages_by_slot = list(batch["paths"]), {}
-    for slot, page in zip(slots, decoded):
+    for slot, page in zip(slots, decoded, strict=True):
         if isinstance(page, torch.Tensor):
             pages_by_slot[slot] = page
         elif substitute is not None:
@@ -69,7 +69,7 @@ def decode_jpegs(
     try:
         return _decode_together([jpeg.as_tensor() for jpeg in jpegs], device)
     except Exception:  # noqa: BLE001 - any failure: find the pages at fault one by one
-        return [_decode_alone(jpeg, path, device, max_pixels) for jpeg, path in zip(jpegs, paths)]
+        return [_decode_alone(jpeg, path, device, max_pixels) for jpeg, path in zip(jpegs, paths, strict=True)]
 
 
 def _decode_together(encoded: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
@@ -112,10 +112,10 @@ def _merge_in_order(batch: dict, decoded_jpegs: dict[int, torch.Tensor], paths: 
     height, width = max(h for h, _ in shapes), max(w for _, w in shapes)
     # Worker pages come padded to their own largest; padding them further repeats the same edge
     # pixels as padding each page alone would (see pad_to).
-    by_slot = dict(zip(worker_slots, zip(pad_to(pages, height, width), sizes)))
+    by_slot = dict(zip(worker_slots, zip(pad_to(pages, height, width), sizes, strict=True), strict=True))
     jpeg_sizes = torch.tensor([page.shape[-2:] for page in decoded_jpegs.values()], dtype=torch.long)
     jpeg_sizes = jpeg_sizes.view(-1, 2).to(pages.device, non_blocking=True)
-    for (slot, page), size in zip(decoded_jpegs.items(), jpeg_sizes):
+    for (slot, page), size in zip(decoded_jpegs.items(), jpeg_sizes, strict=True):
         by_slot[slot] = (pad_to(page, height, width), size)
     return {
         **_without_jpegs(batch),

@@ -50,25 +50,25 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def find_images(folder: os.PathLike | str, skipped: dict[str, str] | None = None) -> list[Path]:
+def find_images(folder: os.PathLike | str, unlisted: dict[str, str] | None = None) -> list[Path]:
     """Every image file under `folder` (recursive, any case of suffix), sorted, listed once.
 
     Entries named like images that cannot be pages are left out, each with its reason (see
-    `find_files`). With `skipped`, they are recorded there as path -> reason; without it, each
+    `find_files`). With `unlisted`, they are recorded there as path -> reason; without it, each
     gives a warning.
     """
-    return find_files(folder, IMAGE_SUFFIXES, skipped, "image")
+    return find_files(folder, IMAGE_SUFFIXES, unlisted, "image")
 
 
 def find_files(
-    folder: os.PathLike | str, suffixes: Collection[str], skipped: dict[str, str] | None = None, kind: str = "input"
+    folder: os.PathLike | str, suffixes: Collection[str], unlisted: dict[str, str] | None = None, kind: str = "input"
 ) -> list[Path]:
     """Every file under `folder` whose suffix, in any case, is one of `suffixes` (lower case), sorted.
 
     Entries so named that cannot be read as inputs are left out, each with its reason: a
     directory named `x.jpg`, a pipe or device (reading one would hang), a broken or looping
     symlink, a symlink whose target lies outside `folder` (an input folder must not reach files
-    elsewhere on the machine), and a subfolder that cannot be listed. With `skipped`, they are
+    elsewhere on the machine), and a subfolder that cannot be listed. With `unlisted`, they are
     recorded there as path -> reason; without it, each gives a warning. `kind` names the files in
     messages ("image" -> "image folder not found", "is a directory, not an image file").
     """
@@ -79,10 +79,10 @@ def find_files(
     suffixes = frozenset(suffixes)
 
     def skip(path: os.PathLike | str, reason: str) -> None:
-        if skipped is None:
+        if unlisted is None:
             warnings.warn(f"{printable(path)}: skipped, {reason}", stacklevel=4)  # at find_images' caller
         else:
-            skipped[str(path)] = reason
+            unlisted[str(path)] = reason
 
     def unlistable(error: OSError) -> None:
         skip(error.filename, f"cannot list this folder: {error.strerror or error}")

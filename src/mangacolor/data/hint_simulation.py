@@ -40,8 +40,8 @@ from mangacolor.color import AB_SCALE, L_SCALE, rgb_to_scaled_lab
 from mangacolor.data.print_renderers import Draw
 from mangacolor.data.print_settings import chance_field, settings_section, span_field
 from mangacolor.data.print_styles import page_seed
-from mangacolor.runtime.config_errors import require
 from mangacolor.hints.raster import HINT_COLOR_CHANNELS, no_hints, paint_squares
+from mangacolor.runtime.config_errors import require
 
 Span = tuple[float, float]
 

@@ -21,20 +21,20 @@ from mangacolor.data.files import (
 
 
 class PageDataset(Dataset):
-    """Page i -> {"image": uint8 (3, H, W) or None, "path": str, "bad": [(path, reason), ...]}.
+    """Page i -> {"image": uint8 (3, H, W) or None, "path": str, "unreadable": [(path, reason), ...]}.
 
-    With `replace_bad` (training) an unreadable page is replaced by the next readable one and
-    reported in "bad"; without it (validation, eval) the item has image None, so the page is
+    With `replace_unreadable` (training) an unreadable page is replaced by the next readable one and
+    reported in "unreadable"; without it (validation, eval) the item has image None, so the page is
     skipped and reported. With `leave_jpegs_encoded`, "image" is an `EncodedJpeg` for each JPEG
     the device can decode as it is (see `files.read_page`).
     """
 
     def __init__(
-        self, paths: Sequence[Path], replace_bad: bool, max_pixels: int = DEFAULT_MAX_PIXELS,
+        self, paths: Sequence[Path], replace_unreadable: bool, max_pixels: int = DEFAULT_MAX_PIXELS,
         leave_jpegs_encoded: bool = False,
     ):
         self.paths = [str(p) for p in paths]
-        self.replace_bad = replace_bad
+        self.replace_unreadable = replace_unreadable
         self.max_pixels = max_pixels
         self.leave_jpegs_encoded = leave_jpegs_encoded
         self._unreadable: set[int] = set()  # per worker: known-bad pages are passed over unread
@@ -43,25 +43,25 @@ class PageDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
-        bad = []
+        unreadable = []
         # A training page that cannot be read is replaced by the next readable one, however long
         # the run of bad files (a whole chapter saved as error pages): the data module checked at
         # start that the folder holds a readable page, so the search ends.
-        attempts = len(self.paths) if self.replace_bad else 1
+        attempts = len(self.paths) if self.replace_unreadable else 1
         for step in range(attempts):
             position = (index + step) % len(self.paths)
             if position in self._unreadable:
                 continue
             path = self.paths[position]
             try:
-                return {"image": read_page(path, self.max_pixels, self.leave_jpegs_encoded), "path": path, "bad": bad}
+                return {"image": read_page(path, self.max_pixels, self.leave_jpegs_encoded), "path": path, "unreadable": unreadable}
             except UnreadableImage as error:
-                bad.append((error.path, error.reason))
-                if self.replace_bad:
+                unreadable.append((error.path, error.reason))
+                if self.replace_unreadable:
                     self._unreadable.add(position)
-        if not self.replace_bad:
-            return {"image": None, "path": self.paths[index], "bad": bad}
-        reasons = "; ".join(f"{p}: {r}" for p, r in bad[:5]) or "all were unreadable before"
+        if not self.replace_unreadable:
+            return {"image": None, "path": self.paths[index], "unreadable": unreadable}
+        reasons = "; ".join(f"{p}: {r}" for p, r in unreadable[:5]) or "all were unreadable before"
         raise RuntimeError(f"none of the {len(self.paths)} training pages is readable any more ({reasons})")
 
 
@@ -101,10 +101,10 @@ def collate_pages(items: list[dict]) -> dict:
     decodes them and puts every page back in order.
     """
     good = [item for item in items if item["image"] is not None]
-    bad = [entry for item in items for entry in item["bad"]]
+    unreadable = [entry for item in items for entry in item["unreadable"]]
     slots = [slot for slot, item in enumerate(good) if isinstance(item["image"], EncodedJpeg)]
     pages, sizes = pad_and_stack([item["image"] for item in good if not isinstance(item["image"], EncodedJpeg)])
-    batch = {"pages": pages, "sizes": sizes, "paths": [item["path"] for item in good], "bad": bad}
+    batch = {"pages": pages, "sizes": sizes, "paths": [item["path"] for item in good], "unreadable": unreadable}
     if slots:
         batch["jpegs"] = [good[slot]["image"] for slot in slots]
         batch["jpeg_slots"] = slots
@@ -147,8 +147,8 @@ def shard(indices: Sequence[int], rank: int, world_size: int) -> list[int]:
 
 
 def page_loader(paths: list[Path], batch_size: int, num_workers: int, max_pixels: int) -> DataLoader:
-    """Pages in path order, unreadable ones reported in each batch's "bad" (never replaced)."""
-    dataset = PageDataset(paths, replace_bad=False, max_pixels=max_pixels)
+    """Pages in path order, unreadable ones reported in each batch's "unreadable" (never replaced)."""
+    dataset = PageDataset(paths, replace_unreadable=False, max_pixels=max_pixels)
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
         collate_fn=collate_pages, pin_memory=torch.cuda.is_available(),

@@ -39,11 +39,11 @@ def mean_ab_of_pages(
     Every crop has the same size, so each page weighs the same.
     """
     total = torch.zeros(2, dtype=torch.float64, device=device)
-    used, bad = 0, []
+    used, unreadable = 0, []
     bar = Progress(len(paths), "mean-ab baseline", "page", mode="auto" if progress else "off")
     for batch in page_loader(paths, batch_size, num_workers, max_pixels):
-        bad.extend(batch["bad"])
-        bar.update(len(batch["paths"]) + len(batch["bad"]))
+        unreadable.extend(batch["unreadable"])
+        bar.update(len(batch["paths"]) + len(batch["unreadable"]))
         if not batch["paths"]:
             continue
         pages = batch["pages"].to(device, non_blocking=True)
@@ -54,20 +54,20 @@ def mean_ab_of_pages(
     bar.close()
     if used == 0:
         raise FileNotFoundError(f"no readable training page for the mean-ab baseline among {len(paths)} files")
-    for path, reason in bad:
+    for path, reason in unreadable:
         log.warning("mean-ab baseline: skipped unreadable page %s: %s", printable(path), reason)
-    return (total / used).cpu(), used, bad
+    return (total / used).cpu(), used, unreadable
 
 
 def mean_ab_of_folder(train_dir: Path, settings: EvalSettings) -> tuple[torch.Tensor, dict]:
     """The baseline's scaled (a, b) from up to settings.mean_ab_limit training pages, and a report of it."""
-    unusable: dict[str, str] = {}
-    paths = evenly_spaced(find_images(train_dir, skipped=unusable), settings.mean_ab_limit)
+    unlisted: dict[str, str] = {}
+    paths = evenly_spaced(find_images(train_dir, unlisted=unlisted), settings.mean_ab_limit)
     cropper = PageCropper(settings.size, settings.window, hflip=False)
-    mean_ab, used, bad = mean_ab_of_pages(
+    mean_ab, used, unreadable = mean_ab_of_pages(
         paths, cropper, torch.device(settings.device), settings.batch_size, settings.num_workers,
         settings.max_pixels, settings.progress,
     )
-    report = {"train_dir": str(train_dir.resolve()), "pages": used, "skipped": len(bad) + len(unusable),
+    report = {"train_dir": str(train_dir.resolve()), "pages": used, "skipped": len(unreadable) + len(unlisted),
               "ab_lab_units": (mean_ab * AB_SCALE).tolist()}
     return mean_ab, report

@@ -63,21 +63,21 @@ def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
     require(not any(settings.hints or ()) or takes_hints(generator),
             f"eval.hints: {ckpt_path} takes no hints (trained without model.hints): sweep a hint model, "
             "or leave eval.hints null (or [0])")
-    paths, unusable = list_test_pages(test_dir, settings.limit)
+    paths, unlisted = list_test_pages(test_dir, settings.limit)
 
     baselines, mean_ab_report = {}, None
     if settings.train_dir is not None:
         baselines["mean_ab"], mean_ab_report = mean_ab_of_folder(settings.train_dir, settings)
     result = evaluate_pages(generator, paths, settings, baselines)
     if not result.records:
-        path, reason = result.skipped[0]
+        path, reason = result.unreadable[0]
         raise NothingReadable(f"none of the {len(paths)} image files under {test_dir} could be read "
                               f"(e.g. {printable(path)}: {reason})")
 
     predictors = ["model", "grey", *(["bw"] if settings.input_style != "plain" else []), *baselines]
     if settings.mode == "page":  # the same predictors at reading scale, where screentone reads as tone
         predictors += [f"{name}@reading" for name in predictors]
-    payload = metrics_payload(result, unusable + result.skipped, predictors, ckpt_path, test_dir, settings,
+    payload = metrics_payload(result, unlisted + result.unreadable, predictors, ckpt_path, test_dir, settings,
                               generator_config, mean_ab_report)
     if result.sweep is not None:
         payload["hints"] = hints_payload(result.sweep, settings.bucket_tolerance, settings.input_style)

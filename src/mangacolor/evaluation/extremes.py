@@ -61,7 +61,7 @@ class ExtremeImages:
         """One group of scored images: metric values, paths, and tensors (n, C, h, w) on any device."""
         if self.k == 0:
             return
-        for i, (value, path) in enumerate(zip(values, paths)):
+        for i, (value, path) in enumerate(zip(values, paths, strict=True)):
             targets = [which for which in self.kept if self._qualifies(which, self._order(value, which))]
             if not targets:
                 continue

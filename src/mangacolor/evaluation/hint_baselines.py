@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from mangacolor.color import L_SCALE
-from mangacolor.hints.marks import Dot, PageHints, Stroke, hex_to_rgb
+from mangacolor.hints.marks import Dot, PageHints, hex_to_rgb
 from mangacolor.hints.raster import encode_colors
 from mangacolor.inference.compose import compose_lightness
 

@@ -55,7 +55,7 @@ class EvalResult:
     # One dict per scored image, in path order: path, height, width (of the page), truth_colourfulness,
     # and "<predictor>/<metric>" for each predictor (model, grey, mean_ab) and metric.
     records: list[dict] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     extremes: ExtremeImages | None = None
     seconds: float = 0.0
     sweep: HintSweep | None = None  # with eval.hints: every page at every hint count (hint_sweep.py)
@@ -64,11 +64,11 @@ class EvalResult:
 def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[tuple[str, str]]]:
     """The first `limit` image files under `folder`, and the entries that cannot be pages at all
     (directories named x.jpg, pipes, links leaving the folder) with their reasons."""
-    unusable: dict[str, str] = {}
-    paths = find_images(folder, skipped=unusable)[:limit]
+    unlisted: dict[str, str] = {}
+    paths = find_images(folder, unlisted=unlisted)[:limit]
     if not paths:
         raise FileNotFoundError(f"no image files found under {folder}")
-    return paths, sorted(unusable.items())
+    return paths, sorted(unlisted.items())
 
 
 # scaled L (n, 1, h, w) -> (scaled ab (n, 2, h, w), or scaled (L, a, b) (n, 3, h, w) from a full-colour
@@ -155,7 +155,7 @@ def score_group(
     stacked = torch.stack([columns[name].float() for name in names]).cpu().tolist()
     # The grids draw a page as it is written: its own (L, a, b), whatever the compose mode.
     drawn = fake if fake_rgb is None else torch.cat(rgb_to_scaled_lab(fake_rgb), dim=1)
-    return dict(zip(names, stacked)), truth, drawn
+    return dict(zip(names, stacked, strict=True)), truth, drawn
 
 
 def model_inputs(truth: Truth, paths: list[str] | None, input_style: str,
@@ -225,16 +225,16 @@ def evaluate_pages(
     bar = Progress(len(paths), "mangacolor-eval", "img", mode="auto" if settings.progress else "off")
     delta_e_sum = 0.0
     for batch in page_loader(paths, settings.batch_size, settings.num_workers, settings.max_pixels):
-        for path, reason in batch["bad"]:
+        for path, reason in batch["unreadable"]:
             log.warning("skipped unreadable image %s: %s", printable(path), reason)
-        result.skipped.extend(batch["bad"])
+        result.unreadable.extend(batch["unreadable"])
         if batch["paths"]:
             rows = score_batch(batch, predict, settings, cropper, baselines, result.extremes, sweep)
             result.records.extend(rows)
             delta_e_sum += sum(row["model/delta_e_2000"] for row in rows)
-        running = ({"dE00": f"{delta_e_sum / len(result.records):.2f}", "skipped": len(result.skipped)}
+        running = ({"dE00": f"{delta_e_sum / len(result.records):.2f}", "skipped": len(result.unreadable)}
                    if result.records else None)
-        bar.update(len(batch["paths"]) + len(batch["bad"]), running)
+        bar.update(len(batch["paths"]) + len(batch["unreadable"]), running)
     bar.close()
     result.seconds = time.perf_counter() - started
     return result

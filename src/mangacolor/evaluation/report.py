@@ -126,7 +126,7 @@ def format_metrics_table(overall: dict[str, dict[str, float]], predictors: list[
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
     def render(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True)))
 
     rule = "-" * len(render(header))
     return "\n".join([render(header), rule, *map(render, lines)]) + "\n(^ higher is better, v lower is better)"
@@ -205,7 +205,7 @@ def write_tensorboard(folder: Path, overall: dict[str, dict[str, float]], grids:
 
 
 def metrics_payload(
-    result: EvalResult, skipped: list[tuple[str, str]], predictors: list[str], ckpt_path: Path, test_dir: Path,
+    result: EvalResult, unreadable: list[tuple[str, str]], predictors: list[str], ckpt_path: Path, test_dir: Path,
     settings: EvalSettings, generator_config: dict[str, Any], mean_ab_report: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The content of metrics.json: overall numbers, what was evaluated, how, and what was skipped."""
@@ -216,8 +216,8 @@ def metrics_payload(
         "checkpoint": str(ckpt_path.resolve()),
         "data_dir": str(test_dir.resolve()),
         "images": len(result.records),
-        "skipped": len(skipped),
-        "skipped_files": [{"path": path, "reason": reason} for path, reason in skipped],
+        "skipped": len(unreadable),
+        "skipped_files": [{"path": path, "reason": reason} for path, reason in unreadable],
         "overall": overall,
         "improvement_over_grey": improvement_over_grey(overall),
         "mean_ab_baseline": mean_ab_report,
@@ -241,7 +241,7 @@ def write_outputs(folder: Path, payload: dict[str, Any], result: EvalResult, tes
 def summary_line(payload: dict[str, Any], folder: Path) -> str:
     change = payload["improvement_over_grey"]["delta_e_2000"]
     verdict = "better" if change["better"] else "NOT better"
-    skipped = f" ({payload['skipped']} unreadable skipped, listed in metrics.json)" if payload["skipped"] else ""
+    unreadable = f" ({payload['skipped']} unreadable skipped, listed in metrics.json)" if payload["skipped"] else ""
     images = f"{payload['images']} image{'s' if payload['images'] != 1 else ''}"
     overall = payload["overall"]
     versus_bw = ""
@@ -255,6 +255,6 @@ def summary_line(payload: dict[str, Any], folder: Path) -> str:
         if "bw@reading" in overall:
             reading += f" vs the B&W page {overall['bw@reading']['delta_e_2000']:.2f}"
         reading += f", colourfulness {overall['model@reading']['colourfulness_ratio']:.2f} of the truth's"
-    return (f"mangacolor-eval: {images}{skipped} in {payload['seconds']:.1f} s; "
+    return (f"mangacolor-eval: {images}{unreadable} in {payload['seconds']:.1f} s; "
             f"dE00 {change['model']:.2f} vs grey {change['grey']:.2f} ({verdict} than grey){versus_bw}{reading}. "
             f"Outputs in {folder} (metrics.json, per_image.csv, best.png, worst.png)")

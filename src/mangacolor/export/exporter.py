@@ -23,9 +23,14 @@ import torch
 import torch.fx.experimental._config as fx_config
 from torch import nn
 
-from mangacolor.export.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, describe, json_path
+from mangacolor.export.metadata import (
+    METADATA_KEY,
+    OUTPUT_NAME,
+    describe,
+    json_path,
+)
 from mangacolor.export.settings import FORMATS, TOLERANCE, ExportSettings
-from mangacolor.inference.generator_file import load_generator
+from mangacolor.inference.generator_file import input_channels, load_generator
 from mangacolor.runtime.atomic import atomic_write
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportSummary", "export"]
@@ -80,7 +85,7 @@ def export(settings: ExportSettings, say: Callable[[str], None] = lambda message
     if model_format == "onnx":
         say("translating to ONNX")
         data = onnx_bytes(program, description)
-        exported = onnx_runner(data)
+        exported = onnx_runner(data, description["input"]["name"])
     else:
         data = torch_export_bytes(program)
         exported = torch.export.load(io.BytesIO(data)).module()
@@ -90,8 +95,12 @@ def export(settings: ExportSettings, say: Callable[[str], None] = lambda message
     if not difference <= tolerance:  # also catches NaN
         raise ExportError(f"the {model_format} export of {ckpt_path} differs from the PyTorch generator by "
                           f"{difference:.3g} (tolerance {tolerance:g}) on random pages; nothing written")
+    pages_are = "uniform random scaled L in [-1, 1], shape [batch, height, width]"
+    if description["hints"]:
+        pages_are += ("; hint mask 1 on about a tenth of the pixels, hint colour uniform in "
+                      "[-1, 1] there and 0 elsewhere")
     description["check"] = {"max_abs_difference": difference, "tolerance": tolerance, "pages": pages,
-                            "pages_are": "uniform random scaled L in [-1, 1], shape [batch, height, width]"}
+                            "pages_are": pages_are}
     with atomic_write(output, size_hint=len(data)) as handle:
         handle.write(data)
     with atomic_write(description_path) as handle:
@@ -107,7 +116,7 @@ def trace(generator: nn.Module) -> torch.export.ExportedProgram:
     shapes = {"lightness": {0: torch.export.Dim("batch", min=1, max=1024), 2: multiple * height, 3: multiple * width}}
     # An example of 2 in every dynamic dimension: export specialises dimensions of 0 or 1. Size-oblivious
     # tracing keeps one multiple (a 1 x 1 bottleneck) allowed rather than guarded against.
-    example = torch.zeros(2, 1, 2 * multiple, 2 * multiple)
+    example = torch.zeros(2, input_channels(generator), 2 * multiple, 2 * multiple)
     try:
         with fx_config.patch(backed_size_oblivious=True), torch.no_grad():
             return torch.export.export(generator.eval(), (example,), dynamic_shapes=shapes)
@@ -130,8 +139,9 @@ def onnx_bytes(program: torch.export.ExportedProgram, description: dict) -> byte
         raise ExportError("format=onnx needs onnx and onnxscript (and onnxruntime to check the export): "
                           "pip install 'mangacolor[export]'") from None
     try:
-        onnx_program = torch.onnx.export(program, dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                         verbose=False)
+        onnx_program = torch.onnx.export(program, dynamo=True,
+                                         input_names=[description["input"]["name"]],
+                                         output_names=[OUTPUT_NAME], verbose=False)
     except Exception as error:  # noqa: BLE001
         raise ExportError(f"torch.onnx.export could not translate the generator: {error}") from error
     model = onnx_program.model_proto
@@ -140,8 +150,9 @@ def onnx_bytes(program: torch.export.ExportedProgram, description: dict) -> byte
     return model.SerializeToString()
 
 
-def onnx_runner(data: bytes) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The ONNX model in `data` run by onnxruntime on the CPU, as a function of a tensor."""
+def onnx_runner(data: bytes, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The ONNX model in `data` run by onnxruntime on the CPU, as a function of a tensor (its input
+    `name`)."""
     try:
         import onnxruntime
     except ImportError:
@@ -149,7 +160,7 @@ def onnx_runner(data: bytes) -> Callable[[torch.Tensor], torch.Tensor]:
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
 
     def run(lightness: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: lightness.numpy()})[0])
+        return torch.from_numpy(session.run([OUTPUT_NAME], {name: lightness.numpy()})[0])
 
     return run
 
@@ -157,11 +168,17 @@ def onnx_runner(data: bytes) -> Callable[[torch.Tensor], torch.Tensor]:
 @torch.no_grad()
 def max_abs_difference(generator: nn.Module, exported: Callable[[torch.Tensor], torch.Tensor],
                        pages: list[list[int]], seed: int = 0) -> float:
-    """The largest |exported - generator| over random scaled-L pages of the given (batch, height, width)."""
+    """The largest |exported - generator| over random scaled-L pages of the given (batch, height,
+    width), with random hint maps for a hint generator."""
     random = torch.Generator().manual_seed(seed)
+    channels = input_channels(generator)
     worst = 0.0
     for batch, height, width in pages:
         page = torch.rand(batch, 1, height, width, generator=random) * 2 - 1
+        if channels > 1:  # the hint colour where the mask is 1, as hint_input makes it
+            mask = (torch.rand(batch, 1, height, width, generator=random) < 0.1).float()
+            color = torch.rand(batch, channels - 2, height, width, generator=random) * 2 - 1
+            page = torch.cat([page, color * mask, mask], dim=1)
         expected = generator(page).float()
         got = exported(page).float()
         if got.shape != expected.shape:

@@ -3,6 +3,10 @@ colour a page with it. Versioned by `FORMAT`; a reader should refuse a format it
 
 The same description (less the check, which comes after) is embedded in an ONNX file's metadata
 under the key `METADATA_KEY`, so the file alone is enough for `mangacolor-colorize`.
+
+A generator with hint inputs keeps them (format `HINTS_FORMAT`, so a reader of the first format
+refuses it rather than feed it L alone): `"hints": true`, one input named `HINT_INPUT_NAME` with
+L then the hint colour and mask as channels, and an `input.hints` block saying how to make them.
 """
 
 from __future__ import annotations
@@ -16,9 +20,26 @@ import torch
 import mangacolor
 from mangacolor.color import AB_SCALE, L_SCALE
 from mangacolor.inference.compose import LIGHTNESS
-from mangacolor.inference.onnx_generator import FORMAT, INPUT_NAME, METADATA_KEY, OUTPUT_NAME
+from mangacolor.inference.generator_file import takes_hints
+from mangacolor.inference.onnx_generator import (
+    FORMAT,
+    HINT_INPUT_NAME,
+    HINTS_FORMAT,
+    INPUT_NAME,
+    METADATA_KEY,
+    OUTPUT_NAME,
+)
 
-__all__ = ["FORMAT", "METADATA_KEY", "INPUT_NAME", "OUTPUT_NAME", "describe", "json_path"]
+__all__ = [
+    "FORMAT",
+    "HINT_INPUT_NAME",
+    "INPUT_NAME",
+    "METADATA_KEY",
+    "OUTPUT_NAME",
+    "describe",
+    "input_name",
+    "json_path",
+]
 
 CHANNELS = {"ab": ["a", "b"], "lab": ["L", "a", "b"]}
 
@@ -40,29 +61,54 @@ def json_path(model_path: os.PathLike | str) -> Path:
     return model_path.with_name(model_path.name + ".json")
 
 
+def input_name(generator: torch.nn.Module) -> str:
+    """The exported model's input name: L alone, or L with the hint maps."""
+    return HINT_INPUT_NAME if takes_hints(generator) else INPUT_NAME
+
+
+def describe_hints(predicts: str) -> dict[str, Any]:
+    """How a program outside this package makes a hint generator's extra input channels."""
+    return {
+        "channels": [f"hint_{channel}" for channel in CHANNELS[predicts]] + ["hint_mask"],
+        "color": "each hint's colour (sRGB '#rrggbb' to CIE Lab, D65) in the output's scaling "
+                 "(output.scaling), times the mask: 0 wherever there is no hint",
+        "mask": "exactly 1 on every working pixel whose footprint in the page touches a hint "
+                "(working pixel j of an axis of h pixels over a page axis of H covers page pixels "
+                "floor(j H / h) .. ceil((j + 1) H / h) - 1), else 0; every hint covers at least "
+                "one working pixel; where hints overlap the later wins; a painted layer's pixel "
+                "takes the alpha-weighted mean colour of its footprint",
+        "none": "every hint channel 0: the page is coloured automatically",
+        "tiles": "cut the hint channels into the same tiles as L",
+    }
+
+
 def describe(generator: torch.nn.Module, config: dict[str, Any], model_format: str, file_name: str,
              source: str) -> dict[str, Any]:
     """The description of an exported generator (without `check`, added once it has been checked)."""
     predicts = generator.predicts
     multiple = int(generator.multiple)
+    hints = takes_hints(generator)
+    channels = ["L", *(describe_hints(predicts)["channels"] if hints else [])]
     output_scaling = {"a": f"a / {AB_SCALE:g}", "b": f"b / {AB_SCALE:g}"}
     if predicts == "lab":
         output_scaling = {"L": f"L / {L_SCALE:g} - 1", **output_scaling}
     return {
-        "format": FORMAT,
+        "format": HINTS_FORMAT if hints else FORMAT,
         "model_format": model_format,
         "file": file_name,
         "source": source,
         "mangacolor_version": mangacolor.__version__,
         "torch_version": torch.__version__.split("+")[0],
-        "generator": {**config, "predicts": predicts},
+        "generator": {**config, "predicts": predicts, "hints": hints},
+        "hints": hints,
         "input": {
-            "name": INPUT_NAME,
+            "name": input_name(generator),
             "dtype": "float32",
-            "shape": ["batch", 1, "height", "width"],
+            "shape": ["batch", len(channels), "height", "width"],
             "multiple": multiple,
-            "channels": ["L"],
+            "channels": channels,
             "scaling": f"L / {L_SCALE:g} - 1",
+            **({"hints": describe_hints(predicts)} if hints else {}),
             "range": [-1.0, 1.0],
             "color_space": "CIE L*a*b*, D65 white, from sRGB (L in 0..100)",
             "padding": f"height and width must be multiples of {multiple}: reflect-pad the bottom and right "

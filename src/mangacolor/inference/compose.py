@@ -159,7 +159,10 @@ def color_under_ink(prediction: torch.Tensor, working_lightness: torch.Tensor) -
     relative = (page_grey / lightest_near.clamp_min(INK_FLOOR)).clamp(0.0, 1.0)
     trust = torch.where(lightest_near >= PAPER_NEAR, relative.pow(TRUST_POWER), torch.ones_like(relative))
     kernel = 2 * round(3 * FLATTEN_SIGMA) + 1
-    blur = lambda x: gaussian_blur2d(x, (kernel, kernel), (FLATTEN_SIGMA, FLATTEN_SIGMA), border_type="replicate")
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return gaussian_blur2d(x, (kernel, kernel), (FLATTEN_SIGMA, FLATTEN_SIGMA), border_type="replicate")
+
     weight = trust + 1e-4  # where nothing near is trusted, a plain average
     surroundings = blur(capped * weight) / blur(weight)
     flattened = trust * capped + (1.0 - trust) * surroundings
@@ -242,7 +245,10 @@ def descreen(lightness: torch.Tensor, period: int) -> torch.Tensor:
     sigma = period / 2
     kernel = 2 * round(3 * sigma) + 1
     border = "reflect" if min(grey.shape[-2:]) > kernel // 2 else "replicate"
-    blur = lambda x: gaussian_blur2d(x, (kernel, kernel), (sigma, sigma), border_type=border)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return gaussian_blur2d(x, (kernel, kernel), (sigma, sigma), border_type=border)
+
     # Averaged as grey values, as the multiply composes them and as a reader's eye blends dots.
     open_area = 1.0 - drawn
     weight = blur(open_area)

@@ -99,7 +99,7 @@ def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[
         raise ValueError(f"{path}: neither a generator.pt export nor a mangacolor Lightning checkpoint")
     if predicts is not None:
         config = {**config, "out_channels": output_channels(path, predicts, config)}
-    if hints is not None:
+    if hints:  # a generator without hints is built exactly as before the option (in_channels 1)
         config = {**config, "in_channels": hint_input_channels(path, hints, predicts, config)}
     try:
         generator = UNetGenerator(**config)

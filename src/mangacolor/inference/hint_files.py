@@ -191,7 +191,7 @@ def _point(value: Any, name, field: str, page_size: tuple[int, int]) -> tuple[fl
     if not isinstance(value, list) or len(value) != 2:
         raise HintFileError(name, field, f"a point [x, y] is expected, not {json.dumps(value)}")
     try:
-        return tuple(_coordinate(v, name, field, axis, page_size) for v, axis in zip(value, "xy"))
+        return tuple(_coordinate(v, name, field, axis, page_size) for v, axis in zip(value, "xy", strict=True))
     except HintFileError as error:  # the whole point, so the user sees which one
         raise HintFileError(name, field, f"{json.dumps(value)}: {error.problem}") from None
 

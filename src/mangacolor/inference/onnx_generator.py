@@ -2,7 +2,9 @@
 place: `PageColorizer` tiles, pads and composes with it exactly as with `generator.pt`.
 
 The file carries its own description (the JSON written beside it, less the export check) in its
-metadata under `METADATA_KEY`, so the file alone is enough.
+metadata under `METADATA_KEY`, so the file alone is enough. A generator with hint inputs is
+exported with them: its one input, `HINT_INPUT_NAME`, holds L and the hint maps
+(`mangacolor.hints.raster.hint_input`), and its description says `"hints": true`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mangacolor.hints.raster import hint_channels
 from mangacolor.models.components import OUTPUT_CHANNELS
 
 FORMAT = "mangacolor-export-1"      # the description's version; a newer one is refused
+# A hint generator's description: -2 adds the hint inputs. Only hint exports are written as -2, so
+# a reader that knows only -1 refuses them by their version instead of feeding them L alone, and
+# still reads every plain export.
+HINTS_FORMAT = "mangacolor-export-2"
+READ_FORMATS = (FORMAT, HINTS_FORMAT)
 METADATA_KEY = "mangacolor"
 INPUT_NAME, OUTPUT_NAME = "lightness", "color"
+HINT_INPUT_NAME = "lightness_and_hints"  # a hint generator's input: L, the hint colour and mask
 ONNX_SUFFIX = ".onnx"
 
 
@@ -27,8 +36,9 @@ def is_onnx_file(path: os.PathLike | str) -> bool:
 
 
 class OnnxGenerator(nn.Module):
-    """Looks like the generator to `PageColorizer`: `multiple`, `predicts`, `training_size` and
-    `out_channels`, called on scaled L (B, 1, H, W) float32 with H and W multiples of `multiple`;
+    """Looks like the generator to `PageColorizer`: `multiple`, `predicts`, `training_size`,
+    `out_channels` and `hints`, called on scaled L (B, 1, H, W) float32 (with the hint maps,
+    (B, 1 + hint channels, H, W), for a hint generator) with H and W multiples of `multiple`;
     returns its output on the input's device. A bad file is a ValueError naming it."""
 
     def __init__(self, path: os.PathLike | str, threads: int | None = None):
@@ -50,13 +60,20 @@ class OnnxGenerator(nn.Module):
         try:
             description = json.loads(text)
             version = description["format"]
-            if version != FORMAT:
-                raise ValueError(f"its description is {version!r}, which this mangacolor ({FORMAT}) cannot read")
+            if version not in READ_FORMATS:
+                raise ValueError(f"its description is {version!r}, which this mangacolor "
+                                 f"({', '.join(READ_FORMATS)}) cannot read")
             predicts = description["output"]["predicts"]
             if predicts not in OUTPUT_CHANNELS:
                 raise ValueError(f"it predicts {predicts!r}; known are {', '.join(OUTPUT_CHANNELS)}")
             self.multiple = int(description["input"]["multiple"])
             self.training_size = description.get("training_size")
+            # Exports from before hints have no record: L alone.
+            self.hints = description.get("hints", False)
+            if type(self.hints) is not bool:
+                raise ValueError(f"it records hints={self.hints!r}, not true or false")
+            self.input_name = description["input"].get("name", INPUT_NAME)
+            self.in_channels = 1 + hint_channels(predicts) if self.hints else 1
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: mangacolor's description in it is not usable: {error}") from None
         self.predicts = predicts
@@ -68,6 +85,9 @@ class OnnxGenerator(nn.Module):
         height, width = lightness.shape[-2:]
         if height % self.multiple or width % self.multiple:
             raise ValueError(f"generator input {height}x{width} is not a multiple of {self.multiple}")
+        if lightness.shape[1] != self.in_channels:
+            raise ValueError(f"{self.path} takes {self.in_channels} input channels, "
+                             f"given {lightness.shape[1]}")
         inputs = lightness.detach().float().cpu().contiguous().numpy()
-        output = self.session.run([OUTPUT_NAME], {INPUT_NAME: inputs})[0]
+        output = self.session.run([OUTPUT_NAME], {self.input_name: inputs})[0]
         return torch.from_numpy(output).to(lightness.device)

@@ -38,6 +38,8 @@ from mangacolor.color import (
     uint8_to_unit,
     unit_to_uint8,
 )
+from mangacolor.hints.marks import PageHints
+from mangacolor.hints.raster import hint_input, no_hints
 from mangacolor.inference.compose import (
     AUTO,
     CHROMA_RULE,
@@ -53,8 +55,6 @@ from mangacolor.inference.compose import (
     descreen,
     is_chroma,
 )
-from mangacolor.hints.marks import PageHints
-from mangacolor.hints.raster import hint_input, no_hints
 from mangacolor.inference.generator_file import predicted_channels, takes_hints
 from mangacolor.inference.guided_upsample import check_upsample, guided_upsample
 from mangacolor.inference.prediction import pad_to_multiple, predict
@@ -73,7 +73,7 @@ class AxisTiles:
     starts: tuple[int, ...]
 
 
-def plan_axis(size: int, tile: int, overlap: int, multiple: int) -> AxisTiles:
+def plan_axis(size: int, tile: int, tile_overlap: int, multiple: int) -> AxisTiles:
     """One tile when the padded axis fits in `tile`, else evenly spaced tiles overlapping by >= overlap.
 
     `tile` must be a multiple of `multiple` and larger than `overlap`.
@@ -81,25 +81,25 @@ def plan_axis(size: int, tile: int, overlap: int, multiple: int) -> AxisTiles:
     padded = -(-size // multiple) * multiple
     if padded <= tile:
         return AxisTiles(size, padded, padded, (0,))
-    count = -(-(padded - overlap) // (tile - overlap))
+    count = -(-(padded - tile_overlap) // (tile - tile_overlap))
     # Even spacing: every step is at most tile - overlap, so neighbours overlap by at least `overlap`.
     starts = tuple(round(i * (padded - tile) / (count - 1)) for i in range(count))
     return AxisTiles(size, padded, tile, starts)
 
 
-def blend_ramp(overlap: int, device: torch.device | str | None = None) -> torch.Tensor:
+def blend_ramp(tile_overlap: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Raised-cosine rise over `overlap` pixels. ramp[d] + ramp[overlap-1-d] == 1, so two tiles
     overlapping by exactly `overlap` blend to a partition of unity without normalising."""
-    steps = (torch.arange(overlap, dtype=torch.float32, device=device) + 0.5) / overlap
+    steps = (torch.arange(tile_overlap, dtype=torch.float32, device=device) + 0.5) / tile_overlap
     return 0.5 - 0.5 * torch.cos(math.pi * steps)
 
 
-def tile_weights(axis: AxisTiles, overlap: int, device: torch.device | str | None = None) -> list[torch.Tensor]:
+def tile_weights(axis: AxisTiles, tile_overlap: int, device: torch.device | str | None = None) -> list[torch.Tensor]:
     """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a neighbour.
 
     Made on `device` directly: weights made on the host would cost a GPU page one upload per tile.
     """
-    ramp = blend_ramp(min(overlap, axis.length), device)
+    ramp = blend_ramp(min(tile_overlap, axis.length), device)
     weights = []
     for start in axis.starts:
         weight = torch.ones(axis.length, device=device)
@@ -152,7 +152,7 @@ class PageColorizer:
     upsample: how the prediction is enlarged to the page: "bilinear" (as always), or "guided" by
     the page's own lightness so colour stops at the lines (`mangacolor.inference.guided_upsample`).
     `composed` counts the pages coloured in each mode.
-    Hints (`colour`, `color_lightness`, `predict_pages_ab`): one `PageHints` or None per page, in
+    Hints (`color`, `color_lightness`, `predict_pages_ab`): one `PageHints` or None per page, in
     the page's own pixels; None (or no list) colours a page automatically. Hints for a generator
     without hint inputs raise ValueError.
     """
@@ -162,7 +162,7 @@ class PageColorizer:
         generator: nn.Module,
         short_side: int | None,
         tile: int = 1024,
-        overlap: int = 256,
+        tile_overlap: int = 256,
         batch_size: int = 4,
         device: torch.device | str = "cpu",
         precision: str = "auto",
@@ -176,9 +176,9 @@ class PageColorizer:
         self.multiple = int(generator.multiple)
         self.short_side = short_side
         self.tile = max(self.multiple, tile // self.multiple * self.multiple)
-        if not 0 <= overlap < self.tile:
-            raise ValueError(f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got {overlap}")
-        self.overlap = overlap
+        if not 0 <= tile_overlap < self.tile:
+            raise ValueError(f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got {tile_overlap}")
+        self.tile_overlap = tile_overlap
         self.batch_size = batch_size
         self.precision = resolve_precision(precision, self.device)
         self.predicts = generator_predicts(generator)
@@ -193,7 +193,7 @@ class PageColorizer:
         self.composed: Counter[str] = Counter()
 
     @torch.inference_mode()
-    def colour(self, pages: list[torch.Tensor],
+    def color(self, pages: list[torch.Tensor],
                hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
         """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same sizes."""
         lightness = [rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages]
@@ -204,15 +204,15 @@ class PageColorizer:
                         hints: list[PageHints | None] | None = None) -> list[ColoredPage]:
         """Full-resolution scaled L (1, 1, H, W) per page -> each page coloured and composed.
 
-        `colour` writes exactly these RGB values (rounded to uint8); mangacolor-eval's page mode
+        `color` writes exactly these RGB values (rounded to uint8); mangacolor-eval's page mode
         scores them.
         """
         hints = self._check_hints(hints, len(lightness))
-        working = [self._to_working(l) for l in lightness]
+        working = [self._to_working(page_l) for page_l in lightness]
         inputs = self._with_hints(lightness, working, hints)
-        coloured = []
+        colored = []
         modes: dict[int, str] = {}  # one choice per page: eval's hint sweep passes one page many times
-        for full, work, prediction in zip(lightness, working, self._predict_working(inputs)):
+        for full, work, prediction in zip(lightness, working, self._predict_working(inputs), strict=True):
             prediction = self._strength(prediction)
             if id(full) not in modes:
                 modes[id(full)] = choose(self.compose, self.predicts, full)
@@ -226,8 +226,8 @@ class PageColorizer:
             else:
                 rgb = compose_predicted(self._enlarge(prediction, work, full))
             self.composed[mode] += 1
-            coloured.append(ColoredPage(rgb, ab, mode))
-        return coloured
+            colored.append(ColoredPage(rgb, ab, mode))
+        return colored
 
     def _strength(self, prediction: torch.Tensor) -> torch.Tensor:
         """The prediction with its a and b (the last two channels) times `chroma`."""
@@ -240,9 +240,9 @@ class PageColorizer:
                          hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
         """Full-resolution scaled L (1, 1, H, W) per page -> predicted scaled ab (1, 2, H, W) per page."""
         hints = self._check_hints(hints, len(lightness))
-        working = [self._to_working(l) for l in lightness]
+        working = [self._to_working(page_l) for page_l in lightness]
         predictions = self._predict_working(self._with_hints(lightness, working, hints))
-        return [self._enlarge(p[:, -2:], work, full) for p, work, full in zip(predictions, working, lightness)]
+        return [self._enlarge(p[:, -2:], work, full) for p, work, full in zip(predictions, working, lightness, strict=True)]
 
     def _check_hints(self, hints: list[PageHints | None] | None,
                      pages: int) -> list[PageHints | None]:
@@ -268,7 +268,7 @@ class PageColorizer:
         if not self.hints:
             return working
         inputs = []
-        for full, work, page_hints in zip(lightness, working, hints):
+        for full, work, page_hints in zip(lightness, working, hints, strict=True):
             size = tuple(work.shape[-2:])
             if page_hints:
                 page_size = tuple(full.shape[-2:])
@@ -285,10 +285,10 @@ class PageColorizer:
         The tiles of all the pages are predicted together, so pages (or strips) that share a
         working size share forward passes.
         """
-        plans = [self._plan(l) for l in working]
-        tiles = [self._cut_tiles(l, plan) for l, plan in zip(working, plans)]
+        plans = [self._plan(page_l) for page_l in working]
+        tiles = [self._cut_tiles(page_l, plan) for page_l, plan in zip(working, plans, strict=True)]
         predictions = iter(self._predict_tiles([tile for page in tiles for tile in page]))
-        return [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans)]
+        return [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans, strict=True)]
 
     def _to_working(self, lightness: torch.Tensor) -> torch.Tensor:
         if self.short_side is None:
@@ -315,8 +315,8 @@ class PageColorizer:
 
     def _plan(self, lightness: torch.Tensor) -> tuple[AxisTiles, AxisTiles]:
         height, width = lightness.shape[-2:]
-        return (plan_axis(height, self.tile, self.overlap, self.multiple),
-                plan_axis(width, self.tile, self.overlap, self.multiple))
+        return (plan_axis(height, self.tile, self.tile_overlap, self.multiple),
+                plan_axis(width, self.tile, self.tile_overlap, self.multiple))
 
     def _cut_tiles(self, lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]) -> list[torch.Tensor]:
         rows, cols = plan
@@ -336,9 +336,9 @@ class PageColorizer:
             total = torch.zeros(1, channels, rows.padded, cols.padded, device=self.device)
             weight_sum = torch.zeros(1, 1, rows.padded, cols.padded, device=self.device)
             predictions = iter(predictions)
-            col_weights = tile_weights(cols, self.overlap, self.device)
-            for y, row_weight in zip(rows.starts, tile_weights(rows, self.overlap, self.device)):
-                for x, col_weight in zip(cols.starts, col_weights):
+            col_weights = tile_weights(cols, self.tile_overlap, self.device)
+            for y, row_weight in zip(rows.starts, tile_weights(rows, self.tile_overlap, self.device), strict=True):
+                for x, col_weight in zip(cols.starts, col_weights, strict=True):
                     weight = row_weight[:, None] * col_weight[None, :]
                     total[..., y:y + rows.length, x:x + cols.length] += next(predictions) * weight
                     weight_sum[..., y:y + rows.length, x:x + cols.length] += weight
@@ -356,6 +356,6 @@ class PageColorizer:
             for first in range(0, len(indices), self.batch_size):
                 chunk = indices[first:first + self.batch_size]
                 output = predict(self.generator, torch.cat([tiles[i] for i in chunk]), self.precision)
-                for i, prediction in zip(chunk, output.split(1)):
+                for i, prediction in zip(chunk, output.split(1), strict=True):
                     results[i] = prediction
         return results

@@ -84,8 +84,8 @@ def color_share(rgb: torch.Tensor) -> float:
         offset = res_dark - tint * grey_dark
     else:
         tint, offset = torch.zeros(3, device=pixels.device), residual.median(1).values
-    colour = residual - tint[:, None] * grey - offset[:, None]
-    chroma = colour.amax(0) - colour.amin(0)
+    color = residual - tint[:, None] * grey - offset[:, None]
+    chroma = color.amax(0) - color.amin(0)
     return float((chroma > COLOR_CHROMA).float().mean())
 
 

@@ -49,7 +49,7 @@ def update_average(average: nn.Module, live: nn.Module, weight: float) -> None:
     `weight` is a host number, so this runs as a few fused device kernels with no synchronisation.
     """
     floats_average, floats_live, others_average, others_live = [], [], [], []
-    pairs = list(zip(average.parameters(), live.parameters())) + list(zip(average.buffers(), live.buffers()))
+    pairs = list(zip(average.parameters(), live.parameters(), strict=True)) + list(zip(average.buffers(), live.buffers(), strict=True))
     for mine, theirs in pairs:
         if mine.is_floating_point():
             floats_average.append(mine)

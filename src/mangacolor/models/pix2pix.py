@@ -61,6 +61,7 @@ from mangacolor.models.options import (
 from mangacolor.models.schedules import adversarial_weight, linear_decay
 from mangacolor.models.train_scalars import TrainScalarSums
 from mangacolor.models.validation import VAL_SUMS, add_to_sums, image_metrics, validation_scalars
+from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.seeding import DROPOUT_STREAM, step_seed
 from mangacolor.styles import STYLES
 
@@ -430,6 +431,8 @@ def generator_config(
     """The U-Net's constructor arguments: the configured ones with the output channels `predicts`
     gives and, for a hint model, the page's channels plus the hint channels as its input."""
     config = {**generator, "out_channels": out_channels}
+    if generator.get("hint_spread") and not hints:
+        raise ConfigError("model.generator.hint_spread carries hint colours: it needs model.hints=true")
     if hints:
         config["in_channels"] = generator.get("in_channels", 1) + hint_channels(predicts)
     return config

@@ -45,7 +45,7 @@ class ChapterRun:
             ckpt_path=self.settings.ckpt_path,
             input=self.source,
             output=self.output,
-            size=self.settings.size,
+            short_side=self.settings.short_side,
             compose=self.settings.compose,
             chroma=self.settings.chroma,
             device=self.settings.device,
@@ -54,11 +54,8 @@ class ChapterRun:
             overwrite=True,
             progress=False,
             format="png",
+            hints=self.hints,
         )
-        if self.hints is not None and "hints" in {
-            f.name for f in dataclasses.fields(ColorizeSettings)
-        }:
-            values["hints"] = self.hints
         return ColorizeSettings(**values)
 
     def start(self, compose: str, chroma: float) -> bool:

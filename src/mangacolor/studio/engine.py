@@ -51,7 +51,7 @@ class ColorEngine:
             chroma=chroma,
         )
         with self.lock:
-            return self._colour(colorizer, rgb, hints)
+            return self._color(colorizer, rgb, hints)
 
     def preview(
         self,
@@ -82,14 +82,14 @@ class ColorEngine:
         with self.lock:
             if seq < self._latest.get(key, seq):
                 return None
-            return self._colour(colorizer, rgb, hints)
+            return self._color(colorizer, rgb, hints)
 
-    def _colour(
+    def _color(
         self, colorizer: PageColorizer, rgb: torch.Tensor, hints: PageHints | None
     ) -> torch.Tensor:
         if hints and self.takes_hints:
-            return colorizer.colour([rgb], hints=[hints])[0]
-        return colorizer.colour([rgb])[0]
+            return colorizer.color([rgb], hints=[hints])[0]
+        return colorizer.color([rgb])[0]
 
 
 def shrink(rgb: torch.Tensor, factor: float) -> torch.Tensor:

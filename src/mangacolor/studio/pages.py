@@ -98,14 +98,14 @@ class PageBook:
         if source is None:
             return
         if source.is_dir():
-            skipped: dict[str, str] = {}
-            for path in sorted([*find_images(source, skipped), *find_archives(source, skipped)]):
+            unlisted: dict[str, str] = {}
+            for path in sorted([*find_images(source, unlisted), *find_archives(source, unlisted)]):
                 relative = PurePosixPath(path.relative_to(source).as_posix())
                 if is_archive_path(path):
                     yield from self._archive_pages(path, relative.with_suffix(""))
                 else:
                     yield relative.as_posix(), relative, self._file_reader(path)
-            self.unlisted += [f"{printable(p)}: {why}" for p, why in sorted(skipped.items())]
+            self.unlisted += [f"{printable(p)}: {why}" for p, why in sorted(unlisted.items())]
         elif is_archive_path(source):
             yield from self._archive_pages(source, None)
         elif is_image_path(source):

@@ -29,7 +29,7 @@ def build_studio(settings: StudioSettings) -> Studio:
             "(ckpt_path: a generator.pt or a training .ckpt)"
         )
     generator, _ = load_generator(settings.ckpt_path)
-    short_side = settings.size or generator.training_size or generator.multiple
+    short_side = settings.short_side or generator.training_size or generator.multiple
     # colorize's own fast path (precision, layout), so a saved page is the page colorize writes
     device = resolve_device(settings.device)
     precision = resolve_precision("auto", device, bf16_cpu=True)

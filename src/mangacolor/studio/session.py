@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mangacolor.colorize.archives import is_archive_path
-from mangacolor.inference.hint_files import hint_file_for
+from mangacolor.inference.hint_files import HintFileError, hint_file_for
 from mangacolor.studio.chapter import ChapterRun
 from mangacolor.studio.engine import ColorEngine
 from mangacolor.studio.guard import new_token
@@ -32,11 +32,19 @@ class Studio:
         return self.settings.output / HINTS
 
     def chapter_source(self) -> tuple[Path, Path | None]:
-        """What "Colour the chapter" colours, and its hints: the hint folder, or for a single
-        image its hint file (None while it has none)."""
+        """What "Colour the chapter" colours, and its hints (colorize's `hints=`): the hint
+        folder, or for a single image its hint file. None while there are none yet, and for a
+        model without hint inputs, which colours automatically (its previews say so)."""
         source = self.settings.input
-        if source is not None and source.is_file() and not is_archive_path(source):
-            return source, hint_file_for(self.hints_root, source.name)
-        if source is not None:
-            return source, self.hints_root
-        return self.settings.output / UPLOADS, self.hints_root / UPLOADS
+        if source is None:
+            source, hints = self.settings.output / UPLOADS, self.hints_root / UPLOADS
+        elif source.is_file() and not is_archive_path(source):
+            try:
+                hints = hint_file_for(self.hints_root, source.name)
+            except HintFileError:  # a .json and a .png: the run names them on the page
+                hints = self.hints_root
+        else:
+            hints = self.hints_root
+        if not self.engine.takes_hints or hints is None or not hints.exists():
+            hints = None
+        return source, hints

@@ -13,6 +13,7 @@ from mangacolor.data.files import DEFAULT_MAX_PIXELS
 from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
 from mangacolor.runtime.config_errors import ConfigError, require
 from mangacolor.runtime.devices import resolve_device
+from mangacolor.runtime.renamed_keys import refuse_renamed_keys
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -24,7 +25,7 @@ class StudioSettings:
     input: Path | None = None  # an image, a folder or a .cbz/.zip; None: pages come from uploads
     host: str = "127.0.0.1"
     port: int = 8765  # 0: any free port
-    size: int | None = None  # working resolution (shorter side); None: the training size
+    short_side: int | None = None  # working resolution (shorter side); None: the training size
     compose: str = AUTO
     chroma: float = 1.0
     device: str = "cpu"
@@ -40,6 +41,7 @@ class StudioSettings:
     @classmethod
     def from_config(cls, cfg: Any) -> StudioSettings:
         """From the Hydra config; a bad value raises ConfigError naming its key."""
+        refuse_renamed_keys("studio", cfg)
         values: dict[str, Any] = {}
         for key in ("ckpt_path", "output"):
             value = cfg.get(key)
@@ -51,7 +53,7 @@ class StudioSettings:
             values[key] = Path(os.path.expanduser(str(value)))
         if cfg.get("input") not in (None, ""):
             values["input"] = Path(os.path.expanduser(str(cfg["input"])))
-        for key in ("port", "size", "max_pixels", "max_upload_bytes"):
+        for key in ("port", "short_side", "max_pixels", "max_upload_bytes"):
             if cfg.get(key) is not None:
                 if isinstance(cfg[key], bool):
                     raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}")
@@ -85,8 +87,8 @@ class StudioSettings:
             0 <= self.port <= 65535, f"port must be in 0..65535 (0: any free port), got {self.port}"
         )
         require(
-            self.size is None or self.size >= 1,
-            f"size must be null or a positive number of pixels, got {self.size}",
+            self.short_side is None or self.short_side >= 1,
+            f"short_side must be null or a positive number of pixels, got {self.short_side}",
         )
         require(
             self.compose in COMPOSE_MODES,

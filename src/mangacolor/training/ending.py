@@ -58,9 +58,9 @@ def run_results(model, datamodule, callbacks: list, run_dir: Path) -> dict[str, 
     monitor = find(callbacks, TrainingMonitor)
     stop = find(callbacks, GracefulStop)
     # The monitor's list holds every rank's unreadable pages; the datamodule's, this rank's.
-    bad_files = monitor.bad_files if monitor else datamodule.bad_files
+    unreadable = monitor.unreadable if monitor else datamodule.unreadable
     return {"iteration": model.iteration, **model.last_train_scalars, **model.last_val_scalars,
-            "bad_files": len(bad_files), "run_dir": str(run_dir),
+            "unreadable": len(unreadable), "run_dir": str(run_dir),
             "stopped_by": stop.stopped_by if stop else None}
 
 

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from mangacolor.runtime.config_errors import ConfigError
 from mangacolor.runtime.devices import resolve_device, resolve_precision
+from mangacolor.runtime.renamed_keys import refuse_renamed_keys
 from mangacolor.training.checks import check_train_config, check_train_inputs
 
 
@@ -43,6 +44,7 @@ class TrainSettings:
         `environ` tells a restarted launch (a requeued SLURM job, a torchrun restart) that it
         continues its own folder's checkpoints; see `check_train_inputs`.
         """
+        refuse_renamed_keys("train", cfg)
         check_train_config(cfg)
         # Folders and ckpt_path exist, before any page is read or model built; ckpt_path=last, a run
         # folder, or a restarted launch's own folder becomes the checkpoint file to continue from.

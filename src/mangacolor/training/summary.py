@@ -15,8 +15,8 @@ def summary_line(results: dict[str, Any], monitor: TrainingMonitor | None, run_d
     rate = monitor.images_per_second if monitor else None
     speed = f", {rate:.1f} img/s" if rate else ""
     quality = "; " + "; ".join(_quality(results)) if "val/delta_e_2000" in results else ""
-    bad = f"; {results['bad_files']} unreadable pages skipped" if results["bad_files"] else ""
-    return (f"mangacolor-train: {results['iteration']} iterations{speed}{quality}{bad}. "
+    unreadable = f"; {results['unreadable']} unreadable pages skipped" if results["unreadable"] else ""
+    return (f"mangacolor-train: {results['iteration']} iterations{speed}{quality}{unreadable}. "
             f"Run folder {run_dir} (checkpoints/, images/); "
             f"dashboards: tensorboard --logdir {run_dir}")
 

@@ -20,11 +20,21 @@ into stripes several page pixels wide, and zero padding draws a frame round each
 block, which alone works at the full resolution, also sees the input there (the skip the other
 levels have, which the seed's head lacks), so colours can follow the page's own edges. The seed's
 `transposed` stays the default.
+
+`hint_spread=True` (hint generators only, whose input is the page, the hint colour times the mask,
+and the mask: `mangacolor.hints.raster.hint_input`) adds a fixed, parameter-free layer in front of the
+network: `HintSpread`, a push-pull fill that carries every hint's colour over the whole image (each
+pixel takes the colour of the nearest hints, averaged at the finest scale that has one), given to the
+first and the last convolution beside the input. A dot is one working pixel; without the fill the
+network must learn to move its colour across a region through every level, which a small network
+trained for minutes on a CPU does not (measured: docs/hints.md). With it, G only decides where the
+carried colour stops: at the ink.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
@@ -74,6 +84,28 @@ class UpBlock(nn.Module):
         return self.act(torch.cat([self.up(x), skip], dim=1))
 
 
+class HintSpread(nn.Module):
+    """Hint colour times mask (B, C, H, W) and mask (B, 1, H, W) -> a dense colour field (B, C, H, W):
+    at each pixel the mean hint colour at the finest of `levels` halvings whose cell holds a hint,
+    enlarged bilinearly between scales (a push-pull fill); zero where the image has no hint at all.
+    H and W must be multiples of 2**levels. No weights: the same in every checkpoint and export."""
+
+    def __init__(self, levels: int):
+        super().__init__()
+        self.levels = levels
+
+    def forward(self, color: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        pyramid = [(color, mask)]
+        for _ in range(self.levels):
+            color, mask = F.avg_pool2d(color, 2), F.avg_pool2d(mask, 2)
+            pyramid.append((color, mask))
+        field = color / mask.clamp_min(1e-6)  # the coarsest: one cell per 2**levels pixels
+        for color, mask in reversed(pyramid[:-1]):
+            field = F.interpolate(field, scale_factor=2, mode="bilinear", align_corners=False)
+            field = torch.where(mask > 0, color / mask.clamp_min(1e-6), field)
+        return field
+
+
 class UNetGenerator(nn.Module):
     def __init__(
         self,
@@ -86,6 +118,7 @@ class UNetGenerator(nn.Module):
         in_channels: int = 1,
         out_channels: int = 2,
         upsample: str = "transposed",
+        hint_spread: bool = False,
     ):
         super().__init__()
         if depth < 2:
@@ -93,10 +126,16 @@ class UNetGenerator(nn.Module):
         if upsample not in UPSAMPLES:
             raise ValueError(f"generator upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
         self.depth, self.upsample = depth, upsample
-        self.out_channels = out_channels
+        self.in_channels, self.out_channels = in_channels, out_channels
+        # The page (1 channel), the hint colour (in_channels - 2) and the mask; the fill adds a
+        # colour field as wide as the hint colour.
+        if hint_spread and in_channels < 3:
+            raise ValueError(f"generator hint_spread needs hint inputs (in_channels >= 3), got {in_channels}")
+        self.spread = HintSpread(depth) if hint_spread else None
+        seen = in_channels + (in_channels - 2 if hint_spread else 0)
         channels = encoder_channels(depth, width, max_width)
         self.down = nn.ModuleList()
-        previous = in_channels
+        previous = seen
         for level, ch in enumerate(channels):
             first, bottleneck = level == 0, level == depth - 1
             self.down.append(
@@ -117,7 +156,7 @@ class UNetGenerator(nn.Module):
         else:  # enlarged, then one conv over it and the input at full resolution
             self.head_up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
             self.head = nn.Sequential(
-                nn.Conv2d(previous + in_channels, out_channels, 3, padding=1, padding_mode="replicate"), nn.Tanh())
+                nn.Conv2d(previous + seen, out_channels, 3, padding=1, padding_mode="replicate"), nn.Tanh())
         init_pix2pix_weights(self)
 
     @property
@@ -131,12 +170,14 @@ class UNetGenerator(nn.Module):
             raise ValueError(
                 f"generator input {height}x{width} is not a multiple of 2**depth = {self.multiple}"
             )
+        if self.spread is not None:  # the page, hint colour x mask, mask -> and the carried colour
+            lightness = torch.cat([lightness, self.spread(lightness[:, 1:-1], lightness[:, -1:])], dim=1)
         skips = []
         x = lightness
         for block in self.down:
             x = block(x)
             skips.append(x)
-        for block, skip in zip(self.up, reversed(skips[:-1])):
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             x = block(x, skip)
         if self.upsample == "resize":
             return self.head(torch.cat([self.head_up(x), lightness], dim=1))
