@@ -104,9 +104,9 @@ def test_the_model_s_score_is_reproduced_from_the_hint_file(tmp_path, pages):
     hints = read_hint_file(out / "hints" / "5" / "page_001.json", tuple(page.shape[1:]))
     generator, _ = load_generator(ckpt)
     lightness, _ = rgb_to_scaled_lab(page[None].float() / 255)
-    [coloured] = PageColorizer(generator, 16, precision="32-true").color_lightness([lightness], [hints])
+    [colored] = PageColorizer(generator, 16, precision="32-true").color_lightness([lightness], [hints])
     truth = page[None].float() / 255
-    expected = mean_delta_e_2000(rgb_to_lab(coloured.rgb), rgb_to_lab(truth)).item()
+    expected = mean_delta_e_2000(rgb_to_lab(colored.rgb), rgb_to_lab(truth)).item()
     assert float(row["model/delta_e_2000"]) == pytest.approx(expected, rel=1e-4)
 
 
@@ -128,8 +128,8 @@ def test_printed_pages_are_swept_against_the_b_and_w_page_and_the_curve_is_a_pic
     assert set(zero) >= {"model@reading", "nearest_hint@reading", "grey@reading"} and "model" not in zero
     with Image.open(out / "hints_curve.png") as image:
         assert image.format == "PNG" and image.mode == "RGB" and min(image.size) >= 400
-        colours = {colour for _, colour in image.getcolors(maxcolors=1 << 16)}
-    assert (214, 39, 40) in colours  # the model's line is drawn
+        colors = {color for _, color in image.getcolors(maxcolors=1 << 16)}
+    assert (214, 39, 40) in colors  # the model's line is drawn
 
 
 def test_a_generator_without_hint_inputs_is_refused_a_sweep_but_not_zero_hints(tmp_path, pages):
@@ -152,7 +152,7 @@ def test_crop_mode_refuses_a_sweep_with_one_line(tmp_path, pages):
         evaluate_config(compose_eval(sweep_args(ckpt, pages, "eval.hints=[-1]"), tmp_path / "bad"))
 
 
-def test_without_eval_hints_nothing_of_the_sweep_is_run_or_written_and_a_hint_model_colours_crops(tmp_path, pages):
+def test_without_eval_hints_nothing_of_the_sweep_is_run_or_written_and_a_hint_model_colors_crops(tmp_path, pages):
     ckpt = hint_generator(tmp_path)
     base = [a for a in sweep_args(ckpt, pages) if not a.startswith(("eval.hints", "eval.mode"))]
     out = tmp_path / "crop"
