@@ -41,40 +41,65 @@ def draw_dots(page: torch.Tensor, dots: list[Dot], scale: float) -> torch.Tensor
     page = page.clone()
     height, width = page.shape[-2:]
     for dot in dots:
-        color = torch.tensor([int(dot.color[i:i + 2], 16) / 255.0 for i in (1, 3, 5)])
+        color = torch.tensor([int(dot.color[i : i + 2], 16) / 255.0 for i in (1, 3, 5)])
         y, x = round(dot.y * scale), round(dot.x * scale)
-        for grow, fill in ((DOT_SIDE // 2 + 2, torch.ones(3)), (DOT_SIDE // 2 + 1, torch.zeros(3)),
-                           (DOT_SIDE // 2, color)):
+        for grow, fill in (
+            (DOT_SIDE // 2 + 2, torch.ones(3)),
+            (DOT_SIDE // 2 + 1, torch.zeros(3)),
+            (DOT_SIDE // 2, color),
+        ):
             top, left = max(0, y - grow), max(0, x - grow)
-            page[0, :, top:min(height, y + grow + 1), left:min(width, x + grow + 1)] = fill[:, None, None]
+            page[0, :, top : min(height, y + grow + 1), left : min(width, x + grow + 1)] = fill[
+                :, None, None
+            ]
     return page
 
 
-def main(bw_path: str, automatic_path: str, hinted_path: str, hints_path: str, truth_path: str,
-         picture: str) -> None:
-    bw, automatic, hinted, truth = (unit(p) for p in (bw_path, automatic_path, hinted_path, truth_path))
+def main(
+    bw_path: str,
+    automatic_path: str,
+    hinted_path: str,
+    hints_path: str,
+    truth_path: str,
+    picture: str,
+) -> None:
+    bw, automatic, hinted, truth = (
+        unit(p) for p in (bw_path, automatic_path, hinted_path, truth_path)
+    )
     if not bw.shape == automatic.shape == hinted.shape == truth.shape:
-        raise SystemExit(f"the pages differ in size: {bw.shape}, {automatic.shape}, {hinted.shape}, {truth.shape}")
-    dots = [mark for mark in read_hint_file(hints_path, tuple(truth.shape[-2:])).marks if isinstance(mark, Dot)]
+        raise SystemExit(
+            f"the pages differ in size: {bw.shape}, {automatic.shape}, {hinted.shape}, {truth.shape}"
+        )
+    dots = [
+        mark
+        for mark in read_hint_file(hints_path, tuple(truth.shape[-2:])).marks
+        if isinstance(mark, Dot)
+    ]
     pages = {"bw": bw, "automatic": automatic, "hinted": hinted, "truth": truth}
     small = {name: reading_scale(page) for name, page in pages.items()}
     scale = PICTURE_HEIGHT / truth.shape[-2]
     width = round(truth.shape[-1] * scale)
-    shown = [torch.nn.functional.interpolate(page, size=(PICTURE_HEIGHT, width), mode="area")
-             for page in (bw, automatic, hinted, truth)]
+    shown = [
+        torch.nn.functional.interpolate(page, size=(PICTURE_HEIGHT, width), mode="area")
+        for page in (bw, automatic, hinted, truth)
+    ]
     shown[2] = draw_dots(shown[2], dots, scale)
     Path(picture).parent.mkdir(parents=True, exist_ok=True)
     save_image(torch.cat(shown), picture, nrow=4, padding=4, pad_value=1.0)
 
     def line(name: str, what: str) -> str:
         ratio = float(colorfulness(small[name]) / colorfulness(small["truth"]))
-        return (f"{what}: dE00 against the true colours {delta_e(pages[name], truth):.2f} "
-                f"(the B&W page: {delta_e(bw, truth):.2f}); at reading scale "
-                f"{delta_e(small[name], small['truth']):.2f} (B&W page: {delta_e(small['bw'], small['truth']):.2f}), "
-                f"colourfulness {ratio:.2f} of the truth's.")
+        return (
+            f"{what}: dE00 against the true colours {delta_e(pages[name], truth):.2f} "
+            f"(the B&W page: {delta_e(bw, truth):.2f}); at reading scale "
+            f"{delta_e(small[name], small['truth']):.2f} (B&W page: {delta_e(small['bw'], small['truth']):.2f}), "
+            f"colourfulness {ratio:.2f} of the truth's."
+        )
 
     print(line("automatic", "B&W page coloured automatically by the demo model"), flush=True)
-    print(line("hinted", f"The same page with its {len(dots)} hint dots ({hints_path})"), flush=True)
+    print(
+        line("hinted", f"The same page with its {len(dots)} hint dots ({hints_path})"), flush=True
+    )
     print(f"Picture (B&W | automatic | hinted, dots drawn | truth): {picture}", flush=True)
 
 

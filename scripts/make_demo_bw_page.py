@@ -28,8 +28,13 @@ OUT = Path(__file__).resolve().parents[1] / "data" / "demo" / "bw"
 def main(source: str) -> None:
     drawing = Image.open(source).convert("RGB")
     scale = SCAN_SHORT_SIDE / min(drawing.size)
-    truth = drawing.resize((round(drawing.width * scale), round(drawing.height * scale)), Image.LANCZOS)
-    rgb = torch.from_numpy(__import__("numpy").asarray(truth).copy()).permute(2, 0, 1)[None].float() / 255
+    truth = drawing.resize(
+        (round(drawing.width * scale), round(drawing.height * scale)), Image.LANCZOS
+    )
+    rgb = (
+        torch.from_numpy(__import__("numpy").asarray(truth).copy()).permute(2, 0, 1)[None].float()
+        / 255
+    )
     lightness = print_page(rgb, "screentone", page_seed(Path(source).name))
     grey = scaled_lab_to_rgb(lightness, torch.zeros(1, 2, *lightness.shape[-2:]))[0, 0]
     OUT.mkdir(parents=True, exist_ok=True)

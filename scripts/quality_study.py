@@ -87,8 +87,13 @@ def batch_size_of(overrides: list[str]) -> int:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -115,8 +120,13 @@ def run_command(args: list[str], log: Path) -> tuple[float, float]:
     wall seconds also count the waits behind other work."""
     start, cpu_start = time.perf_counter(), children_cpu_seconds()
     with open(log, "w") as handle:
-        result = subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, cwd=log.parent,
-                                env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+        result = subprocess.run(
+            args,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,
+            env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+        )
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:2])} ... failed (exit {result.returncode}); see {log}")
     return time.perf_counter() - start, children_cpu_seconds() - cpu_start
@@ -131,53 +141,92 @@ def score_settings(study: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
     return scores
 
 
-def evaluate(generator: Path, pages: Path, style: str, folder: Path, extra: list[str],
-             name: str | None = None) -> dict[str, Any]:
+def evaluate(
+    generator: Path,
+    pages: Path,
+    style: str,
+    folder: Path,
+    extra: list[str],
+    name: str | None = None,
+) -> dict[str, Any]:
     name = name or style
     out = folder / f"eval_{name}"
     if not (out / "metrics.json").is_file():
-        args = [str(BIN / "mangacolor-eval"), f"ckpt_path={generator}", f"data.test_dir={pages}",
-                "eval.mode=page", f"eval.input_style={style}", "eval.progress=false",
-                f"hydra.run.dir={out}", *extra]
+        args = [
+            str(BIN / "mangacolor-eval"),
+            f"ckpt_path={generator}",
+            f"data.test_dir={pages}",
+            "eval.mode=page",
+            f"eval.input_style={style}",
+            "eval.progress=false",
+            f"hydra.run.dir={out}",
+            *extra,
+        ]
         folder.mkdir(parents=True, exist_ok=True)
         run_command(args, folder / f"eval_{name}.log")
     payload = json.loads((out / "metrics.json").read_text())
-    return {"overall": payload["overall"], "images": payload["images"], "skipped": payload["skipped"],
-            "seconds": payload["seconds"]}
+    return {
+        "overall": payload["overall"],
+        "images": payload["images"],
+        "skipped": payload["skipped"],
+        "seconds": payload["seconds"],
+    }
 
 
 def run_study(args: argparse.Namespace) -> None:
     study = load_study(args.study)
     results_path = args.results or REPO / study["results"]
-    pages = prepare_pages(Path(args.pages or REPO / study["pages"]["source"]).resolve(),
-                          REPO / study["pages"]["folder"], study["pages"]["test_every"])
+    pages = prepare_pages(
+        Path(args.pages or REPO / study["pages"]["source"]).resolve(),
+        REPO / study["pages"]["folder"],
+        study["pages"]["test_every"],
+    )
     budget = int(args.budget or study["budget_images"])
     only = set(args.only.split(",")) if args.only else None
     seeds = [int(s) for s in args.seeds.split(",")]
     scoring = score_settings(study)
-    done = {result_key(r["recipe"], r["seed"], r["split"], r["budget_images"]): r for r in read_results(results_path)}
+    done = {
+        result_key(r["recipe"], r["seed"], r["split"], r["budget_images"]): r
+        for r in read_results(results_path)
+    }
     recipes = [r for r in study["recipes"] if only is None or r["name"] in only]
     if only and len(recipes) != len(only):
         raise SystemExit(f"unknown recipes: {sorted(only - {r['name'] for r in recipes})}")
     for recipe in recipes:
         for seed in seeds:
-            run = Path(args.runs or REPO / study["runs"]) / f"budget{budget}" / recipe["name"] / f"seed{seed}"
+            run = (
+                Path(args.runs or REPO / study["runs"])
+                / f"budget{budget}"
+                / recipe["name"]
+                / f"seed{seed}"
+            )
             generator = run / "checkpoints" / "generator.pt"
             key = result_key(recipe["name"], seed, args.split, budget)
 
             # this iteration's generator and run, bound now
             def score(name: str, generator: Path = generator, run: Path = run) -> dict[str, Any]:
                 style, extra = scoring[name]
-                return evaluate(generator, pages[args.split], style, run / args.split,
-                                [*extra, *args.eval_extra], name)
+                return evaluate(
+                    generator,
+                    pages[args.split],
+                    style,
+                    run / args.split,
+                    [*extra, *args.eval_extra],
+                    name,
+                )
 
             if key in done:
                 missing = [name for name in scoring if name not in done[key]["scores"]]
-                if missing and generator.is_file():  # a score added to the study since: only that is run
+                if (
+                    missing and generator.is_file()
+                ):  # a score added to the study since: only that is run
                     for name in missing:
                         done[key]["scores"][name] = score(name)
                     rewrite_result(results_path, done[key])
-                    print(f"{recipe['name']} seed {seed} {args.split}: added {', '.join(missing)}", flush=True)
+                    print(
+                        f"{recipe['name']} seed {seed} {args.split}: added {', '.join(missing)}",
+                        flush=True,
+                    )
                 else:
                     print(f"{recipe['name']} seed {seed} {args.split}: done, skipped", flush=True)
                 continue
@@ -187,24 +236,46 @@ def run_study(args: argparse.Namespace) -> None:
             train_seconds = train_cpu_seconds = None
             if not generator.is_file():
                 run.mkdir(parents=True, exist_ok=True)
-                train = [str(BIN / "mangacolor-train"), *overrides, f"train.iterations={iterations}",
-                         f"data.train_dir={pages['train']}", f"data.val_dir={pages['val']}",
-                         "trainer.enable_progress_bar=false", f"hydra.run.dir={run}"]
-                print(f"{recipe['name']} seed {seed}: training {iterations} iterations x {batch}", flush=True)
-                train_seconds, train_cpu_seconds = run_command(train, run.parent / f"seed{seed}.train.log")
+                train = [
+                    str(BIN / "mangacolor-train"),
+                    *overrides,
+                    f"train.iterations={iterations}",
+                    f"data.train_dir={pages['train']}",
+                    f"data.val_dir={pages['val']}",
+                    "trainer.enable_progress_bar=false",
+                    f"hydra.run.dir={run}",
+                ]
+                print(
+                    f"{recipe['name']} seed {seed}: training {iterations} iterations x {batch}",
+                    flush=True,
+                )
+                train_seconds, train_cpu_seconds = run_command(
+                    train, run.parent / f"seed{seed}.train.log"
+                )
             scores = {name: score(name) for name in scoring}
             line = {
-                "recipe": recipe["name"], "overrides": recipe.get("overrides", []), "seed": seed,
-                "split": args.split, "budget_images": budget, "batch_size": batch, "iterations": iterations,
+                "recipe": recipe["name"],
+                "overrides": recipe.get("overrides", []),
+                "seed": seed,
+                "split": args.split,
+                "budget_images": budget,
+                "batch_size": batch,
+                "iterations": iterations,
                 "train_seconds": train_seconds,
-                "train_cpu_seconds": train_cpu_seconds, "scores": scores, "commit": git_commit(),
-                "date": dt.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
-                f"{os.cpu_count()} cores", "load_average": os.getloadavg()[0],
+                "train_cpu_seconds": train_cpu_seconds,
+                "scores": scores,
+                "commit": git_commit(),
+                "date": dt.date.today().isoformat(),
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                "load_average": os.getloadavg()[0],
             }
             results_path.parent.mkdir(parents=True, exist_ok=True)
             with open(results_path, "a") as handle:
                 handle.write(json.dumps(line) + "\n")
-            summary = ", ".join(f"{name} dE00 {s['overall']['model']['delta_e_2000']:.2f}" for name, s in scores.items())
+            summary = ", ".join(
+                f"{name} dE00 {s['overall']['model']['delta_e_2000']:.2f}"
+                for name, s in scores.items()
+            )
             print(f"{recipe['name']} seed {seed} {args.split}: {summary}", flush=True)
 
 
@@ -212,8 +283,10 @@ def rewrite_result(path: Path, record: dict[str, Any]) -> None:
     """Replace the line of `record`'s (recipe, seed, split, budget) in the results file by `record`
     (written whole to a new file, then moved over the old one)."""
     key = result_key(record["recipe"], record["seed"], record["split"], record["budget_images"])
-    lines = [record if result_key(r["recipe"], r["seed"], r["split"], r["budget_images"]) == key else r
-             for r in read_results(path)]
+    lines = [
+        record if result_key(r["recipe"], r["seed"], r["split"], r["budget_images"]) == key else r
+        for r in read_results(path)
+    ]
     temporary = path.with_suffix(".tmp")
     temporary.write_text("".join(json.dumps(line) + "\n" for line in lines))
     temporary.replace(path)
@@ -240,7 +313,9 @@ def headline(scored: list[dict[str, Any]], base: str) -> tuple[list[dict[str, An
     """The model's overall metrics of each seed and the baseline's ΔE00, as the table shows them: B&W
     pages where their dots blend into tone (eval's reading scale), grey pages as they are."""
     at = "@reading" if base == "bw" and "model@reading" in scored[0] else ""
-    return [s[f"model{at}"] for s in scored], scored[0].get(f"{base}{at}", scored[0]["grey"])["delta_e_2000"]
+    return [s[f"model{at}"] for s in scored], scored[0].get(f"{base}{at}", scored[0]["grey"])[
+        "delta_e_2000"
+    ]
 
 
 def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
@@ -253,7 +328,11 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     for style in styles:
         base = baseline.get(style, "bw")
         scale = " at reading scale" if base == "bw" else ""
-        header += [f"{style} ΔE00{scale} (vs {baseline_name[base]})", f"{style} SSIM", f"{style} colour ratio"]
+        header += [
+            f"{style} ΔE00{scale} (vs {baseline_name[base]})",
+            f"{style} SSIM",
+            f"{style} colour ratio",
+        ]
         if base == "grey":
             header.append(f"{style} ΔE00 on neutral / coloured truth (grey)")
     also = study["eval"].get("also") or {}
@@ -270,8 +349,9 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
     def rank(name: str) -> int:
         return order.index(name) if name in order else len(order)
 
-    for (name, split, budget), rows in sorted(groups.items(), key=lambda kv: (kv[0][1] != "val", kv[0][2],
-                                                                             rank(kv[0][0]), kv[0][0])):
+    for (name, split, budget), rows in sorted(
+        groups.items(), key=lambda kv: (kv[0][1] != "val", kv[0][2], rank(kv[0][0]), kv[0][0])
+    ):
         minutes = [r["train_seconds"] / 60 for r in rows if r.get("train_seconds")]
         cpu_minutes = [r["train_cpu_seconds"] / 60 for r in rows if r.get("train_cpu_seconds")]
         timing = mean_and_spread(minutes) if minutes else "-"
@@ -286,8 +366,11 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
                 continue
             model, base_de = headline(scored, base)
             model_de = mean_and_spread([m["delta_e_2000"] for m in model])
-            cells += [f"{model_de} ({base_de:.2f})", mean_and_spread([m["ssim"] for m in model]),
-                      mean_and_spread([m["colourfulness_ratio"] for m in model])]
+            cells += [
+                f"{model_de} ({base_de:.2f})",
+                mean_and_spread([m["ssim"] for m in model]),
+                mean_and_spread([m["colourfulness_ratio"] for m in model]),
+            ]
             if base == "grey":
                 cells.append(neutral_and_color(model, scored[0][base]))
         for name, spec in also.items():
@@ -296,8 +379,10 @@ def table(results: list[dict[str, Any]], study: dict[str, Any]) -> str:
                 cells += ["-", "-"]
                 continue
             model, base_de = headline(scored, baseline.get(spec["style"], "bw"))
-            cells += [f"{mean_and_spread([m['delta_e_2000'] for m in model])} ({base_de:.2f})",
-                      mean_and_spread([m["colourfulness_ratio"] for m in model])]
+            cells += [
+                f"{mean_and_spread([m['delta_e_2000'] for m in model])} ({base_de:.2f})",
+                mean_and_spread([m["colourfulness_ratio"] for m in model]),
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -319,14 +404,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("run", "table"))
     parser.add_argument("--study", type=Path, default=REPO / "conf" / "study" / "quality.yaml")
-    parser.add_argument("--results", type=Path, help="the JSON-lines results file (default: the study's)")
-    parser.add_argument("--runs", type=Path, help="the folder for training runs (default: the study's)")
-    parser.add_argument("--pages", help="a folder with train/ and val/ colour pages (default: the study's)")
+    parser.add_argument(
+        "--results", type=Path, help="the JSON-lines results file (default: the study's)"
+    )
+    parser.add_argument(
+        "--runs", type=Path, help="the folder for training runs (default: the study's)"
+    )
+    parser.add_argument(
+        "--pages", help="a folder with train/ and val/ colour pages (default: the study's)"
+    )
     parser.add_argument("--only", help="comma-separated recipe names")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--split", choices=("val", "test"), default="val")
-    parser.add_argument("--budget", type=int, help="training images per recipe (default: the study's)")
-    parser.add_argument("--extra", nargs="*", default=[], help="more training overrides, for every recipe")
+    parser.add_argument(
+        "--budget", type=int, help="training images per recipe (default: the study's)"
+    )
+    parser.add_argument(
+        "--extra", nargs="*", default=[], help="more training overrides, for every recipe"
+    )
     parser.add_argument("--eval-extra", nargs="*", default=[], help="more eval overrides")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "quality.md")
     args = parser.parse_args(argv)

@@ -32,8 +32,19 @@ ALLOWED: dict[str, set[str]] = {
     "training": BASE | {"data", "models", "inference", "callbacks"},
     # The studio: the local web page, on top of colorize's job and guards and inference.
     "studio": BASE | {"data", "models", "inference", "colorize"},
-    "commands": BASE | {"data", "models", "inference", "callbacks", "evaluation", "colorize",
-                        "benchmark", "export", "training", "studio"},
+    "commands": BASE
+    | {
+        "data",
+        "models",
+        "inference",
+        "callbacks",
+        "evaluation",
+        "colorize",
+        "benchmark",
+        "export",
+        "training",
+        "studio",
+    },
 }
 # Third-party packages some rooms must not touch: the networks are plain torch, the maths is pure.
 FORBIDDEN_LIBRARIES = {
@@ -63,9 +74,10 @@ def imported_modules(path: Path) -> list[str]:
     return names
 
 
-
 def test_every_room_is_known():
-    rooms = {room_of(p) for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE or p.name != "__init__.py"}
+    rooms = {
+        room_of(p) for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE or p.name != "__init__.py"
+    }
     assert rooms <= set(ALLOWED), f"add {rooms - set(ALLOWED)} to ALLOWED and docs/architecture.md"
 
 
@@ -81,14 +93,20 @@ def test_imports_run_in_one_direction():
                 continue
             target = parts[1]
             if target in ALLOWED and target != room and target not in ALLOWED[room]:
-                wrong.append(f"{path.relative_to(PACKAGE)} imports {name} ({room} may not import {target})")
+                wrong.append(
+                    f"{path.relative_to(PACKAGE)} imports {name} ({room} may not import {target})"
+                )
     assert not wrong, "\n".join(sorted(set(wrong)))
 
 
 def test_rooms_that_stay_free_of_frameworks():
     wrong = []
     for prefix, libraries in FORBIDDEN_LIBRARIES.items():
-        paths = [PACKAGE / f"{prefix}.py"] if (PACKAGE / f"{prefix}.py").exists() else (PACKAGE / prefix).rglob("*.py")
+        paths = (
+            [PACKAGE / f"{prefix}.py"]
+            if (PACKAGE / f"{prefix}.py").exists()
+            else (PACKAGE / prefix).rglob("*.py")
+        )
         for path in paths:
             for name in imported_modules(path):
                 if name.split(".")[0] in libraries:

@@ -31,7 +31,9 @@ def test_known_colours_have_known_lab():
 
 
 def test_scaling_keeps_srgb_inside_unit_range():
-    grid = torch.stack(torch.meshgrid(*[torch.linspace(0, 1, 17)] * 3, indexing="ij")).view(1, 3, 17, -1)
+    grid = torch.stack(torch.meshgrid(*[torch.linspace(0, 1, 17)] * 3, indexing="ij")).view(
+        1, 3, 17, -1
+    )
     lightness, ab = rgb_to_scaled_lab(grid)
     assert lightness.min() >= -1.0001 and lightness.max() <= 1.0001
     assert ab.abs().max() <= 1.0
@@ -49,7 +51,7 @@ def test_round_trip_and_float32_under_autocast():
 def test_lightness_survives_out_of_gamut_colours():
     torch.manual_seed(0)
     lightness = torch.rand(1, 1, 64, 64) * 2 - 1
-    lightness[..., :8, :] = 1.0   # white paper
+    lightness[..., :8, :] = 1.0  # white paper
     lightness[..., 8:16, :] = -1.0  # black ink
     ab = torch.rand(1, 2, 64, 64) * 2 - 1  # mostly far outside sRGB
     clipped_l, _ = rgb_to_scaled_lab(scaled_lab_to_rgb(lightness, ab))
@@ -57,13 +59,23 @@ def test_lightness_survives_out_of_gamut_colours():
     assert (clipped_l - lightness).abs().max() * 50 > 10  # plain clipping moves L a lot
     assert (kept_l - lightness).abs().max() * 50 < 0.05
     assert kept_ab.abs().mean() > 0.1 * ab.abs().mean()  # colour survives where it can
-    mid_l, small_ab = lightness[..., 16:, :] * 0.8, ab[..., 16:, :] * 0.05  # well inside sRGB: untouched
-    assert torch.allclose(lightness_preserving_rgb(mid_l, small_ab), scaled_lab_to_rgb(mid_l, small_ab), atol=1e-6)
+    mid_l, small_ab = (
+        lightness[..., 16:, :] * 0.8,
+        ab[..., 16:, :] * 0.05,
+    )  # well inside sRGB: untouched
+    assert torch.allclose(
+        lightness_preserving_rgb(mid_l, small_ab), scaled_lab_to_rgb(mid_l, small_ab), atol=1e-6
+    )
 
 
 # Ops that, on a GPU, make the host wait for the device (a data-dependent shape, reading a value) or
 # upload host data (a tensor built from Python numbers).
-HOST_BOUND_OPS = ("aten.nonzero", "aten._local_scalar_dense", "aten.masked_select", "aten.lift_fresh")
+HOST_BOUND_OPS = (
+    "aten.nonzero",
+    "aten._local_scalar_dense",
+    "aten.masked_select",
+    "aten.lift_fresh",
+)
 
 
 class RecordOps(TorchDispatchMode):
@@ -84,9 +96,14 @@ def host_bound_ops(function, *args) -> list[str]:
 
 def test_keeping_lightness_adds_no_host_bound_op_to_the_conversion():
     torch.manual_seed(0)
-    lightness, ab = torch.rand(1, 1, 16, 16) * 2 - 1, torch.rand(1, 2, 16, 16) * 2 - 1  # mostly out of gamut
+    lightness, ab = (
+        torch.rand(1, 1, 16, 16) * 2 - 1,
+        torch.rand(1, 2, 16, 16) * 2 - 1,
+    )  # mostly out of gamut
     # Whatever kornia's own conversion does, keeping L must not add a gather or an upload per page.
-    assert host_bound_ops(lightness_preserving_rgb, lightness, ab) == host_bound_ops(scaled_lab_to_rgb, lightness, ab)
+    assert host_bound_ops(lightness_preserving_rgb, lightness, ab) == host_bound_ops(
+        scaled_lab_to_rgb, lightness, ab
+    )
 
 
 def test_srgb_curves_match_kornias_in_range_and_invert_each_other_beyond_it():
@@ -106,7 +123,9 @@ def test_grey_and_lightness_are_each_others_inverse():
 
     lightness = torch.linspace(-1, 1, 201).view(1, 1, 201, 1)
     grey = lightness_as_grey(lightness)
-    assert torch.allclose(grey, lightness_as_rgb(lightness)[:, :1], atol=1e-5)  # the grey a reader sees
+    assert torch.allclose(
+        grey, lightness_as_rgb(lightness)[:, :1], atol=1e-5
+    )  # the grey a reader sees
     assert grey[0, 0, 0, 0] == 0.0 and abs(float(grey[0, 0, -1, 0]) - 1.0) < 1e-6
     assert torch.allclose(grey_as_lightness(grey), lightness, atol=1e-4)
 
@@ -125,7 +144,9 @@ def test_fit_to_gamut_keeps_luminance_and_leaves_colours_in_gamut_alone():
     # A saturated colour asked too bright is lightened toward white: it keeps its hue's order of channels.
     red = torch.tensor([1.6, 0.4, 0.4]).view(1, 3, 1, 1)
     shown = fit_to_gamut(red)[0, :, 0, 0]
-    assert abs(float(shown[0]) - 1.0) < 1e-5 and shown[1] > 0.4 and torch.isclose(shown[1], shown[2])
+    assert (
+        abs(float(shown[0]) - 1.0) < 1e-5 and shown[1] > 0.4 and torch.isclose(shown[1], shown[2])
+    )
 
 
 def test_lab_lightness_is_labs_L():

@@ -35,7 +35,7 @@ def test_readme_fits_on_a_screen():
 
 
 def test_the_link_finder_finds_links_and_ignores_code():
-    page = "[a](docs/a.md) ![b](img/b.png \"title\") [c](https://x.org) [d](#top) `[e](nope.md)`\n```\n[f](no.md)\n```\n"
+    page = '[a](docs/a.md) ![b](img/b.png "title") [c](https://x.org) [d](#top) `[e](nope.md)`\n```\n[f](no.md)\n```\n'
     assert LINK.findall(prose(page)) == ["docs/a.md", "img/b.png", "https://x.org", "#top"]
 
 

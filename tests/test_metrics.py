@@ -72,8 +72,11 @@ def test_delta_e_2000_matches_all_sharma_pairs_to_4_decimals():
     first, second, expected = sharma_tensors(torch.float64)
     got = delta_e_2000(first, second, dim=1)
     rounded = torch.round(got * 10_000) / 10_000
-    mismatches = [(number, float(g), float(e))
-                  for number, (g, r, e) in enumerate(zip(got, rounded, expected, strict=True), start=1) if abs(r - e) > 1e-9]
+    mismatches = [
+        (number, float(g), float(e))
+        for number, (g, r, e) in enumerate(zip(got, rounded, expected, strict=True), start=1)
+        if abs(r - e) > 1e-9
+    ]
     assert not mismatches, f"pairs (number, got, published) off at 4 decimals: {mismatches}"
 
 
@@ -93,11 +96,15 @@ def test_delta_e_2000_in_float32_matches_the_sharma_pairs_off_the_hue_seam():
 
 def test_delta_e_2000_is_symmetric_on_sharma_pairs():
     first, second, _ = sharma_tensors(torch.float64)
-    assert torch.allclose(delta_e_2000(first, second, dim=1), delta_e_2000(second, first, dim=1), atol=1e-12)
+    assert torch.allclose(
+        delta_e_2000(first, second, dim=1), delta_e_2000(second, first, dim=1), atol=1e-12
+    )
 
 
 def test_delta_e_2000_of_identical_colours_is_zero():
-    lab = torch.tensor([[50.0, 10.0, -20.0], [0.0, 0.0, 0.0], [100.0, 0.0, 0.0], [30.0, -60.0, 70.0]])
+    lab = torch.tensor(
+        [[50.0, 10.0, -20.0], [0.0, 0.0, 0.0], [100.0, 0.0, 0.0], [30.0, -60.0, 70.0]]
+    )
     assert torch.equal(delta_e_2000(lab, lab, dim=1), torch.zeros(4))
 
 
@@ -117,8 +124,12 @@ def test_mean_delta_e_2000_averages_over_pixels_per_image():
     true[:, 0] = 50.0
     pred = true.clone()
     pred[1, 1, :2] = 2.5  # half the pixels of the second image get a = 2.5 against a neutral grey
-    shifted = delta_e_2000(torch.tensor([[50.0, 2.5, 0.0]]), torch.tensor([[50.0, 0.0, 0.0]]), dim=1).item()
-    assert torch.allclose(mean_delta_e_2000(pred, true), torch.tensor([0.0, shifted / 2]), atol=1e-6)
+    shifted = delta_e_2000(
+        torch.tensor([[50.0, 2.5, 0.0]]), torch.tensor([[50.0, 0.0, 0.0]]), dim=1
+    ).item()
+    assert torch.allclose(
+        mean_delta_e_2000(pred, true), torch.tensor([0.0, shifted / 2]), atol=1e-6
+    )
 
 
 def test_ab_l1_is_the_mean_absolute_ab_error_per_image():
@@ -173,13 +184,13 @@ def test_masked_mean_delta_e_2000_averages_only_the_masked_pixels():
     true = torch.zeros(2, 3, 4, 4)
     true[:, 0] = 50.0
     pred = true.clone()
-    pred[0, 0, :2] = 60.0          # the top half of image 0 is off by 10 L units
+    pred[0, 0, :2] = 60.0  # the top half of image 0 is off by 10 L units
     mask = torch.zeros(2, 1, 4, 4)
     mask[0, :, :2] = 1.0
     result = masked_mean_delta_e_2000(pred, true, mask)
     expected = delta_e_2000(pred[0, :, 0, 0], true[0, :, 0, 0], dim=0)
     assert torch.allclose(result[0], expected)
-    assert math.isnan(result[1])   # no masked pixel: no score
+    assert math.isnan(result[1])  # no masked pixel: no score
     assert torch.allclose(masked_mean_delta_e_2000(pred, true, mask.bool())[0], expected)
 
 
@@ -188,11 +199,11 @@ def test_the_neutral_ring_is_the_neutral_pixels_within_reach_of_colour():
 
     lab = torch.zeros(1, 3, 41, 41)
     lab[:, 0] = 90.0
-    lab[:, 1, 20, 20] = 30.0                       # one coloured pixel in the middle
-    lab[:, 2, 0, 0] = 4.0                          # a faint tint: still neutral
+    lab[:, 1, 20, 20] = 30.0  # one coloured pixel in the middle
+    lab[:, 2, 0, 0] = 4.0  # a faint tint: still neutral
     ring = neutral_ring(lab, neutral_chroma=5.0, reach=8)[0, 0]
     ys, xs = torch.meshgrid(torch.arange(41), torch.arange(41), indexing="ij")
     distance = ((ys - 20) ** 2 + (xs - 20) ** 2).float().sqrt()
-    expected = (distance <= 8) & (distance > 0)     # a disk of radius 8 round it, less itself
+    expected = (distance <= 8) & (distance > 0)  # a disk of radius 8 round it, less itself
     assert torch.equal(ring, expected)
-    assert not neutral_ring(torch.zeros(1, 3, 5, 5), 5.0, 8).any()   # no colour: no ring
+    assert not neutral_ring(torch.zeros(1, 3, 5, 5), 5.0, 8).any()  # no colour: no ring

@@ -42,9 +42,7 @@ def rgb_to_scaled_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def scaled_lab_to_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """(L, ab) scaled to [-1, 1] -> RGB in [0, 1], float32, clipped to the sRGB gamut."""
     with torch.autocast(device_type=lightness.device.type, enabled=False):
-        lab = torch.cat(
-            [(_float32(lightness) + 1.0) * L_SCALE, _float32(ab) * AB_SCALE], dim=1
-        )
+        lab = torch.cat([(_float32(lightness) + 1.0) * L_SCALE, _float32(ab) * AB_SCALE], dim=1)
         return lab_to_rgb(lab, clip=True)
 
 
@@ -95,11 +93,15 @@ def lightness_preserving_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch
     # (nonzero) would make the host wait for the GPU on every page.
     clipped = ((rgb == 0.0) | (rgb == 1.0)).any(dim=1, keepdim=True)
     linear = rgb_to_linear_rgb(rgb)
-    y = sum(linear[:, channel:channel + 1] * weight for channel, weight in enumerate(_LUMINANCE))
+    y = sum(linear[:, channel : channel + 1] * weight for channel, weight in enumerate(_LUMINANCE))
     y_target = _luminance_of_lightness(lightness)
-    towards_white = linear + (1.0 - linear) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(0.0, 1.0)
+    towards_white = linear + (1.0 - linear) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(
+        0.0, 1.0
+    )
     towards_black = linear * (y_target / y.clamp_min(1e-12)).clamp(0.0, 1.0)
-    mapped = linear_rgb_to_rgb(torch.where(y < y_target, towards_white, towards_black)).clamp(0.0, 1.0)
+    mapped = linear_rgb_to_rgb(torch.where(y < y_target, towards_white, towards_black)).clamp(
+        0.0, 1.0
+    )
     return torch.where(clipped, mapped, rgb)
 
 
@@ -111,25 +113,37 @@ def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
     linear toe continues past 1, so a value that will have to be brought into gamut keeps the
     luminance it asks for (kornia's `rgb_to_linear_rgb` is the same curve, for values in range)."""
     rgb = _float32(rgb)
-    return torch.where(rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055).pow(2.4), rgb / 12.92)
+    return torch.where(
+        rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055).pow(2.4), rgb / 12.92
+    )
 
 
 def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
     """Linear light in [0, 1] -> sRGB-encoded values in [0, 1] (the inverse of `srgb_to_linear`)."""
     linear = _float32(linear).clamp(0.0, 1.0)
-    return torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(0.0031308).pow(1.0 / 2.4) - 0.055, 12.92 * linear)
+    return torch.where(
+        linear > 0.0031308,
+        1.055 * linear.clamp_min(0.0031308).pow(1.0 / 2.4) - 0.055,
+        12.92 * linear,
+    )
 
 
 def linear_to_srgb_unbounded(linear: torch.Tensor) -> torch.Tensor:
     """Linear light >= 0, possibly above 1 -> sRGB-encoded values, above 1 where the light is: the
     inverse of `srgb_to_linear` over its whole range (for colours still to be brought into gamut)."""
     linear = _float32(linear).clamp_min(0.0)
-    return torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(0.0031308).pow(1.0 / 2.4) - 0.055, 12.92 * linear)
+    return torch.where(
+        linear > 0.0031308,
+        1.055 * linear.clamp_min(0.0031308).pow(1.0 / 2.4) - 0.055,
+        12.92 * linear,
+    )
 
 
 def luminance(linear: torch.Tensor) -> torch.Tensor:
     """Linear RGB (B, 3, H, W) -> relative luminance Y (B, 1, H, W), the Y that Lab's L is computed from."""
-    return sum(linear[:, channel:channel + 1] * weight for channel, weight in enumerate(_LUMINANCE))
+    return sum(
+        linear[:, channel : channel + 1] * weight for channel, weight in enumerate(_LUMINANCE)
+    )
 
 
 def _lab_f(y: torch.Tensor) -> torch.Tensor:
@@ -160,7 +174,9 @@ def fit_to_gamut(rgb: torch.Tensor) -> torch.Tensor:
     y_target = luminance(linear).clamp(0.0, 1.0)
     clipped = linear.clamp(0.0, 1.0)
     y = luminance(clipped)
-    towards_white = clipped + (1.0 - clipped) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(0.0, 1.0)
+    towards_white = clipped + (1.0 - clipped) * ((y_target - y) / (1.0 - y).clamp_min(1e-12)).clamp(
+        0.0, 1.0
+    )
     towards_black = clipped * (y_target / y.clamp_min(1e-12)).clamp(0.0, 1.0)
     mapped = linear_to_srgb(torch.where(y < y_target, towards_white, towards_black))
     outside = ((rgb < 0.0) | (rgb > 1.0)).any(dim=1, keepdim=True)

@@ -47,7 +47,9 @@ def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
 SSIM_WINDOW = 11  # Wang et al. (2004): an 11-tap Gaussian window, sigma 1.5
 
 
-def ssim(pred_rgb: torch.Tensor, true_rgb: torch.Tensor, window_size: int = SSIM_WINDOW) -> torch.Tensor:
+def ssim(
+    pred_rgb: torch.Tensor, true_rgb: torch.Tensor, window_size: int = SSIM_WINDOW
+) -> torch.Tensor:
     """Mean structural similarity per image (kornia's SSIM map, averaged over channels and pixels).
 
     RGB in [0, 1]; 1 for identical images. An image smaller than the window gets the largest odd
@@ -84,7 +86,9 @@ def delta_e_2000(lab1: torch.Tensor, lab2: torch.Tensor, dim: int = 1) -> torch.
     delta_lp = l2 - l1
     delta_cp = c2p - c1p
     dhp = h2p - h1p
-    dhp = torch.where(dhp > math.pi, dhp - 2 * math.pi, torch.where(dhp < -math.pi, dhp + 2 * math.pi, dhp))
+    dhp = torch.where(
+        dhp > math.pi, dhp - 2 * math.pi, torch.where(dhp < -math.pi, dhp + 2 * math.pi, dhp)
+    )
     dhp = torch.where(chroma_product_zero, torch.zeros_like(dhp), dhp)
     delta_hp = 2 * torch.sqrt(c1p * c2p) * torch.sin(dhp / 2)
 
@@ -92,13 +96,21 @@ def delta_e_2000(lab1: torch.Tensor, lab2: torch.Tensor, dim: int = 1) -> torch.
     cp_mean = (c1p + c2p) / 2
     hue_sum = h1p + h2p
     hp_mean = torch.where(
-        (h1p - h2p).abs() <= math.pi, hue_sum / 2,
-        torch.where(hue_sum < 2 * math.pi, (hue_sum + 2 * math.pi) / 2, (hue_sum - 2 * math.pi) / 2),
+        (h1p - h2p).abs() <= math.pi,
+        hue_sum / 2,
+        torch.where(
+            hue_sum < 2 * math.pi, (hue_sum + 2 * math.pi) / 2, (hue_sum - 2 * math.pi) / 2
+        ),
     )
     hp_mean = torch.where(chroma_product_zero, hue_sum, hp_mean)
 
-    t = (1 - 0.17 * torch.cos(hp_mean - math.radians(30)) + 0.24 * torch.cos(2 * hp_mean)
-         + 0.32 * torch.cos(3 * hp_mean + math.radians(6)) - 0.20 * torch.cos(4 * hp_mean - math.radians(63)))
+    t = (
+        1
+        - 0.17 * torch.cos(hp_mean - math.radians(30))
+        + 0.24 * torch.cos(2 * hp_mean)
+        + 0.32 * torch.cos(3 * hp_mean + math.radians(6))
+        - 0.20 * torch.cos(4 * hp_mean - math.radians(63))
+    )
     delta_theta = math.radians(30) * torch.exp(-(((torch.rad2deg(hp_mean) - 275) / 25) ** 2))
     r_c = 2 * torch.sqrt(cp_mean**7 / (cp_mean**7 + pow25_7))
     s_l = 1 + 0.015 * (lp_mean - 50) ** 2 / torch.sqrt(20 + (lp_mean - 50) ** 2)
@@ -116,7 +128,9 @@ def mean_delta_e_2000(pred_lab: torch.Tensor, true_lab: torch.Tensor) -> torch.T
     return delta_e_2000(pred_lab, true_lab, dim=1).flatten(1).mean(1)
 
 
-def masked_mean_delta_e_2000(pred_lab: torch.Tensor, true_lab: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_mean_delta_e_2000(
+    pred_lab: torch.Tensor, true_lab: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """Mean CIEDE2000 over the pixels where mask (B, 1, H, W), 0/1 or bool, is set, per image;
     NaN for an image with no such pixel. Lab images (B, 3, H, W) in CIE units."""
     differences = delta_e_2000(pred_lab, true_lab, dim=1).flatten(1)
@@ -137,7 +151,7 @@ def neutral_ring(true_lab: torch.Tensor, neutral_chroma: float, reach: int) -> t
     height, width = colored.shape[-2:]
     for dy in range(-reach, reach + 1):
         half = math.isqrt(reach * reach - dy * dy)
-        rows = padded[..., reach + dy:reach + dy + height, :]
+        rows = padded[..., reach + dy : reach + dy + height, :]
         spread = torch.nn.functional.max_pool2d(rows, (1, 2 * half + 1), stride=1, padding=0)
-        near |= spread[..., reach - half:reach - half + width] > 0
+        near |= spread[..., reach - half : reach - half + width] > 0
     return near & (chroma < neutral_chroma)

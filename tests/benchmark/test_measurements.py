@@ -17,10 +17,18 @@ def test_flop_figures_and_mfu():
 
 def test_data_ratio_uses_the_model_row_of_the_same_batch_and_precision():
     def row(task, batch, rate):
-        return {"task": task, "settings": {"batch_size": batch, "precision": "bf16-mixed"},
-                "results": {"images_per_s": rate}}
+        return {
+            "task": task,
+            "settings": {"batch_size": batch, "precision": "bf16-mixed"},
+            "results": {"images_per_s": rate},
+        }
 
-    rows = [row("model", 8, 100.0), row("model", 16, 200.0), row("data", 16, 300.0), row("data", 4, 50.0)]
+    rows = [
+        row("model", 8, 100.0),
+        row("model", 16, 200.0),
+        row("data", 16, 300.0),
+        row("data", 4, 50.0),
+    ]
     bm.add_data_ratios(rows)
     assert rows[2]["results"]["ratio_to_model"] == pytest.approx(1.5)
     assert rows[3]["results"]["ratio_to_model"] is None  # no model row at batch 4

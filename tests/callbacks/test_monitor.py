@@ -20,7 +20,9 @@ class Clock:
 
 def fake_run(unreadable: dict[str, str]):
     logged: list[dict] = []
-    module = SimpleNamespace(iteration=0, hparams=SimpleNamespace(log_every=2), log_scalars=logged.append)
+    module = SimpleNamespace(
+        iteration=0, hparams=SimpleNamespace(log_every=2), log_scalars=logged.append
+    )
     trainer = SimpleNamespace(world_size=1, datamodule=SimpleNamespace(unreadable=unreadable))
     return trainer, module, logged
 
@@ -44,7 +46,9 @@ def test_images_per_second_leaves_out_validation_time(monkeypatch):
             monitor.on_validation_end(trainer, module)
         monitor.on_train_batch_end(trainer, module, None, batch, 0)
     assert logged[-1]["perf/images_per_s"] == 8 / 2.0  # 8 images in 2 s of training
-    assert logged[-1]["data/bad_files"] == 1.0 and monitor.unreadable == {"a.png": "empty file (0 bytes)"}
+    assert logged[-1]["data/bad_files"] == 1.0 and monitor.unreadable == {
+        "a.png": "empty file (0 bytes)"
+    }
 
 
 def test_a_batch_that_lost_pages_counts_only_what_it_trained_on(monkeypatch):

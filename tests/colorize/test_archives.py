@@ -28,40 +28,73 @@ def png(width: int = 12, height: int = 9, color=(200, 40, 40)) -> bytes:
     return buffer.getvalue()
 
 
-def make_zip(path: Path, entries: list[tuple[str, bytes]], compression=zipfile.ZIP_DEFLATED) -> Path:
+def make_zip(
+    path: Path, entries: list[tuple[str, bytes]], compression=zipfile.ZIP_DEFLATED
+) -> Path:
     with zipfile.ZipFile(path, "w", compression=compression) as archive:
         for name, data in entries:
             archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
     return path
 
 
-@pytest.mark.parametrize("name", ["../evil.png", "a/../../evil.png", "/abs/evil.png", "..\\evil.png",
-                                  "a\\..\\..\\evil.png", "C:/evil.png", "c:evil.png", "\\\\server\\evil.png",
-                                  "..", "", "nul\x00.png"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.png",
+        "a/../../evil.png",
+        "/abs/evil.png",
+        "..\\evil.png",
+        "a\\..\\..\\evil.png",
+        "C:/evil.png",
+        "c:evil.png",
+        "\\\\server\\evil.png",
+        "..",
+        "",
+        "nul\x00.png",
+    ],
+)
 def test_names_leaving_the_folder_are_not_safe(name):
     assert safe_relative_name(name) is None
 
 
-@pytest.mark.parametrize(("name", "expected"), [("001.png", "001.png"), ("ch 1/002.jpg", "ch 1/002.jpg"),
-                                                ("./a//b.png", "a/b.png"), ("win\\sub\\p.png", "win/sub/p.png"),
-                                                ("a..b.png", "a..b.png"), ("ページ/1.png", "ページ/1.png")])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("001.png", "001.png"),
+        ("ch 1/002.jpg", "ch 1/002.jpg"),
+        ("./a//b.png", "a/b.png"),
+        ("win\\sub\\p.png", "win/sub/p.png"),
+        ("a..b.png", "a..b.png"),
+        ("ページ/1.png", "ページ/1.png"),
+    ],
+)
 def test_ordinary_names_map_to_relative_paths(name, expected):
     assert safe_relative_name(name) == PurePosixPath(expected)
 
 
 def test_pages_are_listed_in_archive_order_without_junk_entries(tmp_path):
-    archive = make_zip(tmp_path / "chapter.cbz", [
-        ("010.png", png()), ("__MACOSX/._010.png", b"\x00\x05\x16\x07"), ("002.png", png()),
-        ("ComicInfo.xml", b"<ComicInfo/>"), ("sub/", b""), (".hidden.png", png()), ("sub/001.JPG", png()),
-        ("thumbs/._x.png", b"junk"),
-    ])
+    archive = make_zip(
+        tmp_path / "chapter.cbz",
+        [
+            ("010.png", png()),
+            ("__MACOSX/._010.png", b"\x00\x05\x16\x07"),
+            ("002.png", png()),
+            ("ComicInfo.xml", b"<ComicInfo/>"),
+            ("sub/", b""),
+            (".hidden.png", png()),
+            ("sub/001.JPG", png()),
+            ("thumbs/._x.png", b"junk"),
+        ],
+    )
     pages = list_archive_pages(archive)
     assert [p.name for p in pages] == ["010.png", "002.png", "sub/001.JPG"]
     with zipfile.ZipFile(archive) as opened:
         assert read_archive_entry(opened, pages[0]) == png()
 
 
-@pytest.mark.parametrize("evil", ["../evil.png", "/tmp/evil.png", "a/../../evil.png", "..\\evil.png"])
+@pytest.mark.parametrize(
+    "evil", ["../evil.png", "/tmp/evil.png", "a/../../evil.png", "..\\evil.png"]
+)
 def test_an_entry_escaping_the_folder_refuses_the_whole_archive_naming_it(tmp_path, evil):
     archive = make_zip(tmp_path / "evil.cbz", [("001.png", png()), (evil, png())])
     with pytest.raises(ArchiveError, match="outside the output folder") as caught:
@@ -83,7 +116,9 @@ def test_pages_over_the_total_limit_are_refused(tmp_path):
 
 
 def test_a_zip_bomb_by_compression_ratio_is_refused_before_reading(tmp_path):
-    bomb = make_zip(tmp_path / "bomb.cbz", [("001.png", png()), ("002.png", bytes(4 << 20))])  # ~1000:1
+    bomb = make_zip(
+        tmp_path / "bomb.cbz", [("001.png", png()), ("002.png", bytes(4 << 20))]
+    )  # ~1000:1
     with pytest.raises(ArchiveError, match="max_ratio"):
         list_archive_pages(bomb)
     # A small blank page compresses as well but is harmless: only large entries are ratio-checked.
@@ -102,10 +137,16 @@ def test_empty_corrupt_and_missing_archives_are_clear_errors(tmp_path):
     make_zip(tmp_path / "text.cbz", [("readme.txt", b"hello")])
     (tmp_path / "junk.cbz").write_bytes(b"this is not a zip file at all" * 10)
     good = make_zip(tmp_path / "good.cbz", [("001.png", png()), ("002.png", png())])
-    (tmp_path / "truncated.cbz").write_bytes(good.read_bytes()[:-30])  # end of central directory gone
-    for name, reason in [("empty.cbz", "no image pages"), ("text.cbz", "no image pages"),
-                         ("junk.cbz", "not a readable zip"), ("truncated.cbz", "not a readable zip"),
-                         ("missing.cbz", "not found")]:
+    (tmp_path / "truncated.cbz").write_bytes(
+        good.read_bytes()[:-30]
+    )  # end of central directory gone
+    for name, reason in [
+        ("empty.cbz", "no image pages"),
+        ("text.cbz", "no image pages"),
+        ("junk.cbz", "not a readable zip"),
+        ("truncated.cbz", "not a readable zip"),
+        ("missing.cbz", "not found"),
+    ]:
         with pytest.raises(ArchiveError, match=reason) as caught:
             list_archive_pages(tmp_path / name)
         assert name in str(caught.value)
@@ -116,7 +157,7 @@ def test_a_damaged_entry_is_an_archive_error_naming_it(tmp_path):
     archive = make_zip(tmp_path / "damaged.cbz", [("001.png", data)])
     raw = bytearray(archive.read_bytes())
     start = raw.index(b"PK\x03\x04") + 30 + len("001.png")
-    raw[start + 10:start + 60] = bytes(50)  # overwrite deflated data
+    raw[start + 10 : start + 60] = bytes(50)  # overwrite deflated data
     archive.write_bytes(bytes(raw))
     pages = list_archive_pages(archive)
     with zipfile.ZipFile(archive) as opened, pytest.raises(ArchiveError, match="001.png"):
@@ -129,7 +170,7 @@ def test_an_entry_never_yields_more_than_its_declared_size(tmp_path):
     archive = make_zip(tmp_path / "liar.cbz", [("001.png", data)])
     raw = bytearray(archive.read_bytes())
     local, central = raw.index(b"PK\x03\x04"), raw.index(b"PK\x01\x02")
-    struct.pack_into("<I", raw, local + 22, 100)    # local header: uncompressed size
+    struct.pack_into("<I", raw, local + 22, 100)  # local header: uncompressed size
     struct.pack_into("<I", raw, central + 24, 100)  # central directory: uncompressed size
     archive.write_bytes(bytes(raw))
     pages = list_archive_pages(archive, ArchiveLimits(max_entry_bytes=200))
@@ -154,7 +195,10 @@ def test_write_cbz_keeps_order_and_leaves_no_temporary_file(tmp_path):
 
 def test_find_archives_is_recursive_and_skips_symlinks_leaving_the_folder(tmp_path):
     root = tmp_path / "library"
-    make_zip((root / "series" / "v1").mkdir(parents=True) or root / "series" / "v1" / "ch1.CBZ", [("1.png", png())])
+    make_zip(
+        (root / "series" / "v1").mkdir(parents=True) or root / "series" / "v1" / "ch1.CBZ",
+        [("1.png", png())],
+    )
     make_zip(root / "ch2.zip", [("1.png", png())])
     (root / "notes.txt").write_text("x")
     outside = make_zip(tmp_path / "outside.cbz", [("1.png", png())])
@@ -172,7 +216,9 @@ def test_limits_must_be_positive():
 
 def test_find_archives_names_what_it_skips_as_find_images_does(tmp_path, monkeypatch):
     root = tmp_path / "library"
-    make_zip((root / "locked").mkdir(parents=True) or root / "locked" / "ch1.cbz", [("1.png", png())])
+    make_zip(
+        (root / "locked").mkdir(parents=True) or root / "locked" / "ch1.cbz", [("1.png", png())]
+    )
     (root / "volume.cbz").mkdir()  # a folder named like an archive
     make_zip(root / "ch2.cbz", [("1.png", png())])
     scandir = os.scandir
@@ -185,8 +231,12 @@ def test_find_archives_names_what_it_skips_as_find_images_does(tmp_path, monkeyp
     monkeypatch.setattr(os, "scandir", unreadable_locked)  # as chmod 000 would, even for root
     unlisted: dict[str, str] = {}
     assert find_archives(root, unlisted) == [root / "ch2.cbz"]
-    assert unlisted == {str(root / "volume.cbz"): "is a directory, not an archive file",
-                       str(root / "locked"): "cannot list this folder: Permission denied"}
+    assert unlisted == {
+        str(root / "volume.cbz"): "is a directory, not an archive file",
+        str(root / "locked"): "cannot list this folder: Permission denied",
+    }
     with pytest.warns(UserWarning) as caught:
         find_archives(root)
-    assert sorted(str(warning.message).split(": skipped, ")[0] for warning in caught) == sorted(unlisted)
+    assert sorted(str(warning.message).split(": skipped, ")[0] for warning in caught) == sorted(
+        unlisted
+    )

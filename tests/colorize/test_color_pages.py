@@ -36,7 +36,9 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def run(generator_path: Path, source: Path, output: Path, **options):
-    settings = ColorizeSettings(generator_path, source, output, progress=False, short_side=32, **options)
+    settings = ColorizeSettings(
+        generator_path, source, output, progress=False, short_side=32, **options
+    )
     return colorize(settings, say=lambda message: None)
 
 
@@ -48,25 +50,37 @@ def decoded(data: bytes) -> np.ndarray:
 def test_colour_pages_in_a_folder_are_copied_byte_for_byte_and_counted(generator_path, tmp_path):
     source = tmp_path / "volume 1"
     insert_png = write(source / "000 cover.png", encoded(m.color_page(120, 90, seed=1), "PNG"))
-    insert_jpg = write(source / "001 insert.jpg", encoded(m.color_page(100, 80, seed=2), "JPEG", quality=83))
+    insert_jpg = write(
+        source / "001 insert.jpg", encoded(m.color_page(100, 80, seed=2), "JPEG", quality=83)
+    )
     write(source / "002.png", encoded(m.screentone_page(120, 90), "PNG"))
-    write(source / "003.jpg", encoded(m.jpeg(m.yellowed(m.screentone_page(120, 90, seed=3)), 70), "JPEG", quality=70))
+    write(
+        source / "003.jpg",
+        encoded(m.jpeg(m.yellowed(m.screentone_page(120, 90, seed=3)), 70), "JPEG", quality=70),
+    )
     write(source / "004.png", encoded(m.cast(m.line_art_page(120, 90)), "PNG"))
     out = tmp_path / "out"
     summary = run(generator_path, source, out)
     assert (out / "000 cover.png").read_bytes() == insert_png.read_bytes()
     assert (out / "001 insert.jpg").read_bytes() == insert_jpg.read_bytes()
-    assert (summary.copied, summary.colored) == (2, 3)  # the yellowed and the tinted scans are coloured
+    assert (summary.copied, summary.colored) == (
+        2,
+        3,
+    )  # the yellowed and the tinted scans are coloured
     for name in ("002.png", "003.jpg", "004.png"):
         assert (out / name).read_bytes() != (source / name).read_bytes()
     assert "2 already in colour, copied as they were" in summary.line()
     assert run(generator_path, source, out).already_done == 5  # a rerun finds the copies done too
 
 
-def test_colour_pages_in_an_archive_are_copied_byte_for_byte_in_their_place(generator_path, tmp_path):
-    pages = {"01.png": encoded(m.screentone_page(100, 70), "PNG"),
-             "02 colour.jpg": encoded(m.color_page(100, 70, seed=4), "JPEG", quality=90),
-             "03.png": encoded(m.line_art_page(100, 70), "PNG")}
+def test_colour_pages_in_an_archive_are_copied_byte_for_byte_in_their_place(
+    generator_path, tmp_path
+):
+    pages = {
+        "01.png": encoded(m.screentone_page(100, 70), "PNG"),
+        "02 colour.jpg": encoded(m.color_page(100, 70, seed=4), "JPEG", quality=90),
+        "03.png": encoded(m.line_art_page(100, 70), "PNG"),
+    }
     source = tmp_path / "book.cbz"
     with zipfile.ZipFile(source, "w") as archive:
         for name, data in pages.items():
@@ -85,14 +99,24 @@ def test_another_format_re_encodes_a_colour_page_and_recolor_colours_it(generato
     summary = run(generator_path, source.parent, tmp_path / "webp", format="webp", quality=100)
     with Image.open(tmp_path / "webp" / "insert.webp") as image:
         assert image.format == "WEBP" and image.size == (70, 90)
-    assert np.abs(decoded((tmp_path / "webp" / "insert.webp").read_bytes()).astype(int)
-                  - page.permute(1, 2, 0).numpy()).mean() < 3  # the page itself, only re-encoded
+    assert (
+        np.abs(
+            decoded((tmp_path / "webp" / "insert.webp").read_bytes()).astype(int)
+            - page.permute(1, 2, 0).numpy()
+        ).mean()
+        < 3
+    )  # the page itself, only re-encoded
     assert summary.copied == 1
     # A GIF kept as PNG: the name says PNG, so the bytes are PNG.
     gif = write(tmp_path / "gif" / "insert.gif", encoded(page, "GIF"))
     run(generator_path, gif, tmp_path / "gif out")
     with Image.open(tmp_path / "gif out" / "insert.png") as image:
         assert image.format == "PNG"
-    recolored = run(generator_path, source.parent, tmp_path / "recoloured", recolor_color_pages=True)
+    recolored = run(
+        generator_path, source.parent, tmp_path / "recoloured", recolor_color_pages=True
+    )
     assert (recolored.copied, recolored.colored) == (0, 1)
-    assert not np.array_equal(decoded((tmp_path / "recoloured" / "insert.png").read_bytes()), page.permute(1, 2, 0).numpy())
+    assert not np.array_equal(
+        decoded((tmp_path / "recoloured" / "insert.png").read_bytes()),
+        page.permute(1, 2, 0).numpy(),
+    )

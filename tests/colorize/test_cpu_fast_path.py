@@ -60,8 +60,20 @@ def lab(path: Path) -> torch.Tensor:
 
 def color(generator: Path, pages: Path, output: Path, **options) -> str:
     # make_pages draws colour pages, which colourise would copy as they are: colour them all the same.
-    summary = colorize(ColorizeSettings(generator, pages, output, format="png", device="cpu", num_workers=0,
-                                        progress=False, recolor_color_pages=True, **options), say=lambda message: None)
+    summary = colorize(
+        ColorizeSettings(
+            generator,
+            pages,
+            output,
+            format="png",
+            device="cpu",
+            num_workers=0,
+            progress=False,
+            recolor_color_pages=True,
+            **options,
+        ),
+        say=lambda message: None,
+    )
     return summary.device
 
 
@@ -84,53 +96,101 @@ print(summary.device)
 
 
 @pytest.mark.parametrize("channels_last", ["true", "false"])
-def test_bf16_pages_stay_within_the_stated_delta_e_of_float32(trained_generator, tmp_path, channels_last):
+def test_bf16_pages_stay_within_the_stated_delta_e_of_float32(
+    trained_generator, tmp_path, channels_last
+):
     pages = tmp_path / "pages"
     make_pages(pages, 3, (120, 90), seed=7)
     make_pages(pages / "strips", 2, (64, 300), seed=8)  # tiled: tiles blend in bf16 too
-    assert "32-true" in color(trained_generator, pages, tmp_path / "fp32", precision="32-true", tile=128, tile_overlap=32)
-    result = subprocess.run([sys.executable, "-c", BF16_RUN, str(trained_generator), str(pages), str(tmp_path / "bf16"),
-                             channels_last], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"})
+    assert "32-true" in color(
+        trained_generator, pages, tmp_path / "fp32", precision="32-true", tile=128, tile_overlap=32
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BF16_RUN,
+            str(trained_generator),
+            str(pages),
+            str(tmp_path / "bf16"),
+            channels_last,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     used = result.stdout.strip().splitlines()[-1]
-    assert used.startswith("cpu (bf16-mixed") and ("channels_last" in used) == (channels_last == "true")
+    assert used.startswith("cpu (bf16-mixed") and ("channels_last" in used) == (
+        channels_last == "true"
+    )
 
     pages_differences = [
-        delta_e_2000(lab(tmp_path / "bf16" / path.relative_to(tmp_path / "fp32")), lab(path)).flatten()
-        for path in sorted((tmp_path / "fp32").rglob("*.png"))]
+        delta_e_2000(
+            lab(tmp_path / "bf16" / path.relative_to(tmp_path / "fp32")), lab(path)
+        ).flatten()
+        for path in sorted((tmp_path / "fp32").rglob("*.png"))
+    ]
     differences = torch.cat(pages_differences)
     assert differences.numel() == 3 * 120 * 90 + 2 * 64 * 300
     assert torch.isfinite(differences).all()
     assert differences.mean() <= MEAN_DELTA_E00 and differences.quantile(0.99) <= P99_DELTA_E00, (
-        f"mean {differences.mean():.3f}, 99th percentile {differences.quantile(0.99):.3f}")
+        f"mean {differences.mean():.3f}, 99th percentile {differences.quantile(0.99):.3f}"
+    )
     assert max(page.mean() for page in pages_differences) <= PAGE_DELTA_E00
     assert differences.max() > 0  # bf16 did run: the pages are not float32's to the last level
 
 
-@pytest.mark.parametrize("flags, color_auto", [
-    ({"avx512_bf16": True, "avx512_f": True}, "bf16-mixed"),  # e.g. AMD Zen 4: measured 1.86 x float32
-    ({"amx_bf16": True, "avx512_bf16": True}, "32-true"),  # AMX: fast, but wrong batches now and then
-    ({"avx512_f": True, "avx2": True}, "32-true"),  # bf16 would be emulated: slower than float32
-    ({}, "32-true"),
-])
+@pytest.mark.parametrize(
+    "flags, color_auto",
+    [
+        (
+            {"avx512_bf16": True, "avx512_f": True},
+            "bf16-mixed",
+        ),  # e.g. AMD Zen 4: measured 1.86 x float32
+        (
+            {"amx_bf16": True, "avx512_bf16": True},
+            "32-true",
+        ),  # AMX: fast, but wrong batches now and then
+        (
+            {"avx512_f": True, "avx2": True},
+            "32-true",
+        ),  # bf16 would be emulated: slower than float32
+        ({}, "32-true"),
+    ],
+)
 def test_auto_picks_bf16_only_on_a_cpu_where_it_pays(monkeypatch, flags, color_auto):
     monkeypatch.setattr(devices, "cpu_capabilities", lambda: flags)
     cpu = torch.device("cpu")
     assert devices.resolve_precision("auto", cpu, bf16_cpu=True) == color_auto
-    assert devices.resolve_precision("auto", cpu) == "32-true"  # training and eval: the same on every CPU
+    assert (
+        devices.resolve_precision("auto", cpu) == "32-true"
+    )  # training and eval: the same on every CPU
     assert devices.resolve_precision("32-true", cpu, bf16_cpu=True) == "32-true"  # asked for: kept
 
 
-def test_colorize_defaults_take_the_fast_path_where_it_pays(trained_generator, tmp_path, monkeypatch):
+def test_colorize_defaults_take_the_fast_path_where_it_pays(
+    trained_generator, tmp_path, monkeypatch
+):
     pages = tmp_path / "pages"
     make_pages(pages, 1, (40, 40))
     monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"avx512_bf16": True})
-    assert color(trained_generator, pages, tmp_path / "fast", threads=1) == "cpu (bf16-mixed, 1 threads)"
-    monkeypatch.setattr(devices, "cpu_capabilities", lambda: {"avx512_bf16": True, "amx_bf16": True})
-    assert color(trained_generator, pages, tmp_path / "amx", threads=1) == "cpu (32-true, 1 threads)"
-    assert color(trained_generator, pages, tmp_path / "asked", threads=1, precision="bf16-mixed") == (
-        "cpu (bf16-mixed, channels_last, 1 threads)")  # asked for on an AMX CPU: NHWC, as AMX works
+    assert (
+        color(trained_generator, pages, tmp_path / "fast", threads=1)
+        == "cpu (bf16-mixed, 1 threads)"
+    )
+    monkeypatch.setattr(
+        devices, "cpu_capabilities", lambda: {"avx512_bf16": True, "amx_bf16": True}
+    )
+    assert (
+        color(trained_generator, pages, tmp_path / "amx", threads=1) == "cpu (32-true, 1 threads)"
+    )
+    assert color(
+        trained_generator, pages, tmp_path / "asked", threads=1, precision="bf16-mixed"
+    ) == (
+        "cpu (bf16-mixed, channels_last, 1 threads)"
+    )  # asked for on an AMX CPU: NHWC, as AMX works
 
 
 def test_cpu_flags_come_from_torch_or_else_proc_cpuinfo(monkeypatch):
@@ -155,8 +215,9 @@ def test_threads_are_set_as_asked(trained_generator, tmp_path, monkeypatch):
     asked = []
     monkeypatch.setattr(job, "set_threads", lambda threads: asked.append(threads) or 3)
     make_pages(tmp_path / "pages", 1, (40, 40))
-    assert color(trained_generator, tmp_path / "pages", tmp_path / "out", precision="32-true", threads=3).endswith(
-        "3 threads)")
+    assert color(
+        trained_generator, tmp_path / "pages", tmp_path / "out", precision="32-true", threads=3
+    ).endswith("3 threads)")
     assert asked == [3]
 
 
@@ -183,10 +244,14 @@ def test_a_non_finite_mixed_precision_batch_is_computed_again_in_float32():
     lightness = torch.rand(2, 1, 32, 32) * 2 - 1
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ab = guarded(lightness)
-    assert torch.isfinite(ab).all() and ab.dtype == torch.float32  # the second call: float32, no autocast
+    assert (
+        torch.isfinite(ab).all() and ab.dtype == torch.float32
+    )  # the second call: float32, no autocast
     assert torch.equal(ab, torch.tanh(lightness.expand(-1, 2, -1, -1) * 0.5))
     assert guarded.recomputed == 1 and network.calls == 2
     with torch.autocast("cpu", dtype=torch.bfloat16):
         guarded(lightness)
     assert guarded.recomputed == 1 and network.calls == 3  # a finite output is used as it is
-    assert fast_generator(SometimesNaN(), precision="32-true").__class__ is SometimesNaN  # float32: nothing to guard
+    assert (
+        fast_generator(SometimesNaN(), precision="32-true").__class__ is SometimesNaN
+    )  # float32: nothing to guard

@@ -33,8 +33,9 @@ def hint_model(tmp_path_factory) -> Path:
     generator = UNetGenerator(**TINY, in_channels=1 + hint_channels("ab"), out_channels=2)
     with torch.no_grad():
         generator.head[0].weight.mul_(30.0)
-    return export_generator(generator, TINY, tmp_path_factory.mktemp("hint_model") / "generator.pt",
-                            training_size=SIZE)
+    return export_generator(
+        generator, TINY, tmp_path_factory.mktemp("hint_model") / "generator.pt", training_size=SIZE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +43,26 @@ def plain_model(tmp_path_factory) -> Path:
     return strong_color_generator(tmp_path_factory.mktemp("plain_model"))
 
 
-def run(model: Path, source: Path, output: Path, hints: Path | None, messages: list | None = None,
-        **options):
-    settings = ColorizeSettings(model, source, output, hints=hints, short_side=SIZE, progress=False,
-                                precision="32-true", device="cpu", format="png", **options)
+def run(
+    model: Path,
+    source: Path,
+    output: Path,
+    hints: Path | None,
+    messages: list | None = None,
+    **options,
+):
+    settings = ColorizeSettings(
+        model,
+        source,
+        output,
+        hints=hints,
+        short_side=SIZE,
+        progress=False,
+        precision="32-true",
+        device="cpu",
+        format="png",
+        **options,
+    )
     return colorize(settings, say=messages.append if messages is not None else lambda m: None)
 
 
@@ -71,8 +88,9 @@ def layer(path: Path, width: int, height: int, box=(4, 4, 16, 16), rgba=(20, 200
     return path
 
 
-def reference(model: Path, source: Path, hint_file: Path | None, tile: int = 1024,
-              overlap: int = 256) -> np.ndarray:
+def reference(
+    model: Path, source: Path, hint_file: Path | None, tile: int = 1024, overlap: int = 256
+) -> np.ndarray:
     """What PageColorizer gives the page with the hint file read directly."""
     generator, _ = load_generator(model)
     colorizer = PageColorizer(generator, SIZE, tile, overlap, precision="32-true")
@@ -135,19 +153,26 @@ def test_a_colour_page_given_hints_is_coloured_not_copied(hint_model, tmp_path):
 
 BAD = {
     "malformed.json": (b'{"version": 1, "hints": [', "json"),
-    "outside.json": (json.dumps({"version": 1, "hints": [{**RED, "x": 400}]}).encode(),
-                     "hints[0].x"),
-    "stroke.json": (json.dumps({"version": 1, "hints": [{**BLUE, "points": [[1, 1], [2, -3]]}]}
-                               ).encode(), "hints[0].points[1]"),
-    "colour.json": (json.dumps({"version": 1, "hints": [{**RED, "color": "red"}]}).encode(),
-                    "hints[0].color"),
+    "outside.json": (
+        json.dumps({"version": 1, "hints": [{**RED, "x": 400}]}).encode(),
+        "hints[0].x",
+    ),
+    "stroke.json": (
+        json.dumps({"version": 1, "hints": [{**BLUE, "points": [[1, 1], [2, -3]]}]}).encode(),
+        "hints[0].points[1]",
+    ),
+    "colour.json": (
+        json.dumps({"version": 1, "hints": [{**RED, "color": "red"}]}).encode(),
+        "hints[0].color",
+    ),
     "size.png": (None, "layer"),
 }
 
 
 @pytest.mark.parametrize("name", list(BAD))
 def test_a_bad_hint_file_fails_its_page_alone_and_a_rerun_after_the_fix_colours_it(
-        hint_model, tmp_path, name):
+    hint_model, tmp_path, name
+):
     source = book(tmp_path / "in")
     hints = tmp_path / "hints"
     data, field = BAD[name]
@@ -207,8 +232,10 @@ def member(archive: Path, name: str, folder: Path) -> np.ndarray:
 def test_archive_pages_take_hints_by_member_path(hint_model, tmp_path):
     loose = book(tmp_path / "loose")
     source = tmp_path / "in"
-    cbz(source / "vol" / "extra.cbz",
-        {"a/01.png": loose / "001.png", "02.png": loose / "sub/003.png"})
+    cbz(
+        source / "vol" / "extra.cbz",
+        {"a/01.png": loose / "001.png", "02.png": loose / "sub/003.png"},
+    )
     hints = tmp_path / "hints"
     dots(hints / "vol" / "extra" / "a" / "01.json", RED)  # under the archive's path in the folder
     summary = run(hint_model, source, tmp_path / "out", hints)
@@ -251,8 +278,9 @@ def test_an_archive_with_a_bad_hint_file_is_not_packed_until_it_is_fixed(hint_mo
 
 def test_a_tall_strip_is_tiled_with_the_hints_in_each_tile(hint_model, tmp_path):
     source = page(tmp_path / "in" / "strip.png", SIZE, 8 * SIZE, seed=5)  # at working size already
-    hint_file = dots(tmp_path / "hints" / "strip.json", {"x": 16, "y": 240, "color": "#e01010",
-                                                         "size": 9})
+    hint_file = dots(
+        tmp_path / "hints" / "strip.json", {"x": 16, "y": 240, "color": "#e01010", "size": 9}
+    )
     tiling = {"tile": SIZE, "tile_overlap": 8}
     run(hint_model, tmp_path / "in", tmp_path / "out", tmp_path / "hints", **tiling)
     run(hint_model, tmp_path / "in", tmp_path / "auto", None, **tiling)

@@ -39,12 +39,23 @@ def test_bilinear_is_the_default_and_guided_is_read_from_the_config():
 
 
 @pytest.mark.parametrize("upsample", ["bilinear", "guided"])
-def test_the_job_colours_as_page_colorizer_does_with_that_upsampling(generator_path, tmp_path,
-                                                                     upsample):
+def test_the_job_colours_as_page_colorizer_does_with_that_upsampling(
+    generator_path, tmp_path, upsample
+):
     source = page(tmp_path / "p.png", 96, 80, seed=3)
-    summary = colorize(ColorizeSettings(generator_path, source, tmp_path / upsample, short_side=32,
-                                        upsample=upsample, progress=False, precision="32-true",
-                                        device="cpu"), say=lambda message: None)
+    summary = colorize(
+        ColorizeSettings(
+            generator_path,
+            source,
+            tmp_path / upsample,
+            short_side=32,
+            upsample=upsample,
+            progress=False,
+            precision="32-true",
+            device="cpu",
+        ),
+        say=lambda message: None,
+    )
     assert (f"upsample {upsample}" in summary.line()) == (upsample == "guided")
     generator, _ = load_generator(generator_path)
     colorizer = PageColorizer(generator, 32, precision="32-true", upsample=upsample)

@@ -21,14 +21,23 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
     make_pages(pages, 6, (48, 40))
     make_pages(pages / "more", 2, (40, 56), seed=1, suffix=".jpg")
     out = tmp_path / "out"
-    result = run_cli(["mangacolor-bench", *TINY_BENCH, f"data.train_dir={pages}", f"paths.output_dir={out}",
-                      "bench.channels_last=[false,true]"], cwd=tmp_path)  # from outside the checkout
+    result = run_cli(
+        [
+            "mangacolor-bench",
+            *TINY_BENCH,
+            f"data.train_dir={pages}",
+            f"paths.output_dir={out}",
+            "bench.channels_last=[false,true]",
+        ],
+        cwd=tmp_path,
+    )  # from outside the checkout
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "mangacolor-bench: 6 rows" in result.stdout
     # stderr is not a terminal here: a line per row with the count, no redrawn bar.
     counts = [line for line in result.stderr.splitlines() if line.startswith("mangacolor-bench: ")]
     assert "\r" not in result.stderr and [line.split(",")[0] for line in counts] == [
-        f"mangacolor-bench: {n}/6 ({100 * n / 6:.0f}%)" for n in range(1, 7)]
+        f"mangacolor-bench: {n}/6 ({100 * n / 6:.0f}%)" for n in range(1, 7)
+    ]
     assert "| colourise: " in counts[-1] and "pages/s" in counts[-1]
 
     report = read_report(out)
@@ -45,7 +54,13 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
 
     for channels_last in (False, True):
         model = rows[("model", channels_last)]["results"]
-        for key in ("iterations_per_s", "images_per_s", "step_ms", "gflop_per_image", "achieved_tflops"):
+        for key in (
+            "iterations_per_s",
+            "images_per_s",
+            "step_ms",
+            "gflop_per_image",
+            "achieved_tflops",
+        ):
             assert model[key] > 0, key
         if model["peak_tflops"] is not None:  # a CPU's peak from its cores, clock and instructions
             assert model["mfu"] == pytest.approx(model["achieved_tflops"] / model["peak_tflops"])
@@ -60,17 +75,36 @@ def test_bench_console_script_writes_every_task_with_positive_numbers(tmp_path):
     assert data["results"]["worker_pages_per_s"] > 0 and data["results"]["worker_pages_timed"] == 8
     assert rows[("end_to_end", False)]["results"]["images_per_s"] > 0
     # Host syncs are counted with CUDA's sync debug mode: on a CPU there is nothing to count.
-    assert model["host_syncs_per_iteration"] is None and data["results"]["host_syncs_per_batch"] is None
+    assert (
+        model["host_syncs_per_iteration"] is None
+        and data["results"]["host_syncs_per_batch"] is None
+    )
     for channels_last in (False, True):  # bench.channels_last applies to the colourise rows too
         colorize_row = rows[("colourise", channels_last)]
-        assert colorize_row["results"]["pages_per_s"] > 0 and colorize_row["settings"]["page_height"] == 72
-        assert colorize_row["results"]["gflop_per_page"] > 0 and colorize_row["settings"]["threads"] >= 1
+        assert (
+            colorize_row["results"]["pages_per_s"] > 0
+            and colorize_row["settings"]["page_height"] == 72
+        )
+        assert (
+            colorize_row["results"]["gflop_per_page"] > 0
+            and colorize_row["settings"]["threads"] >= 1
+        )
 
 
 @pytest.mark.slow
 def test_bench_compiled_model_row(tmp_path):
-    result = run_cli(["mangacolor-bench", *TINY_BENCH, "bench.tasks=[model]", "bench.compile=[true]",
-                      "bench.warmup=2", f"paths.output_dir={tmp_path}"], cwd=tmp_path, timeout=900)
+    result = run_cli(
+        [
+            "mangacolor-bench",
+            *TINY_BENCH,
+            "bench.tasks=[model]",
+            "bench.compile=[true]",
+            "bench.warmup=2",
+            f"paths.output_dir={tmp_path}",
+        ],
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     (row,) = read_report(tmp_path)["rows"]
     assert row["settings"]["compile"] is True and row["results"]["images_per_s"] > 0
@@ -79,9 +113,23 @@ def test_bench_compiled_model_row(tmp_path):
 def test_profiled_model_row_through_python_dash_m_writes_table_trace_markdown_and_shares(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "mangacolor.commands.bench", *TINY_BENCH, "bench.tasks=[model]", "bench.batch_sizes=[2,4]",
-         "bench.profile=[4]", "bench.profile_iterations=2", "bench.profile_trace=true", f"paths.output_dir={out}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "mangacolor.commands.bench",
+            *TINY_BENCH,
+            "bench.tasks=[model]",
+            "bench.batch_sizes=[2,4]",
+            "bench.profile=[4]",
+            "bench.profile_iterations=2",
+            "bench.profile_trace=true",
+            f"paths.output_dir={out}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     folder = next(out.glob("bench/*/"))
     plain, profiled = read_report(out)["rows"]

@@ -46,7 +46,12 @@ def test_seed_experiment_is_the_seeds_recipe(tmp_path):
     cfg = compose_train(["+experiment=seed"], tmp_path)
     assert (cfg.data.size, cfg.data.window, cfg.data.batch_size) == (512, 1024, 1)
     assert cfg.model.generator.norm == "instance" and cfg.model.generator.dropout_blocks == 4
-    assert (cfg.model.lr_d, cfg.model.lr_g, cfg.model.lambda_l1, cfg.model.d_loss_weight) == (2e-4, 2e-5, 100.0, 0.5)
+    assert (cfg.model.lr_d, cfg.model.lr_g, cfg.model.lambda_l1, cfg.model.d_loss_weight) == (
+        2e-4,
+        2e-5,
+        100.0,
+        0.5,
+    )
     assert cfg.model.gan_mode == "vanilla" and cfg.train.iterations == 400_000
     assert cfg.model.predicts == "ab"  # L in, ab out
     assert str(cfg.trainer.precision) == "32-true"
@@ -54,7 +59,11 @@ def test_seed_experiment_is_the_seeds_recipe(tmp_path):
 
 def test_manga_experiment_is_the_gpu_recipe(tmp_path):
     cfg = compose_train(["+experiment=manga"], tmp_path)
-    assert cfg.trainer.precision == "bf16-mixed" and cfg.data.batch_size > 1 and cfg.data.colourful_draws > 1
+    assert (
+        cfg.trainer.precision == "bf16-mixed"
+        and cfg.data.batch_size > 1
+        and cfg.data.colourful_draws > 1
+    )
     assert cfg.model.predicts == "lab"  # full colour, for B&W pages
 
 
@@ -63,7 +72,9 @@ def test_the_default_model_is_the_seeds_kind_and_demo_predicts_full_colour(tmp_p
     assert compose_train(["+experiment=demo"], tmp_path).model.predicts == "lab"
 
 
-@pytest.mark.parametrize("experiment,ema_decay", [(None, None), ("seed", None), ("demo", 0.99), ("manga", 0.999)])
+@pytest.mark.parametrize(
+    "experiment,ema_decay", [(None, None), ("seed", None), ("demo", 0.99), ("manga", 0.999)]
+)
 def test_the_training_tricks_are_the_studys_choice(experiment, ema_decay, tmp_path):
     """docs/quality.md: demo and manga average G's weights over the second half; the rest stays off."""
     model = compose_train([f"+experiment={experiment}"] if experiment else [], tmp_path).model
@@ -94,8 +105,18 @@ def test_the_cpu_experiment_is_the_studys_l1_resize_at_its_budget(tmp_path):
     cpu = compose_train(["+experiment=cpu", "data.train_dir=x"], tmp_path)
     assert OmegaConf.to_container(measured.model) == OmegaConf.to_container(cpu.model)
     assert cpu.model.adversarial.warmup_fraction == 1.0  # L1 alone, throughout
-    for key in ("size", "window", "batch_size", "input_styles", "printing", "hflip", "colourful_draws"):
-        assert OmegaConf.to_container(measured.data)[key] == OmegaConf.to_container(cpu.data)[key], key
+    for key in (
+        "size",
+        "window",
+        "batch_size",
+        "input_styles",
+        "printing",
+        "hflip",
+        "colourful_draws",
+    ):
+        assert (
+            OmegaConf.to_container(measured.data)[key] == OmegaConf.to_container(cpu.data)[key]
+        ), key
     assert cpu.train.iterations * cpu.data.batch_size == 28800
     assert cpu.callbacks.checkpoint.monitor == "val/delta_e_2000"
 
@@ -110,15 +131,24 @@ def test_the_seed_experiment_pins_every_trick_off_itself():
 
 @pytest.mark.parametrize("experiment", ["demo", "manga"])
 def test_best_checkpoints_are_chosen_by_delta_e(experiment, tmp_path):
-    assert compose_train([f"+experiment={experiment}"], tmp_path).callbacks.checkpoint.monitor == "val/delta_e_2000"
+    assert (
+        compose_train([f"+experiment={experiment}"], tmp_path).callbacks.checkpoint.monitor
+        == "val/delta_e_2000"
+    )
 
 
-@pytest.mark.parametrize("overrides,key", [
-    (["model.ema.decay=1.5"], "model.ema.decay"),
-    (["model.ema.start_fraction=1.0"], "model.ema.start_fraction"),
-    (["model.adversarial.warmup_fraction=0.9", "model.adversarial.ramp_fraction=0.2"], "model.adversarial"),
-    (["model.adversarial.ramp_fraction=-0.1"], "model.adversarial"),
-])
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["model.ema.decay=1.5"], "model.ema.decay"),
+        (["model.ema.start_fraction=1.0"], "model.ema.start_fraction"),
+        (
+            ["model.adversarial.warmup_fraction=0.9", "model.adversarial.ramp_fraction=0.2"],
+            "model.adversarial",
+        ),
+        (["model.adversarial.ramp_fraction=-0.1"], "model.adversarial"),
+    ],
+)
 def test_bad_trick_settings_are_named_by_the_model(overrides, key, tmp_path):
     """The model's rules live in its constructor (so the bench gets them too), raised as themselves
     through Hydra's instantiation."""

@@ -19,15 +19,26 @@ TRAIN_PAGES = 16  # 4 iterations x batch 2 x 2 ranks: one pass over the pages pe
 def ddp_run(folders: tuple[Path, Path], output: Path, probe: Path, *extra: str):
     train, val = folders
     args = [
-        "mangacolor-train", "+debug=tiny", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-        "++trainer.enable_progress_bar=false", "logger=csv",
-        f"data.train_dir={train}", f"data.val_dir={val}", f"paths.output_dir={output}",
-        "+callbacks.rank_probe._target_=helpers.ddp_probe.RankProbe", f"+callbacks.rank_probe.dirpath={probe}",
-        "+callbacks.rank_probe.run_dir=${paths.run_dir}", *extra,
+        "mangacolor-train",
+        "+debug=tiny",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "++trainer.enable_progress_bar=false",
+        "logger=csv",
+        f"data.train_dir={train}",
+        f"data.val_dir={val}",
+        f"paths.output_dir={output}",
+        "+callbacks.rank_probe._target_=helpers.ddp_probe.RankProbe",
+        f"+callbacks.rank_probe.dirpath={probe}",
+        "+callbacks.rank_probe.run_dir=${paths.run_dir}",
+        *extra,
     ]
     # tests/ for the probe, before what the tests inherited (a worktree's src/ must stay the code that runs).
     python_path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-    result = run_cli(args, cwd=output.parent, env={"PYTHONPATH": python_path, "OMP_NUM_THREADS": "1"})
+    result = run_cli(
+        args, cwd=output.parent, env={"PYTHONPATH": python_path, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     ranks = [json.loads((probe / f"rank{r}.json").read_text()) for r in (0, 1)]
     return result, ranks
@@ -61,7 +72,9 @@ def test_two_cpu_processes_shard_pages_share_one_run_folder_and_resume(tmp_path)
     for r in (0, 1):
         assert ranks[r]["world_size"] == 2 and ranks[r]["iteration"] == 4
         assert seen[r] == expected_names(pages, r, start=0, count=8)
-        assert Path(ranks[r]["run_dir"]).resolve() == run_dir.resolve()  # Hydra's ${now:} folder, once
+        assert (
+            Path(ranks[r]["run_dir"]).resolve() == run_dir.resolve()
+        )  # Hydra's ${now:} folder, once
     assert not set(seen[0]) & set(seen[1]), "the ranks trained on overlapping pages"
     assert sorted(seen[0] + seen[1]) == sorted(p.name for p in pages)
     # Gradients averaged: both ranks end with the same weights; metrics are reduced over ranks.
@@ -72,21 +85,36 @@ def test_two_cpu_processes_shard_pages_share_one_run_folder_and_resume(tmp_path)
     assert "2 unreadable pages skipped" in result.stdout  # one met by each rank, both reported
 
     checkpoints = run_dir / "checkpoints"
-    assert {p.name for p in checkpoints.iterdir()} >= {"last.ckpt", "iter_0000002.ckpt", "iter_0000004.ckpt",
-                                                     "generator.pt"}
-    assert {p.parent for p in first_out.rglob("*.ckpt")} == {checkpoints}  # one set, in the one folder
+    assert {p.name for p in checkpoints.iterdir()} >= {
+        "last.ckpt",
+        "iter_0000002.ckpt",
+        "iter_0000004.ckpt",
+        "generator.pt",
+    }
+    assert {p.parent for p in first_out.rglob("*.ckpt")} == {
+        checkpoints
+    }  # one set, in the one folder
     assert safe_torch_load(checkpoints / "last.ckpt")["mangacolor"]["iteration"] == 4
 
     # ---- resumed run: continues both ranks' page streams to iteration 8 ----
     second_out = tmp_path / "second"
-    _, ranks = ddp_run((train, val), second_out, tmp_path / "probe2",
-                       f"ckpt_path={checkpoints / 'last.ckpt'}", "train.iterations=8")
+    _, ranks = ddp_run(
+        (train, val),
+        second_out,
+        tmp_path / "probe2",
+        f"ckpt_path={checkpoints / 'last.ckpt'}",
+        "train.iterations=8",
+    )
     resumed_dir = only_run_folder(second_out)
     for r in (0, 1):
         assert ranks[r]["iteration"] == 8
-        assert [Path(p).name for p in ranks[r]["paths"]] == expected_names(pages, r, start=8, count=8)
+        assert [Path(p).name for p in ranks[r]["paths"]] == expected_names(
+            pages, r, start=8, count=8
+        )
     assert ranks[0]["weights_sum"] == pytest.approx(ranks[1]["weights_sum"], rel=1e-9)
-    assert safe_torch_load(resumed_dir / "checkpoints" / "last.ckpt")["mangacolor"]["iteration"] == 8
+    assert (
+        safe_torch_load(resumed_dir / "checkpoints" / "last.ckpt")["mangacolor"]["iteration"] == 8
+    )
 
 
 @pytest.mark.slow
@@ -96,10 +124,18 @@ def test_two_cpu_processes_train_with_every_training_trick_on(tmp_path):
     train, val = tmp_path / "pages" / "train", tmp_path / "pages" / "val"
     make_pages(train, TRAIN_PAGES, (48, 40), seed=1)
     make_pages(val, 4, (44, 44), seed=2)
-    _, ranks = ddp_run((train, val), tmp_path / "out", tmp_path / "probe", "model.ema.decay=0.5",
-                       "model.discriminator.spectral_norm=true", "model.adversarial.warmup_fraction=0.25",
-                       "model.adversarial.ramp_fraction=0.25")
+    _, ranks = ddp_run(
+        (train, val),
+        tmp_path / "out",
+        tmp_path / "probe",
+        "model.ema.decay=0.5",
+        "model.discriminator.spectral_norm=true",
+        "model.adversarial.warmup_fraction=0.25",
+        "model.adversarial.ramp_fraction=0.25",
+    )
     assert ranks[0]["iteration"] == ranks[1]["iteration"] == 4
-    assert ranks[0]["weights_sum"] == pytest.approx(ranks[1]["weights_sum"], rel=1e-9)  # G, D and the average
+    assert ranks[0]["weights_sum"] == pytest.approx(
+        ranks[1]["weights_sum"], rel=1e-9
+    )  # G, D and the average
     exported = safe_torch_load(only_run_folder(tmp_path / "out") / "checkpoints" / "generator.pt")
     assert exported["averaged"] is True

@@ -52,9 +52,16 @@ GROUP_HEADER = "| group | options | what it sets |"
 
 # command -> (its docs page, its config name, the quoting its console script applies to argv)
 COMMANDS = {
-    "colorize": ("colorize.md", "colorize",
-                 lambda args: overrides.quote_path_overrides(args, colorize_command.PATH_KEYS)),
-    "eval": ("evaluation.md", "eval", lambda args: overrides.quote_path_overrides(args, eval_command.PATH_KEYS)),
+    "colorize": (
+        "colorize.md",
+        "colorize",
+        lambda args: overrides.quote_path_overrides(args, colorize_command.PATH_KEYS),
+    ),
+    "eval": (
+        "evaluation.md",
+        "eval",
+        lambda args: overrides.quote_path_overrides(args, eval_command.PATH_KEYS),
+    ),
     "train": ("training.md", "train", list),
     "bench": ("benchmarks.md", "bench", list),
 }
@@ -65,9 +72,9 @@ CONFIG_PATH = {"precision": "trainer.precision"}
 @dataclass(frozen=True)
 class Option:
     command: str
-    where: str              # page:line, for messages
-    key: str                # as typed: `precision`, `data.size`, `+debug` (groups)
-    default: str | None     # the documented default as written; None: required
+    where: str  # page:line, for messages
+    key: str  # as typed: `precision`, `data.size`, `+debug` (groups)
+    default: str | None  # the documented default as written; None: required
     values: tuple[str, ...]  # every value to try, as written (the default first)
     group: bool = False
 
@@ -96,7 +103,9 @@ def read_tables(command: str, text: str, page: str) -> tuple[list[Option], list[
         if header is None:
             if first in ("option", "group"):
                 if line.strip() not in (OPTION_HEADER, GROUP_HEADER):
-                    problems.append(f"{where}: an option table must start {OPTION_HEADER} or {GROUP_HEADER}, got {line!r}")
+                    problems.append(
+                        f"{where}: an option table must start {OPTION_HEADER} or {GROUP_HEADER}, got {line!r}"
+                    )
                     header = "unreadable"
                 else:
                     header = first
@@ -107,7 +116,9 @@ def read_tables(command: str, text: str, page: str) -> tuple[list[Option], list[
             continue
         cells = split_row(line)
         if len(cells) != (4 if header == "option" else 3):
-            problems.append(f"{where}: expected {4 if header == 'option' else 3} cells, got {line!r}")
+            problems.append(
+                f"{where}: expected {4 if header == 'option' else 3} cells, got {line!r}"
+            )
             continue
         key = re.fullmatch(r"`(\+?[\w./-]+)`", cells[0])
         if not key:
@@ -126,11 +137,17 @@ def read_tables(command: str, text: str, page: str) -> tuple[list[Option], list[
         elif re.fullmatch(r"`[^`]+`", default_cell):
             default = default_cell[1:-1]
         else:
-            problems.append(f"{where}: the default must be one backticked value or 'required', got {default_cell!r}")
+            problems.append(
+                f"{where}: the default must be one backticked value or 'required', got {default_cell!r}"
+            )
             continue
-        values = tuple(dict.fromkeys([*([default] if default is not None else []), *backticked(cells[2])]))
+        values = tuple(
+            dict.fromkeys([*([default] if default is not None else []), *backticked(cells[2])])
+        )
         if not values:
-            problems.append(f"{where}: {key.group(1)} is required and names no example value to try")
+            problems.append(
+                f"{where}: {key.group(1)} is required and names no example value to try"
+            )
             continue
         options.append(Option(command, where, key.group(1), default, values))
     return options, problems
@@ -151,7 +168,11 @@ CASES = [(option, value) for option in OPTIONS for value in option.values]
 
 def case_id(case) -> str:
     option, value = case if isinstance(case, tuple) else (case, None)
-    return f"{option.command}:{option.key}={value}" if value is not None else f"{option.command}:{option.key}"
+    return (
+        f"{option.command}:{option.key}={value}"
+        if value is not None
+        else f"{option.command}:{option.key}"
+    )
 
 
 # ---- the parser itself ------------------------------------------------------------------------------
@@ -162,22 +183,27 @@ def test_every_table_row_of_the_docs_is_readable():
 def test_every_command_has_its_documented_options():
     counts = {command: sum(o.command == command for o in OPTIONS) for command in COMMANDS}
     assert all(count >= 10 for count in counts.values()), counts
-    assert any(o.key == "precision" for o in OPTIONS if o.command == "colorize")  # issue 14's option
+    assert any(
+        o.key == "precision" for o in OPTIONS if o.command == "colorize"
+    )  # issue 14's option
 
 
 def test_the_parser_refuses_rows_it_cannot_read():
-    page = "\n".join([
-        OPTION_HEADER, "| --- | --- | --- | --- |",
-        "| `size` | `null` | e.g. `512` | fine |",
-        "| size | `null` | | no backticks round the key |",
-        "| `tile` | 1024 | | the default is not backticked |",
-        "| `ckpt_path` | required | a path | required but no example |",
-        "| `a`, `b` | `1`, `2` | | two keys in one row |",
-        "| `x` | `1` | | too | many |",
-        "",
-        "| option | default | meaning |",
-        "| `y` | `1` | an old-style table |",
-    ])
+    page = "\n".join(
+        [
+            OPTION_HEADER,
+            "| --- | --- | --- | --- |",
+            "| `size` | `null` | e.g. `512` | fine |",
+            "| size | `null` | | no backticks round the key |",
+            "| `tile` | 1024 | | the default is not backticked |",
+            "| `ckpt_path` | required | a path | required but no example |",
+            "| `a`, `b` | `1`, `2` | | two keys in one row |",
+            "| `x` | `1` | | too | many |",
+            "",
+            "| option | default | meaning |",
+            "| `y` | `1` | an old-style table |",
+        ]
+    )
     options, problems = read_tables("colorize", page, "x.md")
     assert [(o.key, o.values) for o in options] == [("size", ("null", "512"))]
     assert len(problems) == 6, problems
@@ -186,7 +212,9 @@ def test_the_parser_refuses_rows_it_cannot_read():
 def test_every_colorize_config_key_is_documented():
     keys = {o.key for o in OPTIONS if o.command == "colorize"}
     raw = yaml.safe_load((config_dir() / "colorize.yaml").read_text())
-    config_keys = {k for k in raw if k not in ("defaults", "hydra", "archive")} | {f"archive.{k}" for k in raw["archive"]}
+    config_keys = {k for k in raw if k not in ("defaults", "hydra", "archive")} | {
+        f"archive.{k}" for k in raw["archive"]
+    }
     assert config_keys | {"precision"} == keys
 
 
@@ -221,15 +249,26 @@ def parsed(key: str, value: str) -> Any:
 
 
 def needs_cuda(value: Any) -> bool:
-    return isinstance(value, str) and (value in ("cuda", "gpu") or value.startswith("cuda:")) and not torch.cuda.is_available()
+    return (
+        isinstance(value, str)
+        and (value in ("cuda", "gpu") or value.startswith("cuda:"))
+        and not torch.cuda.is_available()
+    )
 
 
 # Base arguments each command needs to compose, and where a key is read only in some mode.
 COLORIZE_BASE = {"ckpt_path": "generator.pt", "input": "pages", "output": "coloured"}
 # paths.run_dir stands for the folder Hydra makes for the console script (${hydra:runtime.output_dir},
 # unresolvable outside a Hydra run); the settings record it.
-EVAL_BASE = {"ckpt_path": "run/checkpoints/last.ckpt", "data.test_dir": "held-out", "paths.run_dir": "eval"}
-EVAL_CONTEXT = {"eval.short_side": {"eval.mode": "page"}, "eval.hints": {"eval.mode": "page"}}  # page mode only
+EVAL_BASE = {
+    "ckpt_path": "run/checkpoints/last.ckpt",
+    "data.test_dir": "held-out",
+    "paths.run_dir": "eval",
+}
+EVAL_CONTEXT = {
+    "eval.short_side": {"eval.mode": "page"},
+    "eval.hints": {"eval.mode": "page"},
+}  # page mode only
 RUN_SIZE, RUN_WINDOW, MULTIPLE = 256, 512, 32
 # eval's nulls are filled in: the crop from the training run's config, page mode's side from the training size
 EVAL_NULLS = {"data.size": RUN_SIZE, "data.window": RUN_WINDOW, "eval.short_side": RUN_SIZE}
@@ -247,14 +286,18 @@ def training_run(tmp_path, monkeypatch) -> Path:
     return tmp_path / "run"
 
 
-def arguments(base: dict[str, str], key: str, value: str, context: dict[str, dict[str, str]] | None = None) -> list[str]:
+def arguments(
+    base: dict[str, str], key: str, value: str, context: dict[str, dict[str, str]] | None = None
+) -> list[str]:
     args = {**base, **(context or {}).get(key, {})}
     args.pop(key, None)
     return [*(f"{k}={v}" for k, v in args.items()), f"{key}={value}"]
 
 
 @pytest.mark.parametrize("option, value", CASES, ids=[case_id(c) for c in CASES])
-def test_documented_option_is_accepted_and_lands_where_the_command_reads_it(option, value, training_run):
+def test_documented_option_is_accepted_and_lands_where_the_command_reads_it(
+    option, value, training_run
+):
     expected = parsed(option.key.lstrip("+"), value)
     if option.group:
         check_group(option, value)
@@ -308,7 +351,9 @@ def check_eval(key: str, value: str, expected: Any) -> None:
     if key in EVAL_FROM_CONFIG:
         return  # read from the config itself, checked above; the settings built from it all the same
     landed = getattr(settings, key.split(".")[-1])
-    assert plain(landed) == (EVAL_NULLS.get(key) if expected is None and key in EVAL_NULLS else expected)
+    assert plain(landed) == (
+        EVAL_NULLS.get(key) if expected is None and key in EVAL_NULLS else expected
+    )
 
 
 @functools.cache
@@ -320,7 +365,9 @@ def composed_defaults(command: str) -> DictConfig:
 @pytest.mark.parametrize("option", [o for o in OPTIONS if o.default is not None], ids=case_id)
 def test_documented_default_is_the_configs_default(option):
     cfg = composed_defaults(option.command)
-    assert plain(raw_value(cfg, CONFIG_PATH.get(option.key, option.key))) == parsed(option.key, option.default)
+    assert plain(raw_value(cfg, CONFIG_PATH.get(option.key, option.key))) == parsed(
+        option.key, option.default
+    )
 
 
 # ---- one real console-script call per command, with a documented option ------------------------------
@@ -328,31 +375,63 @@ def test_documented_default_is_the_configs_default(option):
 def generator_file(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     config = {"depth": 4, "width": 8, "max_width": 16}
-    return export_generator(UNetGenerator(**config), config, tmp_path_factory.mktemp("model") / "generator.pt",
-                            training_size=32)
+    return export_generator(
+        UNetGenerator(**config),
+        config,
+        tmp_path_factory.mktemp("model") / "generator.pt",
+        training_size=32,
+    )
 
 
 def test_colorize_console_script_takes_precision_as_documented(generator_file, tmp_path):
     pages, out = tmp_path / "my pages", tmp_path / "coloured"
     make_pages(pages, 2, (40, 48))
-    result = run_cli(["mangacolor-colorize", f"ckpt_path={generator_file}", f"input={pages}", f"output={out}",
-                      "precision=bf16-mixed", "device=cpu", "num_workers=0", "progress=false",
-                      "recolor_color_pages=true"], cwd=tmp_path)  # make_pages draws colour pages
+    result = run_cli(
+        [
+            "mangacolor-colorize",
+            f"ckpt_path={generator_file}",
+            f"input={pages}",
+            f"output={out}",
+            "precision=bf16-mixed",
+            "device=cpu",
+            "num_workers=0",
+            "progress=false",
+            "recolor_color_pages=true",
+        ],
+        cwd=tmp_path,
+    )  # make_pages draws colour pages
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 pages coloured" in result.stdout and "on cpu (bf16-mixed" in result.stdout, result.stdout
+    assert "2 pages coloured" in result.stdout and "on cpu (bf16-mixed" in result.stdout, (
+        result.stdout
+    )
     assert sorted(p.name for p in out.iterdir()) == ["page_000.png", "page_001.png"]
 
 
 def test_eval_console_script_takes_precision_and_mode_as_documented(generator_file, tmp_path):
     pages, out = tmp_path / "held-out", tmp_path / "out"
     make_pages(pages, 2, (40, 48))
-    result = run_cli(["mangacolor-eval", f"ckpt_path={generator_file}", f"data.test_dir={pages}", "eval.mode=page",
-                      "precision=bf16-mixed", "eval.device=cpu", "data.num_workers=0", "eval.progress=false",
-                      f"paths.output_dir={out}"], cwd=tmp_path)
+    result = run_cli(
+        [
+            "mangacolor-eval",
+            f"ckpt_path={generator_file}",
+            f"data.test_dir={pages}",
+            "eval.mode=page",
+            "precision=bf16-mixed",
+            "eval.device=cpu",
+            "data.num_workers=0",
+            "eval.progress=false",
+            f"paths.output_dir={out}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (metrics,) = out.glob("evals/*/metrics.json")
     settings = json.loads(metrics.read_text())["settings"]
-    assert (settings["mode"], settings["precision"], settings["short_side"]) == ("page", "bf16-mixed", 32)
+    assert (settings["mode"], settings["precision"], settings["short_side"]) == (
+        "page",
+        "bf16-mixed",
+        32,
+    )
 
 
 @pytest.mark.slow
@@ -360,9 +439,19 @@ def test_train_console_script_takes_documented_options(tmp_path):
     train, val, out = tmp_path / "train", tmp_path / "val", tmp_path / "out"
     make_pages(train, 4)
     make_pages(val, 2, seed=1)
-    result = run_cli(["mangacolor-train", *TINY, f"data.train_dir={train}", f"data.val_dir={val}",
-                      f"paths.output_dir={out}", "precision=32-true", "model.gan_mode=lsgan", "logger=csv"],
-                     cwd=tmp_path)
+    result = run_cli(
+        [
+            "mangacolor-train",
+            *TINY,
+            f"data.train_dir={train}",
+            f"data.val_dir={val}",
+            f"paths.output_dir={out}",
+            "precision=32-true",
+            "model.gan_mode=lsgan",
+            "logger=csv",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "mangacolor-train: 4 iterations" in result.stdout, result.stdout[-2000:]
     (config,) = out.glob("runs/*/.hydra/config.yaml")
@@ -373,10 +462,21 @@ def test_train_console_script_takes_documented_options(tmp_path):
 
 def test_bench_console_script_takes_documented_options(tmp_path):
     # +debug=tiny sets float32 itself, after the precision group: bench.precisions asks for bf16 here.
-    result = run_cli(["mangacolor-bench", "+debug=tiny", "bench.tasks=[colourise]", "bench.precisions=[bf16-mixed]",
-                      "bench.colourise.page_height=48", "bench.colourise.page_width=40", "bench.colourise.calls=1",
-                      "bench.colourise.pages_per_call=1", "bench.markdown=false", f"paths.output_dir={tmp_path}"],
-                     cwd=tmp_path)
+    result = run_cli(
+        [
+            "mangacolor-bench",
+            "+debug=tiny",
+            "bench.tasks=[colourise]",
+            "bench.precisions=[bf16-mixed]",
+            "bench.colourise.page_height=48",
+            "bench.colourise.page_width=40",
+            "bench.colourise.calls=1",
+            "bench.colourise.pages_per_call=1",
+            "bench.markdown=false",
+            f"paths.output_dir={tmp_path}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (report,) = tmp_path.glob("bench/*/bench.json")
     (row,) = json.loads(report.read_text())["rows"]

@@ -80,16 +80,26 @@ main()
 
 def overrides(pages: Path, run_dir: Path, resume_from: Path | None = None) -> list[str]:
     return [
-        "+debug=tiny", f"data.train_dir={pages}", "logger=none", "trainer.enable_progress_bar=false",
-        f"train.iterations={ITERATIONS}", "callbacks.checkpoint.every_n_iterations=2",
-        f"hydra.run.dir={run_dir}", *([f"ckpt_path={resume_from}"] if resume_from else []),
+        "+debug=tiny",
+        f"data.train_dir={pages}",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        f"train.iterations={ITERATIONS}",
+        "callbacks.checkpoint.every_n_iterations=2",
+        f"hydra.run.dir={run_dir}",
+        *([f"ckpt_path={resume_from}"] if resume_from else []),
     ]
 
 
 def start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
     with open(log, "wb") as out:  # a file, not a pipe: a full pipe would stall the child
-        return subprocess.Popen([sys.executable, "-c", LAUNCHER, *args], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **env}, cwd=log.parent)
+        return subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            cwd=log.parent,
+        )
 
 
 def run_until_paused_then_kill(args: list[str], tmp_path: Path, name: str, pause: dict) -> str:
@@ -100,7 +110,9 @@ def run_until_paused_then_kill(args: list[str], tmp_path: Path, name: str, pause
     try:
         while not marker.exists():
             if process.poll() is not None:
-                pytest.fail(f"{name} ended (rc {process.returncode}) before pausing:\n{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"{name} ended (rc {process.returncode}) before pausing:\n{log.read_text()[-3000:]}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"{name} never paused:\n{log.read_text()[-3000:]}")
             time.sleep(0.05)
@@ -121,21 +133,33 @@ def test_killed_three_times_and_resumed_it_finishes_as_if_never_killed(tmp_path)
     runs = [tmp_path / f"run{i}" for i in range(1, 5)]
 
     # 1. Killed mid-training, between checkpoints.
-    where = run_until_paused_then_kill(overrides(pages, runs[0]), tmp_path, "run1", {"TEST_PAUSE_AFTER_ITERATION": "3"})
+    where = run_until_paused_then_kill(
+        overrides(pages, runs[0]), tmp_path, "run1", {"TEST_PAUSE_AFTER_ITERATION": "3"}
+    )
     assert where == "after iteration 3"
     assert iteration_of(runs[0] / "checkpoints" / "last.ckpt") == 2
 
     # 2. Resumed, then killed half-way through writing a checkpoint.
-    run_until_paused_then_kill(overrides(pages, runs[1], runs[0] / "checkpoints" / "last.ckpt"), tmp_path, "run2",
-                               {"TEST_PAUSE_WRITING": "iter_0000006.ckpt"})
+    run_until_paused_then_kill(
+        overrides(pages, runs[1], runs[0] / "checkpoints" / "last.ckpt"),
+        tmp_path,
+        "run2",
+        {"TEST_PAUSE_WRITING": "iter_0000006.ckpt"},
+    )
     checkpoints = runs[1] / "checkpoints"
-    assert not (checkpoints / "iter_0000006.ckpt").exists()  # the half-written file has only its temporary name
+    assert not (
+        checkpoints / "iter_0000006.ckpt"
+    ).exists()  # the half-written file has only its temporary name
     assert [p.name for p in checkpoints.glob(".iter_0000006.ckpt.*.tmp")]
     assert iteration_of(checkpoints / "last.ckpt") == 4
 
     # 3. Resumed, then killed at the very end, half-way through writing generator.pt.
-    run_until_paused_then_kill(overrides(pages, runs[2], runs[1] / "checkpoints" / "last.ckpt"), tmp_path, "run3",
-                               {"TEST_PAUSE_WRITING": "generator.pt"})
+    run_until_paused_then_kill(
+        overrides(pages, runs[2], runs[1] / "checkpoints" / "last.ckpt"),
+        tmp_path,
+        "run3",
+        {"TEST_PAUSE_WRITING": "generator.pt"},
+    )
     assert not (runs[2] / "checkpoints" / "generator.pt").exists()
     assert iteration_of(runs[2] / "checkpoints" / "last.ckpt") == ITERATIONS
 
@@ -156,5 +180,7 @@ def test_killed_three_times_and_resumed_it_finishes_as_if_never_killed(tmp_path)
     whole = start(overrides(pages, tmp_path / "uninterrupted"), log, {})
     assert whole.wait(timeout=300) == 0, log.read_text()[-3000:]
     uninterrupted, _ = load_generator(tmp_path / "uninterrupted" / "checkpoints" / "generator.pt")
-    for (name, a), b in zip(resumed.state_dict().items(), uninterrupted.state_dict().values(), strict=True):
+    for (name, a), b in zip(
+        resumed.state_dict().items(), uninterrupted.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name

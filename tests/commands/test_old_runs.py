@@ -32,10 +32,21 @@ def test_an_old_checkpoint_resumes_exactly_where_the_old_code_went_on(tmp_path):
     pages = tmp_path / "pages"
     shutil.copytree(OLD_RUN / "pages", pages)
     # The settings the old run was trained with (the defaults of its day), as a user resuming it would keep them.
-    result = run_cli(["mangacolor-train", *TINY, "logger=csv", "train.iterations=6", "train.val_every=3",
-                      "callbacks.checkpoint.every_n_iterations=3", f"data.train_dir={pages / 'train'}",
-                      f"data.val_dir={pages / 'val'}", f"paths.output_dir={tmp_path / 'out'}",
-                      f"ckpt_path={OLD_RUN / 'iter_0000003.ckpt'}"], cwd=tmp_path)
+    result = run_cli(
+        [
+            "mangacolor-train",
+            *TINY,
+            "logger=csv",
+            "train.iterations=6",
+            "train.val_every=3",
+            "callbacks.checkpoint.every_n_iterations=3",
+            f"data.train_dir={pages / 'train'}",
+            f"data.val_dir={pages / 'val'}",
+            f"paths.output_dir={tmp_path / 'out'}",
+            f"ckpt_path={OLD_RUN / 'iter_0000003.ckpt'}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "mangacolor-train: 6 iterations" in result.stdout
     (run,) = (tmp_path / "out" / "runs").iterdir()
@@ -43,7 +54,10 @@ def test_an_old_checkpoint_resumes_exactly_where_the_old_code_went_on(tmp_path):
     assert sorted(resumed) == [4, 5, 6]
     for step in resumed:
         for key in LOSSES:
-            assert resumed[step][key] == pytest.approx(old[step][key], rel=1e-5, abs=1e-6), (step, key)
+            assert resumed[step][key] == pytest.approx(old[step][key], rel=1e-5, abs=1e-6), (
+                step,
+                key,
+            )
 
 
 def test_an_old_generator_file_loads_and_predicts_as_before():

@@ -10,7 +10,9 @@ import pytest
 
 from mangacolor.runtime.renamed_keys import RENAMED_KEYS
 
-RENAMED = [(command, old, new) for command, keys in RENAMED_KEYS.items() for old, new in keys.items()]
+RENAMED = [
+    (command, old, new) for command, keys in RENAMED_KEYS.items() for old, new in keys.items()
+]
 
 
 @pytest.mark.parametrize(("command", "old", "new"), RENAMED)
@@ -20,5 +22,8 @@ def test_the_command_names_the_new_key(command, old, new, monkeypatch, tmp_path)
     main = importlib.import_module(f"mangacolor.commands.{command}").main
     with pytest.raises(SystemExit) as stopped:
         main()
-    assert str(stopped.value) == f"mangacolor-{command}: error: {old} is now {new}: give {new}=... instead"
+    assert (
+        str(stopped.value)
+        == f"mangacolor-{command}: error: {old} is now {new}: give {new}=... instead"
+    )
     assert list(tmp_path.iterdir()) == []  # stopped before Hydra made any folder

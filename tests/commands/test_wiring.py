@@ -26,10 +26,16 @@ def is_constant_name(name: str) -> bool:
 def is_main_guard(node: ast.stmt) -> bool:
     """`if __name__ == "__main__":`"""
     test = getattr(node, "test", None)
-    return (isinstance(node, ast.If) and isinstance(test, ast.Compare)
-            and isinstance(test.left, ast.Name) and test.left.id == "__name__"
-            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
-            and test.comparators[0].value == "__main__" and not node.orelse)
+    return (
+        isinstance(node, ast.If)
+        and isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+        and not node.orelse
+    )
 
 
 def assigned_names(node: ast.stmt) -> list[str] | None:
@@ -45,8 +51,12 @@ def beyond_wiring(path: Path) -> list[str]:
     body = ast.parse(path.read_text(), str(path)).body
     found = []
     for index, node in enumerate(body):
-        if index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
-                and isinstance(node.value.value, str):
+        if (
+            index == 0
+            and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
             continue  # the module docstring
         if isinstance(node, (ast.Import, ast.ImportFrom)) or is_main_guard(node):
             continue
@@ -72,8 +82,10 @@ MODULES = sorted(p for p in COMMANDS.glob("*.py") if p.name not in EXCEPTIONS)
 @pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
 def test_a_command_module_defines_only_its_hydra_main(path):
     extra = beyond_wiring(path)
-    assert not extra, (f"commands/{path.name} should define only main() (imports, a docstring and "
-                       f"constants allowed); move these into its library room: {'; '.join(extra)}")
+    assert not extra, (
+        f"commands/{path.name} should define only main() (imports, a docstring and "
+        f"constants allowed); move these into its library room: {'; '.join(extra)}"
+    )
 
 
 def test_every_command_has_a_main():
@@ -86,11 +98,15 @@ def test_every_command_has_a_main():
 
 def test_the_check_names_what_a_command_defines_beyond_wiring(tmp_path):
     module = tmp_path / "fake.py"
-    module.write_text('"""A command."""\nimport sys\n\nKEYS = ("a",)\n__all__ = ["main"]\n'
-                      'limit = 3\n\n\ndef helper():\n    pass\n\n\nclass Settings:\n    pass\n\n\n'
-                      'def main():\n    def _main():\n        pass\n\n\nprint("at import")\n\n\n'
-                      'if __name__ == "__main__":\n    main()\n')
+    module.write_text(
+        '"""A command."""\nimport sys\n\nKEYS = ("a",)\n__all__ = ["main"]\n'
+        "limit = 3\n\n\ndef helper():\n    pass\n\n\nclass Settings:\n    pass\n\n\n"
+        'def main():\n    def _main():\n        pass\n\n\nprint("at import")\n\n\n'
+        'if __name__ == "__main__":\n    main()\n'
+    )
     assert beyond_wiring(module) == [
-        "assignment limit (line 6): not a constant", "function helper (line 9)",
-        "class Settings (line 13)", "Expr statement (line 22)",
+        "assignment limit (line 6): not a constant",
+        "function helper (line 9)",
+        "class Settings (line 13)",
+        "Expr statement (line 22)",
     ]

@@ -1,4 +1,3 @@
-
 import pytest
 import torch
 from helpers.pages import make_pages
@@ -18,8 +17,14 @@ def test_split_by_hash_is_deterministic_and_stable(tmp_path):
 
 def test_one_folder_is_split_and_batches_become_lab_windows(tmp_path):
     make_pages(tmp_path / "pages", 20, (48, 40))
-    dm = PagesDataModule(data_dir=str(tmp_path / "pages"), val_fraction=0.3, size=16, window=32,
-                         batch_size=4, num_workers=0)
+    dm = PagesDataModule(
+        data_dir=str(tmp_path / "pages"),
+        val_fraction=0.3,
+        size=16,
+        window=32,
+        batch_size=4,
+        num_workers=0,
+    )
     dm.setup("fit")
     assert len(dm.train_paths) + len(dm.val_paths) == 20 and dm.val_paths
     assert not set(dm.train_paths) & set(dm.val_paths)
@@ -53,7 +58,9 @@ def test_missing_folders_are_named():
 def test_fewer_validation_pages_than_processes_is_refused(tmp_path):
     make_pages(tmp_path / "train", 2)
     make_pages(tmp_path / "val", 1)
-    dm = PagesDataModule(train_dir=str(tmp_path / "train"), val_dir=str(tmp_path / "val"), num_workers=0)
+    dm = PagesDataModule(
+        train_dir=str(tmp_path / "train"), val_dir=str(tmp_path / "val"), num_workers=0
+    )
     dm.setup("fit")
     dm._rank_and_world = lambda: (0, 2)  # as under a 2-process DDP run
     with pytest.raises(ValueError, match="1 validation pages for 2 processes"):

@@ -57,8 +57,16 @@ def mixed_folder(tmp_path: Path) -> Path:
 
 
 def datamodule(folder: Path, decode_on_device: bool, batch_size: int = 6) -> PagesDataModule:
-    dm = PagesDataModule(train_dir=str(folder), val_dir=str(folder), size=16, window=32, batch_size=batch_size,
-                         num_workers=0, colourful_draws=2, decode_on_device=decode_on_device)
+    dm = PagesDataModule(
+        train_dir=str(folder),
+        val_dir=str(folder),
+        size=16,
+        window=32,
+        batch_size=batch_size,
+        num_workers=0,
+        colourful_draws=2,
+        decode_on_device=decode_on_device,
+    )
     dm.setup("fit")
     return dm
 
@@ -76,13 +84,20 @@ def assert_same_batch(finished: dict, expected: dict) -> None:
 
 def test_padding_a_padded_batch_further_pads_each_page_as_if_alone():
     """What lets worker-decoded pages join device-decoded ones without their own sizes on the host."""
-    small, large = torch.arange(6, dtype=torch.uint8).view(1, 2, 3), torch.arange(20, dtype=torch.uint8).view(1, 4, 5)
+    small, large = (
+        torch.arange(6, dtype=torch.uint8).view(1, 2, 3),
+        torch.arange(20, dtype=torch.uint8).view(1, 4, 5),
+    )
     batch, _ = pad_and_stack([small, large])
     assert torch.equal(pad_to(batch, 6, 7), torch.stack([pad_to(small, 6, 7), pad_to(large, 6, 7)]))
 
 
 def test_the_device_gets_plain_jpegs_only(mixed_folder):
-    chosen = {path.name for path in sorted(mixed_folder.iterdir()) if decodes_on_device_as_is(path.read_bytes())}
+    chosen = {
+        path.name
+        for path in sorted(mixed_folder.iterdir())
+        if decodes_on_device_as_is(path.read_bytes())
+    }
     assert chosen == DEVICE_DECODED
     cut_short = (mixed_folder / "colour.jpg").read_bytes()[:-2]
     assert not decodes_on_device_as_is(cut_short)  # decode_image names its fault in the worker
@@ -90,17 +105,26 @@ def test_the_device_gets_plain_jpegs_only(mixed_folder):
 
 
 def test_batches_and_lab_windows_match_worker_decoding(mixed_folder):
-    on_device, in_workers = datamodule(mixed_folder, True, batch_size=4), datamodule(mixed_folder, False, batch_size=4)
+    on_device, in_workers = (
+        datamodule(mixed_folder, True, batch_size=4),
+        datamodule(mixed_folder, False, batch_size=4),
+    )
     pending = first_batches(on_device.train_dataloader(), 3)
     expected = first_batches(in_workers.train_dataloader(), 3)
     assert any(batch.get("jpegs") for batch in pending)
     for number, (batch, reference) in enumerate(zip(pending, expected, strict=True), start=1):
         encoded = [Path(batch["paths"][slot]).name for slot in batch.get("jpeg_slots", [])]
-        assert set(encoded) <= DEVICE_DECODED and batch["pages"].shape[0] + len(encoded) == len(batch["paths"])
+        assert set(encoded) <= DEVICE_DECODED and batch["pages"].shape[0] + len(encoded) == len(
+            batch["paths"]
+        )
         assert_same_batch(on_device.decode_pending_pages(batch), reference)
         got = on_device.to_lab_batch(batch, train=True, batch_number=number)
         want = in_workers.to_lab_batch(reference, train=True, batch_number=number)
-        assert torch.equal(got["L"], want["L"]) and torch.equal(got["ab"], want["ab"]) and got["paths"] == want["paths"]
+        assert (
+            torch.equal(got["L"], want["L"])
+            and torch.equal(got["ab"], want["ab"])
+            and got["paths"] == want["paths"]
+        )
     val_batches = list(on_device.val_dataloader())  # validation takes the same path
     assert sum(len(batch.get("jpegs", [])) for batch in val_batches) == len(DEVICE_DECODED)
     for batch, reference in zip(val_batches, in_workers.val_dataloader(), strict=True):
@@ -131,7 +155,9 @@ def test_a_jpeg_damaged_past_its_header_is_reported_dropped_in_validation_and_re
     mixed_folder, caplog
 ):
     save(mixed_folder, "damaged.jpg", damaged_past_its_header())
-    assert decodes_on_device_as_is((mixed_folder / "damaged.jpg").read_bytes())  # the worker cannot tell
+    assert decodes_on_device_as_is(
+        (mixed_folder / "damaged.jpg").read_bytes()
+    )  # the worker cannot tell
     dm = datamodule(mixed_folder, True, batch_size=7)
     [batch] = list(dm.val_dataloader())
     assert "damaged.jpg" in {Path(batch["paths"][slot]).name for slot in batch["jpeg_slots"]}
@@ -144,17 +170,25 @@ def test_a_jpeg_damaged_past_its_header_is_reported_dropped_in_validation_and_re
     assert torch.isfinite(out["L"]).all() and torch.isfinite(out["ab"]).all()
     # In training the next readable page takes its place, as a worker's replace_bad does: a
     # training batch never shrinks, nor empties (a DDP rank without a batch would hang the others).
-    alone = collate_pages([{"image": EncodedJpeg(damaged_past_its_header()), "path": damaged, "unreadable": []}])
+    alone = collate_pages(
+        [{"image": EncodedJpeg(damaged_past_its_header()), "path": damaged, "unreadable": []}]
+    )
     out = dm.to_lab_batch(alone, train=True)
     paths = [str(path) for path in dm.train_paths]
-    assert out["paths"] == [paths[(paths.index(damaged) + 1) % len(paths)]] and out["L"].shape[0] == 1
-    assert torch.equal(dm.decode_pending_pages(alone, train=True)["pages"][0], read_image(out["paths"][0]))
+    assert (
+        out["paths"] == [paths[(paths.index(damaged) + 1) % len(paths)]] and out["L"].shape[0] == 1
+    )
+    assert torch.equal(
+        dm.decode_pending_pages(alone, train=True)["pages"][0], read_image(out["paths"][0])
+    )
     assert list(dm.unreadable) == [damaged]
 
 
 @pytest.mark.parametrize("fails_on", ["lists", "everything"])
-def test_when_the_batched_call_fails_each_page_is_decoded_alone(mixed_folder, monkeypatch, fails_on):
-    """"lists": one bad page fails the batched call; "everything": a JPEG variant the device
+def test_when_the_batched_call_fails_each_page_is_decoded_alone(
+    mixed_folder, monkeypatch, fails_on
+):
+    """ "lists": one bad page fails the batched call; "everything": a JPEG variant the device
     decoder lacks, so the CPU decoder of the workers takes over."""
     real_decode_jpeg = device_decode.decode_jpeg
     calls = []
@@ -174,12 +208,18 @@ def test_when_the_batched_call_fails_each_page_is_decoded_alone(mixed_folder, mo
 
 
 def test_encoded_pages_cross_from_workers_and_stay_on_the_host(mixed_folder):
-    dataset = PageDataset(sorted(mixed_folder.iterdir()), replace_unreadable=False, leave_jpegs_encoded=True)
+    dataset = PageDataset(
+        sorted(mixed_folder.iterdir()), replace_unreadable=False, leave_jpegs_encoded=True
+    )
     loader = DataLoader(dataset, batch_size=6, num_workers=1, collate_fn=collate_pages)
     [batch] = list(loader)
-    assert all(isinstance(jpeg, EncodedJpeg) for jpeg in batch["jpegs"]) and len(batch["jpegs"]) == 3
+    assert (
+        all(isinstance(jpeg, EncodedJpeg) for jpeg in batch["jpegs"]) and len(batch["jpegs"]) == 3
+    )
     moved = move_data_to_device(batch, torch.device("cpu"))
-    assert all(after is before for after, before in zip(moved["jpegs"], batch["jpegs"], strict=True))  # not walked byte by byte
+    assert all(
+        after is before for after, before in zip(moved["jpegs"], batch["jpegs"], strict=True)
+    )  # not walked byte by byte
     for jpeg, slot in zip(batch["jpegs"], batch["jpeg_slots"], strict=True):
         assert torch.equal(decode_image(jpeg.data), read_image(batch["paths"][slot]))
 
@@ -193,11 +233,19 @@ def train_tiny(run_dir: Path, folder: Path, *overrides: str) -> dict:
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            f"paths.run_dir={run_dir}", "+debug=tiny", "trainer.enable_progress_bar=false",
-            "trainer.enable_model_summary=false", f"data.train_dir={folder}", f"data.val_dir={folder}",
-            "data.decode_on_device=true", *overrides,
-        ])
+        cfg = compose(
+            "train",
+            overrides=[
+                f"paths.run_dir={run_dir}",
+                "+debug=tiny",
+                "trainer.enable_progress_bar=false",
+                "trainer.enable_model_summary=false",
+                f"data.train_dir={folder}",
+                f"data.val_dir={folder}",
+                "data.decode_on_device=true",
+                *overrides,
+            ],
+        )
     return train(TrainSettings.from_config(cfg))
 
 
@@ -221,19 +269,36 @@ def test_training_at_batch_size_one_goes_past_a_damaged_jpeg(tmp_path):
     for seed in range(3):
         draw_page(folder / f"page_{seed}.jpg", (40, 36), seed=seed)
     save(folder, "page_1_damaged.jpg", damaged_past_its_header())
-    results = train_tiny(tmp_path / "run", folder, "data.batch_size=1", "train.iterations=8", "train.val_every=8")
-    assert results["iteration"] == 8 and results["unreadable"] == 1 and math.isfinite(results["loss/g_l1"])
+    results = train_tiny(
+        tmp_path / "run", folder, "data.batch_size=1", "train.iterations=8", "train.val_every=8"
+    )
+    assert (
+        results["iteration"] == 8
+        and results["unreadable"] == 1
+        and math.isfinite(results["loss/g_l1"])
+    )
 
 
-def test_training_on_a_hostile_folder_with_decode_on_device_skips_each_bad_file_once(tmp_path, caplog):
+def test_training_on_a_hostile_folder_with_decode_on_device_skips_each_bad_file_once(
+    tmp_path, caplog
+):
     hostile = make_hostile_folder(tmp_path / "hostile")
     with caplog.at_level(logging.WARNING, logger="mangacolor"):
-        results = train_tiny(tmp_path / "run", hostile.folder, "train.val_batches=null", "train.val_every=4",
-                             "data.val_batch_size=8")
+        results = train_tiny(
+            tmp_path / "run",
+            hostile.folder,
+            "train.val_batches=null",
+            "train.val_every=4",
+            "data.val_batch_size=8",
+        )
     assert results["unreadable"] == len(hostile.unreadable) and math.isfinite(results["val/ab_l1"])
-    messages = [r.getMessage() for r in caplog.records if "skipped unreadable page" in r.getMessage()]
+    messages = [
+        r.getMessage() for r in caplog.records if "skipped unreadable page" in r.getMessage()
+    ]
     assert len(messages) == len(hostile.unreadable)
-    assert any("corrupted.jpg: damaged JPEG file" in message for message in messages)  # found on the device
+    assert any(
+        "corrupted.jpg: damaged JPEG file" in message for message in messages
+    )  # found on the device
 
 
 @pytest.mark.gpu
@@ -242,7 +307,9 @@ def test_nvjpeg_matches_the_cpu_decoder_and_feeds_a_finite_batch(mixed_folder):
     cuda = torch.device("cuda")
     names = sorted(DEVICE_DECODED)
     jpegs = [EncodedJpeg((mixed_folder / name).read_bytes()) for name in names]
-    on_gpu = device_decode._decode_together([jpeg.as_tensor() for jpeg in jpegs], cuda)  # one nvJPEG call, no fallback
+    on_gpu = device_decode._decode_together(
+        [jpeg.as_tensor() for jpeg in jpegs], cuda
+    )  # one nvJPEG call, no fallback
     for name, jpeg, page in zip(names, jpegs, on_gpu, strict=True):
         assert isinstance(page, torch.Tensor) and page.device.type == "cuda", (name, page)
         on_cpu = decode_image(jpeg.data, name)
@@ -256,7 +323,9 @@ def test_nvjpeg_matches_the_cpu_decoder_and_feeds_a_finite_batch(mixed_folder):
     assert torch.isfinite(out["L"]).all() and torch.isfinite(out["ab"]).all()
 
 
-def test_decoding_on_the_device_keeps_torchvisions_deprecation_notices_out_of_the_log(mixed_folder, recwarn):
+def test_decoding_on_the_device_keeps_torchvisions_deprecation_notices_out_of_the_log(
+    mixed_folder, recwarn
+):
     import warnings
 
     dm = datamodule(mixed_folder, True)

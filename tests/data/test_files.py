@@ -34,11 +34,15 @@ def test_find_images_lists_every_good_file_and_names_each_entry_it_skips(hostile
     found = {str(p.relative_to(hostile.folder)) for p in find_images(hostile.folder, unlisted)}
     unlisted_names = {str(Path(p).relative_to(hostile.folder)) for p in unlisted}
     assert set(hostile.good) <= found
-    assert found | unlisted_names == set(hostile.good) | set(hostile.unreadable)  # nothing vanishes silently
+    assert found | unlisted_names == set(hostile.good) | set(
+        hostile.unreadable
+    )  # nothing vanishes silently
     assert found.isdisjoint(unlisted_names)
     # What find_images lets through is a regular file: reading it cannot hang or leave the folder.
     for name in unlisted_names:
-        assert any(word in unlisted[str(hostile.path(name))] for word in hostile.unreadable[name]), (name, unlisted)
+        assert any(
+            word in unlisted[str(hostile.path(name))] for word in hostile.unreadable[name]
+        ), (name, unlisted)
 
 
 def test_find_images_without_a_record_warns_naming_each_skipped_entry(hostile):
@@ -57,8 +61,14 @@ def test_every_good_file_decodes_to_its_size_orientation_and_colours(hostile):
         except UnreadableImage as error:
             problems.append(f"{printable(name)}: refused: {error.reason}")
             continue
-        if image.dtype != torch.uint8 or image.shape[0] != 3 or tuple(image.shape[1:]) != expected.size:
-            problems.append(f"{printable(name)}: got {image.dtype} {tuple(image.shape)}, expected (3, *{expected.size})")
+        if (
+            image.dtype != torch.uint8
+            or image.shape[0] != 3
+            or tuple(image.shape[1:]) != expected.size
+        ):
+            problems.append(
+                f"{printable(name)}: got {image.dtype} {tuple(image.shape)}, expected (3, *{expected.size})"
+            )
             continue
         for y, x, rgb in expected.probes:
             got = tuple(image[:, y, x].tolist())
@@ -81,7 +91,9 @@ def test_every_bad_entry_is_refused_with_a_reason_naming_the_file(hostile):
                 read_image(path)
             assert str(path) in str(caught.value)
             reason = caught.value.reason
-        assert any(word in reason for word in words), f"{name}: reason {reason!r} lacks any of {words}"
+        assert any(word in reason for word in words), (
+            f"{name}: reason {reason!r} lacks any of {words}"
+        )
 
 
 def read_into(path: Path, outcome: list) -> None:
@@ -101,8 +113,12 @@ def test_read_image_itself_refuses_directories_pipes_and_dead_links(hostile):
         outcome: list = []
         reader = threading.Thread(target=read_into, args=(hostile.path(name), outcome), daemon=True)
         reader.start()
-        reader.join(60)  # a generous guard against a hang (a pipe blocks forever), not a timing check
-        assert outcome and isinstance(outcome[0], UnreadableImage), f"{name}: {outcome or 'still reading'}"
+        reader.join(
+            60
+        )  # a generous guard against a hang (a pipe blocks forever), not a timing check
+        assert outcome and isinstance(outcome[0], UnreadableImage), (
+            f"{name}: {outcome or 'still reading'}"
+        )
         assert name in str(outcome[0])
 
 
@@ -110,7 +126,9 @@ def test_the_pixel_limit_is_configurable_and_named(tmp_path):
     path = tmp_path / "page.png"
     two_tone(40, 30, (255, 0, 0), (0, 0, 255)).save(path)
     assert read_image(path, max_pixels=1200).shape == (3, 30, 40)
-    with pytest.raises(UnreadableImage, match=r"40x30 pixels, over the limit of 1199 \(max_pixels\)"):
+    with pytest.raises(
+        UnreadableImage, match=r"40x30 pixels, over the limit of 1199 \(max_pixels\)"
+    ):
         read_image(path, max_pixels=1199)
 
 
@@ -142,7 +160,9 @@ def test_decode_image_names_what_it_was_given():
 
 
 def test_a_non_utf8_name_prints_without_crashing():
-    name = Path("pages") / "caf\udce9.png"  # the str os.fsdecode gives for the Latin-1 bytes caf\xe9
+    name = (
+        Path("pages") / "caf\udce9.png"
+    )  # the str os.fsdecode gives for the Latin-1 bytes caf\xe9
     message = str(UnreadableImage(name, "empty file"))
     assert message == "pages/caf\\udce9.png: empty file"
     message.encode("utf-8")  # printable anywhere
@@ -151,18 +171,28 @@ def test_a_non_utf8_name_prints_without_crashing():
 def test_find_images_is_recursive_sorted_and_case_blind(tmp_path):
     for name in ("b.PNG", "a.jpg", "sub/c.JpEg", "notes.txt", ".hidden/d.webp"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (4, 4)).save(tmp_path / name, format="PNG") if name != "notes.txt" else (tmp_path / name).write_text("x")
+        Image.new("RGB", (4, 4)).save(tmp_path / name, format="PNG") if name != "notes.txt" else (
+            tmp_path / name
+        ).write_text("x")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing to warn about in a clean folder
         found = find_images(tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p in found] == [".hidden/d.webp", "a.jpg", "b.PNG", "sub/c.JpEg"]
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        ".hidden/d.webp",
+        "a.jpg",
+        "b.PNG",
+        "sub/c.JpEg",
+    ]
 
 
 def test_find_images_follows_symlinks_that_stay_inside_the_folder(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
     (tmp_path / "alias.png").symlink_to(tmp_path / "a.png")
     unlisted: dict[str, str] = {}
-    assert [p.name for p in find_images(tmp_path, unlisted)] == ["a.png", "alias.png"] and not unlisted
+    assert [p.name for p in find_images(tmp_path, unlisted)] == [
+        "a.png",
+        "alias.png",
+    ] and not unlisted
 
 
 def test_find_images_of_a_missing_folder_says_so(tmp_path):

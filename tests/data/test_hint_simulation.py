@@ -36,7 +36,11 @@ def lab_of(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def flat_pages(colors: list[tuple[float, float, float]], side: int = 16) -> torch.Tensor:
-    return torch.tensor(colors, dtype=torch.float32)[:, :, None, None].expand(-1, -1, side, side).contiguous()
+    return (
+        torch.tensor(colors, dtype=torch.float32)[:, :, None, None]
+        .expand(-1, -1, side, side)
+        .contiguous()
+    )
 
 
 def half_colored(batch: int, side: int = 16) -> torch.Tensor:
@@ -77,16 +81,34 @@ def test_the_configs_ranges_are_the_codes_defaults_and_hints_are_off():
         assert HintSimulationSettings.from_config(hints) == HintSimulationSettings()
     # The hint colour follows the generator's output space.
     demo = compose(["+experiment=demo", "data.hints.enabled=true"]).data.hints
-    assert HintSimulationSettings.from_config(OmegaConf.to_container(demo, resolve=True)).predicts == "lab"
+    assert (
+        HintSimulationSettings.from_config(OmegaConf.to_container(demo, resolve=True)).predicts
+        == "lab"
+    )
 
 
-@pytest.mark.parametrize("key, value", [
-    ("none", 1.5), ("size", [9, 1]), ("size", 3), ("stroke_squares", [2.5, 4]), ("most", 0),
-    ("mean_count", 100), ("predicts", "rgb"), ("val_count", 0), ("val_count", 2.5), ("enabled", "yes"), ("chroma", -1), ("colour", 1),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("none", 1.5),
+        ("size", [9, 1]),
+        ("size", 3),
+        ("stroke_squares", [2.5, 4]),
+        ("most", 0),
+        ("mean_count", 100),
+        ("predicts", "rgb"),
+        ("val_count", 0),
+        ("val_count", 2.5),
+        ("enabled", "yes"),
+        ("chroma", -1),
+        ("colour", 1),
+    ],
+)
 def test_bad_values_are_refused_naming_the_key(key, value):
     with pytest.raises(ConfigError, match=f"data.hints.*{key}"):
-        HintSimulationSettings.from_config({"enabled": True, key: value} if key != "enabled" else {key: value})
+        HintSimulationSettings.from_config(
+            {"enabled": True, key: value} if key != "enabled" else {key: value}
+        )
 
 
 def test_the_scale_follows_the_page_and_the_shrink():
@@ -94,7 +116,9 @@ def test_the_scale_follows_the_page_and_the_shrink():
     # pixel per scan pixel; a small page whose whole 256 px window is shrunk to 64: 64 / 1,200.
     sizes = torch.tensor([[2400, 3000], [256, 200]])
     sides = torch.tensor([1024, 200])
-    assert torch.allclose(hint_scales(sizes.min(1).values, sides, 512, 1200.0), torch.tensor([1.0, 512 / 1200]))
+    assert torch.allclose(
+        hint_scales(sizes.min(1).values, sides, 512, 1200.0), torch.tensor([1.0, 512 / 1200])
+    )
     assert largest_hint_scale(3000, 1024, 512, 1200.0) >= 1.25
 
 
@@ -125,7 +149,7 @@ def test_the_maps_are_in_the_generators_output_space_with_an_exact_mask(predicts
     assert set(mask.unique().tolist()) <= {0.0, 1.0} and mask.sum() > 0
     assert torch.equal(color * (1 - mask), torch.zeros_like(color))  # zero where there is no hint
     lab_color, lab_mask = simulate(rgb, dataclasses.replace(ON, predicts="lab"))
-    assert torch.equal(mask, lab_mask) and torch.equal(color, lab_color[:, 3 - channels:])
+    assert torch.equal(mask, lab_mask) and torch.equal(color, lab_color[:, 3 - channels :])
 
 
 def test_each_colour_is_the_truths_mean_over_its_square():
@@ -136,19 +160,32 @@ def test_each_colour_is_the_truths_mean_over_its_square():
     for image in range(16):  # one 3 x 3 square each
         rows, cols = mask[image, 0].nonzero(as_tuple=True)
         assert len(rows) == 9
-        square = (slice(None), slice(int(rows.min()), int(rows.max()) + 1),
-                  slice(int(cols.min()), int(cols.max()) + 1))
+        square = (
+            slice(None),
+            slice(int(rows.min()), int(rows.max()) + 1),
+            slice(int(cols.min()), int(cols.max()) + 1),
+        )
         truth = lab[image][square].mean((1, 2))
-        assert torch.allclose(color[image][square], truth[:, None, None].expand(-1, 3, 3), atol=1e-5)
+        assert torch.allclose(
+            color[image][square], truth[:, None, None].expand(-1, 3, 3), atol=1e-5
+        )
 
 
 def test_colours_are_off_the_truth_by_no_more_than_the_noise():
-    colors = [(0.9, 0.2, 0.2), (0.2, 0.4, 0.9), (1.0, 1.0, 1.0), (0.5, 0.5, 0.5), (0.1, 0.7, 0.3)] * 8
+    colors = [
+        (0.9, 0.2, 0.2),
+        (0.2, 0.4, 0.9),
+        (1.0, 1.0, 1.0),
+        (0.5, 0.5, 0.5),
+        (0.1, 0.7, 0.3),
+    ] * 8
     rgb = flat_pages(colors)  # flat windows: a misplaced square still holds the truth's colour
     settings = dataclasses.replace(ON, none=0.0, lightness_noise=2.0, ab_noise=3.0)
     color, mask = simulate(rgb, settings)
     truth = lab_of(rgb)[:, :, :1, :1]
-    bound = torch.tensor([2.0 / L_SCALE, 3.0 / AB_SCALE, 3.0 / AB_SCALE])[None, :, None, None] + 1e-5
+    bound = (
+        torch.tensor([2.0 / L_SCALE, 3.0 / AB_SCALE, 3.0 / AB_SCALE])[None, :, None, None] + 1e-5
+    )
     off = (color - truth).abs() * mask
     assert (off <= bound).all()
     assert off.amax() > 0.5 * bound.amin()  # and there is noise
@@ -171,7 +208,9 @@ def test_the_count_follows_the_configured_mean_and_cap(mean_count, most):
     assert counts.min() >= 1 and counts.max() <= most
     expected = settings.expected_count()
     r = settings.continuation
-    spread = math.sqrt(r) / (1 - r)  # the uncapped geometric's standard deviation bounds the capped one's
+    spread = math.sqrt(r) / (
+        1 - r
+    )  # the uncapped geometric's standard deviation bounds the capped one's
     assert abs(counts.mean() - expected) < 4 * spread / math.sqrt(4000)
     if most > 10:
         assert abs(expected - mean_count) < 0.01  # the cap barely bites
@@ -183,8 +222,11 @@ def test_strokes_are_several_squares_and_dots_one():
     hinted = strokes.active[..., 0]
     squares = strokes.active.sum(-1)[hinted]
     assert (squares >= 2).float().mean() > 0.8  # a stroke only ends early at the window's edge
-    _, mask = simulate(rgb, dataclasses.replace(EXACT, none=0.0, strokes=1.0, size=(1.0, 1.0)),
-                       counts=torch.ones(50, dtype=torch.long))
+    _, mask = simulate(
+        rgb,
+        dataclasses.replace(EXACT, none=0.0, strokes=1.0, size=(1.0, 1.0)),
+        counts=torch.ones(50, dtype=torch.long),
+    )
     assert (mask.sum((1, 2, 3)) > 1).float().mean() > 0.8
     dots = draws(rgb, dataclasses.replace(ON, none=0.0, strokes=0.0))
     assert not dots.active[..., 1:].any()
@@ -192,8 +234,9 @@ def test_strokes_are_several_squares_and_dots_one():
 
 def test_a_stroke_stops_where_the_colour_changes():
     rgb = half_colored(200, 32)
-    settings = dataclasses.replace(EXACT, none=0.0, strokes=1.0, neutral=0.0, size=(1.0, 1.0),
-                                   stroke_squares=(8, 8))
+    settings = dataclasses.replace(
+        EXACT, none=0.0, strokes=1.0, neutral=0.0, size=(1.0, 1.0), stroke_squares=(8, 8)
+    )
     _, mask = simulate(rgb, settings)
     assert mask[..., 16:].sum() == 0  # started on red, never onto the paper
 
@@ -212,8 +255,16 @@ def datamodule(tmp_path, hints=None, **options) -> PagesDataModule:
     if not (tmp_path / "train").exists():
         make_pages(tmp_path / "train", 6, (64, 48))
         make_pages(tmp_path / "val", 4, (64, 48), seed=1)
-    dm = PagesDataModule(train_dir=str(tmp_path / "train"), val_dir=str(tmp_path / "val"), size=16, window=32,
-                         batch_size=4, num_workers=0, hints=hints, **options)
+    dm = PagesDataModule(
+        train_dir=str(tmp_path / "train"),
+        val_dir=str(tmp_path / "val"),
+        size=16,
+        window=32,
+        batch_size=4,
+        num_workers=0,
+        hints=hints,
+        **options,
+    )
     dm.setup("fit")
     return dm
 
@@ -238,18 +289,29 @@ def test_hints_off_changes_no_batch_and_on_only_adds_to_it(tmp_path, options):
         hinted = on.to_lab_batch(batch, train=train, batch_number=3)
         assert unchanged.keys() == reference.keys()
         for key in ("L", "ab", "input"):
-            assert torch.equal(unchanged[key], reference[key]) and torch.equal(hinted[key], reference[key])
-        assert hinted["hint_color"].shape == (4, 3, 16, 16) and hinted["hint_mask"].shape == (4, 1, 16, 16)
+            assert torch.equal(unchanged[key], reference[key]) and torch.equal(
+                hinted[key], reference[key]
+            )
+        assert hinted["hint_color"].shape == (4, 3, 16, 16) and hinted["hint_mask"].shape == (
+            4,
+            1,
+            16,
+            16,
+        )
 
 
 def test_training_hints_are_a_function_of_the_batch_number(tmp_path):
     dm = datamodule(tmp_path, {"enabled": True, "none": 0.0})
     batch = loaded(dm, True)
     first = dm.to_lab_batch(batch, train=True, batch_number=1)
-    again = datamodule(tmp_path, {"enabled": True, "none": 0.0}).to_lab_batch(batch, train=True, batch_number=1)
+    again = datamodule(tmp_path, {"enabled": True, "none": 0.0}).to_lab_batch(
+        batch, train=True, batch_number=1
+    )
     later = dm.to_lab_batch(batch, train=True, batch_number=2)
     assert first["hint_color"].shape[1] == 2  # ab by default
-    assert torch.equal(first["hint_mask"], again["hint_mask"]) and torch.equal(first["hint_color"], again["hint_color"])
+    assert torch.equal(first["hint_mask"], again["hint_mask"]) and torch.equal(
+        first["hint_color"], again["hint_color"]
+    )
     assert not torch.equal(first["hint_mask"], later["hint_mask"])
 
 
@@ -258,8 +320,12 @@ def test_a_validation_page_keeps_its_hints_whatever_its_batch(tmp_path):
     batch = loaded(dm, False)
     whole = dm.to_lab_batch(batch, train=False)
     # The same pages in reverse order, and the last page alone: each keeps its own hints.
-    reverse = collate_pages([{"path": p, "image": img, "unreadable": []} for p, img in
-                             reversed(list(zip(batch["paths"], unpadded(batch), strict=True)))])
+    reverse = collate_pages(
+        [
+            {"path": p, "image": img, "unreadable": []}
+            for p, img in reversed(list(zip(batch["paths"], unpadded(batch), strict=True)))
+        ]
+    )
     backwards = dm.to_lab_batch(reverse, train=False)
     assert torch.equal(backwards["hint_mask"].flip(0), whole["hint_mask"])
     assert torch.equal(backwards["hint_color"].flip(0), whole["hint_color"])
@@ -267,4 +333,7 @@ def test_a_validation_page_keeps_its_hints_whatever_its_batch(tmp_path):
 
 
 def unpadded(batch: dict) -> list[torch.Tensor]:
-    return [page[:, :int(h), :int(w)] for page, (h, w) in zip(batch["pages"], batch["sizes"], strict=True)]
+    return [
+        page[:, : int(h), : int(w)]
+        for page, (h, w) in zip(batch["pages"], batch["sizes"], strict=True)
+    ]

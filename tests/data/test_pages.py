@@ -47,12 +47,19 @@ def test_collate_pads_mixed_sizes_and_drops_unreadable_items():
     items = [
         {"image": torch.zeros(3, 4, 6, dtype=torch.uint8), "path": "a", "unreadable": []},
         {"image": None, "path": "b", "unreadable": [("b", "empty file")]},
-        {"image": torch.zeros(3, 7, 2, dtype=torch.uint8), "path": "c", "unreadable": [("x", "truncated")]},
+        {
+            "image": torch.zeros(3, 7, 2, dtype=torch.uint8),
+            "path": "c",
+            "unreadable": [("x", "truncated")],
+        },
     ]
     batch = collate_pages(items)
     assert batch["pages"].shape == (2, 3, 7, 6)
     assert batch["sizes"].tolist() == [[4, 6], [7, 2]]
-    assert batch["paths"] == ["a", "c"] and batch["unreadable"] == [("b", "empty file"), ("x", "truncated")]
+    assert batch["paths"] == ["a", "c"] and batch["unreadable"] == [
+        ("b", "empty file"),
+        ("x", "truncated"),
+    ]
     empty = collate_pages([items[1]])
     assert empty["pages"].shape[0] == 0 and empty["unreadable"] == [("b", "empty file")]
 

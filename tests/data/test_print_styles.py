@@ -36,8 +36,15 @@ from mangacolor.data.print_styles import (
 from mangacolor.data.transforms import PageCropper
 from mangacolor.styles import PLAIN, STYLES
 
-CLEAN_SCAN = ScanSettings(paper=(1.0, 1.0), ink=(0.0, 0.0), shading=(0.0, 0.0), blur=(0.0, 0.0),
-                          noise=(0.0, 0.0), jpeg=0.0, ink_weight=(0.0, 0.0))
+CLEAN_SCAN = ScanSettings(
+    paper=(1.0, 1.0),
+    ink=(0.0, 0.0),
+    shading=(0.0, 0.0),
+    blur=(0.0, 0.0),
+    noise=(0.0, 0.0),
+    jpeg=0.0,
+    ink_weight=(0.0, 0.0),
+)
 LINEAR_TONE = ToneSettings(white=(0.95, 0.95), black=(0.05, 0.05), gamma=(1.0, 1.0))
 MIX = {"plain": 0.25, "screentone": 0.35, "lines": 0.2, "flat": 0.2}
 
@@ -45,10 +52,21 @@ MIX = {"plain": 0.25, "screentone": 0.35, "lines": 0.2, "flat": 0.2}
 def clean(side: float, kind: str = "round", period: float = 8.0, **screen) -> PrintSettings:
     """No scan degradations, a linear tone curve, one screen of `kind` at `period` px on a page of
     short side `side` (scale 1)."""
-    options = {"period": (period, period), "kinds": {kind: 1.0}, "regions": (1, 1), "darkest": (1.0, 1.0),
-               "steps": 0.0, "angle_45": 1.0, **screen}
-    return PrintSettings(scan_short_side=side, tone=LINEAR_TONE, screentone=ScreenSettings(**options),
-                         scan=CLEAN_SCAN)
+    options = {
+        "period": (period, period),
+        "kinds": {kind: 1.0},
+        "regions": (1, 1),
+        "darkest": (1.0, 1.0),
+        "steps": 0.0,
+        "angle_45": 1.0,
+        **screen,
+    }
+    return PrintSettings(
+        scan_short_side=side,
+        tone=LINEAR_TONE,
+        screentone=ScreenSettings(**options),
+        scan=CLEAN_SCAN,
+    )
 
 
 def grey_values(lightness: torch.Tensor) -> torch.Tensor:
@@ -83,9 +101,13 @@ def test_screentone_is_ink_on_paper_and_its_coverage_follows_lightness(kind):
     edge cuts), and its ink covers (white - L) / (white - black) of it, the linear tone curve."""
     greys = [0.2, 0.35, 0.5, 0.65, 0.8]
     rgb = torch.cat([flat_grey_page(g, 96) for g in greys], dim=-1)
-    page = grey_values(print_page(rgb, "screentone", seed=1, settings=clean(96, kind, period=12.0)))[0]
+    page = grey_values(
+        print_page(rgb, "screentone", seed=1, settings=clean(96, kind, period=12.0))
+    )[0]
     for i, g in enumerate(greys):
-        patch = page[16:80, 96 * i + 16:96 * i + 80]  # away from the lines XDoG draws at the patch edges
+        patch = page[
+            16:80, 96 * i + 16 : 96 * i + 80
+        ]  # away from the lines XDoG draws at the patch edges
         binary = ((patch < 0.15) | (patch > 0.85)).float().mean()  # the rest: antialiased dot edges
         assert binary > 0.75, (kind, g, float(binary))
         lightness = float(rgb_to_lab(torch.full((1, 3, 1, 1), g))[0, 0]) / 100
@@ -98,7 +120,9 @@ def test_screentone_dots_sit_at_the_requested_period_at_any_page_size():
     its dots at the same period relative to its size, and at the requested period in pixels."""
     settings = clean(512, "round", period=10.0)  # 10 px on a 512 px page, 5 px on a 256 px one
     for side in (256, 512):
-        page = grey_values(print_page(flat_grey_page(0.6, side), "screentone", seed=4, settings=settings))[0]
+        page = grey_values(
+            print_page(flat_grey_page(0.6, side), "screentone", seed=4, settings=settings)
+        )[0]
         period = 10.0 * side / 512
         assert peak_frequency(page) == pytest.approx(1 / period, abs=1.5 / side), side
 
@@ -107,7 +131,9 @@ def test_screens_finer_than_a_pixel_print_as_their_tone():
     """A screen whose period is under a pixel (print-size dots on a small page) cannot be drawn: it
     comes out as its tone, as a scan of it would, not as aliased stripes."""
     settings = clean(4096, "round", period=8.0)  # 8 px at 4096 px: 0.5 px on this 256 px page
-    page = grey_values(print_page(flat_grey_page(0.5, 256), "screentone", seed=0, settings=settings))[0]
+    page = grey_values(
+        print_page(flat_grey_page(0.5, 256), "screentone", seed=0, settings=settings)
+    )[0]
     inner = page[8:-8, 8:-8]
     assert float(inner.std()) < 0.02
     lightness = float(rgb_to_lab(torch.full((1, 3, 1, 1), 0.5))[0, 0]) / 100
@@ -119,7 +145,7 @@ def test_screen_tone_steps_are_ten_percent_sheets():
     rgb = torch.cat([flat_grey_page(g, 96) for g in (0.3, 0.55, 0.75)], dim=-1)
     page = grey_values(print_page(rgb, "screentone", seed=2, settings=settings))[0]
     for i in range(3):
-        coverage = float(1 - page[16:80, 96 * i + 16:96 * i + 80].mean())
+        coverage = float(1 - page[16:80, 96 * i + 16 : 96 * i + 80].mean())
         assert abs(coverage * 10 - round(coverage * 10)) < 0.4, coverage
 
 
@@ -130,9 +156,17 @@ def test_several_screens_in_one_page_follow_its_colour_regions():
     rgb[:, 0, :, :128], rgb[:, 2, :, 128:] = 0.8, 0.8
 
     def pages_with_two_screens(regions: int) -> int:
-        settings = dataclasses.replace(clean(128), screentone=ScreenSettings(
-            period=(6.0, 12.0), kinds={"round": 0.5, "lines": 0.5}, regions=(regions, regions),
-            darkest=(0.6, 0.6), steps=0.0, angle_45=0.0))
+        settings = dataclasses.replace(
+            clean(128),
+            screentone=ScreenSettings(
+                period=(6.0, 12.0),
+                kinds={"round": 0.5, "lines": 0.5},
+                regions=(regions, regions),
+                darkest=(0.6, 0.6),
+                steps=0.0,
+                angle_45=0.0,
+            ),
+        )
         count = 0
         for seed in range(12):
             page = grey_values(print_page(rgb, "screentone", seed=seed, settings=settings))[0]
@@ -160,13 +194,23 @@ def test_lines_are_drawn_where_the_colour_page_has_edges_and_nowhere_else():
     and the flat areas stay paper."""
     lab = torch.zeros(1, 3, 128, 128)
     lab[:, 0] = 60.0
-    lab[:, 1, :, :64] = 50.0    # left half red-ish, right half green-ish, both L = 60
+    lab[:, 1, :, :64] = 50.0  # left half red-ish, right half green-ish, both L = 60
     lab[:, 1, :, 64:] = -45.0
     lab[:, 0, 40:90, 20:50] = 30.0  # and a darker square on the left
     rgb = lab_to_rgb(lab).clamp(0, 1)
-    settings = PrintSettings(scan_short_side=128, tone=LINEAR_TONE, scan=CLEAN_SCAN,
-                             lines=LineSettings(sigma=(1.0, 1.0), k=(2.0, 2.0), tau=(0.98, 0.98),
-                                                epsilon=(-0.01, -0.01), phi=(100.0, 100.0), fills=0.0))
+    settings = PrintSettings(
+        scan_short_side=128,
+        tone=LINEAR_TONE,
+        scan=CLEAN_SCAN,
+        lines=LineSettings(
+            sigma=(1.0, 1.0),
+            k=(2.0, 2.0),
+            tau=(0.98, 0.98),
+            epsilon=(-0.01, -0.01),
+            phi=(100.0, 100.0),
+            fills=0.0,
+        ),
+    )
     page = grey_values(print_page(rgb, "lines", seed=0, settings=settings))[0]
     ink = page < 0.5
     near_edges = edge_distance_mask(rgb, reach=4)  # XDoG's wide Gaussian reaches 2 sigma
@@ -179,8 +223,12 @@ def test_lines_are_drawn_where_the_colour_page_has_edges_and_nowhere_else():
 
 def test_flat_is_a_few_greys_plus_ink():
     rgb = torch.linspace(0, 1, 256).view(1, 1, 1, 256).expand(1, 3, 64, 256).contiguous()
-    settings = PrintSettings(scan_short_side=64, tone=LINEAR_TONE, scan=CLEAN_SCAN,
-                             flat=FlatSettings(levels=(3, 3), darkest=(0.6, 0.6)))
+    settings = PrintSettings(
+        scan_short_side=64,
+        tone=LINEAR_TONE,
+        scan=CLEAN_SCAN,
+        flat=FlatSettings(levels=(3, 3), darkest=(0.6, 0.6)),
+    )
     page = grey_values(print_page(rgb, "flat", seed=0, settings=settings))[0]
     values, counts = (page * 255).round().unique(return_counts=True)
     common = values[counts.argsort(descending=True)][:5]
@@ -193,22 +241,36 @@ def test_scan_degradations_blur_noise_and_compress_the_page():
     settings = clean(96, period=8.0)
     rgb = flat_grey_page(0.5, 96)
     crisp = grey_values(print_page(rgb, "screentone", seed=3, settings=settings))[0]
-    scanned = dataclasses.replace(settings, scan=ScanSettings(paper=(0.9, 0.9), ink=(0.1, 0.1), blur=(1.0, 1.0),
-                                                              noise=(0.02, 0.02), jpeg=1.0, jpeg_quality=(60, 60)))
+    scanned = dataclasses.replace(
+        settings,
+        scan=ScanSettings(
+            paper=(0.9, 0.9),
+            ink=(0.1, 0.1),
+            blur=(1.0, 1.0),
+            noise=(0.02, 0.02),
+            jpeg=1.0,
+            jpeg_quality=(60, 60),
+        ),
+    )
     page = grey_values(print_page(rgb, "screentone", seed=3, settings=scanned))[0]
     assert float(page.max()) < 0.97 and float(page.min()) > 0.02  # tinted paper, grey ink, blurred
-    assert float(((page > 0.2) & (page < 0.8)).float().mean()) > 3 * float(((crisp > 0.2) & (crisp < 0.8)).float().mean())
+    assert float(((page > 0.2) & (page < 0.8)).float().mean()) > 3 * float(
+        ((crisp > 0.2) & (crisp < 0.8)).float().mean()
+    )
 
 
 def test_grey_jpeg_matches_libjpeg():
     """The codec behind the JPEG artefacts is baseline JPEG: within a level of Pillow's on average."""
     generator = torch.Generator().manual_seed(0)
-    image = torch.nn.functional.interpolate(torch.rand(1, 1, 12, 12, generator=generator), size=(96, 96),
-                                            mode="bicubic").clamp(0, 1)
+    image = torch.nn.functional.interpolate(
+        torch.rand(1, 1, 12, 12, generator=generator), size=(96, 96), mode="bicubic"
+    ).clamp(0, 1)
     image = (image * 255).round() / 255
     for quality in (30, 75, 95):
         buffer = io.BytesIO()
-        Image.fromarray((image[0, 0].numpy() * 255).astype(np.uint8), "L").save(buffer, "JPEG", quality=quality)
+        Image.fromarray((image[0, 0].numpy() * 255).astype(np.uint8), "L").save(
+            buffer, "JPEG", quality=quality
+        )
         reference = torch.from_numpy(np.array(Image.open(buffer), dtype=np.float32)) / 255
         ours = jpeg_grey(image, torch.tensor([float(quality)]))[0, 0]
         assert float((ours - reference).abs().mean()) * 255 < 1.0, quality
@@ -245,22 +307,39 @@ def styled(tmp_path):
     make_pages(tmp_path / "val", 6, (64, 64), seed=2)
 
     def build(**options):
-        settings = {"train_dir": str(tmp_path / "train"), "val_dir": str(tmp_path / "val"), "size": 16,
-                    "window": 48, "batch_size": 8, "num_workers": 0, "input_styles": MIX, **options}
+        settings = {
+            "train_dir": str(tmp_path / "train"),
+            "val_dir": str(tmp_path / "val"),
+            "size": 16,
+            "window": 48,
+            "batch_size": 8,
+            "num_workers": 0,
+            "input_styles": MIX,
+            **options,
+        }
         datamodule = PagesDataModule(**settings)
         datamodule.setup("fit")
         return datamodule
+
     return build
 
 
 def train_batches(datamodule, count: int, first: int = 1) -> list[dict]:
     iterator = iter(datamodule.train_dataloader())
-    return [datamodule.to_lab_batch(next(iterator), train=True, batch_number=n) for n in range(first, first + count)]
+    return [
+        datamodule.to_lab_batch(next(iterator), train=True, batch_number=n)
+        for n in range(first, first + count)
+    ]
 
 
 def test_batches_carry_the_input_and_its_style(styled):
     out = train_batches(styled(), 1)[0]
-    assert out["input"].shape == out["L"].shape == (8, 1, 16, 16) and out["ab"].shape == (8, 2, 16, 16)
+    assert out["input"].shape == out["L"].shape == (8, 1, 16, 16) and out["ab"].shape == (
+        8,
+        2,
+        16,
+        16,
+    )
     assert len(out["style"]) == 8 and set(out["style"]) <= set(STYLES)
     assert out["input"].min() >= -1 and out["input"].max() <= 1
     for i, style in enumerate(out["style"]):
@@ -288,7 +367,9 @@ def test_a_resumed_stream_gives_the_same_inputs(styled):
     resumed.load_state_dict({"train_batches_consumed": 2})
     for original, again in zip(whole[2:], train_batches(resumed, 2, first=3), strict=True):
         assert again["paths"] == original["paths"] and again["style"] == original["style"]
-        assert torch.equal(again["input"], original["input"]) and torch.equal(again["ab"], original["ab"])
+        assert torch.equal(again["input"], original["input"]) and torch.equal(
+            again["ab"], original["ab"]
+        )
 
 
 def test_validation_pages_keep_their_style_and_draw(styled):
@@ -297,14 +378,19 @@ def test_validation_pages_keep_their_style_and_draw(styled):
     datamodule = styled()
     pages = list(iter(datamodule.val_dataloader()))[0]
     first = datamodule.to_lab_batch(pages, train=False)
-    assert first["style"] == [page_style(datamodule.style_probabilities, datamodule.page_key(p))
-                              for p in first["paths"]]
+    assert first["style"] == [
+        page_style(datamodule.style_probabilities, datamodule.page_key(p)) for p in first["paths"]
+    ]
     assert len(set(first["style"])) > 1
     datamodule._rank_and_world = lambda: (1, 2)
     assert torch.equal(datamodule.to_lab_batch(pages, train=False)["input"], first["input"])
     for i, path in enumerate(first["paths"]):
-        alone = collate_pages([{"image": pages["pages"][i, :, :64, :64], "path": path, "unreadable": []}])
-        assert torch.equal(datamodule.to_lab_batch(alone, train=False)["input"][0], first["input"][i])
+        alone = collate_pages(
+            [{"image": pages["pages"][i, :, :64, :64], "path": path, "unreadable": []}]
+        )
+        assert torch.equal(
+            datamodule.to_lab_batch(alone, train=False)["input"][0], first["input"][i]
+        )
 
 
 def test_plain_only_is_the_seeds_batches(styled):
@@ -315,8 +401,11 @@ def test_plain_only_is_the_seeds_batches(styled):
         batch = next(iter(datamodule.train_dataloader()))
         out = datamodule.to_lab_batch(batch, train=True, batch_number=1)
         generator = torch.Generator().manual_seed(
-            datamodule._batch_generator(torch.device("cpu"), 1).initial_seed())
-        lightness, ab = rgb_to_scaled_lab(PageCropper(16, 48)(batch["pages"], batch["sizes"], generator, train=True))
+            datamodule._batch_generator(torch.device("cpu"), 1).initial_seed()
+        )
+        lightness, ab = rgb_to_scaled_lab(
+            PageCropper(16, 48)(batch["pages"], batch["sizes"], generator, train=True)
+        )
         assert torch.equal(out["L"], lightness) and torch.equal(out["ab"], ab)
         assert out["input"] is out["L"] and out["style"] == ["plain"] * 8
 
@@ -334,12 +423,20 @@ def test_printed_pages_are_the_page_printed_at_its_size_then_shrunk_as_colourise
     for i, (path, style) in enumerate(zip(out["paths"], out["style"], strict=True)):
         if style == "plain":
             continue
-        window = batch["pages"][i:i + 1, :, 8:56, 8:56].float() / 255
+        window = batch["pages"][i : i + 1, :, 8:56, 8:56].float() / 255
         generator = torch.Generator().manual_seed(page_seed(datamodule.page_key(path)))
-        printed = print_windows(window, [style], torch.tensor([0.64]), generator, datamodule.print_settings,
-                                largest_scale=0.64)
-        expected = F.interpolate(printed, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
-        assert torch.allclose(out["input"][i:i + 1], expected, atol=1e-5), style
+        printed = print_windows(
+            window,
+            [style],
+            torch.tensor([0.64]),
+            generator,
+            datamodule.print_settings,
+            largest_scale=0.64,
+        )
+        expected = F.interpolate(
+            printed, size=(16, 16), mode="bilinear", align_corners=False, antialias=True
+        )
+        assert torch.allclose(out["input"][i : i + 1], expected, atol=1e-5), style
         checked += 1
     assert checked
 

@@ -14,7 +14,9 @@ def circle_page(tmp_path, width, height, name="circle.png"):
     image = Image.new("RGB", (width, height), "white")
     radius = min(width, height) // 2 - 6
     cx, cy = width // 2, height // 2
-    ImageDraw.Draw(image).ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=(200, 30, 30))
+    ImageDraw.Draw(image).ellipse(
+        [cx - radius, cy - radius, cx + radius, cy + radius], fill=(200, 30, 30)
+    )
     path = tmp_path / name
     image.save(path)
     return path
@@ -46,14 +48,21 @@ def test_a_drawn_circle_stays_round(tmp_path):
         h, w = extents(crop)
         assert abs(h - w) <= 1, (width, height, h, w)
         for train in (True,):
-            crop = cropper(batch["pages"], batch["sizes"], torch.Generator().manual_seed(1), train=train)[0]
+            crop = cropper(
+                batch["pages"], batch["sizes"], torch.Generator().manual_seed(1), train=train
+            )[0]
             assert crop.shape == (3, 64, 64)
 
 
 def test_mixed_sizes_share_a_batch_and_match_single_pages(tmp_path):
     cropper = PageCropper(size=32, window=96, hflip=False)
-    pages = [read_image(circle_page(tmp_path, w, h, f"{w}x{h}.png")) for w, h in [(300, 120), (64, 80), (90, 90)]]
-    batch = collate_pages([{"image": p, "path": str(i), "unreadable": []} for i, p in enumerate(pages)])
+    pages = [
+        read_image(circle_page(tmp_path, w, h, f"{w}x{h}.png"))
+        for w, h in [(300, 120), (64, 80), (90, 90)]
+    ]
+    batch = collate_pages(
+        [{"image": p, "path": str(i), "unreadable": []} for i, p in enumerate(pages)]
+    )
     assert batch["pages"].shape == (3, 3, 120, 300)
     assert batch["sizes"].tolist() == [[120, 300], [80, 64], [90, 90]]
     together = cropper(batch["pages"], batch["sizes"], None, train=False)
@@ -69,7 +78,9 @@ def test_shrinking_is_antialiased():
     """A one-pixel checkerboard shrunk 4x must come out mid-grey, not aliased stripes."""
     checker = ((torch.arange(256)[:, None] + torch.arange(256)[None, :]) % 2 * 255).to(torch.uint8)
     pages = checker.expand(1, 3, 256, 256).contiguous()
-    crop = PageCropper(size=64, window=256, hflip=False)(pages, torch.tensor([[256, 256]]), None, train=False)
+    crop = PageCropper(size=64, window=256, hflip=False)(
+        pages, torch.tensor([[256, 256]]), None, train=False
+    )
     assert (crop[..., 1:-1, 1:-1] - 0.5).abs().max() < 0.05  # edge samples see the border
 
 
@@ -78,12 +89,20 @@ def test_colourful_draws_prefer_colour_over_white(tmp_path):
     image = Image.new("RGB", (400, 100), "white")
     ImageDraw.Draw(image).rectangle([300, 0, 399, 99], fill=(30, 160, 220))
     image.save(tmp_path / "half.png")
-    batch = collate_pages([{"image": read_image(tmp_path / "half.png"), "path": "h", "unreadable": []}] * 8)
+    batch = collate_pages(
+        [{"image": read_image(tmp_path / "half.png"), "path": "h", "unreadable": []}] * 8
+    )
     generator = torch.Generator().manual_seed(0)
-    plain = PageCropper(32, 100, hflip=False, colourful_draws=1)(batch["pages"], batch["sizes"], generator, True)
-    picky = PageCropper(32, 100, hflip=False, colourful_draws=8)(batch["pages"], batch["sizes"], generator, True)
+    plain = PageCropper(32, 100, hflip=False, colourful_draws=1)(
+        batch["pages"], batch["sizes"], generator, True
+    )
+    picky = PageCropper(32, 100, hflip=False, colourful_draws=8)(
+        batch["pages"], batch["sizes"], generator, True
+    )
+
     def color_share(crops):
         return float(((crops.max(1).values - crops.min(1).values) > 0.3).float().mean())
+
     assert color_share(picky) > color_share(plain)
     assert color_share(picky) > 0.6
 
@@ -101,9 +120,11 @@ def test_resize_weights_shrink_and_enlarge_as_colourise_does():
     weights = resize_weights(sides, 150, 32)[:, None]
     batched = weights @ images @ weights.transpose(-1, -2)
     for i, side in enumerate(sides.tolist()):
-        alone = images[i:i + 1, :, :side, :side]
-        expected = F.interpolate(alone, size=(32, 32), mode="bilinear", align_corners=False, antialias=side > 32)
-        assert torch.allclose(batched[i:i + 1], expected, atol=1e-5), side
+        alone = images[i : i + 1, :, :side, :side]
+        expected = F.interpolate(
+            alone, size=(32, 32), mode="bilinear", align_corners=False, antialias=side > 32
+        )
+        assert torch.allclose(batched[i : i + 1], expected, atol=1e-5), side
 
 
 def test_native_windows_are_the_croppers_windows():
@@ -119,7 +140,14 @@ def test_native_windows_are_the_croppers_windows():
     for train in (True, False):
         crops = cropper(pages, sizes, torch.Generator().manual_seed(7), train=train)
         native = cropper.native(pages, sizes, torch.Generator().manual_seed(7), train=train)
-        assert native.rgb.shape == (6, 3, 64, 64) and native.sides.tolist() == [64, 64, 64, 64, 50, 64]
+        assert native.rgb.shape == (6, 3, 64, 64) and native.sides.tolist() == [
+            64,
+            64,
+            64,
+            64,
+            50,
+            64,
+        ]
         assert (native.flips is not None) == train
         shrunk = native.shrink(native.rgb)
         assert (shrunk - crops).abs().mean() < 0.03, train
@@ -127,7 +155,11 @@ def test_native_windows_are_the_croppers_windows():
 
 def test_a_window_smaller_than_the_crop_is_refused_naming_both_keys():
     check_window(32, 32)  # equal: the window is used as it is
-    with pytest.raises(ConfigError, match=re.escape("data.window (16) must be at least data.size (32)")):
+    with pytest.raises(
+        ConfigError, match=re.escape("data.window (16) must be at least data.size (32)")
+    ):
         check_window(32, 16)
-    with pytest.raises(ConfigError, match=re.escape("data.window (16) must be at least data.size (32)")):
+    with pytest.raises(
+        ConfigError, match=re.escape("data.window (16) must be at least data.size (32)")
+    ):
         PageCropper(size=32, window=16)  # the cropper keeps the same rule

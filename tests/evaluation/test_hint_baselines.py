@@ -36,7 +36,7 @@ def two_regions(height: int = 32, width: int = 48) -> torch.Tensor:
 
 
 def hint_ab(color: str) -> torch.Tensor:
-    rgb = torch.tensor([int(color[i:i + 2], 16) for i in (1, 3, 5)]).float() / 255.0
+    rgb = torch.tensor([int(color[i : i + 2], 16) for i in (1, 3, 5)]).float() / 255.0
     return rgb_to_scaled_lab(rgb.view(1, 3, 1, 1))[1].flatten()
 
 
@@ -45,7 +45,7 @@ def test_the_bucket_fills_the_hinted_region_and_stops_at_the_ink_line():
     ab = paint_bucket_ab(page, PageHints((Dot(10, 16, RED, 7),)))
     red = hint_ab(RED)
     assert torch.allclose(ab[0, :, :, :23], red[:, None, None].expand(2, 32, 23))
-    assert ab[0, :, :, 23:].abs().max() == 0      # the line and the far side stay grey
+    assert ab[0, :, :, 23:].abs().max() == 0  # the line and the far side stay grey
 
 
 def test_nearest_hint_floods_across_the_line():
@@ -77,8 +77,8 @@ def test_two_hints_fill_their_own_regions_and_the_first_wins_a_shared_one():
 
 def test_the_tolerance_is_in_lightness_units_around_the_seed():
     cie_l = torch.full((20, 30), 60.0)
-    cie_l[:, 10:20] = 66.0   # 6 lighter: inside a tolerance of 6, outside 5.9
-    cie_l[:, 20:] = 72.0     # 12 lighter than the seed: outside, though 6 from its neighbour
+    cie_l[:, 10:20] = 66.0  # 6 lighter: inside a tolerance of 6, outside 5.9
+    cie_l[:, 20:] = 72.0  # 12 lighter than the seed: outside, though 6 from its neighbour
     hints = PageHints((Dot(2, 10, RED, 7),))
     assert (bucket_fill(scaled(cie_l), hints, 6.0).owner[:, :20] == 0).all()
     assert (bucket_fill(scaled(cie_l), hints, 6.0).owner[:, 20:] == -1).all()
@@ -89,12 +89,16 @@ def test_the_tolerance_is_in_lightness_units_around_the_seed():
 
 def test_the_bucket_follows_a_winding_corridor_only_through_4_connected_pixels():
     cie_l = torch.full((9, 9), 5.0)  # ink everywhere but a spiral of paper
-    corridor = [(1, c) for c in range(1, 8)] + [(r, 7) for r in range(1, 8)] \
-        + [(7, c) for c in range(1, 8)] + [(r, 1) for r in range(3, 8)] \
+    corridor = (
+        [(1, c) for c in range(1, 8)]
+        + [(r, 7) for r in range(1, 8)]
+        + [(7, c) for c in range(1, 8)]
+        + [(r, 1) for r in range(3, 8)]
         + [(3, c) for c in range(1, 6)]
+    )
     for y, x in corridor:
         cie_l[y, x] = 90.0
-    cie_l[5, 4] = 90.0   # touches the spiral only at a corner: not reached
+    cie_l[5, 4] = 90.0  # touches the spiral only at a corner: not reached
     owner = bucket_fill(scaled(cie_l), PageHints((Dot(3, 3, RED, 1),))).owner
     assert owner[1, 1] == 0 and owner[7, 7] == 0 and owner[3, 5] == 0
     assert owner[5, 4] == -1 and owner[0, 0] == -1
@@ -108,8 +112,12 @@ def flood(cie_l: torch.Tensor, row: int, col: int, tolerance: float) -> set[tupl
     while queue:
         y, x = queue.popleft()
         for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-            if 0 <= ny < height and 0 <= nx < width and (ny, nx) not in seen \
-                    and abs(float(cie_l[ny, nx]) - seed) <= tolerance:
+            if (
+                0 <= ny < height
+                and 0 <= nx < width
+                and (ny, nx) not in seen
+                and abs(float(cie_l[ny, nx]) - seed) <= tolerance
+            ):
                 seen.add((ny, nx))
                 queue.append((ny, nx))
     return seen
@@ -132,10 +140,9 @@ def test_the_vectorised_fill_matches_a_breadth_first_fill_with_first_wins(seed):
 
 
 def test_component_labels_label_each_4_connected_piece_once():
-    allowed = torch.tensor([[[1, 1, 0, 1],
-                             [0, 1, 0, 1],
-                             [1, 0, 0, 1],
-                             [1, 1, 1, 1]]], dtype=torch.bool)
+    allowed = torch.tensor(
+        [[[1, 1, 0, 1], [0, 1, 0, 1], [1, 0, 0, 1], [1, 1, 1, 1]]], dtype=torch.bool
+    )
     labels = component_labels(allowed)[0]
     assert (labels[~allowed[0]] == 0).all()
     assert len({int(labels[0, 0]), int(labels[0, 1]), int(labels[1, 1])}) == 1
@@ -171,11 +178,11 @@ def test_a_512px_page_with_50_hints_fills_quickly():
     generator = torch.Generator().manual_seed(0)
     cie_l = (torch.rand(64, 64, generator=generator) * 5).floor() * 18.0 + 8.0
     cie_l = torch.nn.functional.interpolate(cie_l[None, None], size=(512, 512))[0, 0]
-    cie_l = cie_l + torch.rand(512, 512, generator=generator)     # no two seeds share a band
+    cie_l = cie_l + torch.rand(512, 512, generator=generator)  # no two seeds share a band
     rng = random.Random(0)
     hints = PageHints(tuple(Dot(rng.randrange(512), rng.randrange(512), RED, 7) for _ in range(50)))
     start = time.perf_counter()
     fill = bucket_fill(scaled(cie_l), hints)
     elapsed = time.perf_counter() - start
     assert (fill.owner >= 0).any()
-    assert elapsed < 20.0, f"{elapsed:.1f} s"   # about 1 s on a busy 2-core machine
+    assert elapsed < 20.0, f"{elapsed:.1f} s"  # about 1 s on a busy 2-core machine

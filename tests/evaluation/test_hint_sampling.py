@@ -23,9 +23,9 @@ def lab_page(height: int = 40, width: int = 48) -> torch.Tensor:
     """Lab (3, H, W): grey (chroma 0), a red square, an orange stripe and a too faint tint."""
     lab = torch.zeros(3, height, width)
     lab[0] = 80.0
-    lab[:, 5:20, 5:20] = torch.tensor([55.0, 40.0, 30.0])[:, None, None]   # red, chroma 50
+    lab[:, 5:20, 5:20] = torch.tensor([55.0, 40.0, 30.0])[:, None, None]  # red, chroma 50
     lab[:, 25:35, 10:40] = torch.tensor([70.0, 15.0, 50.0])[:, None, None]  # orange
-    lab[1:, 2:4, 30:46] = 6.0                                               # chroma 8.5: too faint
+    lab[1:, 2:4, 30:46] = 6.0  # chroma 8.5: too faint
     return lab
 
 
@@ -73,11 +73,12 @@ def test_hints_sit_on_coloured_pixels_away_from_the_border_as_7px_squares():
 def test_a_page_with_fewer_coloured_pixels_than_asked_gets_all_it_has():
     lab = torch.zeros(3, 20, 20)
     lab[0] = 90.0
-    lab[1:, 8:10, 8:11] = 30.0        # 6 coloured pixels
-    lab[1:, 0:2, 0:20] = 30.0         # coloured, but within the border
+    lab[1:, 8:10, 8:11] = 30.0  # 6 coloured pixels
+    lab[1:, 0:2, 0:20] = 30.0  # coloured, but within the border
     hints = sample_page_hints(lab, "few.png", 50)
     assert sorted((int(d.x), int(d.y)) for d in hints.marks) == [
-        (x, y) for x in range(8, 11) for y in range(8, 10)]
+        (x, y) for x in range(8, 11) for y in range(8, 10)
+    ]
     assert not sample_page_hints(torch.zeros(3, 20, 20), "grey.png", 10)
 
 
@@ -86,14 +87,14 @@ def test_a_hint_is_coloured_the_truths_mean_over_its_square():
     hints = sample_page_hints(lab, "page.png", 30)
     for dot in hints.marks:
         x, y = int(dot.x), int(dot.y)
-        mean = lab[:, y - 3:y + 4, x - 3:x + 4].mean(dim=(1, 2))
+        mean = lab[:, y - 3 : y + 4, x - 3 : x + 4].mean(dim=(1, 2))
         rgb = lab_to_rgb(mean.view(1, 3, 1, 1), clip=True).flatten()
         expected = "#" + "".join(f"{round(float(v) * 255):02x}" for v in rgb)
         assert dot.color == expected
     # Inside the flat red square the colour is the square's own.
     inside = [d for d in hints.marks if 8 <= d.x <= 16 and 8 <= d.y <= 16]
     assert inside
-    rgb = torch.tensor([int(inside[0].color[i:i + 2], 16) for i in (1, 3, 5)]) / 255.0
+    rgb = torch.tensor([int(inside[0].color[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
     back = rgb_to_lab(rgb.view(1, 3, 1, 1)).flatten()
     assert torch.allclose(back, torch.tensor([55.0, 40.0, 30.0]), atol=1.0)
 
@@ -102,8 +103,10 @@ def test_hint_sets_are_written_as_hint_files_that_read_back_the_same(tmp_path):
     lab = lab_page()
     sets = hint_sets(lab, "ch1/p01.png", [0, 2, 5])
     written = write_hint_sets(tmp_path, "ch1/p01.png", sets)
-    assert written == [tmp_path / "hints" / "2" / "ch1" / "p01.json",
-                       tmp_path / "hints" / "5" / "ch1" / "p01.json"]
+    assert written == [
+        tmp_path / "hints" / "2" / "ch1" / "p01.json",
+        tmp_path / "hints" / "5" / "ch1" / "p01.json",
+    ]
     assert not (tmp_path / "hints" / "0").exists()
     for count in (2, 5):
         found = hint_file_for(tmp_path / "hints" / str(count), "ch1/p01.png")
@@ -118,5 +121,5 @@ def test_the_hints_mask_at_page_size_is_the_7px_square_sampled_from():
     _, mask = PageHints((dot,)).raster((height, width), (height, width), "ab")
     expected = torch.zeros(height, width)
     x, y = int(dot.x), int(dot.y)
-    expected[y - 3:y + 4, x - 3:x + 4] = 1.0
+    expected[y - 3 : y + 4, x - 3 : x + 4] = 1.0
     assert torch.equal(mask[0, 0], expected)

@@ -28,11 +28,11 @@ def test_the_ring_scores_colour_bled_onto_the_paper_round_a_figure_and_nothing_e
     truth = Truth.from_rgb(figure_on_paper())
     assert delta_e_2000_ring(truth.rgb, truth)[0] < 1e-3
     bled = truth.rgb.clone()
-    bled[:, :, 8:32, 8:32] = truth.rgb[:, :, 20:21, 20:21]    # the red spread 4 px past the square
+    bled[:, :, 8:32, 8:32] = truth.rgb[:, :, 20:21, 20:21]  # the red spread 4 px past the square
     far = truth.rgb.clone()
     far[:, :, :2, :] = torch.tensor([0.2, 0.6, 0.2])[None, :, None, None]  # a tint far away
     assert delta_e_2000_ring(bled, truth)[0] > 10
-    assert delta_e_2000_ring(far, truth)[0] < 1e-3   # beyond RING_REACH of the figure
+    assert delta_e_2000_ring(far, truth)[0] < 1e-3  # beyond RING_REACH of the figure
     assert RING_REACH == 8
 
 

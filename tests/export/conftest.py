@@ -26,7 +26,9 @@ def generator_files(tmp_path_factory) -> dict[str, Path]:
             generator.head[0].weight.mul_(30.0)
             generator.head[0].bias.fill_(0.2)
         folder = tmp_path_factory.mktemp(f"generator_{predicts}")
-        files[predicts] = export_generator(generator, TINY, folder / "generator.pt", training_size=64)
+        files[predicts] = export_generator(
+            generator, TINY, folder / "generator.pt", training_size=64
+        )
     return files
 
 
@@ -40,7 +42,9 @@ def exports(generator_files):
 
     def get(model_format: str, predicts: str):
         if (model_format, predicts) not in made:
-            made[model_format, predicts] = export(ExportSettings(generator_files[predicts], model_format))
+            made[model_format, predicts] = export(
+                ExportSettings(generator_files[predicts], model_format)
+            )
         return made[model_format, predicts]
 
     return get

@@ -43,7 +43,9 @@ def images_under(folder: Path) -> dict[str, np.ndarray]:
     found = {}
     for path in sorted(folder.rglob("*.png")):
         with Image.open(path) as image:
-            found[path.relative_to(folder).as_posix()] = np.asarray(image.convert("RGB"), dtype=np.int16)
+            found[path.relative_to(folder).as_posix()] = np.asarray(
+                image.convert("RGB"), dtype=np.int16
+            )
     for path in sorted(folder.rglob("*.cbz")):
         with zipfile.ZipFile(path) as archive:
             for name in archive.namelist():
@@ -52,31 +54,60 @@ def images_under(folder: Path) -> dict[str, np.ndarray]:
     return found
 
 
-@pytest.mark.parametrize("predicts,compose", [("ab", "auto"), ("lab", "auto"), ("lab", "predicted")])
-def test_colorize_with_the_onnx_file_matches_generator_pt(tmp_path, generator_files, exports, predicts, compose):
+@pytest.mark.parametrize(
+    "predicts,compose", [("ab", "auto"), ("lab", "auto"), ("lab", "predicted")]
+)
+def test_colorize_with_the_onnx_file_matches_generator_pt(
+    tmp_path, generator_files, exports, predicts, compose
+):
     source = pages(tmp_path / "pages")
     onnx_file = exports("onnx", predicts).path
     results = {}
     for name, model in (("pt", generator_files[predicts]), ("onnx", onnx_file)):
         for what in (source, tmp_path / "chapter.cbz"):
             output = tmp_path / f"out_{name}_{what.stem}"
-            summary = colorize(ColorizeSettings(model, what, output, progress=False, compose=compose, short_side=48,
-                                                tile=64, tile_overlap=16, precision="32-true"), say=lambda m: None)
+            summary = colorize(
+                ColorizeSettings(
+                    model,
+                    what,
+                    output,
+                    progress=False,
+                    compose=compose,
+                    short_side=48,
+                    tile=64,
+                    tile_overlap=16,
+                    precision="32-true",
+                ),
+                say=lambda m: None,
+            )
             assert summary.colored == (3 if what == source else 2) and not summary.unreadable
-        results[name] = {**images_under(tmp_path / f"out_{name}_pages"), **images_under(tmp_path / f"out_{name}_chapter")}
+        results[name] = {
+            **images_under(tmp_path / f"out_{name}_pages"),
+            **images_under(tmp_path / f"out_{name}_chapter"),
+        }
         if name == "onnx":
             assert "onnxruntime" in summary.line()
-    assert sorted(results["onnx"]) == sorted(results["pt"]) == ["chapter.cbz/001.png", "chapter.cbz/002.png",
-                                                                 "grey.png", "ink.png", "strip.png"]
+    assert (
+        sorted(results["onnx"])
+        == sorted(results["pt"])
+        == ["chapter.cbz/001.png", "chapter.cbz/002.png", "grey.png", "ink.png", "strip.png"]
+    )
     for page, expected in results["pt"].items():
         assert np.abs(results["onnx"][page] - expected).max() <= TOLERANCE, page
     colored = results["pt"]["grey.png"]  # mid greys: every mode can show colour there
-    assert np.abs(colored - colored.mean(axis=2, keepdims=True)).max() > 10  # it was coloured, not copied grey
+    assert (
+        np.abs(colored - colored.mean(axis=2, keepdims=True)).max() > 10
+    )  # it was coloured, not copied grey
 
 
 def test_the_onnx_generator_reports_what_the_file_holds(exports):
     generator = OnnxGenerator(exports("onnx", "lab").path)
-    assert (generator.multiple, generator.predicts, generator.out_channels, generator.training_size) == (16, "lab", 3, 64)
+    assert (
+        generator.multiple,
+        generator.predicts,
+        generator.out_channels,
+        generator.training_size,
+    ) == (16, "lab", 3, 64)
 
 
 def test_a_file_that_is_not_an_exported_generator_is_named(tmp_path):

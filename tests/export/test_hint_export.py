@@ -28,8 +28,9 @@ TINY = {"depth": 4, "width": 8, "max_width": 16}
 def hint_generator_file(folder: Path, predicts: str) -> Path:
     torch.manual_seed(7)
     out_channels = {"ab": 2, "lab": 3}[predicts]
-    generator = UNetGenerator(**TINY, in_channels=1 + hint_channels(predicts),
-                              out_channels=out_channels)
+    generator = UNetGenerator(
+        **TINY, in_channels=1 + hint_channels(predicts), out_channels=out_channels
+    )
     with torch.no_grad():
         generator.head[0].weight.mul_(30.0)
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,8 +95,13 @@ def pages(folder: Path) -> Path:
 
 def hint_folder(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    dots = {"version": 1, "hints": [{"x": 10, "y": 12, "color": "#e01010", "size": 7},
-                                    {"points": [[2, 30], [30, 30]], "color": "#1030e0", "size": 5}]}
+    dots = {
+        "version": 1,
+        "hints": [
+            {"x": 10, "y": 12, "color": "#e01010", "size": 7},
+            {"points": [[2, 30], [30, 30]], "color": "#1030e0", "size": 5},
+        ],
+    }
     (folder / "a.json").write_text(json.dumps(dots))
     strip = {"version": 1, "hints": [{"x": 16, "y": 180, "color": "#10e030", "size": 9}]}
     (folder / "strip.json").write_text(json.dumps(strip))
@@ -114,18 +120,33 @@ def images(folder: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("predicts", ["ab", "lab"])
-def test_colorize_with_a_hint_onnx_takes_hint_files_as_generator_pt_does(tmp_path, hint_exports,
-                                                                        predicts):
+def test_colorize_with_a_hint_onnx_takes_hint_files_as_generator_pt_does(
+    tmp_path, hint_exports, predicts
+):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     source, hints = pages(tmp_path / "pages"), hint_folder(tmp_path / "hints")
     generator_pt, summary = hint_exports("onnx", predicts)
     results = {}
-    for name, model, with_hints in (("pt", generator_pt, hints), ("onnx", summary.path, hints),
-                                    ("auto", summary.path, None)):
-        colorize(ColorizeSettings(model, source, tmp_path / name, hints=with_hints, progress=False,
-                                  precision="32-true", device="cpu", tile=64, tile_overlap=16),
-                 say=lambda message: None)
+    for name, model, with_hints in (
+        ("pt", generator_pt, hints),
+        ("onnx", summary.path, hints),
+        ("auto", summary.path, None),
+    ):
+        colorize(
+            ColorizeSettings(
+                model,
+                source,
+                tmp_path / name,
+                hints=with_hints,
+                progress=False,
+                precision="32-true",
+                device="cpu",
+                tile=64,
+                tile_overlap=16,
+            ),
+            say=lambda message: None,
+        )
         results[name] = images(tmp_path / name)
     assert set(results["onnx"]) == {"a.png", "b.png", "strip.png"}
     for page in results["onnx"]:
@@ -139,6 +160,8 @@ def test_a_plain_onnx_given_hints_is_refused_at_the_start(tmp_path, exports):
     source, hints = pages(tmp_path / "pages"), hint_folder(tmp_path / "hints")
     onnx_file = exports("onnx", "ab").path
     with pytest.raises(ColorizeError, match="takes no hints") as caught:
-        colorize(ColorizeSettings(onnx_file, source, tmp_path / "out", hints=hints, progress=False),
-                 say=lambda message: None)
+        colorize(
+            ColorizeSettings(onnx_file, source, tmp_path / "out", hints=hints, progress=False),
+            say=lambda message: None,
+        )
     assert str(onnx_file) in str(caught.value) and os.listdir(tmp_path / "out") == []

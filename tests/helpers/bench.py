@@ -12,9 +12,16 @@ from helpers.configs import compose_config
 from mangacolor.benchmark.settings import BenchSettings
 
 TINY_BENCH = [
-    "+debug=tiny", "bench.warmup=1", "bench.iterations=1", "bench.data_batches=1",
-    "bench.colourise.page_height=72", "bench.colourise.page_width=48", "bench.colourise.calls=1",
-    "bench.colourise.pages_per_call=2", "bench.colourise.tile=64", "bench.colourise.tile_overlap=16",
+    "+debug=tiny",
+    "bench.warmup=1",
+    "bench.iterations=1",
+    "bench.data_batches=1",
+    "bench.colourise.page_height=72",
+    "bench.colourise.page_width=48",
+    "bench.colourise.calls=1",
+    "bench.colourise.pages_per_call=2",
+    "bench.colourise.tile=64",
+    "bench.colourise.tile_overlap=16",
 ]
 
 

@@ -33,8 +33,23 @@ from mangacolor.metrics import ab_l1, colorfulness, delta_e_2000, mean_delta_e_2
 from mangacolor.models.components import UNetGenerator
 
 SIZE, WINDOW = 16, 32  # the tiny run's training crop, written into its .hydra/config.yaml
-GENERATOR = {"depth": 3, "width": 4, "max_width": 8, "norm": "batch", "dropout": 0.0, "dropout_blocks": 0}
-METRICS = ("ab_l1", "psnr", "ssim", "delta_e_2000", "delta_e_2000_neutral", "delta_e_2000_colour", "colourfulness")
+GENERATOR = {
+    "depth": 3,
+    "width": 4,
+    "max_width": 8,
+    "norm": "batch",
+    "dropout": 0.0,
+    "dropout_blocks": 0,
+}
+METRICS = (
+    "ab_l1",
+    "psnr",
+    "ssim",
+    "delta_e_2000",
+    "delta_e_2000_neutral",
+    "delta_e_2000_colour",
+    "colourfulness",
+)
 
 
 def compose_eval(overrides: list[str], run_dir: Path) -> DictConfig:
@@ -51,12 +66,16 @@ def make_tiny_run(folder: Path) -> Path:
     """RUN/checkpoints/generator.pt of a random tiny U-Net, and RUN/.hydra/config.yaml as training writes it."""
     torch.manual_seed(0)
     generator = UNetGenerator(**GENERATOR)
-    with torch.no_grad():  # bold random colours, not the near-grey output of a fresh N(0, 0.02) init
+    with (
+        torch.no_grad()
+    ):  # bold random colours, not the near-grey output of a fresh N(0, 0.02) init
         for parameter in generator.parameters():
             parameter.normal_(0.0, 0.3)
     run = folder / "run"
     (run / ".hydra").mkdir(parents=True)
-    (run / ".hydra" / "config.yaml").write_text(f"data:\n  size: {SIZE}\n  window: {WINDOW}\n  seed: ${{seed}}\n")
+    (run / ".hydra" / "config.yaml").write_text(
+        f"data:\n  size: {SIZE}\n  window: {WINDOW}\n  seed: ${{seed}}\n"
+    )
     export_generator(generator, GENERATOR, run / "checkpoints" / "generator.pt", iteration=4)
     return run
 
@@ -78,12 +97,19 @@ def lightning_style_checkpoint(generator_pt: Path, path: Path) -> Path:
     return path
 
 
-def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: torch.Tensor | None = None,
-              short_side: int | None = None) -> dict:
+def recompute(
+    generator: UNetGenerator,
+    page: torch.Tensor,
+    mode: str,
+    mean_ab: torch.Tensor | None = None,
+    short_side: int | None = None,
+) -> dict:
     """One page's per_image.csv row, from the building blocks."""
     height, width = page.shape[1:]
     if mode == "crop":
-        rgb = PageCropper(SIZE, WINDOW, hflip=False)(page[None], torch.tensor([[height, width]]), None, train=False)
+        rgb = PageCropper(SIZE, WINDOW, hflip=False)(
+            page[None], torch.tensor([[height, width]]), None, train=False
+        )
     else:
         rgb = page[None].float() / 255
     lightness, ab = rgb_to_scaled_lab(rgb)
@@ -95,7 +121,9 @@ def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: 
             fake = generator(padded)[..., :h, :w]
         shown_rgb = scaled_lab_to_rgb
     else:  # what mangacolor-colorize writes for the page
-        [fake] = PageColorizer(generator, short_side, precision="32-true").predict_pages_ab([lightness])
+        [fake] = PageColorizer(generator, short_side, precision="32-true").predict_pages_ab(
+            [lightness]
+        )
         shown_rgb = lightness_preserving_rgb
     predictions = {"model": fake, "grey": torch.zeros_like(ab)}
     if mean_ab is not None:
@@ -103,16 +131,23 @@ def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: 
     row = {"height": height, "width": width, "truth_colourfulness": colorfulness(rgb).item()}
     for name, prediction in predictions.items():
         # A full-colour generator's crop is shown with its own L; ab predictions on the page's.
-        pred_lightness, pred_ab = (prediction[:, :1] if prediction.shape[1] == 3 else lightness), prediction[:, -2:]
+        pred_lightness, pred_ab = (
+            (prediction[:, :1] if prediction.shape[1] == 3 else lightness),
+            prediction[:, -2:],
+        )
         pred_rgb = shown_rgb(pred_lightness, pred_ab)
         row[f"{name}/ab_l1"] = ab_l1(pred_ab * 110, ab * 110).item()
         row[f"{name}/psnr"] = psnr(pred_rgb, rgb).item()
         row[f"{name}/ssim"] = ssim(pred_rgb, rgb).item()
-        row[f"{name}/delta_e_2000"] = mean_delta_e_2000(rgb_to_lab(pred_rgb), rgb_to_lab(rgb)).item()
+        row[f"{name}/delta_e_2000"] = mean_delta_e_2000(
+            rgb_to_lab(pred_rgb), rgb_to_lab(rgb)
+        ).item()
         differences = delta_e_2000(rgb_to_lab(pred_rgb), rgb_to_lab(rgb))[0]
         neutral = torch.hypot(*rgb_to_lab(rgb)[0, 1:]) < 5.0
         for part, where in (("neutral", neutral), ("colour", ~neutral)):
-            row[f"{name}/delta_e_2000_{part}"] = differences[where].mean().item() if where.any() else float("nan")
+            row[f"{name}/delta_e_2000_{part}"] = (
+                differences[where].mean().item() if where.any() else float("nan")
+            )
         row[f"{name}/colourfulness"] = colorfulness(pred_rgb).item()
     return row
 
@@ -120,7 +155,9 @@ def recompute(generator: UNetGenerator, page: torch.Tensor, mode: str, mean_ab: 
 def mean_ab_of_crops(folder: Path) -> torch.Tensor:
     cropper = PageCropper(SIZE, WINDOW, hflip=False)
     pages = [read_image(path) for path in find_images(folder)]
-    crops = [cropper(page[None], torch.tensor([page.shape[1:]]), None, train=False) for page in pages]
+    crops = [
+        cropper(page[None], torch.tensor([page.shape[1:]]), None, train=False) for page in pages
+    ]
     return torch.stack([rgb_to_scaled_lab(crop)[1].mean(dim=(0, 2, 3)) for crop in crops]).mean(0)
 
 
@@ -131,9 +168,16 @@ def read_outputs(out: Path) -> tuple[dict, list[dict]]:
     return metrics, rows
 
 
-def check_against_recomputation(metrics: dict, rows: list[dict], folder: Path, ckpt: Path, mode: str,
-                                predictors: tuple[str, ...], mean_ab: torch.Tensor | None = None,
-                                short_side: int | None = None) -> None:
+def check_against_recomputation(
+    metrics: dict,
+    rows: list[dict],
+    folder: Path,
+    ckpt: Path,
+    mode: str,
+    predictors: tuple[str, ...],
+    mean_ab: torch.Tensor | None = None,
+    short_side: int | None = None,
+) -> None:
     generator, _ = load_generator(ckpt)
     expected = {}
     for path in find_images(folder):
@@ -141,8 +185,12 @@ def check_against_recomputation(metrics: dict, rows: list[dict], folder: Path, c
             page = read_image(path)
         except Exception:  # noqa: BLE001 - the unreadable file is checked by the caller
             continue
-        expected[path.relative_to(folder).as_posix()] = recompute(generator, page, mode, mean_ab, short_side)
-    assert [row["path"] for row in rows] == sorted(expected)  # one row per readable page, in path order
+        expected[path.relative_to(folder).as_posix()] = recompute(
+            generator, page, mode, mean_ab, short_side
+        )
+    assert [row["path"] for row in rows] == sorted(
+        expected
+    )  # one row per readable page, in path order
     for row in rows:
         want = expected[row["path"]]
         for key, value in want.items():
@@ -150,9 +198,13 @@ def check_against_recomputation(metrics: dict, rows: list[dict], folder: Path, c
     for predictor in predictors:
         for metric in METRICS:
             scored = [want[f"{predictor}/{metric}"] for want in expected.values()]
-            scored = [value for value in scored if not math.isnan(value)]  # pages without neutral (or colour) pixels
+            scored = [
+                value for value in scored if not math.isnan(value)
+            ]  # pages without neutral (or colour) pixels
             mean = sum(scored) / len(scored)
-            assert metrics["overall"][predictor][metric] == pytest.approx(mean, rel=1e-5, abs=1e-5), (predictor, metric)
+            assert metrics["overall"][predictor][metric] == pytest.approx(
+                mean, rel=1e-5, abs=1e-5
+            ), (predictor, metric)
     truth = sum(want["truth_colourfulness"] for want in expected.values()) / len(expected)
     assert metrics["overall"]["truth"]["colourfulness"] == pytest.approx(truth, rel=1e-5)
     ratio = metrics["overall"]["model"]["colourfulness"] / truth

@@ -13,7 +13,11 @@ from torch import nn
 from mangacolor.color import lightness_as_grey, rgb_to_scaled_lab
 from mangacolor.models.components import UNetGenerator
 
-SKIN = (0.96, 0.78, 0.64)  # a known colour for paper to take: light enough to show lines, clearly not grey
+SKIN = (
+    0.96,
+    0.78,
+    0.64,
+)  # a known colour for paper to take: light enough to show lines, clearly not grey
 
 
 class KnownColor(nn.Module):
@@ -37,7 +41,9 @@ class KnownColor(nn.Module):
         grey = torch.ones_like(lightness) if self.flat else lightness_as_grey(lightness)
         if self.soften:
             side = 2 * round(3 * self.soften) + 1
-            grey = gaussian_blur2d(grey, (side, side), (self.soften, self.soften), border_type="replicate")
+            grey = gaussian_blur2d(
+                grey, (side, side), (self.soften, self.soften), border_type="replicate"
+            )
         scaled_l, ab = rgb_to_scaled_lab(self.rgb * grey)
         return torch.cat([scaled_l, ab], dim=1)
 

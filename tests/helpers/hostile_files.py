@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-RED, GREEN, BLUE, WHITE, BLACK = (220, 30, 30), (30, 160, 60), (40, 60, 200), (255, 255, 255), (0, 0, 0)
+RED, GREEN, BLUE, WHITE, BLACK = (
+    (220, 30, 30),
+    (30, 160, 60),
+    (40, 60, 200),
+    (255, 255, 255),
+    (0, 0, 0),
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,9 @@ class Good:
 class HostileFolder:
     folder: Path  # the page folder to point a command at
     good: dict[str, Good] = field(default_factory=dict)  # path relative to folder -> expectation
-    unreadable: dict[str, tuple[str, ...]] = field(default_factory=dict)  # relative path -> any of these in the reason
+    unreadable: dict[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # relative path -> any of these in the reason
 
     def path(self, name: str) -> Path:
         return self.folder / name
@@ -67,7 +75,12 @@ def png_bytes(width: int, height: int, bit_depth: int, color_type: int, rows: by
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def rgb16_png(width: int, height: int, left16, right16) -> bytes:
@@ -118,7 +131,9 @@ def _write_good(h: HostileFolder) -> None:
     rgba = two_tone(16, 12, (*RED, 255), (*BLUE, 0), "RGBA")
     rgba.paste((0, 0, 0, 128), (0, 0, 4, 4))  # half-transparent black over white: mid grey
     save(f, "transparent rgba.png", rgba)
-    h.good["transparent rgba.png"] = Good((12, 16), (*halves_probes(16, 12, RED, WHITE), (1, 1, (127, 127, 127))))
+    h.good["transparent rgba.png"] = Good(
+        (12, 16), (*halves_probes(16, 12, RED, WHITE), (1, 1, (127, 127, 127)))
+    )
 
     save(f, "transparent la.png", two_tone(16, 12, (0, 255), (0, 0), "LA"))
     h.good["transparent la.png"] = Good((12, 16), halves_probes(16, 12, BLACK, WHITE))
@@ -133,7 +148,11 @@ def _write_good(h: HostileFolder) -> None:
     save(f, "palette transparent.png", see_through, transparency=see_through.getpixel((15, 0)))
     h.good["palette transparent.png"] = Good((12, 16), halves_probes(16, 12, RED, WHITE))
 
-    save(f, "palette.gif", two_tone(16, 12, RED, GREEN).convert("P", palette=Image.Palette.ADAPTIVE, colors=4))
+    save(
+        f,
+        "palette.gif",
+        two_tone(16, 12, RED, GREEN).convert("P", palette=Image.Palette.ADAPTIVE, colors=4),
+    )
     h.good["palette.gif"] = Good((12, 16), halves_probes(16, 12, RED, GREEN))
 
     # 16 bits: 65535 is white and 32896 mid grey; a dark 16-bit page stays dark (not x256 too bright).
@@ -141,7 +160,9 @@ def _write_good(h: HostileFolder) -> None:
     grey16[:, 8:] = 65535
     grey16[:6, :8] = 32896
     save(f, "grey 16-bit.png", Image.fromarray(grey16))
-    h.good["grey 16-bit.png"] = Good((12, 16), ((9, 4, BLACK), (9, 12, WHITE), (2, 4, (128, 128, 128))), 1)
+    h.good["grey 16-bit.png"] = Good(
+        (12, 16), ((9, 4, BLACK), (9, 12, WHITE), (2, 4, (128, 128, 128))), 1
+    )
     save(f, "dark grey 16-bit.png", Image.fromarray(np.full((12, 16), 200, np.uint16)))
     h.good["dark grey 16-bit.png"] = Good((12, 16), ((6, 8, (1, 1, 1)),), 1)
     save(f, "rgb 16-bit.png", rgb16_png(16, 12, (65535, 32896, 0), (0, 0, 65535)))
@@ -176,7 +197,11 @@ def _write_good(h: HostileFolder) -> None:
     save(f, "bilevel.png", two_tone(16, 8, 0, 1, "1"))
     h.good["bilevel.png"] = Good((8, 16), halves_probes(16, 8, BLACK, WHITE))
 
-    for name, options in (("page.bmp", {}), ("page.tiff", {"compression": "tiff_lzw"}), ("page.webp", {"lossless": True})):
+    for name, options in (
+        ("page.bmp", {}),
+        ("page.tiff", {"compression": "tiff_lzw"}),
+        ("page.webp", {"lossless": True}),
+    ):
         save(f, name, two_tone(16, 12, RED, GREEN), **options)
         h.good[name] = Good((12, 16), halves_probes(16, 12, RED, GREEN))
 
@@ -185,7 +210,13 @@ def _write_good(h: HostileFolder) -> None:
     h.good["really a jpeg.png"] = Good((16, 32), halves_probes(32, 16, RED, GREEN), 14)
 
     # Names: upper-case suffixes, spaces, non-ASCII, a subfolder.
-    for name in ("UPPER CASE.JPG", "Mixed Case.JpEg", "ALSO.PNG", "ページ 01 é.png", "chapter 2/nested page.png"):
+    for name in (
+        "UPPER CASE.JPG",
+        "Mixed Case.JpEg",
+        "ALSO.PNG",
+        "ページ 01 é.png",
+        "chapter 2/nested page.png",
+    ):
         image = two_tone(32, 16, GREEN, RED)
         if name.lower().endswith((".jpg", ".jpeg")):
             save(f, name, jpeg_bytes(image))
@@ -208,7 +239,11 @@ def _write_bad(h: HostileFolder, outside: Path) -> None:
     h.unreadable["empty.jpg"] = ("empty",)
     save(f, "notes.jpg", b"These are not the pages you are looking for.\nChapter 3 is missing.\n")
     h.unreadable["notes.jpg"] = ("text file",)
-    save(f, "saved web page.jpg", b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body>gone</body></html>\n")
+    save(
+        f,
+        "saved web page.jpg",
+        b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body>gone</body></html>\n",
+    )
     h.unreadable["saved web page.jpg"] = ("HTML",)
 
     jpeg = noisy_jpeg()
@@ -216,7 +251,9 @@ def _write_bad(h: HostileFolder, outside: Path) -> None:
     h.unreadable["truncated.jpg"] = ("truncated",)
     corrupted = bytearray(jpeg)
     middle = len(corrupted) // 2
-    corrupted[middle : middle + 64] = b"\xff" * 64  # a run of marker bytes in the middle of the scan
+    corrupted[middle : middle + 64] = (
+        b"\xff" * 64
+    )  # a run of marker bytes in the middle of the scan
     save(f, "corrupted.jpg", bytes(corrupted))
     h.unreadable["corrupted.jpg"] = ("damaged", "truncated")
     png = io.BytesIO()

@@ -18,11 +18,16 @@ from PIL import Image, ImageDraw, ImageFilter
 PAPER, INK = 255, 0
 
 
-def _shapes(height: int, width: int, seed: int, count: int = 6) -> list[tuple[str, tuple[int, int, int, int]]]:
+def _shapes(
+    height: int, width: int, seed: int, count: int = 6
+) -> list[tuple[str, tuple[int, int, int, int]]]:
     rng = np.random.default_rng(seed)
     shapes = []
     for _ in range(count):
-        w, h = int(rng.integers(width // 5, width // 2)), int(rng.integers(height // 5, height // 2))
+        w, h = (
+            int(rng.integers(width // 5, width // 2)),
+            int(rng.integers(height // 5, height // 2)),
+        )
         x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
         shapes.append(("ellipse" if rng.random() < 0.5 else "rectangle", (x, y, x + w, y + h)))
     return shapes
@@ -42,14 +47,18 @@ def _outlined(height: int, width: int, seed: int, fill) -> np.ndarray:
     return grey
 
 
-def clustered_dots(height: int, width: int, darkness: float, period: float, angle: float = 45.0) -> np.ndarray:
+def clustered_dots(
+    height: int, width: int, darkness: float, period: float, angle: float = 45.0
+) -> np.ndarray:
     """A halftone screen of round clustered dots: True where the ink is, covering about `darkness`."""
     y, x = np.mgrid[0:height, 0:width].astype(float)
     theta = math.radians(angle)
     u = (x * math.cos(theta) + y * math.sin(theta)) * 2 * math.pi / period
     v = (-x * math.sin(theta) + y * math.cos(theta)) * 2 * math.pi / period
     spot = (np.cos(u) + np.cos(v)) / 2  # 1 at dot centres, -1 between them
-    threshold = np.quantile(spot, 1.0 - darkness) if 0 < darkness < 1 else (2.0 if darkness <= 0 else -2.0)
+    threshold = (
+        np.quantile(spot, 1.0 - darkness) if 0 < darkness < 1 else (2.0 if darkness <= 0 else -2.0)
+    )
     return spot >= threshold
 
 
@@ -58,13 +67,19 @@ def as_rgb(grey: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.repeat(grey[None], 3, axis=0))
 
 
-def screentone_page(height: int = 240, width: int = 180, seed: int = 0, period: float = 6.0,
-                    blur: float = 0.6) -> torch.Tensor:
+def screentone_page(
+    height: int = 240, width: int = 180, seed: int = 0, period: float = 6.0, blur: float = 0.6
+) -> torch.Tensor:
     """Ink outlines; shapes filled with dot screens of different tones; a little scan blur."""
     tones = [0.2, 0.45, 0.3, 0.6, 0.15, 0.4]
-    grey = _outlined(height, width, seed,
-                     lambda mask, i: np.where(clustered_dots(height, width, tones[i % 6], period, 45 + 15 * (i % 2)),
-                                              INK, PAPER).astype(float))
+    grey = _outlined(
+        height,
+        width,
+        seed,
+        lambda mask, i: np.where(
+            clustered_dots(height, width, tones[i % 6], period, 45 + 15 * (i % 2)), INK, PAPER
+        ).astype(float),
+    )
     return blurred(as_rgb(grey), blur)
 
 
@@ -72,14 +87,16 @@ def line_art_page(height: int = 240, width: int = 180, seed: int = 0) -> torch.T
     """Black outlines and hatching on white paper, nothing else."""
     grey = _outlined(height, width, seed, lambda mask, i: np.full(mask.shape, float(PAPER)))
     for row in range(height // 3, height // 3 + 40, 5):  # a patch of hatching
-        grey[row:row + 1, width // 4: width // 2] = INK
+        grey[row : row + 1, width // 4 : width // 2] = INK
     return blurred(as_rgb(grey), 0.5)
 
 
 def flat_tone_page(height: int = 240, width: int = 180, seed: int = 0) -> torch.Tensor:
     """Digitally toned: shapes in a few flat grey levels, outlined in ink."""
     levels = [190.0, 130.0, 220.0, 90.0]
-    return as_rgb(_outlined(height, width, seed, lambda mask, i: np.full(mask.shape, levels[i % 4])))
+    return as_rgb(
+        _outlined(height, width, seed, lambda mask, i: np.full(mask.shape, levels[i % 4]))
+    )
 
 
 def grey_page(height: int = 240, width: int = 180, seed: int = 0) -> torch.Tensor:
@@ -93,13 +110,22 @@ def grey_page(height: int = 240, width: int = 180, seed: int = 0) -> torch.Tenso
     grey = np.clip(grey, 30, 235)
     for _ in range(3 if height > 30 else 0):
         row = int(rng.integers(10, height - 10))
-        grey[row:row + 2, 10:width - 10] = 20.0
+        grey[row : row + 2, 10 : width - 10] = 20.0
     return as_rgb(grey)
 
 
 def color_page(height: int = 240, width: int = 180, seed: int = 0) -> torch.Tensor:
     """A colour illustration: shapes of several colours, shaded, outlined in ink, on white."""
-    palette = np.array([(225, 80, 70), (70, 110, 210), (240, 200, 60), (60, 170, 90), (240, 170, 150), (150, 90, 190)])
+    palette = np.array(
+        [
+            (225, 80, 70),
+            (70, 110, 210),
+            (240, 200, 60),
+            (60, 170, 90),
+            (240, 170, 150),
+            (150, 90, 190),
+        ]
+    )
     rgb = np.full((height, width, 3), 255.0)
     y = np.mgrid[0:height, 0:width][0] / height
     for index, (kind, box) in enumerate(_shapes(height, width, seed)):

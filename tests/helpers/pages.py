@@ -19,7 +19,10 @@ def draw_page(path: Path, size: tuple[int, int], seed: int) -> Path:
     draw = ImageDraw.Draw(image)
     for _ in range(4):
         x0, y0 = rng.randrange(0, width * 3 // 4), rng.randrange(0, height * 3 // 4)
-        x1, y1 = min(width - 1, x0 + rng.randrange(width // 6, width // 2)), min(height - 1, y0 + rng.randrange(height // 6, height // 2))
+        x1, y1 = (
+            min(width - 1, x0 + rng.randrange(width // 6, width // 2)),
+            min(height - 1, y0 + rng.randrange(height // 6, height // 2)),
+        )
         shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
         shape([x0, y0, x1, y1], fill=rng.choice(PALETTE), outline="black", width=2)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,5 +30,9 @@ def draw_page(path: Path, size: tuple[int, int], seed: int) -> Path:
     return path
 
 
-def make_pages(folder: Path, count: int, size=(48, 40), seed: int = 0, suffix: str = ".png") -> list[Path]:
-    return [draw_page(folder / f"page_{i:03d}{suffix}", size, seed * 1000 + i) for i in range(count)]
+def make_pages(
+    folder: Path, count: int, size=(48, 40), seed: int = 0, suffix: str = ".png"
+) -> list[Path]:
+    return [
+        draw_page(folder / f"page_{i:03d}{suffix}", size, seed * 1000 + i) for i in range(count)
+    ]

@@ -27,15 +27,20 @@ from mangacolor.data.print_styles import page_seed, print_page
 from mangacolor.styles import STYLES
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = ("animals_tiger_graig_ryan_smith_-_01_0c4c17.jpg", "unsorted_angel_01_d53d54.jpg",
-            "recreation_stylized_teddy_bear_gera_01_65eea6.jpg")
+EXAMPLES = (
+    "animals_tiger_graig_ryan_smith_-_01_0c4c17.jpg",
+    "unsorted_angel_01_d53d54.jpg",
+    "recreation_stylized_teddy_bear_gera_01_65eea6.jpg",
+)
 LABEL = 14  # px of header above each row
 
 
 def _resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     shrinking = height < image.shape[-2]
     mode = "bilinear" if shrinking else "bicubic"
-    return F.interpolate(image, size=(height, width), mode=mode, align_corners=False, antialias=shrinking).clamp(0, 1)
+    return F.interpolate(
+        image, size=(height, width), mode=mode, align_corners=False, antialias=shrinking
+    ).clamp(0, 1)
 
 
 def _tile(image: torch.Tensor) -> Image.Image:
@@ -48,12 +53,16 @@ def _toned_corner(rgb: torch.Tensor, crop: int) -> tuple[int, int]:
     lightness = rgb_to_lab(rgb)[0, 0] / 100
     toned = ((lightness > 0.25) & (lightness < 0.85)).float()
     height, width = lightness.shape
-    places = [(round(y), round(x)) for y in torch.linspace(0, height - crop, 6).tolist()
-              for x in torch.linspace(0, width - crop, 6).tolist()]
+    places = [
+        (round(y), round(x))
+        for y in torch.linspace(0, height - crop, 6).tolist()
+        for x in torch.linspace(0, width - crop, 6).tolist()
+    ]
 
     def score(place: tuple[int, int]) -> float:
         window = (slice(place[0], place[0] + crop), slice(place[1], place[1] + crop))
         return float(toned[window].mean()) * (0.1 + float(lightness[window].std()))
+
     return max(places, key=score)
 
 
@@ -62,8 +71,9 @@ def _styles(rgb: torch.Tensor, seed: int) -> list[torch.Tensor]:
     return [rgb] + [lightness_as_rgb(print_page(rgb, style, seed)) for style in STYLES]
 
 
-def make_sheet(paths: Sequence[Path], out: Path, thumbnail: int = 200, crop: int = 200,
-               scan_side: int = 1200) -> Path:
+def make_sheet(
+    paths: Sequence[Path], out: Path, thumbnail: int = 200, crop: int = 200, scan_side: int = 1200
+) -> Path:
     rows: list[tuple[str, list[Image.Image]]] = []
     for path in paths:
         rgb = uint8_to_unit(read_image(path))[None]
@@ -71,17 +81,34 @@ def make_sheet(paths: Sequence[Path], out: Path, thumbnail: int = 200, crop: int
         seed = page_seed(Path(path).name)
         scale = thumbnail / max(height, width)
         small = (max(1, round(height * scale)), max(1, round(width * scale)))
-        rows.append((f"{Path(path).name[:40]}: {width}x{height} px, printed at that size, shown shrunk",
-                     [_tile(_resize(page, *small)) for page in _styles(rgb, seed)]))
+        rows.append(
+            (
+                f"{Path(path).name[:40]}: {width}x{height} px, printed at that size, shown shrunk",
+                [_tile(_resize(page, *small)) for page in _styles(rgb, seed)],
+            )
+        )
         enlarge = scan_side / min(height, width)
         scanned = _resize(rgb, round(height * enlarge), round(width * enlarge))
         top, left = _toned_corner(scanned, crop)
-        rows.append((f"the same as a {scan_side} px scan, 1:1 crop",
-                     [_tile(page[..., top:top + crop, left:left + crop]) for page in _styles(scanned, seed)]))
+        rows.append(
+            (
+                f"the same as a {scan_side} px scan, 1:1 crop",
+                [
+                    _tile(page[..., top : top + crop, left : left + crop])
+                    for page in _styles(scanned, seed)
+                ],
+            )
+        )
     cell = max(thumbnail, crop)
     columns = 1 + len(STYLES)
-    sheet = Image.new("RGB", (columns * (cell + 4), LABEL + sum(LABEL + max(t.height for t in tiles) + 4
-                                                                for _, tiles in rows)), "white")
+    sheet = Image.new(
+        "RGB",
+        (
+            columns * (cell + 4),
+            LABEL + sum(LABEL + max(t.height for t in tiles) + 4 for _, tiles in rows),
+        ),
+        "white",
+    )
     draw = ImageDraw.Draw(sheet)
     for column, name in enumerate(("colour", *STYLES)):
         draw.text((column * (cell + 4) + 2, 1), name, fill="black")
@@ -94,7 +121,9 @@ def make_sheet(paths: Sequence[Path], out: Path, thumbnail: int = 200, crop: int
         y += max(t.height for t in tiles) + 4
     out.parent.mkdir(parents=True, exist_ok=True)
     # 256 colours: the B&W columns lose nothing, and the sheet stays a few hundred kB for the docs.
-    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        out, optimize=True
+    )
     return out
 
 

@@ -22,7 +22,7 @@ TAN, BLUE = "#d9a066", "#3a5fcd"
 
 def expected_encoding(color: str, predicts: str) -> torch.Tensor:
     """The colour as the generator's output space holds it, computed here from kornia directly."""
-    rgb = torch.tensor([int(color[i:i + 2], 16) for i in (1, 3, 5)], dtype=torch.float32) / 255
+    rgb = torch.tensor([int(color[i : i + 2], 16) for i in (1, 3, 5)], dtype=torch.float32) / 255
     lab = rgb_to_lab(rgb.view(1, 3, 1, 1))[0, :, 0, 0]
     scaled = torch.stack([lab[0] / 50 - 1, lab[1] / 110, lab[2] / 110])
     return scaled[1:] if predicts == "ab" else scaled
@@ -55,8 +55,9 @@ def test_a_tiny_dot_survives_the_shrink_as_one_whole_pixel_of_its_colour(predict
     assert set(mask.unique().tolist()) == {0.0, 1.0}
     assert mask.sum() == 1 and mask[0, 0, 300 * 64 // 1000, 520 * 64 // 1000] == 1
     hinted = mask[0, 0].bool()
-    torch.testing.assert_close(color[0][:, hinted][:, 0], expected_encoding(TAN, predicts),
-                               rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        color[0][:, hinted][:, 0], expected_encoding(TAN, predicts), rtol=0, atol=1e-6
+    )
     assert not color[0][:, ~hinted].any()
 
 
@@ -72,7 +73,7 @@ def test_at_the_page_size_an_odd_dot_covers_exactly_its_square_round_its_centre_
     _, mask = rasterize_marks(marks, (20, 30), (20, 30), "ab")
     expected = torch.zeros(20, 30)
     expected[3:10, 7:14] = 1  # rows 6 +- 3, columns 10 +- 3
-    expected[14, 2] = 1       # a dot thinner than a pixel still covers the pixel it is on
+    expected[14, 2] = 1  # a dot thinner than a pixel still covers the pixel it is on
     assert torch.equal(mask[0, 0], expected)
 
 
@@ -127,20 +128,31 @@ def layer_of_squares(page_size, dots) -> torch.Tensor:
     layer = torch.zeros(4, *page_size, dtype=torch.uint8)
     for x, y, size, color in dots:
         half = (size - 1) // 2
-        rgb = torch.tensor([int(color[i:i + 2], 16) for i in (1, 3, 5)] + [255], dtype=torch.uint8)
-        layer[:, max(0, y - half):y + half + 1, max(0, x - half):x + half + 1] = rgb[:, None, None]
+        rgb = torch.tensor(
+            [int(color[i : i + 2], 16) for i in (1, 3, 5)] + [255], dtype=torch.uint8
+        )
+        layer[:, max(0, y - half) : y + half + 1, max(0, x - half) : x + half + 1] = rgb[
+            :, None, None
+        ]
     return layer
 
 
-@pytest.mark.parametrize("page_size,working",
-                         [((100, 70), (13, 9)), ((37, 53), (64, 91)), ((90, 90), (90, 90))])
+@pytest.mark.parametrize(
+    "page_size,working", [((100, 70), (13, 9)), ((37, 53), (64, 91)), ((90, 90), (90, 90))]
+)
 def test_marks_and_a_layer_painting_the_same_pixels_give_the_same_maps(page_size, working):
     """One footprint rule for both: a working pixel is hinted iff its footprint holds a hinted page
     pixel."""
     torch.manual_seed(0)
-    dots = [(int(torch.randint(0, page_size[1], ())), int(torch.randint(0, page_size[0], ())),
-             int(torch.randint(0, 4, ())) * 2 + 1, color)
-            for color in ("#ff0000", "#00ff00", "#0000ff") * 3]
+    dots = [
+        (
+            int(torch.randint(0, page_size[1], ())),
+            int(torch.randint(0, page_size[0], ())),
+            int(torch.randint(0, 4, ())) * 2 + 1,
+            color,
+        )
+        for color in ("#ff0000", "#00ff00", "#0000ff") * 3
+    ]
     marks = [Dot(x, y, c, s) for x, y, s, c in dots]
     color, mask = rasterize_marks(marks, page_size, working, "lab")
     layer_color, layer_mask = rasterize_layer(layer_of_squares(page_size, dots), working, "lab")
@@ -163,8 +175,9 @@ def test_a_layer_pixel_takes_the_alpha_weighted_mean_of_its_footprint():
     mean = (torch.tensor([255.0, 0, 0]) * 255 + torch.tensor([0, 0, 255.0]) * 85) / (255 + 85) / 255
     lab = rgb_to_lab(mean.view(1, 3, 1, 1))[0, 1:, 0, 0] / 110
     torch.testing.assert_close(color[0, :, 0, 0], lab, rtol=0, atol=1e-5)
-    torch.testing.assert_close(color[0, :, 1, 1], expected_encoding("#00ff00", "ab"),
-                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        color[0, :, 1, 1], expected_encoding("#00ff00", "ab"), rtol=0, atol=1e-5
+    )
     assert not color[0, :, 0, 1].any() and not color[0, :, 1, 0].any()
 
 
@@ -197,9 +210,19 @@ def test_paint_squares_matches_a_loop_with_later_squares_winning_and_edges_clipp
     color, mask = torch.randn(batch, channels, height, width), torch.zeros(batch, 1, height, width)
     expected_color, expected_mask = color.clone(), mask.clone()
     paint_squares(color, mask, image, top, left, size_y, size_x, values, max_side=max_side)
-    reference_paint(expected_color, expected_mask,
-                    zip(image.tolist(), top.tolist(), left.tolist(), size_y.tolist(),
-                        size_x.tolist(), values, strict=True))
+    reference_paint(
+        expected_color,
+        expected_mask,
+        zip(
+            image.tolist(),
+            top.tolist(),
+            left.tolist(),
+            size_y.tolist(),
+            size_x.tolist(),
+            values,
+            strict=True,
+        ),
+    )
     assert torch.equal(mask, expected_mask) and torch.equal(color, expected_color)
 
 
@@ -227,9 +250,13 @@ def test_paint_squares_in_chunks_still_lets_the_later_square_win(monkeypatch):
 def test_on_the_gpu_paint_squares_matches_the_cpu_without_waiting_for_the_device():
     torch.manual_seed(5)
     count, batch, channels, side = 200, 8, 3, 64
-    squares = [torch.randint(0, batch, (count,)), torch.randint(-4, side, (count,)),
-               torch.randint(-4, side, (count,)), torch.randint(1, 10, (count,)),
-               torch.randint(1, 10, (count,))]
+    squares = [
+        torch.randint(0, batch, (count,)),
+        torch.randint(-4, side, (count,)),
+        torch.randint(-4, side, (count,)),
+        torch.randint(1, 10, (count,)),
+        torch.randint(1, 10, (count,)),
+    ]
     values = torch.randn(count, channels)
     cpu = no_hints(batch, side, side, "lab")
     paint_squares(*cpu, *squares, values, max_side=9)

@@ -28,13 +28,13 @@ def lines_page() -> torch.Tensor:
     """Black ink on white paper: thin vertical, horizontal and diagonal strokes and a block of
     'lettering' (short strokes), with wide paper between them."""
     grey = torch.ones(HEIGHT, WIDTH)
-    grey[20:300, 60:62] = 0            # 2 px vertical
-    grey[100:101, 20:220] = 0          # 1 px horizontal
-    for i in range(150):               # 2 px diagonal
-        grey[150 + i, 80 + i // 2: 82 + i // 2] = 0
-    for row in range(230, 290, 12):    # lettering: short thick strokes
+    grey[20:300, 60:62] = 0  # 2 px vertical
+    grey[100:101, 20:220] = 0  # 1 px horizontal
+    for i in range(150):  # 2 px diagonal
+        grey[150 + i, 80 + i // 2 : 82 + i // 2] = 0
+    for row in range(230, 290, 12):  # lettering: short thick strokes
         for col in range(150, 220, 9):
-            grey[row:row + 8, col:col + 3] = 0
+            grey[row : row + 8, col : col + 3] = 0
     return (grey * 255).to(torch.uint8).expand(3, -1, -1).contiguous()
 
 
@@ -50,7 +50,9 @@ def toned_page() -> torch.Tensor:
 
 
 def color(generator, page: torch.Tensor, compose: str, **options) -> torch.Tensor:
-    colorizer = PageColorizer(generator, short_side=SHORT_SIDE, compose=compose, precision="32-true", **options)
+    colorizer = PageColorizer(
+        generator, short_side=SHORT_SIDE, compose=compose, precision="32-true", **options
+    )
     return colorizer.color([page])[0]
 
 
@@ -74,8 +76,12 @@ def naive_multiply(generator, page: torch.Tensor) -> torch.Tensor:
     colorizer = PageColorizer(generator, short_side=SHORT_SIDE, precision="32-true")
     lightness = rgb_to_scaled_lab(uint8_to_unit(page)[None])[0]
     [prediction] = colorizer._predict_working([colorizer._to_working(lightness)])
-    enlarged = F.interpolate(scaled_lab_to_rgb(prediction[:, :1], prediction[:, 1:]), size=page.shape[-2:],
-                             mode="bilinear", align_corners=False)
+    enlarged = F.interpolate(
+        scaled_lab_to_rgb(prediction[:, :1], prediction[:, 1:]),
+        size=page.shape[-2:],
+        mode="bilinear",
+        align_corners=False,
+    )
     return (enlarged * lightness_as_grey(lightness)).clamp(0, 1).mul(255).round().to(torch.uint8)[0]
 
 
@@ -94,7 +100,9 @@ def test_ink_keeps_ink_black_and_lines_pixel_sharp_while_colouring_paper():
     assert result.shape == page.shape
     assert int(result[:, ink].max()) == 0  # every ink pixel black, however close to paper
     skin = torch.tensor(SKIN).view(3, 1) * 255
-    assert (result[:, paper].float() - skin).abs().max() <= 1.0  # every paper pixel, even next to a line, takes the colour
+    assert (
+        result[:, paper].float() - skin
+    ).abs().max() <= 1.0  # every paper pixel, even next to a line, takes the colour
     # Pixel-sharp: between the two, the result is the colour times the page's own grey, pixel by pixel.
     expected = (torch.tensor(SKIN).view(3, 1, 1) * page.float()).round()
     assert (result.float() - expected).abs().max() <= 1.0
@@ -104,16 +112,26 @@ def test_ink_keeps_ink_black_and_lines_pixel_sharp_while_colouring_paper():
 
 @pytest.mark.parametrize("network", ["its lines softer", "its lines sharp", "exact"])
 def test_no_halo_around_lines_whatever_copy_of_them_the_prediction_carries(network):
-    generator = {"its lines softer": KnownColor(soften=1.0), "its lines sharp": KnownColor(flat=True),
-                 "exact": KnownColor()}[network]
+    generator = {
+        "its lines softer": KnownColor(soften=1.0),
+        "its lines sharp": KnownColor(flat=True),
+        "exact": KnownColor(),
+    }[network]
     page = lines_page()
-    ink_halo, naive_halo = halo(color(generator, page, "ink"), page), halo(naive_multiply(generator, page), page)
+    ink_halo, naive_halo = (
+        halo(color(generator, page, "ink"), page),
+        halo(naive_multiply(generator, page), page),
+    )
     if network == "exact":
-        assert ink_halo < 0.1 and naive_halo > 12  # the naive multiply darkens the paper along every line
+        assert (
+            ink_halo < 0.1 and naive_halo > 12
+        )  # the naive multiply darkens the paper along every line
     elif network == "its lines sharp":  # the division alone would lift the paper along every line
         assert ink_halo < 4.5, f"ink halo {ink_halo:.1f} L"  # the division alone: 15.3
     else:  # this network darkens a wide band itself (it blurs over 5 page pixels): a third is left
-        assert naive_halo > 10 and ink_halo < naive_halo / 2.5, f"ink halo {ink_halo:.1f} L, naive {naive_halo:.1f} L"
+        assert naive_halo > 10 and ink_halo < naive_halo / 2.5, (
+            f"ink halo {ink_halo:.1f} L, naive {naive_halo:.1f} L"
+        )
 
 
 def test_shading_is_applied_once_on_flat_tone_and_on_screentone():
@@ -123,13 +141,17 @@ def test_shading_is_applied_once_on_flat_tone_and_on_screentone():
     half_tone_lab = rgb_to_lab(torch.tensor(SKIN).view(1, 3, 1, 1) * 0.5)[0, :, 0, 0]
     flat = (slice(60, 220), slice(140, 210))
     assert (lab(result)[:, flat[0], flat[1]].mean((1, 2)) - half_tone_lab).abs().max() < 1.0
-    assert lab(naive)[0, flat[0], flat[1]].mean() < half_tone_lab[0] - 15  # shaded twice: far too dark
+    assert (
+        lab(naive)[0, flat[0], flat[1]].mean() < half_tone_lab[0] - 15
+    )  # shaded twice: far too dark
     # Screentone: the dots stay black, the paper between them takes the colour, and read from a
     # distance (8 x 8 averages) the area is the colour under 40 % ink, as the page is.
     screen = (slice(48, 232), slice(24, 104))
     dots = page[0, screen[0], screen[1]] == 0
     assert int(result[:, screen[0], screen[1]][:, dots].max()) == 0
-    assert (result[:, screen[0], screen[1]][:, ~dots].float() - torch.tensor(SKIN).view(3, 1) * 255).abs().max() <= 1
+    assert (
+        result[:, screen[0], screen[1]][:, ~dots].float() - torch.tensor(SKIN).view(3, 1) * 255
+    ).abs().max() <= 1
 
     def read(image: torch.Tensor) -> torch.Tensor:
         return rgb_to_lab(F.avg_pool2d(uint8_to_unit(image)[None][..., screen[0], screen[1]], 8))[0]
@@ -149,7 +171,9 @@ def test_descreen_smooths_screentone_into_its_tone_and_keeps_the_lines():
     assert abs(float(smooth_grey[screen].mean() - grey[screen].mean())) < 0.02  # ...their tone kept
     assert torch.equal(smooth[..., :, 119:121], lightness[..., :, 119:121])  # lines as they were
     assert torch.equal(smooth[..., 260:262, :], lightness[..., 260:262, :])
-    assert torch.allclose(smooth[..., 60:220, 145:205], lightness[..., 60:220, 145:205], atol=1e-4)  # flat tone too
+    assert torch.allclose(
+        smooth[..., 60:220, 145:205], lightness[..., 60:220, 145:205], atol=1e-4
+    )  # flat tone too
     assert torch.equal(descreen(lightness, 0), lightness)
     # Lettering is drawn ink, though its counters and dots are as small as a screen's dots and holes.
     letters = Image.new("L", (200, 40), 255)
@@ -157,7 +181,7 @@ def test_descreen_smooths_screentone_into_its_tone_and_keeps_the_lines():
     for x in range(8, 150, 16):  # a word of o's: rings with small counters
         draw.ellipse([x, 12, x + 10, 26], outline=0, width=3)
     draw.rectangle([160, 22, 162, 25], fill=0)  # a full stop
-    draw.rectangle([170, 8, 172, 11], fill=0)   # the dot of an i over its stem
+    draw.rectangle([170, 8, 172, 11], fill=0)  # the dot of an i over its stem
     draw.rectangle([170, 14, 172, 26], fill=0)
     text = grey_as_lightness(torch.from_numpy(np.array(letters)).float()[None, None] / 255)
     assert torch.allclose(descreen(text, 6), text, atol=1e-4)
@@ -175,7 +199,9 @@ def test_descreen_smooths_screentone_into_its_tone_and_keeps_the_lines():
 def test_predicted_is_the_networks_page_alone():
     page = lines_page()
     result = color(KnownColor(flat=True), page, "predicted")
-    assert (result.float() - torch.tensor(SKIN).view(3, 1, 1) * 255).abs().max() <= 1.0  # no ink: not the page's
+    assert (
+        result.float() - torch.tensor(SKIN).view(3, 1, 1) * 255
+    ).abs().max() <= 1.0  # no ink: not the page's
 
 
 def test_auto_chooses_per_page_from_the_generator_and_the_page():
@@ -190,7 +216,9 @@ def test_auto_chooses_per_page_from_the_generator_and_the_page():
 
 def test_ink_and_predicted_need_a_full_colour_generator():
     for mode in ("ink", "predicted"):
-        with pytest.raises(ValueError, match=f"compose={mode} needs a full-colour generator.*my/generator.pt"):
+        with pytest.raises(
+            ValueError, match=f"compose={mode} needs a full-colour generator.*my/generator.pt"
+        ):
             check_compose(mode, "ab", "my/generator.pt")
         with pytest.raises(ValueError, match="predicts ab only"):
             PageColorizer(vivid_unet(), short_side=16, compose=mode)
@@ -202,9 +230,15 @@ def test_ink_and_predicted_need_a_full_colour_generator():
 @pytest.mark.parametrize("compose", ["auto", "lightness", "ink", "predicted"])
 def test_every_mode_keeps_pages_and_tiled_strips_at_their_size(compose):
     generator = vivid_unet(out_channels=3)
-    colorizer = PageColorizer(generator, short_side=16, tile=64, tile_overlap=16, compose=compose, precision="32-true")
-    pages = [m.screentone_page(900, 50, period=4), m.grey_page(37, 23), torch.zeros(3, 1, 1, dtype=torch.uint8),
-             m.line_art_page(90, 31)]
+    colorizer = PageColorizer(
+        generator, short_side=16, tile=64, tile_overlap=16, compose=compose, precision="32-true"
+    )
+    pages = [
+        m.screentone_page(900, 50, period=4),
+        m.grey_page(37, 23),
+        torch.zeros(3, 1, 1, dtype=torch.uint8),
+        m.line_art_page(90, 31),
+    ]
     for page, result in zip(pages, colorizer.color(pages), strict=True):
         assert result.shape == page.shape and result.dtype == torch.uint8
     assert sum(colorizer.composed.values()) == len(pages)

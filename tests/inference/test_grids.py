@@ -9,7 +9,7 @@ SIDE = 8
 def cells(grid: torch.Tensor, row: int, column: int) -> torch.Tensor:
     """One image of a make_grid picture (padding 2)."""
     top, left = 2 + row * (SIDE + 2), 2 + column * (SIDE + 2)
-    return grid[:, top:top + SIDE, left:left + SIDE]
+    return grid[:, top : top + SIDE, left : left + SIDE]
 
 
 def test_rows_are_the_input_page_the_truth_and_a_full_colour_prediction_with_its_own_lightness():
@@ -21,7 +21,9 @@ def test_rows_are_the_input_page_the_truth_and_a_full_colour_prediction_with_its
     for column in range(2):
         torch.testing.assert_close(cells(grid, 0, column), lightness_as_rgb(inputs)[column])
         torch.testing.assert_close(cells(grid, 1, column), scaled_lab_to_rgb(lightness, ab)[column])
-        torch.testing.assert_close(cells(grid, 2, column), scaled_lab_to_rgb(fake[:, :1], fake[:, 1:])[column])
+        torch.testing.assert_close(
+            cells(grid, 2, column), scaled_lab_to_rgb(fake[:, :1], fake[:, 1:])[column]
+        )
 
 
 def test_an_ab_prediction_is_shown_on_the_true_lightness_and_the_input_defaults_to_it():

@@ -23,7 +23,7 @@ def figure_beyond_a_line(size: int = 256) -> Truth:
     lab = torch.zeros(1, 3, size, size)
     lab[:, 0] = 95.0
     lab[:, :, :, : size // 2] = torch.tensor([60.0, 40.0, 30.0])[None, :, None, None]
-    lab[:, :, :, size // 2 - 2: size // 2 + 2] = torch.tensor([5.0, 0.0, 0.0])[None, :, None, None]
+    lab[:, :, :, size // 2 - 2 : size // 2 + 2] = torch.tensor([5.0, 0.0, 0.0])[None, :, None, None]
     return Truth.from_rgb(lab_to_rgb(lab, clip=True))
 
 
@@ -36,7 +36,7 @@ def through_working_size(truth: Truth, working: int) -> tuple[torch.Tensor, torc
 
 def test_guided_keeps_colour_off_the_paper_beyond_a_line_better_than_bilinear():
     truth = figure_beyond_a_line()
-    working_l, working_ab = through_working_size(truth, 32)   # 8 page pixels a working pixel
+    working_l, working_ab = through_working_size(truth, 32)  # 8 page pixels a working pixel
     size = truth.lightness.shape[-2:]
     bilinear = compose_lightness(truth.lightness, bilinear_upsample(working_ab, size))
     guided_ab = guided_upsample(working_ab, working_l, truth.lightness)

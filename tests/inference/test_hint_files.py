@@ -20,8 +20,13 @@ from mangacolor.inference.hint_files import (
 )
 
 PAGE = (400, 300)  # (height, width)
-EXAMPLE = {"version": 1, "hints": [{"x": 120, "y": 340, "color": "#d9a066", "size": 7},
-                                   {"points": [[10, 12], [40, 30]], "color": "#3a5fcd", "size": 5}]}
+EXAMPLE = {
+    "version": 1,
+    "hints": [
+        {"x": 120, "y": 340, "color": "#d9a066", "size": 7},
+        {"points": [[10, 12], [40, 30]], "color": "#3a5fcd", "size": 5},
+    ],
+}
 
 
 def write_json(path: Path, document) -> Path:
@@ -87,36 +92,57 @@ BAD_JSON = [
     ({"version": 1}, "hints", "missing"),
     ({"version": 1, "hints": {"x": 1}}, "hints", "a list of dots and strokes"),
     ({"version": 1, "hints": [7]}, "hints[0]", "a dot or a stroke"),
-    ({"version": 1, "hints": [dot(), {"color": "#ffffff", "size": 3}]}, "hints[1]",
-     "neither a dot"),
+    (
+        {"version": 1, "hints": [dot(), {"color": "#ffffff", "size": 3}]},
+        "hints[1]",
+        "neither a dot",
+    ),
     ({"version": 1, "hints": [{**dot(), "points": [[1, 2]]}]}, "hints[0]", "neither a dot"),
     ({"version": 1, "hints": [{"x": 1, "color": "#ffffff", "size": 3}]}, "hints[0].y", "missing"),
     ({"version": 1, "hints": [dot(weight=2)]}, "hints[0].weight", "unknown field"),
-    ({"version": 1, "hints": [{"points": [[1, 2]], "color": "#ffffff"}]}, "hints[0].size",
-     "missing"),
+    (
+        {"version": 1, "hints": [{"points": [[1, 2]], "color": "#ffffff"}]},
+        "hints[0].size",
+        "missing",
+    ),
     ({"version": 1, "hints": [dot(x=300)]}, "hints[0].x", "outside the page"),
     ({"version": 1, "hints": [dot(y=-1)]}, "hints[0].y", "outside the page"),
     ({"version": 1, "hints": [dot(x="10")]}, "hints[0].x", "must be a number"),
-    ({"version": 1,
-      "hints": [dot(), {"points": [[1, 2], [5, 400]], "color": "#ffffff", "size": 3}]},
-     "hints[1].points[1]", "outside the page"),
-    ({"version": 1, "hints": [{"points": [[1, 2], [5]], "color": "#ffffff", "size": 3}]},
-     "hints[0].points[1]", "a point [x, y]"),
-    ({"version": 1, "hints": [{"points": [], "color": "#ffffff", "size": 3}]}, "hints[0].points",
-     "at least one"),
+    (
+        {
+            "version": 1,
+            "hints": [dot(), {"points": [[1, 2], [5, 400]], "color": "#ffffff", "size": 3}],
+        },
+        "hints[1].points[1]",
+        "outside the page",
+    ),
+    (
+        {"version": 1, "hints": [{"points": [[1, 2], [5]], "color": "#ffffff", "size": 3}]},
+        "hints[0].points[1]",
+        "a point [x, y]",
+    ),
+    (
+        {"version": 1, "hints": [{"points": [], "color": "#ffffff", "size": 3}]},
+        "hints[0].points",
+        "at least one",
+    ),
     ({"version": 1, "hints": [dot(color="red")]}, "hints[0].color", "'#rrggbb'"),
     ({"version": 1, "hints": [dot(color="#12345")]}, "hints[0].color", "'#rrggbb'"),
     ({"version": 1, "hints": [dot(size=0)]}, "hints[0].size", "above 0"),
     ({"version": 1, "hints": [dot(size=-3)]}, "hints[0].size", "above 0"),
     ({"version": 1, "hints": [dot(size=5000)]}, "hints[0].size", "at most the page's longer side"),
-    ('{"version": 1, "hints": [{"x": 1, "y": 2, "color": "#ffffff", "size": NaN}]}',
-     "hints[0].size", "above 0"),
+    (
+        '{"version": 1, "hints": [{"x": 1, "y": 2, "color": "#ffffff", "size": NaN}]}',
+        "hints[0].size",
+        "above 0",
+    ),
 ]
 
 
 @pytest.mark.parametrize("document,field,problem", BAD_JSON)
-def test_a_bad_json_file_is_one_line_naming_the_file_and_the_field(tmp_path, document, field,
-                                                                   problem):
+def test_a_bad_json_file_is_one_line_naming_the_file_and_the_field(
+    tmp_path, document, field, problem
+):
     path = write_json(tmp_path / "page 3.json", document)
     with pytest.raises(HintFileError) as caught:
         read_hint_file(path, PAGE)
@@ -140,8 +166,11 @@ def save_png(path: Path, mode: str, size, **info) -> Path:
 def test_a_bad_png_layer_is_one_line_naming_the_file_and_the_field(tmp_path):
     size = (PAGE[1], PAGE[0])  # Pillow's (width, height)
     cases = [
-        (save_png(tmp_path / "small.png", "RGBA", (PAGE[1], PAGE[0] - 1)), "layer",
-         f"{PAGE[1]}x{PAGE[0] - 1} pixels, but the page is {PAGE[1]}x{PAGE[0]}"),
+        (
+            save_png(tmp_path / "small.png", "RGBA", (PAGE[1], PAGE[0] - 1)),
+            "layer",
+            f"{PAGE[1]}x{PAGE[0] - 1} pixels, but the page is {PAGE[1]}x{PAGE[0]}",
+        ),
         (save_png(tmp_path / "opaque.png", "RGB", size), "layer", "RGB image without transparency"),
         (save_png(tmp_path / "grey.png", "L", size), "layer", "L image without transparency"),
         (save_png(tmp_path / "jpeg.png", "RGB", size, format="JPEG"), "png", "a JPEG image"),
@@ -196,5 +225,7 @@ def test_a_page_with_both_a_json_and_a_png_is_refused(tmp_path):
     save_png(tmp_path / "page.png", "RGBA", (3, 3))
     with pytest.raises(HintFileError) as caught:
         hint_file_for(tmp_path, "page.jpg")
-    assert str(caught.value) == (f"{tmp_path / 'page.json'}: file: page.json and page.png both "
-                                 "give hints for the page page.jpg; keep one")
+    assert str(caught.value) == (
+        f"{tmp_path / 'page.json'}: file: page.json and page.png both "
+        "give hints for the page page.jpg; keep one"
+    )

@@ -86,7 +86,7 @@ def test_tile_weights_fade_only_at_shared_edges_and_cover_every_pixel():
     weights = tile_weights(axis, 16)
     total = torch.zeros(axis.padded)
     for start, weight in zip(axis.starts, weights, strict=True):
-        total[start:start + axis.length] += weight
+        total[start : start + axis.length] += weight
     assert weights[0][0] == 1 and weights[-1][-1] == 1  # the strip's own ends are not faded
     assert weights[0][-1] < 0.01 and weights[1][0] < 0.01
     assert total.min() > 0.99
@@ -94,8 +94,15 @@ def test_tile_weights_fade_only_at_shared_edges_and_cover_every_pixel():
 
 @pytest.mark.parametrize("short_side", [16, None])
 def test_pages_of_odd_sizes_come_back_at_their_size_with_their_lightness(short_side):
-    colorizer = PageColorizer(tiny_generator(vivid=True), short_side=short_side, tile=64, tile_overlap=16)
-    pages = [random_page(37, 23, 1), random_page(7, 5, 2), random_page(1, 1, 3), random_page(90, 31, 4)]
+    colorizer = PageColorizer(
+        tiny_generator(vivid=True), short_side=short_side, tile=64, tile_overlap=16
+    )
+    pages = [
+        random_page(37, 23, 1),
+        random_page(7, 5, 2),
+        random_page(1, 1, 3),
+        random_page(90, 31, 4),
+    ]
     colored = colorizer.color(pages)
     for page, result in zip(pages, colored, strict=True):
         assert result.shape == page.shape and result.dtype == torch.uint8
@@ -109,8 +116,10 @@ def test_a_tall_strip_blends_even_disagreeing_tiles_without_a_step():
     ramp = torch.linspace(-1, 1, 1000).view(1, 1, 1000, 1).expand(1, 1, 1000, 40).contiguous()
     ab = colorizer.predict_pages_ab([ramp])[0][0, 0, :, 0]
     axis = plan_axis(1000, 64, 32, 16)
-    tile_means = [float(ramp[0, 0, s:s + 64].mean()) for s in axis.starts]
-    largest_jump = max(abs(b - a) for a, b in zip(tile_means, tile_means[1:], strict=False))  # what stitching would show
+    tile_means = [float(ramp[0, 0, s : s + 64].mean()) for s in axis.starts]
+    largest_jump = max(
+        abs(b - a) for a, b in zip(tile_means, tile_means[1:], strict=False)
+    )  # what stitching would show
     steps = (ab[1:] - ab[:-1]).abs()
     # A raised cosine over 32 pixels changes by at most pi/(2*32) of the jump per pixel.
     assert steps.max() <= largest_jump * math.pi / (2 * 32) * 1.05
@@ -135,11 +144,18 @@ class BlurColor(nn.Module):
 
 @pytest.mark.parametrize("tile_overlap", [16, 32])
 def test_a_tiled_strip_matches_one_pass_over_the_whole_strip(tile_overlap):
-    strip = (torch.sin(torch.linspace(0, 20, 1500))[:, None] * torch.cos(torch.linspace(0, 3, 48))[None, :])
+    strip = (
+        torch.sin(torch.linspace(0, 20, 1500))[:, None]
+        * torch.cos(torch.linspace(0, 3, 48))[None, :]
+    )
     lightness = strip.view(1, 1, 1500, 48)
     whole = PageColorizer(BlurColor(), short_side=None, tile=4096).predict_pages_ab([lightness])[0]
-    tiled = PageColorizer(BlurColor(), short_side=None, tile=128, tile_overlap=tile_overlap).predict_pages_ab([lightness])[0]
-    stitched = PageColorizer(BlurColor(), short_side=None, tile=128, tile_overlap=0).predict_pages_ab([lightness])[0]
+    tiled = PageColorizer(
+        BlurColor(), short_side=None, tile=128, tile_overlap=tile_overlap
+    ).predict_pages_ab([lightness])[0]
+    stitched = PageColorizer(
+        BlurColor(), short_side=None, tile=128, tile_overlap=0
+    ).predict_pages_ab([lightness])[0]
     inside = slice(8, -8)  # the strip's own ends are padded differently in one pass: not seams
     seam = (stitched - whole)[..., inside, :].abs().max()
     assert seam > 0.1  # cutting without blending shows the tile edges...
@@ -173,7 +189,9 @@ def test_overlap_must_be_smaller_than_the_tile():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_on_the_gpu_pages_keep_size_and_lightness_under_bf16():
-    colorizer = PageColorizer(tiny_generator(vivid=True), short_side=16, tile=64, tile_overlap=16, device="cuda")
+    colorizer = PageColorizer(
+        tiny_generator(vivid=True), short_side=16, tile=64, tile_overlap=16, device="cuda"
+    )
     pages = [random_page(37, 23, 1), random_page(300, 41, 2)]
     colored = colorizer.color(pages)
     for page, result in zip(pages, colored, strict=True):
@@ -186,10 +204,16 @@ def test_blending_makes_its_weights_on_the_device_not_one_upload_per_tile(monkey
     assert len(weights) > 1 and all(weight.device.type == "meta" for weight in weights)
     colorizer = PageColorizer(TileConstant(), short_side=None, tile=64, tile_overlap=16)
     plan = colorizer._plan(torch.zeros(1, 1, 300, 100))
-    predictions = [torch.rand(1, 2, 64, 64) for _ in range(len(plan[0].starts) * len(plan[1].starts))]
+    predictions = [
+        torch.rand(1, 2, 64, 64) for _ in range(len(plan[0].starts) * len(plan[1].starts))
+    ]
     moves = []
     to = torch.Tensor.to
-    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: moves.append(args) or to(self, *args, **kwargs))
+    monkeypatch.setattr(
+        torch.Tensor,
+        "to",
+        lambda self, *args, **kwargs: moves.append(args) or to(self, *args, **kwargs),
+    )
     ab = colorizer._blend(predictions, plan)
     assert ab.shape == (1, 2, 300, 100) and moves == []
 
@@ -203,8 +227,14 @@ def test_an_old_ab_generator_colours_exactly_as_before(compose):
     generator, _ = load_generator(OLD_AB_COLORIZE.parent.parent / "pre_layout_run" / "generator.pt")
     recorded = torch.load(OLD_AB_COLORIZE, weights_only=True)
     settings = recorded["settings"]
-    colorizer = PageColorizer(generator, settings["short_side"], settings["tile"], settings["overlap"],
-                              precision="32-true", compose=compose)
+    colorizer = PageColorizer(
+        generator,
+        settings["short_side"],
+        settings["tile"],
+        settings["overlap"],
+        precision="32-true",
+        compose=compose,
+    )
     names = list(recorded["pages"])
     colored = colorizer.color([recorded["pages"][name] for name in names])
     for name, result in zip(names, colored, strict=True):

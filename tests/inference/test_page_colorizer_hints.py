@@ -35,7 +35,7 @@ class Echo(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         self.inputs.append(tuple(inputs.shape))
-        picked = [inputs[:, c:c + 1] if c != -1 else inputs[:, -1:] for c in self.channels]
+        picked = [inputs[:, c : c + 1] if c != -1 else inputs[:, -1:] for c in self.channels]
         return torch.cat(picked, dim=1)
 
 
@@ -45,15 +45,21 @@ def strip_lightness(height: int, width: int) -> torch.Tensor:
 
 def expected_maps(hints: PageHints, page_size, working, predicts="ab", channel=0) -> torch.Tensor:
     color, mask = hints.raster(page_size, working, predicts)
-    return torch.cat([color[:, channel:channel + 1], mask], dim=1)
+    return torch.cat([color[:, channel : channel + 1], mask], dim=1)
 
 
 def test_a_tall_strip_s_tiles_get_the_hints_that_fall_in_them():
     echo = Echo()
     colorizer = PageColorizer(echo, short_side=None, tile=64, tile_overlap=32)
     strip = (600, 40)
-    marks = PageHints((Dot(5, 3, "#d9a066", 5), Dot(30, 300, "#3a5fcd", 9),
-                       Dot(20, 598, "#20c040", 3), Stroke(((2, 100), (38, 250)), "#c03020", 4)))
+    marks = PageHints(
+        (
+            Dot(5, 3, "#d9a066", 5),
+            Dot(30, 300, "#3a5fcd", 9),
+            Dot(20, 598, "#20c040", 3),
+            Stroke(((2, 100), (38, 250)), "#c03020", 4),
+        )
+    )
     layer = torch.zeros(4, *strip, dtype=torch.uint8)
     layer[:, 40:60, 10:20] = torch.tensor([250, 40, 40, 255], dtype=torch.uint8)[:, None, None]
     layer[:, 500:505, 0:40] = torch.tensor([40, 40, 250, 128], dtype=torch.uint8)[:, None, None]
@@ -70,8 +76,13 @@ def test_a_tall_strip_s_tiles_get_the_hints_that_fall_in_them():
 def test_hints_are_rasterised_from_the_page_s_pixels_at_the_working_size():
     colorizer = PageColorizer(Echo(), short_side=16, tile=32, tile_overlap=16)
     page = (64, 160)  # working 16 x 40: two tiles across
-    hints = PageHints((Dot(150, 60, "#d9a066", 3), Dot(2, 2, "#3a5fcd", 1),
-                       Stroke(((10, 30), (90, 30)), "#80ff80", 2)))
+    hints = PageHints(
+        (
+            Dot(150, 60, "#d9a066", 3),
+            Dot(2, 2, "#3a5fcd", 1),
+            Stroke(((10, 30), (90, 30)), "#80ff80", 2),
+        )
+    )
     ab = colorizer.predict_pages_ab([strip_lightness(*page)], [hints])[0]
     expected = PageColorizer._resize(expected_maps(hints, page, (16, 40)), page)
     torch.testing.assert_close(ab, expected, rtol=0, atol=1e-6)
@@ -118,7 +129,9 @@ def test_a_trained_hint_generator_loads_and_its_hints_change_the_colours(tmp_pat
     generator = UNetGenerator(**TINY, in_channels=4)
     generator, _ = load_generator(export_generator(generator, TINY, tmp_path / "generator.pt"))
     assert generator.hints
-    colorizer = PageColorizer(generator, short_side=32, tile=64, tile_overlap=16, precision="32-true")
+    colorizer = PageColorizer(
+        generator, short_side=32, tile=64, tile_overlap=16, precision="32-true"
+    )
     page = random_page(64, 48)
     automatic = colorizer.color([page])[0]
     hinted = colorizer.color([page], [PageHints((Dot(24, 32, "#00ff00", 15),))])[0]

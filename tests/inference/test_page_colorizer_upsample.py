@@ -43,9 +43,15 @@ def test_bilinear_is_the_default_and_colours_exactly_as_before():
     generator, _ = load_generator(OLD_AB_COLORIZE.parent.parent / "pre_layout_run" / "generator.pt")
     recorded = torch.load(OLD_AB_COLORIZE, weights_only=True)
     settings = recorded["settings"]
-    colorizer = PageColorizer(generator, settings["short_side"], settings["tile"],
-                              settings["overlap"], precision="32-true", compose="lightness",
-                              upsample="bilinear")
+    colorizer = PageColorizer(
+        generator,
+        settings["short_side"],
+        settings["tile"],
+        settings["overlap"],
+        precision="32-true",
+        compose="lightness",
+        upsample="bilinear",
+    )
     assert PageColorizer(generator, 64).upsample == "bilinear"
     names = list(recorded["pages"])
     for name, result in zip(names, colorizer.color([recorded["pages"][name] for name in names])):
@@ -59,7 +65,7 @@ def test_guided_pages_keep_their_size_and_lightness():
     assert colored.shape == page.shape
     lightness = rgb_to_scaled_lab(page[None].float() / 255)[0]
     back = rgb_to_scaled_lab(colored[None].float() / 255)[0]
-    assert (back - lightness).abs().max() < 0.03   # uint8 rounding only
+    assert (back - lightness).abs().max() < 0.03  # uint8 rounding only
     ab = colorizer.predict_pages_ab([lightness])[0]
     assert ab.shape == (1, 2, 90, 131)
 
@@ -70,7 +76,7 @@ def test_guided_keeps_the_predicted_colour_off_the_paper_beside_the_outline():
     for mode in ("bilinear", "guided"):
         colorizer = PageColorizer(ColorsMidTones(), 24, precision="32-true", upsample=mode)
         results[mode] = colorizer.color([page])[0].float()
-    paper_beside = (slice(None), slice(30, 66), slice(71, 75))   # 1-4 px outside the outline
+    paper_beside = (slice(None), slice(30, 66), slice(71, 75))  # 1-4 px outside the outline
     tint = lambda rgb: (rgb[paper_beside].amax(0) - rgb[paper_beside].amin(0)).mean()
     assert tint(results["bilinear"]) > 4.0
     assert tint(results["guided"]) < 0.25 * tint(results["bilinear"])

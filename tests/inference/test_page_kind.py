@@ -45,8 +45,15 @@ def test_continuous_grey_pages_are_grey(name):
 
 def test_odd_pages_get_a_kind_without_error():
     white = torch.full((3, 50, 40), 255, dtype=torch.uint8)
-    noise = torch.randint(0, 256, (1, 120, 90), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    for page in (white, torch.zeros(3, 1, 1, dtype=torch.uint8), m.grey_page(7, 5), noise.expand(3, -1, -1)):
+    noise = torch.randint(
+        0, 256, (1, 120, 90), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    for page in (
+        white,
+        torch.zeros(3, 1, 1, dtype=torch.uint8),
+        m.grey_page(7, 5),
+        noise.expand(3, -1, -1),
+    ):
         assert kind(page) in (INK, GREY)
     assert kind(white) == GREY  # nothing but paper: no ink to put colour under
 
@@ -67,7 +74,9 @@ BLACK_AND_WHITE_PAGES = {
     "slight cast": lambda: m.cast(m.line_art_page()),
     "slight cast the other way, JPEG": lambda: m.jpeg(m.cast(m.screentone_page(), (-5, 2, 8)), 80),
     "colour fringes along the lines": lambda: m.fringed(m.line_art_page()),
-    "fringes, yellowed, JPEG": lambda: m.fringed(m.jpeg(m.yellowed(m.screentone_page(period=4)), 70)),
+    "fringes, yellowed, JPEG": lambda: m.fringed(
+        m.jpeg(m.yellowed(m.screentone_page(period=4)), 70)
+    ),
     "colour noise of a scanner": lambda: m.noisy(m.screentone_page(), 8, grey=False),
 }
 

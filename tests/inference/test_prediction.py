@@ -15,7 +15,9 @@ def test_pad_to_multiple_reflects_at_the_bottom_and_right():
     padded = pad_to_multiple(image, 8)
     assert padded.shape == (1, 1, 8, 8)
     assert torch.equal(padded[..., :5, :6], image)  # the page itself is untouched, at the top left
-    assert torch.equal(padded[..., 5, :6], image[..., 3, :])  # row 5 mirrors row 3 (reflection, no repeat)
+    assert torch.equal(
+        padded[..., 5, :6], image[..., 3, :]
+    )  # row 5 mirrors row 3 (reflection, no repeat)
     assert torch.equal(padded[..., :5, 6], image[..., :, 4])
 
 
@@ -54,7 +56,10 @@ def test_predict_ab_under_bf16_autocast_stays_close_to_float32():
     torch.manual_seed(0)
     generator = UNetGenerator(depth=3, width=4, max_width=8).eval()
     lightness = torch.rand(1, 1, 16, 16) * 2 - 1
-    full, mixed = predict_ab(generator, lightness, "32-true"), predict_ab(generator, lightness, "bf16-mixed")
+    full, mixed = (
+        predict_ab(generator, lightness, "32-true"),
+        predict_ab(generator, lightness, "bf16-mixed"),
+    )
     assert mixed.dtype == torch.float32
     assert (full - mixed).abs().max() < 0.05
 

@@ -21,7 +21,9 @@ def keras_count(module: torch.nn.Module) -> int:
 def test_seed_generator_has_the_seeds_parameter_count():
     generator = UNetGenerator(**SEED_G)
     assert count(generator) == 67_001_346  # Keras: 67,001,346 trainable
-    assert keras_count(UNetGenerator(**{**SEED_G, "norm": "batch"})) == 67_013_250  # and 67,013,250 in all
+    assert (
+        keras_count(UNetGenerator(**{**SEED_G, "norm": "batch"})) == 67_013_250
+    )  # and 67,013,250 in all
 
 
 def test_seed_discriminator_has_the_seeds_parameter_count_and_16x16_map():
@@ -46,7 +48,12 @@ def test_smaller_depths_take_their_sizes(depth, size):
     with torch.no_grad():
         ab = generator(torch.zeros(2, 1, size, size))
         assert ab.shape == (2, 2, size, size) and ab.abs().max() <= 1
-        assert discriminator(torch.zeros(2, 1, size, size), ab).shape == (2, 1, size // 8, size // 8)
+        assert discriminator(torch.zeros(2, 1, size, size), ab).shape == (
+            2,
+            1,
+            size // 8,
+            size // 8,
+        )
     # Non-square pages work too, at multiples of 2**depth.
     with torch.no_grad():
         assert generator(torch.zeros(1, 1, size, 2 * size)).shape == (1, 2, size, 2 * size)
@@ -99,7 +106,9 @@ def test_generator_refuses_sizes_it_cannot_take():
 
 def test_weights_start_from_n_0_002():
     generator = UNetGenerator(depth=6, width=32, max_width=128)
-    weights = torch.cat([m.weight.flatten() for m in generator.modules() if isinstance(m, torch.nn.Conv2d)])
+    weights = torch.cat(
+        [m.weight.flatten() for m in generator.modules() if isinstance(m, torch.nn.Conv2d)]
+    )
     assert abs(float(weights.mean())) < 1e-3
     assert abs(float(weights.std()) - 0.02) < 1e-3
 
@@ -128,7 +137,9 @@ def test_gan_loss_modes():
         assert loss(fake, False) < loss(real, False), mode
     vanilla = GANLoss("vanilla")
     logits = torch.randn(3, 1, 4, 4)
-    expected = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits), torch.ones_like(logits))
+    expected = torch.nn.functional.binary_cross_entropy(
+        torch.sigmoid(logits), torch.ones_like(logits)
+    )
     assert torch.allclose(vanilla(logits, True), expected, atol=1e-5)  # the seed's sigmoid + BCE
     assert GANLoss("hinge")(torch.full((1, 1, 2, 2), -5.0), True, for_discriminator=False) == 5.0
     with pytest.raises(ValueError, match="unknown GAN loss"):

@@ -15,7 +15,9 @@ from mangacolor.models.ema import averaged_copy, ema_weight, update_average
 from mangacolor.models.pix2pix import Pix2Pix
 from mangacolor.runtime.config_errors import ConfigError
 
-TINY_G = dict(depth=5, width=8, max_width=16, dropout=0.5)  # batch norm: running statistics to follow
+TINY_G = dict(
+    depth=5, width=8, max_width=16, dropout=0.5
+)  # batch norm: running statistics to follow
 TINY_D = dict(channels=[8, 16], stride1_channels=16)
 
 
@@ -24,8 +26,10 @@ class Batches(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(0)
-        batch = {"L": torch.rand(2, 1, 32, 32, generator=generator) * 2 - 1,
-                 "ab": torch.rand(2, 2, 32, 32, generator=generator) * 0.6 - 0.3}
+        batch = {
+            "L": torch.rand(2, 1, 32, 32, generator=generator) * 2 - 1,
+            "ab": torch.rand(2, 2, 32, 32, generator=generator) * 0.6 - 0.3,
+        }
         while True:
             yield batch
 
@@ -35,13 +39,22 @@ def loader():
 
 
 def cpu_trainer(**options) -> L.Trainer:
-    defaults = dict(accelerator="cpu", max_epochs=-1, logger=False, enable_checkpointing=False,
-                    enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    defaults = dict(
+        accelerator="cpu",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     return L.Trainer(**{**defaults, **options})
 
 
 def states_equal(a: dict, b: dict) -> bool:
-    return list(a) == list(b) and all(torch.equal(x, y) for x, y in zip(a.values(), b.values(), strict=True))
+    return list(a) == list(b) and all(
+        torch.equal(x, y) for x, y in zip(a.values(), b.values(), strict=True)
+    )
 
 
 class LiveSnapshots(Callback):
@@ -51,12 +64,16 @@ class LiveSnapshots(Callback):
         self.states = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.states.append({k: v.detach().clone() for k, v in pl_module.generator.state_dict().items()})
+        self.states.append(
+            {k: v.detach().clone() for k, v in pl_module.generator.state_dict().items()}
+        )
 
 
 # ---- the average itself ------------------------------------------------------------------
 def test_the_weight_is_a_copy_until_the_start_then_one_minus_decay():
-    assert [ema_weight(update, 0.9, start=2.0) for update in (1, 2, 3, 10)] == pytest.approx([1.0, 1.0, 0.1, 0.1])
+    assert [ema_weight(update, 0.9, start=2.0) for update in (1, 2, 3, 10)] == pytest.approx(
+        [1.0, 1.0, 0.1, 0.1]
+    )
     assert ema_weight(1, 0.999, start=0.0) == pytest.approx(0.001)
 
 
@@ -74,7 +91,9 @@ def test_weights_and_running_statistics_move_together_and_counters_are_copied():
         if key.endswith("num_batches_tracked"):
             assert value.item() == live.state_dict()[key].item() == 1
         else:
-            torch.testing.assert_close(value, before[key] + 0.25 * (live.state_dict()[key] - before[key]))
+            torch.testing.assert_close(
+                value, before[key] + 0.25 * (live.state_dict()[key] - before[key])
+            )
     update_average(average, live, 1.0)
     assert states_equal(average.state_dict(), live.state_dict())  # weight 1 copies exactly
     assert not any(p.requires_grad for p in average.parameters())
@@ -82,19 +101,28 @@ def test_weights_and_running_statistics_move_together_and_counters_are_copied():
 
 def test_the_average_is_not_trained_and_follows_the_live_generator_after_each_step():
     torch.manual_seed(0)
-    model = Pix2Pix(TINY_G, TINY_D, iterations=4, log_every=4, ema={"decay": 0.6, "start_fraction": 0.25})
+    model = Pix2Pix(
+        TINY_G, TINY_D, iterations=4, log_every=4, ema={"decay": 0.6, "start_fraction": 0.25}
+    )
     initial = {k: v.clone() for k, v in model.generator.state_dict().items()}
     snapshots = LiveSnapshots()
     cpu_trainer(callbacks=[snapshots]).fit(model, loader())
 
     (opt_g, opt_d), _ = model.configure_optimizers()
-    in_optimizers = {id(p) for opt in (opt_g, opt_d) for group in opt.param_groups for p in group["params"]}
-    assert not any(id(p) in in_optimizers or p.requires_grad for p in model.generator_ema.parameters())
+    in_optimizers = {
+        id(p) for opt in (opt_g, opt_d) for group in opt.param_groups for p in group["params"]
+    }
+    assert not any(
+        id(p) in in_optimizers or p.requires_grad for p in model.generator_ema.parameters()
+    )
     # By hand: a copy for update 1 (start = 0.25 x 4 = 1), then 0.4 of the way to G after each of 2 to 4.
     expected = initial
     for update, live in enumerate(snapshots.states, start=1):
         weight = 1.0 if update <= 1 else 0.4
-        expected = {k: (live[k] if not v.is_floating_point() else v + weight * (live[k] - v)) for k, v in expected.items()}
+        expected = {
+            k: (live[k] if not v.is_floating_point() else v + weight * (live[k] - v))
+            for k, v in expected.items()
+        }
     average = model.generator_ema.state_dict()
     for key, value in expected.items():
         torch.testing.assert_close(average[key], value, rtol=1e-6, atol=1e-7, msg=key)
@@ -108,10 +136,16 @@ def test_off_by_default_with_no_second_generator():
     assert not any(key.startswith("generator_ema.") for key in model.state_dict())
 
 
-@pytest.mark.parametrize(("ema", "key"), [({"decay": 1.0}, "model.ema.decay"), ({"decay": 0.0}, "model.ema.decay"),
-                                          ({"decay": "high"}, "model.ema.decay"),
-                                          ({"start_fraction": 1.0}, "model.ema.start_fraction"),
-                                          ({"decay": 0.9, "warmup": 3}, "model.ema: unknown key")])
+@pytest.mark.parametrize(
+    ("ema", "key"),
+    [
+        ({"decay": 1.0}, "model.ema.decay"),
+        ({"decay": 0.0}, "model.ema.decay"),
+        ({"decay": "high"}, "model.ema.decay"),
+        ({"start_fraction": 1.0}, "model.ema.start_fraction"),
+        ({"decay": 0.9, "warmup": 3}, "model.ema: unknown key"),
+    ],
+)
 def test_bad_settings_name_the_key(ema, key):
     """The model's constructor holds the rule, so every builder of the model (train, the bench) gets it."""
     with pytest.raises(ConfigError, match=key):
@@ -123,7 +157,9 @@ def trained_with_average(tmp_path=None, iterations: int = 3) -> tuple[Pix2Pix, L
     """A run whose average clearly differs from its live generator (decay 0.5 from the start)."""
     torch.manual_seed(0)
     model = Pix2Pix(TINY_G, TINY_D, iterations=iterations, log_every=1, ema={"decay": 0.5})
-    callbacks = [IterationCheckpoint(str(tmp_path), every_n_iterations=iterations)] if tmp_path else []
+    callbacks = (
+        [IterationCheckpoint(str(tmp_path), every_n_iterations=iterations)] if tmp_path else []
+    )
     trainer = cpu_trainer(callbacks=callbacks)
     trainer.fit(model, loader())
     assert not states_equal(model.generator_ema.state_dict(), model.generator.state_dict())
@@ -159,19 +195,31 @@ def test_generator_pt_and_every_ckpt_give_the_average(tmp_path):
 def test_without_an_average_the_exports_give_the_trained_generator(tmp_path):
     torch.manual_seed(0)
     model = Pix2Pix(TINY_G, TINY_D, iterations=2, log_every=1)
-    cpu_trainer(callbacks=[IterationCheckpoint(str(tmp_path), every_n_iterations=2)]).fit(model, loader())
+    cpu_trainer(callbacks=[IterationCheckpoint(str(tmp_path), every_n_iterations=2)]).fit(
+        model, loader()
+    )
     assert torch.load(tmp_path / "generator.pt", weights_only=True)["averaged"] is False
     for name in ("generator.pt", "last.ckpt"):
-        torch.testing.assert_close(outputs_of(load_generator(tmp_path / name)[0]), outputs_of(model.generator),
-                                   rtol=0, atol=0, msg=name)
+        torch.testing.assert_close(
+            outputs_of(load_generator(tmp_path / name)[0]),
+            outputs_of(model.generator),
+            rtol=0,
+            atol=0,
+            msg=name,
+        )
 
 
 # ---- resuming ------------------------------------------------------------------------------
 def test_a_run_with_an_average_resumes_exactly(tmp_path):
     """Two iterations, a checkpoint, two more: the same average (and everything else) as four in one go.
     start_fraction 0.25 of 4: the copy phase ends before the checkpoint, the averaging crosses it."""
-    options = dict(generator=TINY_G, discriminator=TINY_D, log_every=1, seed=3,
-                   ema={"decay": 0.7, "start_fraction": 0.25})
+    options = dict(
+        generator=TINY_G,
+        discriminator=TINY_D,
+        log_every=1,
+        seed=3,
+        ema={"decay": 0.7, "start_fraction": 0.25},
+    )
     torch.manual_seed(0)
     whole = Pix2Pix(iterations=4, **options)
     cpu_trainer().fit(whole, loader())
@@ -190,7 +238,9 @@ def test_a_run_with_an_average_resumes_exactly(tmp_path):
         assert torch.equal(a, b), name
 
 
-def test_a_checkpoint_without_an_average_resumed_with_one_starts_it_from_the_live_generator(tmp_path):
+def test_a_checkpoint_without_an_average_resumed_with_one_starts_it_from_the_live_generator(
+    tmp_path,
+):
     torch.manual_seed(0)
     plain = Pix2Pix(TINY_G, TINY_D, iterations=2, log_every=1)
     trainer = cpu_trainer()

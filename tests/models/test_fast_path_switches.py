@@ -8,8 +8,11 @@ from mangacolor.models.pix2pix import Pix2Pix
 
 
 def tiny_pix2pix(**options) -> Pix2Pix:
-    return Pix2Pix({"depth": 5, "width": 8, "max_width": 32}, {"channels": [8, 16], "stride1_channels": 16},
-                   **options)
+    return Pix2Pix(
+        {"depth": 5, "width": 8, "max_width": 32},
+        {"channels": [8, 16], "stride1_channels": 16},
+        **options,
+    )
 
 
 def test_channels_last_switch_lays_weights_out_nhwc():

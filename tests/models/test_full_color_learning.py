@@ -51,9 +51,11 @@ def line_art_pages(count: int, generator: torch.Generator) -> tuple[dict, torch.
     for i in range(count):
         height, width = (int(v) for v in torch.randint(10, 22, (2,), generator=generator))
         top, left = (int(v) for v in torch.randint(1, SIZE - 21, (2,), generator=generator))
-        rgb[i, :, top:top + height, left:left + width] = 0.0  # ink, 2 px wide once filled
-        rgb[i, :, top + 2:top + height - 2, left + 2:left + width - 2] = torch.tensor(FILL).view(3, 1, 1)
-        inside[i, :, top + 2:top + height - 2, left + 2:left + width - 2] = True
+        rgb[i, :, top : top + height, left : left + width] = 0.0  # ink, 2 px wide once filled
+        rgb[i, :, top + 2 : top + height - 2, left + 2 : left + width - 2] = torch.tensor(
+            FILL
+        ).view(3, 1, 1)
+        inside[i, :, top + 2 : top + height - 2, left + 2 : left + width - 2] = True
     lightness, ab = rgb_to_scaled_lab(rgb)
     line_art = torch.where(inside, 1.0, lightness)  # the fill becomes paper white
     return {"L": lightness, "ab": ab, "input": line_art, "style": ["lines"] * count}, inside
@@ -68,10 +70,23 @@ class LineArtStream(torch.utils.data.IterableDataset):
 
 def test_a_full_colour_model_colours_paper_white_regions_from_the_ink_around_them():
     torch.manual_seed(0)
-    model = Pix2Pix(dict(depth=5, width=16, max_width=64), dict(channels=[16, 32], stride1_channels=32),
-                    lr_g=2e-3, iterations=150, log_every=150, predicts="lab")
-    trainer = L.Trainer(accelerator="cpu", max_epochs=-1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    model = Pix2Pix(
+        dict(depth=5, width=16, max_width=64),
+        dict(channels=[16, 32], stride1_channels=32),
+        lr_g=2e-3,
+        iterations=150,
+        log_every=150,
+        predicts="lab",
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     trainer.fit(model, torch.utils.data.DataLoader(LineArtStream(), batch_size=None))
 
     batch, inside = line_art_pages(16, torch.Generator().manual_seed(99))  # pages it never saw
@@ -91,21 +106,23 @@ def test_a_full_colour_model_colours_paper_white_regions_from_the_ink_around_the
     assert chroma(predicted_lab)[inside].mean() > 0.5 * chroma(true_lab)[inside].mean()
     assert error[paper].mean() < 5.0  # white paper outside the outline stays white
     # Its ab alone, on the page's own L as an ab model's would be shown, leaves that paper white.
-    kept_lightness = cie_lab(*rgb_to_scaled_lab(lightness_preserving_rgb(batch["input"], fake[:, 1:])))
+    kept_lightness = cie_lab(
+        *rgb_to_scaled_lab(lightness_preserving_rgb(batch["input"], fake[:, 1:]))
+    )
     assert chroma(kept_lightness)[inside].mean() < 1.0
 
 
 # ---- screentone, end to end ------------------------------------------------------------------------
-NATIVE = 192       # pages' short side where they are printed: a screen's dots are a few pixels here
-WORKING = 64       # the training size, and so colourise's working short side
+NATIVE = 192  # pages' short side where they are printed: a screen's dots are a few pixels here
+WORKING = 64  # the training size, and so colourise's working short side
 CELL = NATIVE // 2  # pages are a grid of cells, a shape in most of them, so no shape hides another
-SKIN = (0.9, 0.6, 0.42)   # L about 70, chroma about 43: inside ellipses (faces)
-SKY = (0.45, 0.7, 0.95)   # L about 71, chroma about 38: inside rectangles; as light as SKIN, so only
-                          # the shape tells the two apart, never the tone
-OUTLINE = 3        # px of ink around each shape
-POOL = 32          # training pages, printed once (printing is the costly part) and cycled through
-ITERATIONS = 300   # at 200, torch seed 1 passed the chroma check by a hair and missed the plain one
-TORCH_SEED = 0     # torch seeds 0, 1 and 2 all pass at 300, with the margins the comments below give
+SKIN = (0.9, 0.6, 0.42)  # L about 70, chroma about 43: inside ellipses (faces)
+SKY = (0.45, 0.7, 0.95)  # L about 71, chroma about 38: inside rectangles; as light as SKIN, so only
+# the shape tells the two apart, never the tone
+OUTLINE = 3  # px of ink around each shape
+POOL = 32  # training pages, printed once (printing is the costly part) and cycled through
+ITERATIONS = 300  # at 200, torch seed 1 passed the chroma check by a hair and missed the plain one
+TORCH_SEED = 0  # torch seeds 0, 1 and 2 all pass at 300, with the margins the comments below give
 # conf/data/pages.yaml's printing, with the scan size set to the page's own, so its periods (given for
 # a 1,200 px scan) land on the page as they are, a few pixels, but not all of its ranges: with the
 # finest screens (2-3 px) and the stronger scan blurs (0.6-1.2 px) half the pages' fills printed as
@@ -113,15 +130,18 @@ TORCH_SEED = 0     # torch seeds 0, 1 and 2 all pass at 300, with the margins th
 # white (L = 100), where a lightness compose can show no colour; a greyer paper (L 96) holds some:
 # there the plain model's chroma was measured at about 10.
 PRINTING = dataclasses.replace(
-    PrintSettings(), scan_short_side=float(NATIVE),
+    PrintSettings(),
+    scan_short_side=float(NATIVE),
     screentone=dataclasses.replace(ScreenSettings(), period=(3.0, 5.2)),
     scan=dataclasses.replace(ScanSettings(), blur=(0.3, 0.6), paper=(1.0, 1.0)),
 )
 PAPER_GREY = 0.98  # a printed pixel this light is paper white (L over 99)
-INK_GREY = 0.15    # and this dark is ink: dots, lines and outlines
+INK_GREY = 0.15  # and this dark is ink: dots, lines and outlines
 
 
-def shape_pages(count: int, rows: int, cols: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def shape_pages(
+    count: int, rows: int, cols: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Colour pages (count, 3, rows x CELL, cols x CELL) of white paper with an outlined SKIN ellipse
     or SKY rectangle of random size and place in most cells, and where the fills are (count, 1, H, W)."""
     height, width = rows * CELL, cols * CELL
@@ -133,8 +153,12 @@ def shape_pages(count: int, rows: int, cols: int, generator: torch.Generator) ->
         for cell in range(rows * cols):
             kind = float(torch.rand(1, generator=generator))
             h, w = (int(v) for v in torch.randint(50, CELL - 6, (2,), generator=generator))
-            top = cell // cols * CELL + int(torch.randint(3, CELL - h - 2, (1,), generator=generator))
-            left = cell % cols * CELL + int(torch.randint(3, CELL - w - 2, (1,), generator=generator))
+            top = cell // cols * CELL + int(
+                torch.randint(3, CELL - h - 2, (1,), generator=generator)
+            )
+            left = cell % cols * CELL + int(
+                torch.randint(3, CELL - w - 2, (1,), generator=generator)
+            )
             if kind < 0.1:
                 continue  # an empty cell: white paper that stays white
             if kind < 0.55:
@@ -144,9 +168,9 @@ def shape_pages(count: int, rows: int, cols: int, generator: torch.Generator) ->
                 fill = SKIN
             else:
                 outer = torch.zeros(height, width, dtype=torch.bool)
-                outer[top:top + h, left:left + w] = True
+                outer[top : top + h, left : left + w] = True
                 inner = torch.zeros_like(outer)
-                inner[top + OUTLINE:top + h - OUTLINE, left + OUTLINE:left + w - OUTLINE] = True
+                inner[top + OUTLINE : top + h - OUTLINE, left + OUTLINE : left + w - OUTLINE] = True
                 fill = SKY
             rgb[page, :, outer] = 0.0
             rgb[page, :, inner] = torch.tensor(fill).view(3, 1)
@@ -156,7 +180,12 @@ def shape_pages(count: int, rows: int, cols: int, generator: torch.Generator) ->
 
 def screentone_pages(rgb: torch.Tensor, first_seed: int) -> torch.Tensor:
     """Colour pages -> their screentone B&W pages as scaled L, each page its own draw."""
-    return torch.cat([print_page(rgb[i:i + 1], "screentone", first_seed + i, PRINTING) for i in range(len(rgb))])
+    return torch.cat(
+        [
+            print_page(rgb[i : i + 1], "screentone", first_seed + i, PRINTING)
+            for i in range(len(rgb))
+        ]
+    )
 
 
 def to_working(images: torch.Tensor) -> torch.Tensor:
@@ -175,16 +204,33 @@ class PoolStream(torch.utils.data.IterableDataset):
         generator = torch.Generator().manual_seed(1)
         while True:
             pick = torch.randperm(len(self.inputs), generator=generator)[:8]
-            yield {"L": self.lightness[pick], "ab": self.ab[pick], "input": self.inputs[pick],
-                   "style": [self.style] * len(pick)}
+            yield {
+                "L": self.lightness[pick],
+                "ab": self.ab[pick],
+                "input": self.inputs[pick],
+                "style": [self.style] * len(pick),
+            }
 
 
 def train_tiny(stream: PoolStream, predicts: str) -> torch.nn.Module:
     torch.manual_seed(TORCH_SEED)
-    model = Pix2Pix({"depth": 6, "width": 16, "max_width": 64}, {"channels": [16, 32], "stride1_channels": 32},
-                    lr_g=2e-3, iterations=ITERATIONS, log_every=ITERATIONS, predicts=predicts)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=-1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    model = Pix2Pix(
+        {"depth": 6, "width": 16, "max_width": 64},
+        {"channels": [16, 32], "stride1_channels": 32},
+        lr_g=2e-3,
+        iterations=ITERATIONS,
+        log_every=ITERATIONS,
+        predicts=predicts,
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     trainer.fit(model, torch.utils.data.DataLoader(stream, batch_size=None))
     return model.generator
 
@@ -193,9 +239,9 @@ def train_tiny(stream: PoolStream, predicts: str) -> torch.nn.Module:
 class Colored:
     """Held-out pages, their truth and B&W page, and what each model's colourise made of them."""
 
-    truth: torch.Tensor               # (N, 3, H, W) RGB in [0, 1]
-    inside: torch.Tensor              # (N, 1, H, W) bool: the fills
-    page: torch.Tensor                # (N, 3, H, W) the printed B&W page as the reader has it
+    truth: torch.Tensor  # (N, 3, H, W) RGB in [0, 1]
+    inside: torch.Tensor  # (N, 1, H, W) bool: the fills
+    page: torch.Tensor  # (N, 3, H, W) the printed B&W page as the reader has it
     results: dict[str, torch.Tensor]  # model -> (N, 3, H, W) its colourise result
     modes: dict[str, dict[str, int]]  # model -> {compose mode used: pages}
 
@@ -227,8 +273,12 @@ def train_and_color() -> Colored:
     truth, inside, page = held_out_pages()
     results, modes = {}, {}
     for name, generator in generators.items():
-        colorizer = PageColorizer(generator, short_side=WORKING)  # colourise's defaults: compose auto
-        results[name] = torch.stack([uint8_to_unit(p) for p in colorizer.color(list(unit_to_uint8(page)))])
+        colorizer = PageColorizer(
+            generator, short_side=WORKING
+        )  # colourise's defaults: compose auto
+        results[name] = torch.stack(
+            [uint8_to_unit(p) for p in colorizer.color(list(unit_to_uint8(page)))]
+        )
         modes[name] = dict(colorizer.composed)
     return Colored(truth, inside, page, results, modes)
 
@@ -244,10 +294,16 @@ def test_screentone_fills_print_as_dots_on_white_paper():
     truth, inside, page = held_out_pages()
     grey = page[:, :1]
     fills = grey[inside]
-    assert (fills >= PAPER_GREY).float().mean() > 0.12  # 0.18: paper white (L over 99) between the dots
-    assert ((fills > 0.3) & (fills < 0.7)).float().mean() < 0.25  # 0.20: grey only on the dots' soft edges
+    assert (
+        fills >= PAPER_GREY
+    ).float().mean() > 0.12  # 0.18: paper white (L over 99) between the dots
+    assert (
+        (fills > 0.3) & (fills < 0.7)
+    ).float().mean() < 0.25  # 0.20: grey only on the dots' soft edges
     for i in range(len(truth)):
-        assert (grey[i][inside[i]] <= 0.5).float().mean() > 0.05, i  # 0.07-0.21: each page's fills have dots
+        assert (grey[i][inside[i]] <= 0.5).float().mean() > 0.05, (
+            i
+        )  # 0.07-0.21: each page's fills have dots
 
 
 @pytest.mark.slow
@@ -258,10 +314,14 @@ def test_a_screentone_model_colours_paper_white_where_a_plain_model_leaves_it_wh
     true_lab = lab(colored.truth)
     paper = colored.inside & (colored.page[:, :1] >= PAPER_GREY)
     truth_chroma = chroma(true_lab)[paper].mean()
-    fills = reading_scale(colored.inside.float()) == 1.0  # reading-scale pixels wholly inside a fill
+    fills = (
+        reading_scale(colored.inside.float()) == 1.0
+    )  # reading-scale pixels wholly inside a fill
 
     def reading_error(rgb: torch.Tensor) -> torch.Tensor:
-        return delta_e_2000(lab(reading_scale(rgb)), lab(reading_scale(colored.truth)))[:, None][fills].mean()
+        return delta_e_2000(lab(reading_scale(rgb)), lab(reading_scale(colored.truth)))[:, None][
+            fills
+        ].mean()
 
     page_error = reading_error(colored.page)  # the B&W page against the truth: about 24
     for name, rgb in colored.results.items():

@@ -25,10 +25,12 @@ def hint_batch(batch: int = 2, size: int = 32, predicts: str = "ab") -> dict:
     generator = torch.Generator().manual_seed(0)
     color_channels = hint_channels(predicts) - 1
     mask = (torch.rand(batch, 1, size, size, generator=generator) > 0.95).float()
-    return {"L": torch.rand(batch, 1, size, size, generator=generator) * 2 - 1,
-            "ab": torch.rand(batch, 2, size, size, generator=generator) * 0.6 - 0.3,
-            "hint_color": torch.rand(batch, color_channels, size, size, generator=generator) - 0.5,
-            "hint_mask": mask}
+    return {
+        "L": torch.rand(batch, 1, size, size, generator=generator) * 2 - 1,
+        "ab": torch.rand(batch, 2, size, size, generator=generator) * 0.6 - 0.3,
+        "hint_color": torch.rand(batch, color_channels, size, size, generator=generator) - 0.5,
+        "hint_mask": mask,
+    }
 
 
 class HintBatches(torch.utils.data.IterableDataset):
@@ -45,8 +47,14 @@ def test_g_takes_the_hint_channels_and_d_the_page_alone(predicts):
     plain = Pix2Pix(TINY_G, TINY_D, predicts=predicts)
     # D is the same network with or without hints: it judges (page, colour) alone.
     assert [p.shape for p in model.discriminator.parameters()] == [
-        p.shape for p in plain.discriminator.parameters()]
-    assert model.generator_input(torch.zeros(2, 1, 32, 32)).shape == (2, 1 + hint_channels(predicts), 32, 32)
+        p.shape for p in plain.discriminator.parameters()
+    ]
+    assert model.generator_input(torch.zeros(2, 1, 32, 32)).shape == (
+        2,
+        1 + hint_channels(predicts),
+        32,
+        32,
+    )
     assert model(model.generator_input(torch.zeros(2, 1, 32, 32))).shape == (2, out, 32, 32)
 
 
@@ -66,8 +74,15 @@ def test_empty_hint_maps_are_the_automatic_colouring():
 
 def test_a_hint_model_trains_and_validates_at_zero_hints_and_with_hints(tmp_path):
     model = Pix2Pix(TINY_G, TINY_D, iterations=2, log_every=1, hints=True)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=-1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     trainer.fit(model, torch.utils.data.DataLoader(HintBatches(), batch_size=2))
     assert model.iteration == 2
     model.eval()
@@ -81,7 +96,9 @@ def test_a_hint_model_trains_and_validates_at_zero_hints_and_with_hints(tmp_path
 
 def test_generator_file_records_hints_and_loads_them(tmp_path):
     model = Pix2Pix(TINY_G, TINY_D, predicts="lab", hints=True)
-    path = export_generator(model.inference_generator, dict(model.hparams.generator), tmp_path / "g.pt")
+    path = export_generator(
+        model.inference_generator, dict(model.hparams.generator), tmp_path / "g.pt"
+    )
     generator, _ = load_generator(path)
     assert generator.hints and takes_hints(generator)
     page = torch.rand(1, 1, 32, 32)
@@ -98,7 +115,9 @@ def test_resuming_with_the_other_hints_setting_is_refused():
     with pytest.raises(ConfigError, match="model.hints=true"):
         Pix2Pix(TINY_G, TINY_D).on_load_checkpoint(saved)
     with pytest.raises(ConfigError, match="model.hints=false"):
-        Pix2Pix(TINY_G, TINY_D, hints=True).on_load_checkpoint({"hyper_parameters": {}, "state_dict": {}})
+        Pix2Pix(TINY_G, TINY_D, hints=True).on_load_checkpoint(
+            {"hyper_parameters": {}, "state_dict": {}}
+        )
 
 
 def test_hint_spread_carries_a_dot_over_the_image_and_is_empty_without_hints():
@@ -110,7 +129,9 @@ def test_hint_spread_carries_a_dot_over_the_image_and_is_empty_without_hints():
     color[0, :, 5, 7] = torch.tensor([0.4, -0.2])
     mask[0, 0, 5, 7] = 1.0
     field = spread(color, mask)
-    assert torch.allclose(field, torch.tensor([0.4, -0.2])[None, :, None, None].expand(1, 2, 32, 32), atol=1e-5)
+    assert torch.allclose(
+        field, torch.tensor([0.4, -0.2])[None, :, None, None].expand(1, 2, 32, 32), atol=1e-5
+    )
     # Two dots: each pixel takes the colour of the dot at the finest scale that has one.
     color[0, :, 28, 28] = torch.tensor([-0.4, 0.3])
     mask[0, 0, 28, 28] = 1.0

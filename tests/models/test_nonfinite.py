@@ -28,13 +28,22 @@ from mangacolor.runtime.checkpoint_io import safe_torch_load
 from mangacolor.training.settings import TrainSettings
 from mangacolor.training.train import train
 
-QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "logger=none"]
+QUIET = [
+    "+debug=tiny",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "logger=none",
+]
 INJECTORS: list[NaNInjector] = []  # the callbacks train() built, for the test to read
 
 
 def network_state(module) -> dict[str, torch.Tensor]:
     """Weights and batch-norm statistics of both networks, copied."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items() if k.split(".")[0] in ("generator", "discriminator")}
+    return {
+        k: v.detach().clone()
+        for k, v in module.state_dict().items()
+        if k.split(".")[0] in ("generator", "discriminator")
+    }
 
 
 class NaNInjector(Callback):
@@ -57,7 +66,9 @@ class NaNInjector(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         after = network_state(pl_module)
-        self.changed[pl_module.iteration] = any(not torch.equal(after[k], v) for k, v in self._before.items())
+        self.changed[pl_module.iteration] = any(
+            not torch.equal(after[k], v) for k, v in self._before.items()
+        )
         state = pl_module.optimizers()[0].optimizer.state
         self.optimizer_steps[pl_module.iteration] = int(next(iter(state.values()))["step"])
         self.counts = pl_module.nonfinite.counts()
@@ -67,9 +78,17 @@ def nan_run(tmp_path: Path, nan_at: list[int], extra: list[str] = ()) -> tuple[d
     pages = tmp_path / "pages"
     make_pages(pages, 8)
     INJECTORS.clear()
-    cfg = compose_train([*QUIET, f"data.train_dir={pages}", "train.iterations=6",
-                         f"+callbacks.nan._target_={__name__}.NaNInjector", f"+callbacks.nan.iterations={nan_at}",
-                         *extra], tmp_path / "run")
+    cfg = compose_train(
+        [
+            *QUIET,
+            f"data.train_dir={pages}",
+            "train.iterations=6",
+            f"+callbacks.nan._target_={__name__}.NaNInjector",
+            f"+callbacks.nan.iterations={nan_at}",
+            *extra,
+        ],
+        tmp_path / "run",
+    )
     try:
         results = train(TrainSettings.from_config(cfg))
     finally:
@@ -82,7 +101,9 @@ def mode(request, monkeypatch):
     """host: the CPU default (unfused Adam, one free host check); device: fused Adam's found_inf, as on a GPU."""
     if request.param == "device":
         adam = torch.optim.Adam
-        monkeypatch.setattr(torch.optim, "Adam", lambda *args, **kwargs: adam(*args, **{**kwargs, "fused": True}))
+        monkeypatch.setattr(
+            torch.optim, "Adam", lambda *args, **kwargs: adam(*args, **{**kwargs, "fused": True})
+        )
     return request.param
 
 
@@ -92,24 +113,41 @@ def test_nan_batches_are_skipped_and_counted_and_the_run_finishes(tmp_path, mode
     assert injector.skip_mode == mode
     assert results["iteration"] == 6
     assert injector.changed == {1: True, 2: True, 3: False, 4: False, 5: True, 6: True}
-    assert injector.optimizer_steps == {1: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 4}  # Adam's own count skips too
+    assert injector.optimizer_steps == {
+        1: 1,
+        2: 2,
+        3: 2,
+        4: 2,
+        5: 3,
+        6: 4,
+    }  # Adam's own count skips too
     assert injector.counts == (2, 0, 3)  # two in all, none in a row now
     assert math.isfinite(results["loss/g_l1"])  # the logged means leave the NaN out
-    assert any("skipped 1 update(s) with a NaN or infinite loss" in r.getMessage() for r in caplog.records)
+    assert any(
+        "skipped 1 update(s) with a NaN or infinite loss" in r.getMessage() for r in caplog.records
+    )
     state = safe_torch_load(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert state["mangacolor"]["nonfinite"]["total"] == 2
-    assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point()
+    )
 
 
-def test_too_many_in_a_row_stop_the_run_naming_the_iteration_and_last_good_checkpoint(tmp_path, mode):
+def test_too_many_in_a_row_stop_the_run_naming_the_iteration_and_last_good_checkpoint(
+    tmp_path, mode
+):
     with pytest.raises(NonFiniteLoss) as caught:
         nan_run(tmp_path, nan_at=[3, 4, 5, 6], extra=["model.max_nonfinite=3"])
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     message = str(caught.value)
     assert "stopped at iteration 5" in message and "iterations 3 to 5" in message
     assert "model.max_nonfinite=3" in message and f"Last good checkpoint: {last}" in message
-    assert not (tmp_path / "run" / "checkpoints" / "generator.pt").exists()  # no export of a failed run
-    state = safe_torch_load(last)  # saved at iteration 4, inside the streak, with the weights of iteration 2
+    assert not (
+        tmp_path / "run" / "checkpoints" / "generator.pt"
+    ).exists()  # no export of a failed run
+    state = safe_torch_load(
+        last
+    )  # saved at iteration 4, inside the streak, with the weights of iteration 2
     assert state["mangacolor"]["iteration"] == 4
     two = safe_torch_load(tmp_path / "run" / "checkpoints" / "iter_0000002.ckpt")
     for key, value in two["state_dict"].items():
@@ -118,8 +156,12 @@ def test_too_many_in_a_row_stop_the_run_naming_the_iteration_and_last_good_check
 
 def test_a_streak_checked_every_few_iterations_still_stops_and_names_its_start(tmp_path):
     # log_every 50, max_nonfinite 2: checked every 2 iterations (the one host sync per check).
-    with pytest.raises(NonFiniteLoss, match=r"stopped at iteration 4: .* 2 iterations in a row \(iterations 3 to 4"):
-        nan_run(tmp_path, nan_at=[3, 4, 5, 6], extra=["model.max_nonfinite=2", "model.log_every=50"])
+    with pytest.raises(
+        NonFiniteLoss, match=r"stopped at iteration 4: .* 2 iterations in a row \(iterations 3 to 4"
+    ):
+        nan_run(
+            tmp_path, nan_at=[3, 4, 5, 6], extra=["model.max_nonfinite=2", "model.log_every=50"]
+        )
 
 
 # ---- the pieces --------------------------------------------------------------------------
@@ -130,7 +172,9 @@ def adam_step(fused: bool, finite: bool) -> tuple[torch.Tensor, dict]:
     optimizer.step()
     weight.grad = torch.full((3,), 1.0 if finite else float("nan"))
     loss = torch.tensor(1.0 if finite else float("nan"))
-    step_unless_nonfinite(optimizer, all_finite(loss), skip_mode(optimizer, grad_scaler_active=False))
+    step_unless_nonfinite(
+        optimizer, all_finite(loss), skip_mode(optimizer, grad_scaler_active=False)
+    )
     return weight.detach(), optimizer.state[weight]
 
 
@@ -151,7 +195,9 @@ def test_batch_norm_statistics_of_a_bad_batch_are_put_back():
     restore_buffers_unless(torch.tensor(False), before)
     assert torch.equal(norm.running_mean, torch.zeros(2)) and int(norm.num_batches_tracked) == 0
     norm(torch.ones(2, 2, 3, 3))
-    restore_buffers_unless(torch.tensor(True), snapshot_buffers(norm))  # a good step keeps its update
+    restore_buffers_unless(
+        torch.tensor(True), snapshot_buffers(norm)
+    )  # a good step keeps its update
     assert int(norm.num_batches_tracked) == 1
 
 
@@ -164,7 +210,10 @@ def test_guard_counts_streaks_and_survives_a_checkpoint():
     restored = NonFiniteGuard(max_consecutive=3)
     restored.load_state_dict(guard.state_dict())
     restored.record(torch.tensor(False), 7)
-    with pytest.raises(NonFiniteLoss, match="stopped at iteration 7: .* 3 iterations in a row .* Last good checkpoint: x.ckpt"):
+    with pytest.raises(
+        NonFiniteLoss,
+        match="stopped at iteration 7: .* 3 iterations in a row .* Last good checkpoint: x.ckpt",
+    ):
         restored.check(7, "x.ckpt")
 
 
@@ -209,4 +258,7 @@ def test_on_a_gpu_the_guard_never_waits_for_the_device():
         torch.cuda.set_sync_debug_mode(0)
     assert guard.counts() == (1, 0, 2)
     assert all(torch.equal(a, b) for a, b in zip(weights, skipped, strict=True))
-    assert all(torch.isfinite(p).all() for p in net.parameters()) and torch.isfinite(net[1].running_mean).all()
+    assert (
+        all(torch.isfinite(p).all() for p in net.parameters())
+        and torch.isfinite(net[1].running_mean).all()
+    )

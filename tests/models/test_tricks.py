@@ -25,8 +25,10 @@ class SameBatch(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(0)
-        batch = {"L": torch.rand(2, 1, 32, 32, generator=generator) * 2 - 1,
-                 "ab": torch.rand(2, 2, 32, 32, generator=generator) * 0.6 - 0.3}
+        batch = {
+            "L": torch.rand(2, 1, 32, 32, generator=generator) * 2 - 1,
+            "ab": torch.rand(2, 2, 32, 32, generator=generator) * 0.6 - 0.3,
+        }
         while True:
             yield batch
 
@@ -54,10 +56,23 @@ class Scalars(Logger):
 
 
 def fit(model: Pix2Pix, ckpt_path=None, **options) -> L.Trainer:
-    trainer = L.Trainer(**{**dict(accelerator="cpu", max_epochs=-1, logger=False, enable_checkpointing=False,
-                                  enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0),
-                           **options})
-    trainer.fit(model, torch.utils.data.DataLoader(SameBatch(), batch_size=None), ckpt_path=ckpt_path)
+    trainer = L.Trainer(
+        **{
+            **dict(
+                accelerator="cpu",
+                max_epochs=-1,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                limit_val_batches=0,
+            ),
+            **options,
+        }
+    )
+    trainer.fit(
+        model, torch.utils.data.DataLoader(SameBatch(), batch_size=None), ckpt_path=ckpt_path
+    )
     return trainer
 
 
@@ -66,17 +81,35 @@ def test_the_adversarial_weight_at_chosen_iterations():
     # 100 iterations: 20 of L1 alone, a ramp over the next 10, then the full term.
     weight = [adversarial_weight(i, 100, 0.2, 0.1) for i in range(100)]
     assert weight[:20] == [0.0] * 20
-    assert weight[20] == pytest.approx(0.1) and weight[24] == pytest.approx(0.5) and weight[29] == 1.0
+    assert (
+        weight[20] == pytest.approx(0.1) and weight[24] == pytest.approx(0.5) and weight[29] == 1.0
+    )
     assert weight[30:] == [1.0] * 70
-    assert [adversarial_weight(i, 100, 0.0, 0.0) for i in (0, 50, 99)] == [1.0, 1.0, 1.0]  # off: the seed's
-    assert [adversarial_weight(i, 100, 1.0, 0.0) for i in (0, 99)] == [0.0, 0.0]  # L1 only, the whole run
-    assert adversarial_weight(0, 100, 0.0, 0.5) == pytest.approx(0.02) and adversarial_weight(49, 100, 0.0, 0.5) == 1.0
+    assert [adversarial_weight(i, 100, 0.0, 0.0) for i in (0, 50, 99)] == [
+        1.0,
+        1.0,
+        1.0,
+    ]  # off: the seed's
+    assert [adversarial_weight(i, 100, 1.0, 0.0) for i in (0, 99)] == [
+        0.0,
+        0.0,
+    ]  # L1 only, the whole run
+    assert (
+        adversarial_weight(0, 100, 0.0, 0.5) == pytest.approx(0.02)
+        and adversarial_weight(49, 100, 0.0, 0.5) == 1.0
+    )
 
 
 def generator_after(lr_d: float, warmup_fraction: float) -> list[torch.Tensor]:
     torch.manual_seed(0)
-    model = Pix2Pix(TINY_G, TINY_D, iterations=3, log_every=3, lr_d=lr_d,
-                    adversarial={"warmup_fraction": warmup_fraction})
+    model = Pix2Pix(
+        TINY_G,
+        TINY_D,
+        iterations=3,
+        log_every=3,
+        lr_d=lr_d,
+        adversarial={"warmup_fraction": warmup_fraction},
+    )
     fit(model)
     return [p.detach().clone() for p in model.generator.parameters()]
 
@@ -94,13 +127,20 @@ def test_the_discriminator_trains_during_the_warm_up():
     model = Pix2Pix(TINY_G, TINY_D, iterations=2, log_every=1, adversarial={"warmup_fraction": 1.0})
     before = [p.detach().clone() for p in model.discriminator.parameters()]
     fit(model)
-    assert all(not torch.equal(a, p) for a, p in zip(before, model.discriminator.parameters(), strict=True))
+    assert all(
+        not torch.equal(a, p) for a, p in zip(before, model.discriminator.parameters(), strict=True)
+    )
     assert torch.isfinite(torch.tensor(model.last_train_scalars["loss/g_adv"]))  # still logged
 
 
 def test_the_logged_weight_follows_the_schedule_and_a_resume_continues_it(tmp_path):
-    options = dict(generator=TINY_G, discriminator=TINY_D, iterations=6, log_every=1,
-                   adversarial={"warmup_fraction": 1 / 3, "ramp_fraction": 1 / 3})
+    options = dict(
+        generator=TINY_G,
+        discriminator=TINY_D,
+        iterations=6,
+        log_every=1,
+        adversarial={"warmup_fraction": 1 / 3, "ramp_fraction": 1 / 3},
+    )
     whole = Scalars()
     torch.manual_seed(0)
     fit(Pix2Pix(**options), logger=whole)
@@ -115,9 +155,15 @@ def test_the_logged_weight_follows_the_schedule_and_a_resume_continues_it(tmp_pa
     assert [second.rows[step]["loss/adv_weight"] for step in (4, 5, 6)] == pytest.approx(logged[3:])
 
 
-@pytest.mark.parametrize("adversarial", [{"warmup_fraction": 0.8, "ramp_fraction": 0.3},
-                                         {"warmup_fraction": -0.1}, {"warm_up": 0.1},
-                                         {"ramp_fraction": "half"}])
+@pytest.mark.parametrize(
+    "adversarial",
+    [
+        {"warmup_fraction": 0.8, "ramp_fraction": 0.3},
+        {"warmup_fraction": -0.1},
+        {"warm_up": 0.1},
+        {"ramp_fraction": "half"},
+    ],
+)
 def test_bad_schedules_name_the_key(adversarial):
     with pytest.raises(ConfigError, match=r"model\.adversarial"):
         Pix2Pix(TINY_G, TINY_D, adversarial=adversarial)
@@ -130,7 +176,10 @@ def test_off_the_discriminator_is_the_seeds():
     torch.manual_seed(1)
     off = PatchDiscriminator(**TINY_D, spectral_norm=False)
     assert list(off.state_dict()) == list(seeds.state_dict())
-    assert all(torch.equal(a, b) for a, b in zip(off.state_dict().values(), seeds.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(off.state_dict().values(), seeds.state_dict().values(), strict=True)
+    )
     assert not any("parametrizations" in key for key in off.state_dict())
 
 
@@ -142,7 +191,9 @@ def test_on_every_convolution_has_spectral_norm_one():
     for conv in convolutions:
         assert nn.utils.parametrize.is_parametrized(conv, "weight")
         original = conv.parametrizations.weight.original
-        assert torch.linalg.matrix_norm(original.flatten(1), ord=2) > 0.1  # far from 1 before normalising
+        assert (
+            torch.linalg.matrix_norm(original.flatten(1), ord=2) > 0.1
+        )  # far from 1 before normalising
         with torch.no_grad():
             sigma = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2)
         assert sigma.item() == pytest.approx(1.0, abs=0.05)
@@ -157,24 +208,38 @@ def test_a_spectrally_normalised_discriminator_trains():
     fit(model)
     after = model.discriminator.state_dict()
     # The weights and v of every layer move (u of the one-channel head is always 1).
-    assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith(("original", "_v")))
+    assert all(
+        not torch.equal(before[k], after[k]) for k in before if k.endswith(("original", "_v"))
+    )
     assert all(torch.isfinite(torch.tensor(v)) for v in model.last_train_scalars.values())
 
 
 def test_resuming_with_the_other_spectral_norm_is_a_clear_error(tmp_path):
     trainer = fit(Pix2Pix(TINY_G, TINY_D, iterations=1))
     trainer.save_checkpoint(tmp_path / "plain.ckpt")
-    with pytest.raises(ConfigError, match="spectral_norm=false; resume it with model.discriminator.spectral_norm=false"):
-        fit(Pix2Pix(TINY_G, TINY_D | {"spectral_norm": True}, iterations=2), ckpt_path=tmp_path / "plain.ckpt")
+    with pytest.raises(
+        ConfigError,
+        match="spectral_norm=false; resume it with model.discriminator.spectral_norm=false",
+    ):
+        fit(
+            Pix2Pix(TINY_G, TINY_D | {"spectral_norm": True}, iterations=2),
+            ckpt_path=tmp_path / "plain.ckpt",
+        )
 
 
 # ---- all three together ----------------------------------------------------------------------
 def test_every_trick_on_resumes_exactly(tmp_path):
     """Two iterations, a checkpoint, two more: the same weights, average, spectral-norm vectors and
     batch-norm statistics as four in one go, with the checkpoint inside the adversarial ramp."""
-    options = dict(generator=TINY_G, discriminator=TINY_D | {"spectral_norm": True}, iterations=4, log_every=1,
-                   seed=5, ema={"decay": 0.5, "start_fraction": 0.25},
-                   adversarial={"warmup_fraction": 0.25, "ramp_fraction": 0.5})
+    options = dict(
+        generator=TINY_G,
+        discriminator=TINY_D | {"spectral_norm": True},
+        iterations=4,
+        log_every=1,
+        seed=5,
+        ema={"decay": 0.5, "start_fraction": 0.25},
+        adversarial={"warmup_fraction": 0.25, "ramp_fraction": 0.5},
+    )
     torch.manual_seed(0)
     whole = Pix2Pix(**options)
     fit(whole)
@@ -189,7 +254,9 @@ def test_every_trick_on_resumes_exactly(tmp_path):
     fit(resumed, ckpt_path=tmp_path / "half.ckpt")
     assert resumed.iteration == 4
     state = resumed.state_dict()
-    assert any(key.startswith("generator_ema.") for key in state) and any(key.endswith("_u") for key in state)
+    assert any(key.startswith("generator_ema.") for key in state) and any(
+        key.endswith("_u") for key in state
+    )
     for (name, a), b in zip(whole.state_dict().items(), state.values(), strict=True):
         assert torch.equal(a, b), name
 
@@ -201,7 +268,11 @@ def cie94_by_hue_angle(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
     c1, c2 = torch.hypot(lab1[1], lab1[2]), torch.hypot(lab2[1], lab2[2])
     hue_angle = torch.atan2(lab1[2], lab1[1]) - torch.atan2(lab2[2], lab2[1])
     delta_h = 2 * torch.sqrt(c1 * c2) * torch.sin(hue_angle / 2)
-    return torch.sqrt((lab1[0] - lab2[0]) ** 2 + ((c1 - c2) / (1 + 0.045 * c2)) ** 2 + (delta_h / (1 + 0.015 * c2)) ** 2)
+    return torch.sqrt(
+        (lab1[0] - lab2[0]) ** 2
+        + ((c1 - c2) / (1 + 0.045 * c2)) ** 2
+        + (delta_h / (1 + 0.015 * c2)) ** 2
+    )
 
 
 def test_the_cie94_term_is_the_textbook_formula_and_forgives_saturated_colours_more():
@@ -213,11 +284,17 @@ def test_the_cie94_term_is_the_textbook_formula_and_forgives_saturated_colours_m
         return torch.cat([lab[:1] / L_SCALE - 1, lab[1:] / AB_SCALE])[None, :, :, None]
 
     got = delta_e_94(scaled(fake_lab), scaled(true_lab))[0, :, 0]
-    torch.testing.assert_close(got.double(), cie94_by_hue_angle(fake_lab, true_lab), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(
+        got.double(), cie94_by_hue_angle(fake_lab, true_lab), rtol=1e-4, atol=1e-3
+    )
     # ab predictions on the page's own L: no lightness term
     ab_only = delta_e_94(scaled(fake_lab)[:, 1:], scaled(true_lab)[:, 1:])[0, :, 0]
-    torch.testing.assert_close(ab_only.double(), cie94_by_hue_angle(torch.cat([true_lab[:1], fake_lab[1:]]), true_lab),
-                               rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(
+        ab_only.double(),
+        cie94_by_hue_angle(torch.cat([true_lab[:1], fake_lab[1:]]), true_lab),
+        rtol=1e-4,
+        atol=1e-3,
+    )
     # The same 10-unit shift of b costs less on a saturated colour than on grey.
     grey, saturated = torch.tensor([0.0, 0.0]), torch.tensor([0.0, 60.0]) / AB_SCALE
     shift = torch.tensor([0.0, 10.0]) / AB_SCALE
@@ -241,6 +318,10 @@ def test_a_model_trains_on_the_cie94_term_and_a_bad_name_is_named():
     before = [p.detach().clone() for p in model.generator.parameters()]
     fit(model)
     assert all(torch.isfinite(p).all() for p in model.generator.parameters())
-    assert any(not torch.equal(a, p) for a, p in zip(before, model.generator.parameters(), strict=True))
-    with pytest.raises(ConfigError, match="model.reconstruction must be one of l1, delta_e_94, got 'l2'"):
+    assert any(
+        not torch.equal(a, p) for a, p in zip(before, model.generator.parameters(), strict=True)
+    )
+    with pytest.raises(
+        ConfigError, match="model.reconstruction must be one of l1, delta_e_94, got 'l2'"
+    ):
         Pix2Pix(TINY_G, TINY_D, reconstruction="l2")

@@ -52,7 +52,11 @@ def test_a_process_killed_mid_write_leaves_the_old_file_and_only_a_hidden_tmp(tm
     assert result.returncode == -signal.SIGKILL
     assert target.read_bytes() == b"good old checkpoint"
     leftovers = [p.name for p in tmp_path.iterdir() if p != target]
-    assert len(leftovers) == 1 and leftovers[0].startswith(".last.ckpt.") and leftovers[0].endswith(".tmp")
+    assert (
+        len(leftovers) == 1
+        and leftovers[0].startswith(".last.ckpt.")
+        and leftovers[0].endswith(".tmp")
+    )
     # Nothing that looks for checkpoints or pages mistakes the partial file for one.
     assert [p.name for p in tmp_path.glob("*.ckpt")] == ["last.ckpt"]
     assert Path(leftovers[0]).suffix == ".tmp"
@@ -73,7 +77,9 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_last_good_one(tmp_path,
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoint_io.torch, "save", disk_full)
-    with pytest.raises(DiskWriteError, match=f"could not write last.ckpt in {tmp_path}: No space left on device"):
+    with pytest.raises(
+        DiskWriteError, match=f"could not write last.ckpt in {tmp_path}: No space left on device"
+    ):
         io.save_checkpoint({"iteration": 2}, tmp_path / "last.ckpt")
     monkeypatch.undo()
     assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"iteration": 1}

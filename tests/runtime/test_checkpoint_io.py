@@ -25,7 +25,12 @@ from mangacolor.runtime.checkpoint_io import (
 from mangacolor.training.settings import TrainSettings
 from mangacolor.training.train import train
 
-QUIET = ["+debug=tiny", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "logger=none"]
+QUIET = [
+    "+debug=tiny",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "logger=none",
+]
 
 
 class WritesAFileWhenUnpickled:
@@ -43,7 +48,9 @@ def trained(tmp_path_factory) -> dict:
     """A tiny finished run: its pages, checkpoints and generator.pt."""
     root = tmp_path_factory.mktemp("trained")
     make_pages(root / "train", 6)
-    cfg = compose_train([*QUIET, f"data.train_dir={root / 'train'}", "train.iterations=2"], root / "run")
+    cfg = compose_train(
+        [*QUIET, f"data.train_dir={root / 'train'}", "train.iterations=2"], root / "run"
+    )
     train(TrainSettings.from_config(cfg))
     return {"root": root, "pages": root / "train", "checkpoints": root / "run" / "checkpoints"}
 
@@ -61,7 +68,9 @@ def hostile(trained, tmp_path) -> tuple[Path, Path, Path]:
     """(booby-trapped last.ckpt, booby-trapped generator.pt, the marker they would write)."""
     marker = tmp_path / "PWNED"
     last = booby_trap(trained["checkpoints"] / "last.ckpt", tmp_path / "last.ckpt", marker)
-    generator = booby_trap(trained["checkpoints"] / "generator.pt", tmp_path / "generator.pt", marker)
+    generator = booby_trap(
+        trained["checkpoints"] / "generator.pt", tmp_path / "generator.pt", marker
+    )
     return last, generator, marker
 
 
@@ -73,7 +82,9 @@ def test_the_payload_is_live_under_a_plain_torch_load(hostile):
 
 def test_safe_torch_load_refuses_it_with_a_clear_error(hostile):
     for path in hostile[:2]:
-        with pytest.raises(UnsafeCheckpoint, match=r"refused to load: it holds pickled Python objects") as caught:
+        with pytest.raises(
+            UnsafeCheckpoint, match=r"refused to load: it holds pickled Python objects"
+        ) as caught:
             safe_torch_load(path)
         assert str(path) in str(caught.value) and "it asks for getattr" in str(caught.value)
     assert not hostile[2].exists()
@@ -95,8 +106,10 @@ def test_load_generator_refuses_it(hostile, which):
 
 def test_resuming_training_from_it_is_refused(trained, hostile, tmp_path):
     last, _, marker = hostile
-    cfg = compose_train([*QUIET, f"data.train_dir={trained['pages']}", "train.iterations=4",
-                         f"ckpt_path={last}"], tmp_path / "resumed")
+    cfg = compose_train(
+        [*QUIET, f"data.train_dir={trained['pages']}", "train.iterations=4", f"ckpt_path={last}"],
+        tmp_path / "resumed",
+    )
     with pytest.raises(UnsafeCheckpoint, match="refused to load"):
         train(TrainSettings.from_config(cfg))
     assert not marker.exists()
@@ -112,8 +125,16 @@ def test_lightning_resume_reads_through_our_checkpoint_io(trained, tmp_path, mon
 
     monkeypatch.setattr(AtomicCheckpointIO, "load_checkpoint", spy)
     last = trained["checkpoints"] / "last.ckpt"
-    cfg = compose_train([*QUIET, f"data.train_dir={trained['pages']}", "train.iterations=3", "train.val_every=3",
-                         f"ckpt_path={last}"], tmp_path / "resumed")
+    cfg = compose_train(
+        [
+            *QUIET,
+            f"data.train_dir={trained['pages']}",
+            "train.iterations=3",
+            "train.val_every=3",
+            f"ckpt_path={last}",
+        ],
+        tmp_path / "resumed",
+    )
     assert train(TrainSettings.from_config(cfg))["iteration"] == 3
     assert loaded == [last]
 
@@ -127,7 +148,9 @@ def test_a_damaged_checkpoint_is_a_clear_error(trained, tmp_path, damage):
     elif damage == "empty":
         path.write_bytes(b"")
     elif damage == "text":
-        path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")  # an LFS pointer
+        path.write_text(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n"
+        )  # an LFS pointer
     else:  # not torch's zip format: the weights-only reader rejects it before any of it runs
         path.write_bytes(pickle.dumps({"extra": WritesAFileWhenUnpickled(tmp_path / "PWNED")}))
     with pytest.raises(DamagedCheckpoint, match=f"{path}: damaged"):
@@ -142,7 +165,10 @@ def test_atomic_checkpoint_io_round_trips(tmp_path):
     state = {"state_dict": {"w": torch.arange(4.0)}, "iteration": 7, "names": ["a", "b"]}
     io.save_checkpoint(state, tmp_path / "c.ckpt")
     loaded = io.load_checkpoint(tmp_path / "c.ckpt")
-    assert torch.equal(loaded["state_dict"]["w"], state["state_dict"]["w"]) and loaded["iteration"] == 7
+    assert (
+        torch.equal(loaded["state_dict"]["w"], state["state_dict"]["w"])
+        and loaded["iteration"] == 7
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["c.ckpt"]
 
 
@@ -150,6 +176,8 @@ def test_a_generator_file_whose_config_does_not_fit_its_weights_names_the_file(t
     from mangacolor.inference.generator_file import export_generator, load_generator
     from mangacolor.models.components import UNetGenerator
 
-    path = export_generator(UNetGenerator(depth=4, width=8, max_width=16), {"depth": 4, "width": 16}, tmp_path / "g.pt")
+    path = export_generator(
+        UNetGenerator(depth=4, width=8, max_width=16), {"depth": 4, "width": 16}, tmp_path / "g.pt"
+    )
     with pytest.raises(ValueError, match=f"{path}: its generator config or weights do not fit"):
         load_generator(path)

@@ -38,7 +38,9 @@ def test_auto_is_a_bar_on_a_terminal_and_lines_anywhere_else(tmp_path):
     closed.close()
     assert resolve_mode("auto", closed) == "lines"  # isatty() raises on a closed stream
     assert resolve_mode("auto", object()) == "lines"  # no isatty at all
-    assert resolve_mode("lines", Terminal()) == "lines" and resolve_mode("bar", io.StringIO()) == "bar"
+    assert (
+        resolve_mode("lines", Terminal()) == "lines" and resolve_mode("bar", io.StringIO()) == "bar"
+    )
     with pytest.raises(ValueError, match="auto, bar, lines, off"):
         resolve_mode("fancy", io.StringIO())
 
@@ -66,10 +68,14 @@ def test_a_log_gets_a_line_at_the_start_every_twentieth_and_at_the_end(clock):
     text = stream.getvalue()
     lines = text.splitlines()
     assert "\r" not in text
-    assert len(lines) == job.lines_written == 21  # item 1, items 51, 101, ... 951 (every 50), and 1000
+    assert (
+        len(lines) == job.lines_written == 21
+    )  # item 1, items 51, 101, ... 951 (every 50), and 1000
     assert lines[0].startswith("job: 1/1000 (0%)")
     assert lines[1].startswith("job: 51/1000 (5%)")
-    assert lines[-1].startswith("job: 1000/1000 (100%), 2 img/s, 08:20 elapsed, 00:00 left | dE00 3.14")
+    assert lines[-1].startswith(
+        "job: 1000/1000 (100%), 2 img/s, 08:20 elapsed, 00:00 left | dE00 3.14"
+    )
     assert len(text) < 2000  # a thousand items, two kilobytes at most
 
 
@@ -80,20 +86,28 @@ def test_a_slow_job_gets_a_line_every_so_many_seconds(clock):
         clock.now += 10.0  # an item every 10 s: the clock calls for a line every sixth item
         job.update()
     lines = stream.getvalue().splitlines()
-    assert [line.split(",")[0] for line in lines] == [f"job: {n}/1000 ({n / 10:.0f}%)" for n in (1, 7, 13, 19, 25)]
+    assert [line.split(",")[0] for line in lines] == [
+        f"job: {n}/1000 ({n / 10:.0f}%)" for n in (1, 7, 13, 19, 25)
+    ]
     assert "0.1 img/s" in lines[-1] and "2:42:30 left" in lines[-1]  # 975 items at 0.1 items/s
 
 
 def test_a_resumed_count_starts_where_it_left_off_and_rates_only_new_items(clock):
     stream = io.StringIO()
-    job = Progress(100, "mangacolor-train", "it", initial=40, stream=stream, count_label="iteration ")
+    job = Progress(
+        100, "mangacolor-train", "it", initial=40, stream=stream, count_label="iteration "
+    )
     clock.now += 4.0
     job.update_to(42)
-    assert stream.getvalue().startswith("mangacolor-train: iteration 42/100 (42%), 0.5 it/s, 00:04 elapsed, 01:56 left")
+    assert stream.getvalue().startswith(
+        "mangacolor-train: iteration 42/100 (42%), 0.5 it/s, 00:04 elapsed, 01:56 left"
+    )
     bar_stream = Terminal()
     bar = Progress(100, "mangacolor-train", "it", initial=40, stream=bar_stream)
     bar.close()
-    assert "40/100" in bar_stream.getvalue() and "0/100" not in bar_stream.getvalue().replace("40/100", "")
+    assert "40/100" in bar_stream.getvalue() and "0/100" not in bar_stream.getvalue().replace(
+        "40/100", ""
+    )
 
 
 def test_off_shows_no_count_but_still_the_messages(clock):

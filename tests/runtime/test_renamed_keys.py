@@ -14,7 +14,9 @@ from mangacolor.runtime.renamed_keys import (
     refuse_renamed_overrides,
 )
 
-RENAMED = [(command, old, new) for command, keys in RENAMED_KEYS.items() for old, new in keys.items()]
+RENAMED = [
+    (command, old, new) for command, keys in RENAMED_KEYS.items() for old, new in keys.items()
+]
 # Keys a test composes with (`???` values, and train's folders) beside the one it checks.
 REQUIRED = {
     "train": ["data.train_dir=x"],
@@ -46,7 +48,9 @@ def test_an_old_key_on_the_command_line_fails_naming_its_new_name(command, old, 
 @pytest.mark.parametrize(("command", "old", "new"), RENAMED)
 def test_the_new_key_is_in_the_config_and_the_old_key_in_a_composed_config_fails(command, old, new):
     cfg = compose_config(command, REQUIRED[command])
-    assert OmegaConf.select(cfg, new, default="absent") != "absent", f"{new} is not a key of {command}"
+    assert OmegaConf.select(cfg, new, default="absent") != "absent", (
+        f"{new} is not a key of {command}"
+    )
     assert OmegaConf.select(cfg, old, default="absent") == "absent"
     refuse_renamed_keys(command, cfg)  # the config as shipped holds no old key
     with pytest.raises(ConfigError, match=f"^{old} is now {new}"):

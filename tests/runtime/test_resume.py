@@ -36,7 +36,9 @@ def test_the_newest_checkpoint_is_the_highest_iteration_not_the_newest_file(tmp_
     assert checkpoint_iteration(tmp_path / "iter_0000100.ckpt") == 100
 
 
-def test_a_damaged_checkpoint_is_skipped_with_a_warning_and_temporary_files_ignored(tmp_path, caplog):
+def test_a_damaged_checkpoint_is_skipped_with_a_warning_and_temporary_files_ignored(
+    tmp_path, caplog
+):
     save(tmp_path / "iter_0000100.ckpt", 100)
     (tmp_path / "last.ckpt").write_bytes(b"half a checkpoint")
     save(tmp_path / ".last.ckpt.abc123.tmp", 999)
@@ -59,9 +61,13 @@ def test_only_a_restart_of_the_launch_that_wrote_a_folder_continues_it(tmp_path)
     assert (tmp_path / LAUNCH_RECORD).is_file()
     assert continues_launch(tmp_path, {**JOB, "SLURM_RESTART_COUNT": "1"})  # the requeued job
     assert not continues_launch(tmp_path, JOB)  # the same name, but not a restart: a second launch
-    assert not continues_launch(tmp_path, {**JOB, "SLURM_JOB_ID": "5555", "SLURM_RESTART_COUNT": "1"})
+    assert not continues_launch(
+        tmp_path, {**JOB, "SLURM_JOB_ID": "5555", "SLURM_RESTART_COUNT": "1"}
+    )
     assert not continues_launch(tmp_path, {})  # started by hand
-    assert not continues_launch(tmp_path / "elsewhere", {**JOB, "SLURM_RESTART_COUNT": "1"})  # no record
+    assert not continues_launch(
+        tmp_path / "elsewhere", {**JOB, "SLURM_RESTART_COUNT": "1"}
+    )  # no record
 
     record_launch(tmp_path, {})  # a run by hand took the folder over (ckpt_path=last)
     assert not continues_launch(tmp_path, {**JOB, "SLURM_RESTART_COUNT": "1"})
@@ -72,12 +78,22 @@ def test_only_a_restart_of_the_launch_that_wrote_a_folder_continues_it(tmp_path)
 
 def test_the_resume_command_continues_the_run_in_its_folder_from_its_newest_checkpoint(tmp_path):
     # Outside @hydra.main the overrides are unknown: the command says so.
-    assert resume_command(tmp_path / "run") == \
-        f"mangacolor-train '<your overrides>' hydra.run.dir={tmp_path / 'run'} ckpt_path=last"
+    assert (
+        resume_command(tmp_path / "run")
+        == f"mangacolor-train '<your overrides>' hydra.run.dir={tmp_path / 'run'} ckpt_path=last"
+    )
     register_resolvers()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=["+debug=tiny", "data.train_dir=pages", "ckpt_path=old.ckpt",
-                                          "hydra.run.dir=elsewhere"], return_hydra_config=True)
+        cfg = compose(
+            "train",
+            overrides=[
+                "+debug=tiny",
+                "data.train_dir=pages",
+                "ckpt_path=old.ckpt",
+                "hydra.run.dir=elsewhere",
+            ],
+            return_hydra_config=True,
+        )
     HydraConfig.instance().set_config(cfg)
     try:
         odd = tmp_path / "runs" / "a run, [1]"  # Hydra's grammar needs this one quoted
@@ -85,5 +101,10 @@ def test_the_resume_command_continues_the_run_in_its_folder_from_its_newest_chec
     finally:
         HydraConfig.instance().cfg = None
     # The typed overrides, less the old ckpt_path and run folder; then this run's folder and its newest.
-    assert words == ["mangacolor-train", "+debug=tiny", "data.train_dir=pages", f"hydra.run.dir='{odd}'",
-                     "ckpt_path=last"]
+    assert words == [
+        "mangacolor-train",
+        "+debug=tiny",
+        "data.train_dir=pages",
+        f"hydra.run.dir='{odd}'",
+        "ckpt_path=last",
+    ]

@@ -40,7 +40,9 @@ def test_a_second_ctrl_c_raises_keyboard_interrupt_at_once(request_on_signals, c
 
 
 def test_a_forked_worker_ignores_the_signal_its_parent_will_act_on(request_on_signals):
-    request_on_signals._pid = os.getpid() + 1  # as seen from a DataLoader worker forked after install
+    request_on_signals._pid = (
+        os.getpid() + 1
+    )  # as seen from a DataLoader worker forked after install
     os.kill(os.getpid(), signal.SIGINT)
     assert request_on_signals.signum is None
 
@@ -53,5 +55,9 @@ def test_quiet_ranks_say_nothing(request_on_signals, capfd):
 
 
 def test_exit_codes_and_names_follow_the_shell():
-    assert (exit_code(signal.SIGINT), exit_code(signal.SIGTERM), exit_code(signal.SIGUSR1)) == (130, 143, 138)
+    assert (exit_code(signal.SIGINT), exit_code(signal.SIGTERM), exit_code(signal.SIGUSR1)) == (
+        130,
+        143,
+        138,
+    )
     assert describe(signal.SIGINT) == "Ctrl-C (SIGINT)" and describe(signal.SIGUSR1) == "SIGUSR1"

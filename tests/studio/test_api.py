@@ -355,8 +355,10 @@ def test_colour_the_chapter_uses_the_saved_hints_as_colorize_hints_does(chapter,
     assert torch.equal(chapter_page, pixels(Image.open(tmp_path / "cli" / "p001.png")))
     automatic = pixels(Image.open(tmp_path / "auto" / "p001.png"))
     assert (chapter_page.int() - automatic.int()).abs().max() > 0, "the saved hints were not used"
-    assert torch.equal(pixels(Image.open(tmp_path / "out" / "colored" / "p002.png")),
-                       pixels(Image.open(tmp_path / "auto" / "p002.png")))
+    assert torch.equal(
+        pixels(Image.open(tmp_path / "out" / "colored" / "p002.png")),
+        pixels(Image.open(tmp_path / "auto" / "p002.png")),
+    )
 
 
 def test_colour_the_chapter_with_a_model_without_hint_inputs_ignores_saved_hints(client, tmp_path):

@@ -16,17 +16,20 @@ def test_a_constructors_config_error_is_not_wrapped_by_hydra():
     section = OmegaConf.create({"_target_": "mangacolor.callbacks.GracefulStop", "check_every": 0})
     with pytest.raises(ConfigError, match="callbacks.graceful_stop.check_every must be >= 1"):
         build(section)
-    other = OmegaConf.create({"_target_": "mangacolor.callbacks.IterationProgress",
-                              "mode": "sideways"})
+    other = OmegaConf.create(
+        {"_target_": "mangacolor.callbacks.IterationProgress", "mode": "sideways"}
+    )
     with pytest.raises(InstantiationException):  # any other failure keeps Hydra's message and cause
         build(other)
 
 
 def test_callbacks_are_built_in_order_and_without_a_progress_bar_there_is_no_progress_display():
-    sections = OmegaConf.create({
-        "stop": {"_target_": "mangacolor.callbacks.GracefulStop"},
-        "progress": {"_target_": "mangacolor.callbacks.IterationProgress"},
-    })
+    sections = OmegaConf.create(
+        {
+            "stop": {"_target_": "mangacolor.callbacks.GracefulStop"},
+            "progress": {"_target_": "mangacolor.callbacks.IterationProgress"},
+        }
+    )
     callbacks = build_callbacks(sections)
     assert [type(c) for c in callbacks] == [GracefulStop, IterationProgress]
     assert find(callbacks, IterationProgress) is callbacks[1]
@@ -35,7 +38,10 @@ def test_callbacks_are_built_in_order_and_without_a_progress_bar_there_is_no_pro
 
 
 def test_after_a_full_disk_the_advice_depends_on_what_was_saved(tmp_path):
-    assert after_disk_error(False, tmp_path) == \
-        "Free some space (or set paths.output_dir to another disk) and start again"
+    assert (
+        after_disk_error(False, tmp_path)
+        == "Free some space (or set paths.output_dir to another disk) and start again"
+    )
     assert after_disk_error(True, tmp_path).startswith(
-        "Free some space there and continue from the newest checkpoint with: mangacolor-train ")
+        "Free some space there and continue from the newest checkpoint with: mangacolor-train "
+    )

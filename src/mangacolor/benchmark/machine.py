@@ -55,15 +55,18 @@ def cpu_clock_ghz() -> tuple[float | None, str]:
     return None, "clock unknown"
 
 
-def cpu_peak_tflops(precision: str, capabilities: dict[str, object], cores: int,
-                    clock: tuple[float | None, str]) -> tuple[float | None, str]:
+def cpu_peak_tflops(
+    precision: str, capabilities: dict[str, object], cores: int, clock: tuple[float | None, str]
+) -> tuple[float | None, str]:
     """(peak TFLOP/s of `cores` cores for this precision, how it was worked out), or (None, why not)."""
     ghz, clock_source = clock
     kind = "bf16" if precision in ("bf16-mixed", "bf16-true") else "float32"
     for flag, rate in CPU_FLOPS_PER_CYCLE[kind]:
         if capabilities.get(flag) and ghz is not None:
-            return (cores * ghz * rate / 1000,
-                    f"{cores} cores x {ghz:.2f} GHz ({clock_source}) x {rate} {kind} FLOP/cycle ({flag})")
+            return (
+                cores * ghz * rate / 1000,
+                f"{cores} cores x {ghz:.2f} GHz ({clock_source}) x {rate} {kind} FLOP/cycle ({flag})",
+            )
     return None, f"no {kind} peak known for this CPU"
 
 
@@ -79,7 +82,9 @@ def cpu_model() -> str:
 
 def cpu_cores() -> int:
     """Cores this process may use (a container's limit, not the host's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
 def load_average() -> list[float] | None:
@@ -106,8 +111,12 @@ def describe_machine(device: torch.device) -> dict[str, Any]:
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / GIB, 1),
-                    gpu_count=torch.cuda.device_count(), cudnn=torch.backends.cudnn.version())
+        info.update(
+            gpu=props.name,
+            gpu_memory_gib=round(props.total_memory / GIB, 1),
+            gpu_count=torch.cuda.device_count(),
+            cudnn=torch.backends.cudnn.version(),
+        )
         info["name"] = props.name
     else:
         info["name"] = f"{info['cpu']} ({info['cpu_cores']} cores)"
@@ -124,9 +133,15 @@ def git_commit(folder: Path) -> str:
     if not (folder / ".git").exists():
         return os.environ.get("MANGACOLOR_COMMIT") or "unknown (not a git checkout)"
     try:
+
         def git(*args: str) -> str:
-            return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
-                                  timeout=20, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(folder), *args],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
+            ).stdout.strip()
 
         commit = git("rev-parse", "--short", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no")

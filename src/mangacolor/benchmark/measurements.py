@@ -47,11 +47,15 @@ log = logging.getLogger("mangacolor.bench")
 
 # ---- model speed -----------------------------------------------------------------------------
 def parameter_counts(model: L.LightningModule) -> dict[str, int]:
-    return {name: sum(p.numel() for p in getattr(model, name).parameters())
-            for name in ("generator", "discriminator")}
+    return {
+        name: sum(p.numel() for p in getattr(model, name).parameters())
+        for name in ("generator", "discriminator")
+    }
 
 
-def training_flops_per_image(make_model: ModelFactory, size: int, device: torch.device, precision: str) -> float:
+def training_flops_per_image(
+    make_model: ModelFactory, size: int, device: torch.device, precision: str
+) -> float:
     """FLOPs of one full training iteration (D and G updates, forward and backward) per image.
 
     Counted on a real `training_step` at batch size 1, uncompiled (compiling changes no maths).
@@ -59,13 +63,21 @@ def training_flops_per_image(make_model: ModelFactory, size: int, device: torch.
     model = make_model(iterations=1, log_every=1, compile=False)
     with FlopCounterMode(display=False) as counter:
         timing_trainer(device, precision, [], benchmark=False).fit(
-            model, train_dataloaders=RepeatedBatch(synthetic_batch(1, size, device), 1))
+            model, train_dataloaders=RepeatedBatch(synthetic_batch(1, size, device), 1)
+        )
     return float(counter.get_total_flops())
 
 
 def measure_model_speed(
-    make_model: ModelFactory, size: int, batch_size: int, precision: str, device: torch.device,
-    warmup: int, iterations: int, benchmark: bool = True, profiler: StepProfiler | None = None,
+    make_model: ModelFactory,
+    size: int,
+    batch_size: int,
+    precision: str,
+    device: torch.device,
+    warmup: int,
+    iterations: int,
+    benchmark: bool = True,
+    profiler: StepProfiler | None = None,
 ) -> dict[str, Any]:
     """Training iterations/s and images/s on one synthetic device batch, plus peak memory.
 
@@ -76,19 +88,28 @@ def measure_model_speed(
         raise ValueError(f"bench.iterations must be at least 1, got {iterations}")
     timed_end = warmup + iterations
     total = timed_end + (profiler.iterations if profiler else 0)
-    model = make_model(iterations=total, log_every=total)  # the one host sync lands after the window
+    model = make_model(
+        iterations=total, log_every=total
+    )  # the one host sync lands after the window
     timer = IterationWindowTimer(warmup, end=timed_end)
     syncs = HostSyncCounter(warmup, device)
     # In this order: the sync counter stops before the timer opens its window (with a sync of its
     # own), and the timer closes (and syncs) before the profiler starts.
     callbacks = [syncs, timer, profiler] if profiler else [syncs, timer]
     trainer = timing_trainer(device, precision, callbacks, benchmark)
-    trainer.fit(model, train_dataloaders=RepeatedBatch(synthetic_batch(batch_size, size, device), total))
-    return {**timer.rates(batch_size), **syncs.results(),
-            **{f"{k}_params": v for k, v in parameter_counts(model).items()}}
+    trainer.fit(
+        model, train_dataloaders=RepeatedBatch(synthetic_batch(batch_size, size, device), total)
+    )
+    return {
+        **timer.rates(batch_size),
+        **syncs.results(),
+        **{f"{k}_params": v for k, v in parameter_counts(model).items()},
+    }
 
 
-def measure_unless_out_of_memory(device: torch.device, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def measure_unless_out_of_memory(
+    device: torch.device, measure: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
     """`measure()`, or {"error": "out of memory: ..."} when it ran out of device memory, with that
     memory given back: a batch sweep records the largest batches as too large and goes on."""
     try:
@@ -103,16 +124,25 @@ def measure_unless_out_of_memory(device: torch.device, measure: Callable[[], dic
     return {"error": f"out of memory: {message}"}
 
 
-def add_flop_figures(results: dict[str, Any], flops_per_image: float, peak: float | None,
-                     peak_how: str | None = None) -> dict[str, Any]:
+def add_flop_figures(
+    results: dict[str, Any], flops_per_image: float, peak: float | None, peak_how: str | None = None
+) -> dict[str, Any]:
     """Achieved TFLOP/s and MFU (None where the peak is unknown) from a measured images/s."""
     achieved = flops_per_image * results["images_per_s"] / 1e12
-    return {**results, "gflop_per_image": flops_per_image / 1e9, "achieved_tflops": achieved,
-            "peak_tflops": peak, "peak_how": peak_how, "mfu": achieved / peak if peak else None}
+    return {
+        **results,
+        "gflop_per_image": flops_per_image / 1e9,
+        "achieved_tflops": achieved,
+        "peak_tflops": peak,
+        "peak_how": peak_how,
+        "mfu": achieved / peak if peak else None,
+    }
 
 
 # ---- data pipeline ---------------------------------------------------------------------------
-def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches: int) -> dict[str, Any]:
+def measure_data_pipeline(
+    datamodule, device: torch.device, warmup: int, batches: int
+) -> dict[str, Any]:
     """Images/s from files through decode workers, the copy to the device and the device transforms.
 
     `datamodule` is a PagesDataModule; batches are moved as Lightning moves them (non-blocking from
@@ -120,7 +150,9 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
     times the device transforms alone on the last batch.
     """
     if warmup < 1 or batches < 1:
-        raise ValueError(f"bench.warmup and bench.data_batches must be at least 1, got {warmup}, {batches}")
+        raise ValueError(
+            f"bench.warmup and bench.data_batches must be at least 1, got {warmup}, {batches}"
+        )
     datamodule.setup("fit")
     worker = measure_worker_reads(datamodule)
     loader = datamodule.train_dataloader()
@@ -151,7 +183,9 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
     synchronize(device)
     transform_seconds = time.perf_counter() - transform_start
     transform_cpu_seconds = time.process_time() - transform_cpu_start
-    with count_host_syncs(device) as syncs:  # each wait stops the host from running ahead of the GPU
+    with count_host_syncs(
+        device
+    ) as syncs:  # each wait stops the host from running ahead of the GPU
         datamodule.to_lab_batch(batch, train=True, batch_number=repeats)
     return {
         **worker,
@@ -159,7 +193,9 @@ def measure_data_pipeline(datamodule, device: torch.device, warmup: int, batches
         "batches_per_s": batches / seconds,
         "timed_images": images,
         "transforms_images_per_s": transformed / transform_seconds,
-        "transforms_cpu_ms_per_image": 1000 * transform_cpu_seconds / transformed if transformed else None,
+        "transforms_cpu_ms_per_image": 1000 * transform_cpu_seconds / transformed
+        if transformed
+        else None,
         "train_pages": len(datamodule.train_paths),
         "bad_files": len(datamodule.unreadable),
         "host_syncs_per_batch": syncs.count,
@@ -183,7 +219,10 @@ def measure_worker_reads(datamodule, pages: int = 200) -> dict[str, Any]:
         except UnreadableImage:
             continue
     seconds = time.perf_counter() - start
-    return {"worker_pages_per_s": read / seconds if seconds > 0 else None, "worker_pages_timed": read}
+    return {
+        "worker_pages_per_s": read / seconds if seconds > 0 else None,
+        "worker_pages_timed": read,
+    }
 
 
 def add_data_ratios(rows: list[dict[str, Any]]) -> None:
@@ -191,17 +230,31 @@ def add_data_ratios(rows: list[dict[str, Any]]) -> None:
     loader keeps up). Without a model row at that batch size the ratio is None."""
     models = [r for r in rows if r["task"] == "model" and "error" not in r["results"]]
     for row in (r for r in rows if r["task"] == "data"):
-        match = next((m for m in models if m["settings"]["batch_size"] == row["settings"]["batch_size"]
-                      and m["settings"]["precision"] == row["settings"]["precision"]), None)
+        match = next(
+            (
+                m
+                for m in models
+                if m["settings"]["batch_size"] == row["settings"]["batch_size"]
+                and m["settings"]["precision"] == row["settings"]["precision"]
+            ),
+            None,
+        )
         model_rate = match["results"]["images_per_s"] if match else None
         row["results"]["model_images_per_s"] = model_rate
-        row["results"]["ratio_to_model"] = row["results"]["images_per_s"] / model_rate if model_rate else None
+        row["results"]["ratio_to_model"] = (
+            row["results"]["images_per_s"] / model_rate if model_rate else None
+        )
 
 
 # ---- end to end --------------------------------------------------------------------------------
 def measure_end_to_end(
-    make_model: ModelFactory, datamodule, precision: str, device: torch.device,
-    warmup: int, iterations: int, benchmark: bool = True,
+    make_model: ModelFactory,
+    datamodule,
+    precision: str,
+    device: torch.device,
+    warmup: int,
+    iterations: int,
+    benchmark: bool = True,
 ) -> dict[str, Any]:
     """Training images/s on a real folder: loader, transforms and model together."""
     total = warmup + iterations
@@ -215,15 +268,22 @@ def measure_end_to_end(
 def sample_page(height: int, width: int, source: torch.Tensor | None = None) -> torch.Tensor:
     """A uint8 RGB page (3, H, W): a real page resized when given, else smooth colour gradients."""
     if source is not None:
-        resized = torch.nn.functional.interpolate(source[None].float(), size=(height, width), mode="bilinear",
-                                                  antialias=True, align_corners=False)
+        resized = torch.nn.functional.interpolate(
+            source[None].float(),
+            size=(height, width),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
         return resized[0].round().clamp(0, 255).to(torch.uint8)
     y = torch.linspace(0, 1, height)[:, None].expand(height, width)
     x = torch.linspace(0, 1, width)[None, :].expand(height, width)
     return (torch.stack([y, x, (x + y) / 2]) * 255).round().to(torch.uint8)
 
 
-def measure_colorize(colorizer, page: torch.Tensor, pages_per_call: int, warmup: int, calls: int) -> dict[str, Any]:
+def measure_colorize(
+    colorizer, page: torch.Tensor, pages_per_call: int, warmup: int, calls: int
+) -> dict[str, Any]:
     """Pages/s for `colorizer.colour` (a PageColorizer), uint8 pages in and out on the CPU."""
     pages = [page] * pages_per_call
     for _ in range(warmup):
@@ -235,8 +295,11 @@ def measure_colorize(colorizer, page: torch.Tensor, pages_per_call: int, warmup:
     timed = calls * pages_per_call
     # CPU time of this process (all its threads) per page: on a shared CPU it grows much less than
     # the wall time when other jobs compete for the cores.
-    return {"pages_per_s": timed / seconds, "ms_per_page": 1000 * seconds / timed,
-            "process_cpu_s_per_page": cpu_seconds / timed}
+    return {
+        "pages_per_s": timed / seconds,
+        "ms_per_page": 1000 * seconds / timed,
+        "process_cpu_s_per_page": cpu_seconds / timed,
+    }
 
 
 def colorize_flops_per_page(colorizer, page: torch.Tensor) -> float:
@@ -247,9 +310,16 @@ def colorize_flops_per_page(colorizer, page: torch.Tensor) -> float:
     return float(counter.get_total_flops())
 
 
-def add_colorize_flop_figures(results: dict[str, Any], flops_per_page: float, peak: float | None,
-                              peak_how: str | None = None) -> dict[str, Any]:
+def add_colorize_flop_figures(
+    results: dict[str, Any], flops_per_page: float, peak: float | None, peak_how: str | None = None
+) -> dict[str, Any]:
     """Achieved TFLOP/s and the fraction of the device's peak (None where unknown) from pages/s."""
     achieved = flops_per_page * results["pages_per_s"] / 1e12
-    return {**results, "gflop_per_page": flops_per_page / 1e9, "achieved_tflops": achieved,
-            "peak_tflops": peak, "peak_how": peak_how, "mfu": achieved / peak if peak else None}
+    return {
+        **results,
+        "gflop_per_page": flops_per_page / 1e9,
+        "achieved_tflops": achieved,
+        "peak_tflops": peak,
+        "peak_how": peak_how,
+        "mfu": achieved / peak if peak else None,
+    }

@@ -40,16 +40,24 @@ from torch.profiler import ProfilerActivity, profile
 # Inductor names its fused Triton kernels after the ops they fuse ("triton_poi_fused_convolution_
 # leaky_relu" is an elementwise epilogue: convolutions themselves stay cuDNN kernels).
 CATEGORY_RULES: tuple[tuple[str, str], ...] = (
-    ("optimizer", r"adam|multi_tensor_apply|_foreach_|optimizer"),  # Adam (fused, foreach) and grad clipping
+    (
+        "optimizer",
+        r"adam|multi_tensor_apply|_foreach_|optimizer",
+    ),  # Adam (fused, foreach) and grad clipping
     ("normalisation", r"batch_?norm|instance_?norm|layer_?norm|group_?norm|welford|bn_fw|bn_bw"),
     # Copies incl. dtype casts and cuDNN's layout conversions (not "transpose": conv_transpose2d)
     ("copies", r"memcpy|memset|copy|nchwtonhwc|nhwctonchw|contiguous|clone"),
     ("elementwise", r"^triton_(poi|per|red)_"),
     ("convolution", r"conv|cudnn|implicit_gemm|xmma|cutlass|gemm|wgrad|dgrad|fprop|mkldnn|onednn"),
-    ("elementwise", r"elementwise|vectorized|unrolled|relu|tanh|sigmoid|dropout|bernoulli|fill|zero|"
-                    r"reduce|add|mul|sub|div|where|abs|pow|sqrt|exp|log|mean|sum|loss|clamp"),
+    (
+        "elementwise",
+        r"elementwise|vectorized|unrolled|relu|tanh|sigmoid|dropout|bernoulli|fill|zero|"
+        r"reduce|add|mul|sub|div|where|abs|pow|sqrt|exp|log|mean|sum|loss|clamp",
+    ),
 )
-OPTIMIZER_STEP = "Optimizer.step"  # torch.optim wraps every step in record_function("Optimizer.step#Adam.step")
+OPTIMIZER_STEP = (
+    "Optimizer.step"  # torch.optim wraps every step in record_function("Optimizer.step#Adam.step")
+)
 CATEGORIES = ("convolution", "normalisation", "elementwise", "optimizer", "copies", "other")
 TOP_OPS = 5  # names kept in the JSON; the full table is in profile_<row>.txt
 
@@ -88,7 +96,9 @@ class StepProfiler(Callback):
             synchronize(self.device)
             self.profiler = profile(activities=activities(self.device))
             self.profiler.start()
-            self._started = time.perf_counter()  # after start(): CUPTI's set-up is not a step's time
+            self._started = (
+                time.perf_counter()
+            )  # after start(): CUPTI's set-up is not a step's time
         elif iteration == self.start + self.iterations and self.profiler is not None:
             synchronize(self.device)
             self.wall_seconds = time.perf_counter() - self._started
@@ -109,7 +119,11 @@ class StepProfiler(Callback):
 
 
 def activities(device: torch.device) -> list[ProfilerActivity]:
-    return [ProfilerActivity.CPU, ProfilerActivity.CUDA] if device.type == "cuda" else [ProfilerActivity.CPU]
+    return (
+        [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+        if device.type == "cuda"
+        else [ProfilerActivity.CPU]
+    )
 
 
 # ---- from events to figures -------------------------------------------------------------------------
@@ -123,7 +137,11 @@ def in_optimizer_step(event) -> bool:
 
 
 def event_category(name: str, launched_by=None) -> str:
-    return "optimizer" if launched_by is not None and in_optimizer_step(launched_by) else categorise(name)
+    return (
+        "optimizer"
+        if launched_by is not None and in_optimizer_step(launched_by)
+        else categorise(name)
+    )
 
 
 def device_events(events) -> list:
@@ -149,8 +167,12 @@ def union_length(intervals: list[tuple[float, float, str]]) -> float:
 def is_cpu_operator(event) -> bool:
     """An operator's own work on the host: `aten::conv2d`, not a wrapper whose self time is Python
     (`Optimizer.step#Adam.step`, `ProfilerStep#3`) or the autograd engine's bookkeeping."""
-    return (event.device_type == DeviceType.CPU and "::" in event.name and not event.name.startswith("autograd::")
-            and not getattr(event, "is_user_annotation", False))
+    return (
+        event.device_type == DeviceType.CPU
+        and "::" in event.name
+        and not event.name.startswith("autograd::")
+        and not getattr(event, "is_user_annotation", False)
+    )
 
 
 def linked_id(event) -> int:
@@ -167,10 +189,22 @@ def timed_events(events, device: torch.device) -> list[tuple[str, float, str]]:
     self time on a CPU."""
     if device.type == "cuda":
         # Host operators by their own id, which their device work links back to
-        operators = {e.id: e for e in events if e.device_type == DeviceType.CPU and not linked_id(e)}
-        return [(e.name, e.time_range.end - e.time_range.start, event_category(e.name, launching_operator(e, operators)))
-                for e in device_events(events)]
-    return [(e.name, e.self_cpu_time_total, event_category(e.name, e)) for e in events if is_cpu_operator(e)]
+        operators = {
+            e.id: e for e in events if e.device_type == DeviceType.CPU and not linked_id(e)
+        }
+        return [
+            (
+                e.name,
+                e.time_range.end - e.time_range.start,
+                event_category(e.name, launching_operator(e, operators)),
+            )
+            for e in device_events(events)
+        ]
+    return [
+        (e.name, e.self_cpu_time_total, event_category(e.name, e))
+        for e in events
+        if is_cpu_operator(e)
+    ]
 
 
 def category_shares(timed: list[tuple[str, float, str]]) -> dict[str, float]:
@@ -216,7 +250,9 @@ def sort_key(device: torch.device) -> str:
     return "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
 
 
-def write_outputs(step_profiler: StepProfiler, folder: Path, row_index: int, trace: bool) -> dict[str, Any]:
+def write_outputs(
+    step_profiler: StepProfiler, folder: Path, row_index: int, trace: bool
+) -> dict[str, Any]:
     """Summarise a finished StepProfiler and write `profile_<row>.txt` (and `.json`, a Chrome trace)."""
     prof = step_profiler.profiler
     if prof is None or step_profiler.wall_seconds is None:
@@ -236,12 +272,17 @@ def write_outputs(step_profiler: StepProfiler, folder: Path, row_index: int, tra
 
 
 def profile_text(summary: dict[str, Any], prof: profile, device: torch.device) -> str:
-    header = [f"{summary['iterations']} profiled iterations: {summary['wall_ms_per_iteration']:.2f} ms wall, "
-              f"{summary['busy_ms_per_iteration']:.2f} ms busy per iteration "
-              f"(busy fraction {summary['busy_fraction']:.3f}: {summary['busy_measure']})",
-              "shares of busy time: " + shares_text(summary["shares"]),
-              f"categories from names by mangacolor.benchmark.profiling.CATEGORY_RULES; ops sorted by {sort_key(device)}", ""]
-    table = prof.key_averages().table(sort_by=sort_key(device), row_limit=40, max_name_column_width=90)
+    header = [
+        f"{summary['iterations']} profiled iterations: {summary['wall_ms_per_iteration']:.2f} ms wall, "
+        f"{summary['busy_ms_per_iteration']:.2f} ms busy per iteration "
+        f"(busy fraction {summary['busy_fraction']:.3f}: {summary['busy_measure']})",
+        "shares of busy time: " + shares_text(summary["shares"]),
+        f"categories from names by mangacolor.benchmark.profiling.CATEGORY_RULES; ops sorted by {sort_key(device)}",
+        "",
+    ]
+    table = prof.key_averages().table(
+        sort_by=sort_key(device), row_limit=40, max_name_column_width=90
+    )
     return "\n".join(header) + table + "\n"
 
 
@@ -253,5 +294,7 @@ def profile_line(profile_summary: dict[str, Any]) -> str:
     """One line for the printed table and the markdown: busy fraction and shares."""
     busy = profile_summary.get("busy_fraction")
     busy_text = f"{100 * busy:.0f}%" if busy is not None else "-"
-    return (f"profile: busy {busy_text} of {profile_summary['wall_ms_per_iteration']:.3g} ms/it; "
-            f"{shares_text(profile_summary['shares'])} ({profile_summary['table']})")
+    return (
+        f"profile: busy {busy_text} of {profile_summary['wall_ms_per_iteration']:.3g} ms/it; "
+        f"{shares_text(profile_summary['shares'])} ({profile_summary['table']})"
+    )

@@ -20,10 +20,10 @@ TASKS = ("model", "data", "end_to_end", "colourise")
 
 @dataclass(frozen=True)
 class BenchSettings:
-    bench: DictConfig      # what to measure: tasks, the lists whose product makes the rows, outputs
-    model: DictConfig      # instantiated for each model and end-to-end row
-    data: DictConfig       # instantiated for each data and end-to-end row
-    trainer: DictConfig    # accelerator, precision, cuDNN benchmark: as mangacolor-train reads them
+    bench: DictConfig  # what to measure: tasks, the lists whose product makes the rows, outputs
+    model: DictConfig  # instantiated for each model and end-to-end row
+    data: DictConfig  # instantiated for each data and end-to-end row
+    trainer: DictConfig  # accelerator, precision, cuDNN benchmark: as mangacolor-train reads them
 
     @classmethod
     def from_config(cls, cfg: Any) -> BenchSettings:
@@ -39,8 +39,12 @@ def decode_choices(cfg: Any) -> list:
     choices = cfg.bench.get("data_decode_on_device")
     if choices is None:
         return [None]
-    if "decode_on_device" not in cfg.data:  # checked before any measurement, not after the model rows
-        raise ValueError("bench.data_decode_on_device needs data.decode_on_device, which this data config lacks")
+    if (
+        "decode_on_device" not in cfg.data
+    ):  # checked before any measurement, not after the model rows
+        raise ValueError(
+            "bench.data_decode_on_device needs data.decode_on_device, which this data config lacks"
+        )
     return list(choices)
 
 
@@ -52,7 +56,9 @@ def input_style_choices(cfg: Any) -> list:
         return [None]
     unknown = sorted(set(choices) - set(STYLES))
     if unknown:
-        raise ValueError(f"bench.data_input_styles: unknown {unknown}; choose from {', '.join(STYLES)}")
+        raise ValueError(
+            f"bench.data_input_styles: unknown {unknown}; choose from {', '.join(STYLES)}"
+        )
     return list(choices)
 
 
@@ -91,4 +97,6 @@ def check_bench_config(cfg: Any) -> None:
         input_style_choices(cfg)
         hint_choices(cfg)
     if cfg.bench.get("profile") is not False and cfg.bench.profile_iterations < 1:
-        raise ValueError(f"bench.profile_iterations must be at least 1, got {cfg.bench.profile_iterations}")
+        raise ValueError(
+            f"bench.profile_iterations must be at least 1, got {cfg.bench.profile_iterations}"
+        )

@@ -89,8 +89,13 @@ def _source_page(settings: BenchSettings) -> torch.Tensor | None:
     return None
 
 
-def _colorizer(settings: BenchSettings, device: torch.device, precision: str, channels_last: bool = False,
-               compile: bool = False) -> PageColorizer:
+def _colorizer(
+    settings: BenchSettings,
+    device: torch.device,
+    precision: str,
+    channels_last: bool = False,
+    compile: bool = False,
+) -> PageColorizer:
     """The colouriser a colourise row times, built as mangacolor-colorize builds it."""
     options = settings.bench.colourise
     if options.generator:
@@ -100,8 +105,15 @@ def _colorizer(settings: BenchSettings, device: torch.device, precision: str, ch
     if compile:
         torch._dynamo.reset()  # each compiled row compiles its own generator afresh
     generator = fast_generator(generator.to(device), channels_last, compile, precision)
-    return PageColorizer(generator, short_side=options.short_side, tile=options.tile, tile_overlap=options.tile_overlap,
-                          batch_size=options.batch_size, device=device, precision=precision)
+    return PageColorizer(
+        generator,
+        short_side=options.short_side,
+        tile=options.tile,
+        tile_overlap=options.tile_overlap,
+        batch_size=options.batch_size,
+        device=device,
+        precision=precision,
+    )
 
 
 def configured_input_styles(settings: BenchSettings, style: str | None) -> dict[str, float]:
@@ -119,8 +131,12 @@ def _profile_row(profiler: StepProfiler, settings: BenchSettings, row_index: int
     path cannot run in CI) is logged and recorded as an error: the row's timing still stands.
     """
     try:
-        return profiling.write_outputs(profiler, Path(settings.bench.json).parent, row_index,
-                                       bool(settings.bench.get("profile_trace", False)))
+        return profiling.write_outputs(
+            profiler,
+            Path(settings.bench.json).parent,
+            row_index,
+            bool(settings.bench.get("profile_trace", False)),
+        )
     except Exception as error:  # noqa: BLE001 -- see above
         log.exception("profiling model row %d failed", row_index)
         return {"error": f"{type(error).__name__}: {error}"}
@@ -133,17 +149,21 @@ class Bench:
     settings: BenchSettings
     device: torch.device
     machine: dict[str, Any]
-    precisions: list[str]   # the model, data and end-to-end rows' precisions, resolved
+    precisions: list[str]  # the model, data and end-to-end rows' precisions, resolved
 
     def make_model(self, **overrides):
-        return instantiate(self.settings.model, **overrides)  # the model's rules fail as the ConfigError they are
+        return instantiate(
+            self.settings.model, **overrides
+        )  # the model's rules fail as the ConfigError they are
 
     @functools.cached_property
     def networks(self) -> dict[str, Any]:
         """The generator's and discriminator's settings, recorded in each training row."""
         model = self.settings.model
-        return {"generator": OmegaConf.to_container(model.generator, resolve=True),
-                "discriminator": OmegaConf.to_container(model.discriminator, resolve=True)}
+        return {
+            "generator": OmegaConf.to_container(model.generator, resolve=True),
+            "discriminator": OmegaConf.to_container(model.discriminator, resolve=True),
+        }
 
     def peak(self, precision: str) -> tuple[float | None, str | None]:
         return peak_of(self.machine, self.device, precision)
@@ -162,14 +182,27 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self, complete: bool) -> dict[str, Any]:
-        return {"format": "mangacolor-bench-1", "date": self.date, "command": self.command,
-                "commit": self.commit, "machine": self.machine, "load_average_at_end": load_average(),
-                "complete": complete, "rows": self.rows}
+        return {
+            "format": "mangacolor-bench-1",
+            "date": self.date,
+            "command": self.command,
+            "commit": self.commit,
+            "machine": self.machine,
+            "load_average_at_end": load_average(),
+            "complete": complete,
+            "rows": self.rows,
+        }
 
     def add_row(self, task: str, settings: dict, results: dict) -> None:
         """One measured row: recorded, shown, and the report so far handed to `on_row`."""
-        row = {"task": task, "machine": self.machine["name"], "torch": torch.__version__, "commit": self.commit,
-               "settings": settings, "results": results}
+        row = {
+            "task": task,
+            "machine": self.machine["name"],
+            "torch": torch.__version__,
+            "commit": self.commit,
+            "settings": settings,
+            "results": results,
+        }
         self.rows.append(row)
         text = f"{task}: {' | '.join(row_summary(row))}"
         if self.progress.mode == "bar":
@@ -183,10 +216,10 @@ class Report:
 class RowPlan:
     """Every row a run measures, planned before the first, so the progress display knows the total."""
 
-    model: list[tuple]        # (precision, batch_size, compile, channels_last)
-    data: list[tuple]         # (workers, decode_on_device, input style)
+    model: list[tuple]  # (precision, batch_size, compile, channels_last)
+    data: list[tuple]  # (workers, decode_on_device, input style)
     end_to_end: bool
-    colorize: list[tuple]     # (precision, channels_last, compile, threads): see colorize_plan
+    colorize: list[tuple]  # (precision, channels_last, compile, threads): see colorize_plan
 
     @property
     def total(self) -> int:
@@ -196,19 +229,39 @@ class RowPlan:
 def plan_rows(bench: Bench) -> RowPlan:
     settings, tasks = bench.settings, bench.settings.bench.tasks
     options = settings.bench
-    model_rows = list(itertools.product(
-        bench.precisions, _choices(options.batch_sizes, settings.data.batch_size),
-        _choices(options.compile, settings.model.compile),
-        _choices(options.channels_last, settings.model.channels_last))) if "model" in tasks else []
-    data_rows = list(itertools.product(
-        _choices(options.data_workers, settings.data.num_workers), decode_choices(settings),
-        input_style_choices(settings), hint_choices(settings))) if "data" in tasks else []
+    model_rows = (
+        list(
+            itertools.product(
+                bench.precisions,
+                _choices(options.batch_sizes, settings.data.batch_size),
+                _choices(options.compile, settings.model.compile),
+                _choices(options.channels_last, settings.model.channels_last),
+            )
+        )
+        if "model" in tasks
+        else []
+    )
+    data_rows = (
+        list(
+            itertools.product(
+                _choices(options.data_workers, settings.data.num_workers),
+                decode_choices(settings),
+                input_style_choices(settings),
+                hint_choices(settings),
+            )
+        )
+        if "data" in tasks
+        else []
+    )
     colorize_rows = colorize_plan(settings, bench.device) if "colourise" in tasks else []
     return RowPlan(model_rows, data_rows, "end_to_end" in tasks, colorize_rows)
 
 
-def run(settings: BenchSettings, argv: Sequence[str] = (),
-        on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def run(
+    settings: BenchSettings,
+    argv: Sequence[str] = (),
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Measure every task in `settings.bench.tasks` over the product of the `bench` lists.
 
     Returns the report mangacolor-bench writes as JSON: machine, commit, the command (`argv`: its
@@ -247,16 +300,40 @@ def measure_model_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
             # Each compiled row compiles afresh for its own shapes, as a training run would;
             # otherwise the second batch size makes dynamo recompile with a dynamic batch size.
             torch._dynamo.reset()
-        factory = functools.partial(bench.make_model, compile=bool(compile_), channels_last=bool(channels_last))
-        profiler = (StepProfiler(options.warmup + options.iterations, options.profile_iterations, device)
-                    if wants_profile(options.profile, batch_size) else None)
-        settings = {"size": size, "batch_size": batch_size, "precision": precision,
-                    "compile": bool(compile_), "channels_last": bool(channels_last),
-                    "warmup": options.warmup, "iterations": options.iterations,
-                    "profile_iterations": options.profile_iterations if profiler else 0, **bench.networks}
-        results = measure_unless_out_of_memory(device, functools.partial(
-            measure_model_speed, factory, size, batch_size, precision, device, options.warmup,
-            options.iterations, cudnn_benchmark, profiler))
+        factory = functools.partial(
+            bench.make_model, compile=bool(compile_), channels_last=bool(channels_last)
+        )
+        profiler = (
+            StepProfiler(options.warmup + options.iterations, options.profile_iterations, device)
+            if wants_profile(options.profile, batch_size)
+            else None
+        )
+        settings = {
+            "size": size,
+            "batch_size": batch_size,
+            "precision": precision,
+            "compile": bool(compile_),
+            "channels_last": bool(channels_last),
+            "warmup": options.warmup,
+            "iterations": options.iterations,
+            "profile_iterations": options.profile_iterations if profiler else 0,
+            **bench.networks,
+        }
+        results = measure_unless_out_of_memory(
+            device,
+            functools.partial(
+                measure_model_speed,
+                factory,
+                size,
+                batch_size,
+                precision,
+                device,
+                options.warmup,
+                options.iterations,
+                cudnn_benchmark,
+                profiler,
+            ),
+        )
         if "error" not in results:
             results = add_flop_figures(results, flops, *bench.peak(precision))
             if profiler is not None:
@@ -271,33 +348,65 @@ def measure_data_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
         overrides = {"num_workers": workers}
         if decode_on_device is not None:
             overrides["decode_on_device"] = bool(decode_on_device)
-        if style is not None:  # every style named, so a merge with the configured weights leaves this one
+        if (
+            style is not None
+        ):  # every style named, so a merge with the configured weights leaves this one
             overrides["input_styles"] = {name: float(name == style) for name in STYLES}
         if hints is not None:  # merged into data.hints: its ranges stay the configured ones
             overrides["hints"] = {"enabled": hints}
         datamodule = hydra.utils.instantiate(data, **overrides)
-        results = measure_data_pipeline(datamodule, bench.device, options.warmup, options.data_batches)
-        report.add_row("data", {"folder": _data_folder(bench.settings), "size": data.size, "window": data.window,
-                                "batch_size": data.batch_size, "colourful_draws": data.colourful_draws,
-                                "workers": workers,
-                                "decode_on_device": overrides.get("decode_on_device", data.get("decode_on_device")),
-                                "input_styles": configured_input_styles(bench.settings, style),
-                                "hints": hints_enabled(bench.settings, hints),
-                                "precision": bench.precisions[0],
-                                "warmup_batches": options.warmup, "batches": options.data_batches}, results)
+        results = measure_data_pipeline(
+            datamodule, bench.device, options.warmup, options.data_batches
+        )
+        report.add_row(
+            "data",
+            {
+                "folder": _data_folder(bench.settings),
+                "size": data.size,
+                "window": data.window,
+                "batch_size": data.batch_size,
+                "colourful_draws": data.colourful_draws,
+                "workers": workers,
+                "decode_on_device": overrides.get("decode_on_device", data.get("decode_on_device")),
+                "input_styles": configured_input_styles(bench.settings, style),
+                "hints": hints_enabled(bench.settings, hints),
+                "precision": bench.precisions[0],
+                "warmup_batches": options.warmup,
+                "batches": options.data_batches,
+            },
+            results,
+        )
     add_data_ratios(report.rows)
 
 
 def measure_end_to_end_row(bench: Bench, report: Report) -> None:
     """Training steps fed by the real data pipeline, at the configured settings."""
     options, data, model = bench.settings.bench, bench.settings.data, bench.settings.model
-    results = measure_end_to_end(bench.make_model, hydra.utils.instantiate(data), bench.precisions[0], bench.device,
-                                 options.warmup, options.iterations, bool(bench.settings.trainer.get("benchmark", True)))
-    report.add_row("end_to_end", {"folder": _data_folder(bench.settings), "size": data.size,
-                                  "batch_size": data.batch_size, "workers": data.num_workers,
-                                  "precision": bench.precisions[0], "compile": bool(model.compile),
-                                  "channels_last": bool(model.channels_last), "warmup": options.warmup,
-                                  "iterations": options.iterations, **bench.networks}, results)
+    results = measure_end_to_end(
+        bench.make_model,
+        hydra.utils.instantiate(data),
+        bench.precisions[0],
+        bench.device,
+        options.warmup,
+        options.iterations,
+        bool(bench.settings.trainer.get("benchmark", True)),
+    )
+    report.add_row(
+        "end_to_end",
+        {
+            "folder": _data_folder(bench.settings),
+            "size": data.size,
+            "batch_size": data.batch_size,
+            "workers": data.num_workers,
+            "precision": bench.precisions[0],
+            "compile": bool(model.compile),
+            "channels_last": bool(model.channels_last),
+            "warmup": options.warmup,
+            "iterations": options.iterations,
+            **bench.networks,
+        },
+        results,
+    )
 
 
 def measure_colorize_rows(bench: Bench, rows: list[tuple], report: Report) -> None:
@@ -309,11 +418,20 @@ def measure_colorize_rows(bench: Bench, rows: list[tuple], report: Report) -> No
     flops = colorize_flops_per_page(_colorizer(bench.settings, device, "32-true"), page)
     for precision, channels_last, compile_, threads in rows:
         threads_used = set_threads(threads)
-        settings = {"page_height": options.page_height, "page_width": options.page_width,
-                    "short_side": options.short_side, "tile": options.tile, "overlap": options.tile_overlap,
-                    "batch_size": options.batch_size, "pages_per_call": options.pages_per_call,
-                    "precision": precision, "channels_last": channels_last, "compile": compile_,
-                    "threads": threads_used, "generator": options.generator or bench.networks["generator"]}
+        settings = {
+            "page_height": options.page_height,
+            "page_width": options.page_width,
+            "short_side": options.short_side,
+            "tile": options.tile,
+            "overlap": options.tile_overlap,
+            "batch_size": options.batch_size,
+            "pages_per_call": options.pages_per_call,
+            "precision": precision,
+            "channels_last": channels_last,
+            "compile": compile_,
+            "threads": threads_used,
+            "generator": options.generator or bench.networks["generator"],
+        }
         try:
             colorizer = _colorizer(bench.settings, device, precision, channels_last, compile_)
             results = measure_colorize(colorizer, page, options.pages_per_call, 1, options.calls)
@@ -321,35 +439,54 @@ def measure_colorize_rows(bench: Bench, rows: list[tuple], report: Report) -> No
             if not compile_:
                 raise
             log.warning("compiled colourise row failed: %s", error)
-            results = {"error": f"compile failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+            results = {
+                "error": f"compile failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+            }
         if "error" not in results:
             results = add_colorize_flop_figures(results, flops, *bench.peak(precision))
         report.add_row("colourise", settings, results)
         torch.set_num_threads(threads_before)
 
 
-def colorize_plan(settings: BenchSettings, device: torch.device) -> list[tuple[str, bool, bool, int | None]]:
+def colorize_plan(
+    settings: BenchSettings, device: torch.device
+) -> list[tuple[str, bool, bool, int | None]]:
     """(precision, channels_last, compile, threads) of each colourise row. Unset lists mean what
     mangacolor-colorize does by default: precision auto (bf16 where it pays, `bf16_pays_on_cpu`),
     channels_last auto, no compiling, torch's threads."""
     bench = settings.bench
     plan = []
     for precision, channels_last, compile_, threads in itertools.product(
-        _choices(bench.precisions, "auto"), _choices(bench.channels_last, "auto"), _choices(bench.compile, False),
+        _choices(bench.precisions, "auto"),
+        _choices(bench.channels_last, "auto"),
+        _choices(bench.compile, False),
         _choices(bench.colourise.get("threads"), None),
     ):
         resolved = resolve_precision(precision, device, bf16_cpu=True)
-        plan.append((resolved, resolve_channels_last(channels_last, device, resolved), bool(compile_), threads))
+        plan.append(
+            (
+                resolved,
+                resolve_channels_last(channels_last, device, resolved),
+                bool(compile_),
+                threads,
+            )
+        )
     return plan
 
 
-def peak_of(machine: dict[str, Any], device: torch.device, precision: str) -> tuple[float | None, str | None]:
+def peak_of(
+    machine: dict[str, Any], device: torch.device, precision: str
+) -> tuple[float | None, str | None]:
     """The device's dense peak for this precision and how it was found: the card's datasheet, or the
     CPU's cores x clock x FLOPs per cycle (`cpu_peak_tflops`)."""
     if device.type == "cuda":
         peak = peak_tflops(machine["name"], precision)
         return peak, "NVIDIA datasheet, dense" if peak else None
     capabilities = cpu_capabilities()
-    if "AMX" not in (machine.get("onednn_max_cpu_isa") or "AMX").upper():  # AMX turned off for oneDNN
-        capabilities = {flag: value for flag, value in capabilities.items() if not flag.startswith("amx")}
+    if (
+        "AMX" not in (machine.get("onednn_max_cpu_isa") or "AMX").upper()
+    ):  # AMX turned off for oneDNN
+        capabilities = {
+            flag: value for flag, value in capabilities.items() if not flag.startswith("amx")
+        }
     return cpu_peak_tflops(precision, capabilities, machine["cpu_cores"], cpu_clock_ghz())

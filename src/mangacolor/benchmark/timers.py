@@ -47,7 +47,9 @@ class IterationWindowTimer(Callback):
 
     def __init__(self, warmup: int, end: int | None = None):
         if warmup < 1:
-            raise ValueError(f"bench.warmup must be at least 1 (the first step autotunes), got {warmup}")
+            raise ValueError(
+                f"bench.warmup must be at least 1 (the first step autotunes), got {warmup}"
+            )
         self.warmup, self.end = warmup, end
         self._start: float | None = None
         self._start_cpu = 0.0
@@ -65,7 +67,11 @@ class IterationWindowTimer(Callback):
                 torch.cuda.reset_peak_memory_stats(device)
             self._start, self._start_iteration = time.perf_counter(), iteration
             self._start_cpu = time.process_time()
-        elif iteration >= (self.end or pl_module.hparams.iterations) and self._start is not None and self.seconds is None:
+        elif (
+            iteration >= (self.end or pl_module.hparams.iterations)
+            and self._start is not None
+            and self.seconds is None
+        ):
             synchronize(device)
             self.seconds = time.perf_counter() - self._start
             self.cpu_seconds = time.process_time() - self._start_cpu
@@ -75,7 +81,9 @@ class IterationWindowTimer(Callback):
 
     def rates(self, images_per_iteration: int) -> dict[str, float | None]:
         if not self.seconds or not self.iterations:
-            raise RuntimeError("the timed window never closed: training stopped before its last iteration")
+            raise RuntimeError(
+                "the timed window never closed: training stopped before its last iteration"
+            )
         per_second = self.iterations / self.seconds
         return {
             "iterations_per_s": per_second,
@@ -89,13 +97,23 @@ class IterationWindowTimer(Callback):
         }
 
 
-def timing_trainer(device: torch.device, precision: str, callbacks: list, benchmark: bool = True) -> L.Trainer:
+def timing_trainer(
+    device: torch.device, precision: str, callbacks: list, benchmark: bool = True
+) -> L.Trainer:
     """One device, nothing written: no logger, no checkpoints, no validation, no progress bar."""
     return L.Trainer(
-        accelerator=device.type, devices=[device.index or 0] if device.type == "cuda" else 1,
-        precision=precision, benchmark=benchmark if device.type == "cuda" else None,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0, max_epochs=-1, callbacks=callbacks,
+        accelerator=device.type,
+        devices=[device.index or 0] if device.type == "cuda" else 1,
+        precision=precision,
+        benchmark=benchmark if device.type == "cuda" else None,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        max_epochs=-1,
+        callbacks=callbacks,
         use_distributed_sampler=False,
     )
 

@@ -7,4 +7,10 @@ from mangacolor.callbacks.image_grid import ValidationImageGrid
 from mangacolor.callbacks.monitor import TrainingMonitor
 from mangacolor.callbacks.progress import IterationProgress
 
-__all__ = ["GracefulStop", "IterationCheckpoint", "IterationProgress", "TrainingMonitor", "ValidationImageGrid"]
+__all__ = [
+    "GracefulStop",
+    "IterationCheckpoint",
+    "IterationProgress",
+    "TrainingMonitor",
+    "ValidationImageGrid",
+]

@@ -48,8 +48,14 @@ NUMBERED = re.compile(r"iter_(\d+)\.ckpt")
 
 
 class IterationCheckpoint(Callback, SavesCheckpoints):
-    def __init__(self, dirpath: str, every_n_iterations: int = 5000, keep_every: bool = True,
-                 keep_last: int | None = None, monitor: str = "val/ab_l1"):
+    def __init__(
+        self,
+        dirpath: str,
+        every_n_iterations: int = 5000,
+        keep_every: bool = True,
+        keep_last: int | None = None,
+        monitor: str = "val/ab_l1",
+    ):
         check_keeping(every_n_iterations, keep_every, keep_last)
         self.dirpath = Path(dirpath)
         self.every_n_iterations = every_n_iterations
@@ -77,7 +83,9 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if stage == "fit" and trainer.is_global_zero and not trainer.fast_dev_run:
-            record_launch(self.dirpath, os.environ)  # a requeued or restarted launch knows its folder by it
+            record_launch(
+                self.dirpath, os.environ
+            )  # a requeued or restarted launch knows its folder by it
 
     def on_train_start(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and not trainer.fast_dev_run:
@@ -93,7 +101,9 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
             trainer.save_checkpoint(path, weights_only=False)
         except DiskWriteError as error:
             failure = error
-            trainer.strategy.barrier("Trainer.save_checkpoint")  # the one the failed save skipped: ranks stay paired
+            trainer.strategy.barrier(
+                "Trainer.save_checkpoint"
+            )  # the one the failed save skipped: ranks stay paired
         if failure is None and then is not None and trainer.is_global_zero:
             try:
                 then()
@@ -132,9 +142,12 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
         """
         if self.keep_last is None:
             return
-        numbered = sorted((int(m.group(1)), p) for p in self.dirpath.iterdir()
-                          if (m := NUMBERED.fullmatch(p.name)) and int(m.group(1)) <= iteration)
-        for _, path in numbered[:-self.keep_last]:
+        numbered = sorted(
+            (int(m.group(1)), p)
+            for p in self.dirpath.iterdir()
+            if (m := NUMBERED.fullmatch(p.name)) and int(m.group(1)) <= iteration
+        )
+        for _, path in numbered[: -self.keep_last]:
             try:
                 path.unlink()
             except OSError as error:
@@ -165,8 +178,11 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
         self.save_last(trainer, pl_module)
         if trainer.is_global_zero:
             export_generator(  # the average of G's weights when the run kept one (model.ema), as validation used
-                pl_module.inference_generator, pl_module.hparams.generator, self.dirpath / "generator.pt",
-                iteration=pl_module.iteration, averaged=pl_module.generator_ema is not None,
+                pl_module.inference_generator,
+                pl_module.hparams.generator,
+                self.dirpath / "generator.pt",
+                iteration=pl_module.iteration,
+                averaged=pl_module.generator_ema is not None,
                 training_size=_training_size(trainer),
             )
 
@@ -192,26 +208,42 @@ class IterationCheckpoint(Callback, SavesCheckpoints):
     def _check_free_space(self, trainer, pl_module) -> None:
         needed, checkpoint, files = self.planned_bytes(trainer, pl_module)
         free = free_bytes(self.dirpath)
-        log.info("checkpoints: about %s each, up to %s more for this run in %s (%s free)",
-                 size_text(checkpoint), size_text(needed), self.dirpath, size_text(free))
+        log.info(
+            "checkpoints: about %s each, up to %s more for this run in %s (%s free)",
+            size_text(checkpoint),
+            size_text(needed),
+            self.dirpath,
+            size_text(free),
+        )
         if free is not None and free < needed:
             log.warning(
                 "%s has %s free, but this run's checkpoints need about %s more (%d files of %s: numbered "
                 "checkpoints, last.ckpt, best.ckpt; and generator.pt). Training goes on, and stops with an error "
                 "when the disk is full: free space now, or keep fewer files "
                 "(callbacks.checkpoint.keep_last=K keeps the newest K, keep_every=false keeps none)",
-                self.dirpath, size_text(free), size_text(needed), files, size_text(checkpoint))
+                self.dirpath,
+                size_text(free),
+                size_text(needed),
+                files,
+                size_text(checkpoint),
+            )
 
 
 def check_keeping(every_n_iterations: int, keep_every: bool, keep_last: int | None) -> None:
     """The rules for callbacks.checkpoint's every_n_iterations, keep_every and keep_last."""
-    require(_whole(every_n_iterations) and every_n_iterations >= 1,
-            f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every_n_iterations!r}")
-    require(keep_last is None or (_whole(keep_last) and keep_last >= 1),
-            f"callbacks.checkpoint.keep_last must be >= 1 (or null), got {keep_last!r}")
-    require(keep_last is None or keep_every is True,
-            "callbacks.checkpoint.keep_last needs keep_every=true "
-            "(keep_every=false keeps no numbered checkpoints)")
+    require(
+        _whole(every_n_iterations) and every_n_iterations >= 1,
+        f"callbacks.checkpoint.every_n_iterations must be >= 1, got {every_n_iterations!r}",
+    )
+    require(
+        keep_last is None or (_whole(keep_last) and keep_last >= 1),
+        f"callbacks.checkpoint.keep_last must be >= 1 (or null), got {keep_last!r}",
+    )
+    require(
+        keep_last is None or keep_every is True,
+        "callbacks.checkpoint.keep_last needs keep_every=true "
+        "(keep_every=false keeps no numbered checkpoints)",
+    )
 
 
 def _whole(value) -> bool:
@@ -224,7 +256,11 @@ def checkpoint_bytes(pl_module, optimizers) -> int:
     size = tensor_bytes(pl_module.state_dict())
     for optimizer in optimizers:
         state = tensor_bytes(list(optimizer.state.values()))
-        params = sum(p.numel() * p.element_size() for group in optimizer.param_groups for p in group["params"])
+        params = sum(
+            p.numel() * p.element_size()
+            for group in optimizer.param_groups
+            for p in group["params"]
+        )
         size += state or 2 * params
     return size
 
@@ -238,7 +274,10 @@ def link_as_last(saved: Path, last: Path) -> None:
         os.replace(tmp, last)
     except OSError:  # file systems without hard links
         tmp.unlink(missing_ok=True)
-        with open(saved, "rb") as source, atomic_write(last, size_hint=saved.stat().st_size) as target:
+        with (
+            open(saved, "rb") as source,
+            atomic_write(last, size_hint=saved.stat().st_size) as target,
+        ):
             shutil.copyfileobj(source, target)
 
 

@@ -41,8 +41,10 @@ log = logging.getLogger(__name__)
 class GracefulStop(Callback):
     def __init__(self, check_every: int = 10, requeue_signal: str | None = "SIGUSR1"):
         whole = isinstance(check_every, int) and not isinstance(check_every, bool)
-        require(whole and check_every >= 1,
-                f"callbacks.graceful_stop.check_every must be >= 1, got {check_every!r}")
+        require(
+            whole and check_every >= 1,
+            f"callbacks.graceful_stop.check_every must be >= 1, got {check_every!r}",
+        )
         if requeue_signal is not None:
             try:
                 signal_named(requeue_signal)
@@ -67,8 +69,14 @@ class GracefulStop(Callback):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return requeue_job(os.environ) or True
 
-    def stop_line(self, iteration: int, total: int, saved: Path | None, run_dir: Path,
-                  requeued: bool | str | None) -> str:
+    def stop_line(
+        self,
+        iteration: int,
+        total: int,
+        saved: Path | None,
+        run_dir: Path,
+        requeued: bool | str | None,
+    ) -> str:
         """One line: which signal stopped the run, at which iteration, what was saved (`saved`: the
         checkpoint written at the stop), and how it goes on (`requeued`: as `requeue` answered)."""
         if saved:
@@ -95,7 +103,9 @@ class GracefulStop(Callback):
         else:
             resume = resume_command(run_dir)
             kept = f"the checkpoints saved before are as they were. Resume with: {resume}"
-        stopped = f"mangacolor-train: stopped at once by a second Ctrl-C after iteration {iteration}"
+        stopped = (
+            f"mangacolor-train: stopped at once by a second Ctrl-C after iteration {iteration}"
+        )
         return f"{stopped}; {kept}"
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -123,12 +133,19 @@ class GracefulStop(Callback):
         self._stop_if_asked(trainer, pl_module, start_validation=_validation_due(trainer))
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or self.stopped_by is not None or trainer.should_stop or trainer.fast_dev_run:
+        if (
+            trainer.sanity_checking
+            or self.stopped_by is not None
+            or trainer.should_stop
+            or trainer.fast_dev_run
+        ):
             return
         self._stop_if_asked(trainer, pl_module, start_validation=False)
 
     def _stop_if_asked(self, trainer, pl_module, start_validation: bool) -> None:
-        signum = max_across_ranks(trainer, self.request.signum or 0)  # the same answer on every rank
+        signum = max_across_ranks(
+            trainer, self.request.signum or 0
+        )  # the same answer on every rank
         if not signum:
             return
         self.stopped_by, self.stopped_at = signum, pl_module.iteration
@@ -159,7 +176,9 @@ def take_over_signal_handling(trainer) -> None:
     if connector is not None and hasattr(connector, "register_signal_handlers"):
         connector.register_signal_handlers = lambda: None
     else:
-        log.warning("this Lightning version has no _SignalConnector: its own signal handlers may run too")
+        log.warning(
+            "this Lightning version has no _SignalConnector: its own signal handlers may run too"
+        )
     epoch_loop = trainer.fit_loop.epoch_loop
     if hasattr(epoch_loop, "_broadcast_sigterm_tensor"):
         epoch_loop._broadcast_sigterm_tensor = lambda: None

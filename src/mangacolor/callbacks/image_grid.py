@@ -27,14 +27,23 @@ class ValidationImageGrid(Callback):
         self.dirpath = Path(dirpath)
         self.max_images = max_images
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         if batch_idx != 0 or not outputs or trainer.sanity_checking or not trainer.is_global_zero:
             return
-        grid = comparison_grid(outputs["L"], outputs["ab"], outputs["fake"], self.max_images,
-                               inputs=outputs.get("input"))
+        grid = comparison_grid(
+            outputs["L"],
+            outputs["ab"],
+            outputs["fake"],
+            self.max_images,
+            inputs=outputs.get("input"),
+        )
         iteration = pl_module.iteration
         try:
-            with atomic_write(self.dirpath / f"val_{iteration:07d}.png") as handle:  # never a half PNG
+            with atomic_write(
+                self.dirpath / f"val_{iteration:07d}.png"
+            ) as handle:  # never a half PNG
                 save_image(grid, handle, format="png")
         except DiskWriteError as error:
             log.warning("validation image grid skipped: %s", error)

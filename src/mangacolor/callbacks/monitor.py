@@ -47,7 +47,9 @@ class TrainingMonitor(Callback):
             return
         now = time.perf_counter()  # the module's log flush just synchronised with the device
         training_seconds = now - self._window_start - self._paused_seconds
-        self.images_per_second = self._images_on_every_rank(trainer, pl_module) / max(training_seconds, 1e-9)
+        self.images_per_second = self._images_on_every_rank(trainer, pl_module) / max(
+            training_seconds, 1e-9
+        )
         self._window_start, self._window_images, self._paused_seconds = now, 0, 0.0
         scalars = {"perf/images_per_s": self.images_per_second}
         if self._gather_bad_files(trainer):

@@ -39,9 +39,14 @@ class IterationProgress(ProgressBar):
     mode: auto (a bar on a terminal, else lines) | bar | lines | off.
     """
 
-    def __init__(self, headline: str = "val/ab_l1",
-                 losses: Sequence[str] = ("loss/g_l1", "loss/g_adv", "loss/d_real", "loss/d_fake"),
-                 mode: str = "auto", every_iterations: int | None = None, every_seconds: float = 300.0):
+    def __init__(
+        self,
+        headline: str = "val/ab_l1",
+        losses: Sequence[str] = ("loss/g_l1", "loss/g_adv", "loss/d_real", "loss/d_fake"),
+        mode: str = "auto",
+        every_iterations: int | None = None,
+        every_seconds: float = 300.0,
+    ):
         super().__init__()
         resolve_mode(mode, sys.stdout)  # a wrong mode fails at start, not after the sanity check
         self.headline, self.losses = headline, list(losses)
@@ -71,8 +76,14 @@ class IterationProgress(ProgressBar):
             return
         self._images, self._start = 0, time.perf_counter()
         self.progress = Progress(
-            pl_module.hparams.iterations, "mangacolor-train", "it", initial=pl_module.iteration,
-            stream=sys.stdout, mode=self.mode, every=self.every_iterations, seconds=self.every_seconds,
+            pl_module.hparams.iterations,
+            "mangacolor-train",
+            "it",
+            initial=pl_module.iteration,
+            stream=sys.stdout,
+            mode=self.mode,
+            every=self.every_iterations,
+            seconds=self.every_seconds,
             count_label="iteration ",
         )
 
@@ -86,7 +97,9 @@ class IterationProgress(ProgressBar):
 
     def _speed(self, trainer) -> dict[str, str]:
         seconds = time.perf_counter() - self._start
-        return {"": f"{self._images * trainer.world_size / seconds:.3g} img/s"} if seconds > 0 else {}
+        return (
+            {"": f"{self._images * trainer.world_size / seconds:.3g} img/s"} if seconds > 0 else {}
+        )
 
     def _fields(self, trainer, pl_module) -> dict[str, str]:
         fields = self._speed(trainer)
@@ -97,8 +110,14 @@ class IterationProgress(ProgressBar):
         return fields
 
     def on_validation_start(self, trainer, pl_module) -> None:
-        if self.progress is not None and self.progress.mode == "bar" and not trainer.sanity_checking:
-            self.progress.set_fields({"": "validating..."})  # in place of img/s until the next batch
+        if (
+            self.progress is not None
+            and self.progress.mode == "bar"
+            and not trainer.sanity_checking
+        ):
+            self.progress.set_fields(
+                {"": "validating..."}
+            )  # in place of img/s until the next batch
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if self.progress is None or trainer.sanity_checking:
@@ -112,10 +131,17 @@ class IterationProgress(ProgressBar):
         shown = f"{value:.4g}" if baseline is None else f"{value:.4g} (grey {baseline:.4g})"
         self.progress.set_fields({self.headline: shown})
         if self.progress.mode == "lines":
-            verdict = "" if baseline is None else (
-                f" vs grey {baseline:.4g}, {'better' if value < baseline else 'NOT better'} than grey")
-            self.progress.write(f"mangacolor-train: validation at iteration {pl_module.iteration}: "
-                                f"{self.headline} {value:.4g}{verdict}")
+            verdict = (
+                ""
+                if baseline is None
+                else (
+                    f" vs grey {baseline:.4g}, {'better' if value < baseline else 'NOT better'} than grey"
+                )
+            )
+            self.progress.write(
+                f"mangacolor-train: validation at iteration {pl_module.iteration}: "
+                f"{self.headline} {value:.4g}{verdict}"
+            )
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._close()

@@ -51,7 +51,9 @@ class ArchiveLimits:
     def __post_init__(self) -> None:
         for name in ("max_entry_bytes", "max_total_bytes", "max_ratio", "max_entries"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"archive limit {name} must be positive, got {getattr(self, name)}")
+                raise ValueError(
+                    f"archive limit {name} must be positive, got {getattr(self, name)}"
+                )
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,9 @@ def _is_page_entry(info: zipfile.ZipInfo, relative: PurePosixPath) -> bool:
     return relative.suffix.lower() in IMAGE_SUFFIXES
 
 
-def list_archive_pages(path: os.PathLike | str, limits: ArchiveLimits = ArchiveLimits()) -> list[ArchivePage]:
+def list_archive_pages(
+    path: os.PathLike | str, limits: ArchiveLimits = ArchiveLimits()
+) -> list[ArchivePage]:
     """The image pages of an archive in the archive's own order, after every safety check.
 
     Raises ArchiveError for a damaged, empty or unsafe archive, naming the entry at fault.
@@ -109,20 +113,25 @@ def list_archive_pages(path: os.PathLike | str, limits: ArchiveLimits = ArchiveL
         raise ArchiveError(path, f"not a readable zip archive ({error})") from None
 
     if len(infos) > limits.max_entries:
-        raise ArchiveError(path, f"{len(infos)} entries exceeds the limit of {limits.max_entries} (max_entries)")
+        raise ArchiveError(
+            path, f"{len(infos)} entries exceeds the limit of {limits.max_entries} (max_entries)"
+        )
     pages: list[ArchivePage] = []
     total = 0
     for info in infos:
         relative = safe_relative_name(info.filename)
         if relative is None:
-            raise ArchiveError(path, f"refused: entry {info.filename!r} would be written outside the output folder")
+            raise ArchiveError(
+                path, f"refused: entry {info.filename!r} would be written outside the output folder"
+            )
         if not _is_page_entry(info, relative):
             continue
         _check_entry_size(path, info, limits)
         total += info.file_size
         if total > limits.max_total_bytes:
             raise ArchiveError(
-                path, f"refused: pages uncompress to more than {limits.max_total_bytes} bytes (max_total_bytes)"
+                path,
+                f"refused: pages uncompress to more than {limits.max_total_bytes} bytes (max_total_bytes)",
             )
         pages.append(ArchivePage(info, relative))
     if not pages:
@@ -135,15 +144,17 @@ def _check_entry_size(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits) 
         raise ArchiveError(path, f"entry {info.filename!r} is encrypted")
     if info.file_size > limits.max_entry_bytes:
         raise ArchiveError(
-            path, f"refused: entry {info.filename!r} uncompresses to {info.file_size} bytes, "
-                  f"over the limit of {limits.max_entry_bytes} (max_entry_bytes)"
+            path,
+            f"refused: entry {info.filename!r} uncompresses to {info.file_size} bytes, "
+            f"over the limit of {limits.max_entry_bytes} (max_entry_bytes)",
         )
     if info.file_size > RATIO_CHECKED_ABOVE_BYTES:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > limits.max_ratio:
             raise ArchiveError(
-                path, f"refused: entry {info.filename!r} has compression ratio {ratio:.0f}, "
-                      f"over the limit of {limits.max_ratio:g} (max_ratio): a zip bomb?"
+                path,
+                f"refused: entry {info.filename!r} has compression ratio {ratio:.0f}, "
+                f"over the limit of {limits.max_ratio:g} (max_ratio): a zip bomb?",
             )
 
 
@@ -153,7 +164,9 @@ def read_archive_entry(archive: zipfile.ZipFile, page: ArchivePage) -> bytes:
         with archive.open(page.info) as handle:
             return handle.read(page.info.file_size)
     except Exception as error:  # noqa: BLE001 - BadZipFile, zlib.error, EOFError...: one bad page
-        raise ArchiveError(f"{archive.filename}:{page.name}", f"damaged entry ({type(error).__name__}: {error})") from None
+        raise ArchiveError(
+            f"{archive.filename}:{page.name}", f"damaged entry ({type(error).__name__}: {error})"
+        ) from None
 
 
 def write_cbz(path: os.PathLike | str, pages: list[tuple[str, Path]]) -> Path:

@@ -38,23 +38,29 @@ class HintFolder:
         single_page = source.is_file() and not is_archive_path(source)
         if hints.is_file():
             if not single_page:
-                raise ColorizeError(f"hints={hints} is a file: one hint file goes with one page; "
-                                    f"for {source} give the folder of hint files")
+                raise ColorizeError(
+                    f"hints={hints} is a file: one hint file goes with one page; "
+                    f"for {source} give the folder of hint files"
+                )
             if hints.suffix.lower() not in HINT_SUFFIXES:
                 raise ColorizeError(f"hints={hints}: not a hint file (.json or .png) or a folder")
             return cls(single=hints)
         if not hints.is_dir():
             raise ColorizeError(f"hints folder not found: {hints}")
         if source.is_dir() and hints.resolve().is_relative_to(source.resolve()):
-            raise ColorizeError(f"hints folder {hints} is inside the input folder {source}: its "
-                                "files would be taken for pages; keep hint files outside it")
+            raise ColorizeError(
+                f"hints folder {hints} is inside the input folder {source}: its "
+                "files would be taken for pages; keep hint files outside it"
+            )
         # Pages and coloured pages are images too: under the hints folder they would be read as
         # hint layers (a page as its own) and listed as hint files that match no page.
         for what, path in (("input", source), ("output", output)):
             if _overlap(hints, path):
                 one = "; for one page, give its hint file: hints=page.json" * (what == "input")
-                raise ColorizeError(f"hints folder {hints} and the {what} {path} lie one inside "
-                                    f"the other: keep hint files apart from the pages{one}")
+                raise ColorizeError(
+                    f"hints folder {hints} and the {what} {path} lie one inside "
+                    f"the other: keep hint files apart from the pages{one}"
+                )
         return cls(root=hints)
 
     def find(self, relative: PurePath) -> Path | None:

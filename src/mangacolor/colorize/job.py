@@ -78,10 +78,10 @@ class Summary:
     output: Path
     device: str
     resolution: str
-    copied: int = 0                                        # pages already in colour, copied as they were
+    copied: int = 0  # pages already in colour, copied as they were
     composed: dict[str, int] = field(default_factory=dict)  # pages coloured in each compose mode
     compose: str = "auto"
-    chroma: float = 1.0                                    # the colour strength, said when it is not 1
+    chroma: float = 1.0  # the colour strength, said when it is not 1
     # pages not coloured because their hint files failed, and hint files that match no page
     hint_refused: list[str] = field(default_factory=list)
     unmatched_hints: list[str] = field(default_factory=list)
@@ -96,17 +96,25 @@ class Summary:
         if self.refused:
             parts.append(f"{len(self.refused)} archives refused (named above)")
         if self.hint_refused:
-            parts.append(f"{len(self.hint_refused)} not coloured for their hint files "
-                         "(named above; fix them and rerun)")
+            parts.append(
+                f"{len(self.hint_refused)} not coloured for their hint files "
+                "(named above; fix them and rerun)"
+            )
         if self.unmatched_hints:
             parts.append(f"{len(self.unmatched_hints)} hint files match no page (named above)")
-        speed = (f", {self.colored / self.seconds:.2f} pages/s" if self.colored and self.seconds > 0 else "")
+        speed = (
+            f", {self.colored / self.seconds:.2f} pages/s"
+            if self.colored and self.seconds > 0
+            else ""
+        )
         composed = ", ".join(f"{count} {mode}" for mode, count in sorted(self.composed.items()))
         how = f", compose {self.compose}" + (f" ({composed})" if composed else "")
         how += f", chroma {self.chroma:g}" if self.chroma != 1.0 else ""
         how += f", upsample {self.upsample}" if self.upsample != "bilinear" else ""
-        return (f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}{how}. "
-                f"Output folder {printable(self.output)}")
+        return (
+            f"mangacolor-colorize: {', '.join(parts)}{speed} on {self.device} at {self.resolution}{how}. "
+            f"Output folder {printable(self.output)}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +134,9 @@ def save_page(rgb: torch.Tensor, path: Path, quality: int) -> None:
         with atomic_write(path) as handle:
             image.save(handle, format=pil_format, **options)
     except OSError as error:
-        raise ColorizeError(f"cannot write {path}: {error.strerror or error}; stopped, no partial file left") from None
+        raise ColorizeError(
+            f"cannot write {path}: {error.strerror or error}; stopped, no partial file left"
+        ) from None
 
 
 def keep_color_page(data: bytes, rgb: torch.Tensor, path: Path, quality: int) -> None:
@@ -145,15 +155,19 @@ def keep_color_page(data: bytes, rgb: torch.Tensor, path: Path, quality: int) ->
         with atomic_write(path) as handle:
             handle.write(data)
     except OSError as error:
-        raise ColorizeError(f"cannot write {path}: {error.strerror or error}; stopped, no partial file left") from None
+        raise ColorizeError(
+            f"cannot write {path}: {error.strerror or error}; stopped, no partial file left"
+        ) from None
 
 
 def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
     """Pack the staged pages, in the archive's order, into the output `.cbz`; drop the staging folder."""
     job.close()
     if job.waiting:  # packing now would leave those pages out and mark the archive done
-        say(f"{printable(job.source)}: not packed yet: {len(job.waiting)} pages wait for their "
-            "hint files (named above); fix them and rerun")
+        say(
+            f"{printable(job.source)}: not packed yet: {len(job.waiting)} pages wait for their "
+            "hint files (named above); fix them and rerun"
+        )
         return
     present = [(name, staged) for name, staged in job.entries if staged.exists()]
     if not present:
@@ -162,7 +176,9 @@ def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
     try:
         write_cbz(job.output, present)
     except OSError as error:
-        raise ColorizeError(f"cannot write {job.output}: {error.strerror or error}; stopped, no partial file left") from None
+        raise ColorizeError(
+            f"cannot write {job.output}: {error.strerror or error}; stopped, no partial file left"
+        ) from None
     shutil.rmtree(job.staging, ignore_errors=True)
 
 
@@ -170,13 +186,18 @@ def finish_archive(job: ArchiveJob, say: Callable[[str], None]) -> None:
 # Running
 
 
-def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = None,
-             on_page: Callable[[int, int], None] | None = None) -> Summary:
+def colorize(
+    settings: ColorizeSettings,
+    say: Callable[[str], None] | None = None,
+    on_page: Callable[[int, int], None] | None = None,
+) -> Summary:
     """Colour everything `settings.input` holds into `settings.output`; returns what was done.
     `on_page(done, total)` is called as each page is finished (the studio's progress)."""
     say = say or (lambda message: tqdm.write(message, file=sys.stderr))
     if not settings.ckpt_path.is_file():
-        raise ColorizeError(f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt, a training .ckpt or an exported .onnx)")
+        raise ColorizeError(
+            f"checkpoint not found: {settings.ckpt_path} (ckpt_path: a generator.pt, a training .ckpt or an exported .onnx)"
+        )
     plan = plan_job(settings)
     for message in plan.unlisted:
         say(f"skipped {message}")
@@ -198,23 +219,42 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     else:
         generator, _config = load_generator(settings.ckpt_path)
     if settings.hints is not None and not takes_hints(generator):
-        raise ColorizeError(f"hints={settings.hints}: {settings.ckpt_path} takes no hints (it "
-                            "was trained without hint inputs); colour without hints=, or use a "
-                            "generator trained with model.hints")
+        raise ColorizeError(
+            f"hints={settings.hints}: {settings.ckpt_path} takes no hints (it "
+            "was trained without hint inputs); colour without hints=, or use a "
+            "generator trained with model.hints"
+        )
     try:
         check_compose(settings.compose, generator_predicts(generator), str(settings.ckpt_path))
     except ValueError as error:
         raise ColorizeError(str(error)) from None
-    short_side = None if settings.full_resolution else settings.short_side or generator.training_size or generator.multiple
+    short_side = (
+        None
+        if settings.full_resolution
+        else settings.short_side or generator.training_size or generator.multiple
+    )
     generator = fast_generator(generator.to(device), channels_last, compile_generator, precision)
     try:
-        colorizer = PageColorizer(generator, short_side, settings.tile, settings.tile_overlap,
-                                    settings.batch_size, device, precision,
-                                    compose=settings.compose, descreen=settings.descreen,
-                                    chroma=settings.chroma, upsample=settings.upsample)
+        colorizer = PageColorizer(
+            generator,
+            short_side,
+            settings.tile,
+            settings.tile_overlap,
+            settings.batch_size,
+            device,
+            precision,
+            compose=settings.compose,
+            descreen=settings.descreen,
+            chroma=settings.chroma,
+            upsample=settings.upsample,
+        )
     except ValueError as error:
         raise ConfigError(f"tile / tile_overlap: {error}") from None
-    fast = [colorizer.precision, *(["channels_last"] if channels_last else []), *(["compiled"] if compile_generator else [])]
+    fast = [
+        colorizer.precision,
+        *(["channels_last"] if channels_last else []),
+        *(["compiled"] if compile_generator else []),
+    ]
     if isinstance(generator, OnnxGenerator):
         fast.append("onnxruntime")
     if device.type == "cpu":
@@ -228,26 +268,39 @@ def colorize(settings: ColorizeSettings, say: Callable[[str], None] | None = Non
     return Summary(
         colored=len(plan.tasks) - len(unreadable) - copied - len(hint_refused),
         already_done=plan.already_done,
-        unreadable=plan.unlisted + unreadable, refused=plan.refused, seconds=time.perf_counter() - start,
-        output=settings.output, device=f"{device} ({', '.join(fast)})",
-        resolution="full resolution" if short_side is None else f"{short_side} px on the shorter side",
-        copied=copied, composed=dict(colorizer.composed), compose=settings.compose,
-        chroma=settings.chroma, hint_refused=hint_refused, unmatched_hints=unmatched,
+        unreadable=plan.unlisted + unreadable,
+        refused=plan.refused,
+        seconds=time.perf_counter() - start,
+        output=settings.output,
+        device=f"{device} ({', '.join(fast)})",
+        resolution="full resolution"
+        if short_side is None
+        else f"{short_side} px on the shorter side",
+        copied=copied,
+        composed=dict(colorizer.composed),
+        compose=settings.compose,
+        chroma=settings.chroma,
+        hint_refused=hint_refused,
+        unmatched_hints=unmatched,
         upsample=settings.upsample,
     )
 
 
 @dataclass
 class LoadedPage:
-    data: bytes          # the file as it is
-    rgb: torch.Tensor    # uint8 RGB (3, H, W)
-    in_color: bool       # already in colour (and recolor_color_pages is off): copied, not coloured
+    data: bytes  # the file as it is
+    rgb: torch.Tensor  # uint8 RGB (3, H, W)
+    in_color: bool  # already in colour (and recolor_color_pages is off): copied, not coloured
     hints: PageHints | None = None  # from its hint file; a page given hints is always coloured
 
 
-def _run(plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings,
-         say: Callable[[str], None],
-         on_page: Callable[[int, int], None] | None = None) -> tuple[list[str], int, list[str]]:
+def _run(
+    plan: Plan,
+    colorizer: PageColorizer,
+    settings: ColorizeSettings,
+    say: Callable[[str], None],
+    on_page: Callable[[int, int], None] | None = None,
+) -> tuple[list[str], int, list[str]]:
     """Decode ahead in threads, colour in batches, write in threads.
     Returns the unreadable pages, how many colour pages were copied and the pages refused for
     their hint files."""
@@ -266,9 +319,14 @@ class PagePipeline:
     """One job's pages in flight: decoded ahead in a thread pool, coloured in batches on this
     thread, written back in the pool. At most a batch and a pool's worth wait in memory."""
 
-    def __init__(self, plan: Plan, colorizer: PageColorizer, settings: ColorizeSettings,
-                 say: Callable[[str], None],
-                 on_page: Callable[[int, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        colorizer: PageColorizer,
+        settings: ColorizeSettings,
+        say: Callable[[str], None],
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.plan, self.colorizer, self.settings, self.say = plan, colorizer, settings, say
         self.on_page = on_page  # (pages done, pages in all) after each page, e.g. the studio's bar
         self.done = 0
@@ -282,8 +340,13 @@ class PagePipeline:
         self.batch: list[tuple[PageTask, torch.Tensor, PageHints | None]] = []
         self.pending = iter(plan.tasks)
         # A bar on a terminal, a plain line every so often in a log (mangacolor.runtime.progress).
-        self.bar = Progress(len(plan.tasks), "colouring", "page", stream=sys.stderr,
-                            mode="auto" if settings.progress else "off")
+        self.bar = Progress(
+            len(plan.tasks),
+            "colouring",
+            "page",
+            stream=sys.stderr,
+            mode="auto" if settings.progress else "off",
+        )
 
     def run(self) -> None:
         """Every page of the plan through: read, coloured (or copied), written."""
@@ -320,8 +383,9 @@ class PagePipeline:
             self.copied += 1
             if len(self.writes) >= self.settings.batch_size + self.workers:
                 self.wait_for_writes()  # bound the pages waiting in memory
-            written = self.pool.submit(keep_color_page, loaded.data, loaded.rgb, task.output,
-                                       self.settings.quality)
+            written = self.pool.submit(
+                keep_color_page, loaded.data, loaded.rgb, task.output, self.settings.quality
+            )
             self.writes.append((task, written))
             return
         self.batch.append((task, loaded.rgb, loaded.hints))
@@ -340,8 +404,9 @@ class PagePipeline:
             self.loads.append((task, self.pool.submit(self.load, task)))
 
     def color_and_write(self) -> None:
-        colored = self.colorizer.color([page for _, page, _ in self.batch],
-                                         hints=[hints for _, _, hints in self.batch])
+        colored = self.colorizer.color(
+            [page for _, page, _ in self.batch], hints=[hints for _, _, hints in self.batch]
+        )
         self.wait_for_writes()  # at most one batch of pages waits in memory to be written
         for (task, _, _), rgb in zip(self.batch, colored, strict=True):
             written = self.pool.submit(save_page, rgb, task.output, self.settings.quality)

@@ -53,9 +53,9 @@ class ArchiveJob:
 
     source: Path
     output: Path
-    staging: Path                          # finished pages wait here until the archive is packed
-    entries: list[tuple[str, Path]]        # (name in the output archive, staged file), archive order
-    remaining: int = 0                     # pages not yet finished (written or failed) in this run
+    staging: Path  # finished pages wait here until the archive is packed
+    entries: list[tuple[str, Path]]  # (name in the output archive, staged file), archive order
+    remaining: int = 0  # pages not yet finished (written or failed) in this run
     waiting: list[str] = field(default_factory=list)  # pages whose hint files failed: not packed
     _zip: zipfile.ZipFile | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,12 +76,12 @@ class ArchiveJob:
 
 @dataclass
 class PageTask:
-    name: str                              # how messages name the page
+    name: str  # how messages name the page
     output: Path
-    read: Callable[[], bytes]              # the page's file as it is; raises UnreadableImage/ArchiveError
+    read: Callable[[], bytes]  # the page's file as it is; raises UnreadableImage/ArchiveError
     max_pixels: int
     archive: ArchiveJob | None = None
-    hint_file: Path | None = None          # the page's hint file (hints=); None: automatic
+    hint_file: Path | None = None  # the page's hint file (hints=); None: automatic
     hint_error: HintFileError | None = None  # its hint files could not be chosen (both kinds)
 
     def load(self) -> tuple[bytes, torch.Tensor]:
@@ -102,10 +102,12 @@ class PageTask:
 class Plan:
     tasks: list[PageTask] = field(default_factory=list)
     archives: list[ArchiveJob] = field(default_factory=list)
-    already_done: int = 0                       # pages whose output already exists
-    refused: list[str] = field(default_factory=list)   # archives refused, with the reason
-    unlisted: list[str] = field(default_factory=list)  # entries that cannot be pages, with the reason
-    hints: HintFolder | None = None        # where the pages' hint files are (hints=)
+    already_done: int = 0  # pages whose output already exists
+    refused: list[str] = field(default_factory=list)  # archives refused, with the reason
+    unlisted: list[str] = field(
+        default_factory=list
+    )  # entries that cannot be pages, with the reason
+    hints: HintFolder | None = None  # where the pages' hint files are (hints=)
 
 
 def output_suffix(source_suffix: str, fmt: str) -> str:
@@ -135,7 +137,9 @@ class _OutputNames:
 
 def _refuse_overwriting(output: Path, source: Path) -> None:
     if output.exists() and os.path.samefile(output, source):
-        raise ColorizeError(f"{source}: refused: its output {output} is the input itself; choose another output folder")
+        raise ColorizeError(
+            f"{source}: refused: its output {output} is the input itself; choose another output folder"
+        )
 
 
 def plan_job(settings: ColorizeSettings) -> Plan:
@@ -153,7 +157,9 @@ def plan_job(settings: ColorizeSettings) -> Plan:
             )
         not_pages: dict[str, str] = {}
         items = sorted([*find_images(source, not_pages), *find_archives(source, not_pages)])
-        plan.unlisted = [f"{printable(path)}: {reason}" for path, reason in sorted(not_pages.items())]
+        plan.unlisted = [
+            f"{printable(path)}: {reason}" for path, reason in sorted(not_pages.items())
+        ]
         if not items:
             raise ColorizeError(
                 f"{source}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or comic archives (.cbz, .zip) found"
@@ -162,8 +168,14 @@ def plan_job(settings: ColorizeSettings) -> Plan:
             relative = path.relative_to(source)
             if is_archive_path(path):
                 try:
-                    _plan_archive(plan, names, path, output / relative.with_suffix(".cbz"),
-                                  settings, hint_prefix=relative.with_suffix(""))
+                    _plan_archive(
+                        plan,
+                        names,
+                        path,
+                        output / relative.with_suffix(".cbz"),
+                        settings,
+                        hint_prefix=relative.with_suffix(""),
+                    )
                 except ArchiveError as error:
                     plan.refused.append(printable(str(error)))
             else:
@@ -173,7 +185,9 @@ def plan_job(settings: ColorizeSettings) -> Plan:
     elif is_image_path(source):
         _plan_file(plan, names, source, output / source.name, settings, PurePath(source.name))
     else:
-        raise ColorizeError(f"{source}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}), a .cbz/.zip archive or a folder")
+        raise ColorizeError(
+            f"{source}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))}), a .cbz/.zip archive or a folder"
+        )
     return plan
 
 
@@ -187,36 +201,64 @@ def _page_hints(plan: Plan, relative: PurePath) -> tuple[Path | None, HintFileEr
         return None, error
 
 
-def _done(output: Path, hints: tuple[Path | None, HintFileError | None],
-          settings: ColorizeSettings) -> bool:
+def _done(
+    output: Path, hints: tuple[Path | None, HintFileError | None], settings: ColorizeSettings
+) -> bool:
     """Whether a page's output stands: it exists, no overwrite was asked, and the page's hints
     are usable and no newer than it."""
     hint_file, hint_error = hints
-    return (output.exists() and not settings.overwrite and hint_error is None
-            and not hints_newer(hint_file, output))
+    return (
+        output.exists()
+        and not settings.overwrite
+        and hint_error is None
+        and not hints_newer(hint_file, output)
+    )
 
 
-def _plan_file(plan: Plan, names: _OutputNames, path: Path, target: Path,
-               settings: ColorizeSettings, relative: PurePath) -> None:
+def _plan_file(
+    plan: Plan,
+    names: _OutputNames,
+    path: Path,
+    target: Path,
+    settings: ColorizeSettings,
+    relative: PurePath,
+) -> None:
     out = names.claim(target.with_suffix(output_suffix(path.suffix, settings.format)), path.suffix)
     _refuse_overwriting(out, path)
     hints = _page_hints(plan, relative)
     if _done(out, hints, settings):
         plan.already_done += 1
         return
-    plan.tasks.append(PageTask(str(path), out, lambda: read_file_bytes(path, settings.max_pixels),
-                               settings.max_pixels, None, *hints))
+    plan.tasks.append(
+        PageTask(
+            str(path),
+            out,
+            lambda: read_file_bytes(path, settings.max_pixels),
+            settings.max_pixels,
+            None,
+            *hints,
+        )
+    )
 
 
-def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path,
-                  settings: ColorizeSettings, hint_prefix: PurePath | None = None) -> None:
-    pages = list_archive_pages(path, settings.archive_limits)  # every safety check, before anything is written
+def _plan_archive(
+    plan: Plan,
+    names: _OutputNames,
+    path: Path,
+    target: Path,
+    settings: ColorizeSettings,
+    hint_prefix: PurePath | None = None,
+) -> None:
+    pages = list_archive_pages(
+        path, settings.archive_limits
+    )  # every safety check, before anything is written
     out = names.claim(target, path.suffix)
     _refuse_overwriting(out, path)
     # Members' hint files by member path (under the archive's own path in an input folder). A
     # packed archive stands only while none of its pages' hints changed since.
-    members = [page.relative if hint_prefix is None else hint_prefix / page.relative
-               for page in pages]
+    members = [
+        page.relative if hint_prefix is None else hint_prefix / page.relative for page in pages
+    ]
     hints = [_page_hints(plan, member) for member in members]
     if all(_done(out, page_hints, settings) for page_hints in hints):
         plan.already_done += len(pages)
@@ -235,10 +277,16 @@ def _plan_archive(plan: Plan, names: _OutputNames, path: Path, target: Path,
             plan.already_done += 1
             continue
         job.remaining += 1
-        plan.tasks.append(PageTask(
-            f"{path}:{page.name}", staged, lambda page=page: job.read(page), settings.max_pixels, job,
-            *page_hints,
-        ))
+        plan.tasks.append(
+            PageTask(
+                f"{path}:{page.name}",
+                staged,
+                lambda page=page: job.read(page),
+                settings.max_pixels,
+                job,
+                *page_hints,
+            )
+        )
     plan.archives.append(job)
 
 
@@ -250,7 +298,9 @@ def prepare_output(output: Path) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        raise ColorizeError(f"output folder {output} is not writable: {error.strerror or error}") from None
+        raise ColorizeError(
+            f"output folder {output} is not writable: {error.strerror or error}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ class ColorizeSettings:
     ckpt_path: Path
     input: Path
     output: Path
-    hints: Path | None = None       # hint files: a folder mirroring the input, or one page's file
+    hints: Path | None = None  # hint files: a folder mirroring the input, or one page's file
     short_side: int | None = None
     full_resolution: bool = False
     tile: int = 1024
@@ -46,16 +46,16 @@ class ColorizeSettings:
     device: str = "auto"
     precision: str = "auto"
     num_workers: int = 2
-    threads: int | None = None      # intra-op threads; None: torch's default (one per core)
-    channels_last: str = "auto"     # auto | true | false (mangacolor.runtime.fast_path)
+    threads: int | None = None  # intra-op threads; None: torch's default (one per core)
+    channels_last: str = "auto"  # auto | true | false (mangacolor.runtime.fast_path)
     compile: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
-    compose: str = AUTO                 # how the predicted colour meets the page (inference.compose)
-    descreen: int = 0                   # screentone period (page pixels) smoothed into tone first; 0: off
-    chroma: float = 1.0                 # colour strength: predicted chroma times this (0: grey, 1: as predicted)
-    upsample: str = "bilinear"          # the colour enlarged to the page: bilinear | guided (by L)
-    recolor_color_pages: bool = False   # False: pages already in colour are copied as they are
+    compose: str = AUTO  # how the predicted colour meets the page (inference.compose)
+    descreen: int = 0  # screentone period (page pixels) smoothed into tone first; 0: off
+    chroma: float = 1.0  # colour strength: predicted chroma times this (0: grey, 1: as predicted)
+    upsample: str = "bilinear"  # the colour enlarged to the page: bilinear | guided (by L)
+    recolor_color_pages: bool = False  # False: pages already in colour are copied as they are
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
     @classmethod
@@ -66,7 +66,9 @@ class ColorizeSettings:
         for key in ("ckpt_path", "input", "output"):
             value = cfg.get(key)
             if value in (None, "", "???"):
-                raise ConfigError(f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES output=DIR")
+                raise ConfigError(
+                    f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES output=DIR"
+                )
             values[key] = Path(os.path.expanduser(str(value)))
         if cfg.get("hints") not in (None, ""):
             values["hints"] = Path(os.path.expanduser(str(cfg["hints"])))
@@ -75,8 +77,17 @@ class ColorizeSettings:
             limits = ArchiveLimits(**{k: archive[k] for k in archive})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"archive: {error}") from None
-        numbers = ("short_side", "tile", "tile_overlap", "batch_size", "quality", "num_workers", "max_pixels", "threads",
-                   "descreen")
+        numbers = (
+            "short_side",
+            "tile",
+            "tile_overlap",
+            "batch_size",
+            "quality",
+            "num_workers",
+            "max_pixels",
+            "threads",
+            "descreen",
+        )
         for key in numbers:
             if cfg.get(key) is not None:
                 if isinstance(cfg[key], bool):
@@ -90,15 +101,27 @@ class ColorizeSettings:
                 values["chroma"] = float(cfg["chroma"])
             except (TypeError, ValueError):
                 raise ConfigError(f"chroma must be {CHROMA_RULE}, got {cfg['chroma']!r}") from None
-        for key in ("full_resolution", "overwrite", "progress", "format", "device", "channels_last", "compile",
-                    "compose", "recolor_color_pages", "upsample"):
+        for key in (
+            "full_resolution",
+            "overwrite",
+            "progress",
+            "format",
+            "device",
+            "channels_last",
+            "compile",
+            "compose",
+            "recolor_color_pages",
+            "upsample",
+        ):
             if key in cfg:
                 values[key] = cfg[key]
         # `precision=...` picks an option of the precision group, which writes trainer.precision (as
         # in training and eval); a top-level key would be a config that bypassed the group.
         if "precision" in cfg:
-            raise ConfigError("precision is set through the precision group (trainer.precision), "
-                              f"not as a top-level key: got precision={cfg['precision']!r}")
+            raise ConfigError(
+                "precision is set through the precision group (trainer.precision), "
+                f"not as a top-level key: got precision={cfg['precision']!r}"
+            )
         trainer = cfg.get("trainer") or {}
         if trainer.get("precision") is not None:
             values["precision"] = trainer["precision"]
@@ -107,27 +130,45 @@ class ColorizeSettings:
         return settings
 
     def check(self) -> None:
-        require(self.short_side is None or self.short_side >= 1, f"short_side must be null or a positive number of pixels, got {self.short_side}")
+        require(
+            self.short_side is None or self.short_side >= 1,
+            f"short_side must be null or a positive number of pixels, got {self.short_side}",
+        )
         require(self.tile >= 1, f"tile must be positive, got {self.tile}")
-        require(0 <= self.tile_overlap < self.tile,
-                f"tile_overlap must be at least 0 and less than tile ({self.tile}), got {self.tile_overlap}")
+        require(
+            0 <= self.tile_overlap < self.tile,
+            f"tile_overlap must be at least 0 and less than tile ({self.tile}), got {self.tile_overlap}",
+        )
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        require(str(self.format).lower() in ("keep", *FORMAT_SUFFIXES),
-                f"format must be keep, png, jpeg or webp, got {self.format!r}")
+        require(
+            str(self.format).lower() in ("keep", *FORMAT_SUFFIXES),
+            f"format must be keep, png, jpeg or webp, got {self.format!r}",
+        )
         require(1 <= self.quality <= 100, f"quality must be in 1..100, got {self.quality}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.max_pixels >= 1, f"max_pixels must be positive, got {self.max_pixels}")
         check_composition("", self.compose, self.descreen, self.chroma)
-        require(self.upsample in UPSAMPLE_MODES,
-                f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}")
-        require(isinstance(self.recolor_color_pages, bool),
-                f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}")
+        require(
+            self.upsample in UPSAMPLE_MODES,
+            f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}",
+        )
+        require(
+            isinstance(self.recolor_color_pages, bool),
+            f"recolor_color_pages must be true or false, got {self.recolor_color_pages!r}",
+        )
         try:
             resolve_device(self.device)
         except (RuntimeError, ValueError) as error:
             raise ConfigError(f"device: {error}") from None
-        require(self.threads is None or self.threads >= 1, f"threads must be >= 1 or null, got {self.threads}")
-        require(str(self.channels_last).lower() in CHANNELS_LAST,
-                f"channels_last must be auto, true or false, got {self.channels_last!r}")
+        require(
+            self.threads is None or self.threads >= 1,
+            f"threads must be >= 1 or null, got {self.threads}",
+        )
+        require(
+            str(self.channels_last).lower() in CHANNELS_LAST,
+            f"channels_last must be auto, true or false, got {self.channels_last!r}",
+        )
         if str(self.precision) not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )

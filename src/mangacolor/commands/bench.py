@@ -36,7 +36,9 @@ def main() -> None:
         torch.set_float32_matmul_precision("high")  # as mangacolor-train: TF32 for float32 maths
         with exit_on_user_error("mangacolor-bench", ValueError):
             settings = BenchSettings.from_config(cfg)
-            write = functools.partial(write_report, json_path=settings.bench.json, markdown=settings.bench.markdown)
+            write = functools.partial(
+                write_report, json_path=settings.bench.json, markdown=settings.bench.markdown
+            )
             report = sweep.run(settings, sys.argv[1:], on_row=write)
         write(report)
         print(format_bench_table(report["rows"]))

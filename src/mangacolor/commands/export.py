@@ -30,8 +30,10 @@ def main() -> None:
     @hydra.main(config_path=str(config_dir()), config_name="export", version_base="1.3")
     def _main(cfg: DictConfig) -> None:
         with exit_on_user_error("mangacolor-export", ExportError, FileExistsError, ValueError):
-            summary = export(ExportSettings.from_config(cfg),
-                             say=lambda message: print(message, file=sys.stderr, flush=True))
+            summary = export(
+                ExportSettings.from_config(cfg),
+                say=lambda message: print(message, file=sys.stderr, flush=True),
+            )
         print(summary.line(), flush=True)
 
     _main()

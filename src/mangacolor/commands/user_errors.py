@@ -14,7 +14,11 @@ from mangacolor.runtime.checkpoint_io import UnsafeCheckpoint
 from mangacolor.runtime.config_errors import ConfigError
 
 # Every command: a bad value, a missing file, a checkpoint that could run code.
-COMMON_USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, UnsafeCheckpoint)
+COMMON_USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    FileNotFoundError,
+    UnsafeCheckpoint,
+)
 
 
 @contextlib.contextmanager

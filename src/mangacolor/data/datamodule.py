@@ -101,28 +101,42 @@ class PagesDataModule(L.LightningDataModule):
     ):
         super().__init__()
         # Plain dicts and lists, not the config's DictConfig: checkpoints load with weights_only=True.
-        input_styles, printing, hints = plain_data(input_styles), plain_data(printing), plain_data(hints)
+        input_styles, printing, hints = (
+            plain_data(input_styles),
+            plain_data(printing),
+            plain_data(hints),
+        )
         # In checkpoints, so a generator knows the crop size it learnt at. The hint simulation's
         # settings stay out: Lightning merges these with the model's for the loggers, and the model's
         # `hints` (whether G takes hints) would clash with them; the run's config keeps them.
         self.save_hyperparameters(ignore=["hints"])
         if data_dir is None and train_dir is None:
-            raise ValueError("set data.train_dir (and data.val_dir), or data.data_dir to split one folder")
+            raise ValueError(
+                "set data.train_dir (and data.val_dir), or data.data_dir to split one folder"
+            )
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         self.train_dir, self.val_dir, self.data_dir = train_dir, val_dir, data_dir
         self.val_fraction, self.val_limit = val_fraction, val_limit
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
-        self.num_workers, self.prefetch_factor, self.pin_memory = num_workers, prefetch_factor, pin_memory
+        self.num_workers, self.prefetch_factor, self.pin_memory = (
+            num_workers,
+            prefetch_factor,
+            pin_memory,
+        )
         self.max_pixels, self.seed = max_pixels, seed
         self.decode_on_device = decode_on_device
         self.cropper = PageCropper(size, window, hflip, colourful_draws)
-        self.style_probabilities = style_probabilities(input_styles)  # None: plain only, the seed's input
+        self.style_probabilities = style_probabilities(
+            input_styles
+        )  # None: plain only, the seed's input
         self.print_settings = PrintSettings.from_config(printing)
         self.prints = any(style != "plain" for style in self.style_probabilities)
         self.hint_settings = HintSimulationSettings.from_config(hints)
-        self._val_root: str | None = None  # validation pages' styles and draws hash their path from here
+        self._val_root: str | None = (
+            None  # validation pages' styles and draws hash their path from here
+        )
         self.train_paths: list[Path] = []
         self.val_paths: list[Path] = []
         self.train_batches_consumed = 0
@@ -139,7 +153,9 @@ class PagesDataModule(L.LightningDataModule):
         unlisted: dict[str, str] = {}  # directories named x.jpg, pipes, symlinks leaving the folder
         if self.data_dir is not None:
             paths = find_images(self.data_dir, unlisted)
-            self.train_paths, self.val_paths = split_by_hash(paths, self.data_dir, self.val_fraction)
+            self.train_paths, self.val_paths = split_by_hash(
+                paths, self.data_dir, self.val_fraction
+            )
         else:
             self.train_paths = find_images(self.train_dir, unlisted)
             self.val_paths = find_images(self.val_dir, unlisted) if self.val_dir else []
@@ -150,7 +166,9 @@ class PagesDataModule(L.LightningDataModule):
         where = self.data_dir or self.train_dir
         if stage in (None, "fit"):
             require_readable(self.train_paths, where, self.max_pixels)
-        log.info("pages: %d for training, %d for validation", len(self.train_paths), len(self.val_paths))
+        log.info(
+            "pages: %d for training, %d for validation", len(self.train_paths), len(self.val_paths)
+        )
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -159,9 +177,14 @@ class PagesDataModule(L.LightningDataModule):
     def _loader(self, dataset, sampler, batch_size: int) -> DataLoader:
         workers = self.num_workers
         return DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-            collate_fn=collate_pages, pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=workers > 0, prefetch_factor=self.prefetch_factor if workers > 0 else None,
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate_pages,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=workers > 0,
+            prefetch_factor=self.prefetch_factor if workers > 0 else None,
             # Own generator: creating a loader iterator must not consume the global RNG, or a
             # resumed run would drift from an uninterrupted one.
             generator=torch.Generator().manual_seed(self.seed),
@@ -170,10 +193,18 @@ class PagesDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_and_world()
         sampler = ShardedStreamSampler(
-            len(self.train_paths), self.seed, rank, world, start=self.train_batches_consumed * self.batch_size
+            len(self.train_paths),
+            self.seed,
+            rank,
+            world,
+            start=self.train_batches_consumed * self.batch_size,
         )
-        dataset = PageDataset(self.train_paths, replace_unreadable=True, max_pixels=self.max_pixels,
-                              leave_jpegs_encoded=self.decode_on_device)
+        dataset = PageDataset(
+            self.train_paths,
+            replace_unreadable=True,
+            max_pixels=self.max_pixels,
+            leave_jpegs_encoded=self.decode_on_device,
+        )
         return self._loader(dataset, sampler, self.batch_size)
 
     def val_dataloader(self) -> DataLoader | list:
@@ -182,11 +213,19 @@ class PagesDataModule(L.LightningDataModule):
         rank, world = self._rank_and_world()
         if len(self.val_paths) < world:
             # A rank with no validation page would skip validation while the others wait for it.
-            raise ValueError(f"{len(self.val_paths)} validation pages for {world} processes: give each at least "
-                             f"one (more pages in data.val_dir, or a larger data.val_limit)")
-        dataset = PageDataset(self.val_paths, replace_unreadable=False, max_pixels=self.max_pixels,
-                              leave_jpegs_encoded=self.decode_on_device)
-        return self._loader(dataset, shard(range(len(self.val_paths)), rank, world), self.val_batch_size)
+            raise ValueError(
+                f"{len(self.val_paths)} validation pages for {world} processes: give each at least "
+                f"one (more pages in data.val_dir, or a larger data.val_limit)"
+            )
+        dataset = PageDataset(
+            self.val_paths,
+            replace_unreadable=False,
+            max_pixels=self.max_pixels,
+            leave_jpegs_encoded=self.decode_on_device,
+        )
+        return self._loader(
+            dataset, shard(range(len(self.val_paths)), rank, world), self.val_batch_size
+        )
 
     # ---- device side -------------------------------------------------------------------
     def _batch_generator(self, device: torch.device, batch_number: int) -> torch.Generator:
@@ -213,17 +252,30 @@ class PagesDataModule(L.LightningDataModule):
         if not train:
             return [page_style(self.style_probabilities, self.page_key(path)) for path in paths]
         rank, _ = self._rank_and_world()
-        generator = torch.Generator().manual_seed(step_seed(self.seed, rank, batch_number, PRINT_STYLES_STREAM))
+        generator = torch.Generator().manual_seed(
+            step_seed(self.seed, rank, batch_number, PRINT_STYLES_STREAM)
+        )
         return choose_styles(self.style_probabilities, len(paths), generator)
 
-    def _printed_inputs(self, windows: NativeWindows, sizes: torch.Tensor, picked: list[int], index: torch.Tensor,
-                        styles: list[str], paths: list[str], train: bool, batch_number: int,
-                        padded_shape: torch.Size) -> torch.Tensor:
+    def _printed_inputs(
+        self,
+        windows: NativeWindows,
+        sizes: torch.Tensor,
+        picked: list[int],
+        index: torch.Tensor,
+        styles: list[str],
+        paths: list[str],
+        train: bool,
+        batch_number: int,
+        padded_shape: torch.Size,
+    ) -> torch.Tensor:
         """The windows `picked` (and `index`, the same on the device) printed in their styles at their
         pages' resolution, and shrunk."""
         settings = self.print_settings
         scales = sizes.min(dim=1).values.to(torch.float32) / settings.scan_short_side
-        largest_scale = min(padded_shape[-2:]) / settings.scan_short_side  # bounds every page's, on the host
+        largest_scale = (
+            min(padded_shape[-2:]) / settings.scan_short_side
+        )  # bounds every page's, on the host
         rgb = windows.rgb.index_select(0, index)
         valid = windows.sides[index, None].expand(-1, 2)
         chosen = [styles[i] for i in picked]
@@ -232,14 +284,29 @@ class PagesDataModule(L.LightningDataModule):
             if self._print_generator is None or self._print_generator.device != device:
                 self._print_generator = torch.Generator(device=device)
             rank, _ = self._rank_and_world()
-            generator = self._print_generator.manual_seed(step_seed(self.seed, rank, batch_number, PRINT_STREAM))
-            printed = print_windows(rgb, chosen, scales[index], generator, settings, valid, largest_scale)
+            generator = self._print_generator.manual_seed(
+                step_seed(self.seed, rank, batch_number, PRINT_STREAM)
+            )
+            printed = print_windows(
+                rgb, chosen, scales[index], generator, settings, valid, largest_scale
+            )
         else:  # one draw per page, from the page alone
-            printed = torch.cat([
-                print_windows(rgb[j:j + 1], chosen[j:j + 1], scales[i:i + 1],
-                              torch.Generator(device=device).manual_seed(page_seed(self.page_key(paths[i]))),
-                              settings, valid[j:j + 1], largest_scale)
-                for j, i in enumerate(picked)])
+            printed = torch.cat(
+                [
+                    print_windows(
+                        rgb[j : j + 1],
+                        chosen[j : j + 1],
+                        scales[i : i + 1],
+                        torch.Generator(device=device).manual_seed(
+                            page_seed(self.page_key(paths[i]))
+                        ),
+                        settings,
+                        valid[j : j + 1],
+                        largest_scale,
+                    )
+                    for j, i in enumerate(picked)
+                ]
+            )
         return windows.shrink(printed, index)
 
     def note_unreadable(self, pages: list[tuple[str, str]]) -> None:
@@ -261,7 +328,11 @@ class PagesDataModule(L.LightningDataModule):
         pages, paths = batch["pages"], batch["paths"]
         if pages.shape[0] == 0:  # every page of this batch was unreadable
             empty = {"L": None, "ab": None, "input": None, "style": [], "paths": []}
-            return {**empty, "hint_color": None, "hint_mask": None} if self.hint_settings.enabled else empty
+            return (
+                {**empty, "hint_color": None, "hint_mask": None}
+                if self.hint_settings.enabled
+                else empty
+            )
         generator = self._batch_generator(pages.device, batch_number) if train else None
         sizes = batch["sizes"].to(pages.device)
         styles = self.input_styles_for(paths, train, batch_number)
@@ -277,21 +348,31 @@ class PagesDataModule(L.LightningDataModule):
         inputs = lightness
         if printed:
             index = device_index(printed, pages.device)
-            shrunk = self._printed_inputs(windows, sizes, printed, index, styles, paths, train, batch_number,
-                                          pages.shape)
+            shrunk = self._printed_inputs(
+                windows, sizes, printed, index, styles, paths, train, batch_number, pages.shape
+            )
             inputs = lightness.index_copy(0, index, shrunk.clamp_(-1.0, 1.0))
         out = {"L": lightness, "ab": ab, "input": inputs, "style": styles, "paths": paths}
         return self._with_hints(out, rgb, sizes, pages.shape, train, batch_number)
 
-    def _with_hints(self, out: dict, rgb: torch.Tensor, sizes: torch.Tensor, padded_shape: torch.Size,
-                    train: bool, batch_number: int) -> dict:
+    def _with_hints(
+        self,
+        out: dict,
+        rgb: torch.Tensor,
+        sizes: torch.Tensor,
+        padded_shape: torch.Size,
+        train: bool,
+        batch_number: int,
+    ) -> dict:
         """`out` with the hints simulated from its colour windows `rgb` where data.hints is enabled."""
         settings = self.hint_settings
         if not settings.enabled:
             return out
         size, window = self.cropper.size, self.cropper.window
         scan_short_side = self.print_settings.scan_short_side
-        scales = hint_scales(sizes.min(dim=1).values, window_sides(sizes, window), size, scan_short_side)
+        scales = hint_scales(
+            sizes.min(dim=1).values, window_sides(sizes, window), size, scan_short_side
+        )
         largest_scale = largest_hint_scale(min(padded_shape[-2:]), window, size, scan_short_side)
         lab = torch.cat([out["L"], out["ab"]], dim=1)
         device = rgb.device
@@ -299,14 +380,26 @@ class PagesDataModule(L.LightningDataModule):
             if self._hint_generator is None or self._hint_generator.device != device:
                 self._hint_generator = torch.Generator(device=device)
             rank, _ = self._rank_and_world()
-            generator = self._hint_generator.manual_seed(step_seed(self.seed, rank, batch_number, HINTS_STREAM))
+            generator = self._hint_generator.manual_seed(
+                step_seed(self.seed, rank, batch_number, HINTS_STREAM)
+            )
             color, mask = simulate_hints(rgb, scales, largest_scale, generator, settings, lab=lab)
         else:  # one draw per page, from the page alone, of exactly val_count hints
             count = torch.full((1,), settings.val_count, device=device)
-            drawn = [simulate_hints(
-                rgb[i:i + 1], scales[i:i + 1], largest_scale,
-                torch.Generator(device=device).manual_seed(hints_page_seed(self.page_key(path))),
-                settings, counts=count, lab=lab[i:i + 1]) for i, path in enumerate(out["paths"])]
+            drawn = [
+                simulate_hints(
+                    rgb[i : i + 1],
+                    scales[i : i + 1],
+                    largest_scale,
+                    torch.Generator(device=device).manual_seed(
+                        hints_page_seed(self.page_key(path))
+                    ),
+                    settings,
+                    counts=count,
+                    lab=lab[i : i + 1],
+                )
+                for i, path in enumerate(out["paths"])
+            ]
             color, mask = torch.cat([c for c, _ in drawn]), torch.cat([m for _, m in drawn])
         return {**out, "hint_color": color, "hint_mask": mask}
 
@@ -315,7 +408,9 @@ class PagesDataModule(L.LightningDataModule):
         are reported like a worker's and, in training, replaced as a worker replaces them, so a
         training batch never shrinks or empties (under DDP a rank without a batch would leave the
         others waiting); in validation they are dropped."""
-        batch, unreadable = finish_on_device(batch, self.max_pixels, self._substitute_page if train else None)
+        batch, unreadable = finish_on_device(
+            batch, self.max_pixels, self._substitute_page if train else None
+        )
         self.note_unreadable(unreadable)
         return batch
 
@@ -325,7 +420,9 @@ class PagesDataModule(L.LightningDataModule):
         header."""
         self.note_unreadable([(unreadable.path, unreadable.reason)])
         if self._substitutes is None:  # kept: it remembers the pages it found unreadable
-            self._substitutes = PageDataset(self.train_paths, replace_unreadable=True, max_pixels=self.max_pixels)
+            self._substitutes = PageDataset(
+                self.train_paths, replace_unreadable=True, max_pixels=self.max_pixels
+            )
         paths = self._substitutes.paths
         start = paths.index(unreadable.path) if unreadable.path in paths else -1
         item = self._substitutes[(start + 1) % len(paths)]
@@ -340,7 +437,10 @@ class PagesDataModule(L.LightningDataModule):
         return self.to_lab_batch(batch, train=training, batch_number=self.train_batches_consumed)
 
     def state_dict(self) -> dict:
-        return {"train_batches_consumed": self.train_batches_consumed, "bad_files": dict(self.unreadable)}
+        return {
+            "train_batches_consumed": self.train_batches_consumed,
+            "bad_files": dict(self.unreadable),
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.train_batches_consumed = int(state_dict.get("train_batches_consumed", 0))

@@ -48,7 +48,9 @@ def finish_on_device(
     device = batch["pages"].device
     slots = batch["jpeg_slots"]
     decoded = decode_jpegs(jpegs, [batch["paths"][slot] for slot in slots], device, max_pixels)
-    unreadable = [(error.path, error.reason) for error in decoded if isinstance(error, UnreadableImage)]
+    unreadable = [
+        (error.path, error.reason) for error in decoded if isinstance(error, UnreadableImage)
+    ]
     paths, pages_by_slot = list(batch["paths"]), {}
     for slot, page in zip(slots, decoded, strict=True):
         if isinstance(page, torch.Tensor):
@@ -69,7 +71,10 @@ def decode_jpegs(
     try:
         return _decode_together([jpeg.as_tensor() for jpeg in jpegs], device)
     except Exception:  # noqa: BLE001 - any failure: find the pages at fault one by one
-        return [_decode_alone(jpeg, path, device, max_pixels) for jpeg, path in zip(jpegs, paths, strict=True)]
+        return [
+            _decode_alone(jpeg, path, device, max_pixels)
+            for jpeg, path in zip(jpegs, paths, strict=True)
+        ]
 
 
 def _decode_together(encoded: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
@@ -106,14 +111,22 @@ def _merge_in_order(batch: dict, decoded_jpegs: dict[int, torch.Tensor], paths: 
     jpeg_slots = set(batch["jpeg_slots"])
     worker_slots = [slot for slot in range(len(batch["paths"])) if slot not in jpeg_slots]
     kept = sorted([*worker_slots, *decoded_jpegs])
-    if not kept:  # every page of a validation batch was unreadable: to_lab_batch knows this empty batch
+    if (
+        not kept
+    ):  # every page of a validation batch was unreadable: to_lab_batch knows this empty batch
         return {**_without_jpegs(batch), "paths": []}
-    shapes = [page.shape[-2:] for page in decoded_jpegs.values()] + ([pages.shape[-2:]] if worker_slots else [])
+    shapes = [page.shape[-2:] for page in decoded_jpegs.values()] + (
+        [pages.shape[-2:]] if worker_slots else []
+    )
     height, width = max(h for h, _ in shapes), max(w for _, w in shapes)
     # Worker pages come padded to their own largest; padding them further repeats the same edge
     # pixels as padding each page alone would (see pad_to).
-    by_slot = dict(zip(worker_slots, zip(pad_to(pages, height, width), sizes, strict=True), strict=True))
-    jpeg_sizes = torch.tensor([page.shape[-2:] for page in decoded_jpegs.values()], dtype=torch.long)
+    by_slot = dict(
+        zip(worker_slots, zip(pad_to(pages, height, width), sizes, strict=True), strict=True)
+    )
+    jpeg_sizes = torch.tensor(
+        [page.shape[-2:] for page in decoded_jpegs.values()], dtype=torch.long
+    )
     jpeg_sizes = jpeg_sizes.view(-1, 2).to(pages.device, non_blocking=True)
     for (slot, page), size in zip(decoded_jpegs.items(), jpeg_sizes, strict=True):
         by_slot[slot] = (pad_to(page, height, width), size)

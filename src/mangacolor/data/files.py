@@ -29,7 +29,9 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.io import ImageReadMode, decode_jpeg
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+)
 
 # Pillow's own guard against decompression bombs, made explicit so it is configurable and also
 # applies to the torchvision fast path (which has no such guard). Pillow's default is ~89 Mpx;
@@ -61,7 +63,10 @@ def find_images(folder: os.PathLike | str, unlisted: dict[str, str] | None = Non
 
 
 def find_files(
-    folder: os.PathLike | str, suffixes: Collection[str], unlisted: dict[str, str] | None = None, kind: str = "input"
+    folder: os.PathLike | str,
+    suffixes: Collection[str],
+    unlisted: dict[str, str] | None = None,
+    kind: str = "input",
 ) -> list[Path]:
     """Every file under `folder` whose suffix, in any case, is one of `suffixes` (lower case), sorted.
 
@@ -80,7 +85,9 @@ def find_files(
 
     def skip(path: os.PathLike | str, reason: str) -> None:
         if unlisted is None:
-            warnings.warn(f"{printable(path)}: skipped, {reason}", stacklevel=4)  # at find_images' caller
+            warnings.warn(
+                f"{printable(path)}: skipped, {reason}", stacklevel=4
+            )  # at find_images' caller
         else:
             unlisted[str(path)] = reason
 
@@ -91,7 +98,10 @@ def find_files(
     for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable, followlinks=False):
         for name in dirnames:
             if Path(name).suffix.lower() in suffixes:
-                skip(Path(dirpath) / name, f"is a directory, not {'an' if kind[:1] in 'aeiou' else 'a'} {kind} file")
+                skip(
+                    Path(dirpath) / name,
+                    f"is a directory, not {'an' if kind[:1] in 'aeiou' else 'a'} {kind} file",
+                )
         for name in filenames:
             path = Path(dirpath) / name
             if path.suffix.lower() not in suffixes:
@@ -159,7 +169,9 @@ def _pillow_to_rgb(image: Image.Image) -> Image.Image:
     if image.mode.startswith("I") or image.mode == "F":
         # Pillow's convert("L") clips these modes instead of scaling them, so scale by hand.
         array = np.asarray(image, dtype=np.float64)
-        return Image.fromarray((array * (255.0 / _full_scale(image, array))).round().clip(0, 255).astype(np.uint8)).convert("RGB")
+        return Image.fromarray(
+            (array * (255.0 / _full_scale(image, array))).round().clip(0, 255).astype(np.uint8)
+        ).convert("RGB")
     return image.convert("RGB")
 
 
@@ -200,7 +212,9 @@ def _decode_jpeg_torchvision(data: bytes) -> torch.Tensor | None:
 
 def _looks_like_text(data: bytes) -> str | None:
     head = data[:512].lstrip()
-    if head[:1] == b"<" and any(tag in head[:100].lower() for tag in (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+    if head[:1] == b"<" and any(
+        tag in head[:100].lower() for tag in (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")
+    ):
         return "an HTML/XML document, not an image (a saved web page?)"
     text = head.decode("utf-8", "ignore")  # "ignore": the cut at 512 bytes may split a character
     if text and all(char.isprintable() or char in "\r\n\t" for char in text):
@@ -230,8 +244,14 @@ def _reason(error: Exception, data: bytes, image_format: str | None, max_pixels:
         return _looks_like_text(data) or "not an image in any format Pillow can read"
     if isinstance(error, Image.DecompressionBombError):
         size = _header_size(data)
-        limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))  # Pillow refuses above twice its own
-        return f"header says {size[0]}x{size[1]} pixels, over the limit of {limit} (max_pixels)" if size else str(error)
+        limit = min(
+            max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels)
+        )  # Pillow refuses above twice its own
+        return (
+            f"header says {size[0]}x{size[1]} pixels, over the limit of {limit} (max_pixels)"
+            if size
+            else str(error)
+        )
     if isinstance(error, MemoryError):
         return "out of memory while decoding it"
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -251,11 +271,16 @@ def _open_checked(data: bytes, name: str, max_pixels: int) -> Image.Image:
     if width < 1 or height < 1:
         raise UnreadableImage(name, f"header says {width}x{height} pixels")
     if width * height > max_pixels:
-        raise UnreadableImage(name, f"header says {width}x{height} pixels, over the limit of {max_pixels} (max_pixels)")
+        raise UnreadableImage(
+            name,
+            f"header says {width}x{height} pixels, over the limit of {max_pixels} (max_pixels)",
+        )
     return image
 
 
-def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def decode_image(
+    data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> torch.Tensor:
     """Encoded image bytes -> uint8 RGB tensor (3, H, W). Raises UnreadableImage."""
     if not data:
         raise UnreadableImage(name, "empty file (0 bytes)")
@@ -306,7 +331,9 @@ def read_file_bytes(path: os.PathLike | str, max_pixels: int = DEFAULT_MAX_PIXEL
     if not stat.S_ISREG(info.st_mode):  # opening a pipe would wait for a writer forever
         raise UnreadableImage(path, "not a regular file (a pipe, socket or device)")
     if info.st_size > max_file_bytes(max_pixels):
-        raise UnreadableImage(path, f"{info.st_size} bytes, too large for an image within max_pixels={max_pixels}")
+        raise UnreadableImage(
+            path, f"{info.st_size} bytes, too large for an image within max_pixels={max_pixels}"
+        )
     try:
         return path.read_bytes()
     except OSError as error:
@@ -357,7 +384,12 @@ def decodes_on_device_as_is(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -
     except Exception:  # noqa: BLE001 - decode_image, which runs next in the worker, names the problem
         return False
     stored_as_rgb = image.mode == "RGB" and image.info.get("adobe_transform") == 0
-    return image.format == "JPEG" and image.mode in ("RGB", "L") and orientation == 1 and not stored_as_rgb
+    return (
+        image.format == "JPEG"
+        and image.mode in ("RGB", "L")
+        and orientation == 1
+        and not stored_as_rgb
+    )
 
 
 def read_page(

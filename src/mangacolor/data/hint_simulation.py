@@ -57,7 +57,9 @@ class HintSimulationSettings:
     mean_count: float = dataclasses.field(default=8.0, metadata={"low": 1.0, "high": 1024.0})
     most: int = 64  # cap on the hints of one image
     size: Span = span_field((1.0, 9.0), 0.01)  # side of a hint's square, px at scan size
-    neutral: float = chance_field(0.2)  # share of hints placed on neutral pixels rather than on colour
+    neutral: float = chance_field(
+        0.2
+    )  # share of hints placed on neutral pixels rather than on colour
     chroma: float = dataclasses.field(default=10.0, metadata={"low": 0.0, "high": 150.0})
     strokes: float = chance_field(0.25)  # share of hints that are strokes rather than dots
     stroke_squares: tuple[int, int] = span_field((3, 8), 2, 64, whole=True)
@@ -71,7 +73,9 @@ class HintSimulationSettings:
     val_count: int = 10
 
     @classmethod
-    def from_config(cls, config: Mapping | None, name: str = "data.hints") -> HintSimulationSettings:
+    def from_config(
+        cls, config: Mapping | None, name: str = "data.hints"
+    ) -> HintSimulationSettings:
         """Settings from a (partial) mapping such as the config's `data.hints`; what it leaves out
         keeps its default; None is hints off. A wrong key or value raises ConfigError naming it."""
         if config is None:
@@ -81,29 +85,39 @@ class HintSimulationSettings:
         special = {}
         if "enabled" in values:
             enabled = values.pop("enabled")
-            require(isinstance(enabled, bool), f"{name}.enabled must be true or false, got {enabled!r}")
+            require(
+                isinstance(enabled, bool), f"{name}.enabled must be true or false, got {enabled!r}"
+            )
             special["enabled"] = enabled
         if "predicts" in values:
             predicts = values.pop("predicts")
             # It follows model.predicts, which the model checks itself: named here only when the
             # simulation is on and needs it.
             if special.get("enabled", False):
-                require(predicts in HINT_COLOR_CHANNELS,
-                        f"{name}.predicts (it follows model.predicts) must be one of "
-                        f"{', '.join(HINT_COLOR_CHANNELS)}, got {predicts!r}")
+                require(
+                    predicts in HINT_COLOR_CHANNELS,
+                    f"{name}.predicts (it follows model.predicts) must be one of "
+                    f"{', '.join(HINT_COLOR_CHANNELS)}, got {predicts!r}",
+                )
                 special["predicts"] = predicts
         for key in ("most", "val_count"):  # whole numbers, which the shared checks read as floats
             if key in values:
                 value = values.pop(key)
-                require(isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024,
-                        f"{name}.{key} must be a whole number in [1, 1024], got {value!r}")
+                require(
+                    isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024,
+                    f"{name}.{key} must be a whole number in [1, 1024], got {value!r}",
+                )
                 special[key] = value
         # The bounded numbers and ranges are checked as data.printing's are.
         settings = dataclasses.replace(settings_section(cls, values, name), **special)
-        require(settings.mean_count <= settings.most,
-                 f"{name}.mean_count ({settings.mean_count}) must not exceed {name}.most ({settings.most})")
-        require(settings.val_count <= settings.most,
-                f"{name}.val_count ({settings.val_count}) must not exceed {name}.most ({settings.most})")
+        require(
+            settings.mean_count <= settings.most,
+            f"{name}.mean_count ({settings.mean_count}) must not exceed {name}.most ({settings.most})",
+        )
+        require(
+            settings.val_count <= settings.most,
+            f"{name}.val_count ({settings.val_count}) must not exceed {name}.most ({settings.most})",
+        )
         return settings
 
     @property
@@ -115,7 +129,7 @@ class HintSimulationSettings:
     def expected_count(self) -> float:
         """The mean count of a hinted image, the cap `most` included."""
         r = self.continuation
-        return float(self.most) if r >= 1.0 else (1.0 - r ** self.most) / (1.0 - r)
+        return float(self.most) if r >= 1.0 else (1.0 - r**self.most) / (1.0 - r)
 
 
 def hints_page_seed(key: str) -> int:
@@ -123,14 +137,17 @@ def hints_page_seed(key: str) -> int:
     return page_seed(f"hints:{key}")
 
 
-def hint_scales(short_sides: torch.Tensor, window_sides: torch.Tensor, size: int,
-                scan_short_side: float) -> torch.Tensor:
+def hint_scales(
+    short_sides: torch.Tensor, window_sides: torch.Tensor, size: int, scan_short_side: float
+) -> torch.Tensor:
     """Working pixels per pixel at scan size, (B,): the page's scale (as the print styles scale their
     features) times the window's shrink to the training size."""
     return short_sides.to(torch.float32) / scan_short_side * size / window_sides.to(torch.float32)
 
 
-def largest_hint_scale(padded_short_side: int, window: int, size: int, scan_short_side: float) -> float:
+def largest_hint_scale(
+    padded_short_side: int, window: int, size: int, scan_short_side: float
+) -> float:
     """A bound on `hint_scales` known on the host: a page's short side is at most the padded batch's,
     its window side min(window, short side)."""
     return max(size / scan_short_side, padded_short_side * size / (scan_short_side * window))
@@ -149,8 +166,13 @@ class _Hints:
 
 
 def simulate_hints(
-    rgb: torch.Tensor, scales: torch.Tensor, largest_scale: float, generator: torch.Generator,
-    settings: HintSimulationSettings, counts: torch.Tensor | None = None, lab: torch.Tensor | None = None,
+    rgb: torch.Tensor,
+    scales: torch.Tensor,
+    largest_scale: float,
+    generator: torch.Generator,
+    settings: HintSimulationSettings,
+    counts: torch.Tensor | None = None,
+    lab: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """True colour windows (B, 3, H, W), RGB in [0, 1] at the training size -> (color (B, C, H, W),
     mask (B, 1, H, W)) in `settings.predicts`' space (C = 2 for ab, 3 for lab), float32.
@@ -173,14 +195,31 @@ def simulate_hints(
     # shapes stay fixed (no wait for the device): an unpainted square gets a side of 0.
     sides = (hints.sides[..., None] * hints.active).reshape(-1)
     image = torch.arange(batch, device=rgb.device).repeat_interleave(most * squares)
-    values = hints.color[:, :, None, -channels:].expand(-1, -1, squares, -1)  # ab: the last two of L, a, b
-    paint_squares(color, mask, image, hints.rows.reshape(-1), hints.cols.reshape(-1), sides, sides,
-                  values.reshape(-1, channels), max_side=largest_side)
+    values = hints.color[:, :, None, -channels:].expand(
+        -1, -1, squares, -1
+    )  # ab: the last two of L, a, b
+    paint_squares(
+        color,
+        mask,
+        image,
+        hints.rows.reshape(-1),
+        hints.cols.reshape(-1),
+        sides,
+        sides,
+        values.reshape(-1, channels),
+        max_side=largest_side,
+    )
     return color, mask
 
 
-def draw_hints(lab: torch.Tensor, scales: torch.Tensor, largest_side: int, draw: Draw,
-               settings: HintSimulationSettings, counts: torch.Tensor | None = None) -> _Hints:
+def draw_hints(
+    lab: torch.Tensor,
+    scales: torch.Tensor,
+    largest_side: int,
+    draw: Draw,
+    settings: HintSimulationSettings,
+    counts: torch.Tensor | None = None,
+) -> _Hints:
     """The hints of windows `lab` (B, 3, H, W) in scaled Lab: every number drawn, in a fixed order."""
     batch, _, height, width = lab.shape
     most, squares = settings.most, settings.stroke_squares[1]
@@ -206,9 +245,13 @@ def draw_hints(lab: torch.Tensor, scales: torch.Tensor, largest_side: int, draw:
     steps = torch.stack([angles.sin(), angles.cos()], dim=-1) * sides[..., None, None]
     steps = torch.cat([torch.zeros_like(steps[:, :, :1]), steps], dim=2)
     path = centre[:, :, None, :].float() + steps.cumsum(2)  # (B, N, K, 2)
-    inside = ((path[..., 0] >= 0) & (path[..., 0] < height) & (path[..., 1] >= 0) & (path[..., 1] < width))
+    inside = (
+        (path[..., 0] >= 0) & (path[..., 0] < height) & (path[..., 1] >= 0) & (path[..., 1] < width)
+    )
     rows, cols = _top_left(path.round().long(), sides[..., None], height, width)
-    means = _square_means(lab, rows, cols, sides[..., None].expand_as(rows), largest_side)  # (B, N, K, 3)
+    means = _square_means(
+        lab, rows, cols, sides[..., None].expand_as(rows), largest_side
+    )  # (B, N, K, 3)
     # A stroke ends where its square's colour departs from its first square's, or leaves the window.
     same = _lab_distance(means, means[:, :, :1]) <= settings.stroke_tolerance
     k = torch.arange(squares, device=lab.device)
@@ -219,10 +262,16 @@ def draw_hints(lab: torch.Tensor, scales: torch.Tensor, largest_side: int, draw:
     # The colour a user picks: the truth's mean over a square a little off the first one, plus noise.
     offset = (shift * sides[..., None]).round().long()
     picked_rows, picked_cols = _top_left(centre + offset, sides, height, width)
-    color = _square_means(lab, picked_rows[..., None], picked_cols[..., None], sides[..., None],
-                          largest_side)[:, :, 0]
-    noise = torch.cat([noise[..., :1] * (settings.lightness_noise / L_SCALE),
-                       noise[..., 1:] * (settings.ab_noise / AB_SCALE)], dim=-1)
+    color = _square_means(
+        lab, picked_rows[..., None], picked_cols[..., None], sides[..., None], largest_side
+    )[:, :, 0]
+    noise = torch.cat(
+        [
+            noise[..., :1] * (settings.lightness_noise / L_SCALE),
+            noise[..., 1:] * (settings.ab_noise / AB_SCALE),
+        ],
+        dim=-1,
+    )
     color = (color + noise).clamp(-1.0, 1.0)
     return _Hints(rows, cols, sides, active, color)
 
@@ -237,8 +286,9 @@ def _geometric_counts(u: torch.Tensor, settings: HintSimulationSettings) -> torc
     return 1 + extra.long()
 
 
-def _positions(lab: torch.Tensor, where: torch.Tensor, on_neutral: torch.Tensor,
-               chroma: float) -> torch.Tensor:
+def _positions(
+    lab: torch.Tensor, where: torch.Tensor, on_neutral: torch.Tensor, chroma: float
+) -> torch.Tensor:
     """(B, N, 2) pixels, uniform among those whose chroma reaches `chroma` (or, where `on_neutral`,
     among those under it); among all pixels when an image has none of the kind."""
     batch, _, height, width = lab.shape
@@ -246,7 +296,9 @@ def _positions(lab: torch.Tensor, where: torch.Tensor, on_neutral: torch.Tensor,
     colored = torch.addcmul(a * a, b, b) >= (chroma / AB_SCALE) ** 2  # (B, HW)
     # int32 counts (a window has far fewer than 2**31 pixels): half the memory traffic of int64
     counted_colored = colored.to(torch.int32).cumsum(1, dtype=torch.int32)
-    counted_neutral = torch.arange(1, height * width + 1, device=lab.device, dtype=torch.int32) - counted_colored
+    counted_neutral = (
+        torch.arange(1, height * width + 1, device=lab.device, dtype=torch.int32) - counted_colored
+    )
     anywhere = (where * (height * width)).floor().long().clamp_max(height * width - 1)
     picks = []
     for counted in (counted_colored, counted_neutral):
@@ -266,15 +318,24 @@ def _top_left(centre: torch.Tensor, sides: torch.Tensor, height: int, width: int
     return rows, cols
 
 
-def _square_means(lab: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, sides: torch.Tensor,
-                  largest_side: int) -> torch.Tensor:
+def _square_means(
+    lab: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    sides: torch.Tensor,
+    largest_side: int,
+) -> torch.Tensor:
     """The mean of `lab` (B, C, H, W) over each square (rows, cols, sides: (B, ...)) -> (B, ..., C):
     each square's pixels gathered from a largest_side x largest_side patch, those past its side
     weighted 0."""
     batch, channels, height, width = lab.shape
     shape = rows.shape
     offsets = torch.arange(largest_side, device=lab.device)
-    rows, cols, sides = rows.reshape(batch, -1, 1), cols.reshape(batch, -1, 1), sides.reshape(batch, -1, 1)
+    rows, cols, sides = (
+        rows.reshape(batch, -1, 1),
+        cols.reshape(batch, -1, 1),
+        sides.reshape(batch, -1, 1),
+    )
     within = offsets < sides  # (B, M, P)
     patch_rows = (rows + offsets).clamp_max(height - 1)
     patch_cols = (cols + offsets).clamp_max(width - 1)
@@ -290,5 +351,6 @@ def _square_means(lab: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, sid
 def _lab_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Euclidean distance (CIE76) in Lab units between scaled Lab colours (..., 3)."""
     difference = a - b  # Python numbers, not a tensor: no upload to the device per batch
-    return ((difference[..., 0] * L_SCALE).square()
-            + (difference[..., 1:] * AB_SCALE).square().sum(-1)).sqrt()
+    return (
+        (difference[..., 0] * L_SCALE).square() + (difference[..., 1:] * AB_SCALE).square().sum(-1)
+    ).sqrt()

@@ -30,7 +30,10 @@ class PageDataset(Dataset):
     """
 
     def __init__(
-        self, paths: Sequence[Path], replace_unreadable: bool, max_pixels: int = DEFAULT_MAX_PIXELS,
+        self,
+        paths: Sequence[Path],
+        replace_unreadable: bool,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         leave_jpegs_encoded: bool = False,
     ):
         self.paths = [str(p) for p in paths]
@@ -54,7 +57,11 @@ class PageDataset(Dataset):
                 continue
             path = self.paths[position]
             try:
-                return {"image": read_page(path, self.max_pixels, self.leave_jpegs_encoded), "path": path, "unreadable": unreadable}
+                return {
+                    "image": read_page(path, self.max_pixels, self.leave_jpegs_encoded),
+                    "path": path,
+                    "unreadable": unreadable,
+                }
             except UnreadableImage as error:
                 unreadable.append((error.path, error.reason))
                 if self.replace_unreadable:
@@ -62,7 +69,9 @@ class PageDataset(Dataset):
         if not self.replace_unreadable:
             return {"image": None, "path": self.paths[index], "unreadable": unreadable}
         reasons = "; ".join(f"{p}: {r}" for p, r in unreadable[:5]) or "all were unreadable before"
-        raise RuntimeError(f"none of the {len(self.paths)} training pages is readable any more ({reasons})")
+        raise RuntimeError(
+            f"none of the {len(self.paths)} training pages is readable any more ({reasons})"
+        )
 
 
 def pad_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -88,8 +97,10 @@ def pad_and_stack(images: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.T
         return torch.zeros(0, 3, 1, 1, dtype=torch.uint8), torch.zeros(0, 2, dtype=torch.long)
     height = max(image.shape[1] for image in images)
     width = max(image.shape[2] for image in images)
-    return (torch.stack([pad_to(image, height, width) for image in images]),
-            torch.tensor([image.shape[1:] for image in images], dtype=torch.long))
+    return (
+        torch.stack([pad_to(image, height, width) for image in images]),
+        torch.tensor([image.shape[1:] for image in images], dtype=torch.long),
+    )
 
 
 def collate_pages(items: list[dict]) -> dict:
@@ -103,8 +114,15 @@ def collate_pages(items: list[dict]) -> dict:
     good = [item for item in items if item["image"] is not None]
     unreadable = [entry for item in items for entry in item["unreadable"]]
     slots = [slot for slot, item in enumerate(good) if isinstance(item["image"], EncodedJpeg)]
-    pages, sizes = pad_and_stack([item["image"] for item in good if not isinstance(item["image"], EncodedJpeg)])
-    batch = {"pages": pages, "sizes": sizes, "paths": [item["path"] for item in good], "unreadable": unreadable}
+    pages, sizes = pad_and_stack(
+        [item["image"] for item in good if not isinstance(item["image"], EncodedJpeg)]
+    )
+    batch = {
+        "pages": pages,
+        "sizes": sizes,
+        "paths": [item["path"] for item in good],
+        "unreadable": unreadable,
+    }
     if slots:
         batch["jpegs"] = [good[slot]["image"] for slot in slots]
         batch["jpeg_slots"] = slots
@@ -119,7 +137,9 @@ class ShardedStreamSampler(Sampler[int]):
     so a resumed run continues the exact sequence an uninterrupted run would have seen.
     """
 
-    def __init__(self, num_pages: int, seed: int, rank: int = 0, world_size: int = 1, start: int = 0):
+    def __init__(
+        self, num_pages: int, seed: int, rank: int = 0, world_size: int = 1, start: int = 0
+    ):
         if num_pages < 1:
             raise ValueError("no pages to sample from")
         self.num_pages, self.seed = num_pages, seed
@@ -146,10 +166,16 @@ def shard(indices: Sequence[int], rank: int, world_size: int) -> list[int]:
     return list(indices)[rank::world_size]
 
 
-def page_loader(paths: list[Path], batch_size: int, num_workers: int, max_pixels: int) -> DataLoader:
+def page_loader(
+    paths: list[Path], batch_size: int, num_workers: int, max_pixels: int
+) -> DataLoader:
     """Pages in path order, unreadable ones reported in each batch's "unreadable" (never replaced)."""
     dataset = PageDataset(paths, replace_unreadable=False, max_pixels=max_pixels)
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-        collate_fn=collate_pages, pin_memory=torch.cuda.is_available(),
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=collate_pages,
+        pin_memory=torch.cuda.is_available(),
     )

@@ -22,7 +22,9 @@ Span = tuple[float, float]
 
 
 # Each field's metadata bounds its values; the hint simulation's settings use the same helpers.
-def span_field(default: Span, low: float | None = None, high: float | None = None, whole: bool = False):
+def span_field(
+    default: Span, low: float | None = None, high: float | None = None, whole: bool = False
+):
     return field(default=default, metadata={"span": True, "low": low, "high": high, "whole": whole})
 
 
@@ -77,7 +79,9 @@ class ScanSettings:
     # uneven lighting, +- this fraction across the page
     shading: Span = span_field((0.0, 0.04), 0.0, 0.5)
     blur: Span = span_field((0.3, 1.2), 0.0)  # px at scan size
-    noise: Span = span_field((0.0, 0.02), 0.0, 1.0)  # grey levels (0..1) of sensor noise at scan size
+    noise: Span = span_field(
+        (0.0, 0.02), 0.0, 1.0
+    )  # grey levels (0..1) of sensor noise at scan size
     jpeg: float = chance_field(0.6)
     jpeg_quality: Span = span_field((55.0, 95.0), 1.0, 100.0)
     # px at scan size: lines and blacks thinned (-), spread (+)
@@ -111,7 +115,9 @@ class PrintSettings:
                 )
                 values[key] = float(value)
             else:
-                values[key] = settings_section(sections[key].default_factory, value, f"{name}.{key}")
+                values[key] = settings_section(
+                    sections[key].default_factory, value, f"{name}.{key}"
+                )
         settings = cls(**values)
         require(
             settings.tone.black[1] < settings.tone.white[0],

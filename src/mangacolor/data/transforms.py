@@ -67,8 +67,13 @@ def boxes_from_corners(corners: torch.Tensor, sides: torch.Tensor) -> torch.Tens
     extent = (sides.float() - 1).clamp_min(1e-3)
     y1, x1 = y0 + extent, x0 + extent
     return torch.stack(
-        [torch.stack([x0, y0], -1), torch.stack([x1, y0], -1),
-         torch.stack([x1, y1], -1), torch.stack([x0, y1], -1)], dim=1
+        [
+            torch.stack([x0, y0], -1),
+            torch.stack([x1, y0], -1),
+            torch.stack([x1, y1], -1),
+            torch.stack([x0, y1], -1),
+        ],
+        dim=1,
     )
 
 
@@ -95,12 +100,17 @@ def crop_windows(
     # No page's window is larger than min(window, padded height, padded width).
     largest_side = min(window, images.shape[-2], images.shape[-1])
     blurred = antialias(images, sides.float() / size, largest_side / size)
-    return crop_and_resize(blurred, boxes_from_corners(corners, sides), (size, size), align_corners=True)
+    return crop_and_resize(
+        blurred, boxes_from_corners(corners, sides), (size, size), align_corners=True
+    )
 
 
 def most_colorful_corners(
-    images: torch.Tensor, sizes: torch.Tensor, sides: torch.Tensor,
-    generator: torch.Generator | None, draws: int,
+    images: torch.Tensor,
+    sizes: torch.Tensor,
+    sides: torch.Tensor,
+    generator: torch.Generator | None,
+    draws: int,
 ) -> torch.Tensor:
     """Draw `draws` random windows per page and keep the most colourful one, (B, 2).
 
@@ -117,19 +127,24 @@ def most_colorful_corners(
     small_sides = (sides.float() / shrink).floor().clamp_min(1).long().repeat_interleave(draws)
     crops = crop_and_resize(
         preview.repeat_interleave(draws, dim=0),
-        boxes_from_corners(small_corners, small_sides), (SCORE_SIDE, SCORE_SIDE),
+        boxes_from_corners(small_corners, small_sides),
+        (SCORE_SIDE, SCORE_SIDE),
     )
     scores = colorfulness(crops).view(batch, draws)
     best = scores.argmax(dim=1)
     return candidates[torch.arange(batch, device=images.device), best]
 
 
-def flip_draws(count: int, generator: torch.Generator | None, device: torch.device, p: float = 0.5) -> torch.Tensor:
+def flip_draws(
+    count: int, generator: torch.Generator | None, device: torch.device, p: float = 0.5
+) -> torch.Tensor:
     """Which of `count` images to mirror, (count,) bool."""
     return torch.rand(count, generator=generator, device=device) < p
 
 
-def random_hflip(images: torch.Tensor, generator: torch.Generator | None, p: float = 0.5) -> torch.Tensor:
+def random_hflip(
+    images: torch.Tensor, generator: torch.Generator | None, p: float = 0.5
+) -> torch.Tensor:
     flip = flip_draws(images.shape[0], generator, images.device, p)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
@@ -142,7 +157,12 @@ def native_windows(pages: torch.Tensor, corners: torch.Tensor, side_bound: int) 
     offsets = torch.arange(side_bound, device=pages.device)
     rows = (corners[:, :1] + offsets).clamp_max(height - 1)
     cols = (corners[:, 1:] + offsets).clamp_max(width - 1)
-    picked = pages[torch.arange(batch, device=pages.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    picked = pages[
+        torch.arange(batch, device=pages.device)[:, None, None],
+        :,
+        rows[:, :, None],
+        cols[:, None, :],
+    ]
     return uint8_to_unit(picked.permute(0, 3, 1, 2).contiguous())
 
 
@@ -153,7 +173,9 @@ def resize_weights(sides: torch.Tensor, source: int, size: int) -> torch.Tensor:
     pixel, normalised; pixels past sides[b] get no weight."""
     scale = sides.to(torch.float32) / size
     support = scale.clamp_min(1.0)[:, None, None]
-    centres = scale[:, None, None] * (torch.arange(size, device=sides.device, dtype=torch.float32)[None, :, None] + 0.5)
+    centres = scale[:, None, None] * (
+        torch.arange(size, device=sides.device, dtype=torch.float32)[None, :, None] + 0.5
+    )
     positions = torch.arange(source, device=sides.device, dtype=torch.float32)[None, None, :] + 0.5
     weights = (1.0 - (positions - centres).abs() / support).clamp_min(0.0)
     weights = weights * (positions < sides[:, None, None])
@@ -194,10 +216,19 @@ class PageCropper:
         check_window(size, window)
         if colourful_draws < 1:
             raise ValueError(f"data.colourful_draws must be >= 1, got {colourful_draws}")
-        self.size, self.window, self.hflip, self.colourful_draws = size, window, hflip, colourful_draws
+        self.size, self.window, self.hflip, self.colourful_draws = (
+            size,
+            window,
+            hflip,
+            colourful_draws,
+        )
 
     def __call__(
-        self, pages: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator | None, train: bool
+        self,
+        pages: torch.Tensor,
+        sizes: torch.Tensor,
+        generator: torch.Generator | None,
+        train: bool,
     ) -> torch.Tensor:
         images = uint8_to_unit(pages)
         sides = window_sides(sizes, self.window)
@@ -211,7 +242,11 @@ class PageCropper:
         return crops
 
     def native(
-        self, pages: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator | None, train: bool
+        self,
+        pages: torch.Tensor,
+        sizes: torch.Tensor,
+        generator: torch.Generator | None,
+        train: bool,
     ) -> NativeWindows:
         """The same windows as calling the cropper (the same draws from `generator`, in the same
         order), but cut out at the pages' own resolution, to be shrunk by `NativeWindows.shrink`."""
@@ -222,6 +257,8 @@ class PageCropper:
             corners = most_colorful_corners(images, sizes, sides, generator, self.colourful_draws)
         else:
             corners = centre_corners(sizes, sides)
-        flips = flip_draws(pages.shape[0], generator, pages.device) if train and self.hflip else None
+        flips = (
+            flip_draws(pages.shape[0], generator, pages.device) if train and self.hflip else None
+        )
         side_bound = min(self.window, pages.shape[-2], pages.shape[-1])
         return NativeWindows(native_windows(pages, corners, side_bound), sides, flips, self.size)

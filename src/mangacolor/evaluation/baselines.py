@@ -31,8 +31,13 @@ def evenly_spaced(paths: list[Path], limit: int | None) -> list[Path]:
 
 @torch.inference_mode()
 def mean_ab_of_pages(
-    paths: list[Path], cropper: PageCropper, device: torch.device, batch_size: int = 8,
-    num_workers: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True,
+    paths: list[Path],
+    cropper: PageCropper,
+    device: torch.device,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: bool = True,
 ) -> tuple[torch.Tensor, int, list[tuple[str, str]]]:
     """Mean scaled (a, b) over the centre crops of `paths` -> ((2,) float64, pages used, bad files).
 
@@ -53,7 +58,9 @@ def mean_ab_of_pages(
         used += ab.shape[0]
     bar.close()
     if used == 0:
-        raise FileNotFoundError(f"no readable training page for the mean-ab baseline among {len(paths)} files")
+        raise FileNotFoundError(
+            f"no readable training page for the mean-ab baseline among {len(paths)} files"
+        )
     for path, reason in unreadable:
         log.warning("mean-ab baseline: skipped unreadable page %s: %s", printable(path), reason)
     return (total / used).cpu(), used, unreadable
@@ -65,9 +72,18 @@ def mean_ab_of_folder(train_dir: Path, settings: EvalSettings) -> tuple[torch.Te
     paths = evenly_spaced(find_images(train_dir, unlisted=unlisted), settings.mean_ab_limit)
     cropper = PageCropper(settings.size, settings.window, hflip=False)
     mean_ab, used, unreadable = mean_ab_of_pages(
-        paths, cropper, torch.device(settings.device), settings.batch_size, settings.num_workers,
-        settings.max_pixels, settings.progress,
+        paths,
+        cropper,
+        torch.device(settings.device),
+        settings.batch_size,
+        settings.num_workers,
+        settings.max_pixels,
+        settings.progress,
     )
-    report = {"train_dir": str(train_dir.resolve()), "pages": used, "skipped": len(unreadable) + len(unlisted),
-              "ab_lab_units": (mean_ab * AB_SCALE).tolist()}
+    report = {
+        "train_dir": str(train_dir.resolve()),
+        "pages": used,
+        "skipped": len(unreadable) + len(unlisted),
+        "ab_lab_units": (mean_ab * AB_SCALE).tolist(),
+    }
     return mean_ab, report

@@ -35,7 +35,9 @@ class NothingReadable(FileNotFoundError):
 
 def evaluate(settings: EvalSettings) -> dict[str, Any]:
     """Evaluate as `settings` say; writes the outputs into settings.run_dir and returns metrics.json's content."""
-    check_inputs(settings)  # a wrong path is one clear error before any folder is claimed or model loaded
+    check_inputs(
+        settings
+    )  # a wrong path is one clear error before any folder is claimed or model loaded
     run_dir = settings.run_dir
     claim_output_folder(run_dir)  # before any work: an earlier evaluation is never overwritten
     try:
@@ -46,8 +48,11 @@ def evaluate(settings: EvalSettings) -> dict[str, Any]:
     print(format_metrics_table(payload["overall"], predictors), flush=True)
     if "hints" in payload:
         print(format_hints_table(payload["hints"], settings.input_style), flush=True)
-        print(f"hint sweep: {payload['hints']['pages']} pages x {len(settings.hints)} counts in "
-              f"{payload['hints']['seconds']:.1f} s (whole evaluation {payload['seconds']:.1f} s)", flush=True)
+        print(
+            f"hint sweep: {payload['hints']['pages']} pages x {len(settings.hints)} counts in "
+            f"{payload['hints']['seconds']:.1f} s (whole evaluation {payload['seconds']:.1f} s)",
+            flush=True,
+        )
     print(summary_line(payload, run_dir), flush=True)
     return payload
 
@@ -58,11 +63,15 @@ def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
     generator, generator_config = load_generator(ckpt_path)
     generator.to(torch.device(settings.device))
     settings = settings.for_generator(generator.multiple, getattr(generator, "training_size", None))
-    if settings.mode == "page":  # before any page is read: ink and predicted need a full-colour generator
+    if (
+        settings.mode == "page"
+    ):  # before any page is read: ink and predicted need a full-colour generator
         check_compose(settings.compose, generator_predicts(generator), str(ckpt_path))
-    require(not any(settings.hints or ()) or takes_hints(generator),
-            f"eval.hints: {ckpt_path} takes no hints (trained without model.hints): sweep a hint model, "
-            "or leave eval.hints null (or [0])")
+    require(
+        not any(settings.hints or ()) or takes_hints(generator),
+        f"eval.hints: {ckpt_path} takes no hints (trained without model.hints): sweep a hint model, "
+        "or leave eval.hints null (or [0])",
+    )
     paths, unlisted = list_test_pages(test_dir, settings.limit)
 
     baselines, mean_ab_report = {}, None
@@ -71,17 +80,37 @@ def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
     result = evaluate_pages(generator, paths, settings, baselines)
     if not result.records:
         path, reason = result.unreadable[0]
-        raise NothingReadable(f"none of the {len(paths)} image files under {test_dir} could be read "
-                              f"(e.g. {printable(path)}: {reason})")
+        raise NothingReadable(
+            f"none of the {len(paths)} image files under {test_dir} could be read "
+            f"(e.g. {printable(path)}: {reason})"
+        )
 
     predictors = ["model", "grey", *(["bw"] if settings.input_style != "plain" else []), *baselines]
-    if settings.mode == "page":  # the same predictors at reading scale, where screentone reads as tone
+    if (
+        settings.mode == "page"
+    ):  # the same predictors at reading scale, where screentone reads as tone
         predictors += [f"{name}@reading" for name in predictors]
-    payload = metrics_payload(result, unlisted + result.unreadable, predictors, ckpt_path, test_dir, settings,
-                              generator_config, mean_ab_report)
+    payload = metrics_payload(
+        result,
+        unlisted + result.unreadable,
+        predictors,
+        ckpt_path,
+        test_dir,
+        settings,
+        generator_config,
+        mean_ab_report,
+    )
     if result.sweep is not None:
-        payload["hints"] = hints_payload(result.sweep, settings.bucket_tolerance, settings.input_style)
-        write_hint_outputs(settings.run_dir, payload["hints"], result.sweep, test_dir, settings.input_style,
-                           settings.tensorboard)
+        payload["hints"] = hints_payload(
+            result.sweep, settings.bucket_tolerance, settings.input_style
+        )
+        write_hint_outputs(
+            settings.run_dir,
+            payload["hints"],
+            result.sweep,
+            test_dir,
+            settings.input_style,
+            settings.tensorboard,
+        )
     write_outputs(settings.run_dir, payload, result, test_dir, settings.tensorboard)
     return payload, predictors

@@ -15,20 +15,23 @@ import torch.nn.functional as F
 from mangacolor.inference.grids import comparison_grid
 
 
-def fit_in_square(lightness: torch.Tensor, ab: torch.Tensor, fake: torch.Tensor, side: int) -> torch.Tensor:
+def fit_in_square(
+    lightness: torch.Tensor, ab: torch.Tensor, fake: torch.Tensor, side: int
+) -> torch.Tensor:
     """One image's scaled L, ab, prediction (C, h, w) -> (5 or 6, side, side), aspect kept, white margins."""
     stacked = torch.cat([lightness, ab, fake])[None].float()
     height, width = stacked.shape[-2:]
     scale = side / max(height, width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    resized = F.interpolate(stacked, size=(new_h, new_w), mode="bilinear", align_corners=False,
-                            antialias=scale < 1)[0]
+    resized = F.interpolate(
+        stacked, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=scale < 1
+    )[0]
     canvas = torch.zeros(stacked.shape[1], side, side)
     canvas[0] = 1.0  # scaled L of white; ab 0
     if fake.shape[0] == 3:
         canvas[3] = 1.0  # the prediction's own L
     top, left = (side - new_h) // 2, (side - new_w) // 2
-    canvas[:, top:top + new_h, left:left + new_w] = resized
+    canvas[:, top : top + new_h, left : left + new_w] = resized
     return canvas
 
 
@@ -56,13 +59,21 @@ class ExtremeImages:
         kept = self.kept[which]
         return len(kept) < self.k or order < kept[-1].order
 
-    def add(self, values: list[float], paths: list[str], lightness: torch.Tensor, ab: torch.Tensor,
-            fake: torch.Tensor) -> None:
+    def add(
+        self,
+        values: list[float],
+        paths: list[str],
+        lightness: torch.Tensor,
+        ab: torch.Tensor,
+        fake: torch.Tensor,
+    ) -> None:
         """One group of scored images: metric values, paths, and tensors (n, C, h, w) on any device."""
         if self.k == 0:
             return
         for i, (value, path) in enumerate(zip(values, paths, strict=True)):
-            targets = [which for which in self.kept if self._qualifies(which, self._order(value, which))]
+            targets = [
+                which for which in self.kept if self._qualifies(which, self._order(value, which))
+            ]
             if not targets:
                 continue
             preview = torch.cat([lightness[i], ab[i], fake[i]]).float().cpu()
@@ -83,4 +94,6 @@ class ExtremeImages:
             return None
         previews = torch.stack([item.preview for item in kept])
         extra = {"shown_rgb": self.shown_rgb} if self.shown_rgb is not None else {}
-        return comparison_grid(previews[:, :1], previews[:, 1:3], previews[:, 3:], max_images=len(kept), **extra)
+        return comparison_grid(
+            previews[:, :1], previews[:, 1:3], previews[:, 3:], max_images=len(kept), **extra
+        )

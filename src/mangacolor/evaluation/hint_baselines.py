@@ -36,8 +36,8 @@ from mangacolor.hints.marks import Dot, PageHints, hex_to_rgb
 from mangacolor.hints.raster import encode_colors
 from mangacolor.inference.compose import compose_lightness
 
-BUCKET_TOLERANCE = 6.0   # CIE L units: the best of 4, 6 and 10 on 30 clip-art val pages (grey)
-_MASKS_PER_CHUNK = 8     # tolerance bands labelled together: bounds memory on large pages
+BUCKET_TOLERANCE = 6.0  # CIE L units: the best of 4, 6 and 10 on 30 clip-art val pages (grey)
+_MASKS_PER_CHUNK = 8  # tolerance bands labelled together: bounds memory on large pages
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,14 @@ class Seeds:
     ab: torch.Tensor
 
 
-def hint_seeds(hints: PageHints | None, page_size: tuple[int, int],
-               device: torch.device | str | None = None) -> Seeds:
+def hint_seeds(
+    hints: PageHints | None, page_size: tuple[int, int], device: torch.device | str | None = None
+) -> Seeds:
     """A page's hints -> its seed pixels (clamped onto the page) and their scaled ab."""
     points, colors = [], []
     if hints is not None and hints.layer is not None:
         raise ValueError("the hint baselines take dots and strokes, not a painted layer")
-    for mark in (hints.marks if hints is not None else ()):
+    for mark in hints.marks if hints is not None else ():
         centres = [(mark.x, mark.y)] if isinstance(mark, Dot) else list(mark.points)
         points += centres
         colors += [hex_to_rgb(mark.color)] * len(centres)
@@ -81,15 +82,18 @@ def nearest_hint_ab(lightness: torch.Tensor, hints: PageHints | None) -> torch.T
     return nearest_hint_ab_counts(lightness, hints, [everything])[everything]
 
 
-def nearest_hint_ab_counts(lightness: torch.Tensor, hints: PageHints | None,
-                           counts: list[int]) -> dict[int, torch.Tensor]:
+def nearest_hint_ab_counts(
+    lightness: torch.Tensor, hints: PageHints | None, counts: list[int]
+) -> dict[int, torch.Tensor]:
     """`nearest_hint_ab` for each count's first seeds (a nested hint set's first k hints, as eval
     sweeps them) in one pass over the seeds: count -> scaled ab (1, 2, H, W)."""
     height, width = lightness.shape[-2:]
     device = lightness.device
     seeds = hint_seeds(hints, (height, width), device)
     wanted = sorted(set(counts))
-    found = {count: torch.zeros(1, 2, height, width, device=device) for count in wanted if count <= 0}
+    found = {
+        count: torch.zeros(1, 2, height, width, device=device) for count in wanted if count <= 0
+    }
     ys = torch.arange(height, device=device, dtype=torch.float32)[:, None]
     xs = torch.arange(width, device=device, dtype=torch.float32)[None, :]
     best = torch.full((height, width), float("inf"), device=device)
@@ -121,7 +125,7 @@ def nearest_hint(lightness: torch.Tensor, hints: PageHints | None) -> torch.Tens
 class BucketFill:
     """A page's bucket fill: per pixel the hint (seed number) that fills it, -1 where none does."""
 
-    owner: torch.Tensor   # (H, W) long
+    owner: torch.Tensor  # (H, W) long
     seeds: Seeds
 
     def owners_up_to(self, count: int) -> torch.Tensor:
@@ -137,8 +141,9 @@ class BucketFill:
         return ab.permute(2, 0, 1)[None]
 
 
-def bucket_fill(lightness: torch.Tensor, hints: PageHints | None,
-                tolerance: float = BUCKET_TOLERANCE) -> BucketFill:
+def bucket_fill(
+    lightness: torch.Tensor, hints: PageHints | None, tolerance: float = BUCKET_TOLERANCE
+) -> BucketFill:
     """Scaled L (1, 1, H, W) and the page's hints -> which hint fills each pixel (see the
     module)."""
     if tolerance < 0:
@@ -154,9 +159,9 @@ def bucket_fill(lightness: torch.Tensor, hints: PageHints | None,
     seed_l = cie_l[seeds.rows, seeds.cols]
     bands, band_of_seed = torch.unique(seed_l, return_inverse=True)
     for first in range(0, len(bands), _MASKS_PER_CHUNK):
-        chunk = bands[first:first + _MASKS_PER_CHUNK]
+        chunk = bands[first : first + _MASKS_PER_CHUNK]
         allowed = (cie_l[None] - chunk[:, None, None]).abs() <= tolerance
-        labels = component_labels(allowed)                       # (n, H, W): 0 off a band
+        labels = component_labels(allowed)  # (n, H, W): 0 off a band
         numbers = torch.nonzero((band_of_seed >= first) & (band_of_seed < first + len(chunk)))
         numbers = numbers.flatten()
         band = band_of_seed[numbers] - first
@@ -204,13 +209,15 @@ def component_labels(allowed: torch.Tensor) -> torch.Tensor:
     return root.index_select(0, run.flatten()).view(allowed.shape)
 
 
-def paint_bucket_ab(lightness: torch.Tensor, hints: PageHints | None,
-                    tolerance: float = BUCKET_TOLERANCE) -> torch.Tensor:
+def paint_bucket_ab(
+    lightness: torch.Tensor, hints: PageHints | None, tolerance: float = BUCKET_TOLERANCE
+) -> torch.Tensor:
     """Scaled L (1, 1, H, W) -> scaled ab (1, 2, H, W) of the paint-bucket baseline."""
     return bucket_fill(lightness, hints, tolerance).ab()
 
 
-def paint_bucket(lightness: torch.Tensor, hints: PageHints | None,
-                 tolerance: float = BUCKET_TOLERANCE) -> torch.Tensor:
+def paint_bucket(
+    lightness: torch.Tensor, hints: PageHints | None, tolerance: float = BUCKET_TOLERANCE
+) -> torch.Tensor:
     """Scaled L (1, 1, H, W) -> RGB (1, 3, H, W): the paint-bucket baseline, composed as a page."""
     return compose_lightness(lightness, paint_bucket_ab(lightness, hints, tolerance))

@@ -13,8 +13,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 SIZE = (800, 520)
 MARGINS = (80, 64, 210, 70)  # left, top, right, bottom: the right one holds the legend
-COLORS = {"model": (214, 39, 40), "nearest hint": (44, 160, 44), "paint bucket": (31, 119, 180),
-          "grey": (110, 110, 110), "B&W page": (20, 20, 20)}
+COLORS = {
+    "model": (214, 39, 40),
+    "nearest hint": (44, 160, 44),
+    "paint bucket": (31, 119, 180),
+    "grey": (110, 110, 110),
+    "B&W page": (20, 20, 20),
+}
 OTHER_COLORS = [(148, 103, 189), (140, 86, 75), (227, 119, 194), (188, 189, 34)]
 
 
@@ -56,15 +61,27 @@ def draw_hint_curve(counts: list[int], curves: dict[str, list[float]], title: st
         y = y_at(value)
         draw.line([(left, y), (right, y)], fill=(225, 225, 225))
         label = f"{value:g}"
-        draw.text((left - 8 - draw.textlength(label, font=small), y - 7), label, fill="black", font=small)
+        draw.text(
+            (left - 8 - draw.textlength(label, font=small), y - 7), label, fill="black", font=small
+        )
     for count in counts:  # vertical grid and the x labels
         x = x_at(count)
         draw.line([(x, top), (x, bottom)], fill=(235, 235, 235))
         label = str(count)
-        draw.text((x - draw.textlength(label, font=small) / 2, bottom + 6), label, fill="black", font=small)
+        draw.text(
+            (x - draw.textlength(label, font=small) / 2, bottom + 6),
+            label,
+            fill="black",
+            font=small,
+        )
     draw.rectangle([left, top, right, bottom], outline="black")
     axis = "hints per page (log scale, 0 shown)"
-    draw.text(((left + right - draw.textlength(axis, font=font)) / 2, bottom + 28), axis, fill="black", font=font)
+    draw.text(
+        ((left + right - draw.textlength(axis, font=font)) / 2, bottom + 28),
+        axis,
+        fill="black",
+        font=font,
+    )
     draw.text((10, top - 24), "dE00 (lower is better)", fill="black", font=font)
     draw.text((left, 10), title, fill="black", font=font)
 
@@ -88,8 +105,13 @@ def draw_hint_curve(counts: list[int], curves: dict[str, list[float]], title: st
     return image
 
 
-def _dashed(draw: ImageDraw.ImageDraw, start: tuple[float, float], end: tuple[float, float],
-            color: tuple[int, int, int], dash: int = 10) -> None:
+def _dashed(
+    draw: ImageDraw.ImageDraw,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    color: tuple[int, int, int],
+    dash: int = 10,
+) -> None:
     """A horizontal dashed line."""
     x, y = start
     while x < end[0]:

@@ -18,16 +18,23 @@ from mangacolor.evaluation.hint_sweep import HINT_REGIONS, READING, HintSweep
 from mangacolor.evaluation.report import HINTS_CSV, HINTS_CURVE, summarise, write_per_image_csv
 from mangacolor.runtime.atomic import atomic_write
 
-METHOD_LABELS = {"model": "model", "nearest_hint": "nearest hint", "paint_bucket": "paint bucket",
-                 "grey": "grey", "bw": "B&W page"}
+METHOD_LABELS = {
+    "model": "model",
+    "nearest_hint": "nearest hint",
+    "paint_bucket": "paint bucket",
+    "grey": "grey",
+    "bw": "B&W page",
+}
 
 
 def curve_scale(input_style: str) -> str:
-    """"" (the page's size) for grey pages, "@reading" for printed ones."""
+    """ "" (the page's size) for grey pages, "@reading" for printed ones."""
     return "" if input_style == "plain" else READING
 
 
-def summarise_sweep(rows: list[dict], methods: list[str], counts: tuple[int, ...]) -> dict[str, Any]:
+def summarise_sweep(
+    rows: list[dict], methods: list[str], counts: tuple[int, ...]
+) -> dict[str, Any]:
     """count -> method -> metric -> mean over the pages (partial metrics over the pages that have
     one), every metric of eval plus the hinted-square and ring CIEDE2000."""
     per_count = {}
@@ -49,8 +56,12 @@ def hints_payload(sweep: HintSweep, tolerance: float, input_style: str) -> dict[
         "counts": list(sweep.counts),
         "methods": sweep.methods,
         "curve_scale": "reading" if curve_scale(input_style) else "page",
-        "rule": {"min_chroma": MIN_CHROMA, "border": BORDER, "size": HINT_SIZE,
-                 "seed": "sha256 of the page's path relative to the test folder"},
+        "rule": {
+            "min_chroma": MIN_CHROMA,
+            "border": BORDER,
+            "size": HINT_SIZE,
+            "seed": "sha256 of the page's path relative to the test folder",
+        },
         "hint_files": f"{HINTS_FOLDER}/<count>/<page>.json",
         "bucket_tolerance": tolerance,
         "pages": len({row["path"] for row in sweep.rows}),
@@ -69,7 +80,12 @@ def format_hints_table(section: dict[str, Any], input_style: str) -> str:
     the ring."""
     scale = curve_scale(input_style)
     methods = curve_methods(section["methods"], scale)
-    header = ["hints", *[METHOD_LABELS[m.removesuffix(READING)] for m in methods], "model hinted", "model ring"]
+    header = [
+        "hints",
+        *[METHOD_LABELS[m.removesuffix(READING)] for m in methods],
+        "model hinted",
+        "model ring",
+    ]
     lines = []
     for count in section["counts"]:
         means = section["per_count"][str(count)]
@@ -83,16 +99,28 @@ def format_hints_table(section: dict[str, Any], input_style: str) -> str:
     return "\n".join([title, render(header), "-" * len(render(header)), *map(render, lines)])
 
 
-def write_hint_outputs(folder: Path, section: dict[str, Any], sweep: HintSweep, test_dir: Path,
-                       input_style: str, tensorboard: bool) -> None:
+def write_hint_outputs(
+    folder: Path,
+    section: dict[str, Any],
+    sweep: HintSweep,
+    test_dir: Path,
+    input_style: str,
+    tensorboard: bool,
+) -> None:
     """per_image_hints.csv, hints_curve.png, and the curve's scalars in TensorBoard when asked."""
     write_per_image_csv(folder / HINTS_CSV, sweep.rows, test_dir)
     scale = curve_scale(input_style)
     methods = curve_methods(section["methods"], scale)
-    curves = {METHOD_LABELS[m.removesuffix(READING)]: [section["per_count"][str(c)][m]["delta_e_2000"]
-                                                       for c in section["counts"]] for m in methods}
+    curves = {
+        METHOD_LABELS[m.removesuffix(READING)]: [
+            section["per_count"][str(c)][m]["delta_e_2000"] for c in section["counts"]
+        ]
+        for m in methods
+    }
     where = "reading scale" if scale else "page size"
-    image = draw_hint_curve(section["counts"], curves, f"dE00 against hints ({input_style} pages, {where})")
+    image = draw_hint_curve(
+        section["counts"], curves, f"dE00 against hints ({input_style} pages, {where})"
+    )
     with atomic_write(folder / HINTS_CURVE) as handle:
         image.save(handle, format="png")
     if tensorboard:

@@ -33,9 +33,9 @@ from kornia.color import lab_to_rgb
 from mangacolor.hints.marks import Dot, PageHints
 from mangacolor.inference.hint_files import write_hint_file
 
-MIN_CHROMA = 10.0   # CIE Lab chroma a hint's centre pixel must have in the truth
-BORDER = 3          # page pixels a centre keeps from every edge: the 7 px square stays on the page
-HINT_SIZE = 7       # the side of each hint's square, page pixels
+MIN_CHROMA = 10.0  # CIE Lab chroma a hint's centre pixel must have in the truth
+BORDER = 3  # page pixels a centre keeps from every edge: the 7 px square stays on the page
+HINT_SIZE = 7  # the side of each hint's square, page pixels
 HINTS_FOLDER = "hints"
 
 
@@ -51,7 +51,7 @@ def candidate_pixels(true_lab: torch.Tensor) -> torch.Tensor:
     chroma = torch.hypot(true_lab[1].float(), true_lab[2].float())
     allowed = chroma >= MIN_CHROMA
     inner = torch.zeros_like(allowed)
-    inner[BORDER:height - BORDER, BORDER:width - BORDER] = True
+    inner[BORDER : height - BORDER, BORDER : width - BORDER] = True
     return torch.nonzero((allowed & inner).flatten().cpu()).flatten()
 
 
@@ -90,8 +90,12 @@ def sample_page_hints(true_lab: torch.Tensor, name: str, count: int) -> PageHint
     rows, cols = (centres // width).tolist(), (centres % width).tolist()
     means = square_means(lab, rows, cols)
     colors = [lab_to_hex(mean) for mean in means]
-    return PageHints(tuple(Dot(float(x), float(y), color, float(HINT_SIZE))
-                           for y, x, color in zip(rows, cols, colors)))
+    return PageHints(
+        tuple(
+            Dot(float(x), float(y), color, float(HINT_SIZE))
+            for y, x, color in zip(rows, cols, colors)
+        )
+    )
 
 
 def square_means(lab: torch.Tensor, rows: list[int], cols: list[int]) -> torch.Tensor:
@@ -126,9 +130,13 @@ def hint_file_path(eval_dir: Path | str, count: int, relative_page: PurePosixPat
     return Path(eval_dir) / HINTS_FOLDER / str(count) / relative.with_suffix(".json")
 
 
-def write_hint_sets(eval_dir: Path | str, relative_page: PurePosixPath | str,
-                    sets: dict[int, PageHints]) -> list[Path]:
+def write_hint_sets(
+    eval_dir: Path | str, relative_page: PurePosixPath | str, sets: dict[int, PageHints]
+) -> list[Path]:
     """Writes each count's set of one page as a hint file (see `hint_file_path`); count 0 is no
     hints at all, which needs no file (a page without one is coloured automatically)."""
-    return [write_hint_file(hint_file_path(eval_dir, count, relative_page), hints)
-            for count, hints in sorted(sets.items()) if count > 0]
+    return [
+        write_hint_file(hint_file_path(eval_dir, count, relative_page), hints)
+        for count, hints in sorted(sets.items())
+        if count > 0
+    ]

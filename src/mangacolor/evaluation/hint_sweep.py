@@ -47,8 +47,11 @@ from mangacolor.metrics import colorfulness, neutral_ring
 
 log = logging.getLogger(__name__)
 
-HINT_METHODS = ("model", "nearest_hint", "paint_bucket")   # scored at every count
-HINT_REGIONS = ("delta_e_2000_hinted", "delta_e_2000_ring")  # CIEDE2000 means over parts of the page
+HINT_METHODS = ("model", "nearest_hint", "paint_bucket")  # scored at every count
+HINT_REGIONS = (
+    "delta_e_2000_hinted",
+    "delta_e_2000_ring",
+)  # CIEDE2000 means over parts of the page
 READING = "@reading"
 _SCORED_TOGETHER = 8  # predictions scored in one batch: bounds memory on large pages
 
@@ -58,9 +61,9 @@ class Shown:
     """One prediction as scored: the method, the hint count, RGB as written and its raw scaled ab."""
 
     method: str
-    count: int | None   # None: a flat baseline, the same at every count
-    rgb: torch.Tensor   # (1, 3, H, W) in [0, 1]
-    ab: torch.Tensor    # (1, 2, H, W) scaled
+    count: int | None  # None: a flat baseline, the same at every count
+    rgb: torch.Tensor  # (1, 3, H, W) in [0, 1]
+    ab: torch.Tensor  # (1, 2, H, W) scaled
 
 
 def relative_name(path: str, root: Path) -> str:
@@ -74,6 +77,7 @@ def relative_name(path: str, root: Path) -> str:
 
 def repeated(truth: Truth, copies: int) -> Truth:
     """A one-page truth as `copies` contiguous copies, to score that many predictions at once."""
+
     def grow(tensor: torch.Tensor) -> torch.Tensor:
         return tensor.expand(copies, *tensor.shape[1:]).contiguous()
 
@@ -83,13 +87,20 @@ def repeated(truth: Truth, copies: int) -> Truth:
 class HintSweep:
     """Scores pages at every hint count (see the module) and keeps one row per (page, count)."""
 
-    def __init__(self, colorizer: PageColorizer, counts: tuple[int, ...], tolerance: float,
-                 run_dir: Path, test_dir: Path, printed: bool):
+    def __init__(
+        self,
+        colorizer: PageColorizer,
+        counts: tuple[int, ...],
+        tolerance: float,
+        run_dir: Path,
+        test_dir: Path,
+        printed: bool,
+    ):
         self.colorizer, self.counts, self.tolerance = colorizer, tuple(counts), tolerance
         self.run_dir, self.test_dir = run_dir, test_dir
         self.flat = ("grey", "bw") if printed else ("grey",)
         self.scale = READING if printed else ""
-        self.input_page = "bw" if printed else "grey"   # what the baselines are with no hint
+        self.input_page = "bw" if printed else "grey"  # what the baselines are with no hint
         self.rows: list[dict] = []
         self.seconds = 0.0
         self._written: dict[Path, str] = {}
@@ -103,9 +114,13 @@ class HintSweep:
         """One group of same-size pages: their truth, the L the model sees (n, 1, H, W), their paths."""
         started = time.perf_counter()
         for index, path in enumerate(paths):
-            page_truth = Truth(*(part[index:index + 1] for part in
-                                 (truth.rgb, truth.lightness, truth.ab, truth.lab)))
-            self.rows.extend(self._score_page(page_truth, inputs[index:index + 1], path))
+            page_truth = Truth(
+                *(
+                    part[index : index + 1]
+                    for part in (truth.rgb, truth.lightness, truth.ab, truth.lab)
+                )
+            )
+            self.rows.extend(self._score_page(page_truth, inputs[index : index + 1], path))
         self.seconds += time.perf_counter() - started
 
     def _score_page(self, truth: Truth, page: torch.Tensor, path: str) -> list[dict]:
@@ -114,18 +129,27 @@ class HintSweep:
         self._write(name, sets)
         shown = self._predictions(truth, page, sets)
         size = tuple(truth.rgb.shape[-2:])
-        masks = {count: hints.raster(size, size, "ab", truth.rgb.device)[1] for count, hints in sets.items()}
+        masks = {
+            count: hints.raster(size, size, "ab", truth.rgb.device)[1]
+            for count, hints in sets.items()
+        }
         ring = neutral_ring(truth.lab, NEUTRAL_CHROMA, RING_REACH).float()
         scores = self._scores(truth, shown, masks, ring)
         scored_truth = Truth.from_rgb(reading_scale(truth.rgb)) if self.scale else truth
-        common = {"path": path, f"truth_colourfulness{self.scale}": colorfulness(scored_truth.rgb).item()}
+        common = {
+            "path": path,
+            f"truth_colourfulness{self.scale}": colorfulness(scored_truth.rgb).item(),
+        }
         if self.scale:  # summarise reads the truth's colourfulness at page size too
             common["truth_colourfulness"] = colorfulness(truth.rgb).item()
         rows = []
         for count in self.counts:
             row = {**common, "hints": count, "hints_given": len(sets[count].marks)}
             for method in self.methods:
-                base, scale = method.removesuffix(READING), method[len(method.removesuffix(READING)):]
+                base, scale = (
+                    method.removesuffix(READING),
+                    method[len(method.removesuffix(READING)) :],
+                )
                 key = (method, None) if base in self.flat else (method, count)
                 if key not in scores:  # no hint: the baseline is the flat page itself
                     key = (self.input_page + scale, None)
@@ -139,17 +163,25 @@ class HintSweep:
         colorize would give both the same file."""
         target = hint_file_path(self.run_dir, max(self.counts), name)
         if target in self._written:
-            log.warning("pages %s and %s share the hint file %s: it holds the first one's hints",
-                        self._written[target], name, target)
+            log.warning(
+                "pages %s and %s share the hint file %s: it holds the first one's hints",
+                self._written[target],
+                name,
+                target,
+            )
             return
         self._written[target] = name
         write_hint_sets(self.run_dir, name, sets)
 
-    def _predictions(self, truth: Truth, page: torch.Tensor, sets: dict[int, PageHints]) -> list[Shown]:
+    def _predictions(
+        self, truth: Truth, page: torch.Tensor, sets: dict[int, PageHints]
+    ) -> list[Shown]:
         """Every prediction of the page: the model at each count, each baseline at each count
         that has hints, and the flat baselines once."""
         counts = self.counts
-        colored = self.colorizer.color_lightness([page] * len(counts), [sets[count] for count in counts])
+        colored = self.colorizer.color_lightness(
+            [page] * len(counts), [sets[count] for count in counts]
+        )
         shown = [Shown("model", count, item.rgb, item.ab) for count, item in zip(counts, colored)]
         zeros = torch.zeros_like(truth.ab)
         shown.append(Shown("grey", None, lightness_preserving_rgb(truth.lightness, zeros), zeros))
@@ -159,7 +191,9 @@ class HintSweep:
         hinted = [count for count in counts if sets[count]]
         if not hinted:
             return shown
-        nearest = nearest_hint_ab_counts(page, sets[hinted[-1]], [len(sets[c].marks) for c in hinted])
+        nearest = nearest_hint_ab_counts(
+            page, sets[hinted[-1]], [len(sets[c].marks) for c in hinted]
+        )
         fill = bucket_fill(page, sets[hinted[-1]], self.tolerance)
         # First-wins makes a pixel's fill the same at every count that fills it, and composing is
         # per pixel: each count's bucket page is the largest set's, bare where that count has no
@@ -170,11 +204,14 @@ class HintSweep:
             ab = nearest[given]
             shown.append(Shown("nearest_hint", count, lightness_preserving_rgb(page, ab), ab))
             filled = (fill.owners_up_to(given) >= 0)[None, None]
-            shown.append(Shown("paint_bucket", count, torch.where(filled, filled_rgb, bare), fill.ab(given)))
+            shown.append(
+                Shown("paint_bucket", count, torch.where(filled, filled_rgb, bare), fill.ab(given))
+            )
         return shown
 
-    def _scores(self, truth: Truth, shown: list[Shown], masks: dict[int, torch.Tensor],
-                ring: torch.Tensor) -> dict[tuple[str, int | None], dict[str, float]]:
+    def _scores(
+        self, truth: Truth, shown: list[Shown], masks: dict[int, torch.Tensor], ring: torch.Tensor
+    ) -> dict[tuple[str, int | None], dict[str, float]]:
         """(method + scale, count) -> every metric at the sweep's scale."""
         empty = torch.zeros_like(ring)
         if self.scale:
@@ -184,11 +221,15 @@ class HintSweep:
             scored_truth = truth
         scores: dict[tuple[str, int | None], dict[str, float]] = {}
         for first in range(0, len(shown), _SCORED_TOGETHER):
-            chunk = shown[first:first + _SCORED_TOGETHER]
+            chunk = shown[first : first + _SCORED_TOGETHER]
             rgb = torch.cat([item.rgb for item in chunk])
             ab = torch.cat([item.ab for item in chunk])
-            hinted = torch.cat([masks[item.count] if item.count is not None else empty for item in chunk])
-            if self.scale:  # as eval scores every predictor at reading scale: the shrunk RGB back to Lab
+            hinted = torch.cat(
+                [masks[item.count] if item.count is not None else empty for item in chunk]
+            )
+            if (
+                self.scale
+            ):  # as eval scores every predictor at reading scale: the shrunk RGB back to Lab
                 small = torch.cat(rgb_to_scaled_lab(reading_scale(rgb).clamp(0.0, 1.0)), dim=1)
                 rgb, ab = scaled_lab_to_rgb(small[:, :1], small[:, 1:]), small[:, 1:]
                 hinted = (reading_scale(hinted) >= 1.0 - 1e-6).float()
@@ -198,5 +239,6 @@ class HintSweep:
             values = torch.stack([columns[metric].float() for metric in names]).cpu().tolist()
             for position, item in enumerate(chunk):
                 scores[(item.method + self.scale, item.count)] = {
-                    metric: values[i][position] for i, metric in enumerate(names)}
+                    metric: values[i][position] for i, metric in enumerate(names)
+                }
         return scores

@@ -58,7 +58,9 @@ class EvalResult:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     extremes: ExtremeImages | None = None
     seconds: float = 0.0
-    sweep: HintSweep | None = None  # with eval.hints: every page at every hint count (hint_sweep.py)
+    sweep: HintSweep | None = (
+        None  # with eval.hints: every page at every hint count (hint_sweep.py)
+    )
 
 
 def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -78,21 +80,34 @@ ModelPrediction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | No
 
 def page_colorizer(generator: nn.Module, settings: EvalSettings) -> PageColorizer:
     """Page mode's colorizer: the generator colouring whole pages as mangacolor-colorize does."""
-    return PageColorizer(generator, settings.short_side, batch_size=settings.batch_size,
-                         device=settings.device, precision=settings.precision,
-                         compose=settings.compose, descreen=settings.descreen,
-                         chroma=settings.chroma, upsample=settings.upsample)
+    return PageColorizer(
+        generator,
+        settings.short_side,
+        batch_size=settings.batch_size,
+        device=settings.device,
+        precision=settings.precision,
+        compose=settings.compose,
+        descreen=settings.descreen,
+        chroma=settings.chroma,
+        upsample=settings.upsample,
+    )
 
 
 def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
     """How the generator predicts in settings.mode: crops as validation does, pages as colourising does."""
     if settings.mode == "crop":
-        if takes_hints(generator):  # a hint generator without hints colours automatically: empty maps
+        if takes_hints(
+            generator
+        ):  # a hint generator without hints colours automatically: empty maps
             predicts = generator_predicts(generator)
 
             def predict_crops(lightness: torch.Tensor) -> tuple[torch.Tensor, None]:
-                color, mask = no_hints(lightness.shape[0], *lightness.shape[-2:], predicts, lightness.device)
-                return predict(generator, hint_input(lightness, color, mask), settings.precision), None
+                color, mask = no_hints(
+                    lightness.shape[0], *lightness.shape[-2:], predicts, lightness.device
+                )
+                return predict(
+                    generator, hint_input(lightness, color, mask), settings.precision
+                ), None
 
             return predict_crops
         return lambda lightness: (predict(generator, lightness, settings.precision), None)
@@ -105,17 +120,29 @@ def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPredi
     return predict_pages
 
 
-def printed_inputs(rgb: torch.Tensor, paths: list[str], style: str, printing: PrintSettings) -> torch.Tensor:
+def printed_inputs(
+    rgb: torch.Tensor, paths: list[str], style: str, printing: PrintSettings
+) -> torch.Tensor:
     """The B&W pages a reader would hold for these true pages (scaled L), each drawn from its own path,
     so a page gets the same print in every evaluation (on the same kind of device)."""
-    return torch.cat([print_page(rgb[i:i + 1], style, page_seed(path), printing) for i, path in enumerate(paths)])
+    return torch.cat(
+        [
+            print_page(rgb[i : i + 1], style, page_seed(path), printing)
+            for i, path in enumerate(paths)
+        ]
+    )
 
 
 def score_group(
-    predict: ModelPrediction, rgb: torch.Tensor, baselines: dict[str, torch.Tensor],
+    predict: ModelPrediction,
+    rgb: torch.Tensor,
+    baselines: dict[str, torch.Tensor],
     shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = SHOWN_RGB["crop"],
-    paths: list[str] | None = None, input_style: str = "plain", printing: PrintSettings | None = None,
-    at_reading_scale: bool = False, inputs: torch.Tensor | None = None,
+    paths: list[str] | None = None,
+    input_style: str = "plain",
+    printing: PrintSettings | None = None,
+    at_reading_scale: bool = False,
+    inputs: torch.Tensor | None = None,
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
     """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction as
     the grids draw it).
@@ -137,7 +164,11 @@ def score_group(
     columns = {"truth_colourfulness": colorfulness(truth.rgb)}
     shown_of = {}
     for predictor, prediction in predictions.items():
-        shown = shown_rgb if predictor != "model" or fake_rgb is None else (lambda lightness, ab: fake_rgb)
+        shown = (
+            shown_rgb
+            if predictor != "model" or fake_rgb is None
+            else (lambda lightness, ab: fake_rgb)
+        )
         for metric, values in score_prediction(truth, prediction, shown).items():
             columns[f"{predictor}/{metric}"] = values
         if at_reading_scale:
@@ -158,17 +189,25 @@ def score_group(
     return dict(zip(names, stacked, strict=True)), truth, drawn
 
 
-def model_inputs(truth: Truth, paths: list[str] | None, input_style: str,
-                 printing: PrintSettings | None) -> torch.Tensor:
+def model_inputs(
+    truth: Truth, paths: list[str] | None, input_style: str, printing: PrintSettings | None
+) -> torch.Tensor:
     """The scaled L the model sees for these true pages: their own, or printed in `input_style`."""
     if input_style == "plain":
         return truth.lightness
-    return printed_inputs(truth.rgb, paths or [""] * len(truth.rgb), input_style, printing or PrintSettings())
+    return printed_inputs(
+        truth.rgb, paths or [""] * len(truth.rgb), input_style, printing or PrintSettings()
+    )
 
 
 def score_batch(
-    batch: dict, predict: ModelPrediction, settings: EvalSettings, cropper: PageCropper | None,
-    baselines: dict[str, torch.Tensor], extremes: ExtremeImages, sweep: HintSweep | None = None,
+    batch: dict,
+    predict: ModelPrediction,
+    settings: EvalSettings,
+    cropper: PageCropper | None,
+    baselines: dict[str, torch.Tensor],
+    extremes: ExtremeImages,
+    sweep: HintSweep | None = None,
 ) -> list[dict]:
     """The readable pages of one collated batch -> their rows, in the batch's order; with a
     `sweep`, each page is also scored at every hint count there.
@@ -188,41 +227,75 @@ def score_batch(
         if sweep is not None:  # the printed pages made once, for the sweep and the automatic scores
             inputs = model_inputs(Truth.from_rgb(rgb), names, settings.input_style, printing)
         columns, truth, fake = score_group(
-            predict, rgb, baselines, SHOWN_RGB[settings.mode], paths=names,
-            input_style=settings.input_style, printing=printing,
-            at_reading_scale=settings.mode == "page", inputs=inputs)
+            predict,
+            rgb,
+            baselines,
+            SHOWN_RGB[settings.mode],
+            paths=names,
+            input_style=settings.input_style,
+            printing=printing,
+            at_reading_scale=settings.mode == "page",
+            inputs=inputs,
+        )
         if sweep is not None:
             sweep.score_pages(truth, inputs, group_paths)
         for position, index in enumerate(indices):
             height, width = heights_widths[index]
-            rows[index] = {"path": group_paths[position], "height": height, "width": width,
-                           **{name: values[position] for name, values in columns.items()}}
-        extremes.add(columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake)
+            rows[index] = {
+                "path": group_paths[position],
+                "height": height,
+                "width": width,
+                **{name: values[position] for name, values in columns.items()},
+            }
+        extremes.add(
+            columns[f"model/{settings.rank_by}"], group_paths, truth.lightness, truth.ab, fake
+        )
     return rows
 
 
 @torch.inference_mode()
 def evaluate_pages(
-    generator: nn.Module, paths: list[Path], settings: EvalSettings,
+    generator: nn.Module,
+    paths: list[Path],
+    settings: EvalSettings,
     baselines: dict[str, torch.Tensor] | None = None,
 ) -> EvalResult:
     """Score `paths` for the generator (on settings.device, eval mode), grey, and `baselines`
     (each a scaled (a, b) of shape (2,), on any device)."""
     device = torch.device(settings.device)
-    baselines = {name: ab.to(device, torch.float32) for name, ab in (baselines or {}).items()}  # once, not per group
+    baselines = {
+        name: ab.to(device, torch.float32) for name, ab in (baselines or {}).items()
+    }  # once, not per group
     predict = model_prediction(generator, settings)
     sweep = None
     if settings.hints is not None:
-        sweep = HintSweep(page_colorizer(generator, settings), settings.hints, settings.bucket_tolerance,
-                          settings.run_dir, settings.test_dir, printed=settings.input_style != "plain")
-    cropper = PageCropper(settings.size, settings.window, hflip=False) if settings.mode == "crop" else None
+        sweep = HintSweep(
+            page_colorizer(generator, settings),
+            settings.hints,
+            settings.bucket_tolerance,
+            settings.run_dir,
+            settings.test_dir,
+            printed=settings.input_style != "plain",
+        )
+    cropper = (
+        PageCropper(settings.size, settings.window, hflip=False)
+        if settings.mode == "crop"
+        else None
+    )
     rank_metric = next(metric for metric in METRICS if metric.name == settings.rank_by)
-    result = EvalResult(sweep=sweep, extremes=ExtremeImages(
-        settings.grid_images, rank_metric.higher_is_better,
-        fit_side=settings.grid_side if settings.mode == "page" else None, shown_rgb=SHOWN_RGB[settings.mode],
-    ))
+    result = EvalResult(
+        sweep=sweep,
+        extremes=ExtremeImages(
+            settings.grid_images,
+            rank_metric.higher_is_better,
+            fit_side=settings.grid_side if settings.mode == "page" else None,
+            shown_rgb=SHOWN_RGB[settings.mode],
+        ),
+    )
     started = time.perf_counter()
-    bar = Progress(len(paths), "mangacolor-eval", "img", mode="auto" if settings.progress else "off")
+    bar = Progress(
+        len(paths), "mangacolor-eval", "img", mode="auto" if settings.progress else "off"
+    )
     delta_e_sum = 0.0
     for batch in page_loader(paths, settings.batch_size, settings.num_workers, settings.max_pixels):
         for path, reason in batch["unreadable"]:
@@ -232,8 +305,11 @@ def evaluate_pages(
             rows = score_batch(batch, predict, settings, cropper, baselines, result.extremes, sweep)
             result.records.extend(rows)
             delta_e_sum += sum(row["model/delta_e_2000"] for row in rows)
-        running = ({"dE00": f"{delta_e_sum / len(result.records):.2f}", "skipped": len(result.unreadable)}
-                   if result.records else None)
+        running = (
+            {"dE00": f"{delta_e_sum / len(result.records):.2f}", "skipped": len(result.unreadable)}
+            if result.records
+            else None
+        )
         bar.update(len(batch["paths"]) + len(batch["unreadable"]), running)
     bar.close()
     result.seconds = time.perf_counter() - started

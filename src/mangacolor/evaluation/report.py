@@ -28,9 +28,20 @@ from mangacolor.evaluation.scoring import METRICS
 from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.runtime.atomic import atomic_write
 
-HINTS_CSV, HINTS_CURVE = "per_image_hints.csv", "hints_curve.png"  # the hint sweep's (hint_report.py)
-OUTPUT_NAMES = ("metrics.json", "per_image.csv", "best.png", "worst.png", "tensorboard",  # metrics.json: done
-                HINTS_FOLDER, HINTS_CSV, HINTS_CURVE)
+HINTS_CSV, HINTS_CURVE = (
+    "per_image_hints.csv",
+    "hints_curve.png",
+)  # the hint sweep's (hint_report.py)
+OUTPUT_NAMES = (
+    "metrics.json",
+    "per_image.csv",
+    "best.png",
+    "worst.png",
+    "tensorboard",  # metrics.json: done
+    HINTS_FOLDER,
+    HINTS_CSV,
+    HINTS_CURVE,
+)
 CLAIM_NAME = ".mangacolor-eval"  # made exclusively at start: two evaluations never share a folder
 PREDICTOR_LABELS = {"model": "model", "grey": "grey", "mean_ab": "mean-ab", "bw": "B&W page"}
 
@@ -84,14 +95,26 @@ def summarise(records: list[dict], predictors: list[str]) -> dict[str, dict[str,
     truth = _mean([row["truth_colourfulness"] for row in records])
     overall: dict[str, dict[str, float]] = {"truth": {"colourfulness": truth}}
     if records and "truth_colourfulness@reading" in records[0]:
-        overall["truth@reading"] = {"colourfulness": _mean([row["truth_colourfulness@reading"] for row in records])}
+        overall["truth@reading"] = {
+            "colourfulness": _mean([row["truth_colourfulness@reading"] for row in records])
+        }
     for predictor in predictors:
-        means = {metric.name: _mean([row[f"{predictor}/{metric.name}"] for row in records], metric.partial)
-                 for metric in METRICS}
+        means = {
+            metric.name: _mean(
+                [row[f"{predictor}/{metric.name}"] for row in records], metric.partial
+            )
+            for metric in METRICS
+        }
         # At reading scale, the ratio is to the truth's colourfulness at that scale.
-        reference = overall.get("truth@reading", overall["truth"]) if predictor.endswith("@reading") else overall["truth"]
+        reference = (
+            overall.get("truth@reading", overall["truth"])
+            if predictor.endswith("@reading")
+            else overall["truth"]
+        )
         truth_here = reference["colourfulness"]
-        means["colourfulness_ratio"] = means["colourfulness"] / truth_here if truth_here > 0 else float("nan")
+        means["colourfulness_ratio"] = (
+            means["colourfulness"] / truth_here if truth_here > 0 else float("nan")
+        )
         overall[predictor] = means
     return overall
 
@@ -102,17 +125,28 @@ def improvement_over_grey(overall: dict[str, dict[str, float]]) -> dict[str, dic
     for metric in METRICS:
         model, grey = overall["model"][metric.name], overall["grey"][metric.name]
         better = model > grey if metric.higher_is_better else model < grey
-        improvement[metric.name] = {"model": model, "grey": grey, "difference": model - grey, "better": better}
+        improvement[metric.name] = {
+            "model": model,
+            "grey": grey,
+            "difference": model - grey,
+            "better": better,
+        }
     model, grey = overall["model"]["colourfulness_ratio"], overall["grey"]["colourfulness_ratio"]
     improvement["colourfulness_ratio"] = {
-        "model": model, "grey": grey, "difference": model - grey, "better": abs(1 - model) < abs(1 - grey),
+        "model": model,
+        "grey": grey,
+        "difference": model - grey,
+        "better": abs(1 - model) < abs(1 - grey),
     }
     return improvement
 
 
 def format_metrics_table(overall: dict[str, dict[str, float]], predictors: list[str]) -> str:
     """The printed comparison: one row per metric, one column per predictor, then model vs grey."""
-    rows = [(metric.label + (" ^" if metric.higher_is_better else " v"), metric.name) for metric in METRICS]
+    rows = [
+        (metric.label + (" ^" if metric.higher_is_better else " v"), metric.name)
+        for metric in METRICS
+    ]
     rows.append(("colourfulness / truth -> 1", "colourfulness_ratio"))
     improvement = improvement_over_grey(overall)
     header = ["metric"] + [PREDICTOR_LABELS.get(p, p) for p in predictors] + ["model - grey"]
@@ -122,14 +156,22 @@ def format_metrics_table(overall: dict[str, dict[str, float]], predictors: list[
         change = improvement[name]
         cells.append(f"{change['difference']:+.4f} {'better' if change['better'] else 'WORSE'}")
         lines.append(cells)
-    lines.append(["truth colourfulness", *[""] * len(predictors), f"{overall['truth']['colourfulness']:.4f}"])
+    lines.append(
+        ["truth colourfulness", *[""] * len(predictors), f"{overall['truth']['colourfulness']:.4f}"]
+    )
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
     def render(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     rule = "-" * len(render(header))
-    return "\n".join([render(header), rule, *map(render, lines)]) + "\n(^ higher is better, v lower is better)"
+    return (
+        "\n".join([render(header), rule, *map(render, lines)])
+        + "\n(^ higher is better, v lower is better)"
+    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -165,7 +207,10 @@ def write_per_image_csv(path: Path, records: list[dict], root: Path) -> None:
         writer.writeheader()
         for row in records:
             # 7 significant digits: what the float32 metrics hold, without float32's noise digits.
-            cells = {key: f"{value:.7g}" if isinstance(value, float) else value for key, value in row.items()}
+            cells = {
+                key: f"{value:.7g}" if isinstance(value, float) else value
+                for key, value in row.items()
+            }
             writer.writerow({**cells, "path": display_path(row["path"], root)})
     with atomic_write(path) as handle:
         # A file name that is not UTF-8 is kept readable as \x escapes: the CSV stays valid UTF-8.
@@ -185,8 +230,12 @@ def write_grids(folder: Path, extremes: ExtremeImages) -> dict[str, torch.Tensor
     return grids
 
 
-def write_tensorboard(folder: Path, overall: dict[str, dict[str, float]], grids: dict[str, torch.Tensor],
-                      step: int = 0) -> None:
+def write_tensorboard(
+    folder: Path,
+    overall: dict[str, dict[str, float]],
+    grids: dict[str, torch.Tensor],
+    step: int = 0,
+) -> None:
     """Overall means as eval/<predictor>/<metric> scalars and the grids as eval/<which> images."""
     from torch.utils.tensorboard import (
         SummaryWriter,  # only when asked for: it imports tensorboard
@@ -205,13 +254,24 @@ def write_tensorboard(folder: Path, overall: dict[str, dict[str, float]], grids:
 
 
 def metrics_payload(
-    result: EvalResult, unreadable: list[tuple[str, str]], predictors: list[str], ckpt_path: Path, test_dir: Path,
-    settings: EvalSettings, generator_config: dict[str, Any], mean_ab_report: dict[str, Any] | None,
+    result: EvalResult,
+    unreadable: list[tuple[str, str]],
+    predictors: list[str],
+    ckpt_path: Path,
+    test_dir: Path,
+    settings: EvalSettings,
+    generator_config: dict[str, Any],
+    mean_ab_report: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The content of metrics.json: overall numbers, what was evaluated, how, and what was skipped."""
     overall = summarise(result.records, predictors)
-    ranked = {which: [{"path": display_path(path, test_dir), settings.rank_by: value}
-                      for path, value in result.extremes.ranked(which)] for which in ("best", "worst")}
+    ranked = {
+        which: [
+            {"path": display_path(path, test_dir), settings.rank_by: value}
+            for path, value in result.extremes.ranked(which)
+        ]
+        for which in ("best", "worst")
+    }
     return {
         "checkpoint": str(ckpt_path.resolve()),
         "data_dir": str(test_dir.resolve()),
@@ -229,7 +289,9 @@ def metrics_payload(
     }
 
 
-def write_outputs(folder: Path, payload: dict[str, Any], result: EvalResult, test_dir: Path, tensorboard: bool) -> None:
+def write_outputs(
+    folder: Path, payload: dict[str, Any], result: EvalResult, test_dir: Path, tensorboard: bool
+) -> None:
     """per_image.csv, the grids, TensorBoard when asked, and metrics.json last: its presence means done."""
     write_per_image_csv(folder / "per_image.csv", result.records, test_dir)
     grids = write_grids(folder, result.extremes)
@@ -241,7 +303,11 @@ def write_outputs(folder: Path, payload: dict[str, Any], result: EvalResult, tes
 def summary_line(payload: dict[str, Any], folder: Path) -> str:
     change = payload["improvement_over_grey"]["delta_e_2000"]
     verdict = "better" if change["better"] else "NOT better"
-    unreadable = f" ({payload['skipped']} unreadable skipped, listed in metrics.json)" if payload["skipped"] else ""
+    unreadable = (
+        f" ({payload['skipped']} unreadable skipped, listed in metrics.json)"
+        if payload["skipped"]
+        else ""
+    )
     images = f"{payload['images']} image{'s' if payload['images'] != 1 else ''}"
     overall = payload["overall"]
     versus_bw = ""
@@ -250,11 +316,17 @@ def summary_line(payload: dict[str, Any], folder: Path) -> str:
         versus_bw = f", vs the B&W page {overall['bw']['delta_e_2000']:.2f} ({bw_verdict})"
     reading = ""
     if "model@reading" in overall:
-        reading = (f"; at reading scale dE00 {overall['model@reading']['delta_e_2000']:.2f} vs grey "
-                   f"{overall['grey@reading']['delta_e_2000']:.2f}")
+        reading = (
+            f"; at reading scale dE00 {overall['model@reading']['delta_e_2000']:.2f} vs grey "
+            f"{overall['grey@reading']['delta_e_2000']:.2f}"
+        )
         if "bw@reading" in overall:
             reading += f" vs the B&W page {overall['bw@reading']['delta_e_2000']:.2f}"
-        reading += f", colourfulness {overall['model@reading']['colourfulness_ratio']:.2f} of the truth's"
-    return (f"mangacolor-eval: {images}{unreadable} in {payload['seconds']:.1f} s; "
-            f"dE00 {change['model']:.2f} vs grey {change['grey']:.2f} ({verdict} than grey){versus_bw}{reading}. "
-            f"Outputs in {folder} (metrics.json, per_image.csv, best.png, worst.png)")
+        reading += (
+            f", colourfulness {overall['model@reading']['colourfulness_ratio']:.2f} of the truth's"
+        )
+    return (
+        f"mangacolor-eval: {images}{unreadable} in {payload['seconds']:.1f} s; "
+        f"dE00 {change['model']:.2f} vs grey {change['grey']:.2f} ({verdict} than grey){versus_bw}{reading}. "
+        f"Outputs in {folder} (metrics.json, per_image.csv, best.png, worst.png)"
+    )

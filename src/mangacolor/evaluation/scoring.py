@@ -54,8 +54,12 @@ from mangacolor.metrics import (
     ssim,
 )
 
-NEUTRAL_CHROMA = 5.0  # Lab chroma under which a true pixel counts as neutral (about what reads as "no colour")
-RING_REACH = 8  # page pixels: how far from a coloured pixel a neutral one counts as the ring (issue 22)
+NEUTRAL_CHROMA = (
+    5.0  # Lab chroma under which a true pixel counts as neutral (about what reads as "no colour")
+)
+RING_REACH = (
+    8  # page pixels: how far from a coloured pixel a neutral one counts as the ring (issue 22)
+)
 
 
 @dataclass(frozen=True)
@@ -71,22 +75,36 @@ METRICS = (
     Metric("psnr", "PSNR (dB)", higher_is_better=True),
     Metric("ssim", "SSIM", higher_is_better=True),
     Metric("delta_e_2000", "CIEDE2000 dE00", higher_is_better=False),
-    Metric("delta_e_2000_neutral", "dE00 where the truth is neutral", higher_is_better=False, partial=True),
-    Metric("delta_e_2000_colour", "dE00 where the truth has colour", higher_is_better=False, partial=True),
+    Metric(
+        "delta_e_2000_neutral",
+        "dE00 where the truth is neutral",
+        higher_is_better=False,
+        partial=True,
+    ),
+    Metric(
+        "delta_e_2000_colour",
+        "dE00 where the truth has colour",
+        higher_is_better=False,
+        partial=True,
+    ),
     Metric("colourfulness", "colourfulness", higher_is_better=True),
 )
 METRIC_NAMES = tuple(metric.name for metric in METRICS)
-RANKING_NAMES = tuple(metric.name for metric in METRICS if not metric.partial)  # every page has a score
+RANKING_NAMES = tuple(
+    metric.name for metric in METRICS if not metric.partial
+)  # every page has a score
 
 
 @dataclass(frozen=True)
 class Truth:
     """The true images of a group, with what every prediction is compared against, computed once."""
 
-    rgb: torch.Tensor        # (B, 3, H, W) in [0, 1]
-    lightness: torch.Tensor  # scaled L, (B, 1, H, W): the generator's input and every prediction's L
-    ab: torch.Tensor         # scaled ab, (B, 2, H, W)
-    lab: torch.Tensor        # CIE Lab, (B, 3, H, W)
+    rgb: torch.Tensor  # (B, 3, H, W) in [0, 1]
+    lightness: (
+        torch.Tensor
+    )  # scaled L, (B, 1, H, W): the generator's input and every prediction's L
+    ab: torch.Tensor  # scaled ab, (B, 2, H, W)
+    lab: torch.Tensor  # CIE Lab, (B, 3, H, W)
 
     @classmethod
     def from_rgb(cls, rgb: torch.Tensor) -> Truth:
@@ -103,7 +121,9 @@ SHOWN_RGB: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 
 
 def score_prediction(
-    truth: Truth, prediction: torch.Tensor, shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = scaled_lab_to_rgb,
+    truth: Truth,
+    prediction: torch.Tensor,
+    shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = scaled_lab_to_rgb,
     regions: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each metric per image, (B,) float32, for a prediction shown by `shown_rgb`: scaled ab
@@ -114,8 +134,12 @@ def score_prediction(
     return score_shown(truth, shown_rgb(pred_lightness, pred_ab), pred_ab, regions)
 
 
-def score_shown(truth: Truth, pred_rgb: torch.Tensor, pred_ab: torch.Tensor,
-                regions: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def score_shown(
+    truth: Truth,
+    pred_rgb: torch.Tensor,
+    pred_ab: torch.Tensor,
+    regions: dict[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """Each metric per image for a prediction as shown, RGB (B, 3, H, W), and its raw scaled ab
     (ab_l1's). regions: name -> mask (B or 1, 1, H, W) of 0/1: also the mean CIEDE2000 there, from
     the same per-pixel differences (`delta_e_2000_hinted`, `delta_e_2000_ring` without recomputing)."""
@@ -148,7 +172,9 @@ def constant_ab(ab: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return ab.to(like.device, torch.float32).view(1, 2, 1, 1).expand_as(like)
 
 
-def delta_e_2000_hinted(pred_rgb: torch.Tensor, truth: Truth, hint_mask: torch.Tensor) -> torch.Tensor:
+def delta_e_2000_hinted(
+    pred_rgb: torch.Tensor, truth: Truth, hint_mask: torch.Tensor
+) -> torch.Tensor:
     """Mean CIEDE2000 inside the hinted squares, per image: pred RGB (B, 3, H, W) as shown, the hints'
     mask (B, 1, H, W) at the same size (`PageHints.raster(size, size, ...)`); NaN without hints."""
     return masked_mean_delta_e_2000(rgb_to_lab(pred_rgb.float()), truth.lab, hint_mask)

@@ -33,7 +33,9 @@ def centre_crops(pages: torch.Tensor, sizes: torch.Tensor, cropper: PageCropper)
     return cropper(pages, sizes, None, train=False)
 
 
-def whole_pages(pages: torch.Tensor, sizes: torch.Tensor) -> Iterator[tuple[torch.Tensor, list[int]]]:
+def whole_pages(
+    pages: torch.Tensor, sizes: torch.Tensor
+) -> Iterator[tuple[torch.Tensor, list[int]]]:
     """Padded uint8 pages and their (h, w) on the CPU -> (pages of one size (n, 3, h, w) in [0, 1],
     their batch indices)."""
     groups: dict[tuple[int, int], list[int]] = {}
@@ -52,6 +54,9 @@ def scored_views(
     `sizes` stay on the CPU (the collated (B, 2) tensor): grouping reads them, the crop copies them itself.
     """
     if mode == "crop":
-        yield centre_crops(pages, sizes.to(pages.device, non_blocking=True), cropper), list(range(pages.shape[0]))
+        yield (
+            centre_crops(pages, sizes.to(pages.device, non_blocking=True), cropper),
+            list(range(pages.shape[0])),
+        )
     else:
         yield from whole_pages(pages, sizes)

@@ -37,7 +37,7 @@ __all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportSummary", "export"]
 # Pages the export is checked on, in whole multiples of the generator's: (batch, height, width).
 # One multiple square is the smallest page the network takes (its bottleneck at 1 x 1).
 CHECK_PAGES = ((1, 1, 1), (2, 2, 3), (1, 3, 1))
-MAX_SIDE = 65536           # pixels: the largest height or width the exported model declares
+MAX_SIDE = 65536  # pixels: the largest height or width the exported model declares
 
 
 class ExportError(Exception):
@@ -55,9 +55,11 @@ class ExportSummary:
 
     def line(self) -> str:
         sizes = ", ".join(f"{b}x{h}x{w}" for b, h, w in self.pages)
-        return (f"mangacolor-export: wrote {self.path} ({self.model_format}) and {self.json_path.name}; "
-                f"max abs difference from PyTorch {self.max_abs_difference:.2e} on random pages {sizes} "
-                f"in {self.seconds:.0f} s")
+        return (
+            f"mangacolor-export: wrote {self.path} ({self.model_format}) and {self.json_path.name}; "
+            f"max abs difference from PyTorch {self.max_abs_difference:.2e} on random pages {sizes} "
+            f"in {self.seconds:.0f} s"
+        )
 
 
 def default_output(ckpt_path: os.PathLike | str, model_format: str) -> Path:
@@ -65,22 +67,34 @@ def default_output(ckpt_path: os.PathLike | str, model_format: str) -> Path:
     return Path(ckpt_path).with_suffix(FORMATS[model_format])
 
 
-def export(settings: ExportSettings, say: Callable[[str], None] = lambda message: None) -> ExportSummary:
+def export(
+    settings: ExportSettings, say: Callable[[str], None] = lambda message: None
+) -> ExportSummary:
     """Export the generator of `settings.ckpt_path` (generator.pt or a training .ckpt) as `settings.format`."""
     start = time.perf_counter()
     ckpt_path, model_format, tolerance = settings.ckpt_path, settings.format, settings.tolerance
     if not ckpt_path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)")
-    output = settings.output if settings.output is not None else default_output(ckpt_path, model_format)
+        raise FileNotFoundError(
+            f"checkpoint not found: {ckpt_path} (ckpt_path: a generator.pt or a training .ckpt)"
+        )
+    output = (
+        settings.output if settings.output is not None else default_output(ckpt_path, model_format)
+    )
     description_path = json_path(output)
     if not settings.overwrite:
         for path in (output, description_path):
             if path.exists():
-                raise FileExistsError(f"{path} exists; choose another output=, or overwrite=true to replace it")
-    generator, config = load_generator(ckpt_path)  # ValueError naming the file when it is not a generator
+                raise FileExistsError(
+                    f"{path} exists; choose another output=, or overwrite=true to replace it"
+                )
+    generator, config = load_generator(
+        ckpt_path
+    )  # ValueError naming the file when it is not a generator
     description = describe(generator, config, model_format, output.name, ckpt_path.name)
 
-    say(f"tracing the generator ({generator.predicts}, multiple {generator.multiple}) with torch.export")
+    say(
+        f"tracing the generator ({generator.predicts}, multiple {generator.multiple}) with torch.export"
+    )
     program = trace(generator)
     if model_format == "onnx":
         say("translating to ONNX")
@@ -93,27 +107,46 @@ def export(settings: ExportSettings, say: Callable[[str], None] = lambda message
     pages = [[b, h * generator.multiple, w * generator.multiple] for b, h, w in CHECK_PAGES]
     difference = max_abs_difference(generator, exported, pages)
     if not difference <= tolerance:  # also catches NaN
-        raise ExportError(f"the {model_format} export of {ckpt_path} differs from the PyTorch generator by "
-                          f"{difference:.3g} (tolerance {tolerance:g}) on random pages; nothing written")
+        raise ExportError(
+            f"the {model_format} export of {ckpt_path} differs from the PyTorch generator by "
+            f"{difference:.3g} (tolerance {tolerance:g}) on random pages; nothing written"
+        )
     pages_are = "uniform random scaled L in [-1, 1], shape [batch, height, width]"
     if description["hints"]:
-        pages_are += ("; hint mask 1 on about a tenth of the pixels, hint colour uniform in "
-                      "[-1, 1] there and 0 elsewhere")
-    description["check"] = {"max_abs_difference": difference, "tolerance": tolerance, "pages": pages,
-                            "pages_are": pages_are}
+        pages_are += (
+            "; hint mask 1 on about a tenth of the pixels, hint colour uniform in "
+            "[-1, 1] there and 0 elsewhere"
+        )
+    description["check"] = {
+        "max_abs_difference": difference,
+        "tolerance": tolerance,
+        "pages": pages,
+        "pages_are": pages_are,
+    }
     with atomic_write(output, size_hint=len(data)) as handle:
         handle.write(data)
     with atomic_write(description_path) as handle:
         handle.write((json.dumps(description, indent=2) + "\n").encode())
-    return ExportSummary(output, description_path, model_format, difference, pages, time.perf_counter() - start)
+    return ExportSummary(
+        output, description_path, model_format, difference, pages, time.perf_counter() - start
+    )
 
 
 def trace(generator: nn.Module) -> torch.export.ExportedProgram:
     """The generator as a torch.export program with dynamic batch, height and width (whole multiples)."""
     multiple = int(generator.multiple)
     blocks = max(2, MAX_SIDE // multiple)
-    height, width = torch.export.Dim("height_blocks", min=1, max=blocks), torch.export.Dim("width_blocks", min=1, max=blocks)
-    shapes = {"lightness": {0: torch.export.Dim("batch", min=1, max=1024), 2: multiple * height, 3: multiple * width}}
+    height, width = (
+        torch.export.Dim("height_blocks", min=1, max=blocks),
+        torch.export.Dim("width_blocks", min=1, max=blocks),
+    )
+    shapes = {
+        "lightness": {
+            0: torch.export.Dim("batch", min=1, max=1024),
+            2: multiple * height,
+            3: multiple * width,
+        }
+    }
     # An example of 2 in every dynamic dimension: export specialises dimensions of 0 or 1. Size-oblivious
     # tracing keeps one multiple (a 1 x 1 bottleneck) allowed rather than guarded against.
     example = torch.zeros(2, input_channels(generator), 2 * multiple, 2 * multiple)
@@ -136,14 +169,22 @@ def onnx_bytes(program: torch.export.ExportedProgram, description: dict) -> byte
         import onnx  # noqa: F401 - the exporter needs onnx and onnxscript; say so before it fails deep inside
         import onnxscript  # noqa: F401
     except ImportError:
-        raise ExportError("format=onnx needs onnx and onnxscript (and onnxruntime to check the export): "
-                          "pip install 'mangacolor[export]'") from None
+        raise ExportError(
+            "format=onnx needs onnx and onnxscript (and onnxruntime to check the export): "
+            "pip install 'mangacolor[export]'"
+        ) from None
     try:
-        onnx_program = torch.onnx.export(program, dynamo=True,
-                                         input_names=[description["input"]["name"]],
-                                         output_names=[OUTPUT_NAME], verbose=False)
+        onnx_program = torch.onnx.export(
+            program,
+            dynamo=True,
+            input_names=[description["input"]["name"]],
+            output_names=[OUTPUT_NAME],
+            verbose=False,
+        )
     except Exception as error:  # noqa: BLE001
-        raise ExportError(f"torch.onnx.export could not translate the generator: {error}") from error
+        raise ExportError(
+            f"torch.onnx.export could not translate the generator: {error}"
+        ) from error
     model = onnx_program.model_proto
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(description)
@@ -156,7 +197,9 @@ def onnx_runner(data: bytes, name: str) -> Callable[[torch.Tensor], torch.Tensor
     try:
         import onnxruntime
     except ImportError:
-        raise ExportError("checking an ONNX export needs onnxruntime: pip install 'mangacolor[export]'") from None
+        raise ExportError(
+            "checking an ONNX export needs onnxruntime: pip install 'mangacolor[export]'"
+        ) from None
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
 
     def run(lightness: torch.Tensor) -> torch.Tensor:
@@ -166,8 +209,12 @@ def onnx_runner(data: bytes, name: str) -> Callable[[torch.Tensor], torch.Tensor
 
 
 @torch.no_grad()
-def max_abs_difference(generator: nn.Module, exported: Callable[[torch.Tensor], torch.Tensor],
-                       pages: list[list[int]], seed: int = 0) -> float:
+def max_abs_difference(
+    generator: nn.Module,
+    exported: Callable[[torch.Tensor], torch.Tensor],
+    pages: list[list[int]],
+    seed: int = 0,
+) -> float:
     """The largest |exported - generator| over random scaled-L pages of the given (batch, height,
     width), with random hint maps for a hint generator."""
     random = torch.Generator().manual_seed(seed)
@@ -182,8 +229,10 @@ def max_abs_difference(generator: nn.Module, exported: Callable[[torch.Tensor], 
         expected = generator(page).float()
         got = exported(page).float()
         if got.shape != expected.shape:
-            raise ExportError(f"the export gives shape {tuple(got.shape)} for a page of {tuple(page.shape)}, "
-                              f"the generator {tuple(expected.shape)}")
+            raise ExportError(
+                f"the export gives shape {tuple(got.shape)} for a page of {tuple(page.shape)}, "
+                f"the generator {tuple(expected.shape)}"
+            )
         worst = max(worst, (got - expected).abs().max().item())
         if worst != worst:  # NaN
             return worst

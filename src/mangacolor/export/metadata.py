@@ -46,12 +46,12 @@ CHANNELS = {"ab": ["a", "b"], "lab": ["L", "a", "b"]}
 # What each of colourise's compose modes does with the output (docs/bw-manga.md, inference/compose.py).
 COMPOSE = {
     "lightness": "the page's own L at full resolution with the predicted a and b, enlarged (bilinear) to the page; "
-                 "the only mode for an ab generator, and right for grey-tone scans",
+    "the only mode for an ab generator, and right for grey-tone scans",
     "ink": "the predicted colour, divided by the page's grey at the working size, enlarged, then multiplied "
-           "by the page's grey at full resolution in sRGB (the colour under the page's ink); full-colour only",
+    "by the page's grey at full resolution in sRGB (the colour under the page's ink); full-colour only",
     "predicted": "the predicted L, a and b alone, enlarged to the page; full-colour only",
     "auto": "mangacolor-colorize's choice per page: lightness for an ab generator; for a full-colour one, ink on "
-            "black-and-white ink pages and lightness on continuous grey pages",
+    "black-and-white ink pages and lightness on continuous grey pages",
 }
 
 
@@ -71,19 +71,24 @@ def describe_hints(predicts: str) -> dict[str, Any]:
     return {
         "channels": [f"hint_{channel}" for channel in CHANNELS[predicts]] + ["hint_mask"],
         "color": "each hint's colour (sRGB '#rrggbb' to CIE Lab, D65) in the output's scaling "
-                 "(output.scaling), times the mask: 0 wherever there is no hint",
+        "(output.scaling), times the mask: 0 wherever there is no hint",
         "mask": "exactly 1 on every working pixel whose footprint in the page touches a hint "
-                "(working pixel j of an axis of h pixels over a page axis of H covers page pixels "
-                "floor(j H / h) .. ceil((j + 1) H / h) - 1), else 0; every hint covers at least "
-                "one working pixel; where hints overlap the later wins; a painted layer's pixel "
-                "takes the alpha-weighted mean colour of its footprint",
+        "(working pixel j of an axis of h pixels over a page axis of H covers page pixels "
+        "floor(j H / h) .. ceil((j + 1) H / h) - 1), else 0; every hint covers at least "
+        "one working pixel; where hints overlap the later wins; a painted layer's pixel "
+        "takes the alpha-weighted mean colour of its footprint",
         "none": "every hint channel 0: the page is coloured automatically",
         "tiles": "cut the hint channels into the same tiles as L",
     }
 
 
-def describe(generator: torch.nn.Module, config: dict[str, Any], model_format: str, file_name: str,
-             source: str) -> dict[str, Any]:
+def describe(
+    generator: torch.nn.Module,
+    config: dict[str, Any],
+    model_format: str,
+    file_name: str,
+    source: str,
+) -> dict[str, Any]:
     """The description of an exported generator (without `check`, added once it has been checked)."""
     predicts = generator.predicts
     multiple = int(generator.multiple)
@@ -112,7 +117,7 @@ def describe(generator: torch.nn.Module, config: dict[str, Any], model_format: s
             "range": [-1.0, 1.0],
             "color_space": "CIE L*a*b*, D65 white, from sRGB (L in 0..100)",
             "padding": f"height and width must be multiples of {multiple}: reflect-pad the bottom and right "
-                       f"edges up to the next multiple and crop the output back",
+            f"edges up to the next multiple and crop the output back",
         },
         "output": {
             "name": OUTPUT_NAME,
@@ -125,9 +130,13 @@ def describe(generator: torch.nn.Module, config: dict[str, Any], model_format: s
         },
         "training_size": generator.training_size,
         "working_size": "shrink the page (antialiased, aspect kept) so its shorter side is training_size; "
-                        "predict; enlarge the output to the page's size",
+        "predict; enlarge the output to the page's size",
         "compose": {
             "default": LIGHTNESS if predicts == "ab" else "auto",
-            "modes": {mode: text for mode, text in COMPOSE.items() if predicts == "lab" or mode in ("lightness", "auto")},
+            "modes": {
+                mode: text
+                for mode, text in COMPOSE.items()
+                if predicts == "lab" or mode in ("lightness", "auto")
+            },
         },
     }

@@ -43,7 +43,7 @@ def check_layer(layer: torch.Tensor) -> torch.Tensor:
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
-    """"#rrggbb" -> (r, g, b) in 0..255."""
+    """ "#rrggbb" -> (r, g, b) in 0..255."""
     return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
 
@@ -115,16 +115,23 @@ class PageHints:
                 raise ValueError("a page's hints are marks or a painted layer, never both")
             check_layer(self.layer)
 
-    def raster(self, page_size: tuple[int, int], working_size: tuple[int, int], predicts: str,
-               device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def raster(
+        self,
+        page_size: tuple[int, int],
+        working_size: tuple[int, int],
+        predicts: str,
+        device: torch.device | str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The hint maps at `working_size` ((height, width)) for a page of `page_size`:
         color (1, C, h, w) in the generator's output space and mask (1, 1, h, w), exactly 0 or 1."""
         from mangacolor.hints.raster import rasterize_layer, rasterize_marks
 
         if self.layer is not None:
             if tuple(self.layer.shape[-2:]) != tuple(page_size):
-                raise ValueError(f"a hint layer of {tuple(self.layer.shape[-2:])} for a page of "
-                                 f"{tuple(page_size)} (height, width): it must be the page's size")
+                raise ValueError(
+                    f"a hint layer of {tuple(self.layer.shape[-2:])} for a page of "
+                    f"{tuple(page_size)} (height, width): it must be the page's size"
+                )
             return rasterize_layer(self.layer, working_size, predicts, device)
         return rasterize_marks(self.marks, page_size, working_size, predicts, device)
 

@@ -51,8 +51,9 @@ def hint_input(inputs: torch.Tensor, color: torch.Tensor, mask: torch.Tensor) ->
     return torch.cat([inputs, (color * mask).to(inputs.dtype), mask.to(inputs.dtype)], dim=1)
 
 
-def no_hints(batch: int, height: int, width: int, predicts: str,
-             device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def no_hints(
+    batch: int, height: int, width: int, predicts: str, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Empty hint maps (all zero): what a hint generator sees when it colours automatically."""
     color = torch.zeros(batch, _color_channels(predicts), height, width, device=device)
     return color, torch.zeros(batch, 1, height, width, device=device)
@@ -63,12 +64,20 @@ def encode_colors(rgb: torch.Tensor, predicts: str) -> torch.Tensor:
     channels = _color_channels(predicts)
     lightness, ab = rgb_to_scaled_lab(rgb.float()[:, :, None, None])
     lab = torch.cat([lightness, ab], dim=1)[:, :, 0, 0]
-    return lab[:, 3 - channels:]
+    return lab[:, 3 - channels :]
 
 
-def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Tensor,
-                  top: torch.Tensor, left: torch.Tensor, height: torch.Tensor, width: torch.Tensor,
-                  values: torch.Tensor, max_side: int | None = None) -> None:
+def paint_squares(
+    color: torch.Tensor,
+    mask: torch.Tensor,
+    image_index: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    height: torch.Tensor,
+    width: torch.Tensor,
+    values: torch.Tensor,
+    max_side: int | None = None,
+) -> None:
     """Paint N axis-aligned squares (or rectangles) into a batch's hint maps, in place.
 
     color (B, C, h, w) and mask (B, 1, h, w): the maps (usually zeros from `no_hints`); square n is
@@ -99,12 +108,12 @@ def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Te
     chunk = max(1, _PAINT_CHUNK_PIXELS // max_side**2)
     for first in range(0, count, chunk):
         part = slice(first, first + chunk)
-        rows = top[part, None] + offsets                                        # (n, S)
+        rows = top[part, None] + offsets  # (n, S)
         cols = left[part, None] + offsets
         row_ok = (offsets < height[part, None]) & (rows >= 0) & (rows < rows_total)
         col_ok = (offsets < width[part, None]) & (cols >= 0) & (cols < cols_total)
         flat = (image_index[part, None, None] * rows_total + rows[:, :, None]) * cols_total
-        flat = flat + cols[:, None, :]                                          # (n, S, S)
+        flat = flat + cols[:, None, :]  # (n, S, S)
         flat = torch.where(row_ok[:, :, None] & col_ok[:, None, :], flat, spare)
         number = torch.arange(first, first + flat.shape[0], device=device)[:, None, None]
         number = number.expand_as(flat)
@@ -116,9 +125,13 @@ def paint_squares(color: torch.Tensor, mask: torch.Tensor, image_index: torch.Te
     mask.masked_fill_(painted, 1.0)
 
 
-def rasterize_marks(marks: Sequence[Mark], page_size: tuple[int, int],
-                    working_size: tuple[int, int], predicts: str,
-                    device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def rasterize_marks(
+    marks: Sequence[Mark],
+    page_size: tuple[int, int],
+    working_size: tuple[int, int],
+    predicts: str,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Dots and strokes in page pixels (page_size = (height, width)) -> (color, mask) at
     working_size ((h, w)), each (1, ., h, w) on `device`. Later marks win where they overlap."""
     page_height, page_width = (int(s) for s in page_size)
@@ -139,13 +152,23 @@ def rasterize_marks(marks: Sequence[Mark], page_size: tuple[int, int],
     box_height, box_width = bottom - top + 1, right - left + 1
     max_side = int(max(box_height.max(), box_width.max()))
     target = color.device
-    paint_squares(color, mask, torch.zeros_like(top).to(target), top.to(target), left.to(target),
-                  box_height.to(target), box_width.to(target), values.to(target), max_side=max_side)
+    paint_squares(
+        color,
+        mask,
+        torch.zeros_like(top).to(target),
+        top.to(target),
+        left.to(target),
+        box_height.to(target),
+        box_width.to(target),
+        values.to(target),
+        max_side=max_side,
+    )
     return color, mask
 
 
-def _square_centres(marks: Sequence[Mark], page_size: tuple[int, int],
-                    working_size: tuple[int, int]):
+def _square_centres(
+    marks: Sequence[Mark], page_size: tuple[int, int], working_size: tuple[int, int]
+):
     """Every mark as squares: centres (M, 2) (x, y) and sides (M,) in page pixels, float64, and the
     mark each belongs to (M,), in the marks' order. A stroke is sampled along each segment at half
     the finer of a page and a working pixel, so its squares leave no gap at either size."""
@@ -169,7 +192,7 @@ def _sample_polyline(points: torch.Tensor, spacing: float) -> torch.Tensor:
     if len(points) == 1:
         return points
     starts, ends = points[:-1], points[1:]
-    steps = ((ends - starts).norm(dim=1) / spacing).ceil().long().clamp_min(1)    # (P-1,)
+    steps = ((ends - starts).norm(dim=1) / spacing).ceil().long().clamp_min(1)  # (P-1,)
     segment = torch.repeat_interleave(torch.arange(len(steps)), steps)
     first = torch.cumsum(steps, 0) - steps
     fraction = (torch.arange(len(segment)) - first[segment]) / steps[segment]
@@ -190,8 +213,12 @@ def _working_span(centre: torch.Tensor, size: torch.Tensor, page: int, working: 
     return (first * working) // page, -(-((last + 1) * working) // page) - 1
 
 
-def rasterize_layer(layer: torch.Tensor, working_size: tuple[int, int], predicts: str,
-                    device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def rasterize_layer(
+    layer: torch.Tensor,
+    working_size: tuple[int, int],
+    predicts: str,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A painted layer, uint8 (4, H, W) RGBA the page's size -> (color, mask) at working_size.
 
     A working pixel is hinted iff any page pixel in its footprint has alpha > 0; its colour is the
@@ -239,8 +266,13 @@ def _painted_span(painted: torch.Tensor, page: int, working: int) -> _Span:
     j = torch.arange(first, last + 1)
     starts, stops = (j * page) // working, -(-((j + 1) * page) // working)
     offset = int(starts[0])
-    return _Span(slice(first, last + 1), slice(offset, int(stops[-1])), starts - offset,
-                 stops - offset, page == working)
+    return _Span(
+        slice(first, last + 1),
+        slice(offset, int(stops[-1])),
+        starts - offset,
+        stops - offset,
+        page == working,
+    )
 
 
 def _footprint_sums(layer: torch.Tensor, rows: _Span, cols: _Span) -> torch.Tensor:
@@ -262,5 +294,13 @@ def _range_sums(values: torch.Tensor, dim: int, span: _Span) -> torch.Tensor:
     return total.index_select(dim, span.stops) - total.index_select(dim, span.starts)
 
 
-__all__ = ["HINT_COLOR_CHANNELS", "hint_channels", "hint_input", "no_hints", "encode_colors",
-           "paint_squares", "rasterize_marks", "rasterize_layer"]
+__all__ = [
+    "HINT_COLOR_CHANNELS",
+    "hint_channels",
+    "hint_input",
+    "no_hints",
+    "encode_colors",
+    "paint_squares",
+    "rasterize_marks",
+    "rasterize_layer",
+]

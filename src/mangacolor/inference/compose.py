@@ -64,13 +64,17 @@ AUTO, LIGHTNESS, INK, PREDICTED = "auto", "lightness", "ink", "predicted"
 COMPOSE_MODES = (AUTO, LIGHTNESS, INK, PREDICTED)
 NEEDS_FULL_COLOR = (INK, PREDICTED)
 
-INK_FLOOR = 0.02          # page grey (0 ink .. 1 paper) the prediction is never divided by less than
-LAYER_CAP = 2.0           # the layer's luminance, at most twice white paper's (see color_under_ink)
-PAPER_NEAR = 0.9          # a working pixel this light within FLATTEN_REACH of it: lines on paper around
-FLATTEN_REACH = 2         # working pixels: a line's neighbourhood, where the layer leans on its surroundings
-TRUST_POWER = 32          # how quickly trust falls as a line darkens a working pixel against the paper near it
-FLATTEN_SIGMA = 2.0       # working pixels: how far the surroundings it leans on reach
-SCREEN_PIECES = 6         # descreen: dots (or holes) within four periods that make a screen
+INK_FLOOR = 0.02  # page grey (0 ink .. 1 paper) the prediction is never divided by less than
+LAYER_CAP = 2.0  # the layer's luminance, at most twice white paper's (see color_under_ink)
+PAPER_NEAR = 0.9  # a working pixel this light within FLATTEN_REACH of it: lines on paper around
+FLATTEN_REACH = (
+    2  # working pixels: a line's neighbourhood, where the layer leans on its surroundings
+)
+TRUST_POWER = (
+    32  # how quickly trust falls as a line darkens a working pixel against the paper near it
+)
+FLATTEN_SIGMA = 2.0  # working pixels: how far the surroundings it leans on reach
+SCREEN_PIECES = 6  # descreen: dots (or holes) within four periods that make a screen
 
 
 # The page-composition settings colorize and eval share (`compose`, `descreen`, `chroma`), each
@@ -87,7 +91,12 @@ def is_descreen(value) -> bool:
 
 def is_chroma(value) -> bool:
     """A colour strength (colorize's and eval's `chroma`): a finite number, at least 0."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def check_composition(section: str, compose, descreen, chroma) -> None:
@@ -155,13 +164,19 @@ def color_under_ink(prediction: torch.Tensor, working_lightness: torch.Tensor) -
     own = luminance(linear)
     capped = own.clamp(max=LAYER_CAP)
     reach = 2 * FLATTEN_REACH + 1
-    lightest_near = F.max_pool2d(F.pad(page_grey, (FLATTEN_REACH,) * 4, mode="replicate"), reach, stride=1)
+    lightest_near = F.max_pool2d(
+        F.pad(page_grey, (FLATTEN_REACH,) * 4, mode="replicate"), reach, stride=1
+    )
     relative = (page_grey / lightest_near.clamp_min(INK_FLOOR)).clamp(0.0, 1.0)
-    trust = torch.where(lightest_near >= PAPER_NEAR, relative.pow(TRUST_POWER), torch.ones_like(relative))
+    trust = torch.where(
+        lightest_near >= PAPER_NEAR, relative.pow(TRUST_POWER), torch.ones_like(relative)
+    )
     kernel = 2 * round(3 * FLATTEN_SIGMA) + 1
 
     def blur(x: torch.Tensor) -> torch.Tensor:
-        return gaussian_blur2d(x, (kernel, kernel), (FLATTEN_SIGMA, FLATTEN_SIGMA), border_type="replicate")
+        return gaussian_blur2d(
+            x, (kernel, kernel), (FLATTEN_SIGMA, FLATTEN_SIGMA), border_type="replicate"
+        )
 
     weight = trust + 1e-4  # where nothing near is trusted, a plain average
     surroundings = blur(capped * weight) / blur(weight)
@@ -192,9 +207,13 @@ def _in_large_component(mask: torch.Tensor, limit: int) -> torch.Tensor:
     box = torch.where(mask, torch.stack([ys, -ys, xs, -xs]), far)
     for _ in range(limit):
         padded = F.pad(box, (1, 1, 1, 1), value=far)
-        grown = torch.minimum(torch.minimum(padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]),
-                              torch.minimum(padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]))
-        grown = torch.where(mask, torch.minimum(box, grown), far)  # nothing flows through pixels off the mask
+        grown = torch.minimum(
+            torch.minimum(padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]),
+            torch.minimum(padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]),
+        )
+        grown = torch.where(
+            mask, torch.minimum(box, grown), far
+        )  # nothing flows through pixels off the mask
         if torch.equal(grown, box):
             break
         box = grown
@@ -212,8 +231,13 @@ def _pieces_near(mask: torch.Tensor, window: int) -> torch.Tensor:
     count = a + b + c + d
     diagonal = ((count == 2) & (a == d)).float()  # two set pixels meeting at a corner only
     euler = ((count == 1).float() - (count == 3).float() + 2.0 * diagonal) / 4.0
-    return F.avg_pool2d(euler, window, stride=1, padding=window // 2, count_include_pad=True)[0, 0, :-1, :-1] \
-        * window * window
+    return (
+        F.avg_pool2d(euler, window, stride=1, padding=window // 2, count_include_pad=True)[
+            0, 0, :-1, :-1
+        ]
+        * window
+        * window
+    )
 
 
 def descreen(lightness: torch.Tensor, period: int) -> torch.Tensor:
@@ -239,9 +263,16 @@ def descreen(lightness: torch.Tensor, period: int) -> torch.Tensor:
     holes = ~ink & ~_in_large_component(~ink, limit)
     screen_dots = dots & (_pieces_near(dots, window) >= SCREEN_PIECES)
     screen_holes = holes & (_pieces_near(holes, window) >= SCREEN_PIECES)
-    net = F.max_pool2d(screen_holes[None, None].float(), 2 * period + 1, stride=1, padding=period)[0, 0] > 0
+    net = (
+        F.max_pool2d(screen_holes[None, None].float(), 2 * period + 1, stride=1, padding=period)[
+            0, 0
+        ]
+        > 0
+    )
     drawn = (ink & ~screen_dots & ~net)[None, None].float()
-    drawn = F.max_pool2d(drawn, 3, stride=1, padding=1) * (grey < 0.9).float()  # with its anti-aliased edge
+    drawn = (
+        F.max_pool2d(drawn, 3, stride=1, padding=1) * (grey < 0.9).float()
+    )  # with its anti-aliased edge
     sigma = period / 2
     kernel = 2 * round(3 * sigma) + 1
     border = "reflect" if min(grey.shape[-2:]) > kernel // 2 else "replicate"

@@ -31,10 +31,14 @@ FORMAT = "mangacolor-generator-3"
 FORMAT_2 = "mangacolor-generator-2"  # read, never written: no hint record (no hints)
 OLDER_FORMATS = ("mangacolor-generator-1",)  # read, never written
 FORMAT_PREFIX = "mangacolor-generator-"
-PREDICTS = {channels: predicts for predicts, channels in OUTPUT_CHANNELS.items()}  # output channels -> what they hold
+PREDICTS = {
+    channels: predicts for predicts, channels in OUTPUT_CHANNELS.items()
+}  # output channels -> what they hold
 
 
-def export_generator(generator: UNetGenerator, config: dict[str, Any], path: os.PathLike | str, **extra: Any) -> Path:
+def export_generator(
+    generator: UNetGenerator, config: dict[str, Any], path: os.PathLike | str, **extra: Any
+) -> Path:
     """Save a generator's state dict, constructor config and what it predicts, loadable with
     weights_only=True. The config's in_channels and out_channels and the records come from the
     network itself: it takes hints when its input has the page's channel plus hint channels."""
@@ -53,7 +57,9 @@ def export_generator(generator: UNetGenerator, config: dict[str, Any], path: os.
     return Path(path)
 
 
-def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[UNetGenerator, dict[str, Any]]:
+def load_generator(
+    path: os.PathLike | str, map_location: Any = "cpu"
+) -> tuple[UNetGenerator, dict[str, Any]]:
     """A generator in eval mode from `generator.pt` or a `.ckpt`, with its config.
 
     `generator.training_size` is the crop side it was trained at (None when unknown): colourising
@@ -76,27 +82,42 @@ def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[
         if file_format == FORMAT:
             hints = payload.get("hints", False)
             if not isinstance(hints, bool):
-                raise ValueError(f"{path}: records hints={hints!r}; a generator file says "
-                                 "true or false")
+                raise ValueError(
+                    f"{path}: records hints={hints!r}; a generator file says true or false"
+                )
     elif isinstance(file_format, str) and file_format.startswith(FORMAT_PREFIX):
-        raise ValueError(f"{path}: a generator file of format {file_format!r}, which this mangacolor "
-                         f"({FORMAT}) cannot read; a newer mangacolor wrote it")
+        raise ValueError(
+            f"{path}: a generator file of format {file_format!r}, which this mangacolor "
+            f"({FORMAT}) cannot read; a newer mangacolor wrote it"
+        )
     elif "state_dict" in payload and "hyper_parameters" in payload:
         config = payload["hyper_parameters"].get("generator")
         if not isinstance(config, dict):
-            raise ValueError(f"{path}: a Lightning checkpoint, but not of a mangacolor Pix2Pix model")
+            raise ValueError(
+                f"{path}: a Lightning checkpoint, but not of a mangacolor Pix2Pix model"
+            )
         config = dict(config)
-        predicts = payload["hyper_parameters"].get("predicts", "ab")  # a run from before the option: ab
+        predicts = payload["hyper_parameters"].get(
+            "predicts", "ab"
+        )  # a run from before the option: ab
         # A run from before hints has none: its config builds it as it was.
         if "hints" in payload["hyper_parameters"]:
             hints = bool(payload["hyper_parameters"]["hints"])
         # The one rule for a .ckpt: the average of G's weights when the run kept one (model.ema), as
         # its validation and its generator.pt used; else the trained G.
-        prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in payload["state_dict"]) else "generator."
-        state = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+        prefix = (
+            "generator_ema."
+            if any(k.startswith("generator_ema.") for k in payload["state_dict"])
+            else "generator."
+        )
+        state = {
+            k[len(prefix) :]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)
+        }
         training_size = (payload.get("datamodule_hyper_parameters") or {}).get("size")
     else:
-        raise ValueError(f"{path}: neither a generator.pt export nor a mangacolor Lightning checkpoint")
+        raise ValueError(
+            f"{path}: neither a generator.pt export nor a mangacolor Lightning checkpoint"
+        )
     if predicts is not None:
         config = {**config, "out_channels": output_channels(path, predicts, config)}
     if hints:  # a generator without hints is built exactly as before the option (in_channels 1)
@@ -105,22 +126,27 @@ def load_generator(path: os.PathLike | str, map_location: Any = "cpu") -> tuple[
         generator = UNetGenerator(**config)
         generator.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"{path}: its generator config or weights do not fit together: {error}") from None
+        raise ValueError(
+            f"{path}: its generator config or weights do not fit together: {error}"
+        ) from None
     generator.training_size = int(training_size) if training_size else None
     generator.predicts = predicted_channels(generator)
     generator.hints = bool(hints)
     return generator.eval(), dict(config)
 
 
-def hint_input_channels(path: os.PathLike | str, hints: bool, predicts: str,
-                        config: dict[str, Any]) -> int:
+def hint_input_channels(
+    path: os.PathLike | str, hints: bool, predicts: str, config: dict[str, Any]
+) -> int:
     """The input channels a file's `hints` record means (1, or 1 + the hint channels), checked
     against its config's."""
     channels = 1 + hint_channels(predicts) if hints else 1
     if config.get("in_channels", channels) != channels:
         takes = "takes hints" if hints else "takes no hints"
-        raise ValueError(f"{path}: records that its generator {takes} ({channels} input channels), "
-                         f"but its config has in_channels={config['in_channels']}")
+        raise ValueError(
+            f"{path}: records that its generator {takes} ({channels} input channels), "
+            f"but its config has in_channels={config['in_channels']}"
+        )
     return channels
 
 
@@ -147,12 +173,16 @@ def takes_hints(generator: torch.nn.Module) -> bool:
 def output_channels(path: os.PathLike | str, predicts: Any, config: dict[str, Any]) -> int:
     """The output channels a file's `predicts` record means, checked against its config's."""
     if predicts not in OUTPUT_CHANNELS:
-        raise ValueError(f"{path}: records that its generator predicts {predicts!r}; "
-                         f"known are {', '.join(OUTPUT_CHANNELS)}")
+        raise ValueError(
+            f"{path}: records that its generator predicts {predicts!r}; "
+            f"known are {', '.join(OUTPUT_CHANNELS)}"
+        )
     channels = OUTPUT_CHANNELS[predicts]
     if config.get("out_channels", channels) != channels:
-        raise ValueError(f"{path}: records that its generator predicts {predicts} ({channels} channels), "
-                         f"but its config has out_channels={config['out_channels']}")
+        raise ValueError(
+            f"{path}: records that its generator predicts {predicts} ({channels} channels), "
+            f"but its config has out_channels={config['out_channels']}"
+        )
     return channels
 
 
@@ -161,5 +191,7 @@ def predicted_channels(generator: UNetGenerator) -> str:
     (3 channels, scaled L, a and b: a full-colour generator, for inputs that are not the page's L)."""
     channels = generator.out_channels
     if channels not in PREDICTS:
-        raise ValueError(f"a generator with {channels} output channels predicts neither ab (2) nor Lab (3)")
+        raise ValueError(
+            f"a generator with {channels} output channels predicts neither ab (2) nor Lab (3)"
+        )
     return PREDICTS[channels]

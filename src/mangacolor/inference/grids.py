@@ -11,8 +11,14 @@ from torchvision.utils import make_grid
 from mangacolor.color import lightness_as_rgb, scaled_lab_to_rgb
 
 
-def comparison_grid(lightness: torch.Tensor, ab: torch.Tensor, fake: torch.Tensor, max_images: int = 8,
-                    shown_rgb=scaled_lab_to_rgb, inputs: torch.Tensor | None = None) -> torch.Tensor:
+def comparison_grid(
+    lightness: torch.Tensor,
+    ab: torch.Tensor,
+    fake: torch.Tensor,
+    max_images: int = 8,
+    shown_rgb=scaled_lab_to_rgb,
+    inputs: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Three rows (input, real, generated) of up to max_images columns, RGB in [0, 1].
 
     lightness and ab are the true page's, scaled. `fake` is the generator's output: ab (2 channels,
@@ -25,5 +31,9 @@ def comparison_grid(lightness: torch.Tensor, ab: torch.Tensor, fake: torch.Tenso
     lightness, ab, fake = lightness[:n].float(), ab[:n].float(), fake[:n].float()
     inputs = lightness if inputs is None else inputs[:n].float()
     fake_lightness = fake[:, :1] if fake.shape[1] == 3 else lightness
-    rows = [lightness_as_rgb(inputs), scaled_lab_to_rgb(lightness, ab), shown_rgb(fake_lightness, fake[:, -2:])]
+    rows = [
+        lightness_as_rgb(inputs),
+        scaled_lab_to_rgb(lightness, ab),
+        shown_rgb(fake_lightness, fake[:, -2:]),
+    ]
     return make_grid(torch.cat(rows).cpu(), nrow=n, padding=2, pad_value=1.0)

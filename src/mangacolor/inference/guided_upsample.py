@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from mangacolor.color import L_SCALE
 
 UPSAMPLE_MODES = ("bilinear", "guided")
-GUIDE_SUPPORT = 1         # working pixels: the tent's half-width (1: bilinear's own 2 x 2 taps)
-GUIDE_SIGMA_RANGE = 8.0   # CIE L units: paper (L 90-100) and a mid tone (L 60) weigh e^-7 apart
+GUIDE_SUPPORT = 1  # working pixels: the tent's half-width (1: bilinear's own 2 x 2 taps)
+GUIDE_SIGMA_RANGE = 8.0  # CIE L units: paper (L 90-100) and a mid tone (L 60) weigh e^-7 apart
 
 
 def check_upsample(upsample: str) -> str:
@@ -48,9 +48,13 @@ def bilinear_upsample(color: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     return F.interpolate(color, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-def guided_upsample(color: torch.Tensor, working_lightness: torch.Tensor,
-                    page_lightness: torch.Tensor, support: int = GUIDE_SUPPORT,
-                    sigma_range: float = GUIDE_SIGMA_RANGE) -> torch.Tensor:
+def guided_upsample(
+    color: torch.Tensor,
+    working_lightness: torch.Tensor,
+    page_lightness: torch.Tensor,
+    support: int = GUIDE_SUPPORT,
+    sigma_range: float = GUIDE_SIGMA_RANGE,
+) -> torch.Tensor:
     """A prediction at the working size -> the page's size, following the page's lines (see the
     module).
 
@@ -78,7 +82,7 @@ def guided_upsample(color: torch.Tensor, working_lightness: torch.Tensor,
             # A running log-sum-exp: a page pixel whose L matches no working pixel near it (ink
             # thinner than a working pixel) still gets the colours nearest it in L, not 0 / 0.
             new_best = torch.maximum(best, log_weight)
-            keep = torch.exp(best - new_best).nan_to_num(0.0)      # -inf - -inf: nothing kept yet
+            keep = torch.exp(best - new_best).nan_to_num(0.0)  # -inf - -inf: nothing kept yet
             weight = torch.exp(log_weight - new_best).nan_to_num(0.0)
             total = total * keep + weight
             weighted = weighted * keep + weight * near_color
@@ -91,8 +95,9 @@ def _taps(page: int, working: int, support: int, device) -> list[tuple[torch.Ten
     tent weight (page,): the 2 * support working pixels around the page pixel's position
     (align_corners=False, clamped to the image as bilinear clamps it), weighted 1 - distance /
     support. With support 1 these are exactly bilinear's two taps and weights."""
-    position = ((torch.arange(page, device=device, dtype=torch.float32) + 0.5) * (working / page)
-                - 0.5).clamp(0, working - 1)
+    position = (
+        (torch.arange(page, device=device, dtype=torch.float32) + 0.5) * (working / page) - 0.5
+    ).clamp(0, working - 1)
     base = position.floor()
     taps = []
     for offset in range(1 - support, support + 1):

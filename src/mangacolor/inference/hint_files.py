@@ -94,8 +94,9 @@ def format_hint_json(marks: tuple[Mark, ...]) -> str:
     return f'{{"version": {HINT_FILE_VERSION}, "hints": [\n  {body}\n]}}\n'
 
 
-def hint_file_for(hints_root: os.PathLike | str,
-                  relative_page_path: os.PathLike | str) -> Path | None:
+def hint_file_for(
+    hints_root: os.PathLike | str, relative_page_path: os.PathLike | str
+) -> Path | None:
     """The hint file for a page: `<hints_root>/<relative path with .json or .png for its suffix>`,
     or None when there is none. A page with both raises HintFileError (which one is meant?)."""
     relative = PurePath(relative_page_path)
@@ -105,8 +106,9 @@ def hint_file_for(hints_root: os.PathLike | str,
     found = [path for path in candidates if path.is_file()]
     if len(found) > 1:
         both = f"{found[0].name} and {found[1].name}"
-        raise HintFileError(found[0], "file", f"{both} both give hints for the page "
-                            f"{relative.as_posix()}; keep one")
+        raise HintFileError(
+            found[0], "file", f"{both} both give hints for the page {relative.as_posix()}; keep one"
+        )
     return found[0] if found else None
 
 
@@ -132,33 +134,44 @@ def _parse_json(data: bytes, name, page_size: tuple[int, int]) -> tuple[Mark, ..
     except UnicodeDecodeError:
         raise HintFileError(name, "json", "not UTF-8 text") from None
     except json.JSONDecodeError as error:
-        raise HintFileError(name, "json", f"not valid JSON: {error.msg} at line {error.lineno} "
-                            f"column {error.colno}") from None
+        raise HintFileError(
+            name, "json", f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
     if not isinstance(document, dict):
         expected = f'{{"version": {HINT_FILE_VERSION}, "hints": [...]}}'
-        raise HintFileError(name, "json", f"an object {expected} is expected, "
-                            f"not {_kind(document)}")
+        raise HintFileError(
+            name, "json", f"an object {expected} is expected, not {_kind(document)}"
+        )
     _check_fields(document, ("version", "hints"), name, "", "a hint file")
     version = document["version"]
     if isinstance(version, bool) or version != HINT_FILE_VERSION:
-        raise HintFileError(name, "version", f"{json.dumps(version)} is not a hint file version "
-                            f"this mangacolor reads ({HINT_FILE_VERSION})")
+        raise HintFileError(
+            name,
+            "version",
+            f"{json.dumps(version)} is not a hint file version "
+            f"this mangacolor reads ({HINT_FILE_VERSION})",
+        )
     hints = document["hints"]
     if not isinstance(hints, list):
-        raise HintFileError(name, "hints", f"a list of dots and strokes is expected, "
-                            f"not {_kind(hints)}")
+        raise HintFileError(
+            name, "hints", f"a list of dots and strokes is expected, not {_kind(hints)}"
+        )
     return tuple(_parse_mark(hint, name, f"hints[{i}]", page_size) for i, hint in enumerate(hints))
 
 
 def _parse_mark(hint: Any, name, field: str, page_size: tuple[int, int]) -> Mark:
     if not isinstance(hint, dict):
-        raise HintFileError(name, field, f"a dot or a stroke (an object) is expected, "
-                            f"not {_kind(hint)}")
+        raise HintFileError(
+            name, field, f"a dot or a stroke (an object) is expected, not {_kind(hint)}"
+        )
     is_stroke = "points" in hint and not ({"x", "y"} & hint.keys())
     is_dot = "points" not in hint and bool({"x", "y"} & hint.keys())
     if not (is_dot or is_stroke):
-        raise HintFileError(name, field, f"neither a dot ({', '.join(DOT_FIELDS)}) nor a stroke "
-                            f"({', '.join(STROKE_FIELDS)})")
+        raise HintFileError(
+            name,
+            field,
+            f"neither a dot ({', '.join(DOT_FIELDS)}) nor a stroke ({', '.join(STROKE_FIELDS)})",
+        )
     fields, what = (DOT_FIELDS, "a dot") if is_dot else (STROKE_FIELDS, "a stroke")
     _check_fields(hint, fields, name, f"{field}.", what)
     color = _color(hint["color"], name, f"{field}.color")
@@ -169,10 +182,14 @@ def _parse_mark(hint: Any, name, field: str, page_size: tuple[int, int]) -> Mark
         return Dot(x, y, color, size)
     points = hint["points"]
     if not isinstance(points, list) or not points:
-        raise HintFileError(name, f"{field}.points", f"a list of [x, y] points (at least one) is "
-                            f"expected, not {json.dumps(points)}")
-    points = tuple(_point(point, name, f"{field}.points[{i}]", page_size)
-                   for i, point in enumerate(points))
+        raise HintFileError(
+            name,
+            f"{field}.points",
+            f"a list of [x, y] points (at least one) is expected, not {json.dumps(points)}",
+        )
+    points = tuple(
+        _point(point, name, f"{field}.points[{i}]", page_size) for i, point in enumerate(points)
+    )
     return Stroke(points, color, size)
 
 
@@ -191,7 +208,10 @@ def _point(value: Any, name, field: str, page_size: tuple[int, int]) -> tuple[fl
     if not isinstance(value, list) or len(value) != 2:
         raise HintFileError(name, field, f"a point [x, y] is expected, not {json.dumps(value)}")
     try:
-        return tuple(_coordinate(v, name, field, axis, page_size) for v, axis in zip(value, "xy", strict=True))
+        return tuple(
+            _coordinate(v, name, field, axis, page_size)
+            for v, axis in zip(value, "xy", strict=True)
+        )
     except HintFileError as error:  # the whole point, so the user sees which one
         raise HintFileError(name, field, f"{json.dumps(value)}: {error.problem}") from None
 
@@ -201,26 +221,36 @@ def _coordinate(value: Any, name, field: str, axis: str, page_size: tuple[int, i
     height, width = page_size
     limit = width if axis == "x" else height
     if not _is_number(value):
-        raise HintFileError(name, field, f"{axis} must be a number of page pixels, "
-                            f"not {json.dumps(value)}")
+        raise HintFileError(
+            name, field, f"{axis} must be a number of page pixels, not {json.dumps(value)}"
+        )
     if not 0 <= value <= limit - 1:
-        raise HintFileError(name, field, f"{json.dumps(value)} is outside the page ({axis} from 0 "
-                            f"to {limit - 1} on a page of {width}x{height} pixels)")
+        raise HintFileError(
+            name,
+            field,
+            f"{json.dumps(value)} is outside the page ({axis} from 0 "
+            f"to {limit - 1} on a page of {width}x{height} pixels)",
+        )
     return float(value)
 
 
 def _color(value: Any, name, field: str) -> str:
     if not isinstance(value, str) or not HEX_COLOR.fullmatch(value):
-        raise HintFileError(name, field, f"a colour is written '#rrggbb' (e.g. '#d9a066'), "
-                            f"not {json.dumps(value)}")
+        raise HintFileError(
+            name, field, f"a colour is written '#rrggbb' (e.g. '#d9a066'), not {json.dumps(value)}"
+        )
     return value
 
 
 def _size(value: Any, name, field: str, page_size: tuple[int, int]) -> float:
     largest = max(page_size)
     if not _is_number(value) or not 0 < value <= largest:
-        raise HintFileError(name, field, f"the square's side in page pixels, above 0 and at most "
-                            f"the page's longer side ({largest}), not {json.dumps(value)}")
+        raise HintFileError(
+            name,
+            field,
+            f"the square's side in page pixels, above 0 and at most "
+            f"the page's longer side ({largest}), not {json.dumps(value)}",
+        )
     return float(value)
 
 
@@ -229,8 +259,13 @@ def _is_number(value: Any) -> bool:
 
 
 def _kind(value: Any) -> str:
-    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true/false",
-             type(None): "null"}
+    kinds = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        type(None): "null",
+    }
     return kinds.get(type(value), "a number")
 
 
@@ -249,11 +284,19 @@ def _parse_layer(data: bytes, name, page_size: tuple[int, int]) -> torch.Tensor:
                 raise HintFileError(name, "png", f"a {kind} image; a hint layer is a PNG")
             if image.size != (width, height):
                 found = f"{image.size[0]}x{image.size[1]}"
-                raise HintFileError(name, "layer", f"{found} pixels, but the page is "
-                                    f"{width}x{height}: a hint layer is the page's size")
+                raise HintFileError(
+                    name,
+                    "layer",
+                    f"{found} pixels, but the page is "
+                    f"{width}x{height}: a hint layer is the page's size",
+                )
             if not _has_alpha(image):
-                raise HintFileError(name, "layer", f"a {image.mode} image without transparency; a "
-                                    "hint layer is RGBA, transparent except where painted")
+                raise HintFileError(
+                    name,
+                    "layer",
+                    f"a {image.mode} image without transparency; a "
+                    "hint layer is RGBA, transparent except where painted",
+                )
             image.load()
             rgba = np.asarray(image.convert("RGBA")).copy()
     except HintFileError:

@@ -19,7 +19,7 @@ from torch import nn
 from mangacolor.hints.raster import hint_channels
 from mangacolor.models.components import OUTPUT_CHANNELS
 
-FORMAT = "mangacolor-export-1"      # the description's version; a newer one is refused
+FORMAT = "mangacolor-export-1"  # the description's version; a newer one is refused
 # A hint generator's description: -2 adds the hint inputs. Only hint exports are written as -2, so
 # a reader that knows only -1 refuses them by their version instead of feeding them L alone, and
 # still reads every plain export.
@@ -46,26 +46,36 @@ class OnnxGenerator(nn.Module):
         try:
             import onnxruntime
         except ImportError:
-            raise ValueError(f"{path}: running an ONNX generator needs onnxruntime: "
-                             f"pip install 'mangacolor[export]'") from None
+            raise ValueError(
+                f"{path}: running an ONNX generator needs onnxruntime: "
+                f"pip install 'mangacolor[export]'"
+            ) from None
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         try:
-            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own kinds for every flaw
             raise ValueError(f"{path}: not an ONNX model onnxruntime can run: {error}") from None
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if text is None:
-            raise ValueError(f"{path}: an ONNX file without mangacolor's description; write it with mangacolor-export")
+            raise ValueError(
+                f"{path}: an ONNX file without mangacolor's description; write it with mangacolor-export"
+            )
         try:
             description = json.loads(text)
             version = description["format"]
             if version not in READ_FORMATS:
-                raise ValueError(f"its description is {version!r}, which this mangacolor "
-                                 f"({', '.join(READ_FORMATS)}) cannot read")
+                raise ValueError(
+                    f"its description is {version!r}, which this mangacolor "
+                    f"({', '.join(READ_FORMATS)}) cannot read"
+                )
             predicts = description["output"]["predicts"]
             if predicts not in OUTPUT_CHANNELS:
-                raise ValueError(f"it predicts {predicts!r}; known are {', '.join(OUTPUT_CHANNELS)}")
+                raise ValueError(
+                    f"it predicts {predicts!r}; known are {', '.join(OUTPUT_CHANNELS)}"
+                )
             self.multiple = int(description["input"]["multiple"])
             self.training_size = description.get("training_size")
             # Exports from before hints have no record: L alone.
@@ -75,7 +85,9 @@ class OnnxGenerator(nn.Module):
             self.input_name = description["input"].get("name", INPUT_NAME)
             self.in_channels = 1 + hint_channels(predicts) if self.hints else 1
         except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}: mangacolor's description in it is not usable: {error}") from None
+            raise ValueError(
+                f"{path}: mangacolor's description in it is not usable: {error}"
+            ) from None
         self.predicts = predicts
         self.out_channels = OUTPUT_CHANNELS[predicts]
         self.description = description
@@ -84,10 +96,13 @@ class OnnxGenerator(nn.Module):
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         height, width = lightness.shape[-2:]
         if height % self.multiple or width % self.multiple:
-            raise ValueError(f"generator input {height}x{width} is not a multiple of {self.multiple}")
+            raise ValueError(
+                f"generator input {height}x{width} is not a multiple of {self.multiple}"
+            )
         if lightness.shape[1] != self.in_channels:
-            raise ValueError(f"{self.path} takes {self.in_channels} input channels, "
-                             f"given {lightness.shape[1]}")
+            raise ValueError(
+                f"{self.path} takes {self.in_channels} input channels, given {lightness.shape[1]}"
+            )
         inputs = lightness.detach().float().cpu().contiguous().numpy()
         output = self.session.run([OUTPUT_NAME], {self.input_name: inputs})[0]
         return torch.from_numpy(output).to(lightness.device)

@@ -94,7 +94,9 @@ def blend_ramp(tile_overlap: int, device: torch.device | str | None = None) -> t
     return 0.5 - 0.5 * torch.cos(math.pi * steps)
 
 
-def tile_weights(axis: AxisTiles, tile_overlap: int, device: torch.device | str | None = None) -> list[torch.Tensor]:
+def tile_weights(
+    axis: AxisTiles, tile_overlap: int, device: torch.device | str | None = None
+) -> list[torch.Tensor]:
     """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a neighbour.
 
     Made on `device` directly: weights made on the host would cost a GPU page one upload per tile.
@@ -106,7 +108,7 @@ def tile_weights(axis: AxisTiles, tile_overlap: int, device: torch.device | str 
         if start > 0:
             weight[: len(ramp)] *= ramp
         if start + axis.length < axis.padded:
-            weight[axis.length - len(ramp):] *= ramp.flip(0)
+            weight[axis.length - len(ramp) :] *= ramp.flip(0)
         weights.append(weight)
     return weights
 
@@ -130,9 +132,9 @@ def generator_predicts(generator: nn.Module) -> str:
 class ColoredPage:
     """One page as colourised: what is written, and the predicted ab it was composed with (what ab_l1 scores)."""
 
-    rgb: torch.Tensor      # (1, 3, H, W) in [0, 1], float32, on the colorizer's device
-    ab: torch.Tensor       # (1, 2, H, W) predicted scaled ab (times `chroma`), enlarged to the page
-    compose: str           # the mode used: lightness | ink | predicted
+    rgb: torch.Tensor  # (1, 3, H, W) in [0, 1], float32, on the colorizer's device
+    ab: torch.Tensor  # (1, 2, H, W) predicted scaled ab (times `chroma`), enlarged to the page
+    compose: str  # the mode used: lightness | ink | predicted
 
 
 class PageColorizer:
@@ -177,7 +179,9 @@ class PageColorizer:
         self.short_side = short_side
         self.tile = max(self.multiple, tile // self.multiple * self.multiple)
         if not 0 <= tile_overlap < self.tile:
-            raise ValueError(f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got {tile_overlap}")
+            raise ValueError(
+                f"tile overlap must be in [0, {self.tile}) for tiles of {self.tile}, got {tile_overlap}"
+            )
         self.tile_overlap = tile_overlap
         self.batch_size = batch_size
         self.precision = resolve_precision(precision, self.device)
@@ -185,7 +189,9 @@ class PageColorizer:
         self.hints = takes_hints(generator)
         check_compose(compose, self.predicts)
         if descreen < 0:
-            raise ValueError(f"descreen must be 0 (off) or a screen period in pixels, got {descreen}")
+            raise ValueError(
+                f"descreen must be 0 (off) or a screen period in pixels, got {descreen}"
+            )
         if not is_chroma(chroma):
             raise ValueError(f"chroma must be {CHROMA_RULE}, got {chroma}")
         self.compose, self.descreen, self.chroma = compose, int(descreen), float(chroma)
@@ -193,15 +199,19 @@ class PageColorizer:
         self.composed: Counter[str] = Counter()
 
     @torch.inference_mode()
-    def color(self, pages: list[torch.Tensor],
-               hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
+    def color(
+        self, pages: list[torch.Tensor], hints: list[PageHints | None] | None = None
+    ) -> list[torch.Tensor]:
         """uint8 RGB pages (3, H, W) -> coloured uint8 RGB pages (3, H, W) on the CPU, same sizes."""
-        lightness = [rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages]
+        lightness = [
+            rgb_to_scaled_lab(uint8_to_unit(page.to(self.device))[None])[0] for page in pages
+        ]
         return [unit_to_uint8(page.rgb)[0].cpu() for page in self.color_lightness(lightness, hints)]
 
     @torch.inference_mode()
-    def color_lightness(self, lightness: list[torch.Tensor],
-                        hints: list[PageHints | None] | None = None) -> list[ColoredPage]:
+    def color_lightness(
+        self, lightness: list[torch.Tensor], hints: list[PageHints | None] | None = None
+    ) -> list[ColoredPage]:
         """Full-resolution scaled L (1, 1, H, W) per page -> each page coloured and composed.
 
         `color` writes exactly these RGB values (rounded to uint8); mangacolor-eval's page mode
@@ -211,8 +221,12 @@ class PageColorizer:
         working = [self._to_working(page_l) for page_l in lightness]
         inputs = self._with_hints(lightness, working, hints)
         colored = []
-        modes: dict[int, str] = {}  # one choice per page: eval's hint sweep passes one page many times
-        for full, work, prediction in zip(lightness, working, self._predict_working(inputs), strict=True):
+        modes: dict[
+            int, str
+        ] = {}  # one choice per page: eval's hint sweep passes one page many times
+        for full, work, prediction in zip(
+            lightness, working, self._predict_working(inputs), strict=True
+        ):
             prediction = self._strength(prediction)
             if id(full) not in modes:
                 modes[id(full)] = choose(self.compose, self.predicts, full)
@@ -222,7 +236,9 @@ class PageColorizer:
             if mode == LIGHTNESS:
                 rgb = compose_lightness(page, ab)
             elif mode == INK:
-                rgb = compose_ink(self._enlarge(color_under_ink(prediction, work), work, full), page)
+                rgb = compose_ink(
+                    self._enlarge(color_under_ink(prediction, work), work, full), page
+                )
             else:
                 rgb = compose_predicted(self._enlarge(prediction, work, full))
             self.composed[mode] += 1
@@ -236,32 +252,44 @@ class PageColorizer:
         return torch.cat([prediction[:, :-2], prediction[:, -2:] * self.chroma], dim=1)
 
     @torch.inference_mode()
-    def predict_pages_ab(self, lightness: list[torch.Tensor],
-                         hints: list[PageHints | None] | None = None) -> list[torch.Tensor]:
+    def predict_pages_ab(
+        self, lightness: list[torch.Tensor], hints: list[PageHints | None] | None = None
+    ) -> list[torch.Tensor]:
         """Full-resolution scaled L (1, 1, H, W) per page -> predicted scaled ab (1, 2, H, W) per page."""
         hints = self._check_hints(hints, len(lightness))
         working = [self._to_working(page_l) for page_l in lightness]
         predictions = self._predict_working(self._with_hints(lightness, working, hints))
-        return [self._enlarge(p[:, -2:], work, full) for p, work, full in zip(predictions, working, lightness, strict=True)]
+        return [
+            self._enlarge(p[:, -2:], work, full)
+            for p, work, full in zip(predictions, working, lightness, strict=True)
+        ]
 
-    def _check_hints(self, hints: list[PageHints | None] | None,
-                     pages: int) -> list[PageHints | None]:
+    def _check_hints(
+        self, hints: list[PageHints | None] | None, pages: int
+    ) -> list[PageHints | None]:
         """One entry per page (None: automatic); hints for a generator without hint inputs are
         refused."""
         if hints is None:
             return [None] * pages
         hints = list(hints)
         if len(hints) != pages:
-            raise ValueError(f"hints for {len(hints)} pages given with {pages} pages: one entry "
-                             "(or None) a page")
+            raise ValueError(
+                f"hints for {len(hints)} pages given with {pages} pages: one entry (or None) a page"
+            )
         if not self.hints and any(page_hints for page_hints in hints if page_hints is not None):
-            raise ValueError("this generator takes no hints (it was trained without hint inputs); "
-                             "colour its pages without hints, or use a generator trained with "
-                             "model.hints")
+            raise ValueError(
+                "this generator takes no hints (it was trained without hint inputs); "
+                "colour its pages without hints, or use a generator trained with "
+                "model.hints"
+            )
         return hints
 
-    def _with_hints(self, lightness: list[torch.Tensor], working: list[torch.Tensor],
-                    hints: list[PageHints | None]) -> list[torch.Tensor]:
+    def _with_hints(
+        self,
+        lightness: list[torch.Tensor],
+        working: list[torch.Tensor],
+        hints: list[PageHints | None],
+    ) -> list[torch.Tensor]:
         """The generator's input per page at the working size: L alone for a generator without hint
         inputs (as before hints), else `hint_input(L, color, mask)` with each page's hints
         rasterised from its own pixels (empty maps for a page without any)."""
@@ -288,7 +316,10 @@ class PageColorizer:
         plans = [self._plan(page_l) for page_l in working]
         tiles = [self._cut_tiles(page_l, plan) for page_l, plan in zip(working, plans, strict=True)]
         predictions = iter(self._predict_tiles([tile for page in tiles for tile in page]))
-        return [self._blend([next(predictions) for _ in page], plan) for page, plan in zip(tiles, plans, strict=True)]
+        return [
+            self._blend([next(predictions) for _ in page], plan)
+            for page, plan in zip(tiles, plans, strict=True)
+        ]
 
     def _to_working(self, lightness: torch.Tensor) -> torch.Tensor:
         if self.short_side is None:
@@ -296,7 +327,9 @@ class PageColorizer:
         height, width = lightness.shape[-2:]
         return self._resize(lightness, working_size(height, width, self.short_side))
 
-    def _enlarge(self, prediction: torch.Tensor, working: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+    def _enlarge(
+        self, prediction: torch.Tensor, working: torch.Tensor, full: torch.Tensor
+    ) -> torch.Tensor:
         """A prediction at the working size (1, C, h, w) -> the page's size, as `upsample` says;
         `working` is the L the network saw, `full` the page's L."""
         if self.upsample == "guided":
@@ -311,22 +344,34 @@ class PageColorizer:
         # Antialias only when shrinking (aspect is kept, so both sides go the same way); when
         # enlarging it changes nothing and costs time.
         shrinking = size[0] < image.shape[-2]
-        return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+        return F.interpolate(
+            image, size=size, mode="bilinear", align_corners=False, antialias=shrinking
+        )
 
     def _plan(self, lightness: torch.Tensor) -> tuple[AxisTiles, AxisTiles]:
         height, width = lightness.shape[-2:]
-        return (plan_axis(height, self.tile, self.tile_overlap, self.multiple),
-                plan_axis(width, self.tile, self.tile_overlap, self.multiple))
+        return (
+            plan_axis(height, self.tile, self.tile_overlap, self.multiple),
+            plan_axis(width, self.tile, self.tile_overlap, self.multiple),
+        )
 
-    def _cut_tiles(self, lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]) -> list[torch.Tensor]:
+    def _cut_tiles(
+        self, lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]
+    ) -> list[torch.Tensor]:
         rows, cols = plan
         # A hint generator's maps travel as channels of its input, so they are padded and cut
         # exactly as L: the reflected margin holds the mirrored drawing with its mirrored hints,
         # and every tile gets the hints that fall in it.
         padded = pad_to_multiple(lightness, self.multiple)
-        return [padded[..., y:y + rows.length, x:x + cols.length] for y in rows.starts for x in cols.starts]
+        return [
+            padded[..., y : y + rows.length, x : x + cols.length]
+            for y in rows.starts
+            for x in cols.starts
+        ]
 
-    def _blend(self, predictions: list[torch.Tensor], plan: tuple[AxisTiles, AxisTiles]) -> torch.Tensor:
+    def _blend(
+        self, predictions: list[torch.Tensor], plan: tuple[AxisTiles, AxisTiles]
+    ) -> torch.Tensor:
         """Tile predictions (in `_cut_tiles` order) -> one image, blended and cropped to the page."""
         rows, cols = plan
         if len(predictions) == 1:
@@ -337,13 +382,17 @@ class PageColorizer:
             weight_sum = torch.zeros(1, 1, rows.padded, cols.padded, device=self.device)
             predictions = iter(predictions)
             col_weights = tile_weights(cols, self.tile_overlap, self.device)
-            for y, row_weight in zip(rows.starts, tile_weights(rows, self.tile_overlap, self.device), strict=True):
+            for y, row_weight in zip(
+                rows.starts, tile_weights(rows, self.tile_overlap, self.device), strict=True
+            ):
                 for x, col_weight in zip(cols.starts, col_weights, strict=True):
                     weight = row_weight[:, None] * col_weight[None, :]
-                    total[..., y:y + rows.length, x:x + cols.length] += next(predictions) * weight
-                    weight_sum[..., y:y + rows.length, x:x + cols.length] += weight
+                    total[..., y : y + rows.length, x : x + cols.length] += (
+                        next(predictions) * weight
+                    )
+                    weight_sum[..., y : y + rows.length, x : x + cols.length] += weight
             ab = total / weight_sum
-        return ab[..., :rows.size, :cols.size]
+        return ab[..., : rows.size, : cols.size]
 
     def _predict_tiles(self, tiles: list[torch.Tensor]) -> list[torch.Tensor]:
         """Tiles (1, Cin, h, w) of any shapes -> the output (1, C, h, w) in float32, same-shape
@@ -354,8 +403,10 @@ class PageColorizer:
         results: list[torch.Tensor | None] = [None] * len(tiles)
         for indices in by_shape.values():
             for first in range(0, len(indices), self.batch_size):
-                chunk = indices[first:first + self.batch_size]
-                output = predict(self.generator, torch.cat([tiles[i] for i in chunk]), self.precision)
+                chunk = indices[first : first + self.batch_size]
+                output = predict(
+                    self.generator, torch.cat([tiles[i] for i in chunk]), self.precision
+                )
                 for i, prediction in zip(chunk, output.split(1), strict=True):
                     results[i] = prediction
         return results

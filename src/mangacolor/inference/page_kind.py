@@ -34,28 +34,36 @@ import torch.nn.functional as F
 
 INK, GREY = "ink", "grey"
 
-COLOR_SHRINK = 4          # pages are shrunk at least this many times (area averaging)...
-COLOR_SIDE = 256          # ...and to at most this shorter side, before colour is measured
-COLOR_CHROMA = 24.0       # a pixel shows colour when its channels differ by more than this (0-255)...
-COLOR_AREA = 0.02         # ...and a page is in colour when more than this share of it does
+COLOR_SHRINK = 4  # pages are shrunk at least this many times (area averaging)...
+COLOR_SIDE = 256  # ...and to at most this shorter side, before colour is measured
+COLOR_CHROMA = 24.0  # a pixel shows colour when its channels differ by more than this (0-255)...
+COLOR_AREA = 0.02  # ...and a page is in colour when more than this share of it does
 
-WINDOW = 5                # neighbourhood (pixels) over which tone and texture are measured
-EXTREME_SHARE = 0.002     # the paper and ink levels: the lightest and darkest 0.2 % of the page
-MIN_CONTRAST = 30.0       # L units between paper and ink below which a page has no ink to speak of
-TONE_MARGIN = 0.08        # a neighbourhood this share of the span from paper and from ink is a mid-tone...
-TONE_MARGIN_MIN = 6.0     # ...and at least this many L units from each (scan noise on paper is not tone)
-SMOOTH_STD = 0.08         # a neighbourhood varying less than this share of the paper-ink span is smooth
-FLAT_LEVELS = 6           # digital tone uses a few flat levels: the most common 2-L bins of smooth tone
-FLAT_SHARE = 0.8          # smooth tone that much on those levels is flat tone, not continuous
-GREY_AREA = 0.15          # continuous tone over more than this share of the page makes it "grey"
+WINDOW = 5  # neighbourhood (pixels) over which tone and texture are measured
+EXTREME_SHARE = 0.002  # the paper and ink levels: the lightest and darkest 0.2 % of the page
+MIN_CONTRAST = 30.0  # L units between paper and ink below which a page has no ink to speak of
+TONE_MARGIN = (
+    0.08  # a neighbourhood this share of the span from paper and from ink is a mid-tone...
+)
+TONE_MARGIN_MIN = (
+    6.0  # ...and at least this many L units from each (scan noise on paper is not tone)
+)
+SMOOTH_STD = 0.08  # a neighbourhood varying less than this share of the paper-ink span is smooth
+FLAT_LEVELS = 6  # digital tone uses a few flat levels: the most common 2-L bins of smooth tone
+FLAT_SHARE = 0.8  # smooth tone that much on those levels is flat tone, not continuous
+GREY_AREA = 0.15  # continuous tone over more than this share of the page makes it "grey"
 BLOCK, SAMPLE_BLOCKS = 64, 128  # a large page is measured on this many blocks of its own pixels
 
 
-def _percentile(values: torch.Tensor, q: float, low: float, high: float, bins: int = 512) -> torch.Tensor:
+def _percentile(
+    values: torch.Tensor, q: float, low: float, high: float, bins: int = 512
+) -> torch.Tensor:
     """The q-quantile of `values` in [low, high] from a histogram (torch.quantile refuses large inputs)."""
     histogram = torch.histc(values.float().flatten(), bins=bins, min=low, max=high)
     cumulative = histogram.cumsum(0) / histogram.sum().clamp_min(1.0)
-    index = torch.searchsorted(cumulative, torch.tensor([q], device=values.device)).clamp(max=bins - 1)
+    index = torch.searchsorted(cumulative, torch.tensor([q], device=values.device)).clamp(
+        max=bins - 1
+    )
     return low + (index.float() + 0.5) * (high - low) / bins
 
 
@@ -69,9 +77,9 @@ def color_share(rgb: torch.Tensor) -> float:
     image = F.interpolate(image, size=size, mode="area")
     # Then each pixel with its neighbours: a fringe's two sides (one red, one cyan) fall in one window.
     image = F.avg_pool2d(F.pad(image, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
-    pixels = image[0].flatten(1)                      # (3, N)
-    grey = pixels.mean(0, keepdim=True)               # (1, N)
-    residual = pixels - grey                          # each pixel's colour beyond its grey
+    pixels = image[0].flatten(1)  # (3, N)
+    grey = pixels.mean(0, keepdim=True)  # (1, N)
+    residual = pixels - grey  # each pixel's colour beyond its grey
     # The cast: residual = tint * grey + offset per channel, through the medians of the darker and
     # the brighter half of the page (yellowed paper: a tint growing with brightness; a scanner's
     # cast: an offset). A page of one brightness has only an offset.
@@ -79,7 +87,10 @@ def color_share(rgb: torch.Tensor) -> float:
     dark, bright = grey[0] <= middle, grey[0] > middle
     if bool(bright.any()) and bool(dark.any()):
         grey_dark, grey_bright = grey[0, dark].median(), grey[0, bright].median()
-        res_dark, res_bright = residual[:, dark].median(1).values, residual[:, bright].median(1).values
+        res_dark, res_bright = (
+            residual[:, dark].median(1).values,
+            residual[:, bright].median(1).values,
+        )
         tint = (res_bright - res_dark) / (grey_bright - grey_dark).clamp_min(1.0)
         offset = res_dark - tint * grey_dark
     else:
@@ -114,7 +125,7 @@ def _sample_blocks(lightness: torch.Tensor) -> torch.Tensor:
     cols = max(1, SAMPLE_BLOCKS // rows)
     ys = torch.linspace(0, height - BLOCK, rows).round().long().tolist()
     xs = torch.linspace(0, width - BLOCK, cols).round().long().tolist()
-    return torch.cat([lightness[..., y:y + BLOCK, x:x + BLOCK] for y in ys for x in xs])
+    return torch.cat([lightness[..., y : y + BLOCK, x : x + BLOCK] for y in ys for x in xs])
 
 
 def continuous_tone_share(lightness: torch.Tensor) -> float:

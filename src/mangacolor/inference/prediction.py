@@ -51,6 +51,8 @@ def predict(generator: nn.Module, inputs: torch.Tensor, precision: str = "32-tru
     return fake[..., :height, :width].float()
 
 
-def predict_ab(generator: nn.Module, lightness: torch.Tensor, precision: str = "32-true") -> torch.Tensor:
+def predict_ab(
+    generator: nn.Module, lightness: torch.Tensor, precision: str = "32-true"
+) -> torch.Tensor:
     """Scaled L (B, 1, H, W) -> predicted scaled ab (B, 2, H, W): the last two channels of `predict`."""
     return predict(generator, lightness, precision)[:, -2:]

@@ -49,7 +49,9 @@ def update_average(average: nn.Module, live: nn.Module, weight: float) -> None:
     `weight` is a host number, so this runs as a few fused device kernels with no synchronisation.
     """
     floats_average, floats_live, others_average, others_live = [], [], [], []
-    pairs = list(zip(average.parameters(), live.parameters(), strict=True)) + list(zip(average.buffers(), live.buffers(), strict=True))
+    pairs = list(zip(average.parameters(), live.parameters(), strict=True)) + list(
+        zip(average.buffers(), live.buffers(), strict=True)
+    )
     for mine, theirs in pairs:
         if mine.is_floating_point():
             floats_average.append(mine)
@@ -76,8 +78,13 @@ def fit_average(state_dict: dict | None, keep: bool) -> None:
     live, average = "generator.", "generator_ema."
     kept = [key for key in state_dict if key.startswith(average)]
     if keep and not kept:
-        state_dict.update({average + key[len(live):]: value.clone()
-                           for key, value in list(state_dict.items()) if key.startswith(live)})
+        state_dict.update(
+            {
+                average + key[len(live) :]: value.clone()
+                for key, value in list(state_dict.items())
+                if key.startswith(live)
+            }
+        )
         log.info(
             "the checkpoint has no average of the generator's weights: model.ema starts from its "
             "generator"

@@ -24,10 +24,14 @@ class GANLoss(nn.Module):
     def __init__(self, mode: str = "vanilla"):
         super().__init__()
         if mode not in GAN_MODES:
-            raise ValueError(f"unknown GAN loss mode {mode!r}; choose one of {', '.join(GAN_MODES)}")
+            raise ValueError(
+                f"unknown GAN loss mode {mode!r}; choose one of {', '.join(GAN_MODES)}"
+            )
         self.mode = mode
 
-    def forward(self, prediction: torch.Tensor, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
+    def forward(
+        self, prediction: torch.Tensor, target_is_real: bool, for_discriminator: bool = True
+    ) -> torch.Tensor:
         prediction = prediction.float()
         if self.mode == "hinge":
             if not for_discriminator:
@@ -64,8 +68,12 @@ def delta_e_94(fake: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> t
     true_chroma = torch.sqrt(true_a * true_a + true_b * true_b)
     fake_chroma = torch.sqrt(fake_a * fake_a + fake_b * fake_b + eps)
     delta_c = fake_chroma - true_chroma
-    delta_h_squared = ((fake_a - true_a) ** 2 + (fake_b - true_b) ** 2 - delta_c * delta_c).clamp_min(0.0)
-    squared = (delta_c / (1.0 + 0.045 * true_chroma)) ** 2 + delta_h_squared / (1.0 + 0.015 * true_chroma) ** 2
+    delta_h_squared = (
+        (fake_a - true_a) ** 2 + (fake_b - true_b) ** 2 - delta_c * delta_c
+    ).clamp_min(0.0)
+    squared = (delta_c / (1.0 + 0.045 * true_chroma)) ** 2 + delta_h_squared / (
+        1.0 + 0.015 * true_chroma
+    ) ** 2
     if fake.shape[1] == 3:
         squared = squared + ((fake[:, 0] - target[:, 0]) * L_SCALE) ** 2
     return torch.sqrt(squared + eps)

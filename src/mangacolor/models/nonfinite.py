@@ -55,7 +55,9 @@ def skip_mode(optimizer, grad_scaler_active: bool) -> str:
     if grad_scaler_active:
         return "scaler"
     inner = getattr(optimizer, "optimizer", optimizer)  # under a LightningOptimizer wrapper
-    fused = bool(getattr(inner, "defaults", {}).get("fused")) and getattr(inner, "_step_supports_amp_scaling", False)
+    fused = bool(getattr(inner, "defaults", {}).get("fused")) and getattr(
+        inner, "_step_supports_amp_scaling", False
+    )
     return "device" if fused else "host"
 
 
@@ -81,7 +83,9 @@ def snapshot_buffers(*modules: nn.Module) -> list[tuple[torch.Tensor, torch.Tens
 
 
 @torch.no_grad()
-def restore_buffers_unless(finite: torch.Tensor, snapshot: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+def restore_buffers_unless(
+    finite: torch.Tensor, snapshot: list[tuple[torch.Tensor, torch.Tensor]]
+) -> None:
     """Put each buffer back to its copy when the step was not finite; device operations only."""
     for buffer, old in snapshot:
         buffer.copy_(torch.where(finite, buffer, old))

@@ -130,7 +130,10 @@ class Pix2Pix(L.LightningModule):
         return self.generator(inputs)
 
     def generator_input(
-        self, inputs: torch.Tensor, color: torch.Tensor | None = None, mask: torch.Tensor | None = None
+        self,
+        inputs: torch.Tensor,
+        color: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """What G sees: the page, and for a hint model the hint maps (empty ones where none are
         given: the automatic colouring)."""
@@ -390,12 +393,19 @@ class Pix2Pix(L.LightningModule):
         if self._val_hinted_sums is not None:
             hinted = self.trainer.strategy.reduce(self._val_hinted_sums, reduce_op="sum")
             scalars.update(
-                {f"val/hints/{k.removeprefix('val/')}": v for k, v in validation_scalars(hinted).items()}
+                {
+                    f"val/hints/{k.removeprefix('val/')}": v
+                    for k, v in validation_scalars(hinted).items()
+                }
             )
             # Selectable as callbacks.checkpoint.monitor: best.ckpt chosen on the hinted colouring.
             if "val/hints/delta_e_2000" in scalars:
-                self.log("val/hints/delta_e_2000", scalars["val/hints/delta_e_2000"], logger=False,
-                         sync_dist=False)
+                self.log(
+                    "val/hints/delta_e_2000",
+                    scalars["val/hints/delta_e_2000"],
+                    logger=False,
+                    sync_dist=False,
+                )
         self.last_val_scalars = scalars
         # For checkpoint selection and the progress bar; dashboards get it against the iteration.
         self.log("val/ab_l1", scalars["val/ab_l1"], prog_bar=True, logger=False, sync_dist=False)
@@ -432,7 +442,9 @@ def generator_config(
     gives and, for a hint model, the page's channels plus the hint channels as its input."""
     config = {**generator, "out_channels": out_channels}
     if generator.get("hint_spread") and not hints:
-        raise ConfigError("model.generator.hint_spread carries hint colours: it needs model.hints=true")
+        raise ConfigError(
+            "model.generator.hint_spread carries hint colours: it needs model.hints=true"
+        )
     if hints:
         config["in_channels"] = generator.get("in_channels", 1) + hint_channels(predicts)
     return config

@@ -39,4 +39,6 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("mangacolor.demo", lambda: str(demo_data_dir()))
     if not OmegaConf.has_resolver("mangacolor.run_name"):
         # use_cache: one name per config, however often run.dir is read.
-        OmegaConf.register_new_resolver("mangacolor.run_name", lambda: run_name(os.environ), use_cache=True)
+        OmegaConf.register_new_resolver(
+            "mangacolor.run_name", lambda: run_name(os.environ), use_cache=True
+        )

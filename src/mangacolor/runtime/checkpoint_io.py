@@ -50,7 +50,9 @@ def safe_torch_load(path: os.PathLike | str, map_location: Any = "cpu", mmap: bo
         if "Weights only load failed" not in str(error) or operand:
             # Bytes that are no pickle torch reads (text, an LFS pointer, a raw pickle): nothing ran.
             detail = operand.group(0) if operand else _first_line(error)
-            raise DamagedCheckpoint(f"{path}: damaged or not a torch checkpoint ({detail})") from None
+            raise DamagedCheckpoint(
+                f"{path}: damaged or not a torch checkpoint ({detail})"
+            ) from None
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         what = f" (it asks for {found.group(1)})" if found else ""
         raise UnsafeCheckpoint(

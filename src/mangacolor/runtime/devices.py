@@ -22,8 +22,14 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cpu")
     if name in ("gpu", "cuda") or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU (use auto or cpu)")
-        return torch.device(name) if name.startswith("cuda:") else torch.device("cuda", torch.cuda.current_device())
+            raise ValueError(
+                f"device {device!r} asked for, but this machine has no CUDA GPU (use auto or cpu)"
+            )
+        return (
+            torch.device(name)
+            if name.startswith("cuda:")
+            else torch.device("cuda", torch.cuda.current_device())
+        )
     raise ValueError(f"device must be auto, cpu, gpu, cuda or cuda:N, got {device!r}")
 
 

@@ -18,7 +18,9 @@ import torch
 
 # The errors that mean "this folder cannot take the file" (said in the system's own words, the
 # ones a search engine knows: "No space left on device", "Read-only file system", ...).
-WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG, errno.EACCES, errno.EPERM})
+WRITE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG, errno.EACCES, errno.EPERM}
+)
 
 
 class DiskWriteError(OSError):
@@ -76,6 +78,8 @@ def write_error(path: os.PathLike | str, error: OSError, needed: int | None) -> 
     path = Path(path)
     reason = os.strerror(error.errno) if error.errno is not None else str(error)
     need = f", about {size_text(needed)} needed" if needed else ""
-    message = (f"could not write {path.name} in {path.parent}: {reason} ({size_text(free_bytes(path.parent))} "
-               f"free there{need}); nothing half-written was left and the files already there are intact")
+    message = (
+        f"could not write {path.name} in {path.parent}: {reason} ({size_text(free_bytes(path.parent))} "
+        f"free there{need}); nothing half-written was left and the files already there are intact"
+    )
     return DiskWriteError(message, error.errno)

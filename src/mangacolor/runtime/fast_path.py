@@ -38,11 +38,19 @@ def resolve_channels_last(setting: bool | str | None, device: torch.device, prec
         return name == "true"
     if device.type == "cuda":
         return True
-    return device.type == "cpu" and precision == "bf16-mixed" and bool(devices.cpu_capabilities().get("amx_bf16"))
+    return (
+        device.type == "cpu"
+        and precision == "bf16-mixed"
+        and bool(devices.cpu_capabilities().get("amx_bf16"))
+    )
 
 
-def fast_generator(generator: nn.Module, channels_last: bool = False, compile: bool = False,
-                   precision: str = "32-true") -> nn.Module:
+def fast_generator(
+    generator: nn.Module,
+    channels_last: bool = False,
+    compile: bool = False,
+    precision: str = "32-true",
+) -> nn.Module:
     """`generator` in NHWC layout and/or compiled in place (`Module.compile`: its parameter names and
     attributes such as `multiple` stay the plain module's), and, in a mixed precision, guarded by
     `FloatFallback`. Its inputs may stay NCHW: a convolution with NHWC weights gives NHWC outputs,
@@ -82,7 +90,11 @@ class FloatFallback(nn.Module):
         if bool(torch.isfinite(outputs).all()):
             return outputs
         self.recomputed += 1
-        log.warning("a batch of %d came out with NaN or infinite values in mixed precision; computed again "
-                    "in float32 (%d so far)", inputs.shape[0], self.recomputed)
+        log.warning(
+            "a batch of %d came out with NaN or infinite values in mixed precision; computed again "
+            "in float32 (%d so far)",
+            inputs.shape[0],
+            self.recomputed,
+        )
         with torch.autocast(inputs.device.type, enabled=False):
             return self.network(inputs.float())

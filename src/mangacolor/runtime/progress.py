@@ -66,17 +66,31 @@ class Progress:
     The fields (`update(..., fields)`, `set_fields`) are the latest values shown after the count.
     """
 
-    def __init__(self, total: int | None, desc: str, unit: str = "it", *, initial: int = 0,
-                 stream: IO | None = None, mode: str = "auto", every: int | None = None,
-                 seconds: float = 60.0, count_label: str = ""):
+    def __init__(
+        self,
+        total: int | None,
+        desc: str,
+        unit: str = "it",
+        *,
+        initial: int = 0,
+        stream: IO | None = None,
+        mode: str = "auto",
+        every: int | None = None,
+        seconds: float = 60.0,
+        count_label: str = "",
+    ):
         self.stream = stream if stream is not None else sys.stderr
         self.mode = resolve_mode(mode, self.stream)
         if every is not None and every < 1:
-            raise ValueError(f"progress: a line every {every} items; give at least 1 (or null for a twentieth)")
+            raise ValueError(
+                f"progress: a line every {every} items; give at least 1 (or null for a twentieth)"
+            )
         if seconds <= 0:
             raise ValueError(f"progress: a line every {seconds} seconds; give a positive number")
         self.total, self.desc, self.unit = total, desc, unit
-        self.count_label = count_label  # e.g. "iteration ": "iteration 150/600" rather than "150/600 it"
+        self.count_label = (
+            count_label  # e.g. "iteration ": "iteration 150/600" rather than "150/600 it"
+        )
         self.initial = self.n = initial
         # Without a total, only the clock (and the first and last items) call for a line.
         self.every = every or (max(1, math.ceil(total / 20)) if total else sys.maxsize)
@@ -89,8 +103,15 @@ class Progress:
         self._closed = False
         self._bar = None
         if self.mode == "bar":
-            self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, file=self.stream,
-                             dynamic_ncols=True, mininterval=0.5)
+            self._bar = tqdm(
+                total=total,
+                initial=initial,
+                desc=desc,
+                unit=unit,
+                file=self.stream,
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
 
     # ---- counting ------------------------------------------------------------------------------
     def update(self, n: int = 1, fields: dict[str, object] | None = None) -> None:
@@ -118,8 +139,10 @@ class Progress:
     def _line_due(self) -> bool:
         if self._last_line_n is None:
             return True  # the first item: the log shows at once that the job runs, and how fast it starts
-        return (self.n - self._last_line_n >= self.every
-                or time.perf_counter() - self._last_line_time >= self.seconds)
+        return (
+            self.n - self._last_line_n >= self.every
+            or time.perf_counter() - self._last_line_time >= self.seconds
+        )
 
     # ---- what is shown --------------------------------------------------------------------------
     @property
@@ -140,7 +163,9 @@ class Progress:
         return max(0, self.total - self.n) / rate
 
     def _fields_text(self) -> str:
-        return ", ".join(f"{name} {value}" if name else value for name, value in self.fields.items())
+        return ", ".join(
+            f"{name} {value}" if name else value for name, value in self.fields.items()
+        )
 
     def line(self) -> str:
         """The plain line for the current count."""

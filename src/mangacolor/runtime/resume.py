@@ -40,7 +40,9 @@ def checkpoint_files(folder: os.PathLike | str) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".ckpt", ".pt") and not p.name.startswith("."))
+    return sorted(
+        p for p in folder.iterdir() if p.suffix in (".ckpt", ".pt") and not p.name.startswith(".")
+    )
 
 
 def checkpoint_iteration(path: os.PathLike | str) -> int:
@@ -49,7 +51,9 @@ def checkpoint_iteration(path: os.PathLike | str) -> int:
     try:
         return int(payload["mangacolor"]["iteration"])
     except (KeyError, TypeError, ValueError):
-        raise UnsafeCheckpoint(f"{path}: not a mangacolor training checkpoint (no iteration count)") from None
+        raise UnsafeCheckpoint(
+            f"{path}: not a mangacolor training checkpoint (no iteration count)"
+        ) from None
 
 
 def newest_checkpoint(folder: os.PathLike | str) -> tuple[Path, int] | None:

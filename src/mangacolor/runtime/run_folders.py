@@ -51,7 +51,9 @@ def restart_count(environ: Mapping[str, str]) -> int:
     """How often the launchers have restarted this launch: torchrun's elastic restarts of the
     workers plus SLURM's requeues of the job (by `scontrol requeue`, preemption or a node failure;
     torchrun inside a requeued SLURM job starts again from 0 restarts of its own)."""
-    torchrun = _int(environ, "TORCHELASTIC_RESTART_COUNT") if environ.get("TORCHELASTIC_RUN_ID") else 0
+    torchrun = (
+        _int(environ, "TORCHELASTIC_RESTART_COUNT") if environ.get("TORCHELASTIC_RUN_ID") else 0
+    )
     slurm = _int(environ, "SLURM_RESTART_COUNT") if environ.get("SLURM_JOB_ID") else 0
     return torchrun + slurm
 

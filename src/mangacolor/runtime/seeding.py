@@ -11,9 +11,15 @@ from __future__ import annotations
 # Distinct streams; a new use of randomness gets a new number here.
 WINDOWS_STREAM = 0  # the data module's crop windows, colourful draws and flips, per batch
 DROPOUT_STREAM = 1  # the generator's dropout masks, per iteration
-PRINT_STYLES_STREAM = 2  # which input style each training window gets, per batch (drawn on the host)
-PRINT_STREAM = 3  # the draws of the black-and-white pages made from the windows, per batch (on the device)
-HINTS_STREAM = 4  # the colour hints simulated from the windows (data.hints), per batch (on the device)
+PRINT_STYLES_STREAM = (
+    2  # which input style each training window gets, per batch (drawn on the host)
+)
+PRINT_STREAM = (
+    3  # the draws of the black-and-white pages made from the windows, per batch (on the device)
+)
+HINTS_STREAM = (
+    4  # the colour hints simulated from the windows (data.hints), per batch (on the device)
+)
 
 
 def step_seed(seed: int, rank: int, step: int, stream: int) -> int:

@@ -66,7 +66,9 @@ def requeue_job(environ: Mapping[str, str]) -> str | None:
     worked, else why not."""
     try:
         job = job_to_requeue(environ)
-        result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            ["scontrol", "requeue", job], capture_output=True, text=True, timeout=60, check=False
+        )
     except (OSError, ValueError, KeyError, subprocess.SubprocessError) as error:
         return f"scontrol requeue could not run: {error}"
     if result.returncode != 0:

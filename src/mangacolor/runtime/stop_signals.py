@@ -69,9 +69,15 @@ class StopRequest:
             return
         if self.signum is None:
             self.signum = signum
-            self._say(f"{describe(signum)} received: stopping after the current iteration, once last.ckpt and "
-                      f"generator.pt are saved" + (" (Ctrl-C again stops at once, without saving)"
-                                                   if signum == signal.SIGINT else ""))
+            self._say(
+                f"{describe(signum)} received: stopping after the current iteration, once last.ckpt and "
+                f"generator.pt are saved"
+                + (
+                    " (Ctrl-C again stops at once, without saving)"
+                    if signum == signal.SIGINT
+                    else ""
+                )
+            )
             return
         if signum == signal.SIGINT:
             self.forced = True

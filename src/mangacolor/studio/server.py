@@ -65,8 +65,10 @@ def serve(settings: StudioSettings) -> None:
 
         from mangacolor.studio.app import create_app
     except ImportError as missing:
-        raise StudioError(f"the studio needs its extra ({missing.name} is missing): "
-                          "pip install 'mangacolor[studio]' (make install does)") from None
+        raise StudioError(
+            f"the studio needs its extra ({missing.name} is missing): "
+            "pip install 'mangacolor[studio]' (make install does)"
+        ) from None
 
     if not settings.is_local:
         warnings.warn(

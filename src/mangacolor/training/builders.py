@@ -54,8 +54,13 @@ def build_trainer(settings: TrainSettings, callbacks: list, loggers: list) -> L.
     slurm = slurm_environment(stop.requeue_signal) if stop else None
     if slurm is not None:  # Lightning's SLURM support, told which signal warns of the time limit
         plugins.append(slurm)
-    return build(settings.trainer, precision=settings.precision, callbacks=callbacks,
-                 logger=loggers or False, plugins=plugins)
+    return build(
+        settings.trainer,
+        precision=settings.precision,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=plugins,
+    )
 
 
 def find(objects: list, kind: type[T]) -> T | None:

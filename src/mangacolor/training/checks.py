@@ -53,15 +53,20 @@ def _check_data(cfg: DictConfig) -> None:
         f"the U-Net halves it {depth} times; for size {size} try model.generator.depth={suggested}",
     )
     strided = len(OmegaConf.select(cfg, "model.discriminator.channels") or [])
-    require(2**strided <= size, f"model.discriminator.channels: {strided} stride-2 layers need "
-                                f"data.size >= {2**strided}, got {size}")
+    require(
+        2**strided <= size,
+        f"model.discriminator.channels: {strided} stride-2 layers need "
+        f"data.size >= {2**strided}, got {size}",
+    )
     check_window(size, window)
     for key in ("batch_size", "max_pixels", "colourful_draws"):
         value = number_at(cfg, f"data.{key}")
         require(value >= 1, f"data.{key} must be >= 1, got {value}")
     val_batch = number_at(cfg, "data.val_batch_size", optional=True)
-    require(val_batch is None or val_batch >= 1,
-            f"data.val_batch_size must be >= 1 (or null), got {val_batch}")
+    require(
+        val_batch is None or val_batch >= 1,
+        f"data.val_batch_size must be >= 1 (or null), got {val_batch}",
+    )
     workers = number_at(cfg, "data.num_workers")
     require(workers >= 0, f"data.num_workers must be >= 0, got {workers}")
     fraction = number_at(cfg, "data.val_fraction", whole=False)
@@ -74,23 +79,40 @@ def _check_training(cfg: DictConfig) -> None:
     """The model's values, then the schedule's."""
     model = cfg.model
     for key in ("lr_g", "lr_d", "lambda_l1"):
-        require(number_at(cfg, f"model.{key}", whole=False) > 0, f"model.{key} must be positive, got {model[key]}")
+        require(
+            number_at(cfg, f"model.{key}", whole=False) > 0,
+            f"model.{key} must be positive, got {model[key]}",
+        )
     for key in ("beta1", "beta2"):
-        require(0.0 <= number_at(cfg, f"model.{key}", whole=False) < 1.0, f"model.{key} must be in [0, 1), got {model[key]}")
-    require(model.gan_mode in GAN_MODES, f"model.gan_mode must be one of {', '.join(GAN_MODES)}, got {model.gan_mode!r}")
+        require(
+            0.0 <= number_at(cfg, f"model.{key}", whole=False) < 1.0,
+            f"model.{key} must be in [0, 1), got {model[key]}",
+        )
+    require(
+        model.gan_mode in GAN_MODES,
+        f"model.gan_mode must be one of {', '.join(GAN_MODES)}, got {model.gan_mode!r}",
+    )
     for net in ("generator", "discriminator"):
         norm = OmegaConf.select(cfg, f"model.{net}.norm", default="batch")
         require(norm in NORMS, f"model.{net}.norm must be one of {', '.join(NORMS)}, got {norm!r}")
     clip = number_at(cfg, "model.grad_clip", whole=False, optional=True)
     require(clip is None or clip > 0, f"model.grad_clip must be positive (or null), got {clip}")
-    require(0.0 <= number_at(cfg, "model.decay_fraction", whole=False) <= 1.0,
-             f"model.decay_fraction must be in [0, 1], got {model.decay_fraction}")
+    require(
+        0.0 <= number_at(cfg, "model.decay_fraction", whole=False) <= 1.0,
+        f"model.decay_fraction must be in [0, 1], got {model.decay_fraction}",
+    )
     for key in ("log_every", "max_nonfinite"):
         value = number_at(cfg, f"model.{key}", optional=True)
         require(value is None or value >= 1, f"model.{key} must be >= 1, got {value}")
 
-    require(number_at(cfg, "train.iterations") >= 1, f"train.iterations must be >= 1, got {cfg.train.iterations}")
-    require(number_at(cfg, "train.val_every") >= 1, f"train.val_every must be >= 1, got {cfg.train.val_every}")
+    require(
+        number_at(cfg, "train.iterations") >= 1,
+        f"train.iterations must be >= 1, got {cfg.train.iterations}",
+    )
+    require(
+        number_at(cfg, "train.val_every") >= 1,
+        f"train.val_every must be >= 1, got {cfg.train.val_every}",
+    )
 
 
 def check_train_inputs(cfg: DictConfig, environ: Mapping[str, str] = os.environ) -> str | None:
@@ -102,9 +124,11 @@ def check_train_inputs(cfg: DictConfig, environ: Mapping[str, str] = os.environ)
     continues the checkpoints of its own folder.
     """
     data = cfg.data
-    require(data.train_dir is not None or data.data_dir is not None,
-             "data.train_dir is not set: give a folder of colour pages (data.train_dir=..., and data.val_dir=...), "
-             "or one folder to split (data.data_dir=...)")
+    require(
+        data.train_dir is not None or data.data_dir is not None,
+        "data.train_dir is not set: give a folder of colour pages (data.train_dir=..., and data.val_dir=...), "
+        "or one folder to split (data.data_dir=...)",
+    )
     for key in ("train_dir", "val_dir", "data_dir"):
         folder = data.get(key)
         if folder is None:
@@ -134,10 +158,16 @@ def resolve_ckpt_path(cfg: DictConfig, environ: Mapping[str, str] = os.environ) 
                 return str(found[0])
         return None
     if str(value) == LAST:
-        require(own is not None, "ckpt_path=last needs callbacks.checkpoint.dirpath (the run folder's checkpoints)")
+        require(
+            own is not None,
+            "ckpt_path=last needs callbacks.checkpoint.dirpath (the run folder's checkpoints)",
+        )
         found = newest_checkpoint(own)
-        require(found is not None, f"ckpt_path=last: no checkpoint in {own}; to continue an earlier run, name its "
-                                   f"folder too: hydra.run.dir=outputs/runs/<run> ckpt_path=last")
+        require(
+            found is not None,
+            f"ckpt_path=last: no checkpoint in {own}; to continue an earlier run, name its "
+            f"folder too: hydra.run.dir=outputs/runs/<run> ckpt_path=last",
+        )
         return str(found[0])
     path = Path(str(value))
     if path.is_dir():

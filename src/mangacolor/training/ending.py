@@ -59,13 +59,19 @@ def run_results(model, datamodule, callbacks: list, run_dir: Path) -> dict[str, 
     stop = find(callbacks, GracefulStop)
     # The monitor's list holds every rank's unreadable pages; the datamodule's, this rank's.
     unreadable = monitor.unreadable if monitor else datamodule.unreadable
-    return {"iteration": model.iteration, **model.last_train_scalars, **model.last_val_scalars,
-            "unreadable": len(unreadable), "run_dir": str(run_dir),
-            "stopped_by": stop.stopped_by if stop else None}
+    return {
+        "iteration": model.iteration,
+        **model.last_train_scalars,
+        **model.last_val_scalars,
+        "unreadable": len(unreadable),
+        "run_dir": str(run_dir),
+        "stopped_by": stop.stopped_by if stop else None,
+    }
 
 
-def say_how_it_ended(trainer: L.Trainer, callbacks: list, results: dict[str, Any], total: int,
-                     run_dir: Path) -> None:
+def say_how_it_ended(
+    trainer: L.Trainer, callbacks: list, results: dict[str, Any], total: int, run_dir: Path
+) -> None:
     """Rank 0 prints the stop line (after asking SLURM to requeue, when its warning stopped the
     run) or the summary line."""
     stop = find(callbacks, GracefulStop)

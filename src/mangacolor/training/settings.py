@@ -25,17 +25,17 @@ from mangacolor.training.checks import check_train_config, check_train_inputs
 
 @dataclass(frozen=True)
 class TrainSettings:
-    data: DictConfig              # the datamodule's section (`_target_`: PagesDataModule)
-    model: DictConfig             # the LightningModule's section (`_target_`: Pix2Pix)
-    trainer: DictConfig           # Lightning's Trainer, less what `train()` gives it itself
+    data: DictConfig  # the datamodule's section (`_target_`: PagesDataModule)
+    model: DictConfig  # the LightningModule's section (`_target_`: Pix2Pix)
+    trainer: DictConfig  # Lightning's Trainer, less what `train()` gives it itself
     callbacks: DictConfig | None  # one `_target_` section per callback, by name
-    loggers: DictConfig | None    # one `_target_` section per logger, by name (config: `logger`)
+    loggers: DictConfig | None  # one `_target_` section per logger, by name (config: `logger`)
     seed: int
-    iterations: int               # train.iterations: generator updates in the whole run
-    run_dir: Path                 # this run's folder (paths.run_dir)
-    ckpt_path: str | None         # the checkpoint file the run continues from, resolved
-    precision: str                # trainer.precision with `auto` resolved for the training device
-    progress_bar: bool            # trainer.enable_progress_bar; false: no progress display at all
+    iterations: int  # train.iterations: generator updates in the whole run
+    run_dir: Path  # this run's folder (paths.run_dir)
+    ckpt_path: str | None  # the checkpoint file the run continues from, resolved
+    precision: str  # trainer.precision with `auto` resolved for the training device
+    progress_bar: bool  # trainer.enable_progress_bar; false: no progress display at all
 
     @classmethod
     def from_config(cls, cfg: DictConfig, environ: Mapping[str, str] = os.environ) -> TrainSettings:

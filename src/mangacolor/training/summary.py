@@ -15,10 +15,14 @@ def summary_line(results: dict[str, Any], monitor: TrainingMonitor | None, run_d
     rate = monitor.images_per_second if monitor else None
     speed = f", {rate:.1f} img/s" if rate else ""
     quality = "; " + "; ".join(_quality(results)) if "val/delta_e_2000" in results else ""
-    unreadable = f"; {results['unreadable']} unreadable pages skipped" if results["unreadable"] else ""
-    return (f"mangacolor-train: {results['iteration']} iterations{speed}{quality}{unreadable}. "
-            f"Run folder {run_dir} (checkpoints/, images/); "
-            f"dashboards: tensorboard --logdir {run_dir}")
+    unreadable = (
+        f"; {results['unreadable']} unreadable pages skipped" if results["unreadable"] else ""
+    )
+    return (
+        f"mangacolor-train: {results['iteration']} iterations{speed}{quality}{unreadable}. "
+        f"Run folder {run_dir} (checkpoints/, images/); "
+        f"dashboards: tensorboard --logdir {run_dir}"
+    )
 
 
 def _quality(results: dict[str, Any]) -> list[str]:
@@ -26,8 +30,9 @@ def _quality(results: dict[str, Any]) -> list[str]:
     grey = _versus(results["val/delta_e_2000"], results["val/grey_delta_e_2000"], "grey")
     parts = [f"val {delta_e} {grey}"]
     if "val/bw_inputs/delta_e_2000" in results:  # the same images: those whose input is a B&W page
-        bw = _versus(results["val/bw_inputs/delta_e_2000"], results["val/bw_delta_e_2000"],
-                     "the B&W page")
+        bw = _versus(
+            results["val/bw_inputs/delta_e_2000"], results["val/bw_delta_e_2000"], "the B&W page"
+        )
         parts.append(f"on B&W inputs {delta_e} {bw}")
     parts.append(f"colourfulness {results['val/colourfulness_ratio']:.2f} of the truth's (grey 0)")
     ab_l1 = f"ab-L1 {results['val/ab_l1']:.2f} vs grey {results['val/grey_ab_l1']:.2f} (Lab units)"

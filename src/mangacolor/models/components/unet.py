@@ -71,7 +71,9 @@ def upsampling_conv(in_ch: int, out_ch: int, upsample: str) -> nn.Module:
 class UpBlock(nn.Module):
     """Upsampling conv, norm, optional dropout, concat with the skip, then ReLU on both."""
 
-    def __init__(self, in_ch: int, out_ch: int, norm: str, dropout: float, upsample: str = "transposed"):
+    def __init__(
+        self, in_ch: int, out_ch: int, norm: str, dropout: float, upsample: str = "transposed"
+    ):
         super().__init__()
         self.up = nn.Sequential(
             upsampling_conv(in_ch, out_ch, upsample),
@@ -124,13 +126,17 @@ class UNetGenerator(nn.Module):
         if depth < 2:
             raise ValueError(f"generator depth must be >= 2, got {depth}")
         if upsample not in UPSAMPLES:
-            raise ValueError(f"generator upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
+            raise ValueError(
+                f"generator upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}"
+            )
         self.depth, self.upsample = depth, upsample
         self.in_channels, self.out_channels = in_channels, out_channels
         # The page (1 channel), the hint colour (in_channels - 2) and the mask; the fill adds a
         # colour field as wide as the hint colour.
         if hint_spread and in_channels < 3:
-            raise ValueError(f"generator hint_spread needs hint inputs (in_channels >= 3), got {in_channels}")
+            raise ValueError(
+                f"generator hint_spread needs hint inputs (in_channels >= 3), got {in_channels}"
+            )
         self.spread = HintSpread(depth) if hint_spread else None
         seen = in_channels + (in_channels - 2 if hint_spread else 0)
         channels = encoder_channels(depth, width, max_width)
@@ -140,7 +146,8 @@ class UNetGenerator(nn.Module):
             first, bottleneck = level == 0, level == depth - 1
             self.down.append(
                 DownBlock(
-                    previous, ch,
+                    previous,
+                    ch,
                     norm="none" if first or bottleneck else norm,
                     activation=nn.ReLU() if bottleneck else nn.LeakyReLU(0.2),
                 )
@@ -149,14 +156,20 @@ class UNetGenerator(nn.Module):
         # Decoder block j mirrors encoder level depth-2-j and concatenates with its output.
         self.up = nn.ModuleList()
         for j, skip_ch in enumerate(reversed(channels[:-1])):
-            self.up.append(UpBlock(previous, skip_ch, norm, dropout if j < dropout_blocks else 0.0, upsample))
+            self.up.append(
+                UpBlock(previous, skip_ch, norm, dropout if j < dropout_blocks else 0.0, upsample)
+            )
             previous = 2 * skip_ch
         if upsample == "transposed":
-            self.head = nn.Sequential(nn.ConvTranspose2d(previous, out_channels, 4, stride=2, padding=1), nn.Tanh())
+            self.head = nn.Sequential(
+                nn.ConvTranspose2d(previous, out_channels, 4, stride=2, padding=1), nn.Tanh()
+            )
         else:  # enlarged, then one conv over it and the input at full resolution
             self.head_up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
             self.head = nn.Sequential(
-                nn.Conv2d(previous + seen, out_channels, 3, padding=1, padding_mode="replicate"), nn.Tanh())
+                nn.Conv2d(previous + seen, out_channels, 3, padding=1, padding_mode="replicate"),
+                nn.Tanh(),
+            )
         init_pix2pix_weights(self)
 
     @property
@@ -171,7 +184,9 @@ class UNetGenerator(nn.Module):
                 f"generator input {height}x{width} is not a multiple of 2**depth = {self.multiple}"
             )
         if self.spread is not None:  # the page, hint colour x mask, mask -> and the carried colour
-            lightness = torch.cat([lightness, self.spread(lightness[:, 1:-1], lightness[:, -1:])], dim=1)
+            lightness = torch.cat(
+                [lightness, self.spread(lightness[:, 1:-1], lightness[:, -1:])], dim=1
+            )
         skips = []
         x = lightness
         for block in self.down:
