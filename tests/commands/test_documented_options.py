@@ -241,6 +241,8 @@ def raw_value(cfg: DictConfig, dotted: str) -> Any:
 def plain(value: Any) -> Any:
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=False)
+    if isinstance(value, tuple):  # a settings field holding a list as a tuple (eval.hints)
+        return list(value)
     return str(value) if isinstance(value, Path) else value
 
 
@@ -266,7 +268,10 @@ EVAL_BASE = {
     "data.test_dir": "held-out",
     "paths.run_dir": "eval",
 }
-EVAL_CONTEXT = {"eval.short_side": {"eval.mode": "page"}}  # read in page mode only
+EVAL_CONTEXT = {
+    "eval.short_side": {"eval.mode": "page"},
+    "eval.hints": {"eval.mode": "page"},
+}  # page mode only
 RUN_SIZE, RUN_WINDOW, MULTIPLE = 256, 512, 32
 # eval's nulls are filled in: the crop from the training run's config, page mode's side from the
 # training size

@@ -79,7 +79,11 @@ def test_console_script_scores_crops_against_grey_and_mean_ab(tmp_path, tiny_run
         held_out.resolve()
     )
     assert metrics["mangacolor_version"] == mangacolor.__version__
-    assert metrics["generator"] == {**GENERATOR, "out_channels": 2}  # an ab generator
+    assert metrics["generator"] == {
+        **GENERATOR,
+        "in_channels": 1,
+        "out_channels": 2,
+    }  # an ab generator, no hints
     settings = metrics["settings"]
     assert (settings["mode"], settings["size"], settings["window"]) == (
         "crop",

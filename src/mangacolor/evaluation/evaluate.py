@@ -13,6 +13,7 @@ import torch
 
 from mangacolor.data.files import printable
 from mangacolor.evaluation.baselines import mean_ab_of_folder
+from mangacolor.evaluation.hint_report import format_hints_table, hints_payload, write_hint_outputs
 from mangacolor.evaluation.page_loop import evaluate_pages, list_test_pages
 from mangacolor.evaluation.report import (
     claim_output_folder,
@@ -24,8 +25,9 @@ from mangacolor.evaluation.report import (
 )
 from mangacolor.evaluation.settings import EvalSettings, check_inputs
 from mangacolor.inference.compose import check_compose
-from mangacolor.inference.generator_file import load_generator
+from mangacolor.inference.generator_file import load_generator, takes_hints
 from mangacolor.inference.page_colorizer import generator_predicts
+from mangacolor.runtime.config_errors import require
 
 
 class NothingReadable(FileNotFoundError):
@@ -46,6 +48,13 @@ def evaluate(settings: EvalSettings) -> dict[str, Any]:
         release_output_folder(run_dir)
         raise
     print(format_metrics_table(payload["overall"], predictors), flush=True)
+    if "hints" in payload:
+        print(format_hints_table(payload["hints"], settings.input_style), flush=True)
+        print(
+            f"hint sweep: {payload['hints']['pages']} pages x {len(settings.hints)} counts in "
+            f"{payload['hints']['seconds']:.1f} s (whole evaluation {payload['seconds']:.1f} s)",
+            flush=True,
+        )
     print(summary_line(payload, run_dir), flush=True)
     return payload
 
@@ -60,6 +69,12 @@ def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
         settings.mode == "page"
     ):  # before any page is read: ink and predicted need a full-colour generator
         check_compose(settings.compose, generator_predicts(generator), str(ckpt_path))
+    require(
+        not any(settings.hints or ()) or takes_hints(generator),
+        f"eval.hints: {ckpt_path} takes no hints (trained without model.hints): "
+        "sweep a hint model, "
+        "or leave eval.hints null (or [0])",
+    )
     paths, unlisted = list_test_pages(test_dir, settings.limit)
 
     baselines, mean_ab_report = {}, None
@@ -88,5 +103,17 @@ def _evaluate_in(settings: EvalSettings) -> tuple[dict[str, Any], list[str]]:
         generator_config,
         mean_ab_report,
     )
+    if result.sweep is not None:
+        payload["hints"] = hints_payload(
+            result.sweep, settings.bucket_tolerance, settings.input_style
+        )
+        write_hint_outputs(
+            settings.run_dir,
+            payload["hints"],
+            result.sweep,
+            test_dir,
+            settings.input_style,
+            settings.tensorboard,
+        )
     write_outputs(settings.run_dir, payload, result, test_dir, settings.tensorboard)
     return payload, predictors

@@ -78,24 +78,39 @@ def hint_seeds(
 def nearest_hint_ab(lightness: torch.Tensor, hints: PageHints | None) -> torch.Tensor:
     """Scaled L (1, 1, H, W) -> scaled ab (1, 2, H, W): each pixel its nearest seed's ab
     (Euclidean distance; on a tie the earlier hint). No hints: zeros (the grey page)."""
+    everything = len(hint_seeds(hints, tuple(lightness.shape[-2:])).rows)
+    return nearest_hint_ab_counts(lightness, hints, [everything])[everything]
+
+
+def nearest_hint_ab_counts(
+    lightness: torch.Tensor, hints: PageHints | None, counts: list[int]
+) -> dict[int, torch.Tensor]:
+    """`nearest_hint_ab` for each count's first seeds (a nested hint set's first k hints, as eval
+    sweeps them) in one pass over the seeds: count -> scaled ab (1, 2, H, W)."""
     height, width = lightness.shape[-2:]
     device = lightness.device
     seeds = hint_seeds(hints, (height, width), device)
-    ab = torch.zeros(1, 2, height, width, device=device)
-    if not len(seeds.rows):
-        return ab
+    wanted = sorted(set(counts))
+    found = {
+        count: torch.zeros(1, 2, height, width, device=device) for count in wanted if count <= 0
+    }
     ys = torch.arange(height, device=device, dtype=torch.float32)[:, None]
     xs = torch.arange(width, device=device, dtype=torch.float32)[None, :]
     best = torch.full((height, width), float("inf"), device=device)
     owner = torch.zeros(height, width, dtype=torch.long, device=device)
     # One pass per seed (a few dozen), each over the page: (seeds, H, W) at once would not fit a
-    # large page's memory, and the loop is as fast.
+    # large page's memory, and the loop is as fast. After the k-th seed, the k-hint answer.
     for index, (row, col) in enumerate(zip(seeds.rows.tolist(), seeds.cols.tolist(), strict=True)):
         distance = (ys - row).square() + (xs - col).square()
         nearer = distance < best
         best = torch.where(nearer, distance, best)
         owner = torch.where(nearer, index, owner)
-    return seeds.ab[owner].permute(2, 0, 1)[None]
+        for count in wanted:
+            if count == index + 1 or (count > index + 1 and index + 1 == len(seeds.rows)):
+                found[count] = seeds.ab[owner].permute(2, 0, 1)[None]
+    for count in wanted:  # no seed at all: the grey page
+        found.setdefault(count, torch.zeros(1, 2, height, width, device=device))
+    return found
 
 
 def nearest_hint(lightness: torch.Tensor, hints: PageHints | None) -> torch.Tensor:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mangacolor.color import rgb_to_scaled_lab, scaled_lab_to_rgb
@@ -31,6 +30,7 @@ from mangacolor.data.print_settings import PrintSettings
 from mangacolor.data.print_styles import page_seed, print_page
 from mangacolor.data.transforms import PageCropper
 from mangacolor.evaluation.extremes import ExtremeImages
+from mangacolor.evaluation.hint_sweep import HintSweep
 from mangacolor.evaluation.scoring import (
     METRICS,
     SHOWN_RGB,
@@ -39,15 +39,15 @@ from mangacolor.evaluation.scoring import (
     score_prediction,
 )
 from mangacolor.evaluation.settings import EvalSettings
-from mangacolor.evaluation.views import scored_views
-from mangacolor.inference.page_colorizer import PageColorizer
+from mangacolor.evaluation.views import READING_SHORT_SIDE, reading_scale, scored_views  # noqa: F401 (re-exported)
+from mangacolor.hints.raster import hint_input, no_hints
+from mangacolor.inference.generator_file import takes_hints
+from mangacolor.inference.page_colorizer import PageColorizer, generator_predicts
 from mangacolor.inference.prediction import predict
 from mangacolor.metrics import colorfulness
 from mangacolor.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
-
-READING_SHORT_SIDE = 256  # px: a page shrunk to about this is read as tone, not dots
 
 
 @dataclass
@@ -59,6 +59,9 @@ class EvalResult:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     extremes: ExtremeImages | None = None
     seconds: float = 0.0
+    sweep: HintSweep | None = (
+        None  # with eval.hints: every page at every hint count (hint_sweep.py)
+    )
 
 
 def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -77,12 +80,9 @@ def list_test_pages(folder: Path, limit: int | None) -> tuple[list[Path], list[t
 ModelPrediction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
-def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
-    """How the generator predicts in settings.mode: crops as validation does, pages as colourising
-    does."""
-    if settings.mode == "crop":
-        return lambda lightness: (predict(generator, lightness, settings.precision), None)
-    colorizer = PageColorizer(
+def page_colorizer(generator: nn.Module, settings: EvalSettings) -> PageColorizer:
+    """Page mode's colorizer: the generator colouring whole pages as mangacolor-colorize does."""
+    return PageColorizer(
         generator,
         settings.short_side,
         batch_size=settings.batch_size,
@@ -91,7 +91,30 @@ def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPredi
         compose=settings.compose,
         descreen=settings.descreen,
         chroma=settings.chroma,
+        upsample=settings.upsample,
     )
+
+
+def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPrediction:
+    """How the generator predicts in settings.mode: crops as validation does, pages as colourising
+    does."""
+    if settings.mode == "crop":
+        if takes_hints(
+            generator
+        ):  # a hint generator without hints colours automatically: empty maps
+            predicts = generator_predicts(generator)
+
+            def predict_crops(lightness: torch.Tensor) -> tuple[torch.Tensor, None]:
+                color, mask = no_hints(
+                    lightness.shape[0], *lightness.shape[-2:], predicts, lightness.device
+                )
+                return predict(
+                    generator, hint_input(lightness, color, mask), settings.precision
+                ), None
+
+            return predict_crops
+        return lambda lightness: (predict(generator, lightness, settings.precision), None)
+    colorizer = page_colorizer(generator, settings)
 
     def predict_pages(lightness: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pages = colorizer.color_lightness(list(lightness.split(1)))
@@ -113,14 +136,6 @@ def printed_inputs(
     )
 
 
-def reading_scale(images: torch.Tensor) -> torch.Tensor:
-    """Images as a reader sees a page: area-averaged, shrunk at least 4 times, or to a shorter side
-    of 256 where that shrinks more, so screentone dots blend into tone."""
-    factor = max(4.0, min(images.shape[-2:]) / READING_SHORT_SIDE)
-    size = [max(1, round(side / factor)) for side in images.shape[-2:]]
-    return F.interpolate(images, size=size, mode="area")
-
-
 def score_group(
     predict: ModelPrediction,
     rgb: torch.Tensor,
@@ -130,23 +145,20 @@ def score_group(
     input_style: str = "plain",
     printing: PrintSettings | None = None,
     at_reading_scale: bool = False,
+    inputs: torch.Tensor | None = None,
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
     """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction as
     the grids draw it).
 
     input_style other than plain: the model sees each page printed in that style, and the B&W page
     itself is scored as the baseline "bw" (its own L, no colour). at_reading_scale: every predictor
-    is also scored on area-shrunk images, as "<predictor>@reading".
+    is also scored on area-shrunk images, as "<predictor>@reading". inputs: the model's input pages
+    when already made (`model_inputs`), else made here.
     """
     truth = Truth.from_rgb(rgb)
     printed = input_style != "plain"
-    inputs = (
-        printed_inputs(
-            truth.rgb, paths or [""] * len(rgb), input_style, printing or PrintSettings()
-        )
-        if printed
-        else truth.lightness
-    )
+    if inputs is None:
+        inputs = model_inputs(truth, paths, input_style, printing)
     fake, fake_rgb = predict(inputs)
     predictions = {"model": fake, "grey": torch.zeros_like(truth.ab)}
     if printed:
@@ -180,6 +192,17 @@ def score_group(
     return dict(zip(names, stacked, strict=True)), truth, drawn
 
 
+def model_inputs(
+    truth: Truth, paths: list[str] | None, input_style: str, printing: PrintSettings | None
+) -> torch.Tensor:
+    """The scaled L the model sees for these true pages: their own, or printed in `input_style`."""
+    if input_style == "plain":
+        return truth.lightness
+    return printed_inputs(
+        truth.rgb, paths or [""] * len(truth.rgb), input_style, printing or PrintSettings()
+    )
+
+
 def score_batch(
     batch: dict,
     predict: ModelPrediction,
@@ -187,8 +210,10 @@ def score_batch(
     cropper: PageCropper | None,
     baselines: dict[str, torch.Tensor],
     extremes: ExtremeImages,
+    sweep: HintSweep | None = None,
 ) -> list[dict]:
-    """The readable pages of one collated batch -> their rows, in the batch's order.
+    """The readable pages of one collated batch -> their rows, in the batch's order; with a
+    `sweep`, each page is also scored at every hint count there.
 
     `baselines` must already be on settings.device.
     """
@@ -199,16 +224,24 @@ def score_batch(
     rows: list[dict] = [{} for _ in batch["paths"]]
     for rgb, indices in scored_views(pages, sizes, settings.mode, cropper):
         group_paths = [batch["paths"][i] for i in indices]
+        names = [Path(path).name for path in group_paths]
+        printing = PrintSettings.from_config(settings.printing, "data.printing")
+        inputs = None
+        if sweep is not None:  # the printed pages made once, for the sweep and the automatic scores
+            inputs = model_inputs(Truth.from_rgb(rgb), names, settings.input_style, printing)
         columns, truth, fake = score_group(
             predict,
             rgb,
             baselines,
             SHOWN_RGB[settings.mode],
-            paths=[Path(path).name for path in group_paths],
+            paths=names,
             input_style=settings.input_style,
-            printing=PrintSettings.from_config(settings.printing, "data.printing"),
+            printing=printing,
             at_reading_scale=settings.mode == "page",
+            inputs=inputs,
         )
+        if sweep is not None:
+            sweep.score_pages(truth, inputs, group_paths)
         for position, index in enumerate(indices):
             height, width = heights_widths[index]
             rows[index] = {
@@ -237,6 +270,16 @@ def evaluate_pages(
         name: ab.to(device, torch.float32) for name, ab in (baselines or {}).items()
     }  # once, not per group
     predict = model_prediction(generator, settings)
+    sweep = None
+    if settings.hints is not None:
+        sweep = HintSweep(
+            page_colorizer(generator, settings),
+            settings.hints,
+            settings.bucket_tolerance,
+            settings.run_dir,
+            settings.test_dir,
+            printed=settings.input_style != "plain",
+        )
     cropper = (
         PageCropper(settings.size, settings.window, hflip=False)
         if settings.mode == "crop"
@@ -244,12 +287,13 @@ def evaluate_pages(
     )
     rank_metric = next(metric for metric in METRICS if metric.name == settings.rank_by)
     result = EvalResult(
+        sweep=sweep,
         extremes=ExtremeImages(
             settings.grid_images,
             rank_metric.higher_is_better,
             fit_side=settings.grid_side if settings.mode == "page" else None,
             shown_rgb=SHOWN_RGB[settings.mode],
-        )
+        ),
     )
     started = time.perf_counter()
     bar = Progress(
@@ -261,7 +305,7 @@ def evaluate_pages(
             log.warning("skipped unreadable image %s: %s", printable(path), reason)
         result.unreadable.extend(batch["unreadable"])
         if batch["paths"]:
-            rows = score_batch(batch, predict, settings, cropper, baselines, result.extremes)
+            rows = score_batch(batch, predict, settings, cropper, baselines, result.extremes, sweep)
             result.records.extend(rows)
             delta_e_sum += sum(row["model/delta_e_2000"] for row in rows)
         running = (

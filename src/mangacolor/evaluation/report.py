@@ -22,18 +22,26 @@ from torchvision.utils import save_image
 
 import mangacolor
 from mangacolor.evaluation.extremes import ExtremeImages
+from mangacolor.evaluation.hint_sampling import HINTS_FOLDER
 from mangacolor.evaluation.page_loop import EvalResult
 from mangacolor.evaluation.scoring import METRICS
 from mangacolor.evaluation.settings import EvalSettings
 from mangacolor.runtime.atomic import atomic_write
 
+HINTS_CSV, HINTS_CURVE = (
+    "per_image_hints.csv",
+    "hints_curve.png",
+)  # the hint sweep's (hint_report.py)
 OUTPUT_NAMES = (
     "metrics.json",
     "per_image.csv",
     "best.png",
     "worst.png",
-    "tensorboard",
-)  # metrics.json: done
+    "tensorboard",  # metrics.json: done
+    HINTS_FOLDER,
+    HINTS_CSV,
+    HINTS_CURVE,
+)
 CLAIM_NAME = ".mangacolor-eval"  # made exclusively at start: two evaluations never share a folder
 PREDICTOR_LABELS = {"model": "model", "grey": "grey", "mean_ab": "mean-ab", "bw": "B&W page"}
 

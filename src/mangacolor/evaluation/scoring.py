@@ -124,15 +124,29 @@ def score_prediction(
     truth: Truth,
     prediction: torch.Tensor,
     shown_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = scaled_lab_to_rgb,
+    regions: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each metric per image, (B,) float32, for a prediction shown by `shown_rgb`: scaled ab
-    (B, 2, H, W) on the true L, or a full-colour generator's scaled (L, a, b) (B, 3, H, W)."""
+    (B, 2, H, W) on the true L, or a full-colour generator's scaled (L, a, b) (B, 3, H, W).
+    `regions`: see `score_shown`."""
     pred_lightness = prediction[:, :1] if prediction.shape[1] == 3 else truth.lightness
     pred_ab = prediction[:, -2:]
-    pred_rgb = shown_rgb(pred_lightness, pred_ab)
+    return score_shown(truth, shown_rgb(pred_lightness, pred_ab), pred_ab, regions)
+
+
+def score_shown(
+    truth: Truth,
+    pred_rgb: torch.Tensor,
+    pred_ab: torch.Tensor,
+    regions: dict[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Each metric per image for a prediction as shown, RGB (B, 3, H, W), and its raw scaled ab
+    (ab_l1's). regions: name -> mask (B or 1, 1, H, W) of 0/1: also the mean CIEDE2000 there, from
+    the same per-pixel differences (`delta_e_2000_hinted`, `delta_e_2000_ring` without
+    recomputing)."""
     differences = delta_e_2000(rgb_to_lab(pred_rgb), truth.lab).flatten(1)
     neutral = (truth.lab[:, 1:].norm(dim=1) < NEUTRAL_CHROMA).flatten(1).float()
-    return {
+    scores = {
         "ab_l1": ab_l1(pred_ab * AB_SCALE, truth.ab * AB_SCALE),
         "psnr": psnr(pred_rgb, truth.rgb),
         "ssim": ssim(pred_rgb, truth.rgb),
@@ -141,6 +155,9 @@ def score_prediction(
         "delta_e_2000_colour": masked_mean(differences, 1.0 - neutral),
         "colourfulness": colorfulness(pred_rgb),
     }
+    for name, mask in (regions or {}).items():
+        scores[name] = masked_mean(differences, mask.to(differences.dtype).flatten(1))
+    return scores
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -21,9 +21,11 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mangacolor.data.transforms import check_window
+from mangacolor.evaluation.hint_baselines import BUCKET_TOLERANCE
 from mangacolor.evaluation.scoring import RANKING_NAMES
 from mangacolor.inference.compose import AUTO, check_composition
-from mangacolor.runtime.config_errors import require
+from mangacolor.inference.guided_upsample import UPSAMPLE_MODES
+from mangacolor.runtime.config_errors import is_number, require
 from mangacolor.runtime.devices import resolve_device, resolve_precision
 from mangacolor.styles import STYLES
 
@@ -71,6 +73,13 @@ class EvalSettings:
     )
     printing: dict | None = (
         None  # the print synthesis settings (the training run's data.printing, else defaults)
+    )
+    hints: tuple[int, ...] | None = (
+        None  # page mode: the hint counts swept (ascending); None: no sweep
+    )
+    bucket_tolerance: float = BUCKET_TOLERANCE  # the paint-bucket baseline's tolerance, CIE L units
+    upsample: str = (
+        "bilinear"  # page mode: how the prediction is enlarged, as PageColorizer's upsample
     )
 
     def as_dict(self) -> dict[str, Any]:
@@ -161,6 +170,37 @@ def check_options(eval_cfg: Any, batch_size: int, limit: int | None) -> None:
         eval_cfg.get("descreen", 0),
         eval_cfg.get("chroma", 1.0),
     )
+    upsample = eval_cfg.get("upsample", "bilinear")
+    require(
+        upsample in UPSAMPLE_MODES,
+        f"eval.upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {upsample!r}",
+    )
+    tolerance = eval_cfg.get("bucket_tolerance", BUCKET_TOLERANCE)
+    require(
+        is_number(tolerance) and tolerance >= 0,
+        f"eval.bucket_tolerance must be a number of CIE L units >= 0, got {tolerance!r}",
+    )
+
+
+def hint_counts(eval_cfg: Any) -> tuple[int, ...] | None:
+    """eval.hints as the ascending counts to sweep, or None (no sweep), checked: whole numbers >= 0,
+    page mode only (the hints are placed on whole pages, in their own pixels)."""
+    counts = eval_cfg.get("hints")
+    if counts is None:
+        return None
+    listed = OmegaConf.to_container(counts) if OmegaConf.is_config(counts) else counts
+    require(
+        isinstance(listed, (list, tuple))
+        and len(listed) > 0
+        and all(is_number(count, whole=True) and count >= 0 for count in listed),
+        f"eval.hints must be null or a list of hint counts (whole numbers >= 0), e.g. "
+        f"[0,1,2,5,10,20,50], got {listed!r}",
+    )
+    require(
+        eval_cfg.mode == "page",
+        "eval.hints: the hint sweep scores whole pages only: add eval.mode=page",
+    )
+    return tuple(sorted(set(int(count) for count in listed)))
 
 
 def check_inputs(settings: EvalSettings) -> None:
@@ -237,6 +277,9 @@ def build_settings(cfg: Any) -> EvalSettings:
         chroma=float(options.get("chroma", 1.0)),
         input_style=options.get("input_style", "plain"),
         printing=training_printing(ckpt_path),
+        hints=hint_counts(options),
+        bucket_tolerance=float(options.get("bucket_tolerance", BUCKET_TOLERANCE)),
+        upsample=options.get("upsample", "bilinear"),
     )
 
 

@@ -12,9 +12,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+import torch.nn.functional as F
 
 from mangacolor.color import uint8_to_unit
 from mangacolor.data.transforms import PageCropper
+
+READING_SHORT_SIDE = 256  # px: a page shrunk to about this is read as tone, not dots
+
+
+def reading_scale(images: torch.Tensor) -> torch.Tensor:
+    """Images as a reader sees a page: area-averaged, shrunk at least 4 times, or to a shorter side
+    of 256 where that shrinks more, so screentone dots blend into tone."""
+    factor = max(4.0, min(images.shape[-2:]) / READING_SHORT_SIDE)
+    size = [max(1, round(side / factor)) for side in images.shape[-2:]]
+    return F.interpolate(images, size=size, mode="area")
 
 
 def centre_crops(pages: torch.Tensor, sizes: torch.Tensor, cropper: PageCropper) -> torch.Tensor:

@@ -228,11 +228,16 @@ class PageColorizer:
         working = [self._to_working(page_l) for page_l in lightness]
         inputs = self._with_hints(lightness, working, hints)
         colored = []
+        modes: dict[
+            int, str
+        ] = {}  # one choice per page: eval's hint sweep passes one page many times
         for full, work, prediction in zip(
             lightness, working, self._predict_working(inputs), strict=True
         ):
             prediction = self._strength(prediction)
-            mode = choose(self.compose, self.predicts, full)
+            if id(full) not in modes:
+                modes[id(full)] = choose(self.compose, self.predicts, full)
+            mode = modes[id(full)]
             ab = self._enlarge(prediction[:, -2:], work, full)
             page = descreen(full, self.descreen) if self.descreen and mode != PREDICTED else full
             if mode == LIGHTNESS:
