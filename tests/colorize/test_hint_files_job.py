@@ -89,11 +89,11 @@ def layer(path: Path, width: int, height: int, box=(4, 4, 16, 16), rgba=(20, 200
 
 
 def reference(
-    model: Path, source: Path, hint_file: Path | None, tile: int = 1024, overlap: int = 256
+    model: Path, source: Path, hint_file: Path | None, tile: int = 1024, tile_overlap: int = 256
 ) -> np.ndarray:
     """What PageColorizer gives the page with the hint file read directly."""
     generator, _ = load_generator(model)
-    colorizer = PageColorizer(generator, SIZE, tile, overlap, precision="32-true")
+    colorizer = PageColorizer(generator, SIZE, tile, tile_overlap, precision="32-true")
     rgb = torch.from_numpy(pixels(source).astype(np.uint8)).permute(2, 0, 1).contiguous()
     hints = None if hint_file is None else read_hint_file(hint_file, tuple(rgb.shape[-2:]))
     colored = colorizer.color([rgb], hints=[hints])[0]
