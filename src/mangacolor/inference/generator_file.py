@@ -57,6 +57,11 @@ def export_generator(
     return Path(path)
 
 
+# What a file says about its generator: config, weights, training size, what it predicts and
+# whether it takes hints (None when the file has no record: its config builds it as it was).
+FileRecord = tuple[dict[str, Any], dict[str, Any], Any, Any, Any]
+
+
 def load_generator(
     path: os.PathLike | str, map_location: Any = "cpu"
 ) -> tuple[UNetGenerator, dict[str, Any]]:
@@ -69,55 +74,7 @@ def load_generator(
     payload = safe_torch_load(path, map_location)
     if not isinstance(payload, dict):
         raise ValueError(f"{path}: not a mangacolor checkpoint")
-    file_format = payload.get("format")
-    hints = None  # no record: a generator from before hints, whose config builds it as it was
-    if file_format in OLDER_FORMATS:
-        config, state = dict(payload["config"]), payload["state_dict"]
-        training_size = payload.get("training_size")
-        predicts = None  # format 1 knew only its config: the generator it builds says
-    elif file_format in (FORMAT, FORMAT_2):
-        config, state = dict(payload["config"]), payload["state_dict"]
-        training_size = payload.get("training_size")
-        predicts = payload.get("predicts", "ab")
-        if file_format == FORMAT:
-            hints = payload.get("hints", False)
-            if not isinstance(hints, bool):
-                raise ValueError(
-                    f"{path}: records hints={hints!r}; a generator file says true or false"
-                )
-    elif isinstance(file_format, str) and file_format.startswith(FORMAT_PREFIX):
-        raise ValueError(
-            f"{path}: a generator file of format {file_format!r}, which this mangacolor "
-            f"({FORMAT}) cannot read; a newer mangacolor wrote it"
-        )
-    elif "state_dict" in payload and "hyper_parameters" in payload:
-        config = payload["hyper_parameters"].get("generator")
-        if not isinstance(config, dict):
-            raise ValueError(
-                f"{path}: a Lightning checkpoint, but not of a mangacolor Pix2Pix model"
-            )
-        config = dict(config)
-        predicts = payload["hyper_parameters"].get(
-            "predicts", "ab"
-        )  # a run from before the option: ab
-        # A run from before hints has none: its config builds it as it was.
-        if "hints" in payload["hyper_parameters"]:
-            hints = bool(payload["hyper_parameters"]["hints"])
-        # The one rule for a .ckpt: the average of G's weights when the run kept one (model.ema), as
-        # its validation and its generator.pt used; else the trained G.
-        prefix = (
-            "generator_ema."
-            if any(k.startswith("generator_ema.") for k in payload["state_dict"])
-            else "generator."
-        )
-        state = {
-            k[len(prefix) :]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)
-        }
-        training_size = (payload.get("datamodule_hyper_parameters") or {}).get("size")
-    else:
-        raise ValueError(
-            f"{path}: neither a generator.pt export nor a mangacolor Lightning checkpoint"
-        )
+    config, state, training_size, predicts, hints = read_generator_record(path, payload)
     if predicts is not None:
         config = {**config, "out_channels": output_channels(path, predicts, config)}
     if hints:  # a generator without hints is built exactly as before the option (in_channels 1)
@@ -133,6 +90,65 @@ def load_generator(
     generator.predicts = predicted_channels(generator)
     generator.hints = bool(hints)
     return generator.eval(), dict(config)
+
+
+def read_generator_record(path: os.PathLike | str, payload: dict[str, Any]) -> FileRecord:
+    """What a loaded file says about its generator, by the file's kind: a `generator.pt` of a
+    format this mangacolor reads, or a Lightning checkpoint of a Pix2Pix run."""
+    file_format = payload.get("format")
+    if file_format in OLDER_FORMATS or file_format in (FORMAT, FORMAT_2):
+        return read_export_record(path, payload, file_format)
+    if isinstance(file_format, str) and file_format.startswith(FORMAT_PREFIX):
+        raise ValueError(
+            f"{path}: a generator file of format {file_format!r}, which this mangacolor "
+            f"({FORMAT}) cannot read; a newer mangacolor wrote it"
+        )
+    if "state_dict" in payload and "hyper_parameters" in payload:
+        return read_checkpoint_record(path, payload)
+    raise ValueError(f"{path}: neither a generator.pt export nor a mangacolor Lightning checkpoint")
+
+
+def read_export_record(
+    path: os.PathLike | str, payload: dict[str, Any], file_format: str
+) -> FileRecord:
+    """A `generator.pt` of format 1, 2 or 3."""
+    hints = None  # no record: a generator from before hints, whose config builds it as it was
+    config, state = dict(payload["config"]), payload["state_dict"]
+    training_size = payload.get("training_size")
+    if file_format in OLDER_FORMATS:
+        predicts = None  # format 1 knew only its config: the generator it builds says
+        return config, state, training_size, predicts, hints
+    predicts = payload.get("predicts", "ab")
+    if file_format == FORMAT:
+        hints = payload.get("hints", False)
+        if not isinstance(hints, bool):
+            raise ValueError(
+                f"{path}: records hints={hints!r}; a generator file says true or false"
+            )
+    return config, state, training_size, predicts, hints
+
+
+def read_checkpoint_record(path: os.PathLike | str, payload: dict[str, Any]) -> FileRecord:
+    """A Lightning checkpoint of a mangacolor Pix2Pix run."""
+    hints = None  # no record: a generator from before hints, whose config builds it as it was
+    config = payload["hyper_parameters"].get("generator")
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: a Lightning checkpoint, but not of a mangacolor Pix2Pix model")
+    config = dict(config)
+    predicts = payload["hyper_parameters"].get("predicts", "ab")  # a run from before the option: ab
+    # A run from before hints has none: its config builds it as it was.
+    if "hints" in payload["hyper_parameters"]:
+        hints = bool(payload["hyper_parameters"]["hints"])
+    # The one rule for a .ckpt: the average of G's weights when the run kept one (model.ema), as
+    # its validation and its generator.pt used; else the trained G.
+    prefix = (
+        "generator_ema."
+        if any(k.startswith("generator_ema.") for k in payload["state_dict"])
+        else "generator."
+    )
+    state = {k[len(prefix) :]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+    training_size = (payload.get("datamodule_hyper_parameters") or {}).get("size")
+    return config, state, training_size, predicts, hints
 
 
 def hint_input_channels(

@@ -109,6 +109,22 @@ class HintSpread(nn.Module):
         return field
 
 
+def check_generator_options(depth: int, upsample: str, in_channels: int, hint_spread: bool) -> None:
+    """Raise ValueError for a depth, upsampling or hint fill the generator cannot be built with."""
+    if depth < 2:
+        raise ValueError(f"generator depth must be >= 2, got {depth}")
+    if upsample not in UPSAMPLES:
+        raise ValueError(
+            f"generator upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}"
+        )
+    # The page (1 channel), the hint colour (in_channels - 2) and the mask; the fill adds a
+    # colour field as wide as the hint colour.
+    if hint_spread and in_channels < 3:
+        raise ValueError(
+            f"generator hint_spread needs hint inputs (in_channels >= 3), got {in_channels}"
+        )
+
+
 class UNetGenerator(nn.Module):
     def __init__(
         self,
@@ -124,20 +140,9 @@ class UNetGenerator(nn.Module):
         hint_spread: bool = False,
     ):
         super().__init__()
-        if depth < 2:
-            raise ValueError(f"generator depth must be >= 2, got {depth}")
-        if upsample not in UPSAMPLES:
-            raise ValueError(
-                f"generator upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}"
-            )
+        check_generator_options(depth, upsample, in_channels, hint_spread)
         self.depth, self.upsample = depth, upsample
         self.in_channels, self.out_channels = in_channels, out_channels
-        # The page (1 channel), the hint colour (in_channels - 2) and the mask; the fill adds a
-        # colour field as wide as the hint colour.
-        if hint_spread and in_channels < 3:
-            raise ValueError(
-                f"generator hint_spread needs hint inputs (in_channels >= 3), got {in_channels}"
-            )
         self.spread = HintSpread(depth) if hint_spread else None
         seen = in_channels + (in_channels - 2 if hint_spread else 0)
         channels = encoder_channels(depth, width, max_width)
