@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mangacolor.hints.raster import hint_channels
 from mangacolor.models.components import OUTPUT_CHANNELS
 from mangacolor.models.losses import RECONSTRUCTIONS
-from mangacolor.runtime.config_errors import number, require, require_known
+from mangacolor.runtime.config_errors import ConfigError, number, require, require_known
 
 EMA_DEFAULTS = {"decay": None, "start_fraction": 0.0}
 ADVERSARIAL_DEFAULTS = {"warmup_fraction": 0.0, "ramp_fraction": 0.0}
@@ -117,3 +118,18 @@ def check_resumable(
         f"ckpt_path: that run's discriminator has spectral_norm={shown}; "
         f"resume it with model.discriminator.spectral_norm={shown}",
     )
+
+
+def generator_config(
+    generator: dict[str, Any], out_channels: int, predicts: str, hints: bool
+) -> dict[str, Any]:
+    """The U-Net's constructor arguments: the configured ones with the output channels `predicts`
+    gives and, for a hint model, the page's channels plus the hint channels as its input."""
+    config = {**generator, "out_channels": out_channels}
+    if generator.get("hint_spread") and not hints:
+        raise ConfigError(
+            "model.generator.hint_spread carries hint colours: it needs model.hints=true"
+        )
+    if hints:
+        config["in_channels"] = generator.get("in_channels", 1) + hint_channels(predicts)
+    return config

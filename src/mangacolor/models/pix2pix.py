@@ -37,7 +37,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from mangacolor.hints.raster import hint_channels, hint_input, no_hints
+from mangacolor.hints.raster import hint_input, no_hints
 from mangacolor.models.components import PatchDiscriminator, UNetGenerator
 from mangacolor.models.ema import averaged_copy, ema_weight, fit_average, update_average
 from mangacolor.models.losses import GANLoss, reconstruction_loss
@@ -50,20 +50,25 @@ from mangacolor.models.nonfinite import (
     snapshot_buffers,
     step_unless_nonfinite,
 )
+from mangacolor.models.optimizers import pix2pix_optimizers
 from mangacolor.models.options import (
     adversarial_options,
     check_resumable,
     ema_options,
+    generator_config,
     output_channels,
     require_positive,
     require_reconstruction,
 )
-from mangacolor.models.schedules import adversarial_weight, linear_decay
+from mangacolor.models.schedules import adversarial_weight
 from mangacolor.models.train_scalars import TrainScalarSums
-from mangacolor.models.validation import VAL_SUMS, add_to_sums, image_metrics, validation_scalars
-from mangacolor.runtime.config_errors import ConfigError
+from mangacolor.models.validation_scoring import (
+    epoch_val_scalars,
+    log_val_monitors,
+    new_val_sums,
+    score_val_batch,
+)
 from mangacolor.runtime.seeding import DROPOUT_STREAM, step_seed
-from mangacolor.styles import STYLES
 
 log = logging.getLogger(__name__)
 
@@ -199,18 +204,8 @@ class Pix2Pix(L.LightningModule):
 
     # ---- optimisation ------------------------------------------------------------------
     def configure_optimizers(self):
-        hp = self.hparams
         fused = next(self.parameters()).is_cuda  # one kernel per step for all of Adam's maths
-
-        def adam(params, lr):
-            return torch.optim.Adam(params, lr=lr, betas=(hp.beta1, hp.beta2), fused=fused or None)
-
-        opt_g = adam(self.generator.parameters(), hp.lr_g)
-        opt_d = adam(self.discriminator.parameters(), hp.lr_d)
-        schedule = linear_decay(hp.iterations, hp.decay_fraction)
-        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
-        return [opt_g, opt_d], [sched_g, sched_d]
+        return pix2pix_optimizers(self.generator, self.discriminator, self.hparams, fused)
 
     def _update(self, optimizer, loss: torch.Tensor, finite: torch.Tensor) -> None:
         """Backward and step for the optimizer toggled on before this network's forward."""
@@ -365,53 +360,17 @@ class Pix2Pix(L.LightningModule):
 
     # ---- validation --------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._val_sums = torch.zeros(
-            len(STYLES), len(VAL_SUMS), device=self.device, dtype=torch.float64
-        )
-        self._val_hinted_sums = torch.zeros_like(self._val_sums) if self.hparams.hints else None
+        self._val_sums, self._val_hinted_sums = new_val_sums(self.device, self.hparams.hints)
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict | None:
-        lightness, ab = batch["L"], batch["ab"]
-        if lightness is None:
-            return None
-        inputs, _ = self.inputs_and_target(batch)
-        fake = self.inference_generator(self.generator_input(inputs)).float()
-        per_image = image_metrics(inputs, lightness, ab, *self.color_page(fake, lightness))
-        add_to_sums(self._val_sums, per_image, batch.get("style"))
-        if self._val_hinted_sums is not None and batch.get("hint_mask") is not None:
-            hinted_input = self.generator_input(inputs, batch["hint_color"], batch["hint_mask"])
-            hinted = self.inference_generator(hinted_input).float()
-            per_image = image_metrics(inputs, lightness, ab, *self.color_page(hinted, lightness))
-            add_to_sums(self._val_hinted_sums, per_image, batch.get("style"))
-        return {"input": inputs, "L": lightness, "ab": ab, "fake": fake}
+        return score_val_batch(self, batch, self._val_sums, self._val_hinted_sums)
 
     def on_validation_epoch_end(self) -> None:
-        sums = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
-        scalars = validation_scalars(sums)
+        scalars = epoch_val_scalars(self.trainer.strategy, self._val_sums, self._val_hinted_sums)
         if not scalars:
             return
-        if self._val_hinted_sums is not None:
-            hinted = self.trainer.strategy.reduce(self._val_hinted_sums, reduce_op="sum")
-            scalars.update(
-                {
-                    f"val/hints/{k.removeprefix('val/')}": v
-                    for k, v in validation_scalars(hinted).items()
-                }
-            )
-            # Selectable as callbacks.checkpoint.monitor: best.ckpt chosen on the hinted colouring.
-            if "val/hints/delta_e_2000" in scalars:
-                self.log(
-                    "val/hints/delta_e_2000",
-                    scalars["val/hints/delta_e_2000"],
-                    logger=False,
-                    sync_dist=False,
-                )
         self.last_val_scalars = scalars
-        # For checkpoint selection and the progress bar; dashboards get it against the iteration.
-        self.log("val/ab_l1", scalars["val/ab_l1"], prog_bar=True, logger=False, sync_dist=False)
-        # Selectable too (callbacks.checkpoint.monitor): for a full-colour model ab-L1 misses
-        # errors in L.
-        self.log("val/delta_e_2000", scalars["val/delta_e_2000"], logger=False, sync_dist=False)
+        log_val_monitors(self, scalars)
         self.log_scalars(scalars)
 
     # ---- checkpoints -------------------------------------------------------------------
@@ -433,18 +392,3 @@ class Pix2Pix(L.LightningModule):
         state = checkpoint.get("mangacolor", {})
         self.iteration = int(state.get("iteration", 0))
         self.nonfinite.load_state_dict(state.get("nonfinite", {}))
-
-
-def generator_config(
-    generator: dict[str, Any], out_channels: int, predicts: str, hints: bool
-) -> dict[str, Any]:
-    """The U-Net's constructor arguments: the configured ones with the output channels `predicts`
-    gives and, for a hint model, the page's channels plus the hint channels as its input."""
-    config = {**generator, "out_channels": out_channels}
-    if generator.get("hint_spread") and not hints:
-        raise ConfigError(
-            "model.generator.hint_spread carries hint colours: it needs model.hints=true"
-        )
-    if hints:
-        config["in_channels"] = generator.get("in_channels", 1) + hint_channels(predicts)
-    return config
