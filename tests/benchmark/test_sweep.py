@@ -10,8 +10,9 @@ from helpers.pages import make_pages
 
 from mangacolor.benchmark import measurements as bm
 from mangacolor.benchmark import report as bench_report
+from mangacolor.benchmark import rows as bench_rows
+from mangacolor.benchmark import run_context, sweep
 from mangacolor.benchmark import settings as bench_settings_module
-from mangacolor.benchmark import sweep
 from mangacolor.runtime import devices
 
 
@@ -52,11 +53,15 @@ def test_a_cpu_peak_follows_onednns_instruction_limit(isa, peak, monkeypatch):
     """With ONEDNN_MAX_CPU_ISA below AMX, bf16 runs on AVX512-BF16: its peak is the one to read
     against."""
     monkeypatch.setattr(
-        sweep, "cpu_capabilities", lambda: {"amx_bf16": True, "avx512_bf16": True, "avx512_f": True}
+        run_context,
+        "cpu_capabilities",
+        lambda: {"amx_bf16": True, "avx512_bf16": True, "avx512_f": True},
     )
-    monkeypatch.setattr(sweep, "cpu_clock_ghz", lambda: (2.1, "test"))
+    monkeypatch.setattr(run_context, "cpu_clock_ghz", lambda: (2.1, "test"))
     cpu_machine = {"cpu_cores": 2, "onednn_max_cpu_isa": isa}
-    assert sweep.peak_of(cpu_machine, torch.device("cpu"), "bf16-mixed")[0] == pytest.approx(peak)
+    assert run_context.peak_of(cpu_machine, torch.device("cpu"), "bf16-mixed")[0] == pytest.approx(
+        peak
+    )
 
 
 def test_colourise_rows_default_to_what_mangacolor_colorize_does(monkeypatch):
@@ -87,7 +92,7 @@ def test_a_colourise_row_that_cannot_compile_is_recorded_and_the_sweep_goes_on(m
             raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
         return generator
 
-    monkeypatch.setattr(sweep, "fast_generator", no_compiler)
+    monkeypatch.setattr(bench_rows, "fast_generator", no_compiler)
     settings = bench_settings(
         [
             *TINY_BENCH,
@@ -221,7 +226,7 @@ def test_data_rows_price_each_input_style(tmp_path):
     with pytest.raises(ValueError, match="bench.data_input_styles: unknown"):
         bench_settings(["bench.data_input_styles=[sepia]"])
     mixed = bench_settings(["+experiment=demo"])
-    assert sweep.configured_input_styles(mixed, None)["screentone"] == pytest.approx(0.35)
+    assert bench_rows.configured_input_styles(mixed, None)["screentone"] == pytest.approx(0.35)
 
 
 def test_a_batch_too_large_for_the_device_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
@@ -232,7 +237,7 @@ def test_a_batch_too_large_for_the_device_is_recorded_and_the_sweep_goes_on(tmp_
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         return real_measure(make_model, size, batch_size, *args, **kwargs)
 
-    monkeypatch.setattr(sweep, "measure_model_speed", out_of_memory_above_two)
+    monkeypatch.setattr(bench_rows, "measure_model_speed", out_of_memory_above_two)
     settings = bench_settings(
         [
             *TINY_BENCH,

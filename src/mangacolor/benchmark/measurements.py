@@ -141,6 +141,28 @@ def add_flop_figures(
 
 
 # ---- data pipeline ---------------------------------------------------------------------------
+def _time_transforms_alone(datamodule, batch, device: torch.device, repeats: int) -> tuple:
+    """(images, wall seconds, CPU seconds, host syncs) of the device transforms alone, run
+    `repeats` times on `batch`, then once more counting the host's waits for the GPU."""
+    # With data.decode_on_device the batch holds encoded JPEGs, decoded again by each call: so
+    # "transforms alone" includes the device decode there, and images are counted from the output.
+    # The process's CPU time as well: on a CPU it prices the transforms (the B&W page synthesis
+    # included) per page even when other jobs share the cores and stretch the wall time.
+    transformed = 0
+    transform_start, transform_cpu_start = time.perf_counter(), time.process_time()
+    for number in range(repeats):
+        out = datamodule.to_lab_batch(batch, train=True, batch_number=number)
+        transformed += out["L"].shape[0] if out["L"] is not None else 0
+    synchronize(device)
+    transform_seconds = time.perf_counter() - transform_start
+    transform_cpu_seconds = time.process_time() - transform_cpu_start
+    with count_host_syncs(
+        device
+    ) as syncs:  # each wait stops the host from running ahead of the GPU
+        datamodule.to_lab_batch(batch, train=True, batch_number=repeats)
+    return transformed, transform_seconds, transform_cpu_seconds, syncs
+
+
 def measure_data_pipeline(
     datamodule, device: torch.device, warmup: int, batches: int
 ) -> dict[str, Any]:
@@ -172,22 +194,10 @@ def measure_data_pipeline(
     seconds = time.perf_counter() - start
     del iterator, loader  # stops the (persistent) workers
 
-    # With data.decode_on_device the batch holds encoded JPEGs, decoded again by each call: so
-    # "transforms alone" includes the device decode there, and images are counted from the output.
-    # The process's CPU time as well: on a CPU it prices the transforms (the B&W page synthesis
-    # included) per page even when other jobs share the cores and stretch the wall time.
-    repeats, transformed = max(1, batches // 2), 0
-    transform_start, transform_cpu_start = time.perf_counter(), time.process_time()
-    for number in range(repeats):
-        out = datamodule.to_lab_batch(batch, train=True, batch_number=number)
-        transformed += out["L"].shape[0] if out["L"] is not None else 0
-    synchronize(device)
-    transform_seconds = time.perf_counter() - transform_start
-    transform_cpu_seconds = time.process_time() - transform_cpu_start
-    with count_host_syncs(
-        device
-    ) as syncs:  # each wait stops the host from running ahead of the GPU
-        datamodule.to_lab_batch(batch, train=True, batch_number=repeats)
+    repeats = max(1, batches // 2)
+    transformed, transform_seconds, transform_cpu_seconds, syncs = _time_transforms_alone(
+        datamodule, batch, device, repeats
+    )
     return {
         **worker,
         "images_per_s": images / seconds,

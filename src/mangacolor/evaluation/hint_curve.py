@@ -8,6 +8,7 @@ values do not change with the count (grey, the B&W page) is drawn dashed, a flat
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -38,6 +39,37 @@ def _nice_ticks(low: float, high: float, wanted: int = 6) -> list[float]:
     step *= next(factor for factor in (1, 2, 5, 10) if step * factor >= raw)
     first = math.floor(low / step) * step
     return [first + i * step for i in range(int(math.ceil((high - first) / step)) + 1)]
+
+
+def _draw_curves(
+    draw: ImageDraw.ImageDraw,
+    counts: list[int],
+    curves: dict[str, list[float]],
+    x_at: Callable[[int], float],
+    y_at: Callable[[float], float],
+    plot: tuple[float, float, float],
+    font: ImageFont.ImageFont,
+) -> None:
+    """Each curve as a line with dots (dashed across the plot where it is flat), and its legend
+    right of the plot (`plot`: its left, top and right edges)."""
+    left, top, right = plot
+    for index, (label, line) in enumerate(curves.items()):
+        color = COLORS.get(label, OTHER_COLORS[index % len(OTHER_COLORS)])
+        points = [(x_at(c), y_at(v)) for c, v in zip(counts, line, strict=True) if math.isfinite(v)]
+        flat = len({round(v, 9) for v in line if math.isfinite(v)}) <= 1
+        if flat and points:
+            _dashed(draw, (left, points[0][1]), (right, points[0][1]), color)
+        else:
+            if len(points) > 1:
+                draw.line(points, fill=color, width=3)
+            for x, y in points:
+                draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=color)
+        legend_y = top + 10 + 26 * index  # the legend, right of the plot
+        if flat:
+            _dashed(draw, (right + 20, legend_y + 8), (right + 56, legend_y + 8), color)
+        else:
+            draw.line([(right + 20, legend_y + 8), (right + 56, legend_y + 8)], fill=color, width=3)
+        draw.text((right + 64, legend_y), label, fill="black", font=font)
 
 
 def draw_hint_curve(counts: list[int], curves: dict[str, list[float]], title: str) -> Image.Image:
@@ -86,23 +118,7 @@ def draw_hint_curve(counts: list[int], curves: dict[str, list[float]], title: st
     draw.text((10, top - 24), "dE00 (lower is better)", fill="black", font=font)
     draw.text((left, 10), title, fill="black", font=font)
 
-    for index, (label, line) in enumerate(curves.items()):
-        color = COLORS.get(label, OTHER_COLORS[index % len(OTHER_COLORS)])
-        points = [(x_at(c), y_at(v)) for c, v in zip(counts, line, strict=True) if math.isfinite(v)]
-        flat = len({round(v, 9) for v in line if math.isfinite(v)}) <= 1
-        if flat and points:
-            _dashed(draw, (left, points[0][1]), (right, points[0][1]), color)
-        else:
-            if len(points) > 1:
-                draw.line(points, fill=color, width=3)
-            for x, y in points:
-                draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=color)
-        legend_y = top + 10 + 26 * index  # the legend, right of the plot
-        if flat:
-            _dashed(draw, (right + 20, legend_y + 8), (right + 56, legend_y + 8), color)
-        else:
-            draw.line([(right + 20, legend_y + 8), (right + 56, legend_y + 8)], fill=color, width=3)
-        draw.text((right + 64, legend_y), label, fill="black", font=font)
+    _draw_curves(draw, counts, curves, x_at, y_at, (left, top, right), font)
     return image
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.fx.experimental._config as fx_config
@@ -68,6 +69,24 @@ def default_output(ckpt_path: os.PathLike | str, model_format: str) -> Path:
     return Path(ckpt_path).with_suffix(FORMATS[model_format])
 
 
+def check_record(
+    difference: float, tolerance: float, pages: list[list[int]], hints: bool
+) -> dict[str, Any]:
+    """The description's `check`: how far the export was from PyTorch, and on what pages."""
+    pages_are = "uniform random scaled L in [-1, 1], shape [batch, height, width]"
+    if hints:
+        pages_are += (
+            "; hint mask 1 on about a tenth of the pixels, hint colour uniform in "
+            "[-1, 1] there and 0 elsewhere"
+        )
+    return {
+        "max_abs_difference": difference,
+        "tolerance": tolerance,
+        "pages": pages,
+        "pages_are": pages_are,
+    }
+
+
 def export(
     settings: ExportSettings, say: Callable[[str], None] = lambda message: None
 ) -> ExportSummary:
@@ -114,18 +133,7 @@ def export(
             f"the {model_format} export of {ckpt_path} differs from the PyTorch generator by "
             f"{difference:.3g} (tolerance {tolerance:g}) on random pages; nothing written"
         )
-    pages_are = "uniform random scaled L in [-1, 1], shape [batch, height, width]"
-    if description["hints"]:
-        pages_are += (
-            "; hint mask 1 on about a tenth of the pixels, hint colour uniform in "
-            "[-1, 1] there and 0 elsewhere"
-        )
-    description["check"] = {
-        "max_abs_difference": difference,
-        "tolerance": tolerance,
-        "pages": pages,
-        "pages_are": pages_are,
-    }
+    description["check"] = check_record(difference, tolerance, pages, description["hints"])
     with atomic_write(output, size_hint=len(data)) as handle:
         handle.write(data)
     with atomic_write(description_path) as handle:

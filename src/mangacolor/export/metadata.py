@@ -90,6 +90,22 @@ def describe_hints(predicts: str) -> dict[str, Any]:
     }
 
 
+def describe_output(predicts: str) -> dict[str, Any]:
+    """The description's `output`: the generator's channels and their scaling."""
+    output_scaling = {"a": f"a / {AB_SCALE:g}", "b": f"b / {AB_SCALE:g}"}
+    if predicts == "lab":
+        output_scaling = {"L": f"L / {L_SCALE:g} - 1", **output_scaling}
+    return {
+        "name": OUTPUT_NAME,
+        "dtype": "float32",
+        "shape": ["batch", len(CHANNELS[predicts]), "height", "width"],
+        "predicts": predicts,
+        "channels": CHANNELS[predicts],
+        "scaling": output_scaling,
+        "range": [-1.0, 1.0],
+    }
+
+
 def describe(
     generator: torch.nn.Module,
     config: dict[str, Any],
@@ -103,9 +119,6 @@ def describe(
     multiple = int(generator.multiple)
     hints = takes_hints(generator)
     channels = ["L", *(describe_hints(predicts)["channels"] if hints else [])]
-    output_scaling = {"a": f"a / {AB_SCALE:g}", "b": f"b / {AB_SCALE:g}"}
-    if predicts == "lab":
-        output_scaling = {"L": f"L / {L_SCALE:g} - 1", **output_scaling}
     return {
         "format": HINTS_FORMAT if hints else FORMAT,
         "model_format": model_format,
@@ -130,15 +143,7 @@ def describe(
                 "right edges up to the next multiple and crop the output back"
             ),
         },
-        "output": {
-            "name": OUTPUT_NAME,
-            "dtype": "float32",
-            "shape": ["batch", len(CHANNELS[predicts]), "height", "width"],
-            "predicts": predicts,
-            "channels": CHANNELS[predicts],
-            "scaling": output_scaling,
-            "range": [-1.0, 1.0],
-        },
+        "output": describe_output(predicts),
         "training_size": generator.training_size,
         "working_size": (
             "shrink the page (antialiased, aspect kept) so its shorter side is training_size; "
