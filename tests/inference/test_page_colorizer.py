@@ -11,13 +11,8 @@ from torch import nn
 
 from mangacolor.color import rgb_to_scaled_lab
 from mangacolor.inference.generator_file import load_generator
-from mangacolor.inference.page_colorizer import (
-    PageColorizer,
-    blend_ramp,
-    plan_axis,
-    tile_weights,
-    working_size,
-)
+from mangacolor.inference.page_colorizer import PageColorizer, working_size
+from mangacolor.inference.tiles import blend_ramp, plan_axis, tile_weights
 from mangacolor.models.components import UNetGenerator
 
 

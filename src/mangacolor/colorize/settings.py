@@ -63,70 +63,11 @@ class ColorizeSettings:
     def from_config(cls, cfg: Any) -> ColorizeSettings:
         """From the Hydra config; a bad value raises ConfigError naming its key."""
         refuse_renamed_keys("colorize", cfg)
-        values = {}
-        for key in ("ckpt_path", "input", "output"):
-            value = cfg.get(key)
-            if value in (None, "", "???"):
-                raise ConfigError(
-                    f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES "
-                    "output=DIR"
-                )
-            values[key] = Path(os.path.expanduser(str(value)))
-        if cfg.get("hints") not in (None, ""):
-            values["hints"] = Path(os.path.expanduser(str(cfg["hints"])))
-        archive = cfg.get("archive") or {}
-        try:
-            limits = ArchiveLimits(**{k: archive[k] for k in archive})
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"archive: {error}") from None
-        numbers = (
-            "short_side",
-            "tile",
-            "tile_overlap",
-            "batch_size",
-            "quality",
-            "num_workers",
-            "max_pixels",
-            "threads",
-            "descreen",
-        )
-        for key in numbers:
-            if cfg.get(key) is not None:
-                if isinstance(cfg[key], bool):
-                    raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}")
-                try:
-                    values[key] = int(cfg[key])
-                except (TypeError, ValueError):
-                    raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
-        if cfg.get("chroma") is not None:
-            try:
-                values["chroma"] = float(cfg["chroma"])
-            except (TypeError, ValueError):
-                raise ConfigError(f"chroma must be {CHROMA_RULE}, got {cfg['chroma']!r}") from None
-        for key in (
-            "full_resolution",
-            "overwrite",
-            "progress",
-            "format",
-            "device",
-            "channels_last",
-            "compile",
-            "compose",
-            "recolor_color_pages",
-            "upsample",
-        ):
-            if key in cfg:
-                values[key] = cfg[key]
-        # `precision=...` picks an option of the precision group, which writes trainer.precision (as
-        # in training and eval); a top-level key would be a config that bypassed the group.
-        if "precision" in cfg:
-            raise ConfigError(
-                "precision is set through the precision group (trainer.precision), "
-                f"not as a top-level key: got precision={cfg['precision']!r}"
-            )
-        trainer = cfg.get("trainer") or {}
-        if trainer.get("precision") is not None:
-            values["precision"] = trainer["precision"]
+        values = _paths(cfg)
+        limits = _archive_limits(cfg)
+        values.update(_numbers(cfg))
+        values.update(_plain_values(cfg))
+        values.update(_precision(cfg))
         settings = cls(**values, archive_limits=limits)
         settings.check()
         return settings
@@ -175,3 +116,95 @@ class ColorizeSettings:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+
+
+# ---------------------------------------------------------------------------------------------
+# ColorizeSettings.from_config's parts, each reading one kind of key
+
+
+def _paths(cfg: Any) -> dict[str, Path]:
+    """ckpt_path, input and output (required) and hints (optional), with `~` expanded."""
+    values = {}
+    for key in ("ckpt_path", "input", "output"):
+        value = cfg.get(key)
+        if value in (None, "", "???"):
+            raise ConfigError(
+                f"{key} is required: mangacolor-colorize ckpt_path=generator.pt input=PAGES "
+                "output=DIR"
+            )
+        values[key] = Path(os.path.expanduser(str(value)))
+    if cfg.get("hints") not in (None, ""):
+        values["hints"] = Path(os.path.expanduser(str(cfg["hints"])))
+    return values
+
+
+def _archive_limits(cfg: Any) -> ArchiveLimits:
+    archive = cfg.get("archive") or {}
+    try:
+        return ArchiveLimits(**{k: archive[k] for k in archive})
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"archive: {error}") from None
+
+
+def _numbers(cfg: Any) -> dict[str, Any]:
+    """The whole numbers, and chroma (a float)."""
+    values: dict[str, Any] = {}
+    numbers = (
+        "short_side",
+        "tile",
+        "tile_overlap",
+        "batch_size",
+        "quality",
+        "num_workers",
+        "max_pixels",
+        "threads",
+        "descreen",
+    )
+    for key in numbers:
+        if cfg.get(key) is not None:
+            if isinstance(cfg[key], bool):
+                raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}")
+            try:
+                values[key] = int(cfg[key])
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
+    if cfg.get("chroma") is not None:
+        try:
+            values["chroma"] = float(cfg["chroma"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"chroma must be {CHROMA_RULE}, got {cfg['chroma']!r}") from None
+    return values
+
+
+def _plain_values(cfg: Any) -> dict[str, Any]:
+    """The keys taken as given (ColorizeSettings.check judges them)."""
+    values = {}
+    for key in (
+        "full_resolution",
+        "overwrite",
+        "progress",
+        "format",
+        "device",
+        "channels_last",
+        "compile",
+        "compose",
+        "recolor_color_pages",
+        "upsample",
+    ):
+        if key in cfg:
+            values[key] = cfg[key]
+    return values
+
+
+def _precision(cfg: Any) -> dict[str, Any]:
+    # `precision=...` picks an option of the precision group, which writes trainer.precision (as
+    # in training and eval); a top-level key would be a config that bypassed the group.
+    if "precision" in cfg:
+        raise ConfigError(
+            "precision is set through the precision group (trainer.precision), "
+            f"not as a top-level key: got precision={cfg['precision']!r}"
+        )
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("precision") is not None:
+        return {"precision": trainer["precision"]}
+    return {}

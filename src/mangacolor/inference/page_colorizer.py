@@ -10,7 +10,7 @@ A page is coloured in four steps:
    reflect-padded to a multiple of `generator.multiple` (the padding is cropped away afterwards):
    an axis that fits is one tile; a longer axis (a webtoon strip) is cut into overlapping tiles
    whose predictions are blended with raised-cosine weights, so no seam shows where one tile
-   hands over to the next;
+   hands over to the next (`mangacolor.inference.tiles`);
    A generator that takes colour hints (`generator.hints`) gets them beside L: each page's hints, in
    its own pixels, are rasterised at the working size (`PageHints.raster`), joined to L as
    `hint_input(L, color, mask)` and cut into the same tiles, so each tile of a tall strip gets the
@@ -26,7 +26,6 @@ A page is coloured in four steps:
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -58,63 +57,9 @@ from mangacolor.inference.compose import (
 )
 from mangacolor.inference.generator_file import predicted_channels, takes_hints
 from mangacolor.inference.guided_upsample import check_upsample, guided_upsample
-from mangacolor.inference.prediction import pad_to_multiple, predict
+from mangacolor.inference.prediction import predict
+from mangacolor.inference.tiles import AxisTiles, blend_tiles, cut_tiles, plan_tiles
 from mangacolor.runtime.devices import resolve_precision
-
-
-@dataclass(frozen=True)
-class AxisTiles:
-    """How one axis of the working image is covered by tiles: the image, reflect-padded at the end
-    to `padded` pixels (a multiple of the generator's), is covered by tiles of `length` pixels
-    starting at each of `starts`."""
-
-    size: int
-    padded: int
-    length: int
-    starts: tuple[int, ...]
-
-
-def plan_axis(size: int, tile: int, tile_overlap: int, multiple: int) -> AxisTiles:
-    """One tile when the padded axis fits in `tile`, else evenly spaced tiles overlapping by >=
-    overlap.
-
-    `tile` must be a multiple of `multiple` and larger than `overlap`.
-    """
-    padded = -(-size // multiple) * multiple
-    if padded <= tile:
-        return AxisTiles(size, padded, padded, (0,))
-    count = -(-(padded - tile_overlap) // (tile - tile_overlap))
-    # Even spacing: every step is at most tile - overlap, so neighbours overlap by at least
-    # `overlap`.
-    starts = tuple(round(i * (padded - tile) / (count - 1)) for i in range(count))
-    return AxisTiles(size, padded, tile, starts)
-
-
-def blend_ramp(tile_overlap: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Raised-cosine rise over `overlap` pixels. ramp[d] + ramp[overlap-1-d] == 1, so two tiles
-    overlapping by exactly `overlap` blend to a partition of unity without normalising."""
-    steps = (torch.arange(tile_overlap, dtype=torch.float32, device=device) + 0.5) / tile_overlap
-    return 0.5 - 0.5 * torch.cos(math.pi * steps)
-
-
-def tile_weights(
-    axis: AxisTiles, tile_overlap: int, device: torch.device | str | None = None
-) -> list[torch.Tensor]:
-    """Per tile, its 1-D blending weights: 1 inside, fading towards each edge it shares with a
-    neighbour.
-
-    Made on `device` directly: weights made on the host would cost a GPU page one upload per tile.
-    """
-    ramp = blend_ramp(min(tile_overlap, axis.length), device)
-    weights = []
-    for start in axis.starts:
-        weight = torch.ones(axis.length, device=device)
-        if start > 0:
-            weight[: len(ramp)] *= ramp
-        if start + axis.length < axis.padded:
-            weight[axis.length - len(ramp) :] *= ramp.flip(0)
-        weights.append(weight)
-    return weights
 
 
 def working_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -357,51 +302,19 @@ class PageColorizer:
         )
 
     def _plan(self, lightness: torch.Tensor) -> tuple[AxisTiles, AxisTiles]:
-        height, width = lightness.shape[-2:]
-        return (
-            plan_axis(height, self.tile, self.tile_overlap, self.multiple),
-            plan_axis(width, self.tile, self.tile_overlap, self.multiple),
-        )
+        return plan_tiles(lightness, self.tile, self.tile_overlap, self.multiple)
 
     def _cut_tiles(
         self, lightness: torch.Tensor, plan: tuple[AxisTiles, AxisTiles]
     ) -> list[torch.Tensor]:
-        rows, cols = plan
-        # A hint generator's maps travel as channels of its input, so they are padded and cut
-        # exactly as L: the reflected margin holds the mirrored drawing with its mirrored hints,
-        # and every tile gets the hints that fall in it.
-        padded = pad_to_multiple(lightness, self.multiple)
-        return [
-            padded[..., y : y + rows.length, x : x + cols.length]
-            for y in rows.starts
-            for x in cols.starts
-        ]
+        return cut_tiles(lightness, plan, self.multiple)
 
     def _blend(
         self, predictions: list[torch.Tensor], plan: tuple[AxisTiles, AxisTiles]
     ) -> torch.Tensor:
         """Tile predictions (in `_cut_tiles` order) -> one image, blended and cropped to the
         page."""
-        rows, cols = plan
-        if len(predictions) == 1:
-            ab = predictions[0]
-        else:
-            channels = predictions[0].shape[1]
-            total = torch.zeros(1, channels, rows.padded, cols.padded, device=self.device)
-            weight_sum = torch.zeros(1, 1, rows.padded, cols.padded, device=self.device)
-            predictions = iter(predictions)
-            col_weights = tile_weights(cols, self.tile_overlap, self.device)
-            for y, row_weight in zip(
-                rows.starts, tile_weights(rows, self.tile_overlap, self.device), strict=True
-            ):
-                for x, col_weight in zip(cols.starts, col_weights, strict=True):
-                    weight = row_weight[:, None] * col_weight[None, :]
-                    total[..., y : y + rows.length, x : x + cols.length] += (
-                        next(predictions) * weight
-                    )
-                    weight_sum[..., y : y + rows.length, x : x + cols.length] += weight
-            ab = total / weight_sum
-        return ab[..., : rows.size, : cols.size]
+        return blend_tiles(predictions, plan, self.tile_overlap, self.device)
 
     def _predict_tiles(self, tiles: list[torch.Tensor]) -> list[torch.Tensor]:
         """Tiles (1, Cin, h, w) of any shapes -> the output (1, C, h, w) in float32, same-shape
