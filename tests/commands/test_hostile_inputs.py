@@ -16,8 +16,8 @@ from helpers.hostile_files import make_hostile_folder
 from PIL import Image
 
 from mangacolor.color import rgb_to_scaled_lab
-from mangacolor.data.datamodule import require_readable
 from mangacolor.data.files import printable, read_image
+from mangacolor.data.page_folders import require_readable
 from mangacolor.data.pages import PageDataset, collate_pages
 from mangacolor.data.transforms import PageCropper
 from mangacolor.models.pix2pix import Pix2Pix

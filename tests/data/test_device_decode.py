@@ -27,12 +27,8 @@ from torch.utils.data import DataLoader
 
 from mangacolor.data import device_decode
 from mangacolor.data.datamodule import PagesDataModule
-from mangacolor.data.files import (
-    EncodedJpeg,
-    decode_image,
-    decodes_on_device_as_is,
-    read_image,
-)
+from mangacolor.data.encoded_jpegs import EncodedJpeg, decodes_on_device_as_is
+from mangacolor.data.files import decode_image, read_image
 from mangacolor.data.pages import PageDataset, collate_pages, pad_and_stack, pad_to
 
 # Which pages of `mixed_folder` the device decodes; the workers decode the others.

@@ -41,7 +41,8 @@ from mangacolor.benchmark.timers import (
     synthetic_batch,
     timing_trainer,
 )
-from mangacolor.data.files import UnreadableImage, read_page
+from mangacolor.data.encoded_jpegs import read_page
+from mangacolor.data.files import UnreadableImage
 
 log = logging.getLogger("mangacolor.bench")
 

@@ -19,6 +19,7 @@ the same batches. Eval's `page_loader` (evaluation/) always decodes in workers.
 With `hints` enabled, the batch also holds colour hints simulated from the colour window
 (`hint_simulation.py`): "hint_color" and "hint_mask", the generator's hint inputs. Drawn from (seed,
 rank, batch number) in training and from the page alone in validation, like the print styles.
+`window_inputs.py` makes both the printed inputs and the hints from the batch's colour windows.
 """
 
 from __future__ import annotations
@@ -33,22 +34,9 @@ from torch.utils.data import DataLoader
 
 from mangacolor.color import rgb_to_scaled_lab
 from mangacolor.data.device_decode import finish_on_device
-from mangacolor.data.files import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_SUFFIXES,
-    UnreadableImage,
-    find_images,
-    printable,
-    read_image,
-    split_by_hash,
-)
-from mangacolor.data.hint_simulation import (
-    HintSimulationSettings,
-    hint_scales,
-    hints_page_seed,
-    largest_hint_scale,
-    simulate_hints,
-)
+from mangacolor.data.files import DEFAULT_MAX_PIXELS, UnreadableImage, printable
+from mangacolor.data.hint_simulation import HintSimulationSettings
+from mangacolor.data.page_folders import check_page_folders, list_pages, require_readable
 from mangacolor.data.pages import (
     PageDataset,
     ShardedStreamSampler,
@@ -56,14 +44,9 @@ from mangacolor.data.pages import (
     shard,
 )
 from mangacolor.data.print_settings import PrintSettings, style_probabilities
-from mangacolor.data.print_styles import (
-    choose_styles,
-    device_index,
-    page_seed,
-    page_style,
-    print_windows,
-)
-from mangacolor.data.transforms import NativeWindows, PageCropper, window_sides
+from mangacolor.data.print_styles import choose_styles, device_index, page_style
+from mangacolor.data.transforms import PageCropper
+from mangacolor.data.window_inputs import printed_inputs, simulated_hints
 from mangacolor.runtime.seeding import (
     HINTS_STREAM,
     PRINT_STREAM,
@@ -112,40 +95,35 @@ class PagesDataModule(L.LightningDataModule):
         # model's `hints` (whether G takes hints) would clash with them; the run's config keeps
         # them.
         self.save_hyperparameters(ignore=["hints"])
-        if data_dir is None and train_dir is None:
-            raise ValueError(
-                "set data.train_dir (and data.val_dir), or data.data_dir to split one folder"
-            )
+        check_page_folders(train_dir, data_dir)
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         self.train_dir, self.val_dir, self.data_dir = train_dir, val_dir, data_dir
         self.val_fraction, self.val_limit = val_fraction, val_limit
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
-        self.num_workers, self.prefetch_factor, self.pin_memory = (
-            num_workers,
-            prefetch_factor,
-            pin_memory,
-        )
+        self.num_workers, self.prefetch_factor = num_workers, prefetch_factor
+        self.pin_memory = pin_memory
         self.max_pixels, self.seed = max_pixels, seed
         self.decode_on_device = decode_on_device
         self.cropper = PageCropper(size, window, hflip, colourful_draws)
-        self.style_probabilities = style_probabilities(
-            input_styles
-        )  # None: plain only, the seed's input
+        # None: plain only, the seed's input
+        self.style_probabilities = style_probabilities(input_styles)
         self.print_settings = PrintSettings.from_config(printing)
         self.prints = any(style != "plain" for style in self.style_probabilities)
         self.hint_settings = HintSimulationSettings.from_config(hints)
-        self._val_root: str | None = (
-            None  # validation pages' styles and draws hash their path from here
-        )
+        # validation pages' styles and draws hash their path from here
+        self._val_root: str | None = None
+        self._start_empty()
+
+    def _start_empty(self) -> None:
+        """The state a run builds up: no pages found yet, no batch consumed, no generator made."""
         self.train_paths: list[Path] = []
         self.val_paths: list[Path] = []
         self.train_batches_consumed = 0
         self.unreadable: dict[str, str] = {}  # path -> reason, each logged once
         self._generator: torch.Generator | None = None
-        self._print_generator: torch.Generator | None = None
-        self._hint_generator: torch.Generator | None = None
+        self._stream_generators: dict[int, torch.Generator] = {}  # training's print and hints
         self._substitutes: PageDataset | None = None  # decode_on_device: replaces damaged JPEGs
 
     # ---- files -------------------------------------------------------------------------
@@ -153,14 +131,9 @@ class PagesDataModule(L.LightningDataModule):
         if self.train_paths or self.val_paths:
             return
         unlisted: dict[str, str] = {}  # directories named x.jpg, pipes, symlinks leaving the folder
-        if self.data_dir is not None:
-            paths = find_images(self.data_dir, unlisted)
-            self.train_paths, self.val_paths = split_by_hash(
-                paths, self.data_dir, self.val_fraction
-            )
-        else:
-            self.train_paths = find_images(self.train_dir, unlisted)
-            self.val_paths = find_images(self.val_dir, unlisted) if self.val_dir else []
+        self.train_paths, self.val_paths = list_pages(
+            self.train_dir, self.val_dir, self.data_dir, self.val_fraction, unlisted
+        )
         self._val_root = self.data_dir or self.val_dir
         self.note_unreadable(list(unlisted.items()))
         if self.val_limit:
@@ -259,57 +232,16 @@ class PagesDataModule(L.LightningDataModule):
         )
         return choose_styles(self.style_probabilities, len(paths), generator)
 
-    def _printed_inputs(
-        self,
-        windows: NativeWindows,
-        sizes: torch.Tensor,
-        picked: list[int],
-        index: torch.Tensor,
-        styles: list[str],
-        paths: list[str],
-        train: bool,
-        batch_number: int,
-        padded_shape: torch.Size,
-    ) -> torch.Tensor:
-        """The windows `picked` (and `index`, the same on the device) printed in their styles at
-        their pages' resolution, and shrunk."""
-        settings = self.print_settings
-        scales = sizes.min(dim=1).values.to(torch.float32) / settings.scan_short_side
-        largest_scale = (
-            min(padded_shape[-2:]) / settings.scan_short_side
-        )  # bounds every page's, on the host
-        rgb = windows.rgb.index_select(0, index)
-        valid = windows.sides[index, None].expand(-1, 2)
-        chosen = [styles[i] for i in picked]
-        device = rgb.device
-        if train:
-            if self._print_generator is None or self._print_generator.device != device:
-                self._print_generator = torch.Generator(device=device)
-            rank, _ = self._rank_and_world()
-            generator = self._print_generator.manual_seed(
-                step_seed(self.seed, rank, batch_number, PRINT_STREAM)
-            )
-            printed = print_windows(
-                rgb, chosen, scales[index], generator, settings, valid, largest_scale
-            )
-        else:  # one draw per page, from the page alone
-            printed = torch.cat(
-                [
-                    print_windows(
-                        rgb[j : j + 1],
-                        chosen[j : j + 1],
-                        scales[i : i + 1],
-                        torch.Generator(device=device).manual_seed(
-                            page_seed(self.page_key(paths[i]))
-                        ),
-                        settings,
-                        valid[j : j + 1],
-                        largest_scale,
-                    )
-                    for j, i in enumerate(picked)
-                ]
-            )
-        return windows.shrink(printed, index)
+    def _train_generator(
+        self, device: torch.device, batch_number: int, stream: int
+    ) -> torch.Generator:
+        """The generator of a training batch's print or hint `stream` on `device`, seeded from
+        (seed, rank, batch number); each stream keeps its own, made again only for a new device."""
+        generator = self._stream_generators.get(stream)
+        if generator is None or generator.device != device:
+            generator = self._stream_generators[stream] = torch.Generator(device=device)
+        rank, _ = self._rank_and_world()
+        return generator.manual_seed(step_seed(self.seed, rank, batch_number, stream))
 
     def note_unreadable(self, pages: list[tuple[str, str]]) -> None:
         for path, reason in pages:
@@ -350,8 +282,22 @@ class PagesDataModule(L.LightningDataModule):
         inputs = lightness
         if printed:
             index = device_index(printed, pages.device)
-            shrunk = self._printed_inputs(
-                windows, sizes, printed, index, styles, paths, train, batch_number, pages.shape
+            generator = (
+                self._train_generator(windows.rgb.device, batch_number, PRINT_STREAM)
+                if train
+                else None
+            )
+            shrunk = printed_inputs(
+                windows,
+                sizes,
+                printed,
+                index,
+                styles,
+                self.print_settings,
+                pages.shape,
+                generator,
+                paths,
+                self.page_key,
             )
             inputs = lightness.index_copy(0, index, shrunk.clamp_(-1.0, 1.0))
         out = {"L": lightness, "ab": ab, "input": inputs, "style": styles, "paths": paths}
@@ -371,39 +317,19 @@ class PagesDataModule(L.LightningDataModule):
         settings = self.hint_settings
         if not settings.enabled:
             return out
-        size, window = self.cropper.size, self.cropper.window
-        scan_short_side = self.print_settings.scan_short_side
-        scales = hint_scales(
-            sizes.min(dim=1).values, window_sides(sizes, window), size, scan_short_side
+        generator = self._train_generator(rgb.device, batch_number, HINTS_STREAM) if train else None
+        color, mask = simulated_hints(
+            out,
+            rgb,
+            sizes,
+            padded_shape,
+            settings,
+            self.cropper.size,
+            self.cropper.window,
+            self.print_settings.scan_short_side,
+            generator,
+            self.page_key,
         )
-        largest_scale = largest_hint_scale(min(padded_shape[-2:]), window, size, scan_short_side)
-        lab = torch.cat([out["L"], out["ab"]], dim=1)
-        device = rgb.device
-        if train:
-            if self._hint_generator is None or self._hint_generator.device != device:
-                self._hint_generator = torch.Generator(device=device)
-            rank, _ = self._rank_and_world()
-            generator = self._hint_generator.manual_seed(
-                step_seed(self.seed, rank, batch_number, HINTS_STREAM)
-            )
-            color, mask = simulate_hints(rgb, scales, largest_scale, generator, settings, lab=lab)
-        else:  # one draw per page, from the page alone, of exactly val_count hints
-            count = torch.full((1,), settings.val_count, device=device)
-            drawn = [
-                simulate_hints(
-                    rgb[i : i + 1],
-                    scales[i : i + 1],
-                    largest_scale,
-                    torch.Generator(device=device).manual_seed(
-                        hints_page_seed(self.page_key(path))
-                    ),
-                    settings,
-                    counts=count,
-                    lab=lab[i : i + 1],
-                )
-                for i, path in enumerate(out["paths"])
-            ]
-            color, mask = torch.cat([c for c, _ in drawn]), torch.cat([m for _, m in drawn])
         return {**out, "hint_color": color, "hint_mask": mask}
 
     def decode_pending_pages(self, batch: dict, train: bool = False) -> dict:
@@ -457,23 +383,3 @@ def plain_data(value):
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         return [plain_data(item) for item in value]
     return value
-
-
-def require_readable(paths: list[Path], where, max_pixels: int) -> None:
-    """Fail early, before any model is built, when a folder has no usable image.
-
-    Reads files in order until one decodes: usually the first, so a good folder costs one read.
-    """
-    if not paths:
-        suffixes = ", ".join(sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES))
-        raise FileNotFoundError(f"no image files ({suffixes}) found under {where}")
-    first_error = None
-    for path in paths:
-        try:
-            read_image(path, max_pixels)
-            return
-        except UnreadableImage as error:
-            first_error = first_error or error
-    raise FileNotFoundError(
-        f"none of the {len(paths)} image files under {where} is readable (e.g. {first_error})"
-    )

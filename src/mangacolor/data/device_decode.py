@@ -1,14 +1,14 @@
 """Decoding JPEG pages on the device (data.decode_on_device), for sets whose CPU workers cannot keep
 up.
 
-Workers leave each JPEG that the device decodes exactly as they would (`files.read_page`) encoded,
-and decode every other page as usual; `collate_pages` pads the decoded ones as always and lists the
-encoded ones with their places in the batch. `finish_on_device` then decodes those in one batched
-`torchvision.io.decode_jpeg` call on the batch's device (nvJPEG on CUDA; libjpeg-turbo, one page
-after another, on the CPU), pads every page to a common size with edge replication and puts them
-back in the workers' order: the same pages in the same places as worker decoding, so the seeded
-windows drawn from them are the same. On the CPU the pixels are identical too; nvJPEG's inverse
-DCT and chroma upsampling differ from libjpeg-turbo's by a level or two.
+Workers leave each JPEG that the device decodes exactly as they would (`encoded_jpegs.read_page`)
+encoded, and decode every other page as usual; `collate_pages` pads the decoded ones as always and
+lists the encoded ones with their places in the batch. `finish_on_device` then decodes those in one
+batched `torchvision.io.decode_jpeg` call on the batch's device (nvJPEG on CUDA; libjpeg-turbo, one
+page after another, on the CPU), pads every page to a common size with edge replication and puts
+them back in the workers' order: the same pages in the same places as worker decoding, so the seeded
+windows drawn from them are the same. On the CPU the pixels are identical too; nvJPEG's inverse DCT
+and chroma upsampling differ from libjpeg-turbo's by a level or two.
 
 A page that fails there is decoded by `files.decode_image` on the CPU instead, which either
 succeeds (a JPEG variant nvJPEG lacks) or names the reason the page is unreadable (only a JPEG
@@ -24,8 +24,8 @@ from collections.abc import Callable
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg
 
+from mangacolor.data.encoded_jpegs import EncodedJpeg
 from mangacolor.data.files import (
-    EncodedJpeg,
     UnreadableImage,
     decode_image,
     decoder_warnings_as_errors,

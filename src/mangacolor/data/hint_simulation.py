@@ -264,6 +264,21 @@ def draw_hints(
     active = (k == 0) | (stroke[..., None] & (k < length[..., None]) & keeps)
     active = active & (torch.arange(most, device=lab.device) < counts[:, None])[..., None]
 
+    color = _picked_colors(lab, centre, sides, shift, noise, largest_side, settings)
+    return _Hints(rows, cols, sides, active, color)
+
+
+def _picked_colors(
+    lab: torch.Tensor,
+    centre: torch.Tensor,
+    sides: torch.Tensor,
+    shift: torch.Tensor,
+    noise: torch.Tensor,
+    largest_side: int,
+    settings: HintSimulationSettings,
+) -> torch.Tensor:
+    """(B, N, 3) scaled Lab: each hint's colour from the numbers `draw_hints` drew for it."""
+    _, _, height, width = lab.shape
     # The colour a user picks: the truth's mean over a square a little off the first one, plus
     # noise.
     offset = (shift * sides[..., None]).round().long()
@@ -278,8 +293,7 @@ def draw_hints(
         ],
         dim=-1,
     )
-    color = (color + noise).clamp(-1.0, 1.0)
-    return _Hints(rows, cols, sides, active, color)
+    return (color + noise).clamp(-1.0, 1.0)
 
 
 def _geometric_counts(u: torch.Tensor, settings: HintSimulationSettings) -> torch.Tensor:

@@ -12,12 +12,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mangacolor.data.files import (
-    DEFAULT_MAX_PIXELS,
-    EncodedJpeg,
-    UnreadableImage,
-    read_page,
-)
+from mangacolor.data.encoded_jpegs import EncodedJpeg, read_page
+from mangacolor.data.files import DEFAULT_MAX_PIXELS, UnreadableImage
 
 
 class PageDataset(Dataset):
@@ -27,7 +23,7 @@ class PageDataset(Dataset):
     With `replace_unreadable` (training) an unreadable page is replaced by the next readable one and
     reported in "unreadable"; without it (validation, eval) the item has image None, so the page is
     skipped and reported. With `leave_jpegs_encoded`, "image" is an `EncodedJpeg` for each JPEG
-    the device can decode as it is (see `files.read_page`).
+    the device can decode as it is (see `encoded_jpegs.read_page`).
     """
 
     def __init__(
