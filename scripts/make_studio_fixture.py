@@ -75,6 +75,22 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
+def halved(generator_file: Path) -> Path:
+    """A copy of `generator_file` with its floating-point weights stored as float16, beside it: half
+    the bytes for the 1 MB limit. `load_generator` copies them into the float32 network, so the
+    model runs as before with its weights rounded (the verdict is taken on this copy)."""
+    import torch
+
+    payload = torch.load(generator_file, map_location="cpu", weights_only=True)
+    payload["state_dict"] = {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in payload["state_dict"].items()
+    }
+    target = generator_file.with_name("generator_half.pt")
+    torch.save(payload, target)
+    return target
+
+
 def judge(generator_file: Path) -> dict[str, float]:
     """The model's colouring of the browser test's page with one dot, judged as the test does."""
     import torch
@@ -110,7 +126,7 @@ def main() -> None:
         print(f"{args.judge}: {judged} -> {'pass' if dot_is_obeyed(judged) else 'FAIL'}")
         return
     with tempfile.TemporaryDirectory(prefix="studio-fixture-") as folder:
-        made = train(args.iterations, Path(folder), args.overrides)
+        made = halved(train(args.iterations, Path(folder), args.overrides))
         size = made.stat().st_size
         judged = judge(made)
         verdict = dot_is_obeyed(judged)
