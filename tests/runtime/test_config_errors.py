@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -34,3 +36,15 @@ def test_unknown_keys_are_named_with_the_known_ones():
         ConfigError, match=r"model.ema: unknown key\(s\) warmup; known: decay, start_fraction"
     ):
         require_known({"decay": 0.9, "warmup": 3}, ("decay", "start_fraction"), "model.ema")
+
+
+def test_whole_numbers_given_reads_what_a_command_line_gives_and_names_a_bad_key():
+    from mangacolor.runtime.config_errors import whole_numbers_given
+
+    given = {"tile": "512", "port": 8765, "threads": None, "other": "x"}
+    assert whole_numbers_given(given, ("tile", "port", "threads")) == {"tile": 512, "port": 8765}
+    for bad in (True, "abc", [1]):
+        with pytest.raises(
+            ConfigError, match=re.escape(f"tile must be a whole number, got {bad!r}")
+        ):
+            whole_numbers_given({"tile": bad}, ("tile",))

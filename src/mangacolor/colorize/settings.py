@@ -14,9 +14,9 @@ from mangacolor.colorize.archives import (
 from mangacolor.data.files import (
     DEFAULT_MAX_PIXELS,
 )
-from mangacolor.inference.compose import AUTO, CHROMA_RULE, check_composition
+from mangacolor.inference.compose import AUTO, check_composition, chroma_value
 from mangacolor.inference.guided_upsample import UPSAMPLE_MODES
-from mangacolor.runtime.config_errors import ConfigError, require
+from mangacolor.runtime.config_errors import ConfigError, require, whole_numbers_given
 from mangacolor.runtime.devices import PRECISIONS, resolve_device
 from mangacolor.runtime.fast_path import CHANNELS_LAST
 from mangacolor.runtime.renamed_keys import refuse_renamed_keys
@@ -148,7 +148,6 @@ def _archive_limits(cfg: Any) -> ArchiveLimits:
 
 def _numbers(cfg: Any) -> dict[str, Any]:
     """The whole numbers, and chroma (a float)."""
-    values: dict[str, Any] = {}
     numbers = (
         "short_side",
         "tile",
@@ -160,19 +159,9 @@ def _numbers(cfg: Any) -> dict[str, Any]:
         "threads",
         "descreen",
     )
-    for key in numbers:
-        if cfg.get(key) is not None:
-            if isinstance(cfg[key], bool):
-                raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}")
-            try:
-                values[key] = int(cfg[key])
-            except (TypeError, ValueError):
-                raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
+    values: dict[str, Any] = whole_numbers_given(cfg, numbers)
     if cfg.get("chroma") is not None:
-        try:
-            values["chroma"] = float(cfg["chroma"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"chroma must be {CHROMA_RULE}, got {cfg['chroma']!r}") from None
+        values["chroma"] = chroma_value(cfg["chroma"])
     return values
 
 

@@ -43,6 +43,7 @@ Pure torch; everything runs on the page's device in float32.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +59,7 @@ from mangacolor.color import (
     srgb_to_linear,
 )
 from mangacolor.inference.page_kind import GREY, page_kind
-from mangacolor.runtime.config_errors import require
+from mangacolor.runtime.config_errors import ConfigError, require
 
 AUTO, LIGHTNESS, INK, PREDICTED = "auto", "lightness", "ink", "predicted"
 COMPOSE_MODES = (AUTO, LIGHTNESS, INK, PREDICTED)
@@ -97,6 +98,15 @@ def is_chroma(value) -> bool:
         and math.isfinite(value)
         and value >= 0
     )
+
+
+def chroma_value(value: Any) -> float:
+    """A `chroma` setting as given on a command line (a number or a numeric string) as a float;
+    ConfigError naming `chroma` otherwise. Its range is `is_chroma`'s to judge."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"chroma must be {CHROMA_RULE}, got {value!r}") from None
 
 
 def check_composition(section: str, compose, descreen, chroma) -> None:

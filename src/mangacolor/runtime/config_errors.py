@@ -44,6 +44,23 @@ def number_at(cfg: DictConfig, key: str, whole: bool = True, optional: bool = Fa
     return number(OmegaConf.select(cfg, key), key, whole, optional)
 
 
+def whole_numbers_given(cfg: Mapping, keys: Iterable[str]) -> dict[str, int]:
+    """The keys of `keys` that `cfg` gives (not None), each as an int, as a command's settings read
+    them from its command line: a number or a numeric string counts, a bool (YAML's true) does not;
+    ConfigError naming the key otherwise."""
+    values = {}
+    for key in keys:
+        value = cfg.get(key)
+        if value is None:
+            continue
+        require(not isinstance(value, bool), f"{key} must be a whole number, got {value!r}")
+        try:
+            values[key] = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a whole number, got {value!r}") from None
+    return values
+
+
 def require_known(given: Mapping, known: Iterable[str], name: str) -> None:
     """Every key of the mapping at `name` is one of `known`; else ConfigError naming the others."""
     known = list(known)

@@ -42,14 +42,7 @@ class ColorEngine:
         """uint8 RGB (3, H, W) -> the coloured page, uint8 RGB at the same size. Hints are ignored
         by a model that takes none (the page then says so); ValueError for a bad compose or
         chroma."""
-        colorizer = PageColorizer(
-            self.generator,
-            self.short_side,
-            device=self.device,
-            precision=self.precision,
-            compose=compose,
-            chroma=chroma,
-        )
+        colorizer = self._colorizer(compose, chroma)
         with self.lock:
             return self._color(colorizer, rgb, hints)
 
@@ -71,7 +64,16 @@ class ColorEngine:
         if factor < 1.0:
             rgb = shrink(rgb, factor)
             hints = hints.scaled(factor) if hints else hints
-        colorizer = PageColorizer(
+        colorizer = self._colorizer(compose, chroma)
+        with self.lock:
+            if seq < self._latest.get(key, seq):
+                return None
+            return self._color(colorizer, rgb, hints)
+
+    def _colorizer(self, compose: str, chroma: float) -> PageColorizer:
+        """The model with this request's compose and chroma (a light object: the network is
+        shared); ValueError for a bad compose or chroma."""
+        return PageColorizer(
             self.generator,
             self.short_side,
             device=self.device,
@@ -79,10 +81,6 @@ class ColorEngine:
             compose=compose,
             chroma=chroma,
         )
-        with self.lock:
-            if seq < self._latest.get(key, seq):
-                return None
-            return self._color(colorizer, rgb, hints)
 
     def _color(
         self, colorizer: PageColorizer, rgb: torch.Tensor, hints: PageHints | None

@@ -10,8 +10,8 @@ from typing import Any
 
 from mangacolor.colorize.archives import ArchiveLimits
 from mangacolor.data.files import DEFAULT_MAX_PIXELS
-from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, is_chroma
-from mangacolor.runtime.config_errors import ConfigError, require
+from mangacolor.inference.compose import AUTO, CHROMA_RULE, COMPOSE_MODES, chroma_value, is_chroma
+from mangacolor.runtime.config_errors import ConfigError, require, whole_numbers_given
 from mangacolor.runtime.devices import resolve_device
 from mangacolor.runtime.renamed_keys import refuse_renamed_keys
 
@@ -53,19 +53,11 @@ class StudioSettings:
             values[key] = Path(os.path.expanduser(str(value)))
         if cfg.get("input") not in (None, ""):
             values["input"] = Path(os.path.expanduser(str(cfg["input"])))
-        for key in ("port", "short_side", "max_pixels", "max_upload_bytes"):
-            if cfg.get(key) is not None:
-                if isinstance(cfg[key], bool):
-                    raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}")
-                try:
-                    values[key] = int(cfg[key])
-                except (TypeError, ValueError):
-                    raise ConfigError(f"{key} must be a whole number, got {cfg[key]!r}") from None
+        values.update(
+            whole_numbers_given(cfg, ("port", "short_side", "max_pixels", "max_upload_bytes"))
+        )
         if cfg.get("chroma") is not None:
-            try:
-                values["chroma"] = float(cfg["chroma"])
-            except (TypeError, ValueError):
-                raise ConfigError(f"chroma must be {CHROMA_RULE}, got {cfg['chroma']!r}") from None
+            values["chroma"] = chroma_value(cfg["chroma"])
         for key in ("host", "compose", "device", "open_browser"):
             if cfg.get(key) is not None:
                 values[key] = cfg[key]
