@@ -16,7 +16,7 @@ from PIL import Image
 from mangacolor.colorize.job import colorize
 from mangacolor.colorize.settings import ColorizeError, ColorizeSettings
 from mangacolor.export.exporter import export
-from mangacolor.export.settings import ExportSettings
+from mangacolor.export.settings import TOLERANCE, ExportSettings
 from mangacolor.hints.raster import hint_channels
 from mangacolor.inference.generator_file import export_generator
 from mangacolor.inference.onnx_generator import HINTS_FORMAT, OnnxGenerator
@@ -165,3 +165,21 @@ def test_a_plain_onnx_given_hints_is_refused_at_the_start(tmp_path, exports):
             say=lambda message: None,
         )
     assert str(onnx_file) in str(caught.value) and os.listdir(tmp_path / "out") == []
+
+
+@pytest.mark.slow  # the ONNX translation of the fill's unrolled scans takes a minute or two
+def test_a_geodesic_fill_generator_exports_and_matches_pytorch(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(7)
+    config = {**TINY, "hint_spread": "geodesic"}
+    generator = UNetGenerator(**config, in_channels=4, out_channels=3)
+    path = export_generator(generator, config, tmp_path / "generator.pt", training_size=32)
+    summary = export(ExportSettings(path, "onnx"))
+    assert summary.max_abs_difference <= TOLERANCE
+    runner = OnnxGenerator(summary.path)
+    inputs = torch.zeros(1, 4, 32, 48)
+    inputs[0, 1:, 5, 9] = torch.tensor([0.2, 0.5, -0.4, 1.0])  # one lab hint and its mask
+    with torch.no_grad():
+        expected = generator.eval()(inputs)
+    assert torch.allclose(runner(inputs), expected, atol=TOLERANCE)

@@ -120,29 +120,16 @@ def test_resuming_with_the_other_hints_setting_is_refused():
         )
 
 
-def test_hint_spread_carries_a_dot_over_the_image_and_is_empty_without_hints():
-    from mangacolor.models.components.unet import HintSpread
-
-    spread = HintSpread(levels=5)
-    color, mask = torch.zeros(1, 2, 32, 32), torch.zeros(1, 1, 32, 32)
-    assert torch.equal(spread(color, mask), torch.zeros(1, 2, 32, 32))  # no hint: no colour
-    color[0, :, 5, 7] = torch.tensor([0.4, -0.2])
-    mask[0, 0, 5, 7] = 1.0
-    field = spread(color, mask)
-    assert torch.allclose(
-        field, torch.tensor([0.4, -0.2])[None, :, None, None].expand(1, 2, 32, 32), atol=1e-5
-    )
-    # Two dots: each pixel takes the colour of the dot at the finest scale that has one.
-    color[0, :, 28, 28] = torch.tensor([-0.4, 0.3])
-    mask[0, 0, 28, 28] = 1.0
-    field = spread(color, mask)
-    assert torch.allclose(field[0, :, 4, 4], torch.tensor([0.4, -0.2]), atol=0.05)
-    assert torch.allclose(field[0, :, 29, 29], torch.tensor([-0.4, 0.3]), atol=0.05)
-
-
-def test_hint_spread_is_part_of_the_generator_and_needs_hints():
-    model = Pix2Pix({**TINY_G, "hint_spread": True}, TINY_D, hints=True)
+@pytest.mark.parametrize("spread", [True, "geodesic"])
+def test_hint_spread_is_part_of_the_generator_and_needs_hints(spread):
+    model = Pix2Pix({**TINY_G, "hint_spread": spread}, TINY_D, hints=True)
     assert model.generator.spread is not None and not list(model.generator.spread.parameters())
     assert input_channels(model.generator) == 1 + hint_channels("ab")
+    assert model(model.generator_input(torch.zeros(2, 1, 32, 32))).shape == (2, 2, 32, 32)
     with pytest.raises(ConfigError, match="model.generator.hint_spread"):
-        Pix2Pix({**TINY_G, "hint_spread": True}, TINY_D)
+        Pix2Pix({**TINY_G, "hint_spread": spread}, TINY_D)
+
+
+def test_an_unknown_hint_spread_is_refused():
+    with pytest.raises(ValueError, match="hint_spread must be false, true or geodesic"):
+        Pix2Pix({**TINY_G, "hint_spread": "nearest"}, TINY_D, hints=True)

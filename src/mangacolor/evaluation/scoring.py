@@ -145,7 +145,8 @@ def score_shown(
     the same per-pixel differences (`delta_e_2000_hinted`, `delta_e_2000_ring` without
     recomputing)."""
     differences = delta_e_2000(rgb_to_lab(pred_rgb), truth.lab).flatten(1)
-    neutral = (truth.lab[:, 1:].norm(dim=1) < NEUTRAL_CHROMA).flatten(1).float()
+    # hypot, not .norm(dim=1): a quarter of the scoring time on a strided (B, 2, H, W) slice
+    neutral = (torch.hypot(truth.lab[:, 1], truth.lab[:, 2]) < NEUTRAL_CHROMA).flatten(1).float()
     scores = {
         "ab_l1": ab_l1(pred_ab * AB_SCALE, truth.ab * AB_SCALE),
         "psnr": psnr(pred_rgb, truth.rgb),

@@ -21,14 +21,15 @@ block, which alone works at the full resolution, also sees the input there (the 
 levels have, which the seed's head lacks), so colours can follow the page's own edges. The seed's
 `transposed` stays the default.
 
-`hint_spread=True` (hint generators only, whose input is the page, the hint colour times the mask,
-and the mask: `mangacolor.hints.raster.hint_input`) adds a fixed, parameter-free layer in front of
-the network: `HintSpread`, a push-pull fill that carries every hint's colour over the whole image
-(each pixel takes the colour of the nearest hints, averaged at the finest scale that has one), given
-to the first and the last convolution beside the input. A dot is one working pixel; without the fill
-the network must learn to move its colour across a region through every level, which a small network
-trained for minutes on a CPU does not (measured: docs/hints.md). With it, G only decides where the
-carried colour stops: at the ink.
+`hint_spread` (hint generators only, whose input is the page, the hint colour times the mask, and
+the mask: `mangacolor.hints.raster.hint_input`) adds a fixed, weightless fill in front of the
+network that carries every hint's colour over the image (`mangacolor.models.components.hint_fill`):
+`true` the push-pull `HintSpread`, `"geodesic"` the `GeodesicFill` that follows the page's lines and
+adds a nearness channel. Its output goes to the first and the last convolution beside the input.
+With `"geodesic"` the last convolution also gives a copy gate g (a sigmoid, one channel more) and
+the output is g x the fill's colour + (1 - g) x G's own: where the user's colour holds (a region
+round a hint, up to its lines) G copies it exactly instead of having to redraw it through tanh,
+which a small network trained for minutes redraws with its hue shifted (docs/hints.md).
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mangacolor.models.components.hint_fill import GeodesicFill, HintSpread
 from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
 
 # What a generator predicts -> its output channels: "ab" is the seed's (the page's own L is kept),
 # "lab" the whole colour page (for inputs that are not the page's lightness: ink, screentone).
 OUTPUT_CHANNELS = {"ab": 2, "lab": 3}
 UPSAMPLES = ("transposed", "resize")
+# hint_spread -> the channels its fill adds beside the input, given the hint colour's channels.
+HINT_SPREADS = {False: lambda colour: 0, True: lambda colour: colour, "geodesic": lambda c: c + 1}
 
 
 def encoder_channels(depth: int, width: int, max_width: int) -> list[int]:
@@ -86,30 +90,9 @@ class UpBlock(nn.Module):
         return self.act(torch.cat([self.up(x), skip], dim=1))
 
 
-class HintSpread(nn.Module):
-    """Hint colour times mask (B, C, H, W) and mask (B, 1, H, W) -> a dense colour field
-    (B, C, H, W): at each pixel the mean hint colour at the finest of `levels` halvings whose cell
-    holds a hint, enlarged bilinearly between scales (a push-pull fill); zero where the image has no
-    hint at all. H and W must be multiples of 2**levels. No weights: the same in every checkpoint
-    and export."""
-
-    def __init__(self, levels: int):
-        super().__init__()
-        self.levels = levels
-
-    def forward(self, color: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        pyramid = [(color, mask)]
-        for _ in range(self.levels):
-            color, mask = F.avg_pool2d(color, 2), F.avg_pool2d(mask, 2)
-            pyramid.append((color, mask))
-        field = color / mask.clamp_min(1e-6)  # the coarsest: one cell per 2**levels pixels
-        for color, mask in reversed(pyramid[:-1]):
-            field = F.interpolate(field, scale_factor=2, mode="bilinear", align_corners=False)
-            field = torch.where(mask > 0, color / mask.clamp_min(1e-6), field)
-        return field
-
-
-def check_generator_options(depth: int, upsample: str, in_channels: int, hint_spread: bool) -> None:
+def check_generator_options(
+    depth: int, upsample: str, in_channels: int, out_channels: int, hint_spread: bool | str
+) -> None:
     """Raise ValueError for a depth, upsampling or hint fill the generator cannot be built with."""
     if depth < 2:
         raise ValueError(f"generator depth must be >= 2, got {depth}")
@@ -119,6 +102,15 @@ def check_generator_options(depth: int, upsample: str, in_channels: int, hint_sp
         )
     # The page (1 channel), the hint colour (in_channels - 2) and the mask; the fill adds a
     # colour field as wide as the hint colour.
+    if hint_spread not in (False, True, "geodesic"):
+        raise ValueError(
+            f"generator hint_spread must be false, true or geodesic, got {hint_spread!r}"
+        )
+    if hint_spread == "geodesic" and in_channels - 2 != out_channels:
+        raise ValueError(
+            "generator hint_spread=geodesic copies the hint colour to the output: its hint colour "
+            f"(in_channels - 2 = {in_channels - 2}) must have the output's {out_channels} channels"
+        )
     if hint_spread and in_channels < 3:
         raise ValueError(
             f"generator hint_spread needs hint inputs (in_channels >= 3), got {in_channels}"
@@ -137,14 +129,14 @@ class UNetGenerator(nn.Module):
         in_channels: int = 1,
         out_channels: int = 2,
         upsample: str = "transposed",
-        hint_spread: bool = False,
+        hint_spread: bool | str = False,
     ):
         super().__init__()
-        check_generator_options(depth, upsample, in_channels, hint_spread)
+        check_generator_options(depth, upsample, in_channels, out_channels, hint_spread)
         self.depth, self.upsample = depth, upsample
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.spread = HintSpread(depth) if hint_spread else None
-        seen = in_channels + (in_channels - 2 if hint_spread else 0)
+        self.spread = {True: HintSpread(depth), "geodesic": GeodesicFill()}.get(hint_spread)
+        seen = in_channels + HINT_SPREADS[hint_spread](in_channels - 2)
         channels = encoder_channels(depth, width, max_width)
         self.down = nn.ModuleList()
         previous = seen
@@ -166,15 +158,18 @@ class UNetGenerator(nn.Module):
                 UpBlock(previous, skip_ch, norm, dropout if j < dropout_blocks else 0.0, upsample)
             )
             previous = 2 * skip_ch
+        # The geodesic fill's head also gives a copy gate (one more channel, see the module).
+        self.gated = hint_spread == "geodesic"
+        head_out = out_channels + 1 if self.gated else out_channels
+        last = nn.Identity() if self.gated else nn.Tanh()  # the gated head squashes in forward
         if upsample == "transposed":
             self.head = nn.Sequential(
-                nn.ConvTranspose2d(previous, out_channels, 4, stride=2, padding=1), nn.Tanh()
+                nn.ConvTranspose2d(previous, head_out, 4, stride=2, padding=1), last
             )
         else:  # enlarged, then one conv over it and the input at full resolution
             self.head_up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
             self.head = nn.Sequential(
-                nn.Conv2d(previous + seen, out_channels, 3, padding=1, padding_mode="replicate"),
-                nn.Tanh(),
+                nn.Conv2d(previous + seen, head_out, 3, padding=1, padding_mode="replicate"), last
             )
         init_pix2pix_weights(self)
 
@@ -183,6 +178,12 @@ class UNetGenerator(nn.Module):
         """Height and width must be multiples of this."""
         return 2**self.depth
 
+    def _fill(self, inputs: torch.Tensor) -> torch.Tensor:
+        page, color, mask = inputs[:, :1], inputs[:, 1:-1], inputs[:, -1:]
+        if isinstance(self.spread, GeodesicFill):
+            return self.spread(page, color, mask).to(inputs.dtype)
+        return self.spread(color, mask)
+
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         height, width = lightness.shape[-2:]
         if height % self.multiple or width % self.multiple:
@@ -190,9 +191,7 @@ class UNetGenerator(nn.Module):
                 f"generator input {height}x{width} is not a multiple of 2**depth = {self.multiple}"
             )
         if self.spread is not None:  # the page, hint colour x mask, mask -> and the carried colour
-            lightness = torch.cat(
-                [lightness, self.spread(lightness[:, 1:-1], lightness[:, -1:])], dim=1
-            )
+            lightness = torch.cat([lightness, self._fill(lightness)], dim=1)
         skips = []
         x = lightness
         for block in self.down:
@@ -201,5 +200,12 @@ class UNetGenerator(nn.Module):
         for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             x = block(x, skip)
         if self.upsample == "resize":
-            return self.head(torch.cat([self.head_up(x), lightness], dim=1))
-        return self.head(x)
+            x = self.head(torch.cat([self.head_up(x), lightness], dim=1))
+        else:
+            x = self.head(x)
+        if not self.gated:
+            return x
+        # The fill's colour, where the gate opens; G's own colour elsewhere.
+        carried = lightness[:, self.in_channels : self.in_channels + self.out_channels]
+        gate = torch.sigmoid(x[:, -1:])
+        return gate * carried + (1.0 - gate) * torch.tanh(x[:, :-1])

@@ -1,0 +1,84 @@
+"""The weightless hint fills in front of a hint generator: the push-pull spread and the geodesic
+fill that stops at ink lines."""
+
+from __future__ import annotations
+
+import torch
+
+from mangacolor.models.components.hint_fill import GeodesicFill, HintSpread
+
+
+def dots(size: int, *placed: tuple[int, int, list[float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hint colour x mask (1, 2, size, size) and mask (1, 1, size, size) for dots (row, col, ab)."""
+    color, mask = torch.zeros(1, 2, size, size), torch.zeros(1, 1, size, size)
+    for row, col, ab in placed:
+        color[0, :, row, col] = torch.tensor(ab)
+        mask[0, 0, row, col] = 1.0
+    return color, mask
+
+
+def test_hint_spread_carries_a_dot_over_the_image_and_is_empty_without_hints():
+    spread = HintSpread(levels=5)
+    color, mask = dots(32)
+    assert torch.equal(spread(color, mask), torch.zeros(1, 2, 32, 32))  # no hint: no colour
+    color, mask = dots(32, (5, 7, [0.4, -0.2]))
+    field = spread(color, mask)
+    assert torch.allclose(
+        field, torch.tensor([0.4, -0.2])[None, :, None, None].expand(1, 2, 32, 32), atol=1e-5
+    )
+    # Two dots: each pixel takes the colour of the dot at the finest scale that has one.
+    color, mask = dots(32, (5, 7, [0.4, -0.2]), (28, 28, [-0.4, 0.3]))
+    field = spread(color, mask)
+    assert torch.allclose(field[0, :, 4, 4], torch.tensor([0.4, -0.2]), atol=0.05)
+    assert torch.allclose(field[0, :, 29, 29], torch.tensor([-0.4, 0.3]), atol=0.05)
+
+
+def paper_with_a_wall(size: int = 32) -> torch.Tensor:
+    """White paper (scaled L 0.9) with a black ink line down column 15, a gap at the top rows."""
+    page = torch.full((1, 1, size, size), 0.9)
+    page[..., 4:, 15] = -0.9
+    return page
+
+
+def test_geodesic_fill_without_hints_is_empty_and_far():
+    color, mask = dots(32)
+    out = GeodesicFill()(paper_with_a_wall(), color, mask)
+    assert out.shape == (1, 3, 32, 32) and torch.equal(out, torch.zeros(1, 3, 32, 32))
+
+
+def test_geodesic_fill_stays_on_its_side_of_an_ink_line():
+    # Two hints at the same straight-line distance from (20, 13), one on each side of the line:
+    # the pixel takes the colour of the one on its own side, and the far side is less near.
+    color, mask = dots(32, (20, 9, [0.5, -0.3]), (20, 19, [-0.2, 0.4]))
+    out = GeodesicFill()(paper_with_a_wall(), color, mask)
+    assert torch.allclose(out[0, :2, 20, 13], torch.tensor([0.5, -0.3]))
+    assert torch.allclose(out[0, :2, 20, 17], torch.tensor([-0.2, 0.4]))
+    # Nearness: 1 at a hint, falling with distance, and a path through the ink costs more than
+    # the same number of steps on paper.
+    nearness = out[0, 2]
+    assert nearness[20, 9] == 1.0 and nearness[20, 19] == 1.0
+    assert nearness[20, 10] > nearness[20, 12] > 0
+    one_hint_color, one_hint_mask = dots(32, (20, 9, [0.5, -0.3]))
+    alone = GeodesicFill()(paper_with_a_wall(), one_hint_color, one_hint_mask)[0]
+    assert torch.allclose(alone[:2, 20, 25], torch.tensor([0.5, -0.3]))  # the only hint reaches
+    assert alone[2, 20, 17] < alone[2, 20, 13] * 0.1  # ... but across the line it is far
+
+
+def test_geodesic_fill_finds_the_way_round_through_a_gap():
+    # A hint left of the line reaches the right side through the gap at the top, not across the
+    # ink: its distance there is about the walk round (up, across, down), not the straight line.
+    color, mask = dots(32, (28, 12, [0.5, -0.3]))
+    out = GeodesicFill(edge_cost=1000.0)(paper_with_a_wall(), color, mask)
+    distance = -torch.log(out[0, 2, 28, 18]) * 8.0
+    walk_round = (28 - 3) + (18 - 12) + (28 - 3)
+    assert abs(float(distance) - walk_round) <= 2.0
+
+
+def test_geodesic_fill_grey_hint_differs_from_no_hint():
+    # Colour 0 (grey) with the nearness channel says "grey here"; no hint says nothing.
+    grey_color, grey_mask = dots(16, (8, 8, [0.0, 0.0]))
+    with_grey = GeodesicFill()(torch.zeros(1, 1, 16, 16), grey_color, grey_mask)
+    empty_color, empty_mask = dots(16)
+    without = GeodesicFill()(torch.zeros(1, 1, 16, 16), empty_color, empty_mask)
+    assert torch.equal(with_grey[:, :2], without[:, :2])
+    assert with_grey[0, 2, 8, 8] == 1.0 and without[0, 2].max() == 0.0
