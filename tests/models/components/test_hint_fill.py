@@ -3,8 +3,10 @@ fill that stops at ink lines."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from mangacolor.models.components import UNetGenerator
 from mangacolor.models.components.hint_fill import GeodesicFill, HintSpread
 
 
@@ -82,3 +84,35 @@ def test_geodesic_fill_grey_hint_differs_from_no_hint():
     without = GeodesicFill()(torch.zeros(1, 1, 16, 16), empty_color, empty_mask)
     assert torch.equal(with_grey[:, :2], without[:, :2])
     assert with_grey[0, 2, 8, 8] == 1.0 and without[0, 2].max() == 0.0
+
+
+@pytest.mark.parametrize("out_channels", [2, 3])
+def test_the_copy_gate_gives_the_fill_chroma_where_open_and_g_own_where_shut(out_channels):
+    generator = UNetGenerator(
+        depth=4,
+        width=8,
+        max_width=16,
+        upsample="resize",
+        in_channels=out_channels + 2,
+        out_channels=out_channels,
+        hint_spread="geodesic",
+    ).eval()
+    inputs = torch.zeros(1, out_channels + 2, 32, 32)
+    inputs[0, 1:-1, 3, 4] = torch.linspace(-0.5, 0.5, out_channels)  # one hint and its mask
+    inputs[0, -1, 3, 4] = 1.0
+    gate_bias = generator.head[0].bias
+    with torch.no_grad():
+        gate_bias[-1] = 30.0  # open everywhere: every pixel the one hint's chroma
+        opened = generator(inputs)
+        gate_bias[-1] = -30.0  # shut: G's own colour
+        shut = generator(inputs)
+    chroma = inputs[0, -3:-1, 3, 4]
+    assert torch.allclose(opened[0, -2:], chroma[:, None, None].expand(2, 32, 32))
+    assert not torch.allclose(shut[0, -2:], opened[0, -2:])
+    if out_channels == 3:  # lightness is always G's own, whatever the gate
+        assert torch.allclose(opened[:, :1], shut[:, :1])
+
+
+def test_the_copy_gate_needs_a_hint_colour_as_wide_as_the_output():
+    with pytest.raises(ValueError, match="must have the output's 3 channels"):
+        UNetGenerator(depth=4, width=8, in_channels=4 - 1, out_channels=3, hint_spread="geodesic")

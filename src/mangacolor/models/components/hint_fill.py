@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-EDGE_COST = 20.0  # steps per unit of scaled L (2 = black to white): an ink line costs 20-40 steps
-REACH = 8.0  # working pixels: nearness e^-1 this far from the nearest hint (a 64 px page is 8 of it)
+EDGE_COST = 60.0  # steps per unit of scaled L (2 = black to white): an ink line costs 60-120 steps
+REACH = 8.0  # working pixels: nearness e^-1 this far from the nearest hint (64 px: 8 of it)
 GEODESIC_ROUNDS = 3  # sweeps in all four directions; enough for the shapes of a 64 px page
 _FAR = 1.0e6  # the distance of a pixel no hint reaches (no hint on the image)
 _LONGEST = 4096  # working pixels: the longest side an exported fill scans whole

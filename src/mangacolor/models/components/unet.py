@@ -27,15 +27,15 @@ network that carries every hint's colour over the image (`mangacolor.models.comp
 `true` the push-pull `HintSpread`, `"geodesic"` the `GeodesicFill` that follows the page's lines and
 adds a nearness channel. Its output goes to the first and the last convolution beside the input.
 With `"geodesic"` the last convolution also gives a copy gate g (a sigmoid, one channel more) and
-the output is g x the fill's colour + (1 - g) x G's own: where the user's colour holds (a region
-round a hint, up to its lines) G copies it exactly instead of having to redraw it through tanh,
-which a small network trained for minutes redraws with its hue shifted (docs/hints.md).
+the output's a, b are g x the fill's a, b + (1 - g) x G's own (its L, for a full-colour generator,
+always G's own): where the user's colour holds (a region round a hint, up to its lines) G copies it
+exactly instead of having to redraw it through tanh, which a small network trained for minutes
+redraws with its hue shifted (docs/hints.md).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mangacolor.models.components.hint_fill import GeodesicFill, HintSpread
@@ -205,7 +205,9 @@ class UNetGenerator(nn.Module):
             x = self.head(x)
         if not self.gated:
             return x
-        # The fill's colour, where the gate opens; G's own colour elsewhere.
+        # The fill's chroma where the gate opens, G's own elsewhere; lightness always G's own.
         carried = lightness[:, self.in_channels : self.in_channels + self.out_channels]
         gate = torch.sigmoid(x[:, -1:])
-        return gate * carried + (1.0 - gate) * torch.tanh(x[:, :-1])
+        own = torch.tanh(x[:, :-1])
+        chroma = gate * carried[:, -2:] + (1.0 - gate) * own[:, -2:]
+        return torch.cat([own[:, :-2], chroma], dim=1)
