@@ -45,8 +45,13 @@ from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
 # "lab" the whole colour page (for inputs that are not the page's lightness: ink, screentone).
 OUTPUT_CHANNELS = {"ab": 2, "lab": 3}
 UPSAMPLES = ("transposed", "resize")
-# hint_spread -> the channels its fill adds beside the input, given the hint colour's channels.
-HINT_SPREADS = {False: lambda colour: 0, True: lambda colour: colour, "geodesic": lambda c: c + 1}
+# hint_spread -> the channels its fill adds beside the input, given the hint colour's channels:
+# none; the colour field; the colour field and the nearness.
+HINT_SPREADS = {
+    False: lambda colour: 0,
+    True: lambda colour: colour,
+    "geodesic": lambda colour: colour + 1,
+}
 
 
 def encoder_channels(depth: int, width: int, max_width: int) -> list[int]:
@@ -100,8 +105,8 @@ def check_generator_options(
         raise ValueError(
             f"generator upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}"
         )
-    # The page (1 channel), the hint colour (in_channels - 2) and the mask; the fill adds a
-    # colour field as wide as the hint colour.
+    # The page (1 channel), the hint colour (in_channels - 2) and the mask (HINT_SPREADS: what
+    # each fill adds).
     if hint_spread not in (False, True, "geodesic"):
         raise ValueError(
             f"generator hint_spread must be false, true or geodesic, got {hint_spread!r}"
