@@ -173,12 +173,13 @@ def test_a_geodesic_fill_generator_exports_and_matches_pytorch(tmp_path):
     pytest.importorskip("onnxscript")
     torch.manual_seed(7)
     config = {**TINY, "hint_spread": "geodesic"}
-    generator = UNetGenerator(**config, in_channels=4, out_channels=3)
+    channels = 1 + hint_channels("lab")  # the page, the hint's L, a, b and the mask
+    generator = UNetGenerator(**config, in_channels=channels, out_channels=3)
     path = export_generator(generator, config, tmp_path / "generator.pt", training_size=32)
     summary = export(ExportSettings(path, "onnx"))
     assert summary.max_abs_difference <= TOLERANCE
     runner = OnnxGenerator(summary.path)
-    inputs = torch.zeros(1, 4, 32, 48)
+    inputs = torch.zeros(1, channels, 32, 48)
     inputs[0, 1:, 5, 9] = torch.tensor([0.2, 0.5, -0.4, 1.0])  # one lab hint and its mask
     with torch.no_grad():
         expected = generator.eval()(inputs)
