@@ -6,6 +6,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
+from helpers.trainers import cpu_trainer
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
@@ -37,19 +38,6 @@ class Batches(torch.utils.data.IterableDataset):
 
 def loader():
     return torch.utils.data.DataLoader(Batches(), batch_size=None)
-
-
-def cpu_trainer(**options) -> L.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
-    return L.Trainer(**{**defaults, **options})
 
 
 def states_equal(a: dict, b: dict) -> bool:

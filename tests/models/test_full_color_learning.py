@@ -17,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import lightning as L
 import pytest
 import torch
+from helpers.trainers import cpu_trainer
 
 from mangacolor.color import (
     cie_lab,
@@ -80,15 +80,7 @@ def test_a_full_colour_model_colours_paper_white_regions_from_the_ink_around_the
         log_every=150,
         predicts="lab",
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = cpu_trainer()
     trainer.fit(model, torch.utils.data.DataLoader(LineArtStream(), batch_size=None))
 
     batch, inside = line_art_pages(16, torch.Generator().manual_seed(99))  # pages it never saw
@@ -225,15 +217,7 @@ def train_tiny(stream: PoolStream, predicts: str) -> torch.nn.Module:
         log_every=ITERATIONS,
         predicts=predicts,
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = cpu_trainer()
     trainer.fit(model, torch.utils.data.DataLoader(stream, batch_size=None))
     return model.generator
 

@@ -3,9 +3,9 @@ the batch's hints; generator.pt and resume say which it is."""
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
+from helpers.trainers import cpu_trainer
 
 from mangacolor.hints.raster import hint_channels
 from mangacolor.inference.generator_file import (
@@ -74,15 +74,7 @@ def test_empty_hint_maps_are_the_automatic_colouring():
 
 def test_a_hint_model_trains_and_validates_at_zero_hints_and_with_hints(tmp_path):
     model = Pix2Pix(TINY_G, TINY_D, iterations=2, log_every=1, hints=True)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = cpu_trainer()
     trainer.fit(model, torch.utils.data.DataLoader(HintBatches(), batch_size=2))
     assert model.iteration == 2
     model.eval()

@@ -1,6 +1,7 @@
 import lightning as L
 import pytest
 import torch
+from helpers.trainers import cpu_trainer
 from omegaconf import OmegaConf
 
 from mangacolor.models.components import PatchDiscriminator, UNetGenerator
@@ -26,15 +27,7 @@ def test_one_step_changes_both_networks():
     model = Pix2Pix(TINY_G, TINY_D, iterations=1, log_every=1)
     before_g = [p.detach().clone() for p in model.generator.parameters()]
     before_d = [p.detach().clone() for p in model.discriminator.parameters()]
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = cpu_trainer()
     trainer.fit(model, torch.utils.data.DataLoader(OneBatch(), batch_size=2))
     assert model.iteration == 1
     assert trainer.global_step == 2  # Lightning counts both optimizer steps
@@ -83,15 +76,7 @@ def weights_after_two_iterations(monkeypatch, rank: int, global_seed: int) -> li
     model = Pix2Pix(dict(TINY_G, dropout=0.5), TINY_D, iterations=2, log_every=2, seed=7)
     monkeypatch.setattr(Pix2Pix, "global_rank", property(lambda self: rank))
     torch.manual_seed(global_seed)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = cpu_trainer()
     trainer.fit(model, torch.utils.data.DataLoader(OneBatch(), batch_size=2))
     return [p.detach().clone() for p in model.generator.parameters()]
 
@@ -123,19 +108,6 @@ class InkBatch(torch.utils.data.IterableDataset):
         }
         while True:
             yield batch
-
-
-def cpu_trainer(**options) -> L.Trainer:
-    return L.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        **options,
-    )
 
 
 def test_a_full_colour_model_predicts_lab_and_its_discriminator_sees_input_beside_lab():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
+from helpers.trainers import cpu_trainer
 from lightning.pytorch.loggers import Logger
 from torch import nn
 
@@ -57,20 +58,7 @@ class Scalars(Logger):
 
 
 def fit(model: Pix2Pix, ckpt_path=None, **options) -> L.Trainer:
-    trainer = L.Trainer(
-        **{
-            **dict(
-                accelerator="cpu",
-                max_epochs=-1,
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                limit_val_batches=0,
-            ),
-            **options,
-        }
-    )
+    trainer = cpu_trainer(**options)
     trainer.fit(
         model, torch.utils.data.DataLoader(SameBatch(), batch_size=None), ckpt_path=ckpt_path
     )
