@@ -21,16 +21,17 @@ def dots(size: int, *placed: tuple[int, int, list[float]]) -> tuple[torch.Tensor
 
 def test_hint_spread_carries_a_dot_over_the_image_and_is_empty_without_hints():
     spread = HintSpread(levels=5)
+    page = torch.zeros(1, 1, 32, 32)  # the push-pull fill does not look at it
     color, mask = dots(32)
-    assert torch.equal(spread(color, mask), torch.zeros(1, 2, 32, 32))  # no hint: no colour
+    assert torch.equal(spread(page, color, mask), torch.zeros(1, 2, 32, 32))  # no hint: no colour
     color, mask = dots(32, (5, 7, [0.4, -0.2]))
-    field = spread(color, mask)
+    field = spread(page, color, mask)
     assert torch.allclose(
         field, torch.tensor([0.4, -0.2])[None, :, None, None].expand(1, 2, 32, 32), atol=1e-5
     )
     # Two dots: each pixel takes the colour of the dot at the finest scale that has one.
     color, mask = dots(32, (5, 7, [0.4, -0.2]), (28, 28, [-0.4, 0.3]))
-    field = spread(color, mask)
+    field = spread(page, color, mask)
     assert torch.allclose(field[0, :, 4, 4], torch.tensor([0.4, -0.2]), atol=0.05)
     assert torch.allclose(field[0, :, 29, 29], torch.tensor([-0.4, 0.3]), atol=0.05)
 

@@ -37,17 +37,20 @@ _LONGEST = 4096  # working pixels: the longest side an exported fill scans whole
 
 
 class HintSpread(nn.Module):
-    """Hint colour times mask (B, C, H, W) and mask (B, 1, H, W) -> a dense colour field
-    (B, C, H, W): at each pixel the mean hint colour at the finest of `levels` halvings whose cell
-    holds a hint, enlarged bilinearly between scales (a push-pull fill); zero where the image has no
-    hint at all. H and W must be multiples of 2**levels. No weights: the same in every checkpoint
-    and export."""
+    """The page (B, 1, H, W; unused: this fill is blind to it), hint colour times mask
+    (B, C, H, W) and mask (B, 1, H, W) -> a dense colour field (B, C, H, W): at each pixel the mean
+    hint colour at the finest of `levels` halvings whose cell holds a hint, enlarged bilinearly
+    between scales (a push-pull fill); zero where the image has no hint at all. H and W must be
+    multiples of 2**levels. No weights: the same in every checkpoint and export. It takes what
+    `GeodesicFill` takes, so the generator calls either alike."""
 
     def __init__(self, levels: int):
         super().__init__()
         self.levels = levels
 
-    def forward(self, color: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, lightness: torch.Tensor, color: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         pyramid = [(color, mask)]
         for _ in range(self.levels):
             color, mask = F.avg_pool2d(color, 2), F.avg_pool2d(mask, 2)

@@ -185,9 +185,7 @@ class UNetGenerator(nn.Module):
 
     def _fill(self, inputs: torch.Tensor) -> torch.Tensor:
         page, color, mask = inputs[:, :1], inputs[:, 1:-1], inputs[:, -1:]
-        if isinstance(self.spread, GeodesicFill):
-            return self.spread(page, color, mask).to(inputs.dtype)
-        return self.spread(color, mask)
+        return self.spread(page, color, mask).to(inputs.dtype)
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         height, width = lightness.shape[-2:]
