@@ -114,6 +114,51 @@ def test_the_copy_gate_gives_the_fill_chroma_where_open_and_g_own_where_shut(out
         assert torch.allclose(opened[:, :1], shut[:, :1])
 
 
+def test_the_lightness_gate_copies_the_hint_l_on_its_own():
+    generator = UNetGenerator(
+        depth=4,
+        width=8,
+        max_width=16,
+        upsample="resize",
+        in_channels=5,
+        out_channels=3,
+        hint_spread="geodesic",
+        copy_lightness=True,
+    ).eval()
+    inputs = torch.zeros(1, 5, 32, 32)
+    inputs[0, 1:4, 3, 4] = torch.tensor(
+        [0.6, -0.2, 0.3]
+    )  # one pale hint (scaled L, a, b), its mask
+    inputs[0, 4, 3, 4] = 1.0
+    bias = generator.head[0].bias  # own L, a, b, then the chroma gate, then the lightness gate
+    with torch.no_grad():
+        bias[3], bias[4] = -30.0, 30.0  # the hint's L copied, G's own chroma
+        lightness_only = generator(inputs)
+        bias[3], bias[4] = 30.0, -30.0  # the hint's chroma copied, G's own L (its shading)
+        chroma_only = generator(inputs)
+    assert torch.allclose(lightness_only[0, 0], torch.full((32, 32), 0.6))
+    assert not torch.allclose(lightness_only[0, 1:], chroma_only[0, 1:])
+    assert torch.allclose(
+        chroma_only[0, 1:], torch.tensor([-0.2, 0.3])[:, None, None].expand(2, 32, 32)
+    )
+    assert not torch.allclose(chroma_only[0, :1], lightness_only[0, :1])
+
+
+@pytest.mark.parametrize(
+    ("hint_spread", "out_channels"), [(True, 3), ("geodesic", 2)], ids=["push-pull", "ab"]
+)
+def test_copy_lightness_needs_a_full_colour_geodesic_generator(hint_spread, out_channels):
+    with pytest.raises(ValueError, match="copy_lightness copies the hints' L"):
+        UNetGenerator(
+            depth=4,
+            width=8,
+            in_channels=out_channels + 2,
+            out_channels=out_channels,
+            hint_spread=hint_spread,
+            copy_lightness=True,
+        )
+
+
 def test_the_copy_gate_needs_a_hint_colour_as_wide_as_the_output():
     with pytest.raises(ValueError, match="must have the output's 3 channels"):
         UNetGenerator(depth=4, width=8, in_channels=4 - 1, out_channels=3, hint_spread="geodesic")

@@ -31,6 +31,13 @@ the output's a, b are g x the fill's a, b + (1 - g) x G's own (its L, for a full
 always G's own): where the user's colour holds (a region round a hint, up to its lines) G copies it
 exactly instead of having to redraw it through tanh, which a small network trained for minutes
 redraws with its hue shifted (docs/hints.md).
+
+`copy_lightness` (a full-colour geodesic generator only) gives the head one more gate, for L: the
+output's L is g_L x the fill's L + (1 - g_L) x G's own. A hint on a B&W page says "this pale pink,
+lightness included", and there the page's grey is not the colour's lightness (a screentone's
+coverage, white paper inside line art), so without it G must redraw every hint's L itself: on the
+demo page G's own L was most of the error (docs/hints.md). Its own gate, not the chroma's, so G can
+take a hint's hue while keeping its own shading.
 """
 
 from __future__ import annotations
@@ -96,7 +103,12 @@ class UpBlock(nn.Module):
 
 
 def check_generator_options(
-    depth: int, upsample: str, in_channels: int, out_channels: int, hint_spread: bool | str
+    depth: int,
+    upsample: str,
+    in_channels: int,
+    out_channels: int,
+    hint_spread: bool | str,
+    copy_lightness: bool = False,
 ) -> None:
     """Raise ValueError for a depth, upsampling or hint fill the generator cannot be built with."""
     if depth < 2:
@@ -120,6 +132,12 @@ def check_generator_options(
         raise ValueError(
             f"generator hint_spread needs hint inputs (in_channels >= 3), got {in_channels}"
         )
+    if copy_lightness and (hint_spread != "geodesic" or out_channels != 3):
+        raise ValueError(
+            "generator copy_lightness copies the hints' L: it needs hint_spread=geodesic and a "
+            f"full-colour generator (model.predicts=lab), got hint_spread={hint_spread!r} and "
+            f"{out_channels} output channels"
+        )
 
 
 class UNetGenerator(nn.Module):
@@ -135,9 +153,12 @@ class UNetGenerator(nn.Module):
         out_channels: int = 2,
         upsample: str = "transposed",
         hint_spread: bool | str = False,
+        copy_lightness: bool = False,
     ):
         super().__init__()
-        check_generator_options(depth, upsample, in_channels, out_channels, hint_spread)
+        check_generator_options(
+            depth, upsample, in_channels, out_channels, hint_spread, copy_lightness
+        )
         self.depth, self.upsample = depth, upsample
         self.in_channels, self.out_channels = in_channels, out_channels
         self.spread = {True: HintSpread(depth), "geodesic": GeodesicFill()}.get(hint_spread)
@@ -163,9 +184,10 @@ class UNetGenerator(nn.Module):
                 UpBlock(previous, skip_ch, norm, dropout if j < dropout_blocks else 0.0, upsample)
             )
             previous = 2 * skip_ch
-        # The geodesic fill's head also gives a copy gate (one more channel, see the module).
-        self.gated = hint_spread == "geodesic"
-        head_out = out_channels + 1 if self.gated else out_channels
+        # The geodesic fill's head also gives a copy gate (one more channel, see the module), and
+        # with copy_lightness a second one for L.
+        self.gated, self.copy_lightness = hint_spread == "geodesic", bool(copy_lightness)
+        head_out = out_channels + int(self.gated) + int(self.copy_lightness)
         last = nn.Identity() if self.gated else nn.Tanh()  # the gated head squashes in forward
         if upsample == "transposed":
             self.head = nn.Sequential(
@@ -208,9 +230,15 @@ class UNetGenerator(nn.Module):
             x = self.head(x)
         if not self.gated:
             return x
-        # The fill's chroma where the gate opens, G's own elsewhere; lightness always G's own.
-        carried = lightness[:, self.in_channels : self.in_channels + self.out_channels]
-        gate = torch.sigmoid(x[:, -1:])
-        own = torch.tanh(x[:, :-1])
+        # The fill's chroma where the gate opens, G's own elsewhere; L (of a full-colour generator)
+        # likewise through its own gate with copy_lightness, else always G's own.
+        out = self.out_channels
+        carried = lightness[:, self.in_channels : self.in_channels + out]
+        own = torch.tanh(x[:, :out])
+        gate = torch.sigmoid(x[:, out : out + 1])
         chroma = gate * carried[:, -2:] + (1.0 - gate) * own[:, -2:]
-        return torch.cat([own[:, :-2], chroma], dim=1)
+        if not self.copy_lightness:
+            return torch.cat([own[:, :-2], chroma], dim=1)
+        lightness_gate = torch.sigmoid(x[:, out + 1 : out + 2])
+        own_lightness = lightness_gate * carried[:, :1] + (1.0 - lightness_gate) * own[:, :1]
+        return torch.cat([own_lightness, chroma], dim=1)
