@@ -21,6 +21,8 @@ from mangacolor.data.hint_simulation import (
 )
 from mangacolor.data.pages import collate_pages
 from mangacolor.data.print_styles import Draw
+from mangacolor.data.transforms import NativeWindows
+from mangacolor.data.window_inputs import native_hints
 from mangacolor.runtime.config_errors import ConfigError
 
 ON = HintSimulationSettings(enabled=True, predicts="lab")
@@ -218,7 +220,9 @@ def test_the_count_follows_the_configured_mean_and_cap(mean_count, most):
 
 def test_strokes_are_several_squares_and_dots_one():
     rgb = flat_pages([(0.9, 0.2, 0.2)] * 50, side=32)
-    strokes = draws(rgb, dataclasses.replace(ON, none=0.0, strokes=1.0, stroke_squares=(4, 4)))
+    # squares small beside the 32 px window, so that a stroke seldom meets its edge
+    small = dataclasses.replace(ON, size=(1.0, 9.0))
+    strokes = draws(rgb, dataclasses.replace(small, none=0.0, strokes=1.0, stroke_squares=(4, 4)))
     hinted = strokes.active[..., 0]
     squares = strokes.active.sum(-1)[hinted]
     assert (squares >= 2).float().mean() > 0.8  # a stroke only ends early at the window's edge
@@ -248,6 +252,56 @@ def test_hints_lie_on_colour_or_on_paper_as_asked(neutral):
     _, mask = simulate(rgb, settings)
     on_color = mask[..., :8].sum()
     assert (on_color == mask.sum()) if neutral == 0.0 else (on_color == 0)
+
+
+# ---- hints drawn at the pages' own resolution --------------------------------------------------
+def test_hints_are_drawn_inside_each_windows_own_square():
+    rgb = torch.ones(50, 3, 32, 32)
+    rgb[:, 1:, 20:, 20:] = 0.15  # red only beyond the 16 x 16 window each image holds
+    rgb[:, 1:, :4, :4] = 0.15  # and a little inside it
+    settings = dataclasses.replace(EXACT, none=0.0, neutral=0.0, size=(1.0, 1.0))
+    scales = torch.ones(50)
+    _, mask = simulate_hints(rgb, scales, 1.0, generator(0), settings, valid=torch.full((50,), 16))
+    assert mask[..., 16:, :].sum() == 0 and mask[..., 16:].sum() == 0
+    assert mask[..., :4, :4].sum() > 0
+
+
+def test_native_hints_shrink_as_the_rasteriser_shrinks_a_painted_layer():
+    color, mask = torch.zeros(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
+    color[0, :, 9, 13], mask[0, 0, 9, 13] = torch.tensor([0.5, 0.3, -0.2]), 1.0
+    color[0, :, 10, 14], mask[0, 0, 10, 14] = torch.tensor([0.1, -0.3, 0.2]), 1.0  # same footprint
+    color[1, :, 39, 0], mask[1, 0, 39, 0] = 0.7, 1.0  # window 1 is 40 px, mirrored
+    color[1, :, 50, 50], mask[1, 0, 50, 50] = 0.7, 1.0  # past its 40 px: not part of the window
+    windows = NativeWindows(
+        torch.zeros(2, 3, 64, 64), torch.tensor([64, 40]), torch.tensor([False, True]), 16
+    )
+    shrunk_color, shrunk_mask = native_hints(color, mask, windows)
+    assert shrunk_mask.shape == (2, 1, 16, 16) and set(shrunk_mask.unique().tolist()) == {0.0, 1.0}
+    assert shrunk_mask[0, 0].nonzero().tolist() == [[2, 3]]  # one working pixel, 4 x 4 native
+    assert torch.allclose(shrunk_color[0, :, 2, 3], torch.tensor([0.3, 0.0, 0.0]))  # their mean
+    assert shrunk_mask[1, 0].nonzero().tolist() == [[15, 15]]  # bottom left, mirrored
+    assert torch.allclose(shrunk_color[1, :, 15, 15], torch.full((3,), 0.7))
+    assert shrunk_color.masked_select(shrunk_mask == 0).abs().max() == 0
+
+
+def test_a_dot_on_a_line_thinner_than_a_working_pixel_keeps_the_lines_colour():
+    """Drawn at the training size the dot would average the line into the paper beside it; drawn on
+    the page, as a user places it, it says the line's own colour."""
+    page = torch.ones(20, 3, 64, 64)
+    page[:, 1:, :, 30:32] = (
+        0.15  # a red line 2 px wide on white paper, a quarter of a working pixel
+    )
+    settings = dataclasses.replace(EXACT, none=0.0, neutral=0.0, strokes=0.0, size=(1.0, 1.0))
+    drawn = simulate_hints(
+        page, torch.ones(20), 1.0, generator(0), settings, valid=torch.full((20,), 64)
+    )
+    windows = NativeWindows(page, torch.full((20,), 64), None, 8)
+    color, mask = native_hints(*drawn, windows)
+    red = lab_of(page[:1, :, :1, 30:31])[0, :, 0, 0]
+    hinted = color.permute(0, 2, 3, 1)[mask[:, 0] > 0]
+    assert hinted.shape[0] >= 20 and torch.allclose(hinted, red.expand_as(hinted), atol=1e-4)
+    shrunk_truth = lab_of(windows.shrink(page))[0, :, 0, 3]  # the working pixel the line is in
+    assert shrunk_truth[1] < red[1] / 2  # where the network sees a mostly white pixel
 
 
 # ---- the data module -----------------------------------------------------------------------------
@@ -300,11 +354,12 @@ def test_hints_off_changes_no_batch_and_on_only_adds_to_it(tmp_path, options):
         )
 
 
-def test_training_hints_are_a_function_of_the_batch_number(tmp_path):
-    dm = datamodule(tmp_path, {"enabled": True, "none": 0.0})
+@pytest.mark.parametrize("options", [{}, PRINTED], ids=["plain", "printed"])
+def test_training_hints_are_a_function_of_the_batch_number(tmp_path, options):
+    dm = datamodule(tmp_path, {"enabled": True, "none": 0.0}, **options)
     batch = loaded(dm, True)
     first = dm.to_lab_batch(batch, train=True, batch_number=1)
-    again = datamodule(tmp_path, {"enabled": True, "none": 0.0}).to_lab_batch(
+    again = datamodule(tmp_path, {"enabled": True, "none": 0.0}, **options).to_lab_batch(
         batch, train=True, batch_number=1
     )
     later = dm.to_lab_batch(batch, train=True, batch_number=2)
@@ -315,8 +370,9 @@ def test_training_hints_are_a_function_of_the_batch_number(tmp_path):
     assert not torch.equal(first["hint_mask"], later["hint_mask"])
 
 
-def test_a_validation_page_keeps_its_hints_whatever_its_batch(tmp_path):
-    dm = datamodule(tmp_path, {"enabled": True, "none": 0.0})
+@pytest.mark.parametrize("options", [{}, PRINTED], ids=["plain", "printed"])
+def test_a_validation_page_keeps_its_hints_whatever_its_batch(tmp_path, options):
+    dm = datamodule(tmp_path, {"enabled": True, "none": 0.0}, **options)
     batch = loaded(dm, False)
     whole = dm.to_lab_batch(batch, train=False)
     # The same pages in reverse order, and the last page alone: each keeps its own hints.

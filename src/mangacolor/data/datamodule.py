@@ -45,7 +45,7 @@ from mangacolor.data.pages import (
 )
 from mangacolor.data.print_settings import PrintSettings, style_probabilities
 from mangacolor.data.print_styles import choose_styles, device_index, page_style
-from mangacolor.data.transforms import PageCropper
+from mangacolor.data.transforms import NativeWindows, PageCropper
 from mangacolor.data.window_inputs import printed_inputs, simulated_hints
 from mangacolor.runtime.seeding import (
     HINTS_STREAM,
@@ -301,7 +301,7 @@ class PagesDataModule(L.LightningDataModule):
             )
             inputs = lightness.index_copy(0, index, shrunk.clamp_(-1.0, 1.0))
         out = {"L": lightness, "ab": ab, "input": inputs, "style": styles, "paths": paths}
-        return self._with_hints(out, rgb, sizes, pages.shape, train, batch_number)
+        return self._with_hints(out, rgb, sizes, pages.shape, train, batch_number, windows)
 
     def _with_hints(
         self,
@@ -311,9 +311,11 @@ class PagesDataModule(L.LightningDataModule):
         padded_shape: torch.Size,
         train: bool,
         batch_number: int,
+        windows: NativeWindows | None = None,
     ) -> dict:
         """`out` with the hints simulated from its colour windows `rgb` where data.hints is
-        enabled."""
+        enabled: drawn on the `windows` at their pages' own resolution where the batch has them
+        (the printed path), else on `rgb` at the training size."""
         settings = self.hint_settings
         if not settings.enabled:
             return out
@@ -329,6 +331,7 @@ class PagesDataModule(L.LightningDataModule):
             self.print_settings.scan_short_side,
             generator,
             self.page_key,
+            windows,
         )
         return {**out, "hint_color": color, "hint_mask": mask}
 

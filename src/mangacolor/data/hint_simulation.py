@@ -176,22 +176,26 @@ def simulate_hints(
     settings: HintSimulationSettings,
     counts: torch.Tensor | None = None,
     lab: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """True colour windows (B, 3, H, W), RGB in [0, 1] at the training size -> (color (B, C, H, W),
-    mask (B, 1, H, W)) in `settings.predicts`' space (C = 2 for ab, 3 for lab), float32.
+    """True colour windows (B, 3, H, W), RGB in [0, 1] -> (color (B, C, H, W), mask (B, 1, H, W))
+    in `settings.predicts`' space (C = 2 for ab, 3 for lab), float32, at the windows' size: the
+    training size, or the pages' own resolution (`window_inputs.native_hints`, which then shrinks
+    them as the rasteriser shrinks a painted layer).
 
     scales: (B,) working pixels per pixel at scan size (`hint_scales`); largest_scale: a bound on
     them known on the host (`largest_hint_scale`); counts: (B,) hints per image instead of drawn
     ones (for validation at a fixed count), the rest of the draw unchanged; lab: the windows' scaled
     L, a, b (B, 3, H, W) where the caller has them (the Lab conversion is most of the cost on a
-    CPU).
+    CPU); valid: (B,) long, window b lies in its top-left valid[b] x valid[b] pixels (native
+    windows of smaller pages), and every hint is drawn inside it; None: the whole image.
     """
     if lab is None:
         lab = torch.cat(rgb_to_scaled_lab(rgb), dim=1)
     draw = Draw(generator, rgb.device)
     height, width = rgb.shape[-2:]
     largest_side = min(max(1, round(settings.size[1] * largest_scale)), height, width)
-    hints = draw_hints(lab.float(), scales, largest_side, draw, settings, counts)
+    hints = draw_hints(lab.float(), scales, largest_side, draw, settings, counts, valid)
     channels = HINT_COLOR_CHANNELS[settings.predicts]
     color, mask = no_hints(rgb.shape[0], height, width, settings.predicts, rgb.device)
     batch, most, squares = hints.active.shape
@@ -223,10 +227,13 @@ def draw_hints(
     draw: Draw,
     settings: HintSimulationSettings,
     counts: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
 ) -> _Hints:
     """The hints of windows `lab` (B, 3, H, W) in scaled Lab: every number drawn, in a fixed
-    order."""
+    order; inside each window's valid[b] x valid[b] top-left pixels where `valid` is given."""
     batch, _, height, width = lab.shape
+    if valid is not None:  # per image, broadcast over (B, N, K)
+        height = width = valid.view(batch, 1, 1)
     most, squares = settings.most, settings.stroke_squares[1]
     hinted = draw.chance(1.0 - settings.none, batch)
     drawn = _geometric_counts(draw.uniform((0.0, 1.0), batch), settings)
@@ -244,7 +251,7 @@ def draw_hints(
     noise = draw.uniform((-1.0, 1.0), batch, most, 3)
 
     sides = side.round().clamp(1, largest_side).long()
-    centre = _positions(lab, where, on_neutral, settings.chroma)  # (B, N, 2) row, column
+    centre = _positions(lab, where, on_neutral, settings.chroma, valid)  # (B, N, 2) row, column
     # Each stroke square one side further along a heading that wanders by up to stroke_turn a step.
     angles = torch.cat([heading, heading + turns.cumsum(-1)], dim=-1)[..., :-1]  # (B, N, K - 1)
     steps = torch.stack([angles.sin(), angles.cos()], dim=-1) * sides[..., None, None]
@@ -264,7 +271,7 @@ def draw_hints(
     active = (k == 0) | (stroke[..., None] & (k < length[..., None]) & keeps)
     active = active & (torch.arange(most, device=lab.device) < counts[:, None])[..., None]
 
-    color = _picked_colors(lab, centre, sides, shift, noise, largest_side, settings)
+    color = _picked_colors(lab, centre, sides, shift, noise, largest_side, settings, valid)
     return _Hints(rows, cols, sides, active, color)
 
 
@@ -276,9 +283,12 @@ def _picked_colors(
     noise: torch.Tensor,
     largest_side: int,
     settings: HintSimulationSettings,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, N, 3) scaled Lab: each hint's colour from the numbers `draw_hints` drew for it."""
-    _, _, height, width = lab.shape
+    batch, _, height, width = lab.shape
+    if valid is not None:
+        height = width = valid.view(batch, 1)
     # The colour a user picks: the truth's mean over a square a little off the first one, plus
     # noise.
     offset = (shift * sides[..., None]).round().long()
@@ -307,27 +317,49 @@ def _geometric_counts(u: torch.Tensor, settings: HintSimulationSettings) -> torc
 
 
 def _positions(
-    lab: torch.Tensor, where: torch.Tensor, on_neutral: torch.Tensor, chroma: float
+    lab: torch.Tensor,
+    where: torch.Tensor,
+    on_neutral: torch.Tensor,
+    chroma: float,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, N, 2) pixels, uniform among those whose chroma reaches `chroma` (or, where `on_neutral`,
-    among those under it); among all pixels when an image has none of the kind."""
+    among those under it); among all pixels when an image has none of the kind. With `valid`
+    (B,), only pixels of each image's top-left valid[b] x valid[b] square are drawn."""
     batch, _, height, width = lab.shape
     a, b = lab[:, 1].flatten(1), lab[:, 2].flatten(1)
     colored = torch.addcmul(a * a, b, b) >= (chroma / AB_SCALE) ** 2  # (B, HW)
     # int32 counts (a window has far fewer than 2**31 pixels): half the memory traffic of int64
-    counted_colored = colored.to(torch.int32).cumsum(1, dtype=torch.int32)
-    counted_neutral = (
-        torch.arange(1, height * width + 1, device=lab.device, dtype=torch.int32) - counted_colored
-    )
-    anywhere = (where * (height * width)).floor().long().clamp_max(height * width - 1)
+    if valid is None:
+        counted_colored = colored.to(torch.int32).cumsum(1, dtype=torch.int32)
+        counted_neutral = (
+            torch.arange(1, height * width + 1, device=lab.device, dtype=torch.int32)
+            - counted_colored
+        )
+        anywhere = (where * (height * width)).floor().long().clamp_max(height * width - 1)
+    else:
+        rows = torch.arange(height, device=lab.device)[:, None] < valid.view(batch, 1, 1)
+        cols = torch.arange(width, device=lab.device)[None, :] < valid.view(batch, 1, 1)
+        inside = (rows & cols).flatten(1)
+        counted_colored = (colored & inside).to(torch.int32).cumsum(1, dtype=torch.int32)
+        counted_inside = inside.to(torch.int32).cumsum(1, dtype=torch.int32)
+        counted_neutral = counted_inside - counted_colored
+        anywhere = _pick(counted_inside, where, height * width)
     picks = []
     for counted in (counted_colored, counted_neutral):
-        total = counted[:, -1:]
-        target = (where * total).floor().to(torch.int32).clamp_max(total - 1).clamp_min(0)
-        index = torch.searchsorted(counted, target, right=True).clamp_max(height * width - 1)
-        picks.append(torch.where(total > 0, index, anywhere))
+        picks.append(
+            torch.where(counted[:, -1:] > 0, _pick(counted, where, height * width), anywhere)
+        )
     flat = torch.where(on_neutral, picks[1], picks[0])
     return torch.stack([flat // width, flat % width], dim=-1)
+
+
+def _pick(counted: torch.Tensor, where: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(B, N) flat indices: the pixel at fraction `where` of each image's counted ones (counted:
+    (B, HW) running counts of the candidate pixels)."""
+    total = counted[:, -1:]
+    target = (where * total).floor().to(torch.int32).clamp_max(total - 1).clamp_min(0)
+    return torch.searchsorted(counted, target, right=True).clamp_max(pixels - 1)
 
 
 def _top_left(centre: torch.Tensor, sides: torch.Tensor, height: int, width: int):

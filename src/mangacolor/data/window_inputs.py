@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from mangacolor.color import rgb_to_scaled_lab
 from mangacolor.data.hint_simulation import (
     HintSimulationSettings,
     hint_scales,
@@ -81,30 +82,81 @@ def simulated_hints(
     scan_short_side: float,
     generator: torch.Generator | None,
     page_key: Callable[[str], str],
+    windows: NativeWindows | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(hint_color, hint_mask) simulated from the colour windows `rgb` of the batch `out`.
     `generator` draws for the whole batch (training); without one, each page draws exactly
-    val_count hints from `page_key` of its path alone (validation)."""
-    scales = hint_scales(
-        sizes.min(dim=1).values, window_sides(sizes, window), size, scan_short_side
-    )
-    largest_scale = largest_hint_scale(min(padded_shape[-2:]), window, size, scan_short_side)
-    lab = torch.cat([out["L"], out["ab"]], dim=1)
+    val_count hints from `page_key` of its path alone (validation).
+
+    With `windows` (the same windows at their pages' own resolution, as the print styles get them)
+    the hints are drawn there, as a user places them and as eval samples them, and shrunk to the
+    training size as the rasteriser shrinks a painted layer (`native_hints`); without, at the
+    training size."""
+    if windows is not None:
+        scales = sizes.min(dim=1).values.to(torch.float32) / scan_short_side
+        largest_scale = min(padded_shape[-2:]) / scan_short_side
+        source = windows.rgb
+        lab = torch.cat(rgb_to_scaled_lab(source), dim=1)
+        valid = windows.sides
+    else:
+        scales = hint_scales(
+            sizes.min(dim=1).values, window_sides(sizes, window), size, scan_short_side
+        )
+        largest_scale = largest_hint_scale(min(padded_shape[-2:]), window, size, scan_short_side)
+        source, lab, valid = rgb, torch.cat([out["L"], out["ab"]], dim=1), None
     device = rgb.device
     if generator is not None:
-        return simulate_hints(rgb, scales, largest_scale, generator, settings, lab=lab)
-    # one draw per page, from the page alone, of exactly val_count hints
-    count = torch.full((1,), settings.val_count, device=device)
-    drawn = [
-        simulate_hints(
-            rgb[i : i + 1],
-            scales[i : i + 1],
-            largest_scale,
-            torch.Generator(device=device).manual_seed(hints_page_seed(page_key(path))),
-            settings,
-            counts=count,
-            lab=lab[i : i + 1],
+        color, mask = simulate_hints(
+            source, scales, largest_scale, generator, settings, lab=lab, valid=valid
         )
-        for i, path in enumerate(out["paths"])
-    ]
-    return torch.cat([c for c, _ in drawn]), torch.cat([m for _, m in drawn])
+    else:  # one draw per page, from the page alone, of exactly val_count hints
+        count = torch.full((1,), settings.val_count, device=device)
+        drawn = [
+            simulate_hints(
+                source[i : i + 1],
+                scales[i : i + 1],
+                largest_scale,
+                torch.Generator(device=device).manual_seed(hints_page_seed(page_key(path))),
+                settings,
+                counts=count,
+                lab=lab[i : i + 1],
+                valid=None if valid is None else valid[i : i + 1],
+            )
+            for i, path in enumerate(out["paths"])
+        ]
+        color, mask = torch.cat([c for c, _ in drawn]), torch.cat([m for _, m in drawn])
+    return (color, mask) if windows is None else native_hints(color, mask, windows)
+
+
+def native_hints(
+    color: torch.Tensor, mask: torch.Tensor, windows: NativeWindows
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hint maps drawn on the native windows (B, C, S, S) and (B, 1, S, S) -> the same at the
+    training size, as `mangacolor.hints.raster.rasterize_layer` shrinks a painted layer: a working
+    pixel is hinted iff a hinted pixel lies in its footprint (a box: each native pixel belongs to
+    one working pixel), its colour their mean; mirrored like the windows.
+
+    So a dot on a line thinner than a working pixel keeps the line's own colour (the working pixel
+    is mostly the paper beside it), as a user's dot and eval's do: drawn at the training size, the
+    dot would average the line into the paper and the network would never meet the case."""
+    weights = footprint_weights(windows.sides, color.shape[-1], windows.size)[:, None]
+    with torch.autocast(device_type=color.device.type, enabled=False):
+        hinted = weights @ mask.float() @ weights.transpose(-1, -2)
+        sums = weights @ (color.float() * mask) @ weights.transpose(-1, -2)
+    shrunk_mask = (hinted > 0).float()
+    shrunk_color = sums / hinted.clamp_min(1e-6) * shrunk_mask
+    if windows.flips is not None:
+        flips = windows.flips[:, None, None, None]
+        shrunk_mask = torch.where(flips, shrunk_mask.flip(-1), shrunk_mask)
+        shrunk_color = torch.where(flips, shrunk_color.flip(-1), shrunk_color)
+    return shrunk_color, shrunk_mask
+
+
+def footprint_weights(sides: torch.Tensor, source: int, size: int) -> torch.Tensor:
+    """(B, size, source) 0/1 matrices: native pixel p of window b (p < sides[b]) belongs to working
+    pixel floor((p + 0.5) * size / sides[b]); pixels past sides[b] to none."""
+    positions = torch.arange(source, device=sides.device, dtype=torch.float32) + 0.5
+    owner = (positions[None, :] * size / sides.to(torch.float32)[:, None]).floor().long()
+    owner = torch.where(positions[None, :] < sides[:, None], owner, -1)  # (B, source)
+    working = torch.arange(size, device=sides.device)
+    return (owner[:, None, :] == working[None, :, None]).float()
