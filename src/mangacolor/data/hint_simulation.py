@@ -57,7 +57,7 @@ class HintSimulationSettings:
     none: float = chance_field(0.4)  # share of images without any hint
     mean_count: float = dataclasses.field(default=8.0, metadata={"low": 1.0, "high": 1024.0})
     most: int = 64  # cap on the hints of one image
-    size: Span = span_field((1.0, 9.0), 0.01)  # side of a hint's square, px at scan size
+    size: Span = span_field((1.0, 27.0), 0.01)  # side of a hint's square, px at scan size
     neutral: float = chance_field(
         0.2
     )  # share of hints placed on neutral pixels rather than on colour
