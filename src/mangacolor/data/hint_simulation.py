@@ -330,21 +330,19 @@ def _positions(
     a, b = lab[:, 1].flatten(1), lab[:, 2].flatten(1)
     colored = torch.addcmul(a * a, b, b) >= (chroma / AB_SCALE) ** 2  # (B, HW)
     # int32 counts (a window has far fewer than 2**31 pixels): half the memory traffic of int64
-    if valid is None:
-        counted_colored = colored.to(torch.int32).cumsum(1, dtype=torch.int32)
-        counted_neutral = (
-            torch.arange(1, height * width + 1, device=lab.device, dtype=torch.int32)
-            - counted_colored
-        )
-        anywhere = (where * (height * width)).floor().long().clamp_max(height * width - 1)
+    if valid is None:  # every pixel: the running count of pixels is 1, 2, ..., HW
+        counted_inside = torch.arange(
+            1, height * width + 1, device=lab.device, dtype=torch.int32
+        ).repeat(batch, 1)  # contiguous, as searchsorted wants its boundaries
     else:
         rows = torch.arange(height, device=lab.device)[:, None] < valid.view(batch, 1, 1)
         cols = torch.arange(width, device=lab.device)[None, :] < valid.view(batch, 1, 1)
         inside = (rows & cols).flatten(1)
-        counted_colored = (colored & inside).to(torch.int32).cumsum(1, dtype=torch.int32)
+        colored = colored & inside
         counted_inside = inside.to(torch.int32).cumsum(1, dtype=torch.int32)
-        counted_neutral = counted_inside - counted_colored
-        anywhere = _pick(counted_inside, where, height * width)
+    counted_colored = colored.to(torch.int32).cumsum(1, dtype=torch.int32)
+    counted_neutral = counted_inside - counted_colored
+    anywhere = _pick(counted_inside, where, height * width)
     picks = []
     for counted in (counted_colored, counted_neutral):
         picks.append(

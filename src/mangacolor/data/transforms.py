@@ -204,10 +204,15 @@ class NativeWindows:
         # level)
         with torch.autocast(device_type=images.device.type, enabled=False):
             out = weights @ images.float() @ weights.transpose(-1, -2)
+        return self.mirrored(out, index)
+
+    def mirrored(self, images: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B', C, h, w) at the training size, of the windows `index` picks (or all) ->
+        mirrored where their windows are."""
         if self.flips is None:
-            return out
+            return images
         flips = self.flips if index is None else self.flips[index]
-        return torch.where(flips[:, None, None, None], out.flip(-1), out)
+        return torch.where(flips[:, None, None, None], images.flip(-1), images)
 
 
 class PageCropper:

@@ -41,10 +41,7 @@ def printed_inputs(
     """The windows `picked` (and `index`, the same on the device) printed in their styles at
     their pages' resolution, and shrunk. `generator` draws for the whole batch (training); without
     one, each page draws from `page_key` of its path alone (validation)."""
-    scales = sizes.min(dim=1).values.to(torch.float32) / settings.scan_short_side
-    largest_scale = (
-        min(padded_shape[-2:]) / settings.scan_short_side
-    )  # bounds every page's, on the host
+    scales, largest_scale = page_scales(sizes, padded_shape, settings.scan_short_side)
     rgb = windows.rgb.index_select(0, index)
     valid = windows.sides[index, None].expand(-1, 2)
     chosen = [styles[i] for i in picked]
@@ -71,6 +68,16 @@ def printed_inputs(
     return windows.shrink(printed, index)
 
 
+def page_scales(
+    sizes: torch.Tensor, padded_shape: torch.Size, scan_short_side: float
+) -> tuple[torch.Tensor, float]:
+    """(B,) each window's page short side over `scan_short_side` (page pixels per pixel at scan
+    size, as the print styles and the hints drawn at page resolution scale their features), and a
+    bound on them known on the host (the padded batch's short side)."""
+    scales = sizes.min(dim=1).values.to(torch.float32) / scan_short_side
+    return scales, min(padded_shape[-2:]) / scan_short_side
+
+
 def simulated_hints(
     out: dict,
     rgb: torch.Tensor,
@@ -93,8 +100,7 @@ def simulated_hints(
     training size as the rasteriser shrinks a painted layer (`native_hints`); without, at the
     training size."""
     if windows is not None:
-        scales = sizes.min(dim=1).values.to(torch.float32) / scan_short_side
-        largest_scale = min(padded_shape[-2:]) / scan_short_side
+        scales, largest_scale = page_scales(sizes, padded_shape, scan_short_side)
         source = windows.rgb
         lab = torch.cat(rgb_to_scaled_lab(source), dim=1)
         valid = windows.sides
@@ -132,9 +138,12 @@ def native_hints(
     color: torch.Tensor, mask: torch.Tensor, windows: NativeWindows
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Hint maps drawn on the native windows (B, C, S, S) and (B, 1, S, S) -> the same at the
-    training size, as `mangacolor.hints.raster.rasterize_layer` shrinks a painted layer: a working
-    pixel is hinted iff a hinted pixel lies in its footprint (a box: each native pixel belongs to
-    one working pixel), its colour their mean; mirrored like the windows.
+    training size, by the rule `mangacolor.hints.raster.rasterize_layer` shrinks a painted layer
+    with: a working pixel is hinted iff a hinted pixel lies in its footprint, its colour their
+    mean; mirrored like the windows. The footprints here split the window (each native pixel
+    belongs to one working pixel, `footprint_weights`), where the rasteriser's overlap by up to a
+    pixel at their edges, so a dot on such an edge marks one working pixel here and may mark two
+    there.
 
     So a dot on a line thinner than a working pixel keeps the line's own colour (the working pixel
     is mostly the paper beside it), as a user's dot and eval's do: drawn at the training size, the
@@ -145,11 +154,7 @@ def native_hints(
         sums = weights @ (color.float() * mask) @ weights.transpose(-1, -2)
     shrunk_mask = (hinted > 0).float()
     shrunk_color = sums / hinted.clamp_min(1e-6) * shrunk_mask
-    if windows.flips is not None:
-        flips = windows.flips[:, None, None, None]
-        shrunk_mask = torch.where(flips, shrunk_mask.flip(-1), shrunk_mask)
-        shrunk_color = torch.where(flips, shrunk_color.flip(-1), shrunk_color)
-    return shrunk_color, shrunk_mask
+    return windows.mirrored(shrunk_color), windows.mirrored(shrunk_mask)
 
 
 def footprint_weights(sides: torch.Tensor, source: int, size: int) -> torch.Tensor:
