@@ -204,7 +204,7 @@ def test_a_share_of_images_gets_no_hint():
 
 @pytest.mark.parametrize("mean_count, most", [(8.0, 64), (4.0, 6)])
 def test_the_count_follows_the_configured_mean_and_cap(mean_count, most):
-    settings = dataclasses.replace(ON, none=0.0, mean_count=mean_count, most=most)
+    settings = dataclasses.replace(ON, none=0.0, dense=0.0, mean_count=mean_count, most=most)
     hints = draws(half_colored(4000, 8), settings)
     counts = hints.active[..., 0].sum(1).float()
     assert counts.min() >= 1 and counts.max() <= most
@@ -216,6 +216,38 @@ def test_the_count_follows_the_configured_mean_and_cap(mean_count, most):
     assert abs(counts.mean() - expected) < 4 * spread / math.sqrt(4000)
     if most > 10:
         assert abs(expected - mean_count) < 0.01  # the cap barely bites
+
+
+def test_a_share_of_hinted_images_gets_a_dense_count():
+    settings = dataclasses.replace(ON, none=0.0, dense=0.5, dense_from=16, most=64)
+    counts = draws(half_colored(4000, 8), settings).active[..., 0].sum(1).float()
+    dense = counts >= 16
+    # the geometric count (mean 8) reaches 16 with probability (7/8)**15, about 0.13
+    sparse_reaching = (7 / 8) ** 15
+    assert abs(dense.float().mean() - (0.5 + 0.5 * sparse_reaching)) < 0.03
+    assert counts.max() == 64 and counts.min() >= 1
+    # dense counts are uniform in [16, 64]: every value is drawn, with about equal frequency
+    values = torch.bincount(counts[counts >= 16].long() - 16, minlength=49)
+    assert (values > 0).all()
+    assert abs(counts.mean() - settings.expected_count()) < 0.6
+    assert abs(settings.expected_count() - (0.5 * 8 + 0.5 * 40)) < 0.1
+
+
+def test_dense_counts_leave_every_earlier_draw_as_it_was():
+    rgb = half_colored(64, 8)
+    sparse = draws(rgb, dataclasses.replace(ON, none=0.0, dense=0.0))
+    dense = draws(rgb, dataclasses.replace(ON, none=0.0, dense=1.0))
+    # the same squares and colours, only more of them active
+    assert torch.equal(sparse.rows, dense.rows) and torch.equal(sparse.color, dense.color)
+    first = sparse.active[..., 0]
+    assert (dense.active[..., 0] | ~first).all()
+
+
+def test_dense_from_may_not_exceed_the_cap():
+    with pytest.raises(ConfigError, match=r"data.hints.dense_from \(70\) must not exceed"):
+        HintSimulationSettings.from_config({"dense_from": 70})
+    with pytest.raises(ConfigError, match="data.hints.dense_from must be a whole number"):
+        HintSimulationSettings.from_config({"dense_from": 2.5})
 
 
 def test_strokes_are_several_squares_and_dots_one():

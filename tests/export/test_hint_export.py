@@ -169,11 +169,12 @@ def test_a_plain_onnx_given_hints_is_refused_at_the_start(tmp_path, exports):
 
 @pytest.mark.slow  # the ONNX translation of the fill's unrolled scans takes a minute or two
 def test_a_geodesic_fill_generator_exports_and_matches_pytorch(tmp_path):
-    """The recipes' hint generator: the geodesic fill, a gate for the chroma and one for L."""
+    """The recipes' hint generator: the geodesic fill with its cues, a gate for the chroma and one
+    for L."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     torch.manual_seed(7)
-    config = {**TINY, "hint_spread": "geodesic", "copy_lightness": True}
+    config = {**TINY, "hint_spread": "geodesic", "copy_lightness": True, "fill_cues": True}
     channels = 1 + hint_channels("lab")  # the page, the hint's L, a, b and the mask
     generator = UNetGenerator(**config, in_channels=channels, out_channels=3)
     path = export_generator(generator, config, tmp_path / "generator.pt", training_size=32)

@@ -162,3 +162,46 @@ def test_copy_lightness_needs_a_full_colour_geodesic_generator(hint_spread, out_
 def test_the_copy_gate_needs_a_hint_colour_as_wide_as_the_output():
     with pytest.raises(ValueError, match="must have the output's 3 channels"):
         UNetGenerator(depth=4, width=8, in_channels=4 - 1, out_channels=3, hint_spread="geodesic")
+
+
+def test_fill_cues_give_the_far_nearness_and_the_page_grey_at_the_nearest_hint():
+    page = paper_with_a_wall()
+    page[..., 16:, :15] = 0.2  # a grey tone left of the line, below the middle
+    color, mask = dots(32, (20, 9, [0.5, -0.3]), (2, 25, [-0.2, 0.4]))
+    plain = GeodesicFill()(page, color, mask)
+    cued = GeodesicFill(cues=True)(page, color, mask)
+    assert cued.shape == (1, 5, 32, 32)
+    assert torch.equal(cued[:, :3], plain)  # the colour and the nearness are as without cues
+    far, grey_there = cued[0, 3], cued[0, 4]
+    # each pixel is told the page's grey where its nearest hint lies: the tone, or the paper
+    assert torch.allclose(grey_there[24, 5], torch.tensor(0.2))
+    assert torch.allclose(grey_there[28, 25], torch.tensor(0.9))
+    # Where the near nearness has all but vanished behind the tone's edge, the far one still
+    # tells a pixel one edge away from one further off.
+    alone = GeodesicFill(cues=True)(page, *dots(32, (20, 9, [0.5, -0.3])))[0]
+    assert alone[2, 10, 5] < 1e-3 and alone[3, 10, 5] > 0.2
+    assert alone[3, 20, 9] == 1.0 and alone[3, 10, 5] > alone[3, 28, 25] > 0.0
+    assert far[2, 25] == 1.0
+    no_color, no_mask = dots(32)
+    assert torch.equal(GeodesicFill(cues=True)(page, no_color, no_mask), torch.zeros(1, 5, 32, 32))
+
+
+def test_a_generator_with_fill_cues_sees_them_and_keeps_its_output():
+    torch.manual_seed(0)
+    cued = UNetGenerator(
+        depth=4, width=8, in_channels=5, out_channels=3, hint_spread="geodesic", fill_cues=True
+    )
+    plain = UNetGenerator(depth=4, width=8, in_channels=5, out_channels=3, hint_spread="geodesic")
+    # two channels more at the first and the last convolution, nothing else
+    assert cued.down[0][0].in_channels == plain.down[0][0].in_channels + 2
+    color, mask = dots(32, (20, 9, [0.5, -0.3]))
+    hinted = torch.cat([paper_with_a_wall(), torch.zeros(1, 1, 32, 32), color, mask], dim=1)
+    assert cued(hinted).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("hint_spread", [False, True])
+def test_fill_cues_need_the_geodesic_fill(hint_spread):
+    with pytest.raises(ValueError, match="fill_cues are the geodesic fill's"):
+        UNetGenerator(
+            depth=4, width=8, in_channels=5, out_channels=3, hint_spread=hint_spread, fill_cues=True
+        )

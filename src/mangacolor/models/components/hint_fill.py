@@ -15,6 +15,12 @@ docs/hints.md); with one, G only decides where the carried colour stops. Two fil
   Beside the colour it gives a nearness channel, exp(-distance / REACH) (1 at a hint, 0 with no
   hint on the image), so G can tell "grey here" from "nothing said here" and knows how far to trust
   the carried colour.
+  With `cues` it gives two channels more about that nearest hint: a far nearness,
+  exp(-distance / FAR_REACH), which still tells one ink line crossed from three (the near one is 0
+  past any line), and the page's own lightness where the hint lies. A hint's colour against its
+  page's grey says how that page turns colour into grey (a screentone's coverage, a grey scan's
+  exact L) and whether the dot covers more than a thin line at the working size (a dark dot on a
+  working pixel that is mostly face); G sees it beside the page's grey everywhere the hint reaches.
 
 The geodesic distance is found with directional sweeps: along a row, the best distance from the
 left is d[i] = C[i] + min_{k <= i}(d[k] - C[k]) with C the running sum of step costs, one running
@@ -31,6 +37,7 @@ from torch import nn
 
 EDGE_COST = 60.0  # steps per unit of scaled L (2 = black to white): an ink line costs 60-120 steps
 REACH = 8.0  # working pixels: nearness e^-1 this far from the nearest hint (64 px: 8 of it)
+FAR_REACH = 64.0  # steps: the far nearness, e^-1 a page's width or about one ink line away
 GEODESIC_ROUNDS = 3  # sweeps in all four directions; enough for the shapes of a 64 px page
 _FAR = 1.0e6  # the distance of a pixel no hint reaches (no hint on the image)
 _LONGEST = 4096  # working pixels: the longest side an exported fill scans whole
@@ -65,13 +72,18 @@ class HintSpread(nn.Module):
 class GeodesicFill(nn.Module):
     """The page's scaled L (B, 1, H, W), hint colour times mask (B, C, H, W) and mask (B, 1, H, W)
     -> (B, C + 1, H, W): the colour of each pixel's geodesically nearest hint (zero with no hint)
-    and the nearness exp(-distance / reach) (see the module). No weights."""
+    and the nearness exp(-distance / reach); with `cues` (B, C + 3, H, W): and the far nearness
+    and the page's L at that hint (zero with no hint). See the module. No weights."""
 
     def __init__(
-        self, edge_cost: float = EDGE_COST, reach: float = REACH, rounds: int = GEODESIC_ROUNDS
+        self,
+        edge_cost: float = EDGE_COST,
+        reach: float = REACH,
+        rounds: int = GEODESIC_ROUNDS,
+        cues: bool = False,
     ):
         super().__init__()
-        self.edge_cost, self.reach, self.rounds = edge_cost, reach, rounds
+        self.edge_cost, self.reach, self.rounds, self.cues = edge_cost, reach, rounds, cues
 
     @torch.no_grad()
     def forward(
@@ -79,14 +91,24 @@ class GeodesicFill(nn.Module):
     ) -> torch.Tensor:
         lightness, color = lightness.float(), color.float()
         distance = torch.where(mask > 0, 0.0, _FAR).float()
+        # What each pixel takes from its nearest hint: the colour, and with cues the page's L there
+        payload = torch.cat([color, lightness], dim=1) if self.cues else color
         for _ in range(self.rounds):
             for dim in (-1, -2):  # along rows, then along columns
                 for reverse in (False, True):
-                    distance, color = _sweep(
-                        lightness, distance, color, dim, reverse, self.edge_cost
+                    distance, payload = _sweep(
+                        lightness, distance, payload, dim, reverse, self.edge_cost
                     )
+        reached = (distance < _FAR / 2).float()
         nearness = torch.exp(-distance / self.reach)
-        return torch.cat([color * (distance < _FAR / 2).float(), nearness], dim=1)
+        if not self.cues:
+            return torch.cat([payload * reached, nearness], dim=1)
+        far = torch.exp(-distance / FAR_REACH)
+        channels = color.shape[1]
+        return torch.cat(
+            [payload[:, :channels] * reached, nearness, far, payload[:, channels:] * reached],
+            dim=1,
+        )
 
 
 def _sweep(

@@ -38,6 +38,13 @@ lightness included", and there the page's grey is not the colour's lightness (a 
 coverage, white paper inside line art), so without it G must redraw every hint's L itself: on the
 demo page G's own L was most of the error (docs/hints.md). Its own gate, not the chroma's, so G can
 take a hint's hue while keeping its own shading.
+
+`fill_cues` (a geodesic generator only) has the fill say two things more about each pixel's
+nearest hint: a far nearness that still counts the ink lines between them, and the page's grey
+where the hint lies (`GeodesicFill`'s cues). With a hint's colour beside its page's grey, G can
+read how the page turns colour into grey and carry the hint's lightness over the page's shading
+to parts no dot touches; and it can tell a dot on a line thinner than a working pixel (its colour
+far from the grey it lies on) from one on a region.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ HINT_SPREADS = {
     True: lambda colour: colour,
     "geodesic": lambda colour: colour + 1,
 }
+FILL_CUES = 2  # fill_cues: the far nearness and the page's L at the nearest hint
 
 
 def encoder_channels(depth: int, width: int, max_width: int) -> list[int]:
@@ -109,6 +117,7 @@ def check_generator_options(
     out_channels: int,
     hint_spread: bool | str,
     copy_lightness: bool = False,
+    fill_cues: bool = False,
 ) -> None:
     """Raise ValueError for a depth, upsampling or hint fill the generator cannot be built with."""
     if depth < 2:
@@ -138,6 +147,11 @@ def check_generator_options(
             f"full-colour generator (model.predicts=lab), got hint_spread={hint_spread!r} and "
             f"{out_channels} output channels"
         )
+    if fill_cues and hint_spread != "geodesic":
+        raise ValueError(
+            "generator fill_cues are the geodesic fill's: it needs hint_spread=geodesic, got "
+            f"hint_spread={hint_spread!r}"
+        )
 
 
 class UNetGenerator(nn.Module):
@@ -154,15 +168,22 @@ class UNetGenerator(nn.Module):
         upsample: str = "transposed",
         hint_spread: bool | str = False,
         copy_lightness: bool = False,
+        fill_cues: bool = False,
     ):
         super().__init__()
         check_generator_options(
-            depth, upsample, in_channels, out_channels, hint_spread, copy_lightness
+            depth, upsample, in_channels, out_channels, hint_spread, copy_lightness, fill_cues
         )
         self.depth, self.upsample = depth, upsample
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.spread = {True: HintSpread(depth), "geodesic": GeodesicFill()}.get(hint_spread)
-        seen = in_channels + HINT_SPREADS[hint_spread](in_channels - 2)
+        self.spread = {True: HintSpread(depth), "geodesic": GeodesicFill(cues=fill_cues)}.get(
+            hint_spread
+        )
+        seen = (
+            in_channels
+            + HINT_SPREADS[hint_spread](in_channels - 2)
+            + (FILL_CUES if fill_cues else 0)
+        )
         channels = encoder_channels(depth, width, max_width)
         self.down = nn.ModuleList()
         previous = seen
