@@ -237,10 +237,14 @@ def test_dense_counts_leave_every_earlier_draw_as_it_was():
     rgb = half_colored(64, 8)
     sparse = draws(rgb, dataclasses.replace(ON, none=0.0, dense=0.0))
     dense = draws(rgb, dataclasses.replace(ON, none=0.0, dense=1.0))
-    # the same squares and colours, only more of them active
-    assert torch.equal(sparse.rows, dense.rows) and torch.equal(sparse.color, dense.color)
-    first = sparse.active[..., 0]
-    assert (dense.active[..., 0] | ~first).all()
+    # the same squares and colours; only how many of them are active (the first `count`) differs
+    assert torch.equal(sparse.rows, dense.rows) and torch.equal(sparse.cols, dense.cols)
+    assert torch.equal(sparse.color, dense.color)
+    for hints in (sparse, dense):
+        active = hints.active[..., 0]
+        first = torch.arange(active.shape[1]) < active.sum(1, keepdim=True)
+        assert torch.equal(active, first)
+    assert (dense.active[..., 0].sum(1) >= 16).all()
 
 
 def test_dense_from_may_not_exceed_the_cap():
