@@ -182,6 +182,14 @@ def resize_weights(sides: torch.Tensor, source: int, size: int) -> torch.Tensor:
     return weights / weights.sum(-1, keepdim=True)
 
 
+def on_both_axes(weights: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """weights (B, 1, size, S) applied to the rows and the columns of images (B, C, S, S) ->
+    (B, C, size, size), in float32 (under TF32 matmuls, which training allows on a GPU, within a
+    fraction of an 8-bit level)."""
+    with torch.autocast(device_type=images.device.type, enabled=False):
+        return weights @ images.float() @ weights.transpose(-1, -2)
+
+
 @dataclass
 class NativeWindows:
     """Square windows at their pages' own resolution, before the shrink to `size`.
@@ -200,11 +208,7 @@ class NativeWindows:
         (B', C, size, size), shrunk as colourise shrinks a page and mirrored like their windows."""
         sides = self.sides if index is None else self.sides[index]
         weights = resize_weights(sides, images.shape[-1], self.size)[:, None]  # (B', 1, size, S)
-        # float32 (under TF32 matmuls, which training allows on a GPU, within a fraction of an 8-bit
-        # level)
-        with torch.autocast(device_type=images.device.type, enabled=False):
-            out = weights @ images.float() @ weights.transpose(-1, -2)
-        return self.mirrored(out, index)
+        return self.mirrored(on_both_axes(weights, images), index)
 
     def mirrored(self, images: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
         """Images (B', C, h, w) at the training size, of the windows `index` picks (or all) ->

@@ -23,7 +23,7 @@ from mangacolor.data.hint_simulation import (
 )
 from mangacolor.data.print_settings import PrintSettings
 from mangacolor.data.print_styles import page_seed, print_windows
-from mangacolor.data.transforms import NativeWindows, window_sides
+from mangacolor.data.transforms import NativeWindows, on_both_axes, window_sides
 
 
 def printed_inputs(
@@ -149,9 +149,8 @@ def native_hints(
     is mostly the paper beside it), as a user's dot and eval's do: drawn at the training size, the
     dot would average the line into the paper and the network would never meet the case."""
     weights = footprint_weights(windows.sides, color.shape[-1], windows.size)[:, None]
-    with torch.autocast(device_type=color.device.type, enabled=False):
-        hinted = weights @ mask.float() @ weights.transpose(-1, -2)
-        sums = weights @ (color.float() * mask) @ weights.transpose(-1, -2)
+    hinted = on_both_axes(weights, mask)
+    sums = on_both_axes(weights, color.float() * mask)
     shrunk_mask = (hinted > 0).float()
     shrunk_color = sums / hinted.clamp_min(1e-6) * shrunk_mask
     return windows.mirrored(shrunk_color), windows.mirrored(shrunk_mask)

@@ -99,16 +99,12 @@ class GeodesicFill(nn.Module):
                     distance, payload = _sweep(
                         lightness, distance, payload, dim, reverse, self.edge_cost
                     )
-        reached = (distance < _FAR / 2).float()
+        carried = payload * (distance < _FAR / 2).float()  # zero where no hint reaches
         nearness = torch.exp(-distance / self.reach)
         if not self.cues:
-            return torch.cat([payload * reached, nearness], dim=1)
-        far = torch.exp(-distance / FAR_REACH)
-        channels = color.shape[1]
-        return torch.cat(
-            [payload[:, :channels] * reached, nearness, far, payload[:, channels:] * reached],
-            dim=1,
-        )
+            return torch.cat([carried, nearness], dim=1)
+        color, page_at_hint = carried.split([color.shape[1], 1], dim=1)
+        return torch.cat([color, nearness, torch.exp(-distance / FAR_REACH), page_at_hint], dim=1)
 
 
 def _sweep(
