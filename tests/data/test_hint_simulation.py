@@ -284,10 +284,24 @@ def test_a_stroke_stops_where_the_colour_changes():
 @pytest.mark.parametrize("neutral", [0.0, 1.0])
 def test_hints_lie_on_colour_or_on_paper_as_asked(neutral):
     rgb = half_colored(100, 16)
-    settings = dataclasses.replace(EXACT, none=0.0, strokes=0.0, neutral=neutral, size=(1.0, 1.0))
+    settings = dataclasses.replace(
+        EXACT, none=0.0, strokes=0.0, neutral=neutral, neutral_images=1.0, size=(1.0, 1.0)
+    )
     _, mask = simulate(rgb, settings)
     on_color = mask[..., :8].sum()
     assert (on_color == mask.sum()) if neutral == 0.0 else (on_color == 0)
+
+
+def test_only_a_share_of_images_gets_hints_on_paper_and_every_other_draw_stays():
+    rgb = half_colored(400, 16)
+    settings = dataclasses.replace(EXACT, none=0.0, strokes=0.0, neutral=1.0, size=(1.0, 1.0))
+    every = draws(rgb, dataclasses.replace(settings, neutral_images=1.0))
+    some = draws(rgb, dataclasses.replace(settings, neutral_images=0.25))
+    assert torch.equal(every.active, some.active)  # the counts and everything drawn before
+    _, mask = simulate(rgb, dataclasses.replace(settings, neutral_images=0.25))
+    on_paper = mask[..., 8:].sum((1, 2, 3)) > 0
+    assert abs(on_paper.float().mean() - 0.25) < 0.07
+    assert (mask[on_paper][..., :8].sum() == 0) and (mask[~on_paper][..., 8:].sum() == 0)
 
 
 # ---- hints drawn at the pages' own resolution --------------------------------------------------

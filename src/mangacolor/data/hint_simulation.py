@@ -17,7 +17,9 @@ as (color, mask) in the generator's output space: scaled ab for "ab" generators,
   scan_short_side, scaled to the window's page and shrink like the print styles' features, never
   under one working pixel;
 - most lie where the truth has colour (chroma above a threshold), the rest on neutral pixels
-  (paper, grey, ink: "keep this white");
+  (paper, grey, ink: "keep this white"), but only in a share of the images: the others' lie on
+  colour alone, as eval's and most users' do, so that dots all on colour do not tell the network
+  that a page has no paper;
 - a share are short strokes: a few squares along a random walk, ended where the truth's colour
   departs from the stroke's (a user keeps a stroke inside one region) or at the window's edge;
 - the colour is the truth's mean over the square, picked a little off the square (AlacGAN's shifted
@@ -65,6 +67,9 @@ class HintSimulationSettings:
     neutral: float = chance_field(
         0.2
     )  # share of hints placed on neutral pixels rather than on colour
+    # share of hinted images whose hints may lie on neutral pixels at all (the others' all on
+    # colour, as eval's and most users' are); 1.0 gives every image its `neutral` share
+    neutral_images: float = chance_field(0.25)
     chroma: float = dataclasses.field(default=10.0, metadata={"low": 0.0, "high": 150.0})
     strokes: float = chance_field(0.25)  # share of hints that are strokes rather than dots
     stroke_squares: tuple[int, int] = span_field((3, 8), 2, 64, whole=True)
@@ -261,6 +266,8 @@ def draw_hints(
     # Drawn last, so the draws before them are what they were before dense counts existed.
     dense = draw.chance(settings.dense, batch)
     dense_counts = draw.whole((settings.dense_from, most), batch).long()
+    # Drawn after those, so with neutral_images 1 every draw is what it was before the option.
+    on_neutral = on_neutral & draw.chance(settings.neutral_images, batch)[:, None]
     if counts is None:
         counts = torch.where(
             hinted, torch.where(dense, dense_counts, drawn), torch.zeros_like(drawn)
