@@ -38,6 +38,7 @@ from torch import nn
 EDGE_COST = 60.0  # steps per unit of scaled L (2 = black to white): an ink line costs 60-120 steps
 REACH = 8.0  # working pixels: nearness e^-1 this far from the nearest hint (64 px: 8 of it)
 FAR_REACH = 64.0  # steps: the far nearness, e^-1 a page's width or about one ink line away
+CUE_CHANNELS = 2  # what `cues` adds to the output: the far nearness and the page's L at the hint
 GEODESIC_ROUNDS = 3  # sweeps in all four directions; enough for the shapes of a 64 px page
 _FAR = 1.0e6  # the distance of a pixel no hint reaches (no hint on the image)
 _LONGEST = 4096  # working pixels: the longest side an exported fill scans whole

@@ -52,7 +52,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mangacolor.models.components.hint_fill import GeodesicFill, HintSpread
+from mangacolor.models.components.hint_fill import CUE_CHANNELS, GeodesicFill, HintSpread
 from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
 
 # What a generator predicts -> its output channels: "ab" is the seed's (the page's own L is kept),
@@ -66,7 +66,6 @@ HINT_SPREADS = {
     True: lambda colour: colour,
     "geodesic": lambda colour: colour + 1,
 }
-FILL_CUES = 2  # fill_cues: the far nearness and the page's L at the nearest hint
 
 
 def encoder_channels(depth: int, width: int, max_width: int) -> list[int]:
@@ -182,7 +181,7 @@ class UNetGenerator(nn.Module):
         seen = (
             in_channels
             + HINT_SPREADS[hint_spread](in_channels - 2)
-            + (FILL_CUES if fill_cues else 0)
+            + (CUE_CHANNELS if fill_cues else 0)
         )
         channels = encoder_channels(depth, width, max_width)
         self.down = nn.ModuleList()
