@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import kornia
 import pytest
 import torch
 from kornia.color import rgb_to_lab
@@ -16,6 +17,7 @@ from mangacolor.metrics import (
     mean_delta_e_2000,
     psnr,
     ssim,
+    ssim_map,
 )
 
 # Sharma, Wu and Dalal (2005), Table 1: the 34 CIEDE2000 test pairs, (L1, a1, b1), (L2, a2, b2),
@@ -155,6 +157,17 @@ def test_ssim_of_identical_images_is_one_and_drops_with_noise():
     noisy = (image + 0.3 * torch.randn(image.shape, generator=generator)).clamp(0, 1)
     assert (ssim(noisy, image) < 0.9).all()
     assert ssim(noisy, image).shape == (2,)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 40, 57), (1, 3, 7, 12), (1, 1, 3, 5)])
+def test_ssim_is_kornias_map_averaged(shape):
+    """The one-padding SSIM gives kornia's own map, page shapes and a window cut to the image."""
+    generator = torch.Generator().manual_seed(3)
+    pred, true = torch.rand(shape, generator=generator), torch.rand(shape, generator=generator)
+    window = min(11, min(shape[-2:]) if min(shape[-2:]) % 2 else min(shape[-2:]) - 1)
+    expected = kornia.metrics.ssim(pred, true, window, max_val=1.0)
+    assert torch.allclose(ssim_map(pred, true, window), expected, atol=1e-6)
+    assert torch.allclose(ssim(pred, true), expected.flatten(1).mean(1), atol=1e-6)
 
 
 def test_ssim_handles_images_smaller_than_its_window():

@@ -168,13 +168,15 @@ def test_a_plain_onnx_given_hints_is_refused_at_the_start(tmp_path, exports):
 
 
 @pytest.mark.slow  # the ONNX translation of the fill's unrolled scans takes a minute or two
-def test_a_geodesic_fill_generator_exports_and_matches_pytorch(tmp_path):
+@pytest.mark.parametrize("copy_lightness", [True, "relative"])
+def test_a_geodesic_fill_generator_exports_and_matches_pytorch(tmp_path, copy_lightness):
     """The recipes' hint generator: the geodesic fill with its cues, a gate for the chroma and one
-    for L."""
+    for L (the hints' L, or the page's moved by their offset)."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     torch.manual_seed(7)
-    config = {**TINY, "hint_spread": "geodesic", "copy_lightness": True, "fill_cues": True}
+    fill = {"hint_spread": "geodesic", "copy_lightness": copy_lightness, "fill_cues": True}
+    config = {**TINY, **fill}
     channels = 1 + hint_channels("lab")  # the page, the hint's L, a, b and the mask
     generator = UNetGenerator(**config, in_channels=channels, out_channels=3)
     path = export_generator(generator, config, tmp_path / "generator.pt", training_size=32)

@@ -114,8 +114,9 @@ def test_the_copy_gate_gives_the_fill_chroma_where_open_and_g_own_where_shut(out
         assert torch.allclose(opened[:, :1], shut[:, :1])
 
 
-def test_the_lightness_gate_copies_the_hint_l_on_its_own():
-    generator = UNetGenerator(
+def gated_lab_generator(**options) -> UNetGenerator:
+    """A tiny full-colour geodesic generator with both gates, for setting their biases by hand."""
+    return UNetGenerator(
         depth=4,
         width=8,
         max_width=16,
@@ -123,8 +124,12 @@ def test_the_lightness_gate_copies_the_hint_l_on_its_own():
         in_channels=5,
         out_channels=3,
         hint_spread="geodesic",
-        copy_lightness=True,
+        **options,
     ).eval()
+
+
+def test_the_lightness_gate_copies_the_hint_l_on_its_own():
+    generator = gated_lab_generator(copy_lightness=True)
     inputs = torch.zeros(1, 5, 32, 32)
     inputs[0, 1:4, 3, 4] = torch.tensor(
         [0.6, -0.2, 0.3]
@@ -142,6 +147,33 @@ def test_the_lightness_gate_copies_the_hint_l_on_its_own():
         chroma_only[0, 1:], torch.tensor([-0.2, 0.3])[:, None, None].expand(2, 32, 32)
     )
     assert not torch.allclose(chroma_only[0, :1], lightness_only[0, :1])
+
+
+def test_relative_lightness_moves_the_page_by_the_hints_offset_from_its_page():
+    """copy_lightness=relative: where the L gate opens, the page's own L plus the hint's offset
+    from the page where it lies, so the page's shading is kept and only shifted."""
+    generator = gated_lab_generator(copy_lightness="relative", fill_cues=True)
+    page = torch.linspace(-0.2, 0.4, 32)[None, :].expand(32, 32)  # smooth shading, no lines
+    inputs = torch.zeros(1, 5, 32, 32)
+    inputs[0, 0] = page
+    inputs[0, 1:4, 3, 4] = torch.tensor([0.6, -0.2, 0.3])  # one pale hint (scaled L, a, b)
+    inputs[0, 4, 3, 4] = 1.0
+    bias = generator.head[0].bias  # own L, a, b, then the chroma gate, then the lightness gate
+    with torch.no_grad():
+        bias[4] = 30.0  # the lightness gate open everywhere
+        opened = generator(inputs)
+    offset = 0.6 - page[3, 4]  # the hint's L against the page's L under it
+    assert torch.allclose(opened[0, 0], (page + offset).clamp(-1, 1), atol=1e-5)
+    # at the hint itself, the hint's own L
+    assert torch.allclose(opened[0, 0, 3, 4], torch.tensor(0.6), atol=1e-5)
+
+
+def test_relative_lightness_needs_the_fill_cues_and_copy_lightness_a_known_value():
+    options = dict(depth=4, width=8, in_channels=5, out_channels=3, hint_spread="geodesic")
+    with pytest.raises(ValueError, match="copy_lightness=relative .* needs fill_cues=true"):
+        UNetGenerator(**options, copy_lightness="relative")
+    with pytest.raises(ValueError, match="copy_lightness must be false, true or relative"):
+        UNetGenerator(**options, copy_lightness="absolute", fill_cues=True)
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,14 @@ lightness included", and there the page's grey is not the colour's lightness (a 
 coverage, white paper inside line art), so without it G must redraw every hint's L itself: on the
 demo page G's own L was most of the error (docs/hints.md). Its own gate, not the chroma's, so G can
 take a hint's hue while keeping its own shading.
+`copy_lightness: relative` (needs `fill_cues`) copies, instead of the hint's L itself, the page's L
+here moved by the hint's offset from the page where it lies: L_page + (L_hint - L_page at the hint).
+A hint says "the page's grey there is this lightness"; carried as an offset it keeps the page's own
+shading and lines, fixes a screentone's bias over the whole region (on a grey scan the offset is
+about 0: the page's L is already right) and, where the fill carries a colour past a line into a
+region of another tone (a brown book's dots reaching a grey torso, a dark frame's dot reaching the
+white of an eye), it moves that region's L by the offset only instead of painting the hint's L
+over it: on the demo page the absolute copy was most of G's error (docs/hints.md).
 
 `fill_cues` (a geodesic generator only) has the fill say two things more about each pixel's
 nearest hint: a far nearness that still counts the ink lines between them, and the page's grey
@@ -58,6 +66,7 @@ from mangacolor.models.components.norms import init_pix2pix_weights, make_norm
 # What a generator predicts -> its output channels: "ab" is the seed's (the page's own L is kept),
 # "lab" the whole colour page (for inputs that are not the page's lightness: ink, screentone).
 OUTPUT_CHANNELS = {"ab": 2, "lab": 3}
+RELATIVE = "relative"  # copy_lightness: the hint's offset from its page, not its L (see the module)
 UPSAMPLES = ("transposed", "resize")
 # hint_spread -> the channels its fill adds beside the input, given the hint colour's channels:
 # none; the colour field; the colour field and the nearness.
@@ -115,7 +124,7 @@ def check_generator_options(
     in_channels: int,
     out_channels: int,
     hint_spread: bool | str,
-    copy_lightness: bool = False,
+    copy_lightness: bool | str = False,
     fill_cues: bool = False,
 ) -> None:
     """Raise ValueError for a depth, upsampling or hint fill the generator cannot be built with."""
@@ -146,6 +155,15 @@ def check_generator_options(
             f"full-colour generator (model.predicts=lab), got hint_spread={hint_spread!r} and "
             f"{out_channels} output channels"
         )
+    if copy_lightness not in (False, True, RELATIVE):
+        raise ValueError(
+            f"generator copy_lightness must be false, true or {RELATIVE}, got {copy_lightness!r}"
+        )
+    if copy_lightness == RELATIVE and not fill_cues:
+        raise ValueError(
+            "generator copy_lightness=relative moves the page's L by each hint's offset from the "
+            "page where it lies, which the fill's cues give: it needs fill_cues=true"
+        )
     if fill_cues and hint_spread != "geodesic":
         raise ValueError(
             "generator fill_cues are the geodesic fill's: it needs hint_spread=geodesic, got "
@@ -166,7 +184,7 @@ class UNetGenerator(nn.Module):
         out_channels: int = 2,
         upsample: str = "transposed",
         hint_spread: bool | str = False,
-        copy_lightness: bool = False,
+        copy_lightness: bool | str = False,
         fill_cues: bool = False,
     ):
         super().__init__()
@@ -207,6 +225,7 @@ class UNetGenerator(nn.Module):
         # The geodesic fill's head also gives a copy gate (one more channel, see the module), and
         # with copy_lightness a second one for L.
         self.gated, self.copy_lightness = hint_spread == "geodesic", bool(copy_lightness)
+        self.relative_lightness = copy_lightness == RELATIVE
         head_out = out_channels + int(self.gated) + int(self.copy_lightness)
         last = nn.Identity() if self.gated else nn.Tanh()  # the gated head squashes in forward
         if upsample == "transposed":
@@ -260,5 +279,9 @@ class UNetGenerator(nn.Module):
         if not self.copy_lightness:
             return torch.cat([own[:, :-2], chroma], dim=1)
         lightness_gate = torch.sigmoid(x[:, out + 1 : out + 2])
-        own_lightness = lightness_gate * carried[:, :1] + (1.0 - lightness_gate) * own[:, :1]
+        carried_lightness = carried[:, :1]
+        if self.relative_lightness:  # the page's L moved by the hint's offset from its page
+            page_at_hint = lightness[:, -1:]  # the fill's last cue
+            carried_lightness = (lightness[:, :1] + carried_lightness - page_at_hint).clamp(-1, 1)
+        own_lightness = lightness_gate * carried_lightness + (1.0 - lightness_gate) * own[:, :1]
         return torch.cat([own_lightness, chroma], dim=1)
