@@ -45,7 +45,8 @@ shading and lines, fixes a screentone's bias over the whole region (on a grey sc
 about 0: the page's L is already right) and, where the fill carries a colour past a line into a
 region of another tone (a brown book's dots reaching a grey torso, a dark frame's dot reaching the
 white of an eye), it moves that region's L by the offset only instead of painting the hint's L
-over it: on the demo page the absolute copy was most of G's error (docs/hints.md).
+over it. Measured, it is nearer on the demo page and a little further on clip-art screentone
+pages, so the recipes keep the absolute copy (docs/hints.md).
 
 `fill_cues` (a geodesic generator only) has the fill say two things more about each pixel's
 nearest hint: a far nearness that still counts the ink lines between them, and the page's grey
