@@ -51,3 +51,33 @@ def test_the_hinted_score_looks_only_inside_the_hinted_squares():
     assert delta_e_2000_hinted(truth.rgb, truth, mask)[0] < 1e-3
     assert delta_e_2000_hinted(wrong_elsewhere, truth, mask)[0] < 1e-3
     assert delta_e_2000_hinted(grey, truth, mask)[0] > 20
+
+
+def test_a_batch_is_scored_as_its_images_are_one_by_one():
+    """On the CPU score_shown scores image by image (for the cache): the same values as each
+    image alone and as the whole batch at once (what a GPU does), with regions given per image or
+    one for all."""
+    from mangacolor.evaluation.scoring import _score_images, score_shown
+
+    torch.manual_seed(0)
+    truth = Truth.from_rgb(torch.rand(3, 3, 20, 24))
+    pred_rgb, pred_ab = torch.rand(3, 3, 20, 24), torch.rand(3, 2, 20, 24) - 0.5
+    per_image = (torch.rand(3, 1, 20, 24) > 0.5).float()
+    shared = (torch.rand(1, 1, 20, 24) > 0.5).float()
+    regions = {"a": per_image, "b": shared}
+    batch = score_shown(truth, pred_rgb, pred_ab, regions)
+    at_once = _score_images(truth, pred_rgb, pred_ab, regions)
+    assert set(at_once) == set(batch)
+    for name, values in at_once.items():
+        torch.testing.assert_close(batch[name], values, rtol=1e-5, atol=1e-6)
+    for index in range(3):
+        alone = score_shown(
+            truth.image(index),
+            pred_rgb[index : index + 1],
+            pred_ab[index : index + 1],
+            {"a": per_image[index : index + 1], "b": shared},
+        )
+        assert set(alone) == set(batch)
+        for name, values in alone.items():
+            assert batch[name].shape == (3,)
+            torch.testing.assert_close(batch[name][index : index + 1], values, rtol=1e-6, atol=0)

@@ -264,3 +264,27 @@ def test_each_count_s_bucket_page_is_the_bucket_baseline_composed_for_that_count
     for count in (1, 3):
         expected = paint_bucket(truth.lightness, sets[count], 6.0)
         assert torch.allclose(shown[("paint_bucket", count)].rgb, expected, atol=1e-6)
+
+
+def test_with_a_sweep_each_page_is_coloured_once_per_count_and_no_more(
+    tmp_path, pages, monkeypatch
+):
+    """The summary's automatic colouring is the sweep's 0-hint one, not a second pass."""
+    coloured = []
+    original = PageColorizer.color_lightness
+
+    def counting(self, lightness, hints=None):
+        coloured.append(len(lightness))
+        return original(self, lightness, hints)
+
+    monkeypatch.setattr(PageColorizer, "color_lightness", counting)
+    ckpt = hint_generator(tmp_path)
+    payload = evaluate_config(compose_eval(sweep_args(ckpt, pages), tmp_path / "eval"))
+    assert sum(coloured) == 3 * len(COUNTS)
+    assert payload["hints"]["per_count"]["0"]["model"]["delta_e_2000"] == pytest.approx(
+        payload["overall"]["model"]["delta_e_2000"], rel=1e-6
+    )
+    coloured.clear()  # without 0 among the counts, the summary colours each page itself
+    args = [a for a in sweep_args(ckpt, pages) if not a.startswith("eval.hints")]
+    evaluate_config(compose_eval([*args, "eval.hints=[2,5]"], tmp_path / "no zero"))
+    assert sum(coloured) == 3 * 2 + 3

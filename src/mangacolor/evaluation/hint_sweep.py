@@ -54,7 +54,10 @@ HINT_REGIONS = (
     "delta_e_2000_ring",
 )  # CIEDE2000 means over parts of the page
 READING = "@reading"
-_SCORED_TOGETHER = 8  # predictions scored in one batch: bounds memory on large pages
+# Predictions scored in one batch on a GPU (bounds memory on large pages); one at a time on the
+# CPU, where a batch is slower (`scoring.score_shown`) and copies of the truth would cost too.
+_SCORED_TOGETHER = {"cpu": 1}
+_SCORED_TOGETHER_ELSEWHERE = 8
 
 
 @dataclass(frozen=True)
@@ -112,21 +115,30 @@ class HintSweep:
         """Every method scored, at the sweep's scale, as metrics.json names them."""
         return [name + self.scale for name in (*HINT_METHODS, *self.flat)]
 
-    def score_pages(self, truth: Truth, inputs: torch.Tensor, paths: list[str]) -> None:
+    def score_pages(
+        self, truth: Truth, inputs: torch.Tensor, paths: list[str]
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """One group of same-size pages: their truth, the L the model sees (n, 1, H, W), their
-        paths."""
+        paths. Returns the model's automatic colouring of the group (raw ab (n, 2, H, W), RGB
+        (n, 3, H, W)) when the counts include 0, for eval's summary to score instead of colouring
+        every page once more; else None."""
         started = time.perf_counter()
+        automatic = []
         for index, path in enumerate(paths):
-            page_truth = Truth(
-                *(
-                    part[index : index + 1]
-                    for part in (truth.rgb, truth.lightness, truth.ab, truth.lab)
-                )
-            )
-            self.rows.extend(self._score_page(page_truth, inputs[index : index + 1], path))
+            rows, shown = self._score_page(truth.image(index), inputs[index : index + 1], path)
+            self.rows.extend(rows)
+            automatic += [item for item in shown if item.method == "model" and item.count == 0]
         self.seconds += time.perf_counter() - started
+        if not automatic:
+            return None
+        return torch.cat([item.ab for item in automatic]), torch.cat(
+            [item.rgb for item in automatic]
+        )
 
-    def _score_page(self, truth: Truth, page: torch.Tensor, path: str) -> list[dict]:
+    def _score_page(
+        self, truth: Truth, page: torch.Tensor, path: str
+    ) -> tuple[list[dict], list[Shown]]:
+        """The page's rows, one per count, and every prediction scored for them."""
         name = relative_name(path, self.test_dir)
         sets = hint_sets(truth.lab[0], name, self.counts)
         self._write(name, sets)
@@ -159,7 +171,7 @@ class HintSweep:
                 for metric, value in scores[key].items():
                     row[f"{method}/{metric}"] = value
             rows.append(row)
-        return rows
+        return rows, shown
 
     def _write(self, name: str, sets: dict[int, PageHints]) -> None:
         """The page's hint files; two pages sharing one (a.png and a.jpg) get a warning, since
@@ -226,8 +238,9 @@ class HintSweep:
         else:
             scored_truth = truth
         scores: dict[tuple[str, int | None], dict[str, float]] = {}
-        for first in range(0, len(shown), _SCORED_TOGETHER):
-            chunk = shown[first : first + _SCORED_TOGETHER]
+        together = _SCORED_TOGETHER.get(ring.device.type, _SCORED_TOGETHER_ELSEWHERE)
+        for first in range(0, len(shown), together):
+            chunk = shown[first : first + together]
             rgb = torch.cat([item.rgb for item in chunk])
             ab = torch.cat([item.ab for item in chunk])
             hinted = torch.cat(

@@ -123,6 +123,12 @@ def model_prediction(generator: nn.Module, settings: EvalSettings) -> ModelPredi
     return predict_pages
 
 
+def colored_already(colored: tuple[torch.Tensor, torch.Tensor]) -> ModelPrediction:
+    """A prediction that gives back pages coloured elsewhere (raw ab, RGB): the hint sweep's
+    0-hint colouring, which is the automatic one."""
+    return lambda _inputs: colored
+
+
 def printed_inputs(
     rgb: torch.Tensor, paths: list[str], style: str, printing: PrintSettings
 ) -> torch.Tensor:
@@ -146,16 +152,18 @@ def score_group(
     printing: PrintSettings | None = None,
     at_reading_scale: bool = False,
     inputs: torch.Tensor | None = None,
+    truth: Truth | None = None,
 ) -> tuple[dict[str, list[float]], Truth, torch.Tensor]:
     """A group of same-size RGB images -> (per-image columns, the truth, the model's prediction as
     the grids draw it).
 
     input_style other than plain: the model sees each page printed in that style, and the B&W page
     itself is scored as the baseline "bw" (its own L, no colour). at_reading_scale: every predictor
-    is also scored on area-shrunk images, as "<predictor>@reading". inputs: the model's input pages
-    when already made (`model_inputs`), else made here.
+    is also scored on area-shrunk images, as "<predictor>@reading". inputs, truth: the model's
+    input pages and the truth of `rgb` when already made (`model_inputs`, `Truth.from_rgb`), else
+    made here.
     """
-    truth = Truth.from_rgb(rgb)
+    truth = Truth.from_rgb(rgb) if truth is None else truth
     printed = input_style != "plain"
     if inputs is None:
         inputs = model_inputs(truth, paths, input_style, printing)
@@ -226,11 +234,17 @@ def score_batch(
         group_paths = [batch["paths"][i] for i in indices]
         names = [Path(path).name for path in group_paths]
         printing = PrintSettings.from_config(settings.printing, "data.printing")
-        inputs = None
-        if sweep is not None:  # the printed pages made once, for the sweep and the automatic scores
-            inputs = model_inputs(Truth.from_rgb(rgb), names, settings.input_style, printing)
+        truth, inputs, group_predict = None, None, predict
+        if sweep is not None:
+            # The truth and the printed pages made once, and the sweep's 0-hint colouring scored
+            # as the automatic one: the summary does not colour each page a second time.
+            truth = Truth.from_rgb(rgb)
+            inputs = model_inputs(truth, names, settings.input_style, printing)
+            automatic = sweep.score_pages(truth, inputs, group_paths)
+            if automatic is not None:
+                group_predict = colored_already(automatic)
         columns, truth, fake = score_group(
-            predict,
+            group_predict,
             rgb,
             baselines,
             SHOWN_RGB[settings.mode],
@@ -239,9 +253,8 @@ def score_batch(
             printing=printing,
             at_reading_scale=settings.mode == "page",
             inputs=inputs,
+            truth=truth,
         )
-        if sweep is not None:
-            sweep.score_pages(truth, inputs, group_paths)
         for position, index in enumerate(indices):
             height, width = heights_widths[index]
             rows[index] = {
