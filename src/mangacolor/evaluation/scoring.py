@@ -153,8 +153,8 @@ def score_shown(
 
     On the CPU the images are scored one at a time: each metric is a chain of element-wise passes,
     and a page's intermediates (a few MB each) stay in the cache where a batch's stream through
-    memory. The same values to the bit, 2.5x faster for CIEDE2000 and 2.8x for SSIM on 8 pages of
-    700 x 1000 (2-core EPYC; docs/benchmarks.md).
+    memory. The same values to float32 rounding (a mean sums in another order), 2.5x faster for
+    CIEDE2000 and 2.8x for SSIM on 8 pages of 700 x 1000 (2-core EPYC; docs/benchmarks.md).
     """
     count = pred_rgb.shape[0]
     if pred_rgb.device.type != "cpu" or count == 1:
