@@ -54,10 +54,7 @@ HINT_REGIONS = (
     "delta_e_2000_ring",
 )  # CIEDE2000 means over parts of the page
 READING = "@reading"
-# Predictions scored in one batch on a GPU (bounds memory on large pages); one at a time on the
-# CPU, where a batch is slower (`scoring.score_shown`) and copies of the truth would cost too.
-_SCORED_TOGETHER = {"cpu": 1}
-_SCORED_TOGETHER_ELSEWHERE = 8
+_SCORED_TOGETHER = 8  # predictions scored in one batch on a GPU: bounds memory on large pages
 
 
 @dataclass(frozen=True)
@@ -238,7 +235,9 @@ class HintSweep:
         else:
             scored_truth = truth
         scores: dict[tuple[str, int | None], dict[str, float]] = {}
-        together = _SCORED_TOGETHER.get(ring.device.type, _SCORED_TOGETHER_ELSEWHERE)
+        # One at a time on the CPU: `score_shown` scores a batch page by page there anyway (for
+        # the cache), and a batch would first copy the truth once per prediction.
+        together = 1 if ring.device.type == "cpu" else _SCORED_TOGETHER
         for first in range(0, len(shown), together):
             chunk = shown[first : first + together]
             rgb = torch.cat([item.rgb for item in chunk])
