@@ -81,3 +81,20 @@ def test_a_batch_is_scored_as_its_images_are_one_by_one():
         for name, values in alone.items():
             assert batch[name].shape == (3,)
             torch.testing.assert_close(batch[name][index : index + 1], values, rtol=1e-6, atol=0)
+
+
+def test_one_true_page_scores_many_predictions_as_its_copies_would():
+    """The hint sweep scores a page's predictions against its one truth, never copied."""
+    from mangacolor.evaluation.scoring import _score_images, score_shown
+
+    torch.manual_seed(1)
+    truth = Truth.from_rgb(torch.rand(1, 3, 20, 24))
+    copies = Truth(*(part.expand(4, *part.shape[1:]) for part in vars(truth).values()))
+    pred_rgb, pred_ab = torch.rand(4, 3, 20, 24), torch.rand(4, 2, 20, 24) - 0.5
+    regions = {"ring": (torch.rand(1, 1, 20, 24) > 0.5).float()}
+    expected = _score_images(copies, pred_rgb, pred_ab, regions)
+    for scored in (score_shown, _score_images):  # page by page (CPU) and broadcast (a GPU's way)
+        found = scored(truth, pred_rgb, pred_ab, regions)
+        for name, values in expected.items():
+            assert found[name].shape == (4,)
+            torch.testing.assert_close(found[name], values, rtol=1e-6, atol=1e-6)

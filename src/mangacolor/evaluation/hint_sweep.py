@@ -54,7 +54,7 @@ HINT_REGIONS = (
     "delta_e_2000_ring",
 )  # CIEDE2000 means over parts of the page
 READING = "@reading"
-_SCORED_TOGETHER = 8  # predictions scored in one batch on a GPU: bounds memory on large pages
+_SCORED_TOGETHER = 8  # predictions scored in one batch: bounds memory on large pages
 
 
 @dataclass(frozen=True)
@@ -75,15 +75,6 @@ def relative_name(path: str, root: Path) -> str:
         return Path(path).relative_to(root).as_posix()
     except ValueError:
         return Path(path).name
-
-
-def repeated(truth: Truth, copies: int) -> Truth:
-    """A one-page truth as `copies` contiguous copies, to score that many predictions at once."""
-
-    def grow(tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.expand(copies, *tensor.shape[1:]).contiguous()
-
-    return Truth(grow(truth.rgb), grow(truth.lightness), grow(truth.ab), grow(truth.lab))
 
 
 class HintSweep:
@@ -235,11 +226,8 @@ class HintSweep:
         else:
             scored_truth = truth
         scores: dict[tuple[str, int | None], dict[str, float]] = {}
-        # One at a time on the CPU: `score_shown` scores a batch page by page there anyway (for
-        # the cache), and a batch would first copy the truth once per prediction.
-        together = 1 if ring.device.type == "cpu" else _SCORED_TOGETHER
-        for first in range(0, len(shown), together):
-            chunk = shown[first : first + together]
+        for first in range(0, len(shown), _SCORED_TOGETHER):
+            chunk = shown[first : first + _SCORED_TOGETHER]
             rgb = torch.cat([item.rgb for item in chunk])
             ab = torch.cat([item.ab for item in chunk])
             hinted = torch.cat(
@@ -252,7 +240,7 @@ class HintSweep:
                 rgb, ab = scaled_lab_to_rgb(small[:, :1], small[:, 1:]), small[:, 1:]
                 hinted = (reading_scale(hinted) >= 1.0 - 1e-6).float()
             regions = {"delta_e_2000_hinted": hinted, "delta_e_2000_ring": ring}
-            columns = score_shown(repeated(scored_truth, len(chunk)), rgb, ab, regions)
+            columns = score_shown(scored_truth, rgb, ab, regions)  # the one page for all
             names = list(columns)
             values = torch.stack([columns[metric].float() for metric in names]).cpu().tolist()
             for position, item in enumerate(chunk):

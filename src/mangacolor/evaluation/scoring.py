@@ -147,9 +147,9 @@ def score_shown(
     regions: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each metric per image for a prediction as shown, RGB (B, 3, H, W), and its raw scaled ab
-    (ab_l1's). regions: name -> mask (B or 1, 1, H, W) of 0/1: also the mean CIEDE2000 there, from
-    the same per-pixel differences (`delta_e_2000_hinted`, `delta_e_2000_ring` without
-    recomputing).
+    (ab_l1's), against `truth` of B images or of one for all B. regions: name -> mask (B or 1, 1,
+    H, W) of 0/1: also the mean CIEDE2000 there, from the same per-pixel differences
+    (`delta_e_2000_hinted`, `delta_e_2000_ring` without recomputing).
 
     On the CPU the images are scored one at a time: each metric is a chain of element-wise passes,
     and a page's intermediates (a few MB each) stay in the cache where a batch's stream through
